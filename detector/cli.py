@@ -1,0 +1,280 @@
+"""`crosswatch` command line: process videos into events + evidence in the database."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from .config import ConfigError, Crossing, load_crossing, load_signal_plan
+from .pipeline import PipelineSettings
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class UserError(Exception):
+    """One line for a person; the command exits non-zero with it."""
+
+
+def _parse_start(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"--start-time: not an ISO 8601 date-time with offset: {value!r}") from None
+    if dt.tzinfo is None:
+        raise UserError(f"--start-time: needs a UTC offset, e.g. 2026-03-01T08:00:00+08:00 (got {value!r})")
+    return dt
+
+
+def _signal_box(crossing: Crossing, signal_id: str | None) -> tuple[float, float, float, float] | None:
+    if signal_id is None:
+        return None
+    boxes = [b for _, b in crossing.signal(signal_id).lamps.items()]
+    x1 = min(b[0] for b in boxes)
+    y1 = min(b[1] for b in boxes)
+    x2 = max(b[0] + b[2] for b in boxes)
+    y2 = max(b[1] + b[3] for b in boxes)
+    return (x1, y1, x2, y2)
+
+
+def _evidence_root(option: str | None, db_url: str) -> Path:
+    """--evidence-dir, else $CROSSWATCH_EVIDENCE_DIR, else `evidence/` beside the SQLite file, else data/evidence."""
+    if option or os.environ.get("CROSSWATCH_EVIDENCE_DIR"):
+        return Path(option or os.environ["CROSSWATCH_EVIDENCE_DIR"]).resolve()
+    if db_url.startswith("sqlite:///") and db_url != "sqlite:///:memory:":
+        return (Path(db_url.split("///", 1)[1]).parent / "evidence").resolve()
+    return Path("data/evidence").resolve()
+
+
+def _event_json(e, evidence_root: Path) -> dict:
+    """One event in the stable `process --json` shape, from a stored EventInfo."""
+    return {
+        "id": e.uid,
+        "type": e.type,
+        "track_id": e.track_id,
+        "class": e.class_name,
+        "t": round(e.t, 3),
+        "frame": e.frame,
+        "box": [round(v, 1) for v in e.box],
+        "lane": e.lane,
+        "stop_line": e.stop_line,
+        "signal": e.signal_state,
+        "signal_id": e.signal_id,
+        "signal_source": e.signal_source,
+        "since_red_s": e.since_red_s,
+        "occurred_at": e.occurred_at.isoformat(timespec="milliseconds") if e.occurred_at else None,
+        "review_status": e.review_status,
+        "evidence": {f.kind: {"path": str(evidence_root / f.relpath), "sha256": f.sha256, "size": f.size}
+                     for f in e.evidence},
+    }
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    from . import assets
+    from .video import VideoError, file_sha256, probe
+
+    crossing_file = Path(args.crossing)
+    crossing = load_crossing(crossing_file)
+    plan = load_signal_plan(args.signal_plan, [s.id for s in crossing.signals]) if args.signal_plan else None
+    start_time = _parse_start(args.start_time)
+    video = Path(args.video)
+    try:
+        info = probe(video)
+    except VideoError as e:
+        raise UserError(str(e)) from None
+    from .detection import ModelError, YoloDetector, pick_device
+
+    device = pick_device(args.device)
+    model_name = args.model or assets.default_model_name("cuda" if device.startswith("cuda") else "cpu")
+    try:
+        model_path = assets.resolve_model(model_name)
+    except assets.AssetError as e:
+        raise UserError(str(e)) from None
+
+    from service.db import default_db_url, make_engine, upgrade
+    from service.repository import CountRecord, EventRecord, EvidenceRecord, Repository, hash_settings
+
+    from .pipeline import Pipeline
+
+    settings = PipelineSettings(model=model_name, imgsz=args.imgsz,
+                                detect_fps=args.detect_fps)
+    settings_dict = settings.as_dict()
+    settings_dict["signal_plan"] = Path(args.signal_plan).read_text(encoding="utf-8") if args.signal_plan else None
+    settings_hash = hash_settings(settings_dict)
+    video_sha = file_sha256(video)
+    db_url = args.db or default_db_url()
+    engine = make_engine(db_url)
+    upgrade(engine)
+    repo = Repository(engine)
+    evidence_root = _evidence_root(args.evidence_dir, db_url)
+
+    version = repo.find_crossing_version(crossing.id, crossing.geometry_hash())
+    done = repo.find_run(video_sha, version.version_id, settings_hash) if version else None
+    if done is not None and done.status == "done":
+        events = repo.run_events(done.id)
+        return _report(args, video, crossing, done.duration_s or 0.0, done.frames or 0, done.elapsed_s or 0.0,
+                       events, repo.run_counts(done.id), evidence_root, reused=True, run_id=done.id)
+
+    from .evidence import EvidenceRecorder
+
+    try:
+        detector = YoloDetector(model_path, device=device, imgsz=settings.imgsz,
+                                tiles=crossing.scaled_to((info.width, info.height)).detection.tiles)
+    except ModelError as e:
+        raise UserError(str(e)) from None
+    bar = _progress_bar(video, info.duration_s) if sys.stderr.isatty() and not args.json else None
+    try:
+        result = Pipeline(crossing, detector, settings, plan).run(video, progress=bar.update if bar else None)
+    except VideoError as e:
+        raise UserError(str(e)) from None
+    finally:
+        if bar:
+            bar.close()
+
+    recorder = EvidenceRecorder(evidence_root, crossing.name, start_time=start_time)
+    run_dir = f"{crossing.id}/{video_sha[:16]}-{settings_hash[:8]}"
+    jobs = [(e, f"{run_dir}/{e.key}", _signal_box(result.crossing, e.signal_id)) for e in result.events]
+    files = recorder.record_many(video, jobs) if jobs else {}
+    records = [EventRecord.from_violation(e, [EvidenceRecord(f.kind, f.relpath, f.sha256, f.size, f.mime)
+                                                for f in files.get(e.key, [])])
+               for e in result.events]
+    counts = [CountRecord(r.stop_line, r.class_name, r.minute, r.count) for r in result.counts]
+
+    version = repo.upsert_crossing(crossing, crossing_file.read_text(encoding="utf-8"))
+    run_id = repo.start_run(video_path=str(video.resolve()), video_sha256=video_sha,
+                            crossing_version_id=version.version_id, model=settings.model,
+                            settings=settings_dict, settings_hash=settings_hash, start_time=start_time)
+    timings = {k: round(v, 3) for k, v in result.timings.items()}
+    repo.finish_run(run_id, events=records, counts=counts, duration_s=result.duration_s, frames=result.frames,
+                    elapsed_s=round(result.elapsed_s, 3), timings=timings)
+    return _report(args, video, crossing, result.duration_s, result.frames, result.elapsed_s,
+                   repo.run_events(run_id), repo.run_counts(run_id), evidence_root, reused=False, run_id=run_id,
+                   processed=result.processed, timings=timings)
+
+
+def _progress_bar(video: Path, duration: float | None):
+    from tqdm import tqdm
+
+    bar = tqdm(total=round(duration or 0, 1) or None, unit="s", desc=video.name, file=sys.stderr,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s video [{elapsed}<{remaining}]")
+
+    class _Bar:
+        def update(self, t: float, _duration: float | None) -> None:
+            bar.n = round(t, 1)
+            bar.refresh()
+
+        def close(self) -> None:
+            bar.close()
+
+    return _Bar()
+
+
+def _report(args, video: Path, crossing: Crossing, duration_s: float, frames: int, elapsed_s: float, events,
+            counts, evidence_root: Path, *, reused: bool, run_id: int, processed: int | None = None,
+            timings: dict | None = None) -> int:
+    by_type = {"red_light": 0, "wrong_way": 0}
+    for e in events:
+        by_type[e.type] = by_type.get(e.type, 0) + 1
+    traffic: dict[str, dict[str, int]] = {}
+    for c in counts:
+        traffic.setdefault(c.stop_line, {}).setdefault(c.class_name, 0)
+        traffic[c.stop_line][c.class_name] += c.count
+    out = {
+        "video": str(video),
+        "crossing": crossing.id,
+        "duration_s": round(duration_s, 3),
+        "frames": frames,
+        "elapsed_s": round(elapsed_s, 3),
+        "events": [_event_json(e, evidence_root) for e in events],
+        "counts": {**by_type, "traffic": traffic},
+        "run_id": run_id,
+        "reused": reused,
+    }
+    if args.json:
+        json.dump(out, sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    rtf = duration_s / elapsed_s if elapsed_s else 0.0
+    print(f"{video.name} @ {crossing.id}: {duration_s:.1f} s video, {frames} frames"
+          + (f" ({processed} detected)" if processed is not None else "")
+          + f", {elapsed_s:.1f} s wall, {rtf:.2f}x real time" + (" — already processed, nothing added" if reused else ""))
+    if timings:
+        print("  stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+    print(f"  events: {by_type['red_light']} red-light (闯红灯), {by_type['wrong_way']} wrong-way (逆行)")
+    for e in events:
+        extra = f" since red {e.since_red_s:.1f} s" if e.since_red_s is not None else ""
+        print(f"   - {e.type:9s} t={e.t:7.2f}s track {e.track_id:<4d} {e.class_name:10s} lane={e.lane}{extra}")
+    for line, per_class in traffic.items():
+        print(f"  traffic over {line}: " + ", ".join(f"{k} {v}" for k, v in sorted(per_class.items())))
+    print(f"  database run {run_id}; evidence under {evidence_root}")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Process every bundled sample clip that has a crossing file (after `make assets`)."""
+    from . import assets
+
+    failed = 0
+    for name, clip, crossing_file in assets.sample_clips_with_crossings():
+        if not clip.exists():
+            print(f"crosswatch: {name}: clip missing at {clip} (run `make assets`)", file=sys.stderr)
+            failed += 1
+            continue
+        sub = argparse.Namespace(**{**vars(args), "video": str(clip), "crossing": str(crossing_file)})
+        try:
+            cmd_process(sub)
+        except (ConfigError, UserError) as e:
+            print(f"crosswatch: {name}: error: {e}", file=sys.stderr)
+            failed += 1
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+def _add_pipeline_options(pr: argparse.ArgumentParser) -> None:
+    pr.add_argument("--db", help="SQLAlchemy URL (default: SQLite in the project's data folder, or $CROSSWATCH_DB_URL)")
+    pr.add_argument("--evidence-dir", help="evidence folder (default: beside the SQLite file, or $CROSSWATCH_EVIDENCE_DIR)")
+    pr.add_argument("--model", help="model manifest name or path (default: the manifest's CPU default)")
+    pr.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    pr.add_argument("--imgsz", type=int, default=640)
+    pr.add_argument("--detect-fps", type=float, default=PipelineSettings().detect_fps,
+                    help="detect on at most this many frames per video second; 0 = every frame")
+    pr.add_argument("--start-time", help="wall-clock time of the video's first frame, ISO 8601 with offset")
+    pr.add_argument("--signal-plan", help="phase plan YAML: [{t, state}, ...] instead of reading the lamps")
+    pr.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="crosswatch", description="Traffic-violation camera analytics (闯红灯 / 逆行).")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    pr = sub.add_parser("process", help="find violations in one video and store events + evidence")
+    pr.add_argument("video")
+    pr.add_argument("--crossing", required=True, help="crossing YAML file")
+    _add_pipeline_options(pr)
+    pr.set_defaults(func=cmd_process)
+
+    de = sub.add_parser("demo", help="process every bundled sample clip into the database (after `make assets`)")
+    _add_pipeline_options(de)
+    de.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, UserError) as e:
+        print(f"crosswatch: error: {e}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(e, ConfigError) else EXIT_FAIL
+    except KeyboardInterrupt:
+        print("crosswatch: interrupted; nothing of this run was stored", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+

@@ -1,0 +1,265 @@
+"""Crossing configuration: strict pydantic models (unknown keys fail) and a YAML loader.
+
+Every coordinate is in the pixel space of `frame_size`; `scaled_to()` maps it onto a video of
+another size. Errors name the file and the field.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Point = tuple[float, float]
+Box = tuple[float, float, float, float]  # x, y, w, h
+
+class ConfigError(ValueError):
+    """A crossing or plan file that cannot be used; the message names the file and the field."""
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+def _nonzero(v: Point) -> Point:
+    if math.hypot(v[0], v[1]) < 1e-9:
+        raise ValueError("direction vector must not be zero")
+    return v
+
+class Location(_Strict):
+    lat: float = Field(ge=-90, le=90, description="latitude, degrees")
+    lon: float = Field(ge=-180, le=180, description="longitude, degrees")
+
+class Lamps(_Strict):
+    red: Box = Field(description="red lamp box [x, y, w, h]")
+    green: Box | None = Field(default=None, description="green lamp box [x, y, w, h]")
+    yellow: Box | None = Field(default=None, description="yellow/amber lamp box [x, y, w, h]")
+
+    @field_validator("red", "green", "yellow")
+    @classmethod
+    def _positive(cls, b: Box | None) -> Box | None:
+        if b is not None and (b[2] <= 0 or b[3] <= 0):
+            raise ValueError("lamp box width and height must be > 0")
+        return b
+
+    def items(self) -> list[tuple[str, Box]]:
+        return [(k, b) for k, b in (("red", self.red), ("yellow", self.yellow), ("green", self.green)) if b is not None]
+
+class Signal(_Strict):
+    id: str = Field(min_length=1, description="signal id, referenced by stop lines and lanes")
+    lamps: Lamps
+
+class StopLine(_Strict):
+    id: str = Field(min_length=1)
+    points: tuple[Point, Point] = Field(description="two end points of the line")
+    entering: Point = Field(description="image-space direction that means 'into the junction'")
+    signal: str | None = Field(default=None, description="governing signal id; null = not signalised")
+
+    _check_dir = field_validator("entering")(classmethod(lambda cls, v: _nonzero(v)))
+
+    @field_validator("points")
+    @classmethod
+    def _not_degenerate(cls, pts: tuple[Point, Point]) -> tuple[Point, Point]:
+        (x1, y1), (x2, y2) = pts
+        if math.hypot(x2 - x1, y2 - y1) < 2.0:
+            raise ValueError("stop line is degenerate (its two points coincide)")
+        return pts
+
+    @model_validator(mode="after")
+    def _entering_crosses_line(self) -> "StopLine":
+        (x1, y1), (x2, y2) = self.points
+        dx, dy = x2 - x1, y2 - y1
+        ex, ey = self.entering
+        cos = abs(dx * ex + dy * ey) / (math.hypot(dx, dy) * math.hypot(ex, ey))
+        if cos > 0.985:  # within ~10 degrees of the line itself
+            raise ValueError("entering direction runs along the stop line; it must point across it")
+        return self
+
+class Lane(_Strict):
+    id: str = Field(min_length=1)
+    polygon: list[Point] = Field(description="lane area, at least 3 points")
+    direction: Point = Field(description="allowed direction of travel, image space")
+    signal: str | None = Field(default=None, description="signal governing this lane at the stop line; null = none")
+
+    _check_dir = field_validator("direction")(classmethod(lambda cls, v: _nonzero(v)))
+
+    @field_validator("polygon")
+    @classmethod
+    def _polygon(cls, pts: list[Point]) -> list[Point]:
+        if len(pts) < 3:
+            raise ValueError("polygon needs at least 3 points")
+        area = 0.0
+        for (ax, ay), (bx, by) in zip(pts, pts[1:] + pts[:1]):
+            area += ax * by - bx * ay
+        if abs(area) < 1.0:
+            raise ValueError("polygon has zero area")
+        return pts
+
+    def governing_signal(self, stop_line_signal: str | None) -> str | None:
+        """The lane's own `signal` when the file sets it (null = none, exempt); else the stop line's."""
+        return self.signal if "signal" in self.model_fields_set else stop_line_signal
+
+class DetectionOptions(_Strict):
+    """Optional per-crossing detection hints."""
+
+    tiles: list[tuple[float, float, float, float]] = Field(
+        default_factory=list,
+        description="extra regions [x1, y1, x2, y2] detected at full resolution (far field with small road users)",
+    )
+
+class Crossing(_Strict):
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="unique id: lowercase letters, digits, '-'")]
+    name: str = Field(min_length=1, description="shown to people")
+    district: str | None = None
+    location: Location | None = None
+    frame_size: tuple[int, int] = Field(description="[width, height] of the pixel space used below")
+    signals: list[Signal] = Field(default_factory=list)
+    stop_lines: list[StopLine] = Field(default_factory=list)
+    lanes: list[Lane] = Field(default_factory=list)
+    grace_s: float = Field(default=0.5, ge=0, le=10, description="seconds after red onset before crossing counts")
+    detection: DetectionOptions = Field(default_factory=DetectionOptions)
+
+    @field_validator("frame_size")
+    @classmethod
+    def _size(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if v[0] <= 0 or v[1] <= 0:
+            raise ValueError("frame_size must be positive")
+        return v
+
+    @model_validator(mode="after")
+    def _references_and_bounds(self) -> "Crossing":
+        w, h = self.frame_size
+        signal_ids = [s.id for s in self.signals]
+        errors: list[str] = []
+
+        def inside(field: str, pts) -> None:
+            for x, y in pts:
+                if not (0 <= x <= w and 0 <= y <= h):
+                    errors.append(f"{field}: point ({x:g}, {y:g}) lies outside the frame {w}x{h}")
+                    return
+
+        for kind, ids in (("signals", signal_ids), ("stop_lines", [s.id for s in self.stop_lines]),
+                          ("lanes", [l.id for l in self.lanes])):
+            dup = {i for i in ids if ids.count(i) > 1}
+            if dup:
+                errors.append(f"{kind}: duplicate id {sorted(dup)}")
+        for i, s in enumerate(self.signals):
+            for lamp, (x, y, bw, bh) in s.lamps.items():
+                inside(f"signals[{i}].lamps.{lamp}", [(x, y), (x + bw, y + bh)])
+        for i, sl in enumerate(self.stop_lines):
+            inside(f"stop_lines[{i}].points", sl.points)
+            if sl.signal is not None and sl.signal not in signal_ids:
+                errors.append(f"stop_lines[{i}].signal: unknown signal '{sl.signal}'")
+        for i, ln in enumerate(self.lanes):
+            inside(f"lanes[{i}].polygon", ln.polygon)
+            if ln.signal is not None and ln.signal not in signal_ids:
+                errors.append(f"lanes[{i}].signal: unknown signal '{ln.signal}'")
+        for i, (x1, y1, x2, y2) in enumerate(self.detection.tiles):
+            if not (x2 > x1 and y2 > y1):
+                errors.append(f"detection.tiles[{i}]: needs x2 > x1 and y2 > y1")
+            inside(f"detection.tiles[{i}]", [(x1, y1), (x2, y2)])
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+    # -- derived -------------------------------------------------------------------------------
+    def signal(self, signal_id: str) -> Signal:
+        return next(s for s in self.signals if s.id == signal_id)
+
+    def geometry_hash(self) -> str:
+        """SHA-256 over the canonical JSON of the whole config: any change makes a new version."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    def scaled_to(self, size: tuple[int, int]) -> "Crossing":
+        """The same crossing in the pixel space of a video of `size` (width, height)."""
+        if tuple(size) == tuple(self.frame_size):
+            return self
+        sx, sy = size[0] / self.frame_size[0], size[1] / self.frame_size[1]
+        pt = lambda p: (p[0] * sx, p[1] * sy)  # noqa: E731
+        box = lambda b: None if b is None else (b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy)  # noqa: E731
+        vec = lambda v: (v[0] * sx, v[1] * sy)  # noqa: E731
+        data = self.model_dump(exclude_unset=True)  # keeps "unset" apart from explicit nulls
+        data["frame_size"] = tuple(size)
+        for s in data.get("signals", []):
+            s["lamps"] = {k: box(v) for k, v in s["lamps"].items()}
+        for sl in data.get("stop_lines", []):
+            sl["points"] = [pt(p) for p in sl["points"]]
+            sl["entering"] = vec(sl["entering"])
+        for ln in data.get("lanes", []):
+            ln["polygon"] = [pt(p) for p in ln["polygon"]]
+            ln["direction"] = vec(ln["direction"])
+        if "detection" in data:
+            tiles = data["detection"].get("tiles", [])
+            data["detection"]["tiles"] = [(a * sx, b * sy, c * sx, d * sy) for a, b, c, d in tiles]
+        return Crossing.model_validate(data)
+
+class PlanStep(_Strict):
+    t: float = Field(ge=0, description="seconds from video start when this state begins")
+    state: Literal["RED", "YELLOW", "GREEN"]
+
+class SignalPlan(_Strict):
+    """A phase plan: `[{t, state}, ...]` for every signal, or `{signals: {id: [{t, state}, ...]}}`."""
+
+    signals: dict[str, list[PlanStep]]
+
+    @model_validator(mode="after")
+    def _sorted(self) -> "SignalPlan":
+        for sid, steps in self.signals.items():
+            if not steps:
+                raise ValueError(f"signals.{sid}: needs at least one step")
+            ts = [s.t for s in steps]
+            if ts != sorted(ts):
+                raise ValueError(f"signals.{sid}: steps must be in increasing t")
+        return self
+
+def _format_errors(path: Path, err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        parts.append(f"{loc}: {msg}")
+    return f"{path}: invalid crossing file: " + "; ".join(parts)
+
+def _read_yaml(path: Path) -> object:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from e
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(e, 'problem', None) or e}") from e
+
+def parse_crossing(data: object, source: str = "<crossing>") -> Crossing:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: invalid crossing file: expected a mapping at the top level")
+    try:
+        return Crossing.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_errors(Path(source), e)) from None
+
+def load_crossing(path: str | Path) -> Crossing:
+    path = Path(path)
+    return parse_crossing(_read_yaml(path), str(path))
+
+def load_signal_plan(path: str | Path, signal_ids: list[str]) -> SignalPlan:
+    path = Path(path)
+    data = _read_yaml(path)
+    if isinstance(data, list):
+        data = {"signals": {sid: data for sid in signal_ids}}
+    try:
+        plan = SignalPlan.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_errors(path, e).replace("invalid crossing file", "invalid signal plan")) from None
+    unknown = set(plan.signals) - set(signal_ids)
+    if unknown:
+        raise ConfigError(f"{path}: invalid signal plan: signals: unknown signal(s) {sorted(unknown)}")
+    return plan

@@ -1,0 +1,143 @@
+"""One video through the stages: decode -> detect -> merge riders -> track -> signal -> rules.
+
+The pipeline knows nothing about databases or files of evidence; it returns events, line
+crossings and per-minute counts. The detector is any object with `detect(images) -> [Detections]`,
+so tests drive it with scripted detections and no model.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .config import Crossing, SignalPlan
+from .riders import merge_riders
+from .rules import RedLightRule, TrafficCounter, WrongWayRule
+from .rules.counting import CountRow
+from .signal import LampSignals, PlanSignals
+from .tracking import Tracker, TrackerConfig
+from .types import Detections, Frame, LineCrossing, ViolationEvent
+from .video import VideoInfo, is_duplicate, probe, read_frames
+
+
+class Detector(Protocol):
+    def detect(self, images: list[np.ndarray]) -> list[Detections]: ...
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    model: str = "yolo11n-openvino-int8"
+    imgsz: int = 640
+    conf: float = 0.1
+    detect_fps: float = 10.0  # detect on at most this many frames per second of video; 0 = every frame
+    skip_duplicates: bool = True  # a frame identical to the last detected one adds nothing
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def fingerprint(self) -> str:
+        """Identity of everything that changes results (device and paths excluded)."""
+        return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class PipelineResult:
+    info: VideoInfo
+    events: list[ViolationEvent]
+    crossings: list[LineCrossing]
+    counts: list[CountRow]
+    frames: int
+    processed: int
+    duration_s: float
+    elapsed_s: float
+    timings: dict[str, float]
+    crossing: Crossing  # in the video's pixel space
+
+
+Progress = Callable[[float, float | None], None]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.spent[stage] = self.spent.get(stage, 0.0) + now - self._t
+        self._t = now
+
+
+class Pipeline:
+    def __init__(self, crossing: Crossing, detector: Detector, settings: PipelineSettings | None = None,
+                 plan: SignalPlan | None = None):
+        self.crossing = crossing
+        self.detector = detector
+        self.settings = settings or PipelineSettings()
+        self.plan = plan
+
+    def run(self, video: str | Path, progress: Progress | None = None) -> PipelineResult:
+        started = time.perf_counter()
+        info = probe(video)
+        crossing = self.crossing.scaled_to((info.width, info.height))
+        signals = PlanSignals(self.plan) if self.plan is not None else LampSignals(crossing)
+        tracker = Tracker(self.settings.tracker)
+        red = RedLightRule(crossing, signals.at)
+        wrong = WrongWayRule(crossing)
+        counter = TrafficCounter()
+        events: list[ViolationEvent] = []
+        crossings: list[LineCrossing] = []
+
+        def retire(ids: list[int]) -> None:
+            if ids:
+                ev, cr = red.forget(ids)
+                events.extend(ev)
+                crossings.extend(cr)
+                wrong.forget(ids)
+
+        interval = 1.0 / self.settings.detect_fps if self.settings.detect_fps > 0 else 0.0
+        last_detect_t: float | None = None
+        last_image: np.ndarray | None = None
+        frames = processed = 0
+        last_t = 0.0
+        clock = _Clock()
+        frame: Frame
+        for frame in read_frames(video):
+            clock.lap("decode")
+            frames += 1
+            last_t = frame.t
+            signals.update(frame.image, frame.t)
+            clock.lap("signal")
+            due = last_detect_t is None or frame.t - last_detect_t >= interval * 0.9
+            if due and self.settings.skip_duplicates and last_image is not None and is_duplicate(frame.image, last_image):
+                due = False
+            if due:
+                det = merge_riders(self.detector.detect([frame.image])[0])
+                clock.lap("detect")
+                upd = tracker.update(det, frame.t, frame.index)
+                clock.lap("track")
+                ev, cr = red.update(upd.points)
+                events.extend(ev)
+                crossings.extend(cr)
+                events.extend(wrong.update(upd.points))
+                retire(upd.retired)
+                clock.lap("rules")
+                last_detect_t, last_image = frame.t, frame.image
+                processed += 1
+            if progress is not None:
+                progress(frame.t, info.duration_s)
+        retire(tracker.finish())
+        counter.add(crossings)
+        clock.lap("rules")
+        events.sort(key=lambda e: (e.t, e.track_id))
+        duration = max(last_t + (1.0 / info.nominal_fps if info.nominal_fps else 0.0), info.duration_s or 0.0)
+        return PipelineResult(info=info, events=events, crossings=crossings, counts=counter.rows(), frames=frames,
+                              processed=processed, duration_s=round(duration, 3),
+                              elapsed_s=time.perf_counter() - started, timings=clock.spent, crossing=crossing)

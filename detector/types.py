@@ -1,0 +1,145 @@
+"""Typed values that flow between the pipeline stages.
+
+decode -> Frame; detect -> Detections; track -> Detections with tracker ids;
+signal -> SignalReading; rules -> ViolationEvent / Crossing counts; evidence -> EvidenceFile.
+Rules never see pixels: they take Track observations and SignalTimeline lookups.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Road-user classes crosswatch reports, with their COCO ids.
+COCO_ROAD_USERS: dict[int, str] = {
+    0: "person",
+    1: "bicycle",
+    2: "car",
+    3: "motorcycle",
+    5: "bus",
+    7: "truck",
+}
+TWO_WHEELERS = frozenset({"bicycle", "motorcycle"})
+
+
+class SignalState(str, enum.Enum):
+    RED = "RED"
+    YELLOW = "YELLOW"
+    GREEN = "GREEN"
+    UNKNOWN = "UNKNOWN"
+
+
+class ViolationType(str, enum.Enum):
+    RED_LIGHT = "red_light"
+    WRONG_WAY = "wrong_way"
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One decoded picture. `t` is the presentation time in seconds from the stream start."""
+
+    index: int
+    t: float
+    image: np.ndarray  # H x W x 3, uint8, BGR
+
+    @property
+    def size(self) -> tuple[int, int]:
+        h, w = self.image.shape[:2]
+        return w, h
+
+
+@dataclass(slots=True)
+class Detections:
+    """N boxes in pixel xyxy, with class names and (after tracking) tracker ids (-1 = none)."""
+
+    xyxy: np.ndarray  # (N, 4) float32
+    confidence: np.ndarray  # (N,) float32
+    class_name: np.ndarray  # (N,) object (str)
+    tracker_id: np.ndarray = field(default=None)  # type: ignore[assignment]  # (N,) int64
+
+    def __post_init__(self) -> None:
+        self.xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4)
+        n = len(self.xyxy)
+        self.confidence = np.asarray(self.confidence, dtype=np.float32).reshape(n)
+        self.class_name = np.asarray(self.class_name, dtype=object).reshape(n)
+        if self.tracker_id is None:
+            self.tracker_id = np.full(n, -1, dtype=np.int64)
+        self.tracker_id = np.asarray(self.tracker_id, dtype=np.int64).reshape(n)
+
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+    def __getitem__(self, mask) -> "Detections":
+        return Detections(self.xyxy[mask], self.confidence[mask], self.class_name[mask], self.tracker_id[mask])
+
+    @classmethod
+    def empty(cls) -> "Detections":
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, object))
+
+    @property
+    def bottom_centre(self) -> np.ndarray:
+        return np.stack([(self.xyxy[:, 0] + self.xyxy[:, 2]) / 2, self.xyxy[:, 3]], axis=1)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackPoint:
+    """One observation of a confirmed track, as the rules see it (no pixels)."""
+
+    track_id: int
+    t: float
+    frame: int
+    box: tuple[float, float, float, float]
+    class_name: str
+
+    @property
+    def anchor(self) -> tuple[float, float]:
+        """Bottom-centre: where the road user touches the road."""
+        x1, _, x2, y2 = self.box
+        return ((x1 + x2) / 2.0, y2)
+
+
+@dataclass(frozen=True, slots=True)
+class SignalReading:
+    signal_id: str
+    state: SignalState
+    since_s: float  # seconds the current state has lasted (lower bound if it began before the video)
+    source: str  # "lamp" | "plan"
+
+
+@dataclass(slots=True)
+class ViolationEvent:
+    type: ViolationType
+    track_id: int
+    class_name: str
+    t: float  # seconds from video start (interpolated crossing time for red-light)
+    frame: int  # nearest decoded frame index to t
+    box: tuple[float, float, float, float]
+    lane: str | None
+    signal_id: str | None
+    signal: SignalState | None
+    signal_source: str | None
+    since_red_s: float | None
+    stop_line: str | None = None
+    # times (s) of the three evidence pictures: before / past / in the junction (red-light),
+    # or start / middle / end of the contraflow (wrong-way)
+    key_times: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    # (t, box) samples of the road user's path, for close-ups and overlays
+    path: list[tuple[float, tuple[float, float, float, float]]] = field(default_factory=list)
+    confidence: float = 1.0
+
+    @property
+    def key(self) -> str:
+        """Stable identity inside one run: the same video + settings always give the same key."""
+        return f"{self.type.value}-{self.track_id}-{self.frame}"
+
+
+@dataclass(frozen=True, slots=True)
+class LineCrossing:
+    """A road user crossing a stop line in the entering direction (any signal): exposure counts."""
+
+    stop_line: str
+    track_id: int
+    class_name: str
+    t: float
+    frame: int

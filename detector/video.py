@@ -1,0 +1,138 @@
+"""Decode: a video file -> Frames with real presentation times (PyAV)."""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from .types import Frame
+
+
+class VideoError(Exception):
+    """A video that cannot be used. The message is one line meant for a person."""
+
+
+@dataclass(frozen=True, slots=True)
+class VideoInfo:
+    path: Path
+    width: int
+    height: int
+    codec: str
+    duration_s: float | None  # from the container/stream, None when unknown
+    nominal_fps: float | None
+    frames_hint: int | None
+
+
+def _av_reason(e: Exception) -> str:
+    msg = getattr(e, "strerror", None) or str(e) or type(e).__name__
+    return msg.splitlines()[0].strip()
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Open the file, check it holds a decodable video stream, decode the first frame."""
+    path = Path(path)
+    if not path.exists():
+        raise VideoError(f"{path}: no such file")
+    if path.is_dir():
+        raise VideoError(f"{path}: is a folder, not a video file")
+    if path.stat().st_size == 0:
+        raise VideoError(f"{path}: empty file (0 bytes)")
+    try:
+        container = av.open(str(path), mode="r")
+    except (av.FFmpegError, OSError, ValueError) as e:
+        raise VideoError(f"{path}: not a readable video ({_av_reason(e)})") from None
+    try:
+        if not container.streams.video:
+            raise VideoError(f"{path}: no video stream in the file")
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        if ctx is None or not ctx.name:
+            raise VideoError(f"{path}: unsupported video codec")
+        duration = None
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / 1_000_000
+        fps = float(stream.average_rate) if stream.average_rate else None
+        try:
+            first = next(container.decode(stream), None)
+        except (av.FFmpegError, ValueError) as e:
+            raise VideoError(f"{path}: cannot decode video ({ctx.name}): {_av_reason(e)}") from None
+        if first is None:
+            raise VideoError(f"{path}: video stream holds no decodable frame (corrupt or truncated)")
+        return VideoInfo(path, first.width, first.height, ctx.name, duration, fps, stream.frames or None)
+    finally:
+        container.close()
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_frames(path: str | Path, *, threads: int | None = None) -> Iterator[Frame]:
+    """Every frame in presentation order, with t = (pts - stream start) * time_base seconds.
+
+    Raises VideoError for a file that breaks during decoding, and for one that ends well
+    before its declared duration (truncated).
+    """
+    path = Path(path)
+    info = probe(path)
+    try:
+        container = av.open(str(path), mode="r")
+    except (av.FFmpegError, OSError) as e:
+        raise VideoError(f"{path}: not a readable video ({_av_reason(e)})") from None
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    if threads:
+        stream.codec_context.thread_count = threads
+    tb = float(stream.time_base) if stream.time_base else None
+    start = stream.start_time if stream.start_time is not None else None
+    step = 1.0 / info.nominal_fps if info.nominal_fps else 1.0 / 30
+    index = 0
+    last_t = None
+    try:
+        for f in container.decode(stream):
+            if f.pts is not None and tb is not None:
+                if start is None:
+                    start = f.pts
+                t = (f.pts - start) * tb
+            elif f.time is not None:
+                t = float(f.time)
+            else:
+                t = 0.0 if last_t is None else last_t + step
+            if last_t is not None and t <= last_t:  # broken/duplicate timestamps: keep time monotonic
+                t = last_t + 1e-3
+            last_t = t
+            yield Frame(index=index, t=round(t, 6), image=f.to_ndarray(format="bgr24"))
+            index += 1
+    except (av.FFmpegError, ValueError) as e:
+        raise VideoError(f"{path}: decoding failed after {index} frames: {_av_reason(e)}") from None
+    finally:
+        container.close()
+    if index == 0:
+        raise VideoError(f"{path}: video stream holds no decodable frame (corrupt or truncated)")
+    if info.duration_s and last_t is not None and info.duration_s > 2.0:
+        covered = last_t + step
+        if covered < 0.9 * info.duration_s - 1.0:
+            raise VideoError(
+                f"{path}: truncated: decoded {covered:.1f} s of the declared {info.duration_s:.1f} s"
+            )
+
+
+def is_duplicate(a: np.ndarray, b: np.ndarray, tol: float = 0.6) -> bool:
+    """True when two frames are the same picture (screen-recording stutter, frame-rate conversion).
+
+    Compares a coarse grid of pixels: cheap, and exact repeats differ only by codec noise."""
+    if a.shape != b.shape:
+        return False
+    sa = a[::8, ::8].astype(np.int16)
+    sb = b[::8, ::8].astype(np.int16)
+    return float(np.abs(sa - sb).mean()) < tol

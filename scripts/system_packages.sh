@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Debian packages crosswatch needs outside Python: a CJK font for the evidence captions.
+# (The test suite's PostgreSQL is installed by scripts/pg_test_server.sh.) Installs only what is
+# missing; quiet and quick when all is there.
+set -euo pipefail
+need=()
+fc-list :lang=zh 2>/dev/null | grep -q . || [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need+=(fonts-wqy-zenhei fontconfig)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "crosswatch: please install these Debian packages (as root): ${need[*]}" >&2
+  exit 1
+fi
+echo "crosswatch: installing Debian packages: ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

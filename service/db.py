@@ -1,0 +1,202 @@
+"""Engines and schema migration.
+
+- `make_engine(url)`: SQLite (parent folder created, WAL, busy_timeout 30 s, foreign keys on,
+  real BEGIN so transactions and transactional DDL work) or PostgreSQL through psycopg 3.
+- `upgrade(url_or_engine)`: Alembic to head, programmatically (no alembic.ini). Safe to call on
+  every start and from several processes at once: the migration runs under a database-wide lock
+  (`BEGIN IMMEDIATE` on SQLite, an advisory lock on PostgreSQL) and retries on transient errors.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Connection execution option read by the SQLite "begin" hook: "IMMEDIATE" takes the write lock
+# at BEGIN (writers queue on busy_timeout instead of failing on a lock upgrade).
+BEGIN_MODE_OPTION = "crosswatch_sqlite_begin"
+_PG_MIGRATION_LOCK = 0x6372_7377_6174_6368  # "crswatch": advisory lock key for upgrade()
+_RETRYABLE = ("database is locked", "database table is locked", "already exists", "deadlock detected",
+              "could not serialize", "duplicate key value")
+
+
+def default_db_url() -> str:
+    """`CROSSWATCH_DB_URL`, else `sqlite:///<project>/data/crosswatch.db` (the project root is the
+    folder holding pyproject.toml above this package; the working directory when installed)."""
+    env = os.environ.get("CROSSWATCH_DB_URL")
+    if env:
+        return env
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "pyproject.toml").is_file():
+        root = Path.cwd()
+    return f"sqlite:///{root / 'data' / 'crosswatch.db'}"
+
+
+def _normalise(url: str | URL) -> URL:
+    u = make_url(url)
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    return u
+
+
+def make_engine(url: str | URL | None = None, **kwargs) -> Engine:
+    """An engine for `url` (default: `default_db_url()`); extra kwargs go to `create_engine`."""
+    u = _normalise(url if url is not None else default_db_url())
+    if u.get_backend_name() == "sqlite":
+        return _sqlite_engine(u, **kwargs)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(u, **kwargs)
+
+
+def _sqlite_engine(u: URL, **kwargs) -> Engine:
+    db = u.database or ""
+    in_memory = db in ("", ":memory:") or db.startswith("file::memory:") or "mode=memory" in db
+    if not in_memory:
+        Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    connect_args = kwargs.pop("connect_args", {})
+    connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+    engine = create_engine(u, connect_args=connect_args, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin (see "begin").
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute("PRAGMA foreign_keys = ON")
+            if not in_memory:
+                mode = cur.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    log.warning("SQLite %s: journal_mode is %s, not wal", db, mode)
+        finally:
+            cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = str(conn.get_execution_options().get(BEGIN_MODE_OPTION, "DEFERRED")).upper()
+        if mode not in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
+            raise ValueError(f"{BEGIN_MODE_OPTION}={mode!r}")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def write_engine(engine: Engine) -> Engine:
+    """The same engine (same pool) whose SQLite transactions take the write lock at BEGIN."""
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(**{BEGIN_MODE_OPTION: "IMMEDIATE"})
+    return engine
+
+
+def session_factory(engine: Engine, *, write: bool = False) -> sessionmaker[Session]:
+    return sessionmaker(write_engine(engine) if write else engine, expire_on_commit=False)
+
+
+# -- migrations --------------------------------------------------------------------------------
+def _alembic_config(connection: Connection | None = None):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("path_separator", "os")
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def new_revision(message: str, url: str | URL | None = None) -> str:
+    """Autogenerate the next migration from the models' diff against `url` (a database at head,
+    e.g. a scratch SQLite file) into migrations/versions/; returns its path. Review it by hand:
+    a migration must create exactly what the models define (a test checks that)."""
+    from alembic import command
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            script = command.revision(_alembic_config(conn), message=message, autogenerate=True)
+    finally:
+        engine.dispose()
+    return script.path  # type: ignore[union-attr]
+
+
+def _sqlite_foreign_keys(conn: Connection, on: bool) -> None:
+    """PRAGMA foreign_keys on the raw connection: it is a no-op inside a transaction, and going
+    through SQLAlchemy would begin one."""
+    conn.connection.driver_connection.execute(f"PRAGMA foreign_keys = {'ON' if on else 'OFF'}")
+
+
+def _retryable(e: DBAPIError) -> bool:
+    msg = str(e.orig if e.orig is not None else e).lower()
+    return any(m in msg for m in _RETRYABLE)
+
+
+def upgrade(url_or_engine: str | URL | Engine | None = None, *, revision: str = "head", attempts: int = 8) -> None:
+    """Migrate the database to `revision` (default head). Idempotent and safe under concurrency."""
+    from alembic import command
+
+    own = not isinstance(url_or_engine, Engine)
+    engine = make_engine(url_or_engine) if own else url_or_engine  # type: ignore[arg-type]
+    try:
+        for attempt in range(1, attempts + 1):
+            try:
+                with engine.connect() as conn:
+                    sqlite = conn.dialect.name == "sqlite"
+                    if sqlite:
+                        # Batch migrations recreate tables (copy, DROP, rename); with foreign keys
+                        # on, a DROP would fire ON DELETE CASCADE. SQLite's recipe: keys off outside
+                        # the transaction, foreign_key_check before commit, keys back on.
+                        _sqlite_foreign_keys(conn, False)
+                    try:
+                        conn.execution_options(**{BEGIN_MODE_OPTION: "IMMEDIATE"})
+                        with conn.begin():
+                            if conn.dialect.name == "postgresql":
+                                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+                            command.upgrade(_alembic_config(conn), revision)
+                            if sqlite:
+                                bad = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                                if bad:
+                                    raise RuntimeError(f"migration to {revision} breaks foreign keys: {bad[:5]}")
+                    finally:
+                        if sqlite and not conn.invalidated:
+                            _sqlite_foreign_keys(conn, True)
+                return
+            except DBAPIError as e:
+                if attempt == attempts or not _retryable(e):
+                    raise
+                delay = min(2.0, 0.05 * 2**attempt) * (0.5 + random.random())
+                log.info("upgrade: %s; retrying in %.2f s", e.orig, delay)
+                time.sleep(delay)
+    finally:
+        if own:
+            engine.dispose()
+
+
+def table_names(engine: Engine) -> list[str]:
+    return sorted(inspect(engine).get_table_names())

@@ -1,0 +1,229 @@
+"""ORM models (SQLAlchemy 2.0 typed declarative). The schema is created only by Alembic
+(`service/migrations/`); `tests/service/test_repository.py` checks migration == models.
+
+Times are stored timezone-aware (`UTCDateTime`): naive datetimes are refused on write, and every
+value read back is an aware datetime in UTC, on SQLite and PostgreSQL alike.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+# Constraint names are part of the schema Alembic manages: keep them deterministic.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+RUN_STATUSES = ("running", "done", "failed")
+EVENT_TYPES = ("red_light", "wrong_way")
+REVIEW_STATUSES = ("pending", "confirmed", "rejected")
+SIGNAL_STATES = ("RED", "YELLOW", "GREEN", "UNKNOWN")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """`TIMESTAMP WITH TIME ZONE`; aware datetimes in, aware UTC datetimes out (SQLite too)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: crosswatch stores timezone-aware times only")
+        value = value.astimezone(timezone.utc)
+        # SQLite has no zone type: store UTC wall time; PostgreSQL keeps the aware value.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class CrossingRow(Base):
+    """A signalised crossing, keyed by the config's string id; `current_version_id` is the
+    version of the config most recently registered."""
+
+    __tablename__ = "crossings"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    district: Mapped[str | None] = mapped_column(String(200))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    # crossings <-> crossing_versions is a cycle: this side is added after both tables exist.
+    current_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("crossing_versions.id", use_alter=True, ondelete="SET NULL")
+    )
+
+    versions: Mapped[list[CrossingVersionRow]] = relationship(
+        back_populates="crossing", foreign_keys="CrossingVersionRow.crossing_id", order_by="CrossingVersionRow.version"
+    )
+
+
+class CrossingVersionRow(Base):
+    """One distinct configuration of a crossing (identity: `Crossing.geometry_hash()`)."""
+
+    __tablename__ = "crossing_versions"
+    __table_args__ = (
+        UniqueConstraint("crossing_id", "geometry_hash"),
+        UniqueConstraint("crossing_id", "version"),
+        CheckConstraint("version >= 1", name="version_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    crossing_id: Mapped[str] = mapped_column(ForeignKey("crossings.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    geometry_hash: Mapped[str] = mapped_column(String(64))
+    config_yaml: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    crossing: Mapped[CrossingRow] = relationship(back_populates="versions", foreign_keys=[crossing_id])
+
+
+class VideoRunRow(Base):
+    """One processing of one video with one crossing version and one settings set."""
+
+    __tablename__ = "video_runs"
+    __table_args__ = (
+        UniqueConstraint("video_sha256", "crossing_version_id", "settings_hash"),
+        CheckConstraint(_in("status", RUN_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_path: Mapped[str] = mapped_column(Text)
+    video_sha256: Mapped[str] = mapped_column(String(64))
+    crossing_version_id: Mapped[int] = mapped_column(ForeignKey("crossing_versions.id"), index=True)
+    model: Mapped[str] = mapped_column(String(200))
+    settings: Mapped[dict[str, Any]] = mapped_column()
+    settings_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+    duration_s: Mapped[float | None] = mapped_column(Float)  # video length
+    frames: Mapped[int | None] = mapped_column(Integer)
+    elapsed_s: Mapped[float | None] = mapped_column(Float)  # processing wall time
+    timings: Mapped[dict[str, Any] | None] = mapped_column()  # per-stage seconds
+    start_time: Mapped[datetime | None] = mapped_column()  # wall clock of the video's t = 0
+
+
+class EventRow(Base):
+    """A violation found in a run. `uid` is the public id (API, evidence folders)."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("run_id", "event_key"),
+        CheckConstraint(_in("type", EVENT_TYPES), name="type"),
+        CheckConstraint(_in("review_status", REVIEW_STATUSES), name="review_status"),
+        CheckConstraint(_in("signal_state", SIGNAL_STATES), name="signal_state"),
+        Index(None, "crossing_id", "occurred_at"),
+        Index(None, "type"),
+        Index(None, "review_status"),
+        Index(None, "class_name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("video_runs.id", ondelete="CASCADE"))
+    crossing_id: Mapped[str] = mapped_column(ForeignKey("crossings.id"))
+    crossing_version_id: Mapped[int] = mapped_column(ForeignKey("crossing_versions.id"))
+    event_key: Mapped[str] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(16))
+    track_id: Mapped[int] = mapped_column(Integer)
+    class_name: Mapped[str] = mapped_column(String(32))
+    t: Mapped[float] = mapped_column(Float)  # seconds from video start
+    frame: Mapped[int] = mapped_column(Integer)
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    x2: Mapped[float] = mapped_column(Float)
+    y2: Mapped[float] = mapped_column(Float)
+    lane: Mapped[str | None] = mapped_column(String(64))
+    stop_line: Mapped[str | None] = mapped_column(String(64))
+    signal_id: Mapped[str | None] = mapped_column(String(64))
+    signal_state: Mapped[str | None] = mapped_column(String(8))
+    signal_source: Mapped[str | None] = mapped_column(String(16))
+    since_red_s: Mapped[float | None] = mapped_column(Float)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    occurred_at: Mapped[datetime | None] = mapped_column()  # wall clock, when the video's start is known
+    review_status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    evidence: Mapped[list[EvidenceFileRow]] = relationship(
+        back_populates="event", cascade="all, delete-orphan", passive_deletes=True, order_by="EvidenceFileRow.id"
+    )
+
+
+class EvidenceFileRow(Base):
+    """One evidence file of an event; `relpath` is relative to the evidence root."""
+
+    __tablename__ = "evidence_files"
+    __table_args__ = (UniqueConstraint("event_id", "relpath"), CheckConstraint("size >= 0", name="size"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    relpath: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    mime: Mapped[str] = mapped_column(String(100))
+
+    event: Mapped[EventRow] = relationship(back_populates="evidence")
+
+
+class TrafficCountRow(Base):
+    """Road users crossing a stop line (entering direction, any signal) per minute: exposure."""
+
+    __tablename__ = "traffic_counts"
+    __table_args__ = (
+        UniqueConstraint("run_id", "stop_line", "class_name", "minute_start"),
+        CheckConstraint("count >= 0", name="count"),
+        Index(None, "crossing_id", "minute_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    crossing_id: Mapped[str] = mapped_column(ForeignKey("crossings.id"))
+    crossing_version_id: Mapped[int] = mapped_column(ForeignKey("crossing_versions.id"))
+    run_id: Mapped[int] = mapped_column(ForeignKey("video_runs.id", ondelete="CASCADE"))
+    stop_line: Mapped[str] = mapped_column(String(64))
+    class_name: Mapped[str] = mapped_column(String(32))
+    minute_start: Mapped[int] = mapped_column(Integer)  # minute index from video start
+    minute_at: Mapped[datetime | None] = mapped_column()  # wall clock of that minute, when known
+    count: Mapped[int] = mapped_column(Integer)

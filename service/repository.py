@@ -1,0 +1,539 @@
+"""All SQL of crosswatch lives here.
+
+The detector's pipeline writes through `Repository`:
+
+    info = repo.upsert_crossing(crossing, yaml_text)          # crossing version (1, 2, 3, ...)
+    if (run := repo.find_run(sha, info.version_id, settings_hash)) and run.status == "done":
+        ...                                                    # nothing to do: already processed
+    run_id = repo.start_run(...)                               # new, or clean restart of a crash
+    try:
+        ... process ...
+        uids = repo.finish_run(run_id, events=..., counts=..., ...)   # one transaction
+    except Exception as e:
+        repo.fail_run(run_id, repr(e)); raise
+
+Write transactions take the SQLite write lock at BEGIN (`BEGIN IMMEDIATE`, waits up to the 30 s
+busy timeout) and lock the affected rows on PostgreSQL (`SELECT ... FOR UPDATE`), so several
+processes can share one database. The service (API) never imports the detector: `Crossing` is
+only used for type checking and read through its attributes.
+"""
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from service.db import write_engine
+from service.models import (
+    CrossingRow,
+    CrossingVersionRow,
+    EventRow,
+    EvidenceFileRow,
+    TrafficCountRow,
+    VideoRunRow,
+    utcnow,
+)
+
+if TYPE_CHECKING:  # the service must not import the detector at run time
+    from detector.config import Crossing
+
+__all__ = [
+    "CountRecord",
+    "CrossingVersionInfo",
+    "EventInfo",
+    "EventRecord",
+    "EvidenceInfo",
+    "EvidenceRecord",
+    "Repository",
+    "RunAlreadyDone",
+    "RunInfo",
+    "RunStateError",
+    "hash_settings",
+]
+
+_RETRIES = 3  # for races between processes inserting the same new row (unique key collisions)
+
+
+# -- errors ------------------------------------------------------------------------------------
+class RunAlreadyDone(Exception):
+    """The (video, crossing version, settings) run is already `done`: re-processing adds nothing."""
+
+    def __init__(self, run: RunInfo):
+        super().__init__(f"run {run.id} ({run.video_path}) is already done")
+        self.run = run
+
+
+class RunStateError(RuntimeError):
+    """A run is not in the state the operation needs (e.g. finishing a failed run)."""
+
+
+# -- inputs ------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class EvidenceRecord:
+    kind: str  # e.g. "before" | "past" | "junction" | "closeup" | "signal" | "composite" | "clip"
+    relpath: str  # relative to the evidence root
+    sha256: str
+    size: int
+    mime: str
+
+
+@dataclass(slots=True)
+class EventRecord:
+    """One violation to store. `type` / `signal_state` accept the detector's str enums too."""
+
+    event_key: str  # stable inside a run (ViolationEvent.key)
+    type: str  # "red_light" | "wrong_way"
+    track_id: int
+    class_name: str
+    t: float  # seconds from video start
+    frame: int
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    lane: str | None = None
+    stop_line: str | None = None
+    signal_id: str | None = None
+    signal_state: str | None = None  # "RED" | "YELLOW" | "GREEN" | "UNKNOWN"
+    signal_source: str | None = None  # "lamp" | "plan"
+    since_red_s: float | None = None
+    confidence: float | None = None
+    occurred_at: datetime | None = None  # None: run.start_time + t when the start time is known
+    evidence: list[EvidenceRecord] = field(default_factory=list)
+
+    @classmethod
+    def from_violation(cls, ev: Any, evidence: Iterable[EvidenceRecord] = (), **overrides: Any) -> EventRecord:
+        """From a `detector.types.ViolationEvent` (duck-typed: no detector import here)."""
+        x1, y1, x2, y2 = (float(v) for v in ev.box)
+        values: dict[str, Any] = dict(
+            event_key=ev.key, type=ev.type, track_id=int(ev.track_id), class_name=ev.class_name,
+            t=float(ev.t), frame=int(ev.frame), x1=x1, y1=y1, x2=x2, y2=y2, lane=ev.lane,
+            stop_line=getattr(ev, "stop_line", None), signal_id=ev.signal_id, signal_state=ev.signal,
+            signal_source=ev.signal_source, since_red_s=ev.since_red_s,
+            confidence=getattr(ev, "confidence", None), evidence=list(evidence),
+        )
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass(slots=True)
+class CountRecord:
+    """Road users of `class_name` crossing `stop_line` (entering) in minute `minute_start`."""
+
+    stop_line: str
+    class_name: str
+    minute_start: int  # minute index from video start
+    count: int
+    minute_at: datetime | None = None  # None: run.start_time + minute_start when known
+
+
+# -- outputs -----------------------------------------------------------------------------------
+class CrossingVersionInfo(NamedTuple):
+    crossing_id: str
+    version_id: int  # crossing_versions.id
+    version: int  # 1, 2, 3, ... per crossing
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    id: int
+    status: str  # "running" | "done" | "failed"
+    video_path: str
+    video_sha256: str
+    crossing_version_id: int
+    model: str
+    settings: dict[str, Any]
+    settings_hash: str
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    duration_s: float | None
+    frames: int | None
+    elapsed_s: float | None
+    timings: dict[str, Any] | None
+    start_time: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceInfo:
+    kind: str
+    relpath: str
+    sha256: str
+    size: int
+    mime: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventInfo:
+    id: int
+    uid: str
+    run_id: int
+    crossing_id: str
+    crossing_version_id: int
+    event_key: str
+    type: str
+    track_id: int
+    class_name: str
+    t: float
+    frame: int
+    box: tuple[float, float, float, float]
+    lane: str | None
+    stop_line: str | None
+    signal_id: str | None
+    signal_state: str | None
+    signal_source: str | None
+    since_red_s: float | None
+    confidence: float | None
+    occurred_at: datetime | None
+    review_status: str
+    created_at: datetime
+    evidence: tuple[EvidenceInfo, ...]
+
+
+def hash_settings(settings: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a run's settings (keys sorted)."""
+    blob = json.dumps(settings, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _value(x: Any) -> Any:
+    return x.value if isinstance(x, enum.Enum) else x
+
+
+def _run_info(r: VideoRunRow) -> RunInfo:
+    return RunInfo(
+        id=r.id, status=r.status, video_path=r.video_path, video_sha256=r.video_sha256,
+        crossing_version_id=r.crossing_version_id, model=r.model, settings=r.settings,
+        settings_hash=r.settings_hash, error=r.error, started_at=r.started_at, finished_at=r.finished_at,
+        duration_s=r.duration_s, frames=r.frames, elapsed_s=r.elapsed_s, timings=r.timings,
+        start_time=r.start_time,
+    )
+
+
+def _event_info(e: EventRow) -> EventInfo:
+    return EventInfo(
+        id=e.id, uid=e.uid, run_id=e.run_id, crossing_id=e.crossing_id,
+        crossing_version_id=e.crossing_version_id, event_key=e.event_key, type=e.type,
+        track_id=e.track_id, class_name=e.class_name, t=e.t, frame=e.frame, box=(e.x1, e.y1, e.x2, e.y2),
+        lane=e.lane, stop_line=e.stop_line, signal_id=e.signal_id, signal_state=e.signal_state,
+        signal_source=e.signal_source, since_red_s=e.since_red_s, confidence=e.confidence,
+        occurred_at=e.occurred_at, review_status=e.review_status, created_at=e.created_at,
+        evidence=tuple(EvidenceInfo(f.kind, f.relpath, f.sha256, f.size, f.mime) for f in e.evidence),
+    )
+
+
+# Filters accepted by count_events(): name -> events column. A list/tuple/set means IN, None IS NULL.
+_EVENT_FILTERS = {
+    "run_id": EventRow.run_id,
+    "crossing_id": EventRow.crossing_id,
+    "crossing_version_id": EventRow.crossing_version_id,
+    "type": EventRow.type,
+    "review_status": EventRow.review_status,
+    "class_name": EventRow.class_name,
+    "lane": EventRow.lane,
+    "stop_line": EventRow.stop_line,
+    "signal_id": EventRow.signal_id,
+}
+
+
+class Repository:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._read = sessionmaker(engine, expire_on_commit=False)
+        self._write = sessionmaker(write_engine(engine), expire_on_commit=False)
+
+    # -- crossings -----------------------------------------------------------------------------
+    def upsert_crossing(self, crossing: Crossing, config_yaml: str) -> CrossingVersionInfo:
+        """Register `crossing`; the same config (geometry_hash) reuses its version, any change
+        makes version max+1. The crossing row (name, district, location, current version) follows
+        the config registered last."""
+        h = crossing.geometry_hash()
+        loc = crossing.location
+        for attempt in range(_RETRIES):
+            try:
+                with self._write.begin() as s:
+                    row = s.get(CrossingRow, crossing.id, with_for_update=True)
+                    if row is None:
+                        row = CrossingRow(id=crossing.id, name=crossing.name)
+                        s.add(row)
+                        s.flush()
+                    ver = s.scalar(
+                        select(CrossingVersionRow).where(
+                            CrossingVersionRow.crossing_id == crossing.id, CrossingVersionRow.geometry_hash == h
+                        )
+                    )
+                    if ver is None:
+                        last = s.scalar(
+                            select(func.max(CrossingVersionRow.version)).where(
+                                CrossingVersionRow.crossing_id == crossing.id
+                            )
+                        )
+                        ver = CrossingVersionRow(
+                            crossing_id=crossing.id, version=(last or 0) + 1, geometry_hash=h, config_yaml=config_yaml
+                        )
+                        s.add(ver)
+                        s.flush()
+                    # Assigning equal values leaves the row clean: no UPDATE when nothing changed.
+                    row.name = crossing.name
+                    row.district = crossing.district
+                    row.lat = loc.lat if loc is not None else None
+                    row.lon = loc.lon if loc is not None else None
+                    row.current_version_id = ver.id
+                    return CrossingVersionInfo(crossing.id, ver.id, ver.version)
+            except IntegrityError:  # another process inserted the same crossing/version first
+                if attempt == _RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def find_crossing_version(self, crossing_id: str, geometry_hash: str) -> CrossingVersionInfo | None:
+        """The stored version of exactly this config, without writing anything."""
+        with self._read() as s:
+            r = s.scalar(select(CrossingVersionRow).where(
+                CrossingVersionRow.crossing_id == crossing_id, CrossingVersionRow.geometry_hash == geometry_hash))
+            return CrossingVersionInfo(r.crossing_id, r.id, r.version) if r is not None else None
+
+    def crossing_versions(self, crossing_id: str) -> list[CrossingVersionInfo]:
+        with self._read() as s:
+            rows = s.scalars(
+                select(CrossingVersionRow)
+                .where(CrossingVersionRow.crossing_id == crossing_id)
+                .order_by(CrossingVersionRow.version)
+            )
+            return [CrossingVersionInfo(r.crossing_id, r.id, r.version) for r in rows]
+
+    # -- runs ----------------------------------------------------------------------------------
+    def find_run(self, video_sha256: str, crossing_version_id: int, settings_hash: str) -> RunInfo | None:
+        with self._read() as s:
+            r = s.scalar(self._run_key(video_sha256, crossing_version_id, settings_hash))
+            return _run_info(r) if r is not None else None
+
+    def get_run(self, run_id: int) -> RunInfo | None:
+        with self._read() as s:
+            r = s.get(VideoRunRow, run_id)
+            return _run_info(r) if r is not None else None
+
+    @staticmethod
+    def _run_key(video_sha256: str, crossing_version_id: int, settings_hash: str):
+        return select(VideoRunRow).where(
+            VideoRunRow.video_sha256 == video_sha256,
+            VideoRunRow.crossing_version_id == crossing_version_id,
+            VideoRunRow.settings_hash == settings_hash,
+        )
+
+    def start_run(
+        self,
+        *,
+        video_path: str,
+        video_sha256: str,
+        crossing_version_id: int,
+        model: str,
+        settings: dict[str, Any],
+        settings_hash: str,
+        start_time: datetime | None,
+    ) -> int:
+        """A new `running` run, or the clean restart of an earlier one with the same key that never
+        finished (crashed or failed): its events, evidence rows and counts are deleted first.
+        Raises RunAlreadyDone when that run is `done`."""
+        for attempt in range(_RETRIES):
+            try:
+                with self._write.begin() as s:
+                    run = s.scalar(
+                        self._run_key(video_sha256, crossing_version_id, settings_hash).with_for_update()
+                    )
+                    if run is None:
+                        if s.get(CrossingVersionRow, crossing_version_id) is None:
+                            raise LookupError(f"crossing version {crossing_version_id} does not exist")
+                        run = VideoRunRow(
+                            video_path=str(video_path), video_sha256=video_sha256,
+                            crossing_version_id=crossing_version_id, model=model, settings=settings,
+                            settings_hash=settings_hash, status="running", start_time=start_time,
+                        )
+                        s.add(run)
+                        s.flush()
+                        return run.id
+                    if run.status == "done":
+                        raise RunAlreadyDone(_run_info(run))
+                    self._clear_run(s, run.id)
+                    run.video_path = str(video_path)
+                    run.model = model
+                    run.settings = settings
+                    run.start_time = start_time
+                    run.status = "running"
+                    run.error = None
+                    run.started_at = utcnow()
+                    run.finished_at = None
+                    run.duration_s = run.frames = run.elapsed_s = None
+                    run.timings = None
+                    return run.id
+            except IntegrityError:  # another process created the same run first: restart that one
+                if attempt == _RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _clear_run(s: Session, run_id: int) -> None:
+        event_ids = select(EventRow.id).where(EventRow.run_id == run_id).scalar_subquery()
+        s.execute(delete(EvidenceFileRow).where(EvidenceFileRow.event_id.in_(event_ids)))
+        s.execute(delete(EventRow).where(EventRow.run_id == run_id))
+        s.execute(delete(TrafficCountRow).where(TrafficCountRow.run_id == run_id))
+
+    @staticmethod
+    def _lock_running(s: Session, run_id: int) -> VideoRunRow:
+        run = s.get(VideoRunRow, run_id, with_for_update=True)
+        if run is None:
+            raise LookupError(f"run {run_id} does not exist")
+        if run.status == "done":
+            raise RunAlreadyDone(_run_info(run))
+        if run.status != "running":
+            raise RunStateError(f"run {run_id} is {run.status}; start_run() restarts it")
+        return run
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        events: Sequence[EventRecord],
+        counts: Sequence[CountRecord],
+        duration_s: float | None,
+        frames: int | None,
+        elapsed_s: float | None,
+        timings: dict[str, Any] | None,
+    ) -> list[str]:
+        """Store the run's events (+ evidence rows) and counts and mark it done, all in ONE
+        transaction: on any error nothing of it is committed and the run stays `running`.
+        Returns the new events' public uids, in the order of `events`."""
+        with self._write.begin() as s:
+            run = self._lock_running(s, run_id)
+            ver = s.get_one(CrossingVersionRow, run.crossing_version_id)
+            rows = [self._event_row(e, run, ver) for e in events]
+            s.add_all(rows)
+            s.flush()
+            self._upsert_counts(s, run, ver, counts)
+            run.status = "done"
+            run.error = None
+            run.finished_at = utcnow()
+            run.duration_s = duration_s
+            run.frames = frames
+            run.elapsed_s = elapsed_s
+            run.timings = timings
+            return [r.uid for r in rows]
+
+    def add_counts(self, run_id: int, counts: Sequence[CountRecord]) -> None:
+        """Add counts to a running run now (long streams); additive with later finish_run()."""
+        with self._write.begin() as s:
+            run = self._lock_running(s, run_id)
+            self._upsert_counts(s, run, s.get_one(CrossingVersionRow, run.crossing_version_id), counts)
+
+    def fail_run(self, run_id: int, error: str) -> None:
+        """Mark a running (or failed) run failed; its events were never committed (finish_run is
+        atomic). A later start_run() with the same key restarts it."""
+        with self._write.begin() as s:
+            run = s.get(VideoRunRow, run_id, with_for_update=True)
+            if run is None:
+                raise LookupError(f"run {run_id} does not exist")
+            if run.status == "done":
+                raise RunAlreadyDone(_run_info(run))
+            run.status = "failed"
+            run.error = error
+            run.finished_at = utcnow()
+
+    @staticmethod
+    def _event_row(e: EventRecord, run: VideoRunRow, ver: CrossingVersionRow) -> EventRow:
+        occurred_at = e.occurred_at
+        if occurred_at is None and run.start_time is not None:
+            occurred_at = run.start_time + timedelta(seconds=e.t)
+        return EventRow(
+            uid=uuid.uuid4().hex, run_id=run.id, crossing_id=ver.crossing_id, crossing_version_id=ver.id,
+            event_key=e.event_key, type=_value(e.type), track_id=e.track_id, class_name=e.class_name,
+            t=e.t, frame=e.frame, x1=e.x1, y1=e.y1, x2=e.x2, y2=e.y2, lane=e.lane, stop_line=e.stop_line,
+            signal_id=e.signal_id, signal_state=_value(e.signal_state), signal_source=e.signal_source,
+            since_red_s=e.since_red_s, confidence=e.confidence, occurred_at=occurred_at,
+            evidence=[
+                EvidenceFileRow(kind=f.kind, relpath=f.relpath, sha256=f.sha256, size=f.size, mime=f.mime)
+                for f in e.evidence
+            ],
+        )
+
+    @staticmethod
+    def _upsert_counts(s: Session, run: VideoRunRow, ver: CrossingVersionRow, counts: Sequence[CountRecord]) -> None:
+        """Counts are additive: records with the same (stop_line, class, minute) are summed, and
+        summed into a row already stored for the run (INSERT ... ON CONFLICT DO UPDATE)."""
+        merged: dict[tuple[str, str, int], dict[str, Any]] = {}
+        for c in counts:
+            key = (c.stop_line, c.class_name, int(c.minute_start))
+            minute_at = c.minute_at
+            if minute_at is None and run.start_time is not None:
+                minute_at = run.start_time + timedelta(minutes=int(c.minute_start))
+            if key in merged:
+                merged[key]["count"] += int(c.count)
+            else:
+                merged[key] = dict(
+                    crossing_id=ver.crossing_id, crossing_version_id=ver.id, run_id=run.id, stop_line=key[0],
+                    class_name=key[1], minute_start=key[2], minute_at=minute_at, count=int(c.count),
+                )
+        if not merged:
+            return
+        dialect = s.get_bind().dialect.name
+        ins_mod = {"sqlite": sqlite, "postgresql": postgresql}.get(dialect)
+        if ins_mod is None:
+            raise NotImplementedError(f"traffic count upsert on {dialect}")
+        stmt = ins_mod.insert(TrafficCountRow)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["run_id", "stop_line", "class_name", "minute_start"],
+            set_={"count": TrafficCountRow.count + stmt.excluded["count"], "minute_at": stmt.excluded["minute_at"]},
+        )
+        s.execute(stmt, list(merged.values()))
+
+    # -- reading -------------------------------------------------------------------------------
+    def run_events(self, run_id: int) -> list[EventInfo]:
+        """The run's events with their evidence, in video order."""
+        with self._read() as s:
+            rows = s.scalars(
+                select(EventRow)
+                .where(EventRow.run_id == run_id)
+                .options(selectinload(EventRow.evidence))
+                .order_by(EventRow.t, EventRow.id)
+            )
+            return [_event_info(e) for e in rows]
+
+    def run_counts(self, run_id: int) -> list[CountRecord]:
+        with self._read() as s:
+            rows = s.scalars(
+                select(TrafficCountRow)
+                .where(TrafficCountRow.run_id == run_id)
+                .order_by(TrafficCountRow.stop_line, TrafficCountRow.class_name, TrafficCountRow.minute_start)
+            )
+            return [CountRecord(r.stop_line, r.class_name, r.minute_start, r.count, r.minute_at) for r in rows]
+
+    def count_events(self, **filters: Any) -> int:
+        """Number of events matching equality filters (run_id, crossing_id, crossing_version_id,
+        type, review_status, class_name, lane, stop_line, signal_id; a list/tuple/set means any of
+        them, None means unset) and `since` / `until` on occurred_at ([since, until))."""
+        q = select(func.count()).select_from(EventRow)
+        for name, value in filters.items():
+            if name == "since":
+                q = q.where(EventRow.occurred_at >= value)
+            elif name == "until":
+                q = q.where(EventRow.occurred_at < value)
+            elif name in _EVENT_FILTERS:
+                col = _EVENT_FILTERS[name]
+                if value is None:
+                    q = q.where(col.is_(None))
+                elif isinstance(value, (list, tuple, set, frozenset)):
+                    q = q.where(col.in_([_value(v) for v in value]))
+                else:
+                    q = q.where(col == _value(value))
+            else:
+                raise TypeError(f"count_events: unknown filter {name!r} (known: {sorted(_EVENT_FILTERS)}, since, until)")
+        with self._read() as s:
+            return int(s.scalar(q) or 0)

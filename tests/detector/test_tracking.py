@@ -1,0 +1,261 @@
+"""tracking.Tracker on scripted detections: identity, confirmation, backlog, low fps, occlusion,
+retirement, weak boxes."""
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # the project may not be pip-installed in the test environment
+    sys.path.insert(0, str(ROOT))
+
+from detector.tracking import Tracker, TrackerConfig  # noqa: E402
+from detector.types import Detections  # noqa: E402
+
+
+def box_at(cx: float, bottom: float, w: float = 40, h: float = 80) -> tuple[float, float, float, float]:
+    return (cx - w / 2, bottom - h, cx + w / 2, bottom)
+
+
+def dets(*rows) -> Detections:
+    """rows: (box, conf[, class])"""
+    if not rows:
+        return Detections.empty()
+    return Detections(np.array([r[0] for r in rows], np.float32), np.array([r[1] for r in rows], np.float32),
+                      np.array([r[2] if len(r) > 2 else "motorcycle" for r in rows], object))
+
+
+class Run:
+    """Feeds frames to a Tracker and keeps what came out."""
+
+    def __init__(self, config: TrackerConfig | None = None):
+        self.tracker = Tracker(config)
+        self.points = []
+        self.retired: list[tuple[float, int]] = []
+        self.frame = 0
+        self.updates = []
+
+    def step(self, t: float, *rows):
+        upd = self.tracker.update(dets(*rows), t, self.frame)
+        self.frame += 1
+        self.points.extend(upd.points)
+        self.retired.extend((t, i) for i in upd.retired)
+        self.updates.append(upd)
+        return upd
+
+    def ids(self) -> set[int]:
+        return {p.track_id for p in self.points}
+
+    def by_id(self) -> dict[int, list]:
+        out = defaultdict(list)
+        for p in self.points:
+            out[p.track_id].append(p)
+        return out
+
+
+def test_constant_velocity_keeps_one_id():
+    r = Run()
+    n = 30
+    for i in range(n):
+        r.step(i / 10, (box_at(100 + 8 * i, 300), 0.9))
+    assert r.ids() == {1}
+    pts = r.by_id()[1]
+    assert len(pts) == n  # every observation delivered, the first one via the backlog
+    assert [p.frame for p in pts] == list(range(n))
+    assert [p.t for p in pts] == pytest.approx([i / 10 for i in range(n)])
+    assert pts[5].box == pytest.approx(box_at(140, 300))
+    assert all(p.class_name == "motorcycle" for p in pts)
+    assert r.tracker.active_ids == [1]
+    assert r.retired == []
+
+
+def test_unconfirmed_one_hit_object_produces_no_points():
+    r = Run()
+    r.step(0.0, (box_at(100, 300), 0.9))
+    r.step(0.1)
+    r.step(0.2)
+    r.step(0.3, (box_at(400, 300), 0.9))  # something else, far away, once
+    r.step(0.4)
+    assert r.points == [] and r.retired == [] and r.tracker.active_ids == []
+    assert all((u.detections.tracker_id == -1).all() for u in r.updates)
+
+
+def test_new_track_backlog_is_delivered_on_confirmation():
+    r = Run()
+    first = r.step(0.0, (box_at(100, 300), 0.9))
+    assert first.points == [] and list(first.detections.tracker_id) == [-1]
+    second = r.step(0.1, (box_at(106, 300), 0.9))
+    assert [(p.track_id, p.t, p.frame) for p in second.points] == [(1, 0.0, 0), (1, 0.1, 1)]
+    assert second.points[0].box == pytest.approx(box_at(100, 300))
+    assert list(second.detections.tracker_id) == [1]
+
+
+def test_min_hits_three_backlog_has_two_observations():
+    r = Run(TrackerConfig(min_hits=3))
+    r.step(0.0, (box_at(100, 300), 0.9))
+    assert r.step(0.1, (box_at(106, 300), 0.9)).points == []
+    third = r.step(0.2, (box_at(112, 300), 0.9))
+    assert [(p.track_id, p.frame) for p in third.points] == [(1, 0), (1, 1), (1, 2)]
+
+
+@pytest.mark.parametrize(
+    "step_px, w",
+    [(50, 40), (60, 40), (45, 30)],
+    ids=["50px-40wide", "60px-40wide", "45px-30wide"],
+)
+def test_low_fps_big_jumps_keep_one_id(step_px, w):
+    """6 fps: a motorbike moves more than its own width between frames; boxes never overlap."""
+    r = Run()
+    n = 14
+    for i in range(n):
+        r.step(i / 6, (box_at(60 + step_px * i, 300, w=w, h=70), 0.8))
+    assert r.ids() == {1}
+    assert len(r.points) == n
+
+
+def test_low_fps_two_riders_side_by_side_keep_their_ids():
+    """6 fps, two motorbikes 90 px apart moving 50 px a frame in the same direction."""
+    r = Run()
+    for i in range(12):
+        r.step(i / 6, (box_at(60 + 50 * i, 300, h=70), 0.8), (box_at(60 + 50 * i, 390, h=70), 0.8))
+    tracks = r.by_id()
+    assert set(tracks) == {1, 2}
+    for pts in tracks.values():
+        assert len(pts) == 12
+        assert len({p.box[3] for p in pts}) == 1  # each id stays on its own row
+
+
+@pytest.mark.parametrize("dy", [0, 12], ids=["same-row", "offset-rows"])
+def test_two_crossing_objects_keep_their_ids(dy):
+    r = Run()
+    for i in range(30):
+        right = (box_at(100 + 10 * i, 300), 0.9)
+        left = (box_at(390 - 10 * i, 300 + dy), 0.9)
+        r.step(i / 10, right, left)
+    tracks = r.by_id()
+    assert set(tracks) == {1, 2}
+    for pts in tracks.values():
+        assert len(pts) == 30
+        xs = [(p.box[0] + p.box[2]) / 2 for p in pts]
+        steps = np.diff(xs)
+        assert (steps > 0).all() or (steps < 0).all(), xs  # never swapped to the other road user
+
+
+@pytest.mark.parametrize("gap_s", [0.5, 1.0, 1.4], ids=["0.5s", "1.0s", "1.4s"])
+def test_missing_then_reappearing_on_predicted_path_keeps_id(gap_s):
+    r = Run()
+    speed = 60.0  # px/s
+    t = 0.0
+    while t < 1.0 - 1e-9:
+        r.step(round(t, 3), (box_at(100 + speed * t, 300), 0.9))
+        t += 0.1
+    last_seen = round(t - 0.1, 3)
+    t = last_seen + 0.1
+    while t < last_seen + gap_s - 1e-9:  # occluded: empty frames
+        r.step(round(t, 3))
+        t += 0.1
+    t = last_seen + gap_s
+    for _ in range(10):
+        r.step(round(t, 3), (box_at(100 + speed * t, 300), 0.9))
+        t += 0.1
+    assert r.ids() == {1}
+    assert r.retired == []
+
+
+def test_missing_longer_than_lost_s_retires_the_id():
+    r = Run()  # lost_s = 1.5
+    for i in range(10):
+        r.step(i / 10, (box_at(100 + 6 * i, 300), 0.9))
+    for i in range(10, 40):  # gone for 3 s
+        r.step(i / 10)
+    assert [i for _, i in r.retired] == [1]
+    t_retired = r.retired[0][0]
+    assert 0.9 + 1.5 < t_retired <= 0.9 + 1.5 + 0.1 + 1e-9  # at the first update past lost_s
+    assert r.tracker.active_ids == []
+    for i in range(40, 45):  # comes back where it was predicted to be: a new road user now
+        r.step(i / 10, (box_at(100 + 6 * i, 300), 0.9))
+    assert r.ids() == {1, 2}
+    assert [i for _, i in r.retired] == [1]
+
+
+def test_finish_retires_every_confirmed_track():
+    r = Run()
+    for i in range(5):
+        r.step(i / 10, (box_at(100 + 6 * i, 300), 0.9), (box_at(400, 300 + i), 0.9))
+    r.step(0.5, (box_at(200, 100), 0.9))  # a new, unconfirmed object
+    assert sorted(r.tracker.finish()) == [1, 2]
+    assert r.tracker.active_ids == []
+
+
+def test_weak_boxes_keep_a_confirmed_track_alive():
+    r = Run()
+    for i in range(5):
+        r.step(i / 10, (box_at(100 + 4 * i, 300), 0.9))
+    for i in range(5, 35):  # 3 s of low-confidence boxes (longer than lost_s)
+        r.step(i / 10, (box_at(100 + 4 * i, 300), 0.2))
+    for i in range(35, 40):
+        r.step(i / 10, (box_at(100 + 4 * i, 300), 0.9))
+    assert r.ids() == {1}
+    assert r.retired == []
+    assert len(r.points) == 40  # weak observations are delivered too
+
+
+def test_weak_boxes_never_start_a_track():
+    r = Run()
+    for i in range(30):
+        r.step(i / 10, (box_at(100 + 4 * i, 300), 0.3), (box_at(400, 200), 0.2))
+    assert r.points == [] and r.tracker.active_ids == []
+
+
+def test_boxes_between_high_and_new_track_conf_do_not_start_a_track():
+    r = Run()  # high_conf 0.35, new_track_conf 0.4
+    for i in range(10):
+        r.step(i / 10, (box_at(100 + 4 * i, 300), 0.37))
+    assert r.points == []
+
+
+def test_weak_box_far_from_the_track_is_not_taken():
+    r = Run()
+    for i in range(5):
+        r.step(i / 10, (box_at(100 + 4 * i, 300), 0.9))
+    upd = r.step(0.5, (box_at(300, 300), 0.2))  # weak box elsewhere: IoU 0
+    assert upd.points == [] and list(upd.detections.tracker_id) == [-1]
+
+
+def test_confidence_below_low_conf_is_ignored():
+    r = Run()
+    for i in range(5):
+        r.step(i / 10, (box_at(100 + 4 * i, 300), 0.9))
+    upd = r.step(0.5, (box_at(120, 300), 0.05))
+    assert upd.points == []
+
+
+def test_class_is_the_confidence_weighted_vote():
+    r = Run()
+    classes = ["motorcycle", "bicycle", "motorcycle", "motorcycle", "bicycle", "motorcycle"]
+    for i, c in enumerate(classes):
+        r.step(i / 10, (box_at(100 + 4 * i, 300), 0.8, c))
+    assert r.points[-1].class_name == "motorcycle"
+
+
+def test_car_is_not_matched_to_a_nearby_two_wheeler_track_when_both_exist():
+    """A car and a motorbike close together: each keeps its own id (class family is part of the cost)."""
+    r = Run()
+    for i in range(10):
+        r.step(i / 10, (box_at(200 + 5 * i, 300, w=40, h=60), 0.9, "motorcycle"),
+               (box_at(235 + 5 * i, 300, w=60, h=60), 0.9, "car"))
+    tracks = r.by_id()
+    assert set(tracks) == {1, 2}
+    assert {tuple(sorted({p.class_name for p in pts})) for pts in tracks.values()} == {("motorcycle",), ("car",)}
+
+
+def test_points_are_time_ordered_within_an_update():
+    r = Run()
+    r.step(0.0, (box_at(100, 300), 0.9))
+    r.step(0.1, (box_at(300, 300), 0.9), (box_at(104, 300), 0.9))  # confirms #1; #2 new
+    upd = r.step(0.2, (box_at(304, 300), 0.9), (box_at(108, 300), 0.9))  # confirms #2 with backlog
+    assert [(p.t, p.track_id) for p in upd.points] == [(0.1, 2), (0.2, 1), (0.2, 2)]

@@ -1,0 +1,181 @@
+"""End to end: `crosswatch process` on the real shared clips with the real default model.
+
+These read the clips and model fetched by `make assets` (assets/), and score events with the
+reference scorer from ../shared/tools. They skip with a reason when the assets are absent.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import pytest
+
+from detector import assets
+from detector.evidence import sha256_file
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+SCORER = REPO.parent / "shared" / "tools" / "score_events.py"
+
+
+def _clip(name: str) -> Path:
+    path = assets.sample_clip(name)
+    if not path.exists():
+        pytest.skip(f"sample clip {name} not fetched (run `make assets`)")
+    return path
+
+
+def _model_ready() -> None:
+    if not assets.resolve_model(assets.default_model_name("cpu")).exists():
+        pytest.skip("default model not fetched (run `make assets`)")
+
+
+def _scorer():
+    if not SCORER.exists():
+        pytest.skip(f"reference scorer missing at {SCORER}")
+    spec = importlib.util.spec_from_file_location("score_events", SCORER)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def run_cli(*args: str, db: Path, evidence: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "YOLO_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "detector.cli", "process", *args, "--db", f"sqlite:///{db}",
+                           "--evidence-dir", str(evidence), "--device", "cpu"],
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=900)
+
+
+def rows(db: Path, table: str) -> int:
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db) as c:
+        names = {r[0] for r in c.execute("select name from sqlite_master where type='table'")}
+        return c.execute(f"select count(*) from {table}").fetchone()[0] if table in names else 0
+
+
+@pytest.fixture(scope="module")
+def vn_run(tmp_path_factory):
+    _model_ready()
+    clip = _clip("vn_rear_stopline")
+    tmp = tmp_path_factory.mktemp("vn")
+    db, evidence = tmp / "cw.db", tmp / "evidence"
+    proc = run_cli(str(clip), "--crossing", str(assets.sample_crossing("vn_rear_stopline")), "--json",
+                   "--start-time", "2026-03-01T08:00:00+08:00", db=db, evidence=evidence)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout), db, evidence, clip
+
+
+def test_vn_red_light_matches_hand_labels(vn_run):
+    out, _, _, _ = vn_run
+    scorer = _scorer()
+    truth = json.loads(assets.sample_truth("vn_rear_stopline").read_text())
+    s = scorer.score("red_light", out["events"], scorer.red_light_labels(truth))
+    assert s["capture"] >= 0.9 and s["validity"] >= 0.9, s
+
+
+def test_vn_json_shape_and_evidence(vn_run):
+    out, _, evidence_root, _ = vn_run
+    assert {"video", "crossing", "duration_s", "frames", "elapsed_s", "events", "counts"} <= set(out)
+    assert out["frames"] == 914 and abs(out["duration_s"] - 30.47) < 0.1
+    assert out["counts"]["traffic"], "road users crossing the stop line are counted"
+    ev = out["events"][0]
+    for key in ("id", "type", "track_id", "class", "t", "frame", "box", "lane", "signal", "since_red_s", "evidence"):
+        assert key in ev
+    assert ev["signal"] == "RED" and ev["since_red_s"] >= 0.5
+    assert ev["occurred_at"].startswith("2026-03-01T08:00:0")
+    kinds = set(ev["evidence"])
+    assert {"frame_before", "frame_past", "frame_junction", "closeup", "signal", "composite", "clip"} <= kinds
+    for f in ev["evidence"].values():
+        path = Path(f["path"])
+        assert path.is_file() and path.resolve().is_relative_to(evidence_root.resolve())
+        assert sha256_file(path) == f["sha256"]
+    with av.open(ev["evidence"]["clip"]["path"]) as c:
+        s = c.streams.video[0]
+        assert s.codec_context.name == "h264"
+        assert float(s.duration * s.time_base) >= 4.5  # event at ~1.9 s: 1.9 s before + >= 3 s after
+
+
+def test_vn_rerun_adds_nothing(vn_run):
+    out, db, evidence, clip = vn_run
+    before = (rows(db, "events"), rows(db, "evidence_files"), rows(db, "traffic_counts"), rows(db, "video_runs"))
+    proc = run_cli(str(clip), "--crossing", str(assets.sample_crossing("vn_rear_stopline")), "--json",
+                   "--start-time", "2026-03-01T08:00:00+08:00", db=db, evidence=evidence)
+    assert proc.returncode == 0, proc.stderr
+    again = json.loads(proc.stdout)
+    assert again["reused"] is True
+    assert [e["id"] for e in again["events"]] == [e["id"] for e in out["events"]]
+    after = (rows(db, "events"), rows(db, "evidence_files"), rows(db, "traffic_counts"), rows(db, "video_runs"))
+    assert after == before and before[0] == len(out["events"])
+
+
+def _reverse(src: Path, dst: Path) -> None:
+    with av.open(str(src)) as inp:
+        stream = inp.streams.video[0]
+        rate = stream.average_rate
+        frames = [f.to_ndarray(format="rgb24") for f in inp.decode(stream)]
+    with av.open(str(dst), "w") as out:
+        vs = out.add_stream("libx264", rate=rate)
+        vs.height, vs.width = frames[0].shape[:2]
+        vs.pix_fmt = "yuv420p"
+        for img in reversed(frames):
+            out.mux(vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(vs.encode())
+
+
+def _reversed_truth(truth: dict) -> dict:
+    n, fps = truth["frames"], truth["fps"]
+    end = (n - 1) / fps
+    vehicles = [{**v, "t_first": end - v["t_last"], "t_last": end - v["t_first"], "box_first": v["box_last"],
+                 "box_last": v["box_first"], "verdict": {"legal": "wrong_way"}.get(v["verdict"], v["verdict"])}
+                for v in truth["vehicles"]]
+    return {**truth, "vehicles": vehicles}
+
+
+def test_motorway_wrong_way_forward_and_reversed(tmp_path):
+    _model_ready()
+    clip = _clip("nl_motorway_overpass")
+    crossing = str(assets.sample_crossing("nl_motorway_overpass"))
+    scorer = _scorer()
+    truth = json.loads(assets.sample_truth("nl_motorway_overpass").read_text())
+
+    fwd = run_cli(str(clip), "--crossing", crossing, "--json", db=tmp_path / "a.db", evidence=tmp_path / "ev")
+    assert fwd.returncode == 0, fwd.stderr
+    assert [e for e in json.loads(fwd.stdout)["events"] if e["type"] == "wrong_way"] == []
+
+    rev = tmp_path / "reversed.mp4"
+    _reverse(clip, rev)
+    back = run_cli(str(rev), "--crossing", crossing, "--json", db=tmp_path / "b.db", evidence=tmp_path / "ev")
+    assert back.returncode == 0, back.stderr
+    s = scorer.score("wrong_way", json.loads(back.stdout)["events"], scorer.wrong_way_labels(_reversed_truth(truth)))
+    assert s["capture"] >= 0.9 and s["validity"] >= 0.9, s
+
+
+@pytest.mark.parametrize("kind", ["zero_bytes", "not_video", "corrupt", "truncated"])
+def test_bad_video_one_line_error_nothing_stored(tmp_path, kind):
+    _model_ready()
+    clip = _clip("vn_rear_stopline")
+    bad = tmp_path / f"{kind}.mp4"
+    data = clip.read_bytes()
+    if kind == "zero_bytes":
+        bad.write_bytes(b"")
+    elif kind == "not_video":
+        bad.write_text("this is a text file, not a video\n" * 50)
+    elif kind == "corrupt":
+        bad.write_bytes(data[:4096] + bytes(len(data) - 4096))  # header kept, the rest zeroed
+    else:  # truncated: the first 40 % of the file
+        bad.write_bytes(data[: int(len(data) * 0.4)])
+    db = tmp_path / "cw.db"
+    proc = run_cli(str(bad), "--crossing", str(assets.sample_crossing("vn_rear_stopline")), db=db,
+                   evidence=tmp_path / "ev")
+    assert proc.returncode != 0
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and "error" in lines[0] and str(bad) in lines[0], proc.stderr
+    assert rows(db, "events") == 0 and rows(db, "video_runs") == 0 and rows(db, "crossings") == 0
