@@ -50,8 +50,8 @@ def _evidence_root(option: str | None, db_url: str) -> Path:
     return Path("data/evidence").resolve()
 
 
-def _event_json(e, evidence_root: Path) -> dict:
-    """One event in the stable `process --json` shape, from a stored EventInfo."""
+def _event_json(e, evidence_root: Path, tz=None) -> dict:
+    """One event in the stable `process --json` shape, from a stored EventInfo (times in `tz`)."""
     return {
         "id": e.uid,
         "type": e.type,
@@ -66,7 +66,7 @@ def _event_json(e, evidence_root: Path) -> dict:
         "signal_id": e.signal_id,
         "signal_source": e.signal_source,
         "since_red_s": e.since_red_s,
-        "occurred_at": e.occurred_at.isoformat(timespec="milliseconds") if e.occurred_at else None,
+        "occurred_at": e.occurred_at.astimezone(tz).isoformat(timespec="milliseconds") if e.occurred_at else None,
         "review_status": e.review_status,
         "evidence": {f.kind: {"path": str(evidence_root / f.relpath), "sha256": f.sha256, "size": f.size}
                      for f in e.evidence},
@@ -119,8 +119,12 @@ def cmd_process(args: argparse.Namespace) -> int:
         return _report(args, video, crossing, done.duration_s or 0.0, done.frames or 0, done.elapsed_s or 0.0,
                        events, repo.run_counts(done.id), evidence_root, reused=True, run_id=done.id)
 
-    from .evidence import EvidenceRecorder
+    from .evidence import EvidenceBatchError, EvidenceError, EvidenceRecorder
 
+    try:
+        recorder = EvidenceRecorder(evidence_root, crossing.name, start_time=start_time)  # fails early without a CJK font
+    except EvidenceError as e:
+        raise UserError(str(e)) from None
     try:
         detector = YoloDetector(model_path, device=device, imgsz=settings.imgsz,
                                 tiles=crossing.scaled_to((info.width, info.height)).detection.tiles)
@@ -135,10 +139,16 @@ def cmd_process(args: argparse.Namespace) -> int:
         if bar:
             bar.close()
 
-    recorder = EvidenceRecorder(evidence_root, crossing.name, start_time=start_time)
     run_dir = f"{crossing.id}/{video_sha[:16]}-{settings_hash[:8]}"
     jobs = [(e, f"{run_dir}/{e.key}", _signal_box(result.crossing, e.signal_id)) for e in result.events]
-    files = recorder.record_many(video, jobs) if jobs else {}
+    try:
+        files = recorder.record_many(video, jobs) if jobs else {}
+    except EvidenceBatchError as e:  # keep every event; say which evidence is incomplete
+        files = e.results
+        for key, reason in e.failures.items():
+            print(f"crosswatch: warning: evidence of event {key} incomplete: {reason}", file=sys.stderr)
+    except EvidenceError as e:
+        raise UserError(str(e)) from None
     records = [EventRecord.from_violation(e, [EvidenceRecord(f.kind, f.relpath, f.sha256, f.size, f.mime)
                                                 for f in files.get(e.key, [])])
                for e in result.events]
@@ -176,6 +186,8 @@ def _progress_bar(video: Path, duration: float | None):
 def _report(args, video: Path, crossing: Crossing, duration_s: float, frames: int, elapsed_s: float, events,
             counts, evidence_root: Path, *, reused: bool, run_id: int, processed: int | None = None,
             timings: dict | None = None) -> int:
+    start = _parse_start(args.start_time)
+    tz = start.tzinfo if start else None
     by_type = {"red_light": 0, "wrong_way": 0}
     for e in events:
         by_type[e.type] = by_type.get(e.type, 0) + 1
@@ -189,7 +201,7 @@ def _report(args, video: Path, crossing: Crossing, duration_s: float, frames: in
         "duration_s": round(duration_s, 3),
         "frames": frames,
         "elapsed_s": round(elapsed_s, 3),
-        "events": [_event_json(e, evidence_root) for e in events],
+        "events": [_event_json(e, evidence_root, tz) for e in events],
         "counts": {**by_type, "traffic": traffic},
         "run_id": run_id,
         "reused": reused,

@@ -171,7 +171,11 @@ class Crossing(_Strict):
 
     def geometry_hash(self) -> str:
         """SHA-256 over the canonical JSON of the whole config: any change makes a new version."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False).encode()
+        data = self.model_dump(mode="json")
+        for dumped, lane in zip(data["lanes"], self.lanes):
+            if "signal" not in lane.model_fields_set:  # inherits the stop line's signal: not the same as null
+                dumped["signal"] = {"inherit": True}
+        blob = json.dumps(data, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()
 
     def scaled_to(self, size: tuple[int, int]) -> "Crossing":
@@ -179,8 +183,19 @@ class Crossing(_Strict):
         if tuple(size) == tuple(self.frame_size):
             return self
         sx, sy = size[0] / self.frame_size[0], size[1] / self.frame_size[1]
-        pt = lambda p: (p[0] * sx, p[1] * sy)  # noqa: E731
-        box = lambda b: None if b is None else (b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy)  # noqa: E731
+        W, H = size
+
+        def pt(p):  # clamp: w * (W / w) can come out as W + 1e-13
+            return (min(max(p[0] * sx, 0.0), W), min(max(p[1] * sy, 0.0), H))
+
+
+        def box(b):  # x, y, w, h with its far corner clamped onto the frame
+            if b is None:
+                return None
+            x, y = pt((b[0], b[1]))
+            x2, y2 = pt((b[0] + b[2], b[1] + b[3]))
+            return (x, y, x2 - x, y2 - y)
+
         vec = lambda v: (v[0] * sx, v[1] * sy)  # noqa: E731
         data = self.model_dump(exclude_unset=True)  # keeps "unset" apart from explicit nulls
         data["frame_size"] = tuple(size)
@@ -194,7 +209,7 @@ class Crossing(_Strict):
             ln["direction"] = vec(ln["direction"])
         if "detection" in data:
             tiles = data["detection"].get("tiles", [])
-            data["detection"]["tiles"] = [(a * sx, b * sy, c * sx, d * sy) for a, b, c, d in tiles]
+            data["detection"]["tiles"] = [(*pt((a, b)), *pt((c, d))) for a, b, c, d in tiles]
         return Crossing.model_validate(data)
 
 class PlanStep(_Strict):

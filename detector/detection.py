@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .boxes import nms_merge
 from .types import COCO_ROAD_USERS, Detections
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -33,7 +34,8 @@ class YoloDetector:
     """Runs a YOLO model (OpenVINO folder, ONNX or .pt) on whole frames plus optional tiles."""
 
     def __init__(self, model_path: str | Path, *, device: str | None = None, imgsz: int = 640,
-                 conf: float = 0.1, half: bool | None = None, tiles: Sequence[Sequence[float]] = ()):
+                 conf: float = 0.1, iou: float = 0.5, half: bool | None = None,
+                 tiles: Sequence[Sequence[float]] = ()):
         from ultralytics import YOLO  # heavy import, kept inside
 
         self.model_path = Path(model_path)
@@ -42,6 +44,7 @@ class YoloDetector:
         self.device = pick_device(device)
         self.imgsz = imgsz
         self.conf = conf
+        self.iou = iou  # NMS overlap: ultralytics' 0.7 leaves stacks of weak boxes on one motorbike
         self.half = self.device.startswith("cuda") if half is None else half
         self.tiles = [tuple(int(round(v)) for v in t) for t in tiles]
         try:
@@ -55,8 +58,8 @@ class YoloDetector:
             raise ModelError(f"{self.model_path}: model has no COCO road-user classes")
 
     def _predict(self, images: list[np.ndarray]) -> list[Detections]:
-        results = self._model.predict(images, imgsz=self.imgsz, conf=self.conf, classes=list(self._keep),
-                                      device=self.device, half=self.half, verbose=False)
+        results = self._model.predict(images, imgsz=self.imgsz, conf=self.conf, iou=self.iou,
+                                      classes=list(self._keep), device=self.device, half=self.half, verbose=False)
         out = []
         for r in results:
             data = r.boxes.data.cpu().numpy() if len(r.boxes) else np.zeros((0, 6), np.float32)
@@ -78,40 +81,26 @@ class YoloDetector:
                 crops.append(img[max(0, y1):min(h, y2), max(0, x1):min(w, x2)])
                 owners.append((i, max(0, x1), max(0, y1)))
         merged = [[d] for d in full]
-        for (i, ox, oy), det in zip(owners, self._predict(crops)):
+        for (i, ox, oy), crop, det in zip(owners, crops, self._predict(crops)):
+            det = det[~_cut_by_tile_edge(det.xyxy, crop.shape, images[i].shape, ox, oy)]
             det.xyxy[:, [0, 2]] += ox
             det.xyxy[:, [1, 3]] += oy
             merged[i].append(det)
         return [nms_merge(parts) for parts in merged]
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of (N,4) and (M,4) xyxy boxes."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), np.float32)
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-6)
-
-
-def nms_merge(parts: list[Detections], iou: float = 0.5) -> Detections:
-    """Union of several detection sets with greedy per-class NMS across them."""
-    xyxy = np.concatenate([p.xyxy for p in parts])
-    conf = np.concatenate([p.confidence for p in parts])
-    cls = np.concatenate([p.class_name for p in parts])
-    order = np.argsort(-conf)
-    keep: list[int] = []
-    ious = iou_matrix(xyxy, xyxy)
-    suppressed = np.zeros(len(xyxy), bool)
-    for i in order:
-        if suppressed[i]:
-            continue
-        keep.append(i)
-        suppressed |= (ious[i] > iou) & (cls == cls[i])
-    keep_arr = np.array(sorted(keep), dtype=np.int64)
-    return Detections(xyxy[keep_arr], conf[keep_arr], cls[keep_arr])
+def _cut_by_tile_edge(xyxy: np.ndarray, crop_shape, frame_shape, ox: int, oy: int, px: float = 3.0) -> np.ndarray:
+    """Tile boxes that touch a tile edge inside the frame: road users cut in two by the tile, which the
+    whole-frame pass sees whole. Keeping them would give one road user two boxes (and two tracks)."""
+    ch, cw = crop_shape[:2]
+    fh, fw = frame_shape[:2]
+    cut = np.zeros(len(xyxy), bool)
+    if ox > 0:
+        cut |= xyxy[:, 0] <= px
+    if oy > 0:
+        cut |= xyxy[:, 1] <= px
+    if ox + cw < fw:
+        cut |= xyxy[:, 2] >= cw - px
+    if oy + ch < fh:
+        cut |= xyxy[:, 3] >= ch - px
+    return cut

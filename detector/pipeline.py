@@ -16,6 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
+from .boxes import nms_merge
 from .config import Crossing, SignalPlan
 from .riders import merge_riders
 from .rules import RedLightRule, TrafficCounter, WrongWayRule
@@ -119,7 +120,9 @@ class Pipeline:
             if due and self.settings.skip_duplicates and last_image is not None and is_duplicate(frame.image, last_image):
                 due = False
             if due:
-                det = merge_riders(self.detector.detect([frame.image])[0])
+                # one box per road user: riders folded into their bikes, then leftover
+                # overlapping boxes of the same kind of road user removed
+                det = nms_merge([merge_riders(self.detector.detect([frame.image])[0])], iou=0.6, by_family=True)
                 clock.lap("detect")
                 upd = tracker.update(det, frame.t, frame.index)
                 clock.lap("track")

@@ -6,14 +6,14 @@ import numpy as np
 from .types import TWO_WHEELERS, Detections
 
 
-def merge_riders(det: Detections, min_cover: float = 0.25) -> Detections:
+def merge_riders(det: Detections, min_cover: float = 0.15) -> Detections:
     """Fold each rider's person box into the two-wheeler it sits on.
 
     A person is a rider of a bike when the centre of the person's box lies over the bike
     horizontally (within the bike's width, 25 % slack), the person's feet are not below the bike's
     bottom by more than a quarter of the bike's height, and at least `min_cover` of the person's
     box overlaps the bike's box. Several people may ride one bike (passengers); each person joins
-    the bike that covers most of it. The merged box is the union; class and score are the bike's.
+    the bike with the best overlap x confidence. The merged box is the union; class and score are the bike's.
     People on no bike stay `person` (pedestrians, or riders whose bike was missed).
     """
     if len(det) == 0:
@@ -38,7 +38,8 @@ def merge_riders(det: Detections, min_cover: float = 0.25) -> Detections:
         & (p[..., 1] < b[..., 1] + 0.5 * bh)  # the person's head is above the bike's middle
         & (cover >= min_cover)
     )
-    score = np.where(ok, cover, -1.0)
+    # prefer the bike that covers the person most, weighted by how sure the detector is of the bike
+    score = np.where(ok, cover * det.confidence[bikes][None, :], -1.0)
     best = score.argmax(axis=1)
     drop = np.zeros(len(det), bool)
     for pi, bi in enumerate(best):

@@ -66,15 +66,16 @@ class SignalTimeline:
 
     A new state is accepted after `debounce_s` and at least `min_readings` readings; its onset is
     the first of those readings. Dark readings (nothing lit, or LED flicker) keep the last state for
-    `hold_s`; right after GREEN, on a head with no amber lamp configured, dark means amber.
+    `hold_s`; up to `amber_s` after GREEN, on a head with no amber lamp configured, dark means amber.
     Keeps `keep_s` seconds of history, so memory stays flat on long videos.
     """
 
     def __init__(self, signal_id: str, *, has_yellow: bool, debounce_s: float = 0.15, min_readings: int = 2,
-                 hold_s: float = 1.0, keep_s: float = 120.0):
+                 hold_s: float = 1.0, keep_s: float = 120.0, amber_s: float = 6.0):
         self.signal_id = signal_id
         self.has_yellow = has_yellow
         self.debounce_s, self.min_readings, self.hold_s, self.keep_s = debounce_s, min_readings, hold_s, keep_s
+        self.amber_s = amber_s
         self._t0: float | None = None
         self._state = SignalState.UNKNOWN
         self._onset = 0.0
@@ -82,6 +83,7 @@ class SignalTimeline:
         self._cand_t = 0.0
         self._cand_n = 0
         self._last_lit_t = -1e9
+        self._last_green_t = -1e9
         self._times: deque[float] = deque()
         self._hist: deque[tuple[SignalState, float]] = deque()  # (state, onset) per reading
 
@@ -90,12 +92,15 @@ class SignalTimeline:
             self._t0 = t
             self._onset = t
         if raw is SignalState.UNKNOWN:
-            if not self.has_yellow and self._state in (SignalState.GREEN, SignalState.YELLOW):
+            if (not self.has_yellow and self._state in (SignalState.GREEN, SignalState.YELLOW)
+                    and t - self._last_green_t <= self.amber_s):
                 raw = SignalState.YELLOW
             elif t - self._last_lit_t <= self.hold_s:
                 raw = self._state
         else:
             self._last_lit_t = t
+            if raw is SignalState.GREEN:
+                self._last_green_t = t
         if raw is self._state:
             self._cand = None
         else:
@@ -104,6 +109,11 @@ class SignalTimeline:
             self._cand_n += 1
             if not self._hist or (self._cand_n >= self.min_readings and t - self._cand_t >= self.debounce_s):
                 self._state, self._onset, self._cand = raw, self._cand_t, None
+                # the readings since the onset belong to the new state too
+                i = len(self._times) - 1
+                while i >= 0 and self._times[i] >= self._onset:
+                    self._hist[i] = (self._state, self._onset)
+                    i -= 1
         self._times.append(t)
         self._hist.append((self._state, self._onset))
         while self._times and self._times[0] < t - self.keep_s:

@@ -106,7 +106,14 @@ class Tracker:
             inter = ix * iy
             iou = inter / (t_area + d_area - inter)
             size = np.sqrt((t_area + d_area) / 2)
-            dist = np.linalg.norm(d_c - (p[:2] + p[2:]) / 2, axis=1) / size
+            # the nearest of the centres, bottom-centres and top-centres: a road user whose box loses
+            # its top (rider not merged) or its bottom (bike hidden, person box alone) keeps one anchor
+            pcx = (p[0] + p[2]) / 2
+            dist = np.minimum.reduce([
+                np.linalg.norm(d_c - (p[:2] + p[2:]) / 2, axis=1),
+                np.hypot(d_c[:, 0] - pcx, boxes[:, 3] - p[3]),
+                np.hypot(d_c[:, 0] - pcx, boxes[:, 1] - p[1]),
+            ]) / size
             lost_for = t - tr.t
             ratio = np.maximum(d_area / t_area, t_area / d_area)
             if weak:

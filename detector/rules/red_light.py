@@ -53,7 +53,7 @@ def _lerp_box(a: Box, b: Box, s: float) -> Box:
 class RedLightRule:
     def __init__(self, crossing: Crossing, signals: SignalLookup, *, confirm_depth: float = 0.4,
                  min_confirm_px: float = 8.0, edge_px: float = 4.0, slack_px: float = 12.0,
-                 max_heading_deg: float = 70.0):
+                 max_heading_deg: float = 70.0, exit_motion: float = 0.3):
         self.crossing = crossing
         self.signals = signals
         self.confirm_depth = confirm_depth  # in road-user box heights beyond the line
@@ -61,6 +61,7 @@ class RedLightRule:
         self.edge_px = edge_px
         self.slack_px = slack_px
         self.max_heading_deg = max_heading_deg
+        self.exit_motion = exit_motion
         self.lines: list[tuple[StopLine, DirectedLine]] = [
             (sl, DirectedLine(tuple(sl.points[0]), tuple(sl.points[1]), tuple(sl.entering)))
             for sl in crossing.stop_lines
@@ -83,25 +84,35 @@ class RedLightRule:
         return events, crossings
 
     def forget(self, track_ids: list[int]) -> tuple[list[ViolationEvent], list[LineCrossing]]:
-        """Tracks that ended: a pending passage whose road user left the picture past the line is decided."""
+        """Tracks that ended: a pending passage whose road user drove out of the picture past the line is decided."""
         events: list[ViolationEvent] = []
         crossings: list[LineCrossing] = []
         for tid in track_ids:
             mem = self._mem.pop(tid, None)
             if mem is None or mem.last is None:
                 continue
-            if self._at_frame_edge(mem.last.box):
-                for sl, line in self.lines:
-                    st = mem.passages.get(sl.id)
-                    if st and not st.done and st.cross_t is not None and line.depth(mem.last.anchor) >= 0:
-                        self._decide(sl, st, mem.last, mem, events, crossings)
+            for sl, line in self.lines:
+                st = mem.passages.get(sl.id)
+                if (st and not st.done and st.cross_t is not None and line.depth(mem.last.anchor) >= 0
+                        and self._left_picture(mem, sl)):
+                    self._decide(sl, st, mem.last, mem, events, crossings)
         return events, crossings
 
     # -- internals -------------------------------------------------------------------------------
-    def _at_frame_edge(self, box: Box) -> bool:
+    def _left_picture(self, mem: _TrackMemory, sl: StopLine) -> bool:
+        """The road user's last box touches a frame edge and it was last moving out through that edge
+        (at least `exit_motion` box heights per second): it drove out of view, it did not wait there."""
         w, h = self.crossing.frame_size
         e = self.edge_px
-        return box[0] <= e or box[1] <= e or box[2] >= w - e or box[3] >= h - e
+        t1, box = mem.path[-1]
+        t0, first = next(((t, b) for t, b in mem.path if t >= t1 - 1.0), (t1, box))
+        if t1 - t0 < 1e-6:
+            return False
+        vx = ((box[0] + box[2]) - (first[0] + first[2])) / 2 / (t1 - t0)
+        vy = (box[3] - first[3]) / (t1 - t0)
+        need = self.exit_motion * (box[3] - box[1])
+        return ((box[0] <= e and -vx >= need) or (box[2] >= w - e and vx >= need)
+                or (box[1] <= e and -vy >= need) or (box[3] >= h - e and vy >= need))
 
     def _observe(self, sl: StopLine, line: DirectedLine, st: _Passage, p: TrackPoint, mem: _TrackMemory,
                  events: list[ViolationEvent], crossings: list[LineCrossing]) -> None:

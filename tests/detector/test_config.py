@@ -259,14 +259,31 @@ def test_scaled_to_same_size_is_identity(tmp_path):
 
 @pytest.mark.parametrize("src, dst", [((1620, 720), (104, 80)), ((704, 576), (800, 600)), ((704, 576), (1600, 1200))],
                          ids=["1620-to-104", "D1-to-800", "D1-to-1600"])
-@pytest.mark.xfail(strict=True, reason="BUG: scaled_to multiplies by size/frame_size; w*(W/w) can round to "
-                                       "W+1e-13, and the frame bounds check then rejects a point on the frame edge")
 def test_scaled_to_keeps_points_on_the_frame_edge_inside(src, dst):
     w, h = src
     c = parse_crossing({"id": "edge", "name": "edge", "frame_size": [w, h],
                         "stop_lines": [{"id": "s", "points": [[0, h / 2], [w, h / 2]], "entering": [0, -1]}]})
     s = c.scaled_to(dst)
     assert s.stop_lines[0].points[1][0] == pytest.approx(dst[0])
+
+
+@pytest.mark.parametrize("src, dst, lamp", [((704, 576), (800, 600), (692, 552, 12, 24)),
+                                             ((1620, 720), (104, 80), (1594, 23, 26, 26))],
+                         ids=["D1-to-800-corner", "1620-to-104"])
+def test_scaled_to_keeps_lamp_boxes_on_the_frame_edge_inside(src, dst, lamp):
+    w, h = src
+    c = parse_crossing({"id": "edge", "name": "edge", "frame_size": [w, h],
+                        "signals": [{"id": "main", "lamps": {"red": list(lamp)}}]})
+    assert lamp[0] + lamp[2] == w  # the lamp box ends on the right edge
+    s = c.scaled_to(dst)
+    x, _, bw, _ = s.signal("main").lamps.red
+    assert x + bw == pytest.approx(dst[0])
+
+
+def test_scaled_to_keeps_tiles_on_the_frame_edge_inside():
+    c = parse_crossing({"id": "edge", "name": "edge", "frame_size": [704, 576],
+                        "detection": {"tiles": [[604, 476, 704, 576]]}})
+    assert c.scaled_to((800, 600)).detection.tiles[0][2:] == pytest.approx((800, 600))
 
 
 # -- geometry_hash -------------------------------------------------------------------------------
@@ -303,8 +320,6 @@ def test_geometry_hash_is_stable(tmp_path):
     assert a.scaled_to((810, 360)).geometry_hash() != a.geometry_hash()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: geometry_hash hashes model_dump(), where an explicit lane `signal: null` "
-                                       "(exempt) and an omitted lane signal (inherits the stop line's) dump alike")
 def test_geometry_hash_tells_explicit_null_lane_signal_from_unset(tmp_path):
     data = _base()
     del data["lanes"][0]["signal"]

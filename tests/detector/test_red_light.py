@@ -137,10 +137,31 @@ TOP_SCENARIOS = {"lost-at-frame-edge", "lost-at-frame-edge-on-green"}
 SCENARIOS["lost-at-frame-edge-on-green"] = (track(1, line_path(2.0, 150, [80, 70, 60, 50, 44, 36])), [1], 0, 1)
 
 
+# A rider waiting 10 px behind the line: the bike gets hidden and the box shrinks to the person, whose
+# bottom edge lands beyond the line while the helmet (box top) stays where it was.
+_WAITING = [(12.0 + i / 10, (135.0, 190.0, 165.0, 250.0)) for i in range(10)]
+_OCCLUDED = [(13.0 + i / 10, (137.0, 190.0, 163.0, 205.0)) for i in range(5)]  # 35 px beyond, height 15
+SCENARIOS["occlusion-bottom-edge-jump"] = (
+    [TrackPoint(1, round(t, 6), round(t * 10), b, "motorcycle") for t, b in _WAITING + _OCCLUDED
+     + [(13.5 + i / 10, (135.0, 190.0, 165.0, 250.0)) for i in range(10)]], None, 0, 0)
+
+# A slanted stop line (y = 300 at x = 40 down to y = 180 at x = 600), entering up the picture.
+SLANTED = parse_crossing({
+    "id": "slanted", "name": "slanted", "frame_size": [W, H],
+    "signals": [{"id": "main", "lamps": {"red": [620, 5, 10, 10]}}],
+    "stop_lines": [{"id": "s", "points": [[40, 300], [600, 180]], "entering": [0, -1], "signal": "main"}],
+})
+SLANTED_SCENARIOS = {"cross-traffic-over-slanted-line", "entering-over-slanted-line"}
+# moving left along y = 250 passes the slanted line (at x = 273) from its near side to its far side
+SCENARIOS["cross-traffic-over-slanted-line"] = (track(1, [(12.0 + i / 10, 500 - 10 * i, 250) for i in range(45)]),
+                                                None, 0, 0)
+SCENARIOS["entering-over-slanted-line"] = (track(1, line_path(12.0, 273, up(300, 150))), None, 1, 1)
+
+
 @pytest.mark.parametrize("name", list(SCENARIOS), ids=list(SCENARIOS))
 def test_red_light_scenarios(name):
     points, forget, n_events, n_crossings = SCENARIOS[name]
-    crossing = TOP if name in TOP_SCENARIOS else CROSSING
+    crossing = TOP if name in TOP_SCENARIOS else SLANTED if name in SLANTED_SCENARIOS else CROSSING
     events, crossings = run(points, crossing, forget)
     assert (len(events), len(crossings)) == (n_events, n_crossings)
     assert len({(e.track_id, e.stop_line) for e in events}) == len(events)  # one decision per road user and line
@@ -297,3 +318,21 @@ def test_grace_s_comes_from_the_crossing():
     assert len(run(pts, CROSSING)[0]) == 0
     pts = track(1, line_path(12.0, 150, up(303, 153)))  # red for 2.63 s
     assert len(run(pts, lenient)[0]) == 0
+
+
+FULL_WIDTH = parse_crossing({
+    "id": "full", "name": "line across the picture", "frame_size": [W, H],
+    "signals": [{"id": "main", "lamps": {"red": [620, 5, 10, 10]}}],
+    "stop_lines": [{"id": "s", "points": [[0, LINE_Y], [W, LINE_Y]], "entering": [0, -1], "signal": "main"}],
+})
+
+
+@pytest.mark.parametrize("x1, x2", [(0.0, 20.0), (W - 20.0, float(W))], ids=["left-edge", "right-edge"])
+def test_stopped_over_the_line_at_the_side_edge_is_not_decided_on_forget(x1, x2):
+    ys = up(300, 230) + [230] * 20  # crosses at 12.6 on red, then waits 10 px over the line (needs 24)
+    pts = [TrackPoint(1, round(12.0 + i / 10, 6), 120 + i, (x1, y - 60, x2, y), "motorcycle") for i, y in enumerate(ys)]
+    events, crossings = run(pts, FULL_WIDTH)
+    assert (events, crossings) == ([], [])  # not decided while visible: correct
+    events, crossings = run(pts, FULL_WIDTH, forget=[1])
+    assert events == []  # actual: one RED_LIGHT event at t=12.6
+    assert crossings == []

@@ -195,9 +195,6 @@ def test_timeline_at_lookups():
     assert tl.at(50.0).state is R and tl.at(50.0).since_s == pytest.approx(39.0)  # after the last: last state
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: SignalTimeline.at() answers from the state stored with each reading, so "
-                                       "for t between an accepted onset and its acceptance it reports the OLD state, "
-                                       "contradicting the onset that push()/at() report afterwards")
 def test_timeline_at_agrees_with_the_accepted_onset():
     tl, out = run("GGGGGGGGGGRRRRRRRRRR")  # RED onset 1.0 (first RED reading), accepted at 1.2
     assert out[-1].state is R and out[-1].since_s == pytest.approx(0.9)  # RED since 1.0
@@ -205,13 +202,18 @@ def test_timeline_at_agrees_with_the_accepted_onset():
     assert tl.at(1.1).since_s == pytest.approx(0.1)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: on a head without an amber lamp every dark reading after GREEN/YELLOW "
-                                       "is turned into YELLOW, forever; hold_s never expires, so a camera that goes "
-                                       "dark after green reports amber for minutes instead of UNKNOWN")
 def test_timeline_dark_for_long_after_green_without_amber_becomes_unknown():
     _, out = run("GGGG" + "U" * 100, has_yellow=False)  # 10 s dark; an amber phase lasts ~3-5 s
-    assert out[5].state is Y  # right after green: amber
+    assert out[6].state is Y  # right after green (once debounced): amber
     assert out[-1].state is U  # actual: YELLOW since 0.4 s
+
+
+def test_timeline_red_lamp_dropout_soon_after_amber_stays_red():
+    # no amber lamp: green 0-1.9 s, dark (= amber) 2.0-4.9 s, red from 5.0 s, red lamp hidden 6.0-6.3 s
+    tl, out = run("G" * 20 + "U" * 30 + "R" * 10 + "UUUU" + "R" * 10, has_yellow=False)
+    assert states(out[52:]) == "R" * 22  # red accepted at 5.2 s; actual: ...RRRRYYYYRRR...
+    assert tl.at(6.2).state is R
+    assert out[-1].since_s == pytest.approx(7.3 - 5.0)  # red since 5.0 s; actual: since 6.4 s
 
 
 def test_timeline_forgets_old_history():

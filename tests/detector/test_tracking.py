@@ -259,3 +259,20 @@ def test_points_are_time_ordered_within_an_update():
     r.step(0.1, (box_at(300, 300), 0.9), (box_at(104, 300), 0.9))  # confirms #1; #2 new
     upd = r.step(0.2, (box_at(304, 300), 0.9), (box_at(108, 300), 0.9))  # confirms #2 with backlog
     assert [(p.t, p.track_id) for p in upd.points] == [(0.1, 2), (0.2, 1), (0.2, 2)]
+
+
+def test_neighbour_box_does_not_take_over_a_settled_track():
+    """A waiting rider (velocity known, hits >= 3) is missed for a frame while another rider pulls up
+    0.8 sizes beside it: the newcomer gets its own id, and the waiting rider keeps its own."""
+    r = Run()
+    waiting = (box_at(200, 300), 0.9)
+    for i in range(6):
+        r.step(i / 10, waiting)
+    beside = (box_at(245, 300), 0.9)  # 45 px right of it: no overlap, 0.8 sizes away
+    r.step(0.6, beside)
+    r.step(0.7, waiting, beside)
+    r.step(0.8, waiting, beside)
+    tracks = r.by_id()
+    assert set(tracks) == {1, 2}
+    assert {(p.box[0] + p.box[2]) / 2 for p in tracks[1]} == {200.0}
+    assert {(p.box[0] + p.box[2]) / 2 for p in tracks[2]} == {245.0}

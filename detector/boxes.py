@@ -1,0 +1,46 @@
+"""Box arithmetic on Detections: overlaps and duplicate suppression (numpy only)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .types import Detections
+
+_FOUR_WHEELERS = {"car", "bus", "truck"}
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of (N,4) and (M,4) xyxy boxes."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), np.float32)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-6)
+
+
+def family(class_names: np.ndarray) -> np.ndarray:
+    """'four' for cars/buses/trucks, 'two' for everything else (two-wheelers, riders, people)."""
+    return np.array(["four" if c in _FOUR_WHEELERS else "two" for c in class_names], dtype=object)
+
+
+def nms_merge(parts: list[Detections], iou: float = 0.5, by_family: bool = False) -> Detections:
+    """Union of several detection sets with greedy NMS across them, per class (or per family)."""
+    xyxy = np.concatenate([p.xyxy for p in parts])
+    conf = np.concatenate([p.confidence for p in parts])
+    names = np.concatenate([p.class_name for p in parts])
+    cls = family(names) if by_family else names
+    order = np.argsort(-conf)
+    keep: list[int] = []
+    ious = iou_matrix(xyxy, xyxy)
+    suppressed = np.zeros(len(xyxy), bool)
+    for i in order:
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        suppressed |= (ious[i] > iou) & (cls == cls[i])
+    keep_arr = np.array(sorted(keep), dtype=np.int64)
+    return Detections(xyxy[keep_arr], conf[keep_arr], names[keep_arr])

@@ -1,0 +1,191 @@
+"""rules.wrong_way.WrongWayRule on scripted TrackPoint paths.
+
+Lane `north` (x 100..400, y 50..450) allows travel up the picture (direction (0, -1)); lane `south`
+(x 400..600) allows travel down. Boxes are 30 x 60: a decision needs >= 48 px (0.8 sizes) of net
+contraflow over >= 0.6 s with >= 60 % of the moving steps against the lane.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # the project may not be pip-installed in the test environment
+    sys.path.insert(0, str(ROOT))
+
+from detector.config import parse_crossing  # noqa: E402
+from detector.rules.wrong_way import WrongWayRule  # noqa: E402
+from detector.types import TrackPoint, ViolationType  # noqa: E402
+
+CROSSING = parse_crossing({
+    "id": "ww", "name": "wrong way", "frame_size": [640, 480],
+    "lanes": [
+        {"id": "north", "polygon": [[100, 50], [400, 50], [400, 450], [100, 450]], "direction": [0, -1]},
+        {"id": "south", "polygon": [[400, 50], [600, 50], [600, 450], [400, 450]], "direction": [0, 1]},
+    ],
+})
+
+
+def box(cx, bottom, w=30.0, h=60.0):
+    return (cx - w / 2, bottom - h, cx + w / 2, bottom)
+
+
+def pts_from(tid, anchors, t0=0.0, dt=0.1, cls="motorcycle"):
+    """anchors: list of (x, y) bottom-centres, one per frame."""
+    return [TrackPoint(tid, round(t0 + i * dt, 6), int(round((t0 + i * dt) * 10)), box(x, y), cls)
+            for i, (x, y) in enumerate(anchors)]
+
+
+def moving(x0, y0, vx, vy, n):
+    """n anchors moving (vx, vy) px per frame."""
+    return [(x0 + vx * i, y0 + vy * i) for i in range(n)]
+
+
+def heading(deg_from_lane, speed, n, x0=250, y0=250):
+    """Anchors moving at `deg_from_lane` degrees from the north lane's direction (0, -1)."""
+    a = math.radians(deg_from_lane)
+    vx, vy = speed * math.sin(a), -speed * math.cos(a)
+    return moving(x0, y0, vx, vy, n)
+
+
+def run(points, crossing=CROSSING, per_frame=True, **kw):
+    rule = WrongWayRule(crossing, **kw)
+    events = []
+    if per_frame:
+        for p in points:
+            events += rule.update([p])
+    else:
+        events += rule.update(points)
+    return rule, events
+
+
+rng = np.random.default_rng(7)
+PARKED = [(250 + rng.uniform(-3, 3), 300 + rng.uniform(-3, 3)) for _ in range(60)]
+JITTER_BACK = moving(250, 400, 0, -8, 15) + [(250, 400 - 8 * 14 + 40)] + moving(250, 400 - 8 * 15, 0, -8, 15)
+
+
+def from_steps(x, y0, dys):
+    out, y = [(x, y0)], y0
+    for dy in dys:
+        y += dy
+        out.append((x, y))
+    return out
+
+
+ZIGZAG = from_steps(250, 60, [30, -20] * 20)  # net contraflow, but every other step is legal: vote 50 %
+MOSTLY_AGAINST = from_steps(250, 60, [20, 20, -10] * 10)  # 2 of 3 steps against: vote 67 %
+
+CASES = {
+    # name: (anchors, expected number of events)
+    "legal-motion": (moving(250, 440, 0, -10, 40), 0),
+    "legal-slow": (moving(250, 440, 0, -2, 60), 0),
+    "sustained-contraflow": (moving(250, 60, 0, 10, 30), 1),
+    "slow-sustained-contraflow": (moving(250, 60, 0, 4, 30), 1),  # 4 px/frame, 116 px over 2.9 s
+    "one-jittery-backward-step": (JITTER_BACK, 0),
+    "parked-jitter": (PARKED, 0),
+    "short-contraflow-0.5s": (moving(250, 60, 0, 30, 6), 0),  # 150 px but only 0.5 s of track
+    "contraflow-then-back": (moving(250, 200, 0, 15, 4) + moving(250, 230, 0, -15, 10), 0),  # 45 px back, 0.3 s
+    "too-short-distance": (moving(250, 200, 0, 4, 12), 0),  # 44 px < 0.8 * 60
+    "outside-any-lane": (moving(50, 60, 0, 10, 30), 0),
+    "legal-in-south-lane": (moving(500, 60, 0, 10, 30), 0),
+    "contraflow-in-south-lane": (moving(500, 440, 0, -10, 30), 1),
+    "sideways": (heading(90, 10, 30), 0),
+    "angle-119": (heading(119, 10, 30), 0),
+    "angle-121": (heading(121, 10, 30), 1),
+    "angle-180": (heading(180, 10, 30), 1),
+    "zigzag-vote-50pct": (ZIGZAG, 0),
+    "mostly-against-vote-67pct": (MOSTLY_AGAINST, 1),
+    "steady-backwards-140px": (from_steps(250, 100, [10] * 14), 1),
+    "one-jump-makes-most-of-the-way": (from_steps(250, 100, [10, 10, 100, 10, 10] + [0] * 9), 0),  # takeover
+    "two-moving-steps-only": (from_steps(250, 100, [0, 0, 30, 30, 0, 0, 0, 0]), 0),  # fewer than 3 steps
+}
+
+
+@pytest.mark.parametrize("name", list(CASES), ids=list(CASES))
+def test_wrong_way_cases(name):
+    anchors, n_events = CASES[name]
+    _, events = run(pts_from(1, anchors))
+    assert len(events) == n_events
+
+
+def test_sustained_contraflow_is_flagged_once_with_the_start_of_the_window():
+    anchors = moving(250, 60, 0, 10, 80)  # 8 s down a north-bound lane
+    pts = pts_from(3, anchors, t0=5.0)
+    _, events = run(pts)
+    (e,) = events
+    assert e.type is ViolationType.WRONG_WAY
+    assert e.track_id == 3 and e.class_name == "motorcycle" and e.lane == "north"
+    assert e.t == pytest.approx(5.0)  # the first point of the deciding window
+    assert e.frame == 50
+    assert e.box == pytest.approx(box(250, 60))
+    assert e.signal is None and e.signal_id is None and e.since_red_s is None and e.stop_line is None
+    start, mid, end = e.key_times
+    assert start < mid < end
+    decided = end
+    assert 5.6 <= decided <= 5.8  # decided as soon as 0.6 s and 48 px of contraflow are seen
+    assert [t for t, _ in e.path][0] == pytest.approx(5.0) and [t for t, _ in e.path][-1] == pytest.approx(decided)
+
+
+def test_window_slides_when_legal_motion_came_first():
+    """Up the lane for 4 s, then a U-turn: the deciding window starts inside the last window_s."""
+    anchors = moving(250, 440, 0, -5, 40) + moving(250, 440 - 5 * 40, 0, 10, 40)
+    _, events = run(pts_from(1, anchors))
+    (e,) = events
+    decided = e.key_times[2]
+    assert 4.0 < decided < 7.0
+    assert decided - 3.0 - 1e-6 <= e.t < decided  # within window_s of the decision
+
+
+def test_whole_batch_in_one_update():
+    _, events = run(pts_from(1, moving(250, 60, 0, 10, 30)), per_frame=False)
+    assert len(events) == 1
+
+
+def test_several_road_users_each_judged_alone():
+    pts = pts_from(1, moving(250, 60, 0, 10, 30)) + pts_from(2, moving(300, 440, 0, -10, 30))
+    pts.sort(key=lambda p: (p.t, p.track_id))
+    _, events = run(pts)
+    assert [e.track_id for e in events] == [1]
+
+
+def test_lane_change_uses_only_the_current_lane():
+    """Down the south lane (legal there), then a sideways move into `north` and on down (contraflow
+    there): only the points inside `north` are judged."""
+    anchors = moving(500, 60, 0, 10, 15) + moving(300, 200, 0, 10, 15)
+    _, events = run(pts_from(1, anchors))
+    (e,) = events
+    assert e.lane == "north"
+    assert e.t >= 1.5 - 1e-9  # the window starts at the first point in `north`
+
+
+def test_no_lanes_never_flags():
+    crossing = parse_crossing({"id": "nolanes", "name": "x", "frame_size": [640, 480]})
+    _, events = run(pts_from(1, moving(250, 60, 0, 10, 30)), crossing)
+    assert events == []
+
+
+def test_forget_drops_memory():
+    rule, _ = run(pts_from(1, moving(250, 60, 0, 10, 4)))
+    assert 1 in rule._mem
+    rule.forget([1, 42])
+    assert rule._mem == {}
+
+
+@pytest.mark.parametrize("max_angle_deg, n", [(100.0, 1), (140.0, 0)], ids=["wider", "narrower"])
+def test_max_angle_is_configurable(max_angle_deg, n):
+    _, events = run(pts_from(1, heading(121, 10, 30)), max_angle_deg=max_angle_deg)
+    assert len(events) == n
+
+
+def test_bottom_edge_growing_under_a_still_top_is_not_contraflow():
+    """A waiting rider whose box bottom slides down (occlusion clearing) while the helmet stays put."""
+    pts = [TrackPoint(1, round(i / 10, 6), i, (235.0, 200.0, 265.0, 260.0 + 8 * i), "motorcycle") for i in range(15)]
+    _, events = run(pts)
+    assert events == []
+    moved = [TrackPoint(1, round(i / 10, 6), i, (235.0, 200.0 + 8 * i, 265.0, 260.0 + 8 * i), "motorcycle")
+             for i in range(15)]
+    assert len(run(moved)[1]) == 1  # the whole box going down the lane is contraflow
