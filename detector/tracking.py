@@ -45,7 +45,7 @@ class _Track:
     hits: int = 1
     track_id: int = -1  # assigned on confirmation
     votes: dict[str, float] = field(default_factory=dict)
-    backlog: list[tuple[float, int, tuple[float, float, float, float]]] = field(default_factory=list)
+    backlog: list[tuple[float, int, tuple[float, float, float, float], float]] = field(default_factory=list)
 
     @property
     def confirmed(self) -> bool:
@@ -60,9 +60,9 @@ class _Track:
         shift = np.concatenate([self.velocity, self.velocity]) * min(dt, 1.0)
         return self.box + shift
 
-    def observe(self, box: np.ndarray, t: float, frame: int, cls: str, conf: float) -> None:
+    def observe(self, box: np.ndarray, t: float, frame: int, cls: str, conf: float, weak: bool = False) -> None:
         dt = t - self.t
-        if dt > 1e-6:
+        if dt > 1e-6 and not weak:  # a weak box (often two road users in one) must not set the motion
             c_old = (self.box[:2] + self.box[2:]) / 2
             c_new = (box[:2] + box[2:]) / 2
             v = (c_new - c_old) / dt
@@ -150,7 +150,7 @@ class Tracker:
             used_t, used_d = set(), set()
             for r, c in pairs:
                 j = int(idx[c])
-                tracks[r].observe(det.xyxy[j], t, frame, det.class_name[j], conf[j])
+                tracks[r].observe(det.xyxy[j], t, frame, det.class_name[j], conf[j], weak=weak)
                 matched[j] = tracks[r]
                 used_t.add(r)
                 used_d.add(c)
@@ -170,22 +170,23 @@ class Tracker:
             if conf[j] >= cfg.new_track_conf:
                 tr = _Track(next(self._keys), det.xyxy[j].astype(np.float64), t, frame,
                             votes={det.class_name[j]: float(conf[j])})
-                tr.backlog.append((t, frame, tuple(map(float, det.xyxy[j]))))
+                tr.backlog.append((t, frame, tuple(map(float, det.xyxy[j])), float(conf[j])))
                 self._tracks.append(tr)
         self._tracks = [tr for tr in self._tracks if tr not in left_tentative]
 
         points: list[TrackPoint] = []
         for j, tr in sorted(matched.items(), key=lambda kv: kv[0]):
             box = tuple(map(float, det.xyxy[j]))
+            score = float(conf[j])
             if not tr.confirmed:
-                tr.backlog.append((t, frame, box))
+                tr.backlog.append((t, frame, box, score))
                 if tr.hits < cfg.min_hits:
                     continue
                 tr.track_id = next(self._ids)
-                points.extend(TrackPoint(tr.track_id, bt, bf, bb, tr.class_name) for bt, bf, bb in tr.backlog[:-1])
+                points.extend(TrackPoint(tr.track_id, bt, bf, bb, tr.class_name, bc) for bt, bf, bb, bc in tr.backlog[:-1])
                 tr.backlog.clear()
             tracker_id[j] = tr.track_id
-            points.append(TrackPoint(tr.track_id, t, frame, box, tr.class_name))
+            points.append(TrackPoint(tr.track_id, t, frame, box, tr.class_name, score))
 
         retired = [tr.track_id for tr in self._tracks if tr.confirmed and t - tr.t > cfg.lost_s]
         self._tracks = [tr for tr in self._tracks if not (t - tr.t > cfg.lost_s)]

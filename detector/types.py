@@ -91,6 +91,7 @@ class TrackPoint:
     frame: int
     box: tuple[float, float, float, float]
     class_name: str
+    confidence: float = 1.0  # the detector's score of this box
 
     @property
     def anchor(self) -> tuple[float, float]:

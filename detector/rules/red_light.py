@@ -51,9 +51,9 @@ def _lerp_box(a: Box, b: Box, s: float) -> Box:
 
 
 class RedLightRule:
-    def __init__(self, crossing: Crossing, signals: SignalLookup, *, confirm_depth: float = 0.4,
+    def __init__(self, crossing: Crossing, signals: SignalLookup, *, confirm_depth: float = 0.8,
                  min_confirm_px: float = 8.0, edge_px: float = 4.0, slack_px: float = 12.0,
-                 max_heading_deg: float = 70.0, exit_motion: float = 0.3):
+                 max_heading_deg: float = 70.0, exit_motion: float = 0.3, min_confidence: float = 0.3):
         self.crossing = crossing
         self.signals = signals
         self.confirm_depth = confirm_depth  # in road-user box heights beyond the line
@@ -62,6 +62,7 @@ class RedLightRule:
         self.slack_px = slack_px
         self.max_heading_deg = max_heading_deg
         self.exit_motion = exit_motion
+        self.min_confidence = min_confidence  # a weak box may keep a track alive but never decides
         self.lines: list[tuple[StopLine, DirectedLine]] = [
             (sl, DirectedLine(tuple(sl.points[0]), tuple(sl.points[1]), tuple(sl.entering)))
             for sl in crossing.stop_lines
@@ -127,7 +128,8 @@ class RedLightRule:
             elif depth < 0:
                 st.cross_t = None  # back behind the line: flicker or a road user reversing
         need = max(self.min_confirm_px, self.confirm_depth * (p.box[3] - p.box[1]))
-        if st.cross_t is not None and depth >= need and self._body_moved(line, st, p, need):
+        if (st.cross_t is not None and depth >= need and p.confidence >= self.min_confidence
+                and self._body_moved(line, st, p, need)):
             self._decide(sl, st, p, mem, events, crossings)
 
     @staticmethod

@@ -26,13 +26,14 @@ class _Memory:
 
 class WrongWayRule:
     def __init__(self, crossing: Crossing, *, max_angle_deg: float = 120.0, window_s: float = 3.0,
-                 min_time_s: float = 0.6, min_travel: float = 0.8, min_px: float = 8.0, vote: float = 0.6,
-                 max_step_share: float = 0.5):
+                 min_time_s: float = 0.6, min_travel: float = 1.5, min_px: float = 8.0, vote: float = 0.6,
+                 max_step_share: float = 0.5, min_confidence: float = 0.3):
         self.lanes = list(crossing.lanes)
         self.max_angle_deg = max_angle_deg
         self.window_s, self.min_time_s = window_s, min_time_s
         self.min_travel, self.min_px, self.vote = min_travel, min_px, vote
         self.max_step_share = max_step_share
+        self.min_confidence = min_confidence
         self._mem: dict[int, _Memory] = {}
 
     def update(self, points: list[TrackPoint]) -> list[ViolationEvent]:
@@ -76,6 +77,8 @@ class WrongWayRule:
     def _judge(self, p: TrackPoint, lane, mem: _Memory) -> ViolationEvent | None:
         pts = [q for q in mem.path if q[4] == lane.id]
         if len(pts) < 3 or pts[-1][0] - pts[0][0] < self.min_time_s:
+            return None
+        if p.confidence < self.min_confidence:  # weak boxes keep tracks alive but never decide
             return None
         heights = sorted(q[2][3] - q[2][1] for q in pts)
         size = heights[len(heights) // 2]

@@ -182,9 +182,9 @@ def test_violation_event_fields():
     assert e.since_red_s == pytest.approx(2.63)
     before, past, junction = e.key_times
     assert before == pytest.approx(12.6) and past == pytest.approx(12.7)
-    assert junction == pytest.approx(12.9)  # first observation 24 px beyond the line (y=213)
+    assert junction == pytest.approx(13.2)  # first observation 0.8 box heights (48 px) beyond the line (y=183)
     assert before < e.t < past <= junction
-    assert [t for t, _ in e.path] == pytest.approx([12.0 + i / 10 for i in range(10)])  # path up to the decision
+    assert [t for t, _ in e.path] == pytest.approx([12.0 + i / 10 for i in range(13)])  # path up to the decision
     (c,) = crossings
     assert (c.stop_line, c.track_id, c.class_name, c.frame) == ("stop-1", 7, "motorcycle", 126)
     assert c.t == pytest.approx(12.63)
@@ -197,7 +197,7 @@ def test_jump_over_the_line_interpolates_time_between_observations():
     # depth -20 at 12.0, +40 at 12.5: the line is a third of the way
     assert e.t == pytest.approx(12.0 + 0.5 / 3, abs=1e-3)
     assert 12.0 < e.t < 12.5
-    assert e.key_times == pytest.approx((12.0, 12.5, 12.5))
+    assert e.key_times == pytest.approx((12.0, 12.5, 13.0))  # 12.5 is only 29 px past: decided at 13.0
     assert e.box == pytest.approx(box(150, 240), abs=0.1)
     assert e.frame == pts[0].frame  # closer to the first observation
     assert e.since_red_s == pytest.approx(2.167, abs=1e-3)

@@ -126,7 +126,7 @@ def test_sustained_contraflow_is_flagged_once_with_the_start_of_the_window():
     start, mid, end = e.key_times
     assert start < mid < end
     decided = end
-    assert 5.6 <= decided <= 5.8  # decided as soon as 0.6 s and 48 px of contraflow are seen
+    assert 5.8 <= decided <= 6.0  # decided as soon as 0.6 s and 1.5 box heights (90 px) of contraflow are seen
     assert [t for t, _ in e.path][0] == pytest.approx(5.0) and [t for t, _ in e.path][-1] == pytest.approx(decided)
 
 
