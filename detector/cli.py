@@ -226,6 +226,116 @@ def _report(args, video: Path, crossing: Crossing, duration_s: float, frames: in
     return EXIT_OK
 
 
+def _eval_jobs(args: argparse.Namespace) -> list[tuple[str, Path, Path, Path]]:
+    """(name, clip, crossing, truth) to evaluate: one clip with its files, or every labelled clip of a folder."""
+    from . import assets
+
+    target = Path(args.video)
+    if target.is_file():
+        if not (args.crossing and args.truth):
+            raise UserError("eval of one clip needs --crossing and --truth")
+        return [(target.stem, target, Path(args.crossing), Path(args.truth))]
+    if not target.is_dir():
+        raise UserError(f"{target}: no such file or folder")
+    jobs = []
+    for clip in sorted(p for p in target.iterdir() if p.suffix.lower() in {".mp4", ".mkv", ".avi", ".mov", ".ts"}):
+        look = [target, assets.REPO_ROOT / "sample_videos"]
+        crossing = next((d / f"{clip.stem}.crossing.yaml" for d in look if (d / f"{clip.stem}.crossing.yaml").exists()), None)
+        truth = next((d / f"{clip.stem}.truth.json" for d in look if (d / f"{clip.stem}.truth.json").exists()), None)
+        if crossing and truth:
+            jobs.append((clip.stem, clip, crossing, truth))
+        else:
+            print(f"crosswatch: {clip.name}: skipped (no {'crossing file' if not crossing else 'labels'})",
+                  file=sys.stderr)
+    if not jobs:
+        raise UserError(f"{target}: no clip with both a crossing file and labels")
+    return jobs
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Run the pipeline (no database, no evidence) and compare its events with hand-checked labels."""
+    import tempfile
+
+    from . import assets, evaluation
+    from .detection import ModelError, YoloDetector, pick_device
+    from .pipeline import Pipeline
+    from .video import VideoError, reverse_video
+
+    device = pick_device(args.device)
+    model_name = args.model or assets.default_model_name("cuda" if device.startswith("cuda") else "cpu")
+    try:
+        model_path = assets.resolve_model(model_name)
+    except assets.AssetError as e:
+        raise UserError(str(e)) from None
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="crosswatch-eval-") as tmp:
+        for name, clip, crossing_file, truth_file in _eval_jobs(args):
+            crossing = load_crossing(crossing_file)
+            truth = json.loads(truth_file.read_text(encoding="utf-8"))
+            if args.reverse:
+                rev = Path(tmp) / f"{clip.stem}.reversed.mp4"
+                try:
+                    reverse_video(clip, rev)
+                except VideoError as e:
+                    raise UserError(str(e)) from None
+                clip, truth, name = rev, evaluation.reverse_truth(truth), f"{name} (reversed)"
+            settings = PipelineSettings(model=model_name, imgsz=args.imgsz, detect_fps=args.detect_fps)
+            try:
+                detector = YoloDetector(model_path, device=device, imgsz=settings.imgsz,
+                                        tiles=crossing.detection.tiles)
+                result = Pipeline(crossing, detector, settings).run(clip)
+            except (VideoError, ModelError) as e:
+                raise UserError(str(e)) from None
+            events = [{"type": e.type.value, "t": e.t, "box": list(e.box), "class": e.class_name,
+                       "track_id": e.track_id} for e in result.events]
+            row = {"clip": name, "detect_fps": args.detect_fps, "duration_s": result.duration_s,
+                   "elapsed_s": round(result.elapsed_s, 2), "frames_detected": result.processed}
+            for kind in ("red_light", "wrong_way"):
+                row[kind] = evaluation.score(kind, events, truth).as_dict()
+            sig = truth.get("phases")
+            if sig and crossing.signals:
+                log = result.signal_log.get(crossing.signals[0].id, [])
+                row["signal"] = evaluation.signal_agreement(log, sig, result.duration_s)
+            totals: dict[str, dict[str, int]] = {}
+            for c in result.counts:
+                totals.setdefault(c.stop_line, {}).setdefault(c.class_name, 0)
+                totals[c.stop_line][c.class_name] += c.count
+            row["count"] = evaluation.count_error(totals, truth)
+            rows.append(row)
+    if args.json:
+        json.dump(rows, sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+    else:
+        print(_eval_table(rows))
+    return EXIT_OK
+
+
+def _eval_table(rows: list[dict]) -> str:
+    def rate(r: dict) -> str:
+        if not r["positives"] and not r["events"]:
+            return "      -"
+        return f"{r['capture']:.2f}/{r['validity']:.2f} ({r['hit']}/{r['positives']}, {r['false']} false)"
+
+    head = f"{'clip':34s} {'red light capture/validity':32s} {'wrong way capture/validity':32s} {'signal':>7s} {'count':>9s} {'x rt':>5s}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        sig = r.get("signal", {}).get("agreement") if r.get("signal") else None
+        cnt = r.get("count")
+        sig_s = f"{sig:.3f}" if sig is not None else "-"
+        cnt_s = f"{cnt['counted']}/{cnt['labelled']}" if cnt else "-"
+        speed = r["duration_s"] / max(r["elapsed_s"], 1e-9)
+        lines.append(f"{r['clip'][:34]:34s} {rate(r['red_light']):32s} {rate(r['wrong_way']):32s} "
+                     f"{sig_s:>7s} {cnt_s:>9s} {speed:5.2f}")
+        for kind in ("red_light", "wrong_way"):
+            for m in r[kind]["missed"]:
+                lines.append(f"    missed {kind} {m['id']} t={m['t']:.2f} box={m['box']}")
+            for f in r[kind]["false_events"]:
+                what = f"legal road user {f['label']['id']}" if f["label"] else "nothing labelled"
+                lines.append(f"    false  {kind} t={f['event']['t']:.2f} box={[round(v) for v in f['event']['box']]} "
+                             f"track {f['event']['track_id']} ({what})")
+    return "\n".join(lines)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Process every bundled sample clip that has a crossing file (after `make assets`)."""
     from . import assets
@@ -267,6 +377,20 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--crossing", required=True, help="crossing YAML file")
     _add_pipeline_options(pr)
     pr.set_defaults(func=cmd_process)
+
+    ev = sub.add_parser("eval", help="compare the pipeline's events with hand-checked labels (*.truth.json)")
+    ev.add_argument("video", help="a clip, or a folder of clips (each with NAME.crossing.yaml and NAME.truth.json "
+                                  "beside it or in sample_videos/)")
+    ev.add_argument("--crossing", help="crossing YAML (one clip)")
+    ev.add_argument("--truth", help="labels JSON (one clip)")
+    ev.add_argument("--reverse", action="store_true",
+                    help="play the clip backwards and reverse the lane labels (every legal vehicle then drives the wrong way)")
+    ev.add_argument("--model", help="model manifest name or path")
+    ev.add_argument("--device", default="auto")
+    ev.add_argument("--imgsz", type=int, default=640)
+    ev.add_argument("--detect-fps", type=float, default=PipelineSettings().detect_fps)
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=cmd_eval)
 
     de = sub.add_parser("demo", help="process every bundled sample clip into the database (after `make assets`)")
     _add_pipeline_options(de)

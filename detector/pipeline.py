@@ -60,6 +60,7 @@ class PipelineResult:
     elapsed_s: float
     timings: dict[str, float]
     crossing: Crossing  # in the video's pixel space
+    signal_log: dict[str, list[tuple[float, str]]] = field(default_factory=dict)  # (onset t, state) per signal
 
 
 Progress = Callable[[float, float | None], None]
@@ -95,6 +96,7 @@ class Pipeline:
         counter = TrafficCounter()
         events: list[ViolationEvent] = []
         crossings: list[LineCrossing] = []
+        signal_log: dict[str, list[tuple[float, str]]] = {}  # per signal: (onset t, state) of each state
 
         def retire(ids: list[int]) -> None:
             if ids:
@@ -114,7 +116,10 @@ class Pipeline:
             clock.lap("decode")
             frames += 1
             last_t = frame.t
-            signals.update(frame.image, frame.t)
+            for sid, reading in signals.update(frame.image, frame.t).items():
+                log = signal_log.setdefault(sid, [])
+                if not log or log[-1][1] != reading.state.value:
+                    log.append((round(frame.t - reading.since_s, 3), reading.state.value))
             clock.lap("signal")
             due = last_detect_t is None or frame.t - last_detect_t >= interval * 0.9
             if due and self.settings.skip_duplicates and last_image is not None and is_duplicate(frame.image, last_image):
@@ -143,4 +148,5 @@ class Pipeline:
         duration = max(last_t + (1.0 / info.nominal_fps if info.nominal_fps else 0.0), info.duration_s or 0.0)
         return PipelineResult(info=info, events=events, crossings=crossings, counts=counter.rows(), frames=frames,
                               processed=processed, duration_s=round(duration, 3),
-                              elapsed_s=time.perf_counter() - started, timings=clock.spent, crossing=crossing)
+                              elapsed_s=time.perf_counter() - started, timings=clock.spent, crossing=crossing,
+                              signal_log=signal_log)

@@ -138,3 +138,21 @@ def is_duplicate(a: np.ndarray, b: np.ndarray, level: int = 25, max_changed: int
         return False
     diff = np.abs(a[::4, ::4].astype(np.int16) - b[::4, ::4].astype(np.int16)).max(axis=2)
     return int(np.count_nonzero(diff > level)) <= max_changed and float(diff.mean()) < 1.5
+
+
+def reverse_video(src: str | Path, dst: str | Path) -> None:
+    """Write `src` played backwards as H.264 (for wrong-way checks: traffic reversed in time drives
+    the wrong way). Holds the decoded clip in memory: meant for short test clips."""
+    with av.open(str(src)) as inp:
+        stream = inp.streams.video[0]
+        rate = stream.average_rate or 30
+        frames = [f.to_ndarray(format="rgb24") for f in inp.decode(stream)]
+    if not frames:
+        raise VideoError(f"{src}: no frames to reverse")
+    with av.open(str(dst), "w") as out:
+        vs = out.add_stream("libx264", rate=rate)
+        vs.height, vs.width = frames[0].shape[:2]
+        vs.pix_fmt = "yuv420p"
+        for img in reversed(frames):
+            out.mux(vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(vs.encode())
