@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -74,6 +75,18 @@ def _event_json(e, evidence_root: Path, tz=None) -> dict:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
+    out = process_video(args)
+    if args.json:
+        json.dump(out, sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        _print_summary(out)
+    return EXIT_OK
+
+
+def process_video(args: argparse.Namespace) -> dict:
+    """Everything `process` does; returns the `--json` object plus `timings` (s per stage) and `wall_s`."""
+    wall0 = time.perf_counter()
     from . import assets
     from .video import VideoError, file_sha256, probe
 
@@ -100,8 +113,7 @@ def cmd_process(args: argparse.Namespace) -> int:
 
     from .pipeline import Pipeline
 
-    settings = PipelineSettings(model=model_name, imgsz=args.imgsz,
-                                detect_fps=args.detect_fps)
+    settings = PipelineSettings(model=model_name, imgsz=args.imgsz, detect_fps=args.detect_fps)
     settings_dict = settings.as_dict()
     settings_dict["signal_plan"] = Path(args.signal_plan).read_text(encoding="utf-8") if args.signal_plan else None
     settings_hash = hash_settings(settings_dict)
@@ -111,13 +123,14 @@ def cmd_process(args: argparse.Namespace) -> int:
     upgrade(engine)
     repo = Repository(engine)
     evidence_root = _evidence_root(args.evidence_dir, db_url)
+    tz = start_time.tzinfo if start_time else None
 
     version = repo.find_crossing_version(crossing.id, crossing.geometry_hash())
     done = repo.find_run(video_sha, version.version_id, settings_hash) if version else None
     if done is not None and done.status == "done":
-        events = repo.run_events(done.id)
-        return _report(args, video, crossing, done.duration_s or 0.0, done.frames or 0, done.elapsed_s or 0.0,
-                       events, repo.run_counts(done.id), evidence_root, reused=True, run_id=done.id)
+        return _run_dict(video, crossing, done.duration_s or 0.0, done.frames or 0, done.elapsed_s or 0.0,
+                         repo.run_events(done.id), repo.run_counts(done.id), evidence_root, tz, reused=True,
+                         run_id=done.id, timings=dict(done.timings or {}), wall_s=time.perf_counter() - wall0)
 
     from .evidence import EvidenceBatchError, EvidenceError, EvidenceRecorder
 
@@ -130,6 +143,7 @@ def cmd_process(args: argparse.Namespace) -> int:
                                 tiles=crossing.scaled_to((info.width, info.height)).detection.tiles)
     except ModelError as e:
         raise UserError(str(e)) from None
+    setup_s = time.perf_counter() - wall0
     bar = _progress_bar(video, info.duration_s) if sys.stderr.isatty() and not args.json else None
     try:
         result = Pipeline(crossing, detector, settings, plan).run(video, progress=bar.update if bar else None)
@@ -139,6 +153,7 @@ def cmd_process(args: argparse.Namespace) -> int:
         if bar:
             bar.close()
 
+    t0 = time.perf_counter()
     run_dir = f"{crossing.id}/{video_sha[:16]}-{settings_hash[:8]}"
     jobs = [(e, f"{run_dir}/{e.key}", _signal_box(result.crossing, e.signal_id)) for e in result.events]
     try:
@@ -149,21 +164,25 @@ def cmd_process(args: argparse.Namespace) -> int:
             print(f"crosswatch: warning: evidence of event {key} incomplete: {reason}", file=sys.stderr)
     except EvidenceError as e:
         raise UserError(str(e)) from None
+    evidence_s = time.perf_counter() - t0
     records = [EventRecord.from_violation(e, [EvidenceRecord(f.kind, f.relpath, f.sha256, f.size, f.mime)
                                                 for f in files.get(e.key, [])])
                for e in result.events]
     counts = [CountRecord(r.stop_line, r.class_name, r.minute, r.count) for r in result.counts]
 
+    t0 = time.perf_counter()
     version = repo.upsert_crossing(crossing, crossing_file.read_text(encoding="utf-8"))
     run_id = repo.start_run(video_path=str(video.resolve()), video_sha256=video_sha,
                             crossing_version_id=version.version_id, model=settings.model,
                             settings=settings_dict, settings_hash=settings_hash, start_time=start_time)
-    timings = {k: round(v, 3) for k, v in result.timings.items()}
+    timings = {"setup": setup_s, **result.timings, "evidence": evidence_s}
+    timings["database"] = time.perf_counter() - t0  # up to here; the final commit is a few ms more
+    timings = {k: round(v, 3) for k, v in timings.items()}
     repo.finish_run(run_id, events=records, counts=counts, duration_s=result.duration_s, frames=result.frames,
                     elapsed_s=round(result.elapsed_s, 3), timings=timings)
-    return _report(args, video, crossing, result.duration_s, result.frames, result.elapsed_s,
-                   repo.run_events(run_id), repo.run_counts(run_id), evidence_root, reused=False, run_id=run_id,
-                   processed=result.processed, timings=timings)
+    return _run_dict(video, crossing, result.duration_s, result.frames, result.elapsed_s, repo.run_events(run_id),
+                     repo.run_counts(run_id), evidence_root, tz, reused=False, run_id=run_id, timings=timings,
+                     processed=result.processed, wall_s=time.perf_counter() - wall0)
 
 
 def _progress_bar(video: Path, duration: float | None):
@@ -183,11 +202,9 @@ def _progress_bar(video: Path, duration: float | None):
     return _Bar()
 
 
-def _report(args, video: Path, crossing: Crossing, duration_s: float, frames: int, elapsed_s: float, events,
-            counts, evidence_root: Path, *, reused: bool, run_id: int, processed: int | None = None,
-            timings: dict | None = None) -> int:
-    start = _parse_start(args.start_time)
-    tz = start.tzinfo if start else None
+def _run_dict(video: Path, crossing: Crossing, duration_s: float, frames: int, elapsed_s: float, events, counts,
+              evidence_root: Path, tz, *, reused: bool, run_id: int, timings: dict, wall_s: float,
+              processed: int | None = None) -> dict:
     by_type = {"red_light": 0, "wrong_way": 0}
     for e in events:
         by_type[e.type] = by_type.get(e.type, 0) + 1
@@ -195,7 +212,7 @@ def _report(args, video: Path, crossing: Crossing, duration_s: float, frames: in
     for c in counts:
         traffic.setdefault(c.stop_line, {}).setdefault(c.class_name, 0)
         traffic[c.stop_line][c.class_name] += c.count
-    out = {
+    return {
         "video": str(video),
         "crossing": crossing.id,
         "duration_s": round(duration_s, 3),
@@ -205,25 +222,30 @@ def _report(args, video: Path, crossing: Crossing, duration_s: float, frames: in
         "counts": {**by_type, "traffic": traffic},
         "run_id": run_id,
         "reused": reused,
+        "processed_frames": processed,
+        "wall_s": round(wall_s, 3),
+        "evidence_root": str(evidence_root),
+        "timings": timings,
     }
-    if args.json:
-        json.dump(out, sys.stdout, ensure_ascii=False)
-        sys.stdout.write("\n")
-        return EXIT_OK
-    rtf = duration_s / elapsed_s if elapsed_s else 0.0
-    print(f"{video.name} @ {crossing.id}: {duration_s:.1f} s video, {frames} frames"
-          + (f" ({processed} detected)" if processed is not None else "")
-          + f", {elapsed_s:.1f} s wall, {rtf:.2f}x real time" + (" — already processed, nothing added" if reused else ""))
-    if timings:
-        print("  stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
-    print(f"  events: {by_type['red_light']} red-light (闯红灯), {by_type['wrong_way']} wrong-way (逆行)")
-    for e in events:
-        extra = f" since red {e.since_red_s:.1f} s" if e.since_red_s is not None else ""
-        print(f"   - {e.type:9s} t={e.t:7.2f}s track {e.track_id:<4d} {e.class_name:10s} lane={e.lane}{extra}")
-    for line, per_class in traffic.items():
+
+
+def _print_summary(out: dict) -> None:
+    wall, dur = out["wall_s"], out["duration_s"]
+    name = Path(out["video"]).name
+    if out["reused"]:
+        print(f"{name} @ {out['crossing']}: already processed (run {out['run_id']}); nothing added")
+    else:
+        print(f"{name} @ {out['crossing']}: {dur:.1f} s video, {out['frames']} frames "
+              f"({out['processed_frames']} detected), {wall:.1f} s wall, {dur / max(wall, 1e-9):.2f}x real time")
+        print("  stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in out["timings"].items()))
+    c = out["counts"]
+    print(f"  events: {c['red_light']} red-light (闯红灯), {c['wrong_way']} wrong-way (逆行)")
+    for e in out["events"]:
+        extra = f" since red {e['since_red_s']:.1f} s" if e["since_red_s"] is not None else ""
+        print(f"   - {e['type']:9s} t={e['t']:7.2f}s track {e['track_id']:<4d} {e['class']:10s} lane={e['lane']}{extra}")
+    for line, per_class in c["traffic"].items():
         print(f"  traffic over {line}: " + ", ".join(f"{k} {v}" for k, v in sorted(per_class.items())))
-    print(f"  database run {run_id}; evidence under {evidence_root}")
-    return EXIT_OK
+    print(f"  database run {out['run_id']}; evidence under {out['evidence_root']}")
 
 
 def _eval_jobs(args: argparse.Namespace) -> list[tuple[str, Path, Path, Path]]:
@@ -336,6 +358,43 @@ def _eval_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _machine() -> dict:
+    import platform
+
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    mem = next((int(ln.split()[1]) // 1024 for ln in Path("/proc/meminfo").read_text().splitlines()
+                if ln.startswith("MemTotal")), None) if Path("/proc/meminfo").exists() else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_mib": mem, "python": platform.python_version(),
+            "platform": platform.platform()}
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Time one full `process` run (fresh temporary database and evidence folder) and print it as JSON."""
+    import resource
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="crosswatch-bench-") as tmp:
+        sub = argparse.Namespace(**{**vars(args), "db": f"sqlite:///{tmp}/bench.db", "evidence_dir": f"{tmp}/evidence",
+                                    "json": True, "start_time": None, "signal_plan": None})
+        out = process_video(sub)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    report = {
+        "video": out["video"], "crossing": out["crossing"], "model": args.model or "default",
+        "device": args.device, "imgsz": args.imgsz, "detect_fps": args.detect_fps,
+        "duration_s": out["duration_s"], "frames_decoded": out["frames"], "frames_detected": out["processed_frames"],
+        "wall_s": out["wall_s"], "realtime_factor": round(out["duration_s"] / out["wall_s"], 3),
+        "pipeline_s": out["elapsed_s"], "pipeline_realtime_factor": round(out["duration_s"] / out["elapsed_s"], 3),
+        "stages_s": out["timings"], "events": len(out["events"]), "peak_rss_mib": round(peak_kib / 1024, 1),
+        "machine": _machine(),
+    }
+    text = json.dumps(report, ensure_ascii=False, indent=1)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Process every bundled sample clip that has a crossing file (after `make assets`)."""
     from . import assets
@@ -391,6 +450,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--detect-fps", type=float, default=PipelineSettings().detect_fps)
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=cmd_eval)
+
+    be = sub.add_parser("bench", help="time one full run of a clip (temporary database) and print JSON")
+    be.add_argument("video")
+    be.add_argument("--crossing", required=True)
+    be.add_argument("--model", help="model manifest name or path")
+    be.add_argument("--device", default="auto")
+    be.add_argument("--imgsz", type=int, default=640)
+    be.add_argument("--detect-fps", type=float, default=PipelineSettings().detect_fps)
+    be.add_argument("--out", help="also save the JSON here")
+    be.set_defaults(func=cmd_bench)
 
     de = sub.add_parser("demo", help="process every bundled sample clip into the database (after `make assets`)")
     _add_pipeline_options(de)
