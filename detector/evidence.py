@@ -559,7 +559,7 @@ class _Job:
         out.metadata["comment"] = (
             f"crosswatch evidence {self.event.key}; clip t=0 is video t={t_first:.6f} s"
         )
-        st = out.add_stream("libx264", rate=self.src.rate, options={"crf": "23", "preset": "veryfast"})
+        st = out.add_stream("libx264", rate=self.src.rate, options={"crf": "23", "preset": "superfast"})
         st.width, st.height = self.out_size
         st.pix_fmt = "yuv420p"
         tb = self.src.time_base

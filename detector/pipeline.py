@@ -38,6 +38,7 @@ class PipelineSettings:
     conf: float = 0.1
     detect_fps: float = 10.0  # detect on at most this many frames per second of video; 0 = every frame
     skip_duplicates: bool = True  # a frame identical to the last detected one adds nothing
+    signal_fps: float = 15.0  # lamps are read on detected frames and at least this often; 0 = every frame
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
 
     def as_dict(self) -> dict:
@@ -106,7 +107,9 @@ class Pipeline:
                 wrong.forget(ids)
 
         interval = 1.0 / self.settings.detect_fps if self.settings.detect_fps > 0 else 0.0
+        signal_interval = 1.0 / self.settings.signal_fps if self.settings.signal_fps > 0 else 0.0
         last_detect_t: float | None = None
+        last_signal_t: float | None = None
         last_image: np.ndarray | None = None
         frames = processed = 0
         last_t = 0.0
@@ -116,12 +119,16 @@ class Pipeline:
             clock.lap("decode")
             frames += 1
             last_t = frame.t
-            for sid, reading in signals.update(frame.image, frame.t).items():
-                log = signal_log.setdefault(sid, [])
-                if not log or log[-1][1] != reading.state.value:
-                    log.append((round(frame.t - reading.since_s, 3), reading.state.value))
-            clock.lap("signal")
             due = last_detect_t is None or frame.t - last_detect_t >= interval * 0.9
+            if due or last_signal_t is None or frame.t - last_signal_t >= signal_interval * 0.9:
+                last_signal_t = frame.t
+                image = frame.image  # the picture is made only for frames looked at
+                clock.lap("decode")
+                for sid, reading in signals.update(image, frame.t).items():
+                    log = signal_log.setdefault(sid, [])
+                    if not log or log[-1][1] != reading.state.value:
+                        log.append((round(frame.t - reading.since_s, 3), reading.state.value))
+                clock.lap("signal")
             if due and self.settings.skip_duplicates and last_image is not None and is_duplicate(frame.image, last_image):
                 due = False
             if due:

@@ -35,18 +35,33 @@ class ViolationType(str, enum.Enum):
     WRONG_WAY = "wrong_way"
 
 
-@dataclass(frozen=True, slots=True)
 class Frame:
-    """One decoded picture. `t` is the presentation time in seconds from the stream start."""
+    """One decoded picture. `t` is the presentation time in seconds from the stream start.
 
-    index: int
-    t: float
-    image: np.ndarray  # H x W x 3, uint8, BGR
+    `image` (H x W x 3, uint8, BGR) is made on first use from the decoder's picture: turning a
+    1620x720 picture into BGR costs 4x more than decoding it, and most frames are never looked at."""
+
+    __slots__ = ("index", "t", "_image", "_convert")
+
+    def __init__(self, index: int, t: float, image: np.ndarray | None = None, convert=None):
+        if image is None and convert is None:
+            raise ValueError("a Frame needs an image or a way to make one")
+        self.index, self.t, self._image, self._convert = index, t, image, convert
+
+    @property
+    def image(self) -> np.ndarray:
+        if self._image is None:
+            self._image = self._convert()
+            self._convert = None
+        return self._image
 
     @property
     def size(self) -> tuple[int, int]:
         h, w = self.image.shape[:2]
         return w, h
+
+    def __repr__(self) -> str:
+        return f"Frame(index={self.index}, t={self.t})"
 
 
 @dataclass(slots=True)

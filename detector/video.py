@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,7 +112,7 @@ def read_frames(path: str | Path, *, threads: int | None = None) -> Iterator[Fra
             if last_t is not None and t <= last_t:  # broken/duplicate timestamps: keep time monotonic
                 t = last_t + 1e-3
             last_t = t
-            yield Frame(index=index, t=round(t, 6), image=f.to_ndarray(format="bgr24"))
+            yield Frame(index=index, t=round(t, 6), convert=partial(f.to_ndarray, format="bgr24"))
             index += 1
     except (av.FFmpegError, ValueError) as e:
         raise VideoError(f"{path}: decoding failed after {index} frames: {_av_reason(e)}") from None
