@@ -74,6 +74,19 @@ def _event_json(e, evidence_root: Path, tz=None) -> dict:
     }
 
 
+def _resolve_model(args: argparse.Namespace) -> tuple[str, str, Path]:
+    """(device, model name, model path) from --device and --model (default: the manifest's for the device)."""
+    from . import assets
+    from .detection import pick_device
+
+    device = pick_device(args.device)
+    model_name = args.model or assets.default_model_name("cuda" if device.startswith("cuda") else "cpu")
+    try:
+        return device, model_name, assets.resolve_model(model_name)
+    except assets.AssetError as e:
+        raise UserError(str(e)) from None
+
+
 def cmd_process(args: argparse.Namespace) -> int:
     out = process_video(args)
     if args.json:
@@ -87,7 +100,6 @@ def cmd_process(args: argparse.Namespace) -> int:
 def process_video(args: argparse.Namespace) -> dict:
     """Everything `process` does; returns the `--json` object plus `timings` (s per stage) and `wall_s`."""
     wall0 = time.perf_counter()
-    from . import assets
     from .video import VideoError, file_sha256, probe
 
     crossing_file = Path(args.crossing)
@@ -99,14 +111,9 @@ def process_video(args: argparse.Namespace) -> dict:
         info = probe(video)
     except VideoError as e:
         raise UserError(str(e)) from None
-    from .detection import ModelError, YoloDetector, pick_device
+    from .detection import ModelError, YoloDetector
 
-    device = pick_device(args.device)
-    model_name = args.model or assets.default_model_name("cuda" if device.startswith("cuda") else "cpu")
-    try:
-        model_path = assets.resolve_model(model_name)
-    except assets.AssetError as e:
-        raise UserError(str(e)) from None
+    device, model_name, model_path = _resolve_model(args)
 
     from service.db import default_db_url, make_engine, upgrade
     from service.repository import CountRecord, EventRecord, EvidenceRecord, Repository, hash_settings
@@ -278,17 +285,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """Run the pipeline (no database, no evidence) and compare its events with hand-checked labels."""
     import tempfile
 
-    from . import assets, evaluation
-    from .detection import ModelError, YoloDetector, pick_device
+    from . import evaluation
+    from .detection import ModelError, YoloDetector
     from .pipeline import Pipeline
     from .video import VideoError, reverse_video
 
-    device = pick_device(args.device)
-    model_name = args.model or assets.default_model_name("cuda" if device.startswith("cuda") else "cpu")
-    try:
-        model_path = assets.resolve_model(model_name)
-    except assets.AssetError as e:
-        raise UserError(str(e)) from None
+    device, model_name, model_path = _resolve_model(args)
     rows = []
     with tempfile.TemporaryDirectory(prefix="crosswatch-eval-") as tmp:
         for name, clip, crossing_file, truth_file in _eval_jobs(args):
@@ -414,14 +416,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_FAIL if failed else EXIT_OK
 
 
-def _add_pipeline_options(pr: argparse.ArgumentParser) -> None:
-    pr.add_argument("--db", help="SQLAlchemy URL (default: SQLite in the project's data folder, or $CROSSWATCH_DB_URL)")
-    pr.add_argument("--evidence-dir", help="evidence folder (default: beside the SQLite file, or $CROSSWATCH_EVIDENCE_DIR)")
-    pr.add_argument("--model", help="model manifest name or path (default: the manifest's CPU default)")
+def _add_model_options(pr: argparse.ArgumentParser) -> None:
+    pr.add_argument("--model", help="model manifest name or path (default: the manifest's default for the device)")
     pr.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     pr.add_argument("--imgsz", type=int, default=640)
     pr.add_argument("--detect-fps", type=float, default=PipelineSettings().detect_fps,
                     help="detect on at most this many frames per video second; 0 = every frame")
+
+
+def _add_pipeline_options(pr: argparse.ArgumentParser) -> None:
+    pr.add_argument("--db", help="SQLAlchemy URL (default: SQLite in the project's data folder, or $CROSSWATCH_DB_URL)")
+    pr.add_argument("--evidence-dir", help="evidence folder (default: beside the SQLite file, or $CROSSWATCH_EVIDENCE_DIR)")
+    _add_model_options(pr)
     pr.add_argument("--start-time", help="wall-clock time of the video's first frame, ISO 8601 with offset")
     pr.add_argument("--signal-plan", help="phase plan YAML: [{t, state}, ...] instead of reading the lamps")
     pr.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -444,20 +450,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--truth", help="labels JSON (one clip)")
     ev.add_argument("--reverse", action="store_true",
                     help="play the clip backwards and reverse the lane labels (every legal vehicle then drives the wrong way)")
-    ev.add_argument("--model", help="model manifest name or path")
-    ev.add_argument("--device", default="auto")
-    ev.add_argument("--imgsz", type=int, default=640)
-    ev.add_argument("--detect-fps", type=float, default=PipelineSettings().detect_fps)
+    _add_model_options(ev)
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=cmd_eval)
 
     be = sub.add_parser("bench", help="time one full run of a clip (temporary database) and print JSON")
     be.add_argument("video")
     be.add_argument("--crossing", required=True)
-    be.add_argument("--model", help="model manifest name or path")
-    be.add_argument("--device", default="auto")
-    be.add_argument("--imgsz", type=int, default=640)
-    be.add_argument("--detect-fps", type=float, default=PipelineSettings().detect_fps)
+    _add_model_options(be)
     be.add_argument("--out", help="also save the JSON here")
     be.set_defaults(func=cmd_bench)
 
