@@ -38,7 +38,7 @@ class PipelineSettings:
     conf: float = 0.1
     detect_fps: float = 10.0  # detect on at most this many frames per second of video; 0 = every frame
     skip_duplicates: bool = True  # a frame identical to the last detected one adds nothing
-    signal_fps: float = 15.0  # lamps are read on detected frames and at least this often; 0 = every frame
+    signal_fps: float = 10.0  # lamps are read on detected frames and at least this often; 0 = every frame
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
 
     def as_dict(self) -> dict:

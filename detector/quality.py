@@ -51,7 +51,7 @@ from .assets import REPO_ROOT, AssetError, model_names, resolve_model
 from .boxes import iou_matrix, nms_merge
 from .riders import merge_riders
 from .signal import LampThresholds, classify_lamps, lamp_scores
-from .types import Detections, SignalState
+from .types import Detections
 
 DEFAULT_DATASET = REPO_ROOT.parent / "shared" / "datasets" / "redlight_intersections_40"
 DEFAULT_FAIL_DIR = Path("/tmp/quality_fail")
@@ -310,7 +310,7 @@ def measure_config(model: str, model_path: Path, size: int, tiled: bool, samples
     for img in images:
         h, w = img.shape[:2]
         if (w, h) not in by_shape:
-            by_shape[(w, h)] = d = YoloDetector(model_path, device=device, imgsz=size, conf=det_conf,
+            by_shape[(w, h)] = d = YoloDetector(model_path, device=device, imgsz=size, conf=min(det_conf, conf),
                                                 tiles=grid_tiles(w, h) if tiled else ())
             d.detect([img])  # warm-up, not timed
         t0 = time.perf_counter()
@@ -346,7 +346,8 @@ def measure_detection(samples: list[Sample], models: Sequence[str], sizes: Seque
             rows.append(Row(name, 0, "-", note=str(e)))
             continue
         if not path.exists():
-            rows.append(Row(name, 0, "-", note=f"{path}: not fetched (run `make assets`)"))
+            rows.append(Row(name, 0, "-", note=f"{path}: no such file" + (" (run `make assets`)"
+                                                                         if name in model_names() else "")))
             continue
         try:
             fixed = static_input_size(path)
@@ -741,6 +742,9 @@ def signal_report(res: dict) -> str:
         for name, fit in r["fit"].items():
             if not fit:
                 continue
+            if name != "current":
+                lines.append(f"  ({name} is a what-if formula: an over-exposed, near-white lit lamp scores low with it"
+                             " (the green lamp of vn_rear_stopline: 15-19); not a drop-in change)")
             lines += [f"  fit, {name} scores: best {_short(fit['best'])} -> correct {fit['correct']}/{res['boxes']},"
                       f" wrong colour {fit['wrong_colour']} (at the current thresholds: correct "
                       f"{fit['current']['correct']}, wrong colour {fit['current']['wrong_colour']});"
@@ -781,6 +785,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--limit", type=int, default=0, help="first N images only (quick tries)")
     ap.add_argument("--skip", choices=("detection", "signal"), action="append", default=[])
+    ap.add_argument("--lamp-thresholds", default=None, metavar="MINB,RED,YELLOW,GREEN",
+                    help="evaluate these LampThresholds instead of signal.py's defaults")
     ap.add_argument("--fail-dir", type=Path, default=DEFAULT_FAIL_DIR, help="signal failure crops")
     ap.add_argument("--json", type=Path, default=None, help="also write every number here")
     args = ap.parse_args(argv)
@@ -805,10 +811,18 @@ def main(argv: list[str] | None = None) -> int:
         print(detection_table(rows, args.conf, track_high))
         print()
         print(size_table(rows, args.conf))
+        failed = not any(not r.note for r in rows)
         report["detection"] = {"pipeline_conf": det_conf, "track_high": track_high, "tiles": grid_tiles(640, 640),
                                "rows": [asdict(r) for r in rows]}
     if "signal" not in args.skip:
-        res = measure_signal(samples, fail_dir=args.fail_dir)
+        th = LampThresholds()
+        if args.lamp_thresholds:
+            try:
+                th = LampThresholds(*(float(v) for v in args.lamp_thresholds.split(",")))
+            except (TypeError, ValueError):
+                print("error: --lamp-thresholds needs up to four numbers: MINB,RED,YELLOW,GREEN", file=sys.stderr)
+                return 2
+        res = measure_signal(samples, th, fail_dir=args.fail_dir)
         print()
         print(signal_report(res))
         print(f"\nfailure crops: {args.fail_dir}/{{split,whole}}/ and {args.fail_dir}/{{split,whole}}_sheet.png")
@@ -818,6 +832,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=1), encoding="utf-8")
+    if "detection" not in args.skip and failed:
+        print("error: no detector configuration ran (see the table)", file=sys.stderr)
+        return 1
     return 0
 
 

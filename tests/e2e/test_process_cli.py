@@ -182,3 +182,33 @@ def test_parking_lot_nothing_happens(tmp_path):
                    "--json", db=tmp_path / "cw.db", evidence=tmp_path / "ev")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["events"] == []
+
+
+def test_killed_run_leaves_nothing_and_rerun_stores_once(tmp_path):
+    """SIGKILL in the middle of a run: no row at all (the run is written in one transaction at the end);
+    the re-run then stores each event exactly once, in the same evidence folders."""
+    import signal
+    import time
+
+    _model_ready()
+    clip = _clip("vn_rear_stopline")
+    db, evidence = tmp_path / "cw.db", tmp_path / "ev"
+    cmd = [sys.executable, "-m", "detector.cli", "process", str(clip), "--crossing",
+           str(assets.sample_crossing("vn_rear_stopline")), "--db", f"sqlite:///{db}", "--evidence-dir", str(evidence),
+           "--device", "cpu", "--json"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "YOLO_OFFLINE": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(6)  # model loaded, pipeline running (it needs > 10 s on this 2-core machine)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert (rows(db, "events"), rows(db, "video_runs"), rows(db, "traffic_counts")) == (0, 0, 0)
+
+    done = run_cli(str(clip), "--crossing", str(assets.sample_crossing("vn_rear_stopline")), "--json",
+                   db=db, evidence=evidence)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert rows(db, "events") == len(out["events"]) == 2
+    assert rows(db, "video_runs") == 1
+    folders = {p.parent for p in evidence.rglob("*.jpg")}
+    assert len(folders) == 2  # one folder per event, nothing left over
