@@ -270,7 +270,7 @@ def test_classify_arrays_equals_classify_lamps():
     want = [classify_lamps({c: (S[i, j], B[i, j]) for j, c in enumerate(COLOURS)}, th).value for i in range(len(S))]
     assert [STATES[c] for c in got] == want
     # broadcasting over a grid of thresholds gives the same as one call per value
-    grid = classify_arrays(S, B, 100.0, np.array([10.0, 45.0]), 45.0, 62.0)  # thresholds (2,) -> (2, N)
+    grid = classify_arrays(S, B, th.min_brightness, np.array([10.0, th.red]), th.yellow, th.green)  # (2,) -> (2, N)
     assert (grid[1] == got).all() and grid.shape == (2, 400)
 
 
