@@ -10,7 +10,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -105,6 +105,14 @@ class Pipeline:
                 events.extend(ev)
                 crossings.extend(cr)
                 wrong.forget(ids)
+                # a road user's class is the vote over its whole track, not over the part seen when the
+                # rule decided (a far motorbike's headlight at dusk first looks like a car)
+                final = {tid: cls for tid in ids if (cls := tracker.final_class.pop(tid, None))}
+                for e in events:
+                    if e.track_id in final:
+                        e.class_name = final[e.track_id]
+                crossings[:] = [replace(c, class_name=final[c.track_id]) if c.track_id in final else c
+                                for c in crossings]
 
         interval = 1.0 / self.settings.detect_fps if self.settings.detect_fps > 0 else 0.0
         signal_interval = 1.0 / self.settings.signal_fps if self.settings.signal_fps > 0 else 0.0

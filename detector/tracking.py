@@ -85,6 +85,8 @@ class Tracker:
         self._tracks: list[_Track] = []
         self._keys = itertools.count()
         self._ids = itertools.count(1)
+        # class of each retired track by its whole life's vote (the caller pops what it needs)
+        self.final_class: dict[int, str] = {}
 
     @property
     def active_ids(self) -> list[int]:
@@ -188,7 +190,9 @@ class Tracker:
             tracker_id[j] = tr.track_id
             points.append(TrackPoint(tr.track_id, t, frame, box, tr.class_name, score))
 
-        retired = [tr.track_id for tr in self._tracks if tr.confirmed and t - tr.t > cfg.lost_s]
+        ended = [tr for tr in self._tracks if tr.confirmed and t - tr.t > cfg.lost_s]
+        retired = [tr.track_id for tr in ended]
+        self.final_class.update((tr.track_id, tr.class_name) for tr in ended)
         self._tracks = [tr for tr in self._tracks if not (t - tr.t > cfg.lost_s)]
         points.sort(key=lambda p: (p.t, p.track_id))
         return TrackUpdate(points, retired, Detections(det.xyxy, det.confidence, det.class_name, tracker_id))
@@ -196,5 +200,6 @@ class Tracker:
     def finish(self) -> list[int]:
         """End of the video: every confirmed track retires."""
         ids = self.active_ids
+        self.final_class.update((tr.track_id, tr.class_name) for tr in self._tracks if tr.confirmed)
         self._tracks.clear()
         return ids

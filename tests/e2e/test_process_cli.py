@@ -212,3 +212,18 @@ def test_killed_run_leaves_nothing_and_rerun_stores_once(tmp_path):
     assert rows(db, "video_runs") == 1
     folders = {p.parent for p in evidence.rglob("*.jpg")}
     assert len(folders) == 2  # one folder per event, nothing left over
+
+
+def test_makassar_real_contraflow_found_and_nothing_false(tmp_path):
+    """Real wrong-way riding at dusk (labels: sample_videos/makassar_alauddin_dusk.truth.json): two riders
+    come down the kerb of the away lane one behind the other. The front pair is found as one road user;
+    the second rider only ever gets weak boxes (documented miss). No legal vehicle is flagged."""
+    _model_ready()
+    clip = _clip("makassar_alauddin_dusk")
+    scorer = _scorer()
+    truth = json.loads((REPO / "sample_videos" / "makassar_alauddin_dusk.truth.json").read_text())
+    proc = run_cli(str(clip), "--crossing", str(assets.sample_crossing("makassar_alauddin_dusk")), "--json",
+                   db=tmp_path / "cw.db", evidence=tmp_path / "ev")
+    assert proc.returncode == 0, proc.stderr
+    s = scorer.score("wrong_way", json.loads(proc.stdout)["events"], scorer.wrong_way_labels(truth))
+    assert s["hit"] >= 1 and s["false"] == 0, s
