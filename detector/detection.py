@@ -47,6 +47,9 @@ class YoloDetector:
         self.iou = iou  # NMS overlap: ultralytics' 0.7 leaves stacks of weak boxes on one motorbike
         self.half = self.device.startswith("cuda") if half is None else half
         self.tiles = [tuple(int(round(v)) for v in t) for t in tiles]
+        # A fixed 640x640 model (OpenVINO IR, ONNX) pads a wide picture with grey; two 1620x720 frames fit
+        # one input at the very scale one frame gets. A .pt model letterboxes to the picture's own shape.
+        self.pack = self.model_path.is_dir() or self.model_path.suffix == ".onnx"
         try:
             self._model = YOLO(str(self.model_path), task="detect")
         except Exception as e:  # ultralytics raises many kinds
@@ -67,11 +70,31 @@ class YoloDetector:
                                   np.array([self._keep[int(c)] for c in data[:, 5]], dtype=object)))
         return out
 
+    def _predict_packed(self, images: list[np.ndarray]) -> list[Detections]:
+        """Whole-image detections, several wide pictures per model input where they fit (see `stack_count`)."""
+        out: list[Detections] = []
+        i = 0
+        while i < len(images):
+            n = stack_count(images[i].shape[:2], self.imgsz, STACK_GAP) if self.pack else 1
+            group = [im for im in images[i:i + n] if im.shape == images[i].shape]
+            if len(group) == 1:
+                out.extend(self._predict(group))
+            else:
+                canvas = np.full((sum(im.shape[0] for im in group) + STACK_GAP * (len(group) - 1),
+                                  group[0].shape[1], 3), 114, np.uint8)
+                y = 0
+                for im in group:
+                    canvas[y:y + im.shape[0]] = im
+                    y += im.shape[0] + STACK_GAP
+                out.extend(unstack(self._predict([canvas])[0], group[0].shape[0], len(group), STACK_GAP))
+            i += len(group)
+        return out
+
     def detect(self, images: list[np.ndarray]) -> list[Detections]:
         """One Detections per image: full-frame detections merged with the tiles' (offset back)."""
         if not images:
             return []
-        full = self._predict(images)
+        full = self._predict_packed(images)
         if not self.tiles:
             return full
         crops, owners = [], []
@@ -87,6 +110,30 @@ class YoloDetector:
             det.xyxy[:, [1, 3]] += oy
             merged[i].append(det)
         return [nms_merge(parts) for parts in merged]
+
+
+STACK_GAP = 16  # grey rows between stacked pictures, so that no box spans two of them
+
+
+def stack_count(shape: tuple[int, int], imgsz: int, gap: int = STACK_GAP) -> int:
+    """How many pictures of (h, w) fit one above the other in a square imgsz input at the scale a
+    single picture gets there (imgsz / longest side). 2 for 1620x720, 1 for 16:9 and 4:3."""
+    h, w = shape
+    # the square input holds max(h, w) picture rows at that scale
+    return max(1, (max(h, w) + gap) // (h + gap))
+
+
+def unstack(det: Detections, height: int, n: int, gap: int = STACK_GAP) -> list[Detections]:
+    """Split detections on a vertical stack of n pictures of `height` rows back per picture (by box
+    centre), in each picture's own coordinates, boxes clipped to it."""
+    out = []
+    cy = (det.xyxy[:, 1] + det.xyxy[:, 3]) / 2
+    for k in range(n):
+        top = k * (height + gap)
+        part = det[(cy >= top - gap / 2) & (cy < top + height + gap / 2)]
+        part.xyxy[:, [1, 3]] = np.clip(part.xyxy[:, [1, 3]] - top, 0, height)
+        out.append(part[part.xyxy[:, 3] - part.xyxy[:, 1] >= 2])
+    return out
 
 
 def _cut_by_tile_edge(xyxy: np.ndarray, crop_shape, frame_shape, ox: int, oy: int, px: float = 3.0) -> np.ndarray:

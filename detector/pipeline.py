@@ -38,6 +38,7 @@ class PipelineSettings:
     conf: float = 0.1
     detect_fps: float = 10.0  # detect on at most this many frames per second of video; 0 = every frame
     skip_duplicates: bool = True  # a frame identical to the last detected one adds nothing
+    batch: int = 2  # frames per detector call (a fixed-size model fits two wide frames in one input)
     signal_fps: float = 10.0  # lamps are read on detected frames and at least this often; 0 = every frame
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
 
@@ -114,6 +115,30 @@ class Pipeline:
                 crossings[:] = [replace(c, class_name=final[c.track_id]) if c.track_id in final else c
                                 for c in crossings]
 
+        pending: list[Frame] = []  # frames waiting to be detected together
+
+        def detect_and_apply() -> int:
+            """Detect the pending frames in one call, then track and judge them in time order."""
+            if not pending:
+                return 0
+            found = self.detector.detect([f.image for f in pending])
+            clock.lap("detect")
+            for f, raw in zip(pending, found):
+                # one box per road user: riders folded into their bikes, then leftover
+                # overlapping boxes of the same kind of road user removed
+                det = nms_merge([merge_riders(raw)], iou=0.6, by_family=True)
+                upd = tracker.update(det, f.t, f.index)
+                clock.lap("track")
+                ev, cr = red.update(upd.points)
+                events.extend(ev)
+                crossings.extend(cr)
+                events.extend(wrong.update(upd.points))
+                retire(upd.retired)
+                clock.lap("rules")
+            n = len(pending)
+            pending.clear()
+            return n
+
         interval = 1.0 / self.settings.detect_fps if self.settings.detect_fps > 0 else 0.0
         signal_interval = 1.0 / self.settings.signal_fps if self.settings.signal_fps > 0 else 0.0
         last_detect_t: float | None = None
@@ -140,22 +165,13 @@ class Pipeline:
             if due and self.settings.skip_duplicates and last_image is not None and is_duplicate(frame.image, last_image):
                 due = False
             if due:
-                # one box per road user: riders folded into their bikes, then leftover
-                # overlapping boxes of the same kind of road user removed
-                det = nms_merge([merge_riders(self.detector.detect([frame.image])[0])], iou=0.6, by_family=True)
-                clock.lap("detect")
-                upd = tracker.update(det, frame.t, frame.index)
-                clock.lap("track")
-                ev, cr = red.update(upd.points)
-                events.extend(ev)
-                crossings.extend(cr)
-                events.extend(wrong.update(upd.points))
-                retire(upd.retired)
-                clock.lap("rules")
                 last_detect_t, last_image = frame.t, frame.image
-                processed += 1
+                pending.append(frame)
+                if len(pending) >= self.settings.batch:
+                    processed += detect_and_apply()
             if progress is not None:
                 progress(frame.t, info.duration_s)
+        processed += detect_and_apply()
         retire(tracker.finish())
         counter.add(crossings)
         clock.lap("rules")

@@ -173,6 +173,17 @@ def test_pipeline_detect_fps_halves_the_detected_frames(clip_path):
     assert res.events[0].t == pytest.approx(0.85, abs=1e-3)
 
 
+@pytest.mark.parametrize("batch", [1, 3, 7], ids=["one-by-one", "three", "seven"])
+def test_pipeline_batching_changes_nothing(clip_path, batch):
+    """Frames detected several per call are still tracked and judged one by one, in time order."""
+    base = Pipeline(CROSSING, ScriptedDetector(), PipelineSettings(batch=1)).run(clip_path)
+    det = ScriptedDetector()
+    res = Pipeline(CROSSING, det, PipelineSettings(batch=batch)).run(clip_path)
+    assert det.seen == list(range(40)) and res.processed == 40
+    assert [(e.t, e.track_id, e.box) for e in res.events] == [(e.t, e.track_id, e.box) for e in base.events]
+    assert res.counts == base.counts and len(res.events) == 1
+
+
 def test_pipeline_detect_fps_zero_means_every_frame(clip_path):
     res = Pipeline(CROSSING, ScriptedDetector(), PipelineSettings(detect_fps=0)).run(clip_path)
     assert res.processed == 40

@@ -1,0 +1,42 @@
+"""Packing wide frames into one fixed-size model input (detector/detection.py), without a model."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from detector.detection import STACK_GAP, stack_count, unstack  # noqa: E402
+from detector.types import Detections  # noqa: E402
+
+
+@pytest.mark.parametrize("shape, n", [((720, 1620), 2), ((720, 1280), 1), ((1080, 1920), 1), ((480, 640), 1),
+                                      ((308, 596), 1), ((400, 1620), 3), ((720, 720), 1), ((1280, 720), 1)],
+                         ids=["vn-2.25:1", "16:9", "1080p", "4:3", "makassar", "very-wide", "square", "portrait"])
+def test_stack_count(shape, n):
+    assert stack_count(shape, 640) == n
+
+
+def test_stack_keeps_the_single_picture_scale():
+    h, w = 720, 1620
+    n = stack_count((h, w), 640)
+    canvas_h = n * h + (n - 1) * STACK_GAP
+    assert min(640 / w, 640 / canvas_h) == pytest.approx(640 / max(h, w))  # letterbox scale unchanged
+
+
+def test_unstack_sends_each_box_back_to_its_picture():
+    h = 720
+    top2 = h + STACK_GAP
+    det = Detections(np.array([[10, 100, 50, 200],          # picture 0
+                               [10, top2 + 300, 60, top2 + 400],  # picture 1
+                               [10, 700, 50, 730],           # picture 0, bottom clipped to 720
+                               [10, top2 - 5, 50, top2 + 40],  # picture 1, top clipped to 0
+                               [10, h + 2, 50, h + 6]]),     # inside the gap: clipped to nothing, dropped
+                     np.array([0.9, 0.8, 0.7, 0.6, 0.5]), np.array(["car"] * 5, dtype=object))
+    a, b = unstack(det, h, 2)
+    assert a.xyxy.tolist() == [[10, 100, 50, 200], [10, 700, 50, 720]]
+    assert b.xyxy.tolist() == [[10, 300, 60, 400], [10, 0, 50, 40]]
+    assert a.confidence.tolist() == pytest.approx([0.9, 0.7]) and b.confidence.tolist() == pytest.approx([0.8, 0.6])
