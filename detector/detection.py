@@ -75,7 +75,7 @@ class YoloDetector:
         out: list[Detections] = []
         i = 0
         while i < len(images):
-            n = stack_count(images[i].shape[:2], self.imgsz, STACK_GAP) if self.pack else 1
+            n = stack_count(images[i].shape[:2]) if self.pack else 1
             group = [im for im in images[i:i + n] if im.shape == images[i].shape]
             if len(group) == 1:
                 out.extend(self._predict(group))
@@ -104,7 +104,7 @@ class YoloDetector:
                 crops.append(img[max(0, y1):min(h, y2), max(0, x1):min(w, x2)])
                 owners.append((i, max(0, x1), max(0, y1)))
         merged = [[d] for d in full]
-        for (i, ox, oy), crop, det in zip(owners, crops, self._predict(crops)):
+        for (i, ox, oy), crop, det in zip(owners, crops, self._predict_packed(crops)):
             det = det[~_cut_by_tile_edge(det.xyxy, crop.shape, images[i].shape, ox, oy)]
             det.xyxy[:, [0, 2]] += ox
             det.xyxy[:, [1, 3]] += oy
@@ -115,12 +115,13 @@ class YoloDetector:
 STACK_GAP = 16  # grey rows between stacked pictures, so that no box spans two of them
 
 
-def stack_count(shape: tuple[int, int], imgsz: int, gap: int = STACK_GAP) -> int:
-    """How many pictures of (h, w) fit one above the other in a square imgsz input at the scale a
-    single picture gets there (imgsz / longest side). 2 for 1620x720, 1 for 16:9 and 4:3."""
+def stack_count(shape: tuple[int, int], gap: int = STACK_GAP, keep: float = 0.95) -> int:
+    """How many pictures of (h, w) fit one above the other in a square model input while each keeps at
+    least `keep` of the scale a single picture gets there (side / longest side). 2 for 1620x720 frames
+    and 640x320 tiles, 1 for 16:9 and 4:3 frames."""
     h, w = shape
-    # the square input holds max(h, w) picture rows at that scale
-    return max(1, (max(h, w) + gap) // (h + gap))
+    room = max(h, w) / keep  # stack height, in picture pixels, the square input holds at that scale
+    return max(1, int((room + gap) // (h + gap)))
 
 
 def unstack(det: Detections, height: int, n: int, gap: int = STACK_GAP) -> list[Detections]:
