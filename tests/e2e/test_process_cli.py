@@ -160,28 +160,29 @@ def test_bad_video_one_line_error_nothing_stored(tmp_path, kind):
     assert rows(db, "events") == 0 and rows(db, "video_runs") == 0 and rows(db, "crossings") == 0
 
 
+def _process_sample(name: str, tmp_path: Path) -> tuple[list[dict], dict | None]:
+    """`process --json` on a sample clip: its events, and our committed labels for it (if any)."""
+    _model_ready()
+    proc = run_cli(str(_clip(name)), "--crossing", str(assets.sample_crossing(name)), "--json",
+                   db=tmp_path / "cw.db", evidence=tmp_path / "ev")
+    assert proc.returncode == 0, proc.stderr
+    labels = REPO / "sample_videos" / f"{name}.truth.json"
+    return json.loads(proc.stdout)["events"], json.loads(labels.read_text()) if labels.exists() else None
+
+
 def test_hanoi_red_light_matches_our_labels(tmp_path):
     """A dense motorbike queue at 6 fps VFR: the four riders who went on during red, and nobody of the
     ~40 waiting with a wheel over the line (labels: sample_videos/hanoi_giangvo_langha.truth.json)."""
-    _model_ready()
-    clip = _clip("hanoi_giangvo_langha")
     scorer = _scorer()
-    truth = json.loads((REPO / "sample_videos" / "hanoi_giangvo_langha.truth.json").read_text())
-    proc = run_cli(str(clip), "--crossing", str(assets.sample_crossing("hanoi_giangvo_langha")), "--json",
-                   db=tmp_path / "cw.db", evidence=tmp_path / "ev")
-    assert proc.returncode == 0, proc.stderr
-    events = json.loads(proc.stdout)["events"]
+    events, truth = _process_sample("hanoi_giangvo_langha", tmp_path)
     s = scorer.score("red_light", events, scorer.red_light_labels(truth))
     assert s["capture"] >= 0.9 and s["validity"] >= 0.9, s
     assert [e for e in events if e["type"] == "wrong_way"] == []
 
 
 def test_parking_lot_nothing_happens(tmp_path):
-    _model_ready()
-    proc = run_cli(str(_clip("intel_parking_lot")), "--crossing", str(assets.sample_crossing("intel_parking_lot")),
-                   "--json", db=tmp_path / "cw.db", evidence=tmp_path / "ev")
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["events"] == []
+    events, _ = _process_sample("intel_parking_lot", tmp_path)
+    assert events == []
 
 
 def test_killed_run_leaves_nothing_and_rerun_stores_once(tmp_path):
@@ -218,12 +219,7 @@ def test_makassar_real_contraflow_found_and_nothing_false(tmp_path):
     """Real wrong-way riding at dusk (labels: sample_videos/makassar_alauddin_dusk.truth.json): two riders
     come down the kerb of the away lane one behind the other. The front pair is found as one road user;
     the second rider only ever gets weak boxes (documented miss). No legal vehicle is flagged."""
-    _model_ready()
-    clip = _clip("makassar_alauddin_dusk")
     scorer = _scorer()
-    truth = json.loads((REPO / "sample_videos" / "makassar_alauddin_dusk.truth.json").read_text())
-    proc = run_cli(str(clip), "--crossing", str(assets.sample_crossing("makassar_alauddin_dusk")), "--json",
-                   db=tmp_path / "cw.db", evidence=tmp_path / "ev")
-    assert proc.returncode == 0, proc.stderr
-    s = scorer.score("wrong_way", json.loads(proc.stdout)["events"], scorer.wrong_way_labels(truth))
+    events, truth = _process_sample("makassar_alauddin_dusk", tmp_path)
+    s = scorer.score("wrong_way", events, scorer.wrong_way_labels(truth))
     assert s["hit"] >= 1 and s["false"] == 0, s
