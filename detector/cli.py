@@ -87,6 +87,16 @@ def _resolve_model(args: argparse.Namespace) -> tuple[str, str, Path]:
         raise UserError(str(e)) from None
 
 
+def _detector(crossing: Crossing, size: tuple[int, int], device: str, model_path: Path, imgsz: int):
+    """The detector for a crossing's video of `size` (width, height): its tiles in that pixel space."""
+    from .detection import ModelError, YoloDetector
+
+    try:
+        return YoloDetector(model_path, device=device, imgsz=imgsz, tiles=crossing.scaled_to(size).detection.tiles)
+    except ModelError as e:
+        raise UserError(str(e)) from None
+
+
 def cmd_process(args: argparse.Namespace) -> int:
     out = process_video(args)
     if args.json:
@@ -111,7 +121,6 @@ def process_video(args: argparse.Namespace) -> dict:
         info = probe(video)
     except VideoError as e:
         raise UserError(str(e)) from None
-    from .detection import ModelError, YoloDetector
 
     device, model_name, model_path = _resolve_model(args)
 
@@ -145,11 +154,7 @@ def process_video(args: argparse.Namespace) -> dict:
         recorder = EvidenceRecorder(evidence_root, crossing.name, start_time=start_time)  # fails early without a CJK font
     except EvidenceError as e:
         raise UserError(str(e)) from None
-    try:
-        detector = YoloDetector(model_path, device=device, imgsz=settings.imgsz,
-                                tiles=crossing.scaled_to((info.width, info.height)).detection.tiles)
-    except ModelError as e:
-        raise UserError(str(e)) from None
+    detector = _detector(crossing, (info.width, info.height), device, model_path, settings.imgsz)
     setup_s = time.perf_counter() - wall0
     bar = _progress_bar(video, info.duration_s) if sys.stderr.isatty() and not args.json else None
     try:
@@ -286,9 +291,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import tempfile
 
     from . import evaluation
-    from .detection import ModelError, YoloDetector
     from .pipeline import Pipeline
-    from .video import VideoError, reverse_video
+    from .video import VideoError, probe, reverse_video
 
     device, model_name, model_path = _resolve_model(args)
     rows = []
@@ -305,10 +309,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 clip, truth, name = rev, evaluation.reverse_truth(truth), f"{name} (reversed)"
             settings = PipelineSettings(model=model_name, imgsz=args.imgsz, detect_fps=args.detect_fps)
             try:
-                detector = YoloDetector(model_path, device=device, imgsz=settings.imgsz,
-                                        tiles=crossing.detection.tiles)
+                info = probe(clip)
+                detector = _detector(crossing, (info.width, info.height), device, model_path, settings.imgsz)
                 result = Pipeline(crossing, detector, settings).run(clip)
-            except (VideoError, ModelError) as e:
+            except VideoError as e:
                 raise UserError(str(e)) from None
             events = [{"type": e.type.value, "t": e.t, "box": list(e.box), "class": e.class_name,
                        "track_id": e.track_id} for e in result.events]

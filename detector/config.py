@@ -187,7 +187,6 @@ class Crossing(_Strict):
         def pt(p):  # clamp: w * (W / w) can come out as W + 1e-13
             return (min(max(p[0] * sx, 0.0), W), min(max(p[1] * sy, 0.0), H))
 
-
         def box(b):  # x, y, w, h with its far corner clamped onto the frame
             if b is None:
                 return None

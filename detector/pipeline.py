@@ -99,21 +99,25 @@ class Pipeline:
         events: list[ViolationEvent] = []
         crossings: list[LineCrossing] = []
         signal_log: dict[str, list[tuple[float, str]]] = {}  # per signal: (onset t, state) of each state
+        # A road user's class is the vote over its whole track, not over the part seen when a rule decided
+        # (a far motorbike's headlight at dusk first looks like a car): kept for judged road users only.
+        final_class: dict[int, str] = {}
+        judged: set[int] = set()  # track ids with an event or a counted crossing
+
+        def record(ev: list[ViolationEvent], cr: list[LineCrossing]) -> None:
+            events.extend(ev)
+            crossings.extend(cr)
+            judged.update(e.track_id for e in ev)
+            judged.update(c.track_id for c in cr)
 
         def retire(ids: list[int]) -> None:
             if ids:
-                ev, cr = red.forget(ids)
-                events.extend(ev)
-                crossings.extend(cr)
+                record(*red.forget(ids))
                 wrong.forget(ids)
-                # a road user's class is the vote over its whole track, not over the part seen when the
-                # rule decided (a far motorbike's headlight at dusk first looks like a car)
-                final = {tid: cls for tid in ids if (cls := tracker.final_class.pop(tid, None))}
-                for e in events:
-                    if e.track_id in final:
-                        e.class_name = final[e.track_id]
-                crossings[:] = [replace(c, class_name=final[c.track_id]) if c.track_id in final else c
-                                for c in crossings]
+                for tid in ids:
+                    cls = tracker.final_class.pop(tid, None)
+                    if cls and tid in judged:
+                        final_class[tid] = cls
 
         pending: list[Frame] = []  # frames waiting to be detected together
 
@@ -130,9 +134,7 @@ class Pipeline:
                 upd = tracker.update(det, f.t, f.index)
                 clock.lap("track")
                 ev, cr = red.update(upd.points)
-                events.extend(ev)
-                crossings.extend(cr)
-                events.extend(wrong.update(upd.points))
+                record(ev + wrong.update(upd.points), cr)
                 retire(upd.retired)
                 clock.lap("rules")
             n = len(pending)
@@ -173,6 +175,9 @@ class Pipeline:
                 progress(frame.t, info.duration_s)
         processed += detect_and_apply()
         retire(tracker.finish())
+        for e in events:
+            e.class_name = final_class.get(e.track_id, e.class_name)
+        crossings = [replace(c, class_name=final_class.get(c.track_id, c.class_name)) for c in crossings]
         counter.add(crossings)
         clock.lap("rules")
         events.sort(key=lambda e: (e.t, e.track_id))

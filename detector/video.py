@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import hashlib
-from functools import partial
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import av

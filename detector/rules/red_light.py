@@ -95,12 +95,12 @@ class RedLightRule:
             for sl, line in self.lines:
                 st = mem.passages.get(sl.id)
                 if (st and not st.done and st.cross_t is not None and line.depth(mem.last.anchor) >= 0
-                        and self._left_picture(mem, sl)):
+                        and self._left_picture(mem)):
                     self._decide(sl, st, mem.last, mem, events, crossings)
         return events, crossings
 
     # -- internals -------------------------------------------------------------------------------
-    def _left_picture(self, mem: _TrackMemory, sl: StopLine) -> bool:
+    def _left_picture(self, mem: _TrackMemory) -> bool:
         """The road user's last box touches a frame edge and it was last moving out through that edge
         (at least `exit_motion` box heights per second): it drove out of view, it did not wait there."""
         w, h = self.crossing.frame_size
