@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -22,6 +23,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -37,7 +40,11 @@ NAMING_CONVENTION = {
 
 RUN_STATUSES = ("running", "done", "failed")
 EVENT_TYPES = ("red_light", "wrong_way")
-REVIEW_STATUSES = ("pending", "confirmed", "rejected")
+REVIEW_STATUSES = ("pending", "confirmed", "dismissed", "needs_info")
+REVIEW_ACTIONS = ("confirm", "dismiss", "needs_info")
+ROLES = ("admin", "operator", "reviewer", "analyst")
+JOB_STATUSES = ("queued", "running", "done", "failed", "partial", "cancelled")
+JOB_ITEM_STATUSES = ("queued", "running", "done", "failed", "cancelled")
 SIGNAL_STATES = ("RED", "YELLOW", "GREEN", "UNKNOWN")
 
 
@@ -158,6 +165,8 @@ class EventRow(Base):
         Index(None, "type"),
         Index(None, "review_status"),
         Index(None, "class_name"),
+        Index(None, "review_status", "occurred_at"),
+        Index(None, "occurred_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -184,6 +193,10 @@ class EventRow(Base):
     confidence: Mapped[float | None] = mapped_column(Float)
     occurred_at: Mapped[datetime | None] = mapped_column()  # wall clock, when the video's start is known
     review_status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    # Review summary (the full history is in `reviews` and the hash-chained `audit_log`).
+    review_stage: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 0 none, 1 first, 2 second
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     evidence: Mapped[list[EvidenceFileRow]] = relationship(
@@ -227,3 +240,118 @@ class TrafficCountRow(Base):
     minute_start: Mapped[int] = mapped_column(Integer)  # minute index from video start
     minute_at: Mapped[datetime | None] = mapped_column()  # wall clock of that minute, when known
     count: Mapped[int] = mapped_column(Integer)
+
+
+class UserRow(Base):
+    """A person or script account. `districts` / `crossing_ids` limit what the user sees (empty =
+    everything); `evidence_access` lets an analyst see raw evidence (other roles per their role)."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    districts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    crossing_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    evidence_access: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKeyRow(Base):
+    """An API key of a user, for scripts. Only `prefix` (to find it) and the SHA-256 of the whole
+    key are stored; the key itself is shown once, when created."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class ReviewRow(Base):
+    """One review decision on an event (stage 1 = first review, 2 = second review)."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (
+        CheckConstraint(_in("action", REVIEW_ACTIONS), name="action"),
+        CheckConstraint("stage IN (1, 2)", name="stage"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    stage: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))
+    reason_code: Mapped[str | None] = mapped_column(String(64))
+    comment: Mapped[str | None] = mapped_column(Text)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    username: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditRow(Base):
+    """Append-only audit log; `hash` = SHA-256 over the entry's canonical JSON and `prev_hash`
+    (the previous entry's `hash`), so any edit or deletion breaks the chain."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class JobRow(Base):
+    """A processing job submitted by an operator: one or more videos for one crossing."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (CheckConstraint(_in("status", JOB_STATUSES), name="status"), Index(None, "status"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True)
+    crossing_id: Mapped[str] = mapped_column(ForeignKey("crossings.id"))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    start_time: Mapped[datetime | None] = mapped_column()  # wall clock of the (first) video's t = 0
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    error: Mapped[str | None] = mapped_column(Text)
+
+    items: Mapped[list[JobItemRow]] = relationship(
+        back_populates="job", cascade="all, delete-orphan", passive_deletes=True, order_by="JobItemRow.id"
+    )
+
+
+class JobItemRow(Base):
+    """One video of a job; `progress` is 0..1 of the video processed."""
+
+    __tablename__ = "job_items"
+    __table_args__ = (CheckConstraint(_in("status", JOB_ITEM_STATUSES), name="status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    path: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    progress: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("video_runs.id", ondelete="SET NULL"))
+    events: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+    job: Mapped[JobRow] = relationship(back_populates="items")
