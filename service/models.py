@@ -6,6 +6,7 @@ value read back is an aware datetime in UTC, on SQLite and PostgreSQL alike.
 """
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timezone
 from typing import Any
 
@@ -211,6 +212,7 @@ class EvidenceFileRow(Base):
     __table_args__ = (UniqueConstraint("event_id", "relpath"), CheckConstraint("size >= 0", name="size"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=lambda: uuid.uuid4().hex)  # public, opaque
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(32))
     relpath: Mapped[str] = mapped_column(Text)

@@ -171,6 +171,7 @@ class EvidenceInfo:
     sha256: str
     size: int
     mime: str
+    uid: str = ""  # public opaque id (the media endpoint's key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +229,7 @@ def _event_info(e: EventRow) -> EventInfo:
         lane=e.lane, stop_line=e.stop_line, signal_id=e.signal_id, signal_state=e.signal_state,
         signal_source=e.signal_source, since_red_s=e.since_red_s, confidence=e.confidence,
         occurred_at=e.occurred_at, review_status=e.review_status, created_at=e.created_at,
-        evidence=tuple(EvidenceInfo(f.kind, f.relpath, f.sha256, f.size, f.mime) for f in e.evidence),
+        evidence=tuple(EvidenceInfo(f.kind, f.relpath, f.sha256, f.size, f.mime, f.uid) for f in e.evidence),
     )
 
 

@@ -6,6 +6,8 @@ Create Date: 2026-11-26
 """
 from __future__ import annotations
 
+import uuid
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -30,6 +32,17 @@ def upgrade() -> None:
         b.create_check_constraint("ck_events_review_status", sa.text(NEW_REVIEW))
         b.create_index("ix_events_review_status_occurred_at", ["review_status", "occurred_at"])
         b.create_index("ix_events_occurred_at", ["occurred_at"])
+
+    # Evidence is served by an opaque id, never by path or sequential number.
+    with op.batch_alter_table("evidence_files") as b:
+        b.add_column(sa.Column("uid", sa.String(32), nullable=True))
+    bind = op.get_bind()
+    ids = [r[0] for r in bind.execute(sa.text("SELECT id FROM evidence_files"))]
+    for i in ids:
+        bind.execute(sa.text("UPDATE evidence_files SET uid = :u WHERE id = :i"), {"u": uuid.uuid4().hex, "i": i})
+    with op.batch_alter_table("evidence_files") as b:
+        b.alter_column("uid", existing_type=sa.String(32), nullable=False)
+        b.create_unique_constraint("uq_evidence_files_uid", ["uid"])
 
     op.create_table(
         "users",
@@ -140,6 +153,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ("job_items", "jobs", "audit_log", "reviews", "api_keys", "users"):
         op.drop_table(table)
+    with op.batch_alter_table("evidence_files") as b:
+        b.drop_constraint("uq_evidence_files_uid", type_="unique")
+        b.drop_column("uid")
     with op.batch_alter_table("events") as b:
         b.drop_index("ix_events_occurred_at")
         b.drop_index("ix_events_review_status_occurred_at")
