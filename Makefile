@@ -23,9 +23,11 @@ assets: setup
 	$(PY) -m detector.assets
 
 # Process every bundled sample clip with its crossing file into the embedded SQLite database
-# (data/crosswatch.db, evidence in data/evidence). Re-running adds nothing.
+# (data/crosswatch.db, evidence in data/evidence; re-running adds nothing), then serve it on
+# http://127.0.0.1:8000 in demo mode (demo accounts printed; Ctrl-C stops).
 demo: assets
 	$(PY) -m detector.cli demo
+	$(PY) -m detector.cli serve --demo
 
 # The whole test suite, against SQLite and a throwaway PostgreSQL server started here.
 test: assets

@@ -401,17 +401,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# The sample clips' recording times are unknown; the demo dates them one day and one hour apart
+# from this (local time, +08:00) so the statistics pages have wall-clock times to bucket.
+DEMO_FIRST_START = datetime.fromisoformat("2026-11-02T07:30:00+08:00")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Process every bundled sample clip that has a crossing file (after `make assets`)."""
+    from datetime import timedelta
+
     from . import assets
 
     failed = 0
-    for name, clip, crossing_file in assets.sample_clips_with_crossings():
+    for i, (name, clip, crossing_file) in enumerate(assets.sample_clips_with_crossings()):
         if not clip.exists():
             print(f"crosswatch: {name}: clip missing at {clip} (run `make assets`)", file=sys.stderr)
             failed += 1
             continue
-        sub = argparse.Namespace(**{**vars(args), "video": str(clip), "crossing": str(crossing_file)})
+        start = args.start_time or (DEMO_FIRST_START + timedelta(days=i, hours=i)).isoformat()
+        sub = argparse.Namespace(**{**vars(args), "video": str(clip), "crossing": str(crossing_file),
+                                    "start_time": start})
         try:
             cmd_process(sub)
         except (ConfigError, UserError) as e:
@@ -468,6 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
     de = sub.add_parser("demo", help="process every bundled sample clip into the database (after `make assets`)")
     _add_pipeline_options(de)
     de.set_defaults(func=cmd_demo)
+
+    from service.cli import add_commands  # serve, user, db
+
+    add_commands(sub)
     return p
 
 
