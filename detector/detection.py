@@ -18,10 +18,17 @@ class ModelError(Exception):
     """A model that cannot be loaded; one line for a person."""
 
 
+def _nvidia_driver_present() -> bool:
+    """Cheap look for an NVIDIA driver, so CPU-only machines never pay PyTorch's import (~1.3 s)."""
+    return Path("/proc/driver/nvidia/version").exists() or Path("/dev/nvidiactl").exists()
+
+
 def pick_device(device: str | None) -> str:
     """'cpu', 'cuda', 'cuda:N', or None/'auto' = CUDA when present, else CPU."""
     if device and device != "auto":
         return device
+    if not _nvidia_driver_present():
+        return "cpu"
     try:
         import torch
 
@@ -31,13 +38,15 @@ def pick_device(device: str | None) -> str:
 
 
 class YoloDetector:
-    """Runs a YOLO model (OpenVINO folder, ONNX or .pt) on whole frames plus optional tiles."""
+    """Runs a YOLO model (OpenVINO folder, ONNX or .pt) on whole frames plus optional tiles.
+
+    A fixed-shape OpenVINO folder on the CPU runs on the OpenVINO runtime directly
+    (`openvino_yolo.py`, same pre/post-processing, no PyTorch import: `backend == "openvino"`);
+    everything else runs through ultralytics (`backend == "ultralytics"`). `backend=` forces one."""
 
     def __init__(self, model_path: str | Path, *, device: str | None = None, imgsz: int = 640,
                  conf: float = 0.1, iou: float = 0.5, half: bool | None = None,
-                 tiles: Sequence[Sequence[float]] = ()):
-        from ultralytics import YOLO  # heavy import, kept inside
-
+                 tiles: Sequence[Sequence[float]] = (), backend: str = "auto"):
         self.model_path = Path(model_path)
         if not self.model_path.exists():
             raise ModelError(f"{self.model_path}: model file not found (run `make assets`)")
@@ -50,25 +59,48 @@ class YoloDetector:
         # A fixed 640x640 model (OpenVINO IR, ONNX) pads a wide picture with grey; two 1620x720 frames fit
         # one input at the very scale one frame gets. A .pt model letterboxes to the picture's own shape.
         self.pack = self.model_path.is_dir() or self.model_path.suffix == ".onnx"
-        try:
-            self._model = YOLO(str(self.model_path), task="detect")
-        except Exception as e:  # ultralytics raises many kinds
-            raise ModelError(f"{self.model_path}: cannot load model: {str(e).splitlines()[0]}") from None
-        names = self._model.names if isinstance(self._model.names, dict) else dict(enumerate(self._model.names))
+        self._ov = None
+        if backend not in ("auto", "openvino", "ultralytics"):
+            raise ModelError(f"unknown detector backend {backend!r}")
+        if backend != "ultralytics" and self.model_path.is_dir() and self.device == "cpu" and imgsz == 640:
+            from .openvino_yolo import OpenVinoYolo, OpenVinoYoloError
+
+            try:
+                self._ov = OpenVinoYolo(self.model_path)
+            except OpenVinoYoloError as e:
+                if backend == "openvino":
+                    raise ModelError(str(e)) from None
+            except Exception as e:  # the runtime raises RuntimeError for unreadable IR
+                raise ModelError(f"{self.model_path}: cannot load model: {str(e).splitlines()[0]}") from None
+        if backend == "openvino" and self._ov is None:
+            raise ModelError(f"{self.model_path}: the OpenVINO backend needs a fixed-shape OpenVINO folder, CPU, imgsz 640")
+        self.backend = "openvino" if self._ov is not None else "ultralytics"
+        if self._ov is not None:
+            names = self._ov.names
+        else:
+            from ultralytics import YOLO  # heavy import (PyTorch), kept inside
+
+            try:
+                self._model = YOLO(str(self.model_path), task="detect")
+            except Exception as e:  # ultralytics raises many kinds
+                raise ModelError(f"{self.model_path}: cannot load model: {str(e).splitlines()[0]}") from None
+            names = self._model.names if isinstance(self._model.names, dict) else dict(enumerate(self._model.names))
         self._keep = {i: COCO_ROAD_USERS[i] for i in COCO_ROAD_USERS if names.get(i) in
                       {"person", "bicycle", "car", "motorcycle", "bus", "truck"}}
         if not self._keep:
             raise ModelError(f"{self.model_path}: model has no COCO road-user classes")
 
     def _predict(self, images: list[np.ndarray]) -> list[Detections]:
+        if self._ov is not None:
+            return [self._to_detections(d) for d in
+                    self._ov.predict(images, conf=self.conf, iou=self.iou, classes=list(self._keep))]
         results = self._model.predict(images, imgsz=self.imgsz, conf=self.conf, iou=self.iou,
                                       classes=list(self._keep), device=self.device, half=self.half, verbose=False)
-        out = []
-        for r in results:
-            data = r.boxes.data.cpu().numpy() if len(r.boxes) else np.zeros((0, 6), np.float32)
-            out.append(Detections(data[:, :4], data[:, 4],
-                                  np.array([self._keep[int(c)] for c in data[:, 5]], dtype=object)))
-        return out
+        return [self._to_detections(r.boxes.data.cpu().numpy() if len(r.boxes) else np.zeros((0, 6), np.float32))
+                for r in results]
+
+    def _to_detections(self, data: np.ndarray) -> Detections:
+        return Detections(data[:, :4], data[:, 4], np.array([self._keep[int(c)] for c in data[:, 5]], dtype=object))
 
     def _predict_packed(self, images: list[np.ndarray]) -> list[Detections]:
         """Whole-image detections, several wide pictures per model input where they fit (see `stack_count`)."""
