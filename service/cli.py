@@ -62,7 +62,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_user_add(args: argparse.Namespace) -> int:
     from . import accounts
-    from .app import create_app  # noqa: F401  (settings validation happens in Settings)
     from .db import make_engine, session_factory, upgrade
 
     settings = _settings(args, demo=True)  # no secret needed to manage accounts
