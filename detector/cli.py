@@ -92,7 +92,8 @@ def _detector(crossing: Crossing, size: tuple[int, int], device: str, model_path
     from .detection import ModelError, YoloDetector
 
     try:
-        return YoloDetector(model_path, device=device, imgsz=imgsz, tiles=crossing.scaled_to(size).detection.tiles)
+        opts = crossing.scaled_to(size).detection
+        return YoloDetector(model_path, device=device, imgsz=imgsz, tiles=opts.tiles, roi=opts.roi)
     except ModelError as e:
         raise UserError(str(e)) from None
 
@@ -156,7 +157,10 @@ def process_video(args: argparse.Namespace) -> dict:
         raise UserError(str(e)) from None
     detector = _detector(crossing, (info.width, info.height), device, model_path, settings.imgsz)
     setup_s = time.perf_counter() - wall0
-    bar = _progress_bar(video, info.duration_s) if sys.stderr.isatty() and not args.json else None
+    if getattr(args, "progress", False):  # machine-readable progress for the service's jobs worker
+        bar = _JsonProgress()
+    else:
+        bar = _progress_bar(video, info.duration_s) if sys.stderr.isatty() and not args.json else None
     try:
         result = Pipeline(crossing, detector, settings, plan).run(video, progress=bar.update if bar else None)
     except VideoError as e:
@@ -212,6 +216,30 @@ def _progress_bar(video: Path, duration: float | None):
             bar.close()
 
     return _Bar()
+
+
+class _JsonProgress:
+    """`--progress`: JSON lines `{"progress": 0.37}` (share of the video decoded) on stderr, at most
+    every `interval` seconds, for a parent process (the service's jobs worker) to read."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self._last = float("-inf")
+
+    def update(self, t: float, duration: float | None) -> None:
+        now = time.monotonic()
+        if not duration or now - self._last < self.interval:
+            return
+        self._last = now
+        self._emit(min(max(t / duration, 0.0), 1.0))
+
+    def close(self) -> None:  # the parent marks a finished video 1.0 itself (success is known only then)
+        pass
+
+    @staticmethod
+    def _emit(share: float) -> None:
+        sys.stderr.write(json.dumps({"progress": round(share, 4)}) + "\n")
+        sys.stderr.flush()
 
 
 def _run_dict(video: Path, crossing: Crossing, duration_s: float, frames: int, elapsed_s: float, events, counts,
@@ -454,6 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("video")
     pr.add_argument("--crossing", required=True, help="crossing YAML file")
     _add_pipeline_options(pr)
+    pr.add_argument("--progress", action="store_true",
+                    help='print JSON lines {"progress": 0.37} on stderr while decoding (for the jobs worker)')
     pr.set_defaults(func=cmd_process)
 
     ev = sub.add_parser("eval", help="compare the pipeline's events with hand-checked labels (*.truth.json)")

@@ -108,6 +108,11 @@ class DetectionOptions(_Strict):
         default_factory=list,
         description="extra regions [x1, y1, x2, y2] detected at full resolution (far field with small road users)",
     )
+    roi: tuple[float, float, float, float] | None = Field(
+        default=None,
+        description="[x1, y1, x2, y2]: the whole-picture pass looks only here (lanes, stop-line band, junction "
+                    "and the way out); a short, wide region lets several frames share one model input",
+    )
 
 class Crossing(_Strict):
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="unique id: lowercase letters, digits, '-'")]
@@ -160,6 +165,11 @@ class Crossing(_Strict):
             if not (x2 > x1 and y2 > y1):
                 errors.append(f"detection.tiles[{i}]: needs x2 > x1 and y2 > y1")
             inside(f"detection.tiles[{i}]", [(x1, y1), (x2, y2)])
+        if self.detection.roi is not None:
+            x1, y1, x2, y2 = self.detection.roi
+            if not (x2 - x1 >= 32 and y2 - y1 >= 32):
+                errors.append("detection.roi: needs x2 >= x1 + 32 and y2 >= y1 + 32")
+            inside("detection.roi", [(x1, y1), (x2, y2)])
         if errors:
             raise ValueError("; ".join(errors))
         return self
@@ -208,6 +218,9 @@ class Crossing(_Strict):
         if "detection" in data:
             tiles = data["detection"].get("tiles", [])
             data["detection"]["tiles"] = [(*pt((a, b)), *pt((c, d))) for a, b, c, d in tiles]
+            if data["detection"].get("roi") is not None:
+                a, b, c, d = data["detection"]["roi"]
+                data["detection"]["roi"] = (*pt((a, b)), *pt((c, d)))
         return Crossing.model_validate(data)
 
 class PlanStep(_Strict):

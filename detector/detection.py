@@ -46,7 +46,8 @@ class YoloDetector:
 
     def __init__(self, model_path: str | Path, *, device: str | None = None, imgsz: int = 640,
                  conf: float = 0.1, iou: float = 0.5, half: bool | None = None,
-                 tiles: Sequence[Sequence[float]] = (), backend: str = "auto"):
+                 tiles: Sequence[Sequence[float]] = (), roi: Sequence[float] | None = None,
+                 backend: str = "auto"):
         self.model_path = Path(model_path)
         if not self.model_path.exists():
             raise ModelError(f"{self.model_path}: model file not found (run `make assets`)")
@@ -56,6 +57,7 @@ class YoloDetector:
         self.iou = iou  # NMS overlap: ultralytics' 0.7 leaves stacks of weak boxes on one motorbike
         self.half = self.device.startswith("cuda") if half is None else half
         self.tiles = [tuple(int(round(v)) for v in t) for t in tiles]
+        self.roi = tuple(int(round(v)) for v in roi) if roi is not None else None
         # A fixed 640x640 model (OpenVINO IR, ONNX) pads a wide picture with grey; two 1620x720 frames fit
         # one input at the very scale one frame gets. A .pt model letterboxes to the picture's own shape.
         self.pack = self.model_path.is_dir() or self.model_path.suffix == ".onnx"
@@ -122,11 +124,22 @@ class YoloDetector:
             i += len(group)
         return out
 
+    def _predict_roi(self, images: list[np.ndarray]) -> list[Detections]:
+        """The whole-picture pass on the region of interest only, boxes moved back to the frame. A
+        road user cut by the region's edge keeps its visible part (the rules only look inside)."""
+        x1, y1, x2, y2 = self.roi
+        crops = [img[max(0, y1):min(img.shape[0], y2), max(0, x1):min(img.shape[1], x2)] for img in images]
+        out = self._predict_packed(crops)
+        for det in out:
+            det.xyxy[:, [0, 2]] += max(0, x1)
+            det.xyxy[:, [1, 3]] += max(0, y1)
+        return out
+
     def detect(self, images: list[np.ndarray]) -> list[Detections]:
         """One Detections per image: full-frame detections merged with the tiles' (offset back)."""
         if not images:
             return []
-        full = self._predict_packed(images)
+        full = self._predict_roi(images) if self.roi is not None else self._predict_packed(images)
         if not self.tiles:
             return full
         crops, owners = [], []

@@ -104,6 +104,8 @@ class RedLightRule:
         """The road user's last box touches a frame edge and it was last moving out through that edge
         (at least `exit_motion` box heights per second): it drove out of view, it did not wait there."""
         w, h = self.crossing.frame_size
+        # With a detection region, road users leave the detector's view at its edges.
+        x0, y0, x1, y1 = self.crossing.detection.roi or (0.0, 0.0, float(w), float(h))
         e = self.edge_px
         t1, box = mem.path[-1]
         t0, first = next(((t, b) for t, b in mem.path if t >= t1 - 1.0), (t1, box))
@@ -112,8 +114,8 @@ class RedLightRule:
         vx = ((box[0] + box[2]) - (first[0] + first[2])) / 2 / (t1 - t0)
         vy = (box[3] - first[3]) / (t1 - t0)
         need = self.exit_motion * (box[3] - box[1])
-        return ((box[0] <= e and -vx >= need) or (box[2] >= w - e and vx >= need)
-                or (box[1] <= e and -vy >= need) or (box[3] >= h - e and vy >= need))
+        return ((box[0] <= x0 + e and -vx >= need) or (box[2] >= x1 - e and vx >= need)
+                or (box[1] <= y0 + e and -vy >= need) or (box[3] >= y1 - e and vy >= need))
 
     def _observe(self, sl: StopLine, line: DirectedLine, st: _Passage, p: TrackPoint, mem: _TrackMemory,
                  events: list[ViolationEvent], crossings: list[LineCrossing]) -> None:

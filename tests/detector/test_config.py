@@ -153,6 +153,9 @@ BAD = [
     ("grace-negative", _set("grace_s", -0.1), ["grace_s"]),
     ("grace-too-long", _set("grace_s", 11), ["grace_s"]),
     ("tile-inverted", _set("detection", {"tiles": [[500, 100, 400, 200]]}), ["detection.tiles[0]", "x2 > x1"]),
+    ("roi-too-thin", _set("detection", {"roi": [0, 100, 1620, 120]}), ["detection.roi", "y1 + 32"]),
+    ("roi-off-frame", _set("detection", {"roi": [0, 100, 1700, 720]}), ["detection.roi"]),
+    ("roi-three-numbers", _set("detection", {"roi": [0, 100, 1620]}), ["detection.roi"]),
     ("points-as-text", _set("stop_lines.0.points", "100,360 1450,360"), ["stop_lines.0.points"]),
 ]
 
@@ -214,7 +217,7 @@ def _with_lanes(tmp_path) -> Path:
     """Contract plus: a yellow lamp, a tile, an explicit null lane and a lane that inherits."""
     data = _base()
     data["signals"][0]["lamps"]["yellow"] = [1547, 47, 26, 22]
-    data["detection"] = {"tiles": [[800, 0, 1620, 360]]}
+    data["detection"] = {"tiles": [[800, 0, 1620, 360]], "roi": [0, 180, 1620, 720]}
     data["grace_s"] = 1.25
     data["stop_lines"][0]["entering"] = [1, -2]
     data["lanes"].append({"id": "right-free", "polygon": [[1200, 380], [1600, 380], [1600, 700]],
@@ -236,6 +239,7 @@ def test_scaled_to_maps_points_boxes_and_vectors(tmp_path):
     assert [tuple(p) for p in s.lanes[0].polygon] == [pytest.approx(p) for p in [(225, 400), (525, 400), (725, 1040), (50, 1040)]]
     assert s.lanes[1].direction == pytest.approx((0.5, -2))
     assert s.detection.tiles == [pytest.approx((400, 0, 810, 720))]
+    assert s.detection.roi == pytest.approx((0, 360, 810, 1440))
     assert s.grace_s == 1.25 and s.id == c.id and s.name == c.name and s.location == c.location
     # the original is untouched
     assert c.frame_size == (1620, 720) and c.stop_lines[0].points == ((100, 360), (1450, 360))
@@ -300,6 +304,7 @@ CHANGES = [
     ("frame-size", _set("frame_size", [1620, 721])),
     ("location", _set("location.lat", 36.4501)),
     ("tile", _set("detection", {"tiles": [[0, 0, 100, 100]]})),
+    ("roi", _set("detection", {"roi": [0, 100, 1620, 720]})),
 ]
 
 

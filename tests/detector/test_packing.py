@@ -46,3 +46,36 @@ def test_unstack_sends_each_box_back_to_its_picture():
     assert a.xyxy.tolist() == [[10, 100, 50, 200], [10, 700, 50, 720]]
     assert b.xyxy.tolist() == [[10, 300, 60, 400], [10, 0, 50, 40]]
     assert a.confidence.tolist() == pytest.approx([0.9, 0.7]) and b.confidence.tolist() == pytest.approx([0.8, 0.6])
+
+
+class _EchoDetector:
+    """A YoloDetector whose model "finds" one box at a fixed place of every picture it is given."""
+
+    def __init__(self, roi):
+        from detector.detection import YoloDetector
+
+        d = YoloDetector.__new__(YoloDetector)
+        d.roi, d.tiles, d.pack = roi, [], True
+        self.seen: list[tuple[int, int]] = []
+
+        def predict(images):
+            self.seen.extend(im.shape[:2] for im in images)
+            return [Detections(np.array([[10.0, 20.0, 30.0, 60.0]]), np.array([0.9]), np.array(["car"], dtype=object))
+                    for _ in images]
+
+        d._predict_packed = predict  # the model call, bypassed
+        self.detector = d
+
+
+@pytest.mark.parametrize("roi, crop, box", [
+    (None, (720, 1620), [10, 20, 30, 60]),
+    ((0, 165, 1620, 720), (555, 1620), [10, 185, 30, 225]),
+    ((100, 60, 596, 308), (248, 496), [110, 80, 130, 120]),
+    ((-5, -5, 700, 400), (400, 700), [10, 20, 30, 60]),  # clamped onto the frame
+])
+def test_roi_detects_in_the_region_and_maps_boxes_back(roi, crop, box):
+    echo = _EchoDetector(roi)
+    frames = [np.zeros((720, 1620, 3), np.uint8)] * 3
+    out = echo.detector.detect(frames)
+    assert echo.seen == [crop] * 3
+    assert [d.xyxy.tolist() for d in out] == [[box]] * 3

@@ -336,3 +336,21 @@ def test_stopped_over_the_line_at_the_side_edge_is_not_decided_on_forget(x1, x2)
     events, crossings = run(pts, FULL_WIDTH, forget=[1])
     assert events == []  # actual: one RED_LIGHT event at t=12.6
     assert crossings == []
+
+
+@pytest.mark.parametrize("roi, n_events", [(None, 0), ([0, 100, W, H], 1)], ids=["whole-frame", "roi-top-at-100"])
+def test_leaving_the_detection_region_counts_as_leaving_the_picture(roi, n_events):
+    """The lost-at-frame-edge case moved 100 px down: with a detection region whose top is at
+    y = 100 the road user drove out of the detector's view; without it, it vanished mid-picture."""
+    data = {
+        "id": "top-roi", "name": "line near the region's top", "frame_size": [W, H],
+        "signals": [{"id": "main", "lamps": {"red": [620, 5, 10, 10]}}],
+        "stop_lines": [{"id": "stop", "points": [[0, 140], [W, 140]], "entering": [0, -1], "signal": "main"}],
+    }
+    if roi is not None:
+        data["detection"] = {"roi": roi}
+    rule = RedLightRule(parse_crossing(data), fake_signals)
+    for p in track(4, line_path(12.0, 150, [180, 170, 160, 150, 144, 136])):
+        assert rule.update([p]) == ([], [])
+    events, _ = rule.forget([4])
+    assert len(events) == n_events
