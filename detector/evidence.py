@@ -306,6 +306,42 @@ def _draw_box(img: Image.Image, box: Sequence[float], colour=BOX_COLOUR, width: 
     ImageDraw.Draw(img).rectangle((x1, y1, x2, y2), outline=colour, width=width or _thickness(img))
 
 
+def _yuv(rgb: Sequence[int]) -> tuple[int, int, int]:
+    """BT.601 limited-range Y, Cb, Cr of an RGB colour (what swscale uses for SD/HD by default)."""
+    r, g, b = (c / 255 for c in rgb)
+    return (round(16 + 65.481 * r + 128.553 * g + 24.966 * b), round(128 - 37.797 * r - 74.203 * g + 112.0 * b),
+            round(128 + 112.0 * r - 93.786 * g - 18.214 * b))
+
+
+def boxed_yuv420(frame: av.VideoFrame, box: Sequence[float], colour=BOX_COLOUR) -> av.VideoFrame | None:
+    """A copy of a yuv420p frame with `box` drawn on its planes: no RGB round trip, which for a
+    1620x720 clip frame costs more than encoding it. None when the layout does not allow it (the
+    caller then draws through RGB)."""
+    w, h = frame.width, frame.height
+    if frame.format.name != "yuv420p" or h % 4 or w % 2:
+        return None
+    arr = frame.to_ndarray()  # (h * 3 / 2, w): Y, then U and V (each h/2 x w/2, flattened)
+    y = arr[:h]
+    u = arr[h:h + h // 4].reshape(h // 2, w // 2)
+    v = arr[h + h // 4:].reshape(h // 2, w // 2)
+    x1, y1, x2, y2 = (float(c) for c in box)
+    x1, x2 = sorted((x1, x2))
+    y1, y2 = sorted((y1, y2))
+    x1, y1, x2, y2 = int(max(x1, 0)) & ~1, int(max(y1, 0)) & ~1, int(min(x2, w - 1)), int(min(y2, h - 1))
+    if x2 - x1 < 2 or y2 - y1 < 2:
+        return av.VideoFrame.from_ndarray(arr, format="yuv420p")
+    t = max(2, round(min(w, h) / 240))
+    t += t % 2  # whole chroma samples
+    cy, cu, cv = _yuv(colour)
+    for plane, value, s in ((y, cy, 1), (u, cu, 2), (v, cv, 2)):
+        a, b, c, d, k = x1 // s, y1 // s, max(x1 // s + 1, x2 // s), max(y1 // s + 1, y2 // s), max(1, t // s)
+        plane[b:b + k, a:c + 1] = value
+        plane[max(b, d - k + 1):d + 1, a:c + 1] = value
+        plane[b:d + 1, a:a + k] = value
+        plane[b:d + 1, max(a, c - k + 1):c + 1] = value
+    return av.VideoFrame.from_ndarray(arr, format="yuv420p")
+
+
 def _draw_caption(img: Image.Image, text: str, font_path: str, size: int, xy=(0, 0)) -> None:
     """Text on a dark box at `xy` (top-left)."""
     font = _font(font_path, size)
@@ -534,13 +570,16 @@ class _Job:
         if self._out is None:
             self._open_clip(t)
             self._clip_t0 = t
+        w, h = self.out_size
         if self.near_path(t):
-            img = cache.image().copy()
-            _draw_box(img, self.box_at(t))
-            vf = av.VideoFrame.from_image(img)
+            src = cache.frame
+            vf = boxed_yuv420(src, self.box_at(t)) if (src.width, src.height) == (w, h) else None
+            if vf is None:
+                img = cache.image().copy()
+                _draw_box(img, self.box_at(t))
+                vf = av.VideoFrame.from_image(img)
         else:
             vf = cache.frame
-        w, h = self.out_size
         if (vf.width, vf.height, vf.format.name) != (w, h, "yuv420p"):
             vf = vf.reformat(width=w, height=h, format="yuv420p")
         pts = int(round((t - self._clip_t0) / self._tb))

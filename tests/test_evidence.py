@@ -427,3 +427,43 @@ def test_real_clip_red_light_motorcycle(tmp_path):
         assert im.format == "JPEG" and im.width >= 1620
         im.verify()
     assert verify(rec.root, list(files.values())) == []
+
+
+@pytest.mark.parametrize("size, box", [((1620, 720), (300.4, 200.7, 420.2, 330.9)), ((640, 480), (0, 0, 60, 50)),
+                                       ((596, 308), (550, 250, 700, 400))], ids=["vn", "corner", "off-frame"])
+def test_box_drawn_on_yuv_planes_matches_the_rgb_drawing(size, box):
+    """The clip's box is drawn straight on the yuv420p planes; it must look like the RGB drawing:
+    red on the edges, the picture inside and outside untouched."""
+    from detector.evidence import BOX_COLOUR, _draw_box, boxed_yuv420
+
+    w, h = size
+    rgb = np.full((h, w, 3), 128, np.uint8)
+    src = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+    out = boxed_yuv420(src, box)
+    assert out is not None and (out.width, out.height, out.format.name) == (w, h, "yuv420p")
+    ours = out.to_ndarray(format="rgb24").astype(int)
+    ref_img = src.to_image()
+    _draw_box(ref_img, box)
+    ref = np.asarray(ref_img).astype(int)
+    red_ref = np.abs(ref - np.array(BOX_COLOUR)).sum(2) < 60
+    red_ours = np.abs(ours - np.array(BOX_COLOUR)).sum(2) < 90
+    assert red_ours.sum() > 0.6 * red_ref.sum()
+    # every red pixel of ours lies within 2 px of the reference drawing
+    ys, xs = np.nonzero(red_ours)
+    near = np.zeros_like(red_ref)
+    for dy in range(-2, 3):
+        for dx in range(-2, 3):
+            near |= np.roll(np.roll(red_ref, dy, 0), dx, 1)
+    assert near[ys, xs].all()
+    # away from the box the picture is unchanged
+    far = ~near
+    assert np.abs(ours[far] - np.asarray(src.to_image()).astype(int)[far]).max() <= 2
+
+
+def test_box_on_yuv_planes_declines_odd_layouts():
+    from detector.evidence import boxed_yuv420
+
+    odd = av.VideoFrame.from_ndarray(np.zeros((306, 596, 3), np.uint8), format="rgb24").reformat(format="yuv420p")
+    assert boxed_yuv420(odd, (10, 10, 50, 50)) is None  # 306 rows: chroma rows do not pack into whole Y rows
+    rgb = av.VideoFrame.from_ndarray(np.zeros((240, 320, 3), np.uint8), format="rgb24")
+    assert boxed_yuv420(rgb, (10, 10, 50, 50)) is None
