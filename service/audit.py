@@ -77,3 +77,15 @@ def verify(s: Session, batch: int = 5000) -> ChainReport:
             if want != r.hash:
                 return ChainReport(False, n, r.id, "hash does not match the entry's content (entry changed)")
             prev, n, last_id = r.hash, n + 1, r.id
+
+
+def entries(s: Session, *, actor: str | None = None, action: str | None = None, object_type: str | None = None,
+            object_id: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list[AuditRow], int]:
+    """One page of entries, newest first, and the count of all matching (the admin's log view)."""
+    from sqlalchemy import func
+
+    where = [col == value for col, value in ((AuditRow.actor, actor), (AuditRow.action, action),
+                                              (AuditRow.object_type, object_type), (AuditRow.object_id, object_id))
+             if value is not None]
+    rows = s.scalars(select(AuditRow).where(*where).order_by(AuditRow.id.desc()).limit(limit).offset(offset)).all()
+    return list(rows), s.scalar(select(func.count()).select_from(AuditRow).where(*where)) or 0

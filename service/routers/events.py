@@ -1,0 +1,310 @@
+"""Events: the filtered list, detail with evidence and review history, the review queue, and the
+events exports (CSV streamed, XLSX capped).
+
+Lists and exports are for reviewers and analysts; analysts get evidence links only when granted
+evidence access. Every query is limited to the caller's scope, and an event out of scope is a 404
+exactly like one that does not exist.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+from itertools import islice
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import Response, StreamingResponse
+from pydantic import AwareDatetime, BaseModel, Field
+from sqlalchemy.orm import Session
+
+from .. import events_repo as repo
+from ..deps import Principal, Reviewer, SessionDep, SettingsDep, require_roles
+from ..exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, Lang, to_csv, to_xlsx
+from ..models import EVENT_TYPES, REVIEW_STATUSES, EventRow, EvidenceFileRow, ReviewRow, VideoRunRow
+from ..schemas import Message, Page
+
+router = APIRouter(tags=["events"])
+
+EventReader = Annotated[Principal, Depends(require_roles("reviewer", "analyst"))]
+EventType = Literal["red_light", "wrong_way"]
+ReviewStatus = Literal["pending", "confirmed", "dismissed", "needs_info"]
+assert set(EventType.__args__) == set(EVENT_TYPES) and set(ReviewStatus.__args__) == set(REVIEW_STATUSES)  # type: ignore[attr-defined]
+
+XLSX_MAX_ROWS = 200_000  # a workbook is built in memory; beyond this, narrow the filters or use CSV
+NOT_FOUND_ERROR: dict[int | str, dict[str, Any]] = {404: {"model": Message, "description": "no such event in your scope"}}
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Message, "description": "not logged in"},
+    403: {"model": Message, "description": "role may not do this"},
+    422: {"description": "bad filter or parameter (the detail says which)"},
+}
+
+
+# -- models -------------------------------------------------------------------------------------
+class Box(BaseModel):
+    """Bounding box in the crossing's frame pixels."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+class EventOut(BaseModel):
+    uid: str
+    crossing_id: str
+    crossing_name: str
+    district: str | None
+    type: str
+    class_name: str
+    occurred_at: datetime | None = Field(description="UTC; null when the video's start time is unknown")
+    t: float = Field(description="seconds from the video's start")
+    frame: int
+    box: Box
+    lane: str | None
+    stop_line: str | None
+    signal_id: str | None
+    signal_state: str | None
+    since_red_s: float | None
+    confidence: float | None
+    review_status: str
+    review_stage: int = Field(description="0 not reviewed, 1 first review, 2 second review")
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    created_at: datetime
+
+
+class EvidenceOut(BaseModel):
+    uid: str
+    kind: str
+    mime: str
+    size: int
+    sha256: str
+    url: str = Field(description="GET it (SHA-256 checked on every read; Range supported for clips)")
+
+
+class Label(BaseModel):
+    zh: str
+    en: str
+
+
+class ReviewOut(BaseModel):
+    stage: int
+    action: str
+    reason_code: str | None
+    reason: Label | None
+    comment: str | None
+    username: str
+    at: datetime
+
+
+class RunOut(BaseModel):
+    video: str = Field(description="the video's file name (not its server path)")
+    model: str
+    start_time: datetime | None
+
+
+class EventDetail(EventOut):
+    evidence: list[EvidenceOut] = Field(description="empty for users without evidence access")
+    reviews: list[ReviewOut] = Field(description="review history, oldest first")
+    run: RunOut | None
+
+
+class NextOut(BaseModel):
+    event: EventOut | None = Field(description="the next event to review; null when the queue is empty")
+    remaining: int = Field(description="events left in the queue, this one included")
+
+
+# -- filters ------------------------------------------------------------------------------------
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: refuse it as bad input, not a 500
+
+
+def _utc(name: str, value: datetime | None) -> datetime | None:
+    """`value` in UTC; 422 when the shift to UTC leaves the calendar (e.g. 0001-01-01T00:00+14:00)."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise HTTPException(422, f"'{name}' is out of range") from None
+
+
+def event_filters(
+    crossing_id: Annotated[list[str], Query(max_length=200, description="repeatable")] = [],  # noqa: B006
+    district: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
+    type: Annotated[EventType | None, Query()] = None,
+    class_name: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
+    review_status: Annotated[ReviewStatus | None, Query()] = None,
+    lane: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+    stop_line: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+    occurred_from: Annotated[AwareDatetime | None, Query(alias="from", description="ISO 8601 with zone; inclusive")] = None,
+    occurred_to: Annotated[AwareDatetime | None, Query(alias="to", description="ISO 8601 with zone; exclusive")] = None,
+) -> repo.EventFilters:
+    """The filters shared by the list, the review queue and the exports."""
+    occurred_from, occurred_to = _utc("from", occurred_from), _utc("to", occurred_to)
+    if occurred_from is not None and occurred_to is not None and occurred_from >= occurred_to:
+        raise HTTPException(422, "'from' must be earlier than 'to'")
+    for cid in crossing_id:
+        if not cid or len(cid) > 64 or "\x00" in cid:
+            raise HTTPException(422, "crossing_id must be 1..64 characters (no NUL)")
+    return repo.EventFilters(crossing_ids=tuple(crossing_id), district=district, type=type, class_name=class_name,
+                             review_status=review_status, lane=lane, stop_line=stop_line,
+                             occurred_from=occurred_from, occurred_to=occurred_to)
+
+
+Filters = Annotated[repo.EventFilters, Depends(event_filters)]
+Sort = Annotated[repo.SortKey, Query(description="a column, '-' prefix for descending; nulls last")]
+
+
+# -- builders -----------------------------------------------------------------------------------
+def event_out(v: repo.EventView) -> EventOut:
+    e = v.event
+    return EventOut(
+        uid=e.uid, crossing_id=e.crossing_id, crossing_name=v.crossing_name, district=v.district, type=e.type,
+        class_name=e.class_name, occurred_at=e.occurred_at, t=e.t, frame=e.frame,
+        box=Box(x1=e.x1, y1=e.y1, x2=e.x2, y2=e.y2), lane=e.lane, stop_line=e.stop_line, signal_id=e.signal_id,
+        signal_state=e.signal_state, since_red_s=e.since_red_s, confidence=e.confidence,
+        review_status=e.review_status, review_stage=e.review_stage, reviewed_by=e.reviewed_by,
+        reviewed_at=e.reviewed_at, created_at=e.created_at,
+    )
+
+
+def evidence_out(f: EvidenceFileRow) -> EvidenceOut:
+    return EvidenceOut(uid=f.uid, kind=f.kind, mime=f.mime, size=f.size, sha256=f.sha256, url=f"/api/media/{f.uid}")
+
+
+def review_out(r: ReviewRow) -> ReviewOut:
+    from .reviews import reason_label
+
+    return ReviewOut(stage=r.stage, action=r.action, reason_code=r.reason_code, reason=reason_label(r.reason_code),
+                     comment=r.comment, username=r.username, at=r.at)
+
+
+def run_out(run: VideoRunRow | None) -> RunOut | None:
+    if run is None:
+        return None
+    # basename only: the server's folder layout is not the caller's business
+    return RunOut(video=os.path.basename(run.video_path.replace("\\", "/")), model=run.model, start_time=run.start_time)
+
+
+def event_detail(s: Session, p: Principal, v: repo.EventView) -> EventDetail:
+    e = v.event
+    evidence = [evidence_out(f) for f in repo.evidence_of(s, e.id)] if p.can_see_evidence else []
+    return EventDetail(**event_out(v).model_dump(), evidence=evidence,
+                       reviews=[review_out(r) for r in repo.reviews_of(s, e.id)], run=run_out(repo.run_of(s, e.run_id)))
+
+
+def event_or_404(s: Session, p: Principal, uid: str, *, for_update: bool = False) -> repo.EventView:
+    v = repo.get_event(s, p.scope(EventRow.crossing_id), uid, for_update=for_update)
+    if v is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "event not found")
+    return v
+
+
+# -- endpoints ----------------------------------------------------------------------------------
+@router.get("/api/events", response_model=Page[EventOut], responses=AUTH_ERRORS)
+def list_events(s: SessionDep, p: EventReader, filters: Filters, sort: Sort = repo.DEFAULT_SORT,
+                limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> Page[EventOut]:
+    rows, count = repo.list_events(s, p.scope(EventRow.crossing_id), filters, sort, limit, offset)
+    return Page(data=[event_out(v) for v in rows], count=count)
+
+
+@router.get("/api/events/next", response_model=NextOut, responses={**AUTH_ERRORS, **NOT_FOUND_ERROR})
+def next_event(s: SessionDep, p: Reviewer, settings: SettingsDep, filters: Filters,
+               after: Annotated[str | None, Query(max_length=64, pattern=NO_NUL, description="uid of the event just reviewed")] = None,
+               ) -> NextOut:
+    """The review queue: the oldest event with `review_status` (default pending) matching the
+    filters, after `after` if given. With second review on, events you confirmed at stage 1 are
+    skipped (someone else must do stage 2)."""
+    if filters.review_status is None:
+        filters = replace(filters, review_status="pending")
+    anchor = event_or_404(s, p, after).event if after is not None else None
+    v, remaining = repo.next_in_queue(s, p.scope(EventRow.crossing_id), filters, after=anchor,
+                                      skip_awaiting_second_by=p.username if settings.second_review else None)
+    return NextOut(event=event_out(v) if v is not None else None, remaining=remaining)
+
+
+@router.get("/api/events/{uid}", response_model=EventDetail, responses={**AUTH_ERRORS, **NOT_FOUND_ERROR})
+def get_event(uid: str, s: SessionDep, p: EventReader) -> EventDetail:
+    return event_detail(s, p, event_or_404(s, p, uid))
+
+
+# -- exports ------------------------------------------------------------------------------------
+EXPORT_COLUMNS: list[Column] = [
+    ("uid", "事件编号", "Event ID"),
+    ("crossing_id", "路口编号", "Crossing ID"),
+    ("crossing_name", "路口名称", "Crossing"),
+    ("district", "行政区", "District"),
+    ("type", "违法类型", "Type"),
+    ("class_name", "车辆类别", "Class"),
+    ("occurred_at", "发生时间", "Occurred at"),
+    ("t", "视频时间(秒)", "Video time (s)"),
+    ("frame", "帧号", "Frame"),
+    ("x1", "框 x1", "Box x1"),
+    ("y1", "框 y1", "Box y1"),
+    ("x2", "框 x2", "Box x2"),
+    ("y2", "框 y2", "Box y2"),
+    ("lane", "车道", "Lane"),
+    ("stop_line", "停止线", "Stop line"),
+    ("signal_id", "信号灯", "Signal"),
+    ("signal_state", "信号灯状态", "Signal state"),
+    ("since_red_s", "红灯已亮(秒)", "Since red (s)"),
+    ("confidence", "置信度", "Confidence"),
+    ("review_status", "审核状态", "Review status"),
+    ("review_stage", "审核阶段", "Review stage"),
+    ("reviewed_by", "审核人", "Reviewed by"),
+    ("reviewed_at", "审核时间", "Reviewed at"),
+]
+
+
+def export_row(v: repo.EventView) -> dict[str, Any]:
+    e = v.event
+    return {"uid": e.uid, "crossing_id": e.crossing_id, "crossing_name": v.crossing_name, "district": v.district,
+            "type": e.type, "class_name": e.class_name, "occurred_at": e.occurred_at, "t": e.t, "frame": e.frame,
+            "x1": e.x1, "y1": e.y1, "x2": e.x2, "y2": e.y2, "lane": e.lane, "stop_line": e.stop_line,
+            "signal_id": e.signal_id, "signal_state": e.signal_state, "since_red_s": e.since_red_s,
+            "confidence": e.confidence, "review_status": e.review_status, "review_stage": e.review_stage,
+            "reviewed_by": e.reviewed_by, "reviewed_at": e.reviewed_at}
+
+
+LangQuery = Annotated[Lang, Query(description="header language")]
+_CSV_RESPONSE = {200: {"content": {"text/csv": {}}, "description": "UTF-8 CSV with BOM"}}
+_XLSX_RESPONSE = {200: {"content": {XLSX_MEDIA_TYPE: {}}, "description": "XLSX workbook"},
+                  422: {"description": f"bad filters, or more than {XLSX_MAX_ROWS} rows match"}}
+
+
+def _attachment(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{name}"'}
+
+
+@router.get("/api/exports/events.csv", response_class=StreamingResponse, responses={**AUTH_ERRORS, **_CSV_RESPONSE})
+def export_events_csv(request: Request, p: EventReader, filters: Filters, sort: Sort = repo.DEFAULT_SORT,
+                      lang: LangQuery = "zh") -> StreamingResponse:
+    """All matching events, streamed: the rows are read in batches while the response is sent,
+    with a session owned by the stream (the request's session may close before the body ends)."""
+    scope = p.scope(EventRow.crossing_id)
+    sessionmaker = request.app.state.sessionmaker
+
+    def body() -> Iterator[bytes]:
+        with sessionmaker() as s:
+            rows = (export_row(v) for v in repo.iter_events(s, scope, filters, sort))
+            for chunk in to_csv(rows, EXPORT_COLUMNS, lang):
+                yield chunk.encode("utf-8")
+
+    return StreamingResponse(body(), media_type=CSV_MEDIA_TYPE, headers=_attachment("events.csv"))
+
+
+@router.get("/api/exports/events.xlsx", response_class=Response, responses={**AUTH_ERRORS, **_XLSX_RESPONSE})
+def export_events_xlsx(s: SessionDep, p: EventReader, filters: Filters, sort: Sort = repo.DEFAULT_SORT,
+                       lang: LangQuery = "zh") -> Response:
+    scope = p.scope(EventRow.crossing_id)
+    n = repo.count_events(s, scope, filters)
+    if n > XLSX_MAX_ROWS:
+        raise HTTPException(422,
+                            f"{n} events match; XLSX exports are limited to {XLSX_MAX_ROWS} rows: "
+                            "narrow the filters or export CSV")
+    rows = (export_row(v) for v in islice(repo.iter_events(s, scope, filters, sort), XLSX_MAX_ROWS))
+    data = to_xlsx(rows, EXPORT_COLUMNS, sheet="事件" if lang == "zh" else "events", lang=lang)
+    return Response(data, media_type=XLSX_MEDIA_TYPE, headers=_attachment("events.xlsx"))
