@@ -1,0 +1,347 @@
+"""Crossings: list, detail, versions, register / update (a changed config = a new version),
+YAML export, a snapshot image of the camera view (optionally with the geometry drawn) and a
+per-crossing summary.
+
+Reading is open to every logged-in user within their scope; writing needs an operator. A
+crossing out of the caller's scope answers 404, exactly like one that does not exist.
+"""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import Path as PathParam
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy.exc import IntegrityError
+
+from detector.config import ConfigError, Crossing, parse_crossing
+
+from .. import crossings_repo as repo
+from ..audit import append as audit
+from ..deps import CurrentUser, Operator, Principal, SessionDep, WriteSessionDep
+from ..models import EVENT_TYPES, REVIEW_STATUSES, CrossingRow, CrossingVersionRow
+from ..schemas import Message, Page, StrictIn
+
+router = APIRouter(prefix="/api/crossings", tags=["crossings"])
+
+MAX_YAML_CHARS = 1_000_000
+SNAPSHOT_AT_S = 1.0  # the snapshot frame: about 1 s in (the first frames of a camera file are often grey)
+CrossingId = Annotated[str, Field(min_length=1, max_length=64)]
+_NOT_FOUND = {404: {"model": Message, "description": "no such crossing (or out of your scope)"}}
+_WRITE_ERRORS = {403: {"model": Message}, 422: {"model": Message, "description": "invalid crossing config"}}
+
+
+# -- models ------------------------------------------------------------------------------------
+class CrossingOut(BaseModel):
+    id: str
+    name: str
+    district: str | None
+    lat: float | None
+    lon: float | None
+    version: int | None = Field(description="current version number")
+    events: int = Field(description="events found at this crossing")
+    last_processed_at: datetime | None = Field(description="when a video of this crossing last finished processing")
+
+
+class VersionInfo(BaseModel):
+    version: int
+    created_at: datetime
+    geometry_hash: str
+    current: bool
+
+
+class VersionOut(BaseModel):
+    crossing_id: str
+    version: int
+    created_at: datetime
+    geometry_hash: str
+    current: bool
+    config: dict[str, Any] = Field(description="the parsed config (frame_size, signals, stop_lines, lanes, ...)")
+    yaml: str = Field(description="the config as registered")
+
+
+class CrossingDetail(CrossingOut):
+    config: dict[str, Any] | None
+    yaml: str | None
+    versions: list[VersionInfo]
+
+
+class CrossingIn(StrictIn):
+    """A crossing config: either its YAML text or the same structure as JSON (exactly one)."""
+
+    yaml: str | None = Field(default=None, max_length=MAX_YAML_CHARS, description="the crossing YAML file's text")
+    config: dict[str, Any] | None = Field(default=None, description="the crossing config as a JSON object")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CrossingIn:
+        if (self.yaml is None) == (self.config is None):
+            raise ValueError("send exactly one of `yaml` (text) or `config` (object)")
+        return self
+
+
+class Registration(VersionOut):
+    created: bool = Field(description="false: the config was identical to a stored version, nothing new was made")
+    previous_version: int | None
+
+
+class Summary(BaseModel):
+    crossing_id: str
+    events: dict[str, dict[str, int]] = Field(description="event type -> review status -> count")
+    road_users: int = Field(description="road users counted crossing the stop lines (exposure)")
+    runs: int
+    first_event_at: datetime | None
+    last_event_at: datetime | None
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _parse_body(body: CrossingIn) -> tuple[Crossing, str]:
+    """The validated `Crossing` and the YAML text to store; 422 naming the field otherwise."""
+    if body.yaml is not None:
+        text = body.yaml
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise HTTPException(422, f"yaml: not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
+    else:
+        data = body.config
+        text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+    try:
+        return parse_crossing(data, "crossing"), text
+    except ConfigError as e:
+        raise HTTPException(422, str(e)) from None
+
+
+def _may_write(p: Principal, crossing: Crossing) -> None:
+    """A scoped operator may only register crossings inside their scope (403: they know the id)."""
+    if p.visible is None or crossing.district in p.districts or crossing.id in p.crossing_ids:
+        return
+    raise HTTPException(status.HTTP_403_FORBIDDEN,
+                        f"district {crossing.district!r} is outside your scope; you may not register crossings there")
+
+
+def _version_out(v: CrossingVersionRow, current_id: int | None) -> VersionOut:
+    crossing = parse_crossing(yaml.safe_load(v.config_yaml), f"{v.crossing_id} v{v.version}")
+    return VersionOut(crossing_id=v.crossing_id, version=v.version, created_at=v.created_at,
+                      geometry_hash=v.geometry_hash, current=v.id == current_id,
+                      config=crossing.model_dump(mode="json"), yaml=v.config_yaml)
+
+
+def _visible(s, p: Principal, crossing_id: str):
+    p.require_crossing(crossing_id)
+    row = repo.get_crossing(s, crossing_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "crossing not found")
+    return row
+
+
+# -- reading -----------------------------------------------------------------------------------
+@router.get("", response_model=Page[CrossingOut])
+def list_crossings(s: SessionDep, p: CurrentUser, district: str | None = None,
+                   limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                   offset: Annotated[int, Query(ge=0)] = 0) -> Page[CrossingOut]:
+    rows, total = repo.list_crossings(s, p.scope(CrossingRow.id), district=district, limit=limit, offset=offset)
+    return Page(data=[CrossingOut(**asdict(r)) for r in rows], count=total)
+
+
+@router.get("/{crossing_id}", response_model=CrossingDetail, responses=_NOT_FOUND)
+def get_crossing(crossing_id: str, s: SessionDep, p: CurrentUser) -> CrossingDetail:
+    row = _visible(s, p, crossing_id)
+    listed, _ = repo.list_crossings(s, CrossingRow.id == crossing_id, district=None, limit=1, offset=0)
+    vs = repo.versions(s, crossing_id)
+    current = next((v for v in vs if v.id == row.current_version_id), None)
+    out = _version_out(current, row.current_version_id) if current else None
+    r = listed[0]
+    return CrossingDetail(id=r.id, name=r.name, district=r.district, lat=r.lat, lon=r.lon, version=r.version,
+                          events=r.events, last_processed_at=r.last_processed_at,
+                          config=out.config if out else None, yaml=out.yaml if out else None,
+                          versions=[VersionInfo(version=v.version, created_at=v.created_at,
+                                                geometry_hash=v.geometry_hash, current=v.id == row.current_version_id)
+                                    for v in vs])
+
+
+@router.get("/{crossing_id}/versions/{number}", response_model=VersionOut, responses=_NOT_FOUND)
+def get_version(crossing_id: str, number: Annotated[int, PathParam(ge=1, le=2**31 - 1)], s: SessionDep, p: CurrentUser) -> VersionOut:
+    row = _visible(s, p, crossing_id)
+    v = repo.version(s, crossing_id, number)
+    if v is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"crossing {crossing_id} has no version {number}")
+    return _version_out(v, row.current_version_id)
+
+
+@router.get("/{crossing_id}/config.yaml", response_class=Response, responses={
+    200: {"content": {"application/yaml": {}}, "description": "the crossing YAML"}, **_NOT_FOUND})
+def export_yaml(crossing_id: str, s: SessionDep, p: CurrentUser,
+                version: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="a stored version (default: current)")] = None,
+                ) -> Response:
+    _visible(s, p, crossing_id)
+    v = repo.version(s, crossing_id, version)
+    if v is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"crossing {crossing_id} has no version {version}")
+    return Response(v.config_yaml.encode(), media_type="application/yaml",
+                    headers={"Content-Disposition": f'attachment; filename="{crossing_id}.v{v.version}.crossing.yaml"'})
+
+
+@router.get("/{crossing_id}/summary", response_model=Summary, responses=_NOT_FOUND)
+def get_summary(crossing_id: str, s: SessionDep, p: CurrentUser) -> Summary:
+    _visible(s, p, crossing_id)
+    sm = repo.summary(s, crossing_id, EVENT_TYPES, REVIEW_STATUSES)
+    return Summary(crossing_id=crossing_id, events=sm.events, road_users=sm.road_users, runs=sm.runs,
+                   first_event_at=sm.first_event_at, last_event_at=sm.last_event_at)
+
+
+# -- writing -----------------------------------------------------------------------------------
+@router.post("", response_model=Registration, status_code=status.HTTP_201_CREATED,
+             responses={**_WRITE_ERRORS, 409: {"model": Message, "description": "the id is taken"}})
+def create_crossing(body: CrossingIn, s: WriteSessionDep, p: Operator) -> Registration:
+    crossing, text = _parse_body(body)
+    _may_write(p, crossing)
+    if repo.get_crossing(s, crossing.id) is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"crossing {crossing.id!r} already exists; "
+                                                      f"PUT /api/crossings/{crossing.id}/geometry changes it")
+    try:
+        reg = repo.register(s, crossing, text)
+    except IntegrityError:  # registered by a concurrent request in the meantime
+        s.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT, f"crossing {crossing.id!r} already exists") from None
+    audit(s, actor=p.username, action="crossing_create", object_type="crossing", object_id=crossing.id,
+          payload={"version": reg.version.version, "geometry_hash": reg.version.geometry_hash,
+                   "district": crossing.district})
+    s.commit()
+    return Registration(**_version_out(reg.version, reg.version.id).model_dump(), created=True, previous_version=None)
+
+
+@router.put("/{crossing_id}/geometry", response_model=Registration,
+            responses={**_NOT_FOUND, **_WRITE_ERRORS,
+                       201: {"model": Registration, "description": "a new version was made"}})
+def update_geometry(crossing_id: str, body: CrossingIn, response: Response, s: WriteSessionDep,
+                    p: Operator) -> Registration:
+    """A changed config becomes version max+1; an identical one returns its stored version (200)."""
+    _visible(s, p, crossing_id)
+    crossing, text = _parse_body(body)
+    if crossing.id != crossing_id:
+        raise HTTPException(422, f"id: the config's id {crossing.id!r} does not match the path's {crossing_id!r}")
+    _may_write(p, crossing)
+    reg = repo.register(s, crossing, text)
+    if reg.created or reg.previous_version != reg.version.version:
+        audit(s, actor=p.username, action="crossing_update", object_type="crossing", object_id=crossing_id,
+              payload={"from_version": reg.previous_version, "to_version": reg.version.version,
+                       "new_version": reg.created, "geometry_hash": reg.version.geometry_hash})
+    s.commit()
+    if reg.created:
+        response.status_code = status.HTTP_201_CREATED
+    return Registration(**_version_out(reg.version, reg.version.id).model_dump(), created=reg.created,
+                        previous_version=reg.previous_version)
+
+
+# -- snapshot ----------------------------------------------------------------------------------
+@router.get("/{crossing_id}/snapshot", response_class=Response, responses={
+    200: {"content": {"image/jpeg": {}}, "description": "a frame of the crossing's most recent video"},
+    **{404: {"model": Message, "description": "no such crossing, or no video of it is available"}}})
+def snapshot(crossing_id: str, request: Request, s: SessionDep, p: CurrentUser,
+             overlay: Annotated[bool, Query(description="draw stop lines, lanes and lamp boxes")] = False) -> Response:
+    row = _visible(s, p, crossing_id)
+    current = repo.version(s, crossing_id)
+    videos = repo.recent_videos(s, crossing_id)
+    cache_dir = Path(request.app.state.evidence_dir) / "_snapshots"
+    crossing = parse_crossing(yaml.safe_load(current.config_yaml), crossing_id) if current else None
+    for path, sha in videos:
+        if not Path(path).is_file():
+            continue
+        name = f"{row.id}-{sha}"
+        if overlay and crossing is not None:
+            name += f"-overlay-{current.geometry_hash[:16]}"
+        cached = cache_dir / f"{name}.jpg"
+        if not cached.is_file():
+            image = _frame(Path(path))
+            if image is None:
+                continue  # not decodable (any more): try an older video
+            if overlay and crossing is not None:
+                image = _draw(image, crossing)
+            _save_jpeg(image, cached)
+        return Response(cached.read_bytes(), media_type="image/jpeg",
+                        headers={"Cache-Control": "private, max-age=60"})
+    raise HTTPException(status.HTTP_404_NOT_FOUND,
+                        f"no video of crossing {crossing_id} is available for a snapshot (process one first)")
+
+
+def _frame(path: Path):
+    """The frame shown about SNAPSHOT_AT_S into the video (the last one for shorter videos), as a
+    PIL image; None when the file cannot be decoded."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            chosen = None
+            for frame in container.decode(stream):
+                chosen = frame
+                if frame.time is not None and frame.time >= SNAPSHOT_AT_S:
+                    break
+            return chosen.to_image() if chosen is not None else None
+    except (av.FFmpegError, OSError, ValueError, IndexError):
+        return None
+
+
+def _draw(image, crossing: Crossing):
+    """The geometry scaled to the frame: lane polygons (green), stop lines (red) with an arrow for
+    the entering direction, lamp boxes (yellow). Scaled here, point by point, rather than with
+    `Crossing.scaled_to` (which re-validates, and a tiny video could fail a size rule)."""
+    from PIL import ImageDraw
+
+    img = image.convert("RGB")
+    sx, sy = img.size[0] / crossing.frame_size[0], img.size[1] / crossing.frame_size[1]
+
+    def pt(p) -> tuple[float, float]:
+        return (p[0] * sx, p[1] * sy)
+
+    d = ImageDraw.Draw(img, "RGBA")
+    width = max(2, round(min(img.size) / 240))
+    for lane in crossing.lanes:
+        d.polygon([pt(p) for p in lane.polygon], fill=(0, 200, 80, 50), outline=(0, 220, 90, 255))
+    for sl in crossing.stop_lines:
+        (x1, y1), (x2, y2) = pt(sl.points[0]), pt(sl.points[1])
+        d.line([(x1, y1), (x2, y2)], fill=(255, 40, 40, 255), width=width * 2)
+        _arrow(d, ((x1 + x2) / 2, (y1 + y2) / 2), pt(sl.entering), min(img.size) / 8, width)
+    for sig in crossing.signals:
+        for _name, (x, y, w, h) in sig.lamps.items():
+            d.rectangle([*pt((x, y)), *pt((x + w, y + h))], outline=(255, 220, 0, 255), width=width)
+    return img
+
+
+def _arrow(d, origin: tuple[float, float], direction: tuple[float, float], length: float, width: int) -> None:
+    import math
+
+    ox, oy = origin
+    n = math.hypot(*direction) or 1.0
+    ux, uy = direction[0] / n, direction[1] / n
+    tx, ty = ox + ux * length, oy + uy * length
+    d.line([(ox, oy), (tx, ty)], fill=(255, 40, 40, 255), width=width)
+    head = length / 3
+    for angle in (0.5, -0.5):
+        ca, sa = math.cos(angle), math.sin(angle)
+        hx, hy = -(ux * ca - uy * sa), -(ux * sa + uy * ca)
+        d.line([(tx, ty), (tx + hx * head, ty + hy * head)], fill=(255, 40, 40, 255), width=width)
+
+
+def _save_jpeg(image, target: Path) -> None:
+    """Write atomically (temp file + rename): concurrent requests never read half a JPEG."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    image.convert("RGB").save(buf, "JPEG", quality=85)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.getvalue())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
