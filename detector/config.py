@@ -167,8 +167,8 @@ class Crossing(_Strict):
             inside(f"detection.tiles[{i}]", [(x1, y1), (x2, y2)])
         if self.detection.roi is not None:
             x1, y1, x2, y2 = self.detection.roi
-            if not (x2 - x1 >= 32 and y2 - y1 >= 32):
-                errors.append("detection.roi: needs x2 >= x1 + 32 and y2 >= y1 + 32")
+            if not (x2 > x1 and y2 > y1):
+                errors.append("detection.roi: needs x2 > x1 and y2 > y1")
             inside("detection.roi", [(x1, y1), (x2, y2)])
         if errors:
             raise ValueError("; ".join(errors))

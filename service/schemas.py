@@ -1,8 +1,9 @@
 """Shared API models."""
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict
 
 T = TypeVar("T")
@@ -23,3 +24,8 @@ class StrictIn(BaseModel):
     """Request bodies: unknown fields are an error (422), not silently dropped."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+MAX_DB_INT = 2_147_483_647
+# An integer id in a path: bounded, so a huge number is a 422, not a database overflow.
+IntId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]

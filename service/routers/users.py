@@ -11,7 +11,7 @@ from .. import accounts
 from ..audit import append as audit
 from ..deps import Admin, CurrentUser, SessionDep, WriteSessionDep
 from ..models import ROLES, ApiKeyRow, UserRow
-from ..schemas import Page, StrictIn
+from ..schemas import IntId, Page, StrictIn
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
@@ -102,7 +102,7 @@ def create_user(body: UserIn, s: WriteSessionDep, p: Admin) -> UserOut:
 
 
 @router.patch("/{user_id}", response_model=UserOut, responses={404: {}})
-def update_user(user_id: int, body: UserPatch, s: WriteSessionDep, p: Admin) -> UserOut:
+def update_user(user_id: IntId, body: UserPatch, s: WriteSessionDep, p: Admin) -> UserOut:
     u = _user_or_404(s, user_id)
     changes = body.model_dump(exclude_none=True)
     if "password" in changes:
@@ -124,7 +124,7 @@ def _own_or_admin(p, user_id: int) -> None:
 
 
 @router.get("/{user_id}/api-keys", response_model=Page[ApiKeyOut], responses={403: {}, 404: {}})
-def list_keys(user_id: int, s: SessionDep, p: CurrentUser) -> Page[ApiKeyOut]:
+def list_keys(user_id: IntId, s: SessionDep, p: CurrentUser) -> Page[ApiKeyOut]:
     _own_or_admin(p, user_id)
     _user_or_404(s, user_id)
     rows = s.scalars(select(ApiKeyRow).where(ApiKeyRow.user_id == user_id).order_by(ApiKeyRow.id)).all()
@@ -133,7 +133,7 @@ def list_keys(user_id: int, s: SessionDep, p: CurrentUser) -> Page[ApiKeyOut]:
 
 @router.post("/{user_id}/api-keys", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED,
              responses={403: {}, 404: {}})
-def create_key(user_id: int, body: ApiKeyIn, s: WriteSessionDep, p: CurrentUser) -> ApiKeyCreated:
+def create_key(user_id: IntId, body: ApiKeyIn, s: WriteSessionDep, p: CurrentUser) -> ApiKeyCreated:
     _own_or_admin(p, user_id)
     u = _user_or_404(s, user_id)
     row, key = accounts.create_api_key(s, u, body.name)
@@ -144,7 +144,7 @@ def create_key(user_id: int, body: ApiKeyIn, s: WriteSessionDep, p: CurrentUser)
 
 
 @router.delete("/{user_id}/api-keys/{key_id}", response_model=ApiKeyOut, responses={403: {}, 404: {}})
-def revoke_key(user_id: int, key_id: int, s: WriteSessionDep, p: CurrentUser) -> ApiKeyOut:
+def revoke_key(user_id: IntId, key_id: IntId, s: WriteSessionDep, p: CurrentUser) -> ApiKeyOut:
     _own_or_admin(p, user_id)
     k = s.get(ApiKeyRow, key_id)
     if k is None or k.user_id != user_id:

@@ -153,7 +153,7 @@ BAD = [
     ("grace-negative", _set("grace_s", -0.1), ["grace_s"]),
     ("grace-too-long", _set("grace_s", 11), ["grace_s"]),
     ("tile-inverted", _set("detection", {"tiles": [[500, 100, 400, 200]]}), ["detection.tiles[0]", "x2 > x1"]),
-    ("roi-too-thin", _set("detection", {"roi": [0, 100, 1620, 120]}), ["detection.roi", "y1 + 32"]),
+    ("roi-inverted", _set("detection", {"roi": [0, 300, 1620, 120]}), ["detection.roi", "y2 > y1"]),
     ("roi-off-frame", _set("detection", {"roi": [0, 100, 1700, 720]}), ["detection.roi"]),
     ("roi-three-numbers", _set("detection", {"roi": [0, 100, 1620]}), ["detection.roi"]),
     ("points-as-text", _set("stop_lines.0.points", "100,360 1450,360"), ["stop_lines.0.points"]),
@@ -282,6 +282,13 @@ def test_scaled_to_keeps_lamp_boxes_on_the_frame_edge_inside(src, dst, lamp):
     s = c.scaled_to(dst)
     x, _, bw, _ = s.signal("main").lamps.red
     assert x + bw == pytest.approx(dst[0])
+
+
+def test_scaled_to_a_tiny_video_keeps_a_valid_roi():
+    data = _base()
+    data["detection"] = {"roi": [0, 191, 1620, 720]}
+    c = parse_crossing(data)
+    assert c.scaled_to((64, 48)).detection.roi == pytest.approx((0, 191 * 48 / 720, 64, 48))
 
 
 def test_scaled_to_keeps_tiles_on_the_frame_edge_inside():
