@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from .. import accounts
 from ..audit import append as audit
-from ..deps import Admin, CurrentUser, SessionDep, WriteSessionDep
+from ..deps import Admin, CurrentUser, Principal, SessionDep, WriteSessionDep
 from ..models import ROLES, ApiKeyRow, UserRow
 from ..schemas import IntId, Page, StrictIn
 
@@ -118,14 +119,18 @@ def update_user(user_id: IntId, body: UserPatch, s: WriteSessionDep, p: Admin) -
     return _user_out(u)
 
 
-def _own_or_admin(p, user_id: int) -> None:
+def _key_owner(user_id: IntId, p: CurrentUser) -> Principal:
+    """A dependency (so it refuses before the body is even validated): the user themself or an admin."""
     if p.role != "admin" and p.user_id != user_id:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only admins manage other users' keys")
+    return p
+
+
+KeyOwner = Annotated[Principal, Depends(_key_owner)]
 
 
 @router.get("/{user_id}/api-keys", response_model=Page[ApiKeyOut], responses={403: {}, 404: {}})
-def list_keys(user_id: IntId, s: SessionDep, p: CurrentUser) -> Page[ApiKeyOut]:
-    _own_or_admin(p, user_id)
+def list_keys(user_id: IntId, s: SessionDep, p: KeyOwner) -> Page[ApiKeyOut]:
     _user_or_404(s, user_id)
     rows = s.scalars(select(ApiKeyRow).where(ApiKeyRow.user_id == user_id).order_by(ApiKeyRow.id)).all()
     return Page(data=[_key_out(k) for k in rows], count=len(rows))
@@ -133,8 +138,7 @@ def list_keys(user_id: IntId, s: SessionDep, p: CurrentUser) -> Page[ApiKeyOut]:
 
 @router.post("/{user_id}/api-keys", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED,
              responses={403: {}, 404: {}})
-def create_key(user_id: IntId, body: ApiKeyIn, s: WriteSessionDep, p: CurrentUser) -> ApiKeyCreated:
-    _own_or_admin(p, user_id)
+def create_key(user_id: IntId, body: ApiKeyIn, s: WriteSessionDep, p: KeyOwner) -> ApiKeyCreated:
     u = _user_or_404(s, user_id)
     row, key = accounts.create_api_key(s, u, body.name)
     audit(s, actor=p.username, action="api_key_create", object_type="user", object_id=u.username,
@@ -144,8 +148,7 @@ def create_key(user_id: IntId, body: ApiKeyIn, s: WriteSessionDep, p: CurrentUse
 
 
 @router.delete("/{user_id}/api-keys/{key_id}", response_model=ApiKeyOut, responses={403: {}, 404: {}})
-def revoke_key(user_id: IntId, key_id: IntId, s: WriteSessionDep, p: CurrentUser) -> ApiKeyOut:
-    _own_or_admin(p, user_id)
+def revoke_key(user_id: IntId, key_id: IntId, s: WriteSessionDep, p: KeyOwner) -> ApiKeyOut:
     k = s.get(ApiKeyRow, key_id)
     if k is None or k.user_id != user_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "API key not found")

@@ -139,6 +139,17 @@ class Api:
         return out
 
 
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(monkeypatch):
+    """API tests log in many users; argon2's production cost (~0.5 s a hash here) is not under test
+    (test_auth checks real hashes verify and wrong ones fail), so accounts use its cheapest cost."""
+    from argon2 import PasswordHasher
+
+    from service import security
+
+    monkeypatch.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
 @pytest.fixture
 def api(db_url, tmp_path) -> Api:
     settings = Settings(db_url=db_url, evidence_dir=tmp_path / "evidence", secret_key=SECRET,
