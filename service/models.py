@@ -168,6 +168,7 @@ class EventRow(Base):
         Index(None, "class_name"),
         Index(None, "review_status", "occurred_at"),
         Index(None, "occurred_at"),
+        Index(None, "reviewed_at"),  # statistics cache: "did a review happen?" (0003)
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

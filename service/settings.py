@@ -39,6 +39,8 @@ class Settings(BaseModel):
     upload_max_bytes: int = Field(default=4 * 1024**3, gt=0)
     second_review: bool = Field(default=False, description="a confirmed event needs a second reviewer")
     worker: bool = Field(default=True, description="run the jobs worker inside the service process")
+    stats_cache_s: float = Field(default=30.0, ge=0, description="reuse identical statistics answers while the "
+                                 "data is unchanged, for at most this many seconds (0 = off)")
 
     @field_validator("secret_key")
     @classmethod
