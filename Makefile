@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup assets test demo clean
+.PHONY: setup assets test demo bench eval clean
 
 # Virtualenv + the package and its tools (torch/torchvision are pinned in pyproject.toml).
 $(STAMP): pyproject.toml
@@ -32,6 +32,25 @@ demo: assets
 # The whole test suite, against SQLite and a throwaway PostgreSQL server started here.
 test: assets
 	bash scripts/run_tests.sh
+
+# `crosswatch bench` of every sample clip (one run each; JSON into $(BENCH_DIR)) and the
+# accuracy table at the default rate and at full frame rate. Quote numbers from a quiet machine.
+BENCH_DIR ?= docs/measurements/$(shell date +%Y-%m-%d)
+bench: assets
+	mkdir -p $(BENCH_DIR)
+	for c in vn_rear_stopline hanoi_giangvo_langha makassar_alauddin_dusk nl_motorway_overpass intel_parking_lot; do \
+	  $(PY) -m detector.cli bench assets/sample_videos/$$c.mp4 --crossing sample_videos/$$c.crossing.yaml \
+	    --device cpu --out $(BENCH_DIR)/$$c.bench.json > /dev/null || exit 1; \
+	  $(PY) -c "import json,sys; d=json.load(open(sys.argv[1])); print(f\"{sys.argv[2]:<24} {d['duration_s']:6.1f} s video  {d['wall_s']:6.1f} s wall  {d['realtime_factor']:5.2f}x  (pipeline {d['pipeline_realtime_factor']:.2f}x)\")" $(BENCH_DIR)/$$c.bench.json $$c; \
+	done
+
+eval: assets
+	$(PY) -m detector.cli eval assets/sample_videos
+	$(PY) -m detector.cli eval assets/sample_videos --detect-fps 0
+	$(PY) -m detector.cli eval assets/sample_videos/nl_motorway_overpass.mp4 --crossing sample_videos/nl_motorway_overpass.crossing.yaml \
+	  --truth assets/sample_videos/nl_motorway_overpass.truth.json --reverse
+	$(PY) -m detector.cli eval assets/sample_videos/nl_motorway_overpass.mp4 --crossing sample_videos/nl_motorway_overpass.crossing.yaml \
+	  --truth assets/sample_videos/nl_motorway_overpass.truth.json --reverse --detect-fps 0
 
 clean:
 	rm -rf data test-artifacts .pytest_cache

@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import sessionmaker
 
 from . import __name__ as _pkg
@@ -83,6 +84,20 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         app.state.metrics.observe(request.method, getattr(route, "path", "unmatched"), response.status_code,
                                   time.perf_counter() - t0)
         return response
+
+    @app.middleware("http")
+    async def _refuse_nul(request: Request, call_next):
+        # NUL cannot be stored or compared in PostgreSQL text: refuse it at the door, for every route.
+        if "%00" in request.url.query or "\x00" in request.url.path or "%00" in request.scope.get("raw_path", b"").decode(
+                "latin-1").lower():
+            return JSONResponse({"detail": "NUL characters are not allowed in the URL"}, status_code=422)
+        return await call_next(request)
+
+    @app.exception_handler(DataError)
+    async def _data_error(_request: Request, exc: DataError) -> JSONResponse:
+        if "NUL" in str(exc.orig):  # e.g. in a JSON body field
+            return JSONResponse({"detail": "text may not contain NUL characters"}, status_code=422)
+        raise exc
 
     @app.exception_handler(SettingsError)
     async def _settings_error(_request: Request, exc: SettingsError) -> JSONResponse:  # pragma: no cover

@@ -140,3 +140,20 @@ def test_health_and_metrics(api):
     text = api.client.get("/metrics").text
     assert 'crosswatch_http_requests_total{method="GET",route="/api/auth/me",status="401"} 1.0' in text
     assert 'crosswatch_events{review_status="pending"} 4.0' in text
+
+
+@pytest.mark.parametrize("url", ["/api/jobs?crossing_id=%00", "/api/events?lane=a%00b", "/api/crossings/cx%00a",
+                                 "/api/stats/counts?tz=Asia%2FShanghai%00"])
+def test_nul_in_the_url_is_422_not_a_server_error(api, url):
+    """Found by Schemathesis on PostgreSQL: NUL reached a text comparison and raised."""
+    r = api.client.get(url, headers=api.headers("admin"))
+    assert r.status_code == 422 and "NUL" in r.json()["detail"]
+
+
+def test_nul_in_a_json_text_field_is_422(api):
+    seeded = api.seed(events_per_crossing=1)
+    r = api.client.post(f"/api/events/{seeded.events[0]}/review", headers=api.headers("reviewer"),
+                        json={"action": "needs_info", "reason_code": "other", "comment": "bad\u0000byte"})
+    assert r.status_code == 422
+    status = api.client.get(f"/api/events/{seeded.events[0]}", headers=api.headers("reviewer")).json()["review_status"]
+    assert status == "pending"  # nothing of the refused review was stored
