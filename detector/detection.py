@@ -124,6 +124,15 @@ class YoloDetector:
             i += len(group)
         return out
 
+    def frames_per_call(self, frame_hw: tuple[int, int]) -> int:
+        """How many frames of (h, w) one call should get so that stacking fills the model input."""
+        if not self.pack:
+            return 1
+        if self.roi is not None:
+            x1, y1, x2, y2 = self.roi
+            frame_hw = (min(frame_hw[0], y2) - max(0, y1), min(frame_hw[1], x2) - max(0, x1))
+        return stack_count(frame_hw)
+
     def _predict_roi(self, images: list[np.ndarray]) -> list[Detections]:
         """The whole-picture pass on the region of interest only, boxes moved back to the frame. A
         road user cut by the region's edge keeps its visible part (the rules only look inside)."""

@@ -67,25 +67,42 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
 
 def decode(raw: np.ndarray, conf: float, iou: float, classes: Iterable[int] | None, max_det: int = 300,
            max_nms: int = 30000) -> np.ndarray:
-    """(4 + nc, anchors) model output -> (N, 6) [x1, y1, x2, y2, conf, cls] in model-input pixels."""
-    pred = raw.T  # anchors x (4 + nc)
-    scores = pred[:, 4:]
-    cls = scores.argmax(1)
-    best = scores[np.arange(len(cls)), cls]
-    m = best > conf
-    if classes is not None:
-        m &= np.isin(cls, np.fromiter(classes, dtype=np.int64))
-    if not m.any():
+    """(4 + nc, anchors) model output -> (N, 6) [x1, y1, x2, y2, conf, cls] in model-input pixels.
+
+    The best class is looked up only for anchors whose best score passes `conf` (a handful of
+    8400), reading the output in its own (class-major) layout."""
+    scores = raw[4:]
+    best = scores.max(0)
+    idx = np.flatnonzero(best > conf)
+    if idx.size == 0:
         return np.zeros((0, 6), np.float32)
-    xywh, best, cls = pred[m, :4], best[m], cls[m]
+    cls = scores[:, idx].argmax(0)
+    best = best[idx]
+    if classes is not None:
+        keep = np.isin(cls, np.fromiter(classes, dtype=np.int64))
+        idx, cls, best = idx[keep], cls[keep], best[keep]
+        if idx.size == 0:
+            return np.zeros((0, 6), np.float32)
     if len(best) > max_nms:
         top = np.argsort(-best, kind="stable")[:max_nms]
-        xywh, best, cls = xywh[top], best[top], cls[top]
-    xyxy = np.empty_like(xywh)
-    xyxy[:, :2] = xywh[:, :2] - xywh[:, 2:] / 2
-    xyxy[:, 2:] = xywh[:, :2] + xywh[:, 2:] / 2
+        idx, cls, best = idx[top], cls[top], best[top]
+    cx, cy, w, h = raw[0, idx], raw[1, idx], raw[2, idx], raw[3, idx]
+    xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
     keep = nms(xyxy + (cls * MAX_WH)[:, None], best, iou)[:max_det]
     return np.column_stack([xyxy[keep], best[keep], cls[keep]]).astype(np.float32)
+
+
+def _with_preprocessing(model):
+    """Let the compiled model take the letterboxed BGR uint8 picture as it is (NHWC): the
+    conversion to float, BGR->RGB and /255 run inside OpenVINO, not as NumPy passes."""
+    from openvino import Layout, Type
+    from openvino.preprocess import ColorFormat, PrePostProcessor
+
+    ppp = PrePostProcessor(model)
+    ppp.input().tensor().set_element_type(Type.u8).set_layout(Layout("NHWC")).set_color_format(ColorFormat.BGR)
+    ppp.input().model().set_layout(Layout("NCHW"))
+    ppp.input().preprocess().convert_element_type(Type.f32).convert_color(ColorFormat.RGB).scale(255.0)
+    return ppp.build()
 
 
 class OpenVinoYolo:
@@ -112,6 +129,7 @@ class OpenVinoYolo:
         shape = model.input(0).get_partial_shape()
         if shape.is_dynamic:
             raise OpenVinoYoloError(f"{folder}: dynamic-shape models are run through ultralytics")
+        model = _with_preprocessing(model)
         self._compiled = core.compile_model(model, "CPU", config)
         self._request = self._compiled.create_infer_request()
 
@@ -121,8 +139,7 @@ class OpenVinoYolo:
         out = []
         for img in images:
             boxed, gain, (left, top) = letterbox(img, self.input_hw)
-            x = np.ascontiguousarray(boxed[..., ::-1].transpose(2, 0, 1))[None].astype(np.float32) / 255.0
-            raw = self._request.infer({0: x})[self._compiled.output(0)][0]
+            raw = self._request.infer({0: boxed[None]})[self._compiled.output(0)][0]
             det = decode(raw, conf, iou, classes)
             det[:, [0, 2]] = ((det[:, [0, 2]] - left) / gain).clip(0, img.shape[1])
             det[:, [1, 3]] = ((det[:, [1, 3]] - top) / gain).clip(0, img.shape[0])

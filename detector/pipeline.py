@@ -93,6 +93,9 @@ class Pipeline:
         crossing = self.crossing.scaled_to((info.width, info.height))
         signals = PlanSignals(self.plan) if self.plan is not None else LampSignals(crossing)
         tracker = Tracker(self.settings.tracker)
+        # at least the frames one model input holds (stacked wide frames / regions)
+        per_call = getattr(self.detector, "frames_per_call", None)
+        batch = max(self.settings.batch, per_call((info.height, info.width)) if per_call else 1)
         red = RedLightRule(crossing, signals.at)
         wrong = WrongWayRule(crossing)
         counter = TrafficCounter()
@@ -169,7 +172,7 @@ class Pipeline:
             if due:
                 last_detect_t, last_image = frame.t, frame.image
                 pending.append(frame)
-                if len(pending) >= self.settings.batch:
+                if len(pending) >= batch:
                     processed += detect_and_apply()
             if progress is not None:
                 progress(frame.t, info.duration_s)

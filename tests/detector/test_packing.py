@@ -79,3 +79,17 @@ def test_roi_detects_in_the_region_and_maps_boxes_back(roi, crop, box):
     out = echo.detector.detect(frames)
     assert echo.seen == [crop] * 3
     assert [d.xyxy.tolist() for d in out] == [[box]] * 3
+
+
+@pytest.mark.parametrize("roi, pack, frame, n", [
+    (None, True, (720, 1620), 2),
+    ((0, 191, 1620, 720), True, (720, 1620), 3),   # the vn crossing's region: three per input
+    ((0, 191, 1620, 720), False, (720, 1620), 1),  # a .pt model letterboxes each picture itself
+    (None, True, (480, 640), 1),
+])
+def test_frames_per_call_fills_the_model_input(roi, pack, frame, n):
+    from detector.detection import YoloDetector
+
+    d = YoloDetector.__new__(YoloDetector)
+    d.roi, d.pack = roi, pack
+    assert d.frames_per_call(frame) == n
