@@ -7,11 +7,12 @@ STAMP  := $(VENV)/.installed
 .PHONY: setup assets test demo bench eval clean
 
 # Virtualenv + the package and its tools (torch/torchvision are pinned in pyproject.toml).
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml service/web/package.json service/web/package-lock.json
 	bash scripts/system_packages.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	npm ci --prefix service/web --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Debian packages crosswatch needs outside Python: a CJK font for the evidence captions.
+# Debian packages crosswatch needs outside Python: a CJK font for the evidence captions, npm (the
+# web UI's ECharts comes from the npm registry) and chromium (the headless browser of the UI tests;
+# Playwright drives it, nothing downloads a browser).
 # (The test suite's PostgreSQL is installed by scripts/pg_test_server.sh.) Installs only what is
 # missing; quiet and quick when all is there.
 set -euo pipefail
 need=()
 fc-list :lang=zh 2>/dev/null | grep -q . || [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need+=(fonts-wqy-zenhei fontconfig)
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "crosswatch: please install these Debian packages (as root): ${need[*]}" >&2
