@@ -31,6 +31,12 @@ def _parse_start(value: str | None) -> datetime | None:
     return dt
 
 
+def evidence_run_dir(crossing: Crossing, video_sha: str, settings_hash: str) -> str:
+    """The evidence folder of one run (relative to the evidence root): one per run key — video,
+    crossing geometry version and settings — so two versions of a crossing never share files."""
+    return f"{crossing.id}/{video_sha[:16]}-{crossing.geometry_hash()[:8]}-{settings_hash[:8]}"
+
+
 def _signal_box(crossing: Crossing, signal_id: str | None) -> tuple[float, float, float, float] | None:
     if signal_id is None:
         return None
@@ -170,7 +176,7 @@ def process_video(args: argparse.Namespace) -> dict:
             bar.close()
 
     t0 = time.perf_counter()
-    run_dir = f"{crossing.id}/{video_sha[:16]}-{settings_hash[:8]}"
+    run_dir = evidence_run_dir(crossing, video_sha, settings_hash)
     jobs = [(e, f"{run_dir}/{e.key}", _signal_box(result.crossing, e.signal_id)) for e in result.events]
     try:
         files = recorder.record_many(video, jobs) if jobs else {}
@@ -507,6 +513,10 @@ def build_parser() -> argparse.ArgumentParser:
     de = sub.add_parser("demo", help="process every bundled sample clip into the database (after `make assets`)")
     _add_pipeline_options(de)
     de.set_defaults(func=cmd_demo)
+
+    from .batch import add_parser as add_batch_parser  # batch (many videos, local pool or Ray)
+
+    add_batch_parser(sub, _add_model_options)
 
     from service.cli import add_commands  # serve, user, db
 

@@ -104,13 +104,19 @@ def crossing_exists(s: Session, crossing_id: str) -> bool:
 
 
 # -- worker ------------------------------------------------------------------------------------
+BATCH_CREATOR = "batch"  # `created_by` of the jobs that `crosswatch batch` records
+
+
 def requeue_interrupted(sm: sessionmaker[Session]) -> int:
     """Items (and jobs) left `running` by a service that was killed go back to `queued`: the
-    pipeline's database writes are all-or-nothing and idempotent, so running them again is safe."""
+    pipeline's database writes are all-or-nothing and idempotent, so running them again is safe.
+    Jobs of `crosswatch batch` are left alone: their runner resumes them (re-run the command)."""
+    service_jobs = select(JobRow.id).where(JobRow.created_by != BATCH_CREATOR)
     with sm.begin() as s:
-        n = s.execute(update(JobItemRow).where(JobItemRow.status == "running")
+        n = s.execute(update(JobItemRow).where(JobItemRow.status == "running", JobItemRow.job_id.in_(service_jobs))
                       .values(status="queued", progress=0.0, started_at=None)).rowcount
-        s.execute(update(JobRow).where(JobRow.status == "running").values(status="queued"))
+        s.execute(update(JobRow).where(JobRow.status == "running", JobRow.created_by != BATCH_CREATOR)
+                  .values(status="queued"))
     return int(n or 0)
 
 
@@ -200,3 +206,86 @@ def finish_job(sm: sessionmaker[Session], job_id: int, *, error: str | None = No
         if error is not None:
             job.error = error
         return status
+
+
+# -- batch runner (`crosswatch batch`) -------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class BatchJob:
+    """A `crosswatch batch` job as the runner sees it: item ids by path, and the paths whose
+    item was already done before this run (re-checked against the runs table, not trusted)."""
+
+    id: int
+    uid: str
+    items: dict[str, int]
+    done_before: frozenset[str]
+    settings: dict[str, Any]
+
+
+def open_batch_job(sm: sessionmaker[Session], *, crossing_id: str, key: str, paths: Sequence[str],
+                   settings: dict[str, Any], created_by: str = BATCH_CREATOR,
+                   start_time: datetime | None = None) -> BatchJob:
+    """The job recording one crossing's share of a batch, created `running` — never `queued`, so
+    the service's worker does not claim it. Running the same batch again (same `key`: inputs,
+    crossing config, settings) reopens that job instead of adding another: it is running again,
+    its unfinished items are queued again, new paths get items, and unfinished items whose file
+    is no longer among the inputs are failed with that reason. Done items stay done."""
+    with sm.begin() as s:
+        found = s.execute(select(JobRow.id, JobRow.settings)
+                          .where(JobRow.crossing_id == crossing_id, JobRow.created_by == created_by)
+                          .order_by(JobRow.id.desc())).all()
+        job_id = next((i for i, st in found if (st or {}).get("batch_key") == key), None)
+        now = utcnow()
+        if job_id is None:
+            job = create_job(s, crossing_id=crossing_id, paths=paths, created_by=created_by, start_time=start_time,
+                             settings={**settings, "batch_key": key})
+            job.status, job.started_at = "running", now
+            s.flush()
+            return BatchJob(job.id, job.uid, {i.path: i.id for i in job.items}, frozenset(), dict(job.settings))
+        job = s.get_one(JobRow, job_id, with_for_update=True)
+        job.status, job.started_at, job.finished_at = "running", now, None
+        job.cancel_requested, job.error, job.start_time = False, None, start_time
+        job.settings = {**(job.settings or {}), **settings, "batch_key": key}
+        wanted = set(paths)
+        items = s.scalars(select(JobItemRow).where(JobItemRow.job_id == job_id).order_by(JobItemRow.id)).all()
+        have = {i.path for i in items}
+        done: set[str] = set()
+        for item in items:
+            if item.status == "done":
+                done.add(item.path)
+            elif item.path in wanted:
+                item.status, item.progress, item.error, item.run_id, item.events = "queued", 0.0, None, None, None
+                item.started_at = item.finished_at = None
+            else:
+                item.status, item.error, item.finished_at = "failed", "no longer among the batch's inputs", now
+        s.add_all(JobItemRow(job_id=job_id, path=p, status="queued", progress=0.0) for p in paths if p not in have)
+        s.flush()
+        ids = dict(s.execute(select(JobItemRow.path, JobItemRow.id).where(JobItemRow.job_id == job_id)).tuples().all())
+        return BatchJob(job.id, job.uid, ids, frozenset(done & wanted), dict(job.settings))
+
+
+def update_job_settings(sm: sessionmaker[Session], job_id: int, updates: dict[str, Any]) -> None:
+    """Merge `updates` into the job's `settings` (the batch keeps its SHA-256 cache there)."""
+    with sm.begin() as s:
+        job = s.get_one(JobRow, job_id, with_for_update=True)
+        job.settings = {**(job.settings or {}), **updates}
+
+
+def requeue_items(sm: sessionmaker[Session], item_ids: Sequence[int]) -> None:
+    """Items (done earlier, but their run is gone) go back to `queued` to be processed again."""
+    if not item_ids:
+        return
+    with sm.begin() as s:
+        s.execute(update(JobItemRow).where(JobItemRow.id.in_(list(item_ids)))
+                  .values(status="queued", progress=0.0, error=None, run_id=None, events=None,
+                          started_at=None, finished_at=None))
+
+
+def interrupt_job(sm: sessionmaker[Session], job_id: int, message: str) -> None:
+    """The batch runner was stopped (Ctrl-C, SIGTERM): its unfinished items and the job are
+    `cancelled` with `message` (re-running the batch reopens them)."""
+    now = utcnow()
+    with sm.begin() as s:
+        s.execute(update(JobItemRow).where(JobItemRow.job_id == job_id, JobItemRow.status.in_(("queued", "running")))
+                  .values(status="cancelled", error=message, finished_at=now))
+        s.execute(update(JobRow).where(JobRow.id == job_id)
+                  .values(status="cancelled", error=message, finished_at=now))

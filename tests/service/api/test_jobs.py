@@ -298,6 +298,21 @@ def test_interrupted_work_is_queued_again(api):
         assert s.query(JobRow).one().status == "queued" and s.query(JobItemRow).one().status == "queued"
 
 
+def test_a_batch_runners_job_is_not_taken_over_by_the_service(api):
+    """`crosswatch batch` resumes its own jobs when re-run; a service restart must not claim them."""
+    _crossings(api)
+    sm = api.app.state.write_sessionmaker
+    with sm.begin() as s:
+        job = JobRow(uid="b" * 32, crossing_id="cx-a", status="running", settings={}, created_by=jobs_repo.BATCH_CREATOR)
+        s.add(job)
+        s.flush()
+        s.add(JobItemRow(job_id=job.id, path="/videos/x.mp4", status="running"))
+    assert jobs_repo.requeue_interrupted(sm) == 0
+    assert jobs_repo.claim_next(sm) is None
+    with api.app.state.sessionmaker() as s:
+        assert s.query(JobRow).one().status == "running" and s.query(JobItemRow).one().status == "running"
+
+
 @pytest.mark.parametrize("rc,lines,expected", [
     (2, ["warning: x", "crosswatch: error: c.yaml: stop_lines.0: bad", "more"], "c.yaml: stop_lines.0: bad"),
     (1, ["Traceback (most recent call last):", "ValueError: boom"], "ValueError: boom"),
