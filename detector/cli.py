@@ -518,6 +518,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_batch_parser(sub, _add_model_options)
 
+    from .live import add_parser as add_watch_parser  # watch (live streams)
+
+    add_watch_parser(sub)
+
     from service.cli import add_commands  # serve, user, db
 
     add_commands(sub)

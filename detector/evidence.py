@@ -9,6 +9,8 @@ Pixels come from re-decoding the source video around each event with PyAV (seek 
 window, decode by presentation time). Nothing holds more than a handful of decoded pictures per
 event: clip frames stream straight into the encoder. ``record_many`` decodes each stretch of
 video once for all the events whose windows overlap (up to ``max_group`` events at a time).
+A live stream cannot be re-read: ``record_frames`` takes its pixels from a ``FrameSource``
+instead (``detector.ring.RingFrames``: the stream's recent packets, kept in memory).
 
 Times are presentation times in seconds, ``(pts - stream.start_time) * time_base``; boxes and
 the signal head box are ``x1, y1, x2, y2`` in source video pixels.
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
 from pathlib import Path, PurePosixPath
-from typing import Iterator, Sequence
+from typing import Iterator, Protocol, Sequence
 
 import av
 import av.error
@@ -50,6 +52,7 @@ __all__ = [
     "EvidenceFile",
     "EvidenceRecorder",
     "FontNotFoundError",
+    "FrameSource",
     "KEY_FRAME_KINDS",
     "find_cjk_font",
     "sha256_file",
@@ -378,6 +381,24 @@ def _even_size(w: int, h: int) -> tuple[int, int]:
 # decoding
 
 
+class FrameSource(Protocol):
+    """Where `EvidenceRecorder.record_frames` gets its pictures when there is no file to re-read.
+
+    `frames(t0, t1)` yields (t, decoded frame) in time order from before t0 through the first frame
+    after t1 (times in seconds on the same axis as the events'); `rate` is the clip's nominal frame
+    rate, `time_base` that of the frames' times; `video` names the source in error messages."""
+
+    video: object
+    width: int
+    height: int
+    rate: Fraction
+    time_base: Fraction
+
+    def frames(self, t0: float, t1: float) -> Iterator[tuple[float, av.VideoFrame]]: ...
+
+    def close(self) -> None: ...
+
+
 class _Source:
     """One opened video; frames(t0, t1) yields (t, av.VideoFrame) by presentation time."""
 
@@ -511,26 +532,28 @@ class _Nearest:
         return None if self._cache is None else self._cache.image()
 
 
+def _key_times(event: ViolationEvent) -> tuple[float, ...]:
+    t = float(event.t)
+    keys = tuple(float(k) for k in event.key_times)
+    if all(k == 0.0 for k in keys) and t > 0.0:
+        # key times were not filled in: one second before, at, and after the event
+        keys = (max(0.0, t - 1.0), t, t + 1.0)
+    return keys
+
+
 class _Job:
-    def __init__(self, rec: "EvidenceRecorder", event: ViolationEvent, rel_dir: str, signal_box: Box | None, src: _Source):
+    def __init__(self, rec: "EvidenceRecorder", event: ViolationEvent, rel_dir: str, signal_box: Box | None,
+                 src: "_Source | FrameSource"):
         self.rec, self.event, self.signal_box = rec, event, signal_box
         self.rel_dir = _clean_rel_dir(rel_dir)
         self.folder = rec.root.joinpath(*self.rel_dir.parts)
         self.kinds = KEY_FRAME_KINDS[ViolationType(event.type)]
-        t = float(event.t)
-        keys = tuple(float(k) for k in event.key_times)
-        if all(k == 0.0 for k in keys) and t > 0.0:
-            # key times were not filled in: one second before, at, and after the event
-            keys = (max(0.0, t - 1.0), t, t + 1.0)
-        self.key_times = keys
+        self.key_times = _key_times(event)
         self.path = sorted(((float(pt), tuple(float(v) for v in b)) for pt, b in event.path), key=lambda p: p[0])
         self._path_t = [p[0] for p in self.path]
-        lo = min(t - rec.clip_pre_s, min(keys) - KEY_MARGIN_S)
-        hi = max(t + rec.clip_post_s, max(keys) + KEY_MARGIN_S)
-        self.lo = max(0.0, lo, t - MAX_EXTRA_SPAN_S)
-        self.hi = max(self.lo, min(hi, t + MAX_EXTRA_SPAN_S))
-        self.nearest = [_Nearest(k) for k in keys]
-        self.at_event = _Nearest(t)
+        self.lo, self.hi = rec.window(event)
+        self.nearest = [_Nearest(k) for k in self.key_times]
+        self.at_event = _Nearest(float(event.t))
         self.src = src
         self.out_size = _even_size(src.width, src.height)
         self._out = self._ostream = None
@@ -780,6 +803,17 @@ class EvidenceRecorder:
         except Exception:  # pragma: no cover - depends on the PyAV build
             raise EvidenceError("this PyAV build has no libx264 encoder; evidence clips need H.264") from None
 
+    def window(self, event: ViolationEvent) -> tuple[float, float]:
+        """(first, last) video time the event's clip covers: `clip_pre_s` before to `clip_post_s` after
+        the event, widened to the key pictures, never more than MAX_EXTRA_SPAN_S from the event.
+        A live stream keeps its packets until the stream has passed the end of this window."""
+        t = float(event.t)
+        keys = _key_times(event)
+        lo = min(t - self.clip_pre_s, min(keys) - KEY_MARGIN_S)
+        hi = max(t + self.clip_post_s, max(keys) + KEY_MARGIN_S)
+        lo = max(0.0, lo, t - MAX_EXTRA_SPAN_S)
+        return lo, max(lo, min(hi, t + MAX_EXTRA_SPAN_S))
+
     # ---- captions
     def format_time(self, t: float) -> str:
         if self.start_time is None:
@@ -838,7 +872,28 @@ class EvidenceRecorder:
             raise ValueError("record_many: two events would write to the same folder")
         if not video.is_file():
             raise EvidenceError(f"cannot re-read video {video}: no such file")
-        src = _Source(video)
+        return self._record_from(_Source(video), jobs, keys)
+
+    def record_frames(self, source: "FrameSource", jobs: list[tuple[ViolationEvent, str, Box | None]]
+                      ) -> dict[str, list[EvidenceFile]]:
+        """Like `record_many`, but the pixels come from `source` instead of re-reading a file: a live
+        stream cannot be re-read, so its recent packets are kept and decoded again from memory
+        (`detector.ring`). Same files, captions, hashing and atomic writes; `source` is closed."""
+        if not jobs:
+            source.close()
+            return {}
+        keys = [ev.key for ev, _, _ in jobs]
+        if len(set(keys)) != len(keys):
+            source.close()
+            raise ValueError("record_frames: two jobs have the same event key")
+        dirs = [_clean_rel_dir(d) for _, d, _ in jobs]
+        if len(set(dirs)) != len(dirs):
+            source.close()
+            raise ValueError("record_frames: two events would write to the same folder")
+        return self._record_from(source, jobs, keys)
+
+    def _record_from(self, src: "_Source | FrameSource", jobs: list[tuple[ViolationEvent, str, Box | None]],
+                     keys: list[str]) -> dict[str, list[EvidenceFile]]:
         results: dict[str, list[EvidenceFile]] = {}
         failures: dict[str, str] = {}
         try:
@@ -850,7 +905,7 @@ class EvidenceRecorder:
         if failures:
             lines = "; ".join(f"{k}: {v}" for k, v in failures.items())
             raise EvidenceBatchError(
-                f"evidence failed for {len(failures)} of {len(keys)} events in {video}: {lines}",
+                f"evidence failed for {len(failures)} of {len(keys)} events in {src.video}: {lines}",
                 {k: results[k] for k in keys if k in results},
                 failures,
             )
@@ -869,7 +924,7 @@ class EvidenceRecorder:
             yield group
 
     def _run_group(
-        self, src: _Source, group: list[_Job], results: dict[str, list[EvidenceFile]], failures: dict[str, str]
+        self, src: "_Source | FrameSource", group: list[_Job], results: dict[str, list[EvidenceFile]], failures: dict[str, str]
     ) -> None:
         lo, hi = min(j.lo for j in group), max(j.hi for j in group)
         active = list(group)

@@ -2,7 +2,8 @@
 
 The pipeline knows nothing about databases or files of evidence; it returns events, line
 crossings and per-minute counts. The detector is any object with `detect(images) -> [Detections]`,
-so tests drive it with scripted detections and no model.
+so tests drive it with scripted detections and no model. `FrameSession` is the per-frame part:
+`Pipeline.run` feeds it a file's frames, `detector.live` (`crosswatch watch`) a stream's.
 """
 from __future__ import annotations
 
@@ -79,6 +80,134 @@ class _Clock:
         self._t = now
 
 
+class FrameSession:
+    """The per-frame stages of a run (signal -> detect -> merge riders -> track -> rules) for frames
+    that arrive one at a time: `Pipeline.run` feeds it a file's frames, `detector.live` a stream's.
+
+    Outputs accumulate in `events`, `crossings` and `final_class` (the whole-track class vote of each
+    judged road user, known when its track retires); a long-running caller drains them as it goes,
+    so memory stays flat. `track_offset` is added to every track id: a stream starts a fresh session
+    after each gap and keeps ids unique over the whole run. `log_signals` keeps the (onset, state)
+    history of each signal (a file run reports it; a stream never ends, so it does not keep it).
+    """
+
+    def __init__(self, crossing: Crossing, detector: Detector, settings: PipelineSettings,
+                 plan: SignalPlan | None, frame_size: tuple[int, int], *, track_offset: int = 0,
+                 log_signals: bool = True, clock: _Clock | None = None):
+        self.crossing = crossing  # already in the video's pixel space
+        self.detector = detector
+        self.settings = settings
+        self.track_offset = track_offset
+        self.log_signals = log_signals
+        self.clock = clock or _Clock()
+        self.signals = PlanSignals(plan) if plan is not None else LampSignals(crossing)
+        self.tracker = Tracker(settings.tracker)
+        # at least the frames one model input holds (stacked wide frames / regions)
+        width, height = frame_size
+        per_call = getattr(detector, "frames_per_call", None)
+        self.batch = max(settings.batch, per_call((height, width)) if per_call else 1)
+        self.red = RedLightRule(crossing, self.signals.at)
+        self.wrong = WrongWayRule(crossing)
+        self.events: list[ViolationEvent] = []
+        self.crossings: list[LineCrossing] = []
+        self.signal_log: dict[str, list[tuple[float, str]]] = {}  # per signal: (onset t, state) of each state
+        # A road user's class is the vote over its whole track, not over the part seen when a rule decided
+        # (a far motorbike's headlight at dusk first looks like a car): kept for judged road users only.
+        self.final_class: dict[int, str] = {}
+        self._judged: set[int] = set()  # track ids with an event or a counted crossing, not yet retired
+        self._pending: list[Frame] = []  # frames waiting to be detected together
+        self._interval = 1.0 / settings.detect_fps if settings.detect_fps > 0 else 0.0
+        self._signal_interval = 1.0 / settings.signal_fps if settings.signal_fps > 0 else 0.0
+        self._last_detect_t: float | None = None
+        self._last_signal_t: float | None = None
+        self._last_image: np.ndarray | None = None
+        self.frames = self.processed = 0
+        self.last_t = 0.0
+        self.max_track_id = track_offset  # the highest track id handed out so far
+
+    def _record(self, ev: list[ViolationEvent], cr: list[LineCrossing]) -> None:
+        self.events.extend(ev)
+        self.crossings.extend(cr)
+        self._judged.update(e.track_id for e in ev)
+        self._judged.update(c.track_id for c in cr)
+
+    def _retire(self, ids: list[int]) -> None:
+        if ids:
+            self._record(*self.red.forget(ids))
+            self.wrong.forget(ids)
+            for tid in ids:
+                cls = self.tracker.final_class.pop(tid - self.track_offset, None)
+                if tid in self._judged:
+                    self._judged.discard(tid)
+                    if cls:
+                        self.final_class[tid] = cls
+
+    def _detect_and_apply(self) -> None:
+        """Detect the pending frames in one call, then track and judge them in time order."""
+        pending = self._pending
+        if not pending:
+            return
+        clock = self.clock
+        found = self.detector.detect([f.image for f in pending])
+        clock.lap("detect")
+        off = self.track_offset
+        for f, raw in zip(pending, found):
+            # one box per road user: riders folded into their bikes, then leftover
+            # overlapping boxes of the same kind of road user removed
+            det = nms_merge([merge_riders(raw)], iou=0.6, by_family=True)
+            upd = self.tracker.update(det, f.t, f.index)
+            points, retired = upd.points, upd.retired
+            if off:
+                points = [replace(p, track_id=p.track_id + off) for p in points]
+                retired = [tid + off for tid in retired]
+            if points:
+                self.max_track_id = max(self.max_track_id, max(p.track_id for p in points))
+            clock.lap("track")
+            ev, cr = self.red.update(points)
+            self._record(ev + self.wrong.update(points), cr)
+            self._retire(retired)
+            clock.lap("rules")
+        self.processed += len(pending)
+        pending.clear()
+
+    def push(self, frame: Frame) -> None:
+        """One decoded frame, in time order: read the lamps when due, detect when due."""
+        clock = self.clock
+        clock.lap("decode")
+        self.frames += 1
+        self.last_t = frame.t
+        due = self._last_detect_t is None or frame.t - self._last_detect_t >= self._interval * 0.9
+        if due or self._last_signal_t is None or frame.t - self._last_signal_t >= self._signal_interval * 0.9:
+            self._last_signal_t = frame.t
+            image = frame.image  # the picture is made only for frames looked at
+            clock.lap("decode")
+            for sid, reading in self.signals.update(image, frame.t).items():
+                if self.log_signals:
+                    log = self.signal_log.setdefault(sid, [])
+                    if not log or log[-1][1] != reading.state.value:
+                        log.append((round(frame.t - reading.since_s, 3), reading.state.value))
+            clock.lap("signal")
+        if (due and self.settings.skip_duplicates and self._last_image is not None
+                and is_duplicate(frame.image, self._last_image)):
+            due = False
+        if due:
+            self._last_detect_t, self._last_image = frame.t, frame.image
+            self._pending.append(frame)
+            if len(self._pending) >= self.batch:
+                self._detect_and_apply()
+
+    def flush(self) -> None:
+        """Detect the frames still waiting for a full batch (a stream that went quiet)."""
+        self._detect_and_apply()
+
+    def finish(self) -> None:
+        """End of the video (or of a stream's stretch before a gap): every track retires, so every
+        pending decision is made."""
+        self._detect_and_apply()
+        self._retire([tid + self.track_offset for tid in self.tracker.finish()])
+        self.clock.lap("rules")
+
+
 class Pipeline:
     def __init__(self, crossing: Crossing, detector: Detector, settings: PipelineSettings | None = None,
                  plan: SignalPlan | None = None):
@@ -91,101 +220,27 @@ class Pipeline:
         started = time.perf_counter()
         info = probe(video)
         crossing = self.crossing.scaled_to((info.width, info.height))
-        signals = PlanSignals(self.plan) if self.plan is not None else LampSignals(crossing)
-        tracker = Tracker(self.settings.tracker)
-        # at least the frames one model input holds (stacked wide frames / regions)
-        per_call = getattr(self.detector, "frames_per_call", None)
-        batch = max(self.settings.batch, per_call((info.height, info.width)) if per_call else 1)
-        red = RedLightRule(crossing, signals.at)
-        wrong = WrongWayRule(crossing)
-        counter = TrafficCounter()
-        events: list[ViolationEvent] = []
-        crossings: list[LineCrossing] = []
-        signal_log: dict[str, list[tuple[float, str]]] = {}  # per signal: (onset t, state) of each state
-        # A road user's class is the vote over its whole track, not over the part seen when a rule decided
-        # (a far motorbike's headlight at dusk first looks like a car): kept for judged road users only.
-        final_class: dict[int, str] = {}
-        judged: set[int] = set()  # track ids with an event or a counted crossing
-
-        def record(ev: list[ViolationEvent], cr: list[LineCrossing]) -> None:
-            events.extend(ev)
-            crossings.extend(cr)
-            judged.update(e.track_id for e in ev)
-            judged.update(c.track_id for c in cr)
-
-        def retire(ids: list[int]) -> None:
-            if ids:
-                record(*red.forget(ids))
-                wrong.forget(ids)
-                for tid in ids:
-                    cls = tracker.final_class.pop(tid, None)
-                    if cls and tid in judged:
-                        final_class[tid] = cls
-
-        pending: list[Frame] = []  # frames waiting to be detected together
-
-        def detect_and_apply() -> int:
-            """Detect the pending frames in one call, then track and judge them in time order."""
-            if not pending:
-                return 0
-            found = self.detector.detect([f.image for f in pending])
-            clock.lap("detect")
-            for f, raw in zip(pending, found):
-                # one box per road user: riders folded into their bikes, then leftover
-                # overlapping boxes of the same kind of road user removed
-                det = nms_merge([merge_riders(raw)], iou=0.6, by_family=True)
-                upd = tracker.update(det, f.t, f.index)
-                clock.lap("track")
-                ev, cr = red.update(upd.points)
-                record(ev + wrong.update(upd.points), cr)
-                retire(upd.retired)
-                clock.lap("rules")
-            n = len(pending)
-            pending.clear()
-            return n
-
-        interval = 1.0 / self.settings.detect_fps if self.settings.detect_fps > 0 else 0.0
-        signal_interval = 1.0 / self.settings.signal_fps if self.settings.signal_fps > 0 else 0.0
-        last_detect_t: float | None = None
-        last_signal_t: float | None = None
-        last_image: np.ndarray | None = None
-        frames = processed = 0
-        last_t = 0.0
         clock = _Clock()
+        session = FrameSession(crossing, self.detector, self.settings, self.plan, (info.width, info.height),
+                               clock=clock)
         frame: Frame
         for frame in read_frames(video):
-            clock.lap("decode")
-            frames += 1
-            last_t = frame.t
-            due = last_detect_t is None or frame.t - last_detect_t >= interval * 0.9
-            if due or last_signal_t is None or frame.t - last_signal_t >= signal_interval * 0.9:
-                last_signal_t = frame.t
-                image = frame.image  # the picture is made only for frames looked at
-                clock.lap("decode")
-                for sid, reading in signals.update(image, frame.t).items():
-                    log = signal_log.setdefault(sid, [])
-                    if not log or log[-1][1] != reading.state.value:
-                        log.append((round(frame.t - reading.since_s, 3), reading.state.value))
-                clock.lap("signal")
-            if due and self.settings.skip_duplicates and last_image is not None and is_duplicate(frame.image, last_image):
-                due = False
-            if due:
-                last_detect_t, last_image = frame.t, frame.image
-                pending.append(frame)
-                if len(pending) >= batch:
-                    processed += detect_and_apply()
+            session.push(frame)
             if progress is not None:
                 progress(frame.t, info.duration_s)
-        processed += detect_and_apply()
-        retire(tracker.finish())
+        session.finish()
+        final_class = session.final_class
+        events = session.events
         for e in events:
             e.class_name = final_class.get(e.track_id, e.class_name)
-        crossings = [replace(c, class_name=final_class.get(c.track_id, c.class_name)) for c in crossings]
+        crossings = [replace(c, class_name=final_class.get(c.track_id, c.class_name)) for c in session.crossings]
+        counter = TrafficCounter()
         counter.add(crossings)
         clock.lap("rules")
         events.sort(key=lambda e: (e.t, e.track_id))
+        last_t = session.last_t
         duration = max(last_t + (1.0 / info.nominal_fps if info.nominal_fps else 0.0), info.duration_s or 0.0)
-        return PipelineResult(info=info, events=events, crossings=crossings, counts=counter.rows(), frames=frames,
-                              processed=processed, duration_s=round(duration, 3),
+        return PipelineResult(info=info, events=events, crossings=crossings, counts=counter.rows(),
+                              frames=session.frames, processed=session.processed, duration_s=round(duration, 3),
                               elapsed_s=time.perf_counter() - started, timings=clock.spent, crossing=crossing,
-                              signal_log=signal_log)
+                              signal_log=session.signal_log)

@@ -9,6 +9,9 @@ need=()
 fc-list :lang=zh 2>/dev/null | grep -q . || [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need+=(fonts-wqy-zenhei fontconfig)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# ffmpeg: the program serves local RTSP/HTTP streams to the live-stream tests and scripts
+# (`crosswatch watch` itself decodes with PyAV's own FFmpeg libraries)
+command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "crosswatch: please install these Debian packages (as root): ${need[*]}" >&2

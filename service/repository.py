@@ -429,6 +429,27 @@ class Repository:
             run.timings = timings
             return [r.uid for r in rows]
 
+    def add_events(self, run_id: int, events: Sequence[EventRecord]) -> dict[str, str]:
+        """Store events (+ evidence rows) of a running run now, in one transaction: a live stream
+        never ends, so `crosswatch watch` writes each event as soon as it and its evidence are
+        decided, instead of everything in `finish_run`. Idempotent per event key: a key the run
+        already holds is skipped (a retried write after a lost connection adds nothing).
+        Returns {event_key: uid} of the events added by this call."""
+        keys = [e.event_key for e in events]
+        if len(set(keys)) != len(keys):
+            raise ValueError("add_events: two events have the same event_key")
+        if not events:
+            return {}
+        with self._write.begin() as s:
+            run = self._lock_running(s, run_id)
+            ver = s.get_one(CrossingVersionRow, run.crossing_version_id)
+            stored = set(s.scalars(select(EventRow.event_key).where(
+                EventRow.run_id == run_id, EventRow.event_key.in_(keys))))
+            rows = [self._event_row(e, run, ver) for e in events if e.event_key not in stored]
+            s.add_all(rows)
+            s.flush()
+            return {r.event_key: r.uid for r in rows}
+
     def add_counts(self, run_id: int, counts: Sequence[CountRecord]) -> None:
         """Add counts to a running run now (long streams); additive with later finish_run()."""
         with self._write.begin() as s:
