@@ -2,6 +2,7 @@
 
 - `make_engine(url)`: SQLite (parent folder created, WAL, busy_timeout 30 s, foreign keys on,
   real BEGIN so transactions and transactional DDL work) or PostgreSQL through psycopg 3.
+- `service_pool_options(url)`: the pool of the web service's engine, sized to its request threads.
 - `upgrade(url_or_engine)`: Alembic to head, programmatically (no alembic.ini). Safe to call on
   every start and from several processes at once: the migration runs under a database-wide lock
   (`BEGIN IMMEDIATE` on SQLite, an advisory lock on PostgreSQL) and retries on transient errors.
@@ -13,6 +14,7 @@ import os
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, Connection, make_url
@@ -27,6 +29,18 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # at BEGIN (writers queue on busy_timeout instead of failing on a lock upgrade).
 BEGIN_MODE_OPTION = "crosswatch_sqlite_begin"
 _PG_MIGRATION_LOCK = 0x6372_7377_6174_6368  # "crswatch": advisory lock key for upgrade()
+# The web service runs its sync handlers on anyio's thread pool (`SERVICE_THREADS` at once, set by
+# the app) and each holds one pooled connection (a few briefly hold two: a read session plus a
+# short write such as an API key's last-used stamp). With SQLAlchemy's default pool (5 + 10
+# overflow) 40 threads queued for 15 connections and, after 30 s, failed with 500s under load.
+# Sized to the threads (+ headroom), requests queue for a thread instead and the pool timeout
+# only fires on a real overload (the app answers it 503 + Retry-After). The app also admits at
+# most SERVICE_THREADS requests at once (see `service.app._Admission`). 32, not anyio's 40: the
+# CPU cost per request is the same from 8 to 40 threads on 2 cores, and two worker processes then
+# stay well inside PostgreSQL's default max_connections (100).
+SERVICE_THREADS = 32
+SERVICE_POOL_OVERFLOW = 10
+SERVICE_POOL_TIMEOUT_S = 10.0
 _RETRYABLE = ("database is locked", "database table is locked", "already exists", "deadlock detected",
               "could not serialize", "duplicate key value")
 
@@ -59,9 +73,27 @@ def make_engine(url: str | URL | None = None, **kwargs) -> Engine:
     return create_engine(u, **kwargs)
 
 
+def _sqlite_in_memory(u: URL) -> bool:
+    db = u.database or ""
+    return db in ("", ":memory:") or db.startswith("file::memory:") or "mode=memory" in db
+
+
+def service_pool_options(url: str | URL | None = None, threads: int | None = None) -> dict[str, Any]:
+    """`create_engine` pool arguments for the web service: `threads` (default `SERVICE_THREADS`)
+    connections plus `SERVICE_POOL_OVERFLOW`, waiting at most `SERVICE_POOL_TIMEOUT_S`. Empty
+    for in-memory SQLite, whose single-connection pool takes no size."""
+    u = _normalise(url if url is not None else default_db_url())
+    if u.get_backend_name() == "sqlite" and _sqlite_in_memory(u):
+        return {}
+    n = SERVICE_THREADS if threads is None else threads
+    if n < 1:
+        raise ValueError(f"threads must be >= 1, not {n}")
+    return {"pool_size": n, "max_overflow": SERVICE_POOL_OVERFLOW, "pool_timeout": SERVICE_POOL_TIMEOUT_S}
+
+
 def _sqlite_engine(u: URL, **kwargs) -> Engine:
     db = u.database or ""
-    in_memory = db in ("", ":memory:") or db.startswith("file::memory:") or "mode=memory" in db
+    in_memory = _sqlite_in_memory(u)
     if not in_memory:
         Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
     connect_args = kwargs.pop("connect_args", {})

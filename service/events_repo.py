@@ -7,12 +7,12 @@ from a missing one. Works on SQLite and PostgreSQL (`NULLS LAST` is supported by
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true
+from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from .models import CrossingRow, EventRow, EvidenceFileRow, ReviewRow, VideoRunRow
@@ -111,24 +111,77 @@ def count_events(s: Session, scope: ColumnElement[bool], filters: EventFilters) 
     return s.scalar(select(func.count()).select_from(EventRow).where(*_where(scope, filters))) or 0
 
 
-def list_events(s: Session, scope: ColumnElement[bool], filters: EventFilters, sort: str = DEFAULT_SORT,
-                limit: int = 50, offset: int = 0) -> tuple[list[EventView], int]:
-    """One page of events and the count of all that match. The page is read part by part (see
-    `order_parts`): the NULL part is only queried when the dated part does not fill the page."""
-    where = _where(scope, filters)
-    rows: list[EventView] = []
+class AnswerCache(Protocol):
+    """What `cached_count` needs of `stats_repo.StatsCache`: an answer per key, reused while the
+    data stamp is unchanged."""
+
+    def get(self, s: Session, key: Hashable, compute: Callable[[], Any]) -> Any: ...
+
+
+def cached_count(cache: AnswerCache, s: Session, visible: Hashable, scope: ColumnElement[bool],
+                 filters: EventFilters) -> int:
+    """`count_events`, reused from `cache` while no event or crossing changed.
+
+    Why: a list answers `{data, count}`, and counting the rows matching a filter means visiting
+    all of them (hundreds of milliseconds at a million events, per request) while the page itself
+    is an index walk of `limit` rows. `visible` is the caller's scope (`Principal.visible`), part
+    of the key because `scope` is the SQL built from it. The stamp makes the count exact: a new
+    run or a review changes it, and the next request counts afresh."""
+    return cache.get(s, ("events_count", visible, filters), lambda: count_events(s, scope, filters))
+
+
+def _page(s: Session, base: Select, where: list[ColumnElement[bool]], sort: str, limit: int, offset: int, *,
+          execute: Callable[[Select], Any] | None = None) -> list[Any]:
+    """Rows `offset`..`offset + limit` of `base` filtered by `where` in `sort` order, read part
+    by part (see `order_parts`): the NULL part is only queried when the dated part does not fill
+    the page. The first page of the default sort is an index walk of `limit` rows. `execute`
+    runs the page queries (default `s.execute`)."""
+    run = execute or s.execute
+    rows: list[Any] = []
     skip = offset
     for extra, order in order_parts(sort):
         part = [*where, extra]
-        got = [EventView(e, name, district) for e, name, district in
-               s.execute(_view_select().where(*part).order_by(*order).limit(limit - len(rows)).offset(skip))]
+        got = list(run(base.where(*part).order_by(*order).limit(limit - len(rows)).offset(skip)))
         # rows of this part before the page: all `skip` of them if any came back, else count them
         before = skip if got else min(skip, s.scalar(select(func.count()).select_from(EventRow).where(*part)) or 0)
         rows += got
         if len(rows) >= limit:
             break
         skip -= before
-    return rows, count_events(s, scope, filters)
+    return rows
+
+
+def list_events(s: Session, scope: ColumnElement[bool], filters: EventFilters, sort: str = DEFAULT_SORT,
+                limit: int = 50, offset: int = 0, *,
+                count: Callable[[], int] | None = None) -> tuple[list[EventView], int]:
+    """One page of events (ORM rows with their crossing's name and district) and the count of
+    all that match (`count()` if given, e.g. a `cached_count`, else counted now)."""
+    rows = _page(s, _view_select(), _where(scope, filters), sort, limit, offset)
+    views = [EventView(e, name, district) for e, name, district in rows]
+    return views, count() if count is not None else count_events(s, scope, filters)
+
+
+# What a list shows of an event: plain columns, no ORM objects (building 50 mapped instances per
+# page costs more than the indexed query that finds them).
+LIST_COLUMNS: tuple[Any, ...] = (
+    EventRow.uid, EventRow.crossing_id, CrossingRow.name.label("crossing_name"), CrossingRow.district,
+    EventRow.type, EventRow.class_name, EventRow.occurred_at, EventRow.t, EventRow.frame, EventRow.x1, EventRow.y1,
+    EventRow.x2, EventRow.y2, EventRow.lane, EventRow.stop_line, EventRow.signal_id, EventRow.signal_state,
+    EventRow.since_red_s, EventRow.confidence, EventRow.review_status, EventRow.review_stage, EventRow.reviewed_by,
+    EventRow.reviewed_at, EventRow.created_at,
+)
+LIST_KEYS: tuple[str, ...] = tuple(c.key for c in LIST_COLUMNS)
+
+
+def list_event_rows(s: Session, scope: ColumnElement[bool], filters: EventFilters, sort: str = DEFAULT_SORT,
+                    limit: int = 50, offset: int = 0, *,
+                    count: Callable[[], int] | None = None) -> tuple[list[Row[Any]], int]:
+    """`list_events` as rows of `LIST_COLUMNS` (named `LIST_KEYS`), what the list API answers.
+    Run on the session's connection (Core): no ORM result processing for plain columns."""
+    conn = s.connection()
+    base = select(*LIST_COLUMNS).join(CrossingRow, CrossingRow.id == EventRow.crossing_id)
+    rows = _page(s, base, _where(scope, filters), sort, limit, offset, execute=conn.execute)
+    return rows, count() if count is not None else count_events(s, scope, filters)
 
 
 def iter_events(s: Session, scope: ColumnElement[bool], filters: EventFilters, sort: str = DEFAULT_SORT,

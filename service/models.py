@@ -358,3 +358,14 @@ class JobItemRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column()
 
     job: Mapped[JobRow] = relationship(back_populates="items")
+
+
+class DataVersionRow(Base):
+    """One row (id 1) whose `version` is incremented by database triggers (migration 0004) in the
+    same transaction as every write to events, traffic counts, crossings and crossing versions:
+    the exact, one-lookup "has anything counted changed?" stamp of the API's answer caches."""
+
+    __tablename__ = "data_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)

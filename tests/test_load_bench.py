@@ -1,9 +1,12 @@
 """Smoke test of the load-test tools on a few thousand events: the generator fills a database
-that the API reads, and the benchmark starts the service, logs in and prints numbers. Timings are
-not checked (they depend on the machine); correctness of what was generated and measured is."""
+that the API reads, and the benchmark starts the service, logs in and prints numbers with both
+load generators (wrk when installed, the Python client always). Timings are not checked (they
+depend on the machine); correctness of what was generated, measured and parsed is."""
 from __future__ import annotations
 
 import json
+import random
+import shutil
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -64,17 +67,78 @@ def test_generated_times_are_in_range_with_rush_hours(filled):
     assert rush > 4 * night
 
 
-def test_bench_prints_and_writes_numbers(filled, tmp_path):
+def _bench(db: str, tmp_path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
     out = tmp_path / "bench.json"
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "load_bench.py"), "--db", filled, "--clients", "4",
-                        "--requests", "12", "--out", str(out)], capture_output=True, text=True, timeout=180, cwd=ROOT)
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "load_bench.py"), "--db", db, "--clients", "4",
+                        "--warmup", "0", "--out", str(out), *args], capture_output=True, text=True, timeout=240, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
-    report = json.loads(out.read_text())
-    assert set(report["results"]) == set(load_bench.ENDPOINTS)
+    return r, json.loads(out.read_text())
+
+
+def _check(report: dict, names, stdout: str) -> None:
+    assert set(report["results"]) == set(names)
     for name, res in report["results"].items():
-        assert res["n"] == 12 and res["errors"] == {}
+        assert res["n"] > 0 and res["errors"] == {}, res
         assert 0 < res["p50_ms"] <= res["p95_ms"] <= res["p99_ms"] <= res["max_ms"] and res["rps"] > 0
-        assert name in r.stdout and "p99=" in r.stdout
+        assert name in stdout and "p99=" in stdout
+
+
+def test_bench_with_the_python_client(filled, tmp_path):
+    r, report = _bench(filled, tmp_path, "--client", "python", "--requests", "12")
+    assert report["client"] == "python"
+    _check(report, load_bench.DEFAULT_ENDPOINTS, r.stdout)
+    assert all(res["n"] == 12 for res in report["results"].values())
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (Debian package wrk)")
+def test_bench_with_wrk(filled, tmp_path):
+    names = ["events_list_pages", "stats_hotspots"]
+    r, report = _bench(filled, tmp_path, "--client", "wrk", "--duration", "1",
+                       *[x for n in names for x in ("--endpoint", n)])
+    assert report["client"] == "wrk" and report["duration_s"] == 1
+    _check(report, names, r.stdout)
+
+
+WRK_LINE = ('WRKJSON {"requests": 200, "duration_us": 2000000, "connect": 0, "read": 0, "write": 0, "timeout": 0, '
+            '"p50_us": 1500, "p95_us": 4000, "p99_us": 9000, "max_us": 12000, "mean_us": 2000.5, "statuses": {%s}}')
+
+
+@pytest.mark.parametrize("statuses,socket_errors,errors", [
+    ('"200": 200', {}, {}),
+    ('"200": 190, "503": 10', {}, {"503": 10}),
+    ('"200": 198', {"timeout": 2}, {"timeout": 2}),
+])
+def test_parse_wrk(statuses, socket_errors, errors):
+    line = WRK_LINE % statuses
+    for kind, n in socket_errors.items():
+        line = line.replace(f'"{kind}": 0', f'"{kind}": {n}')
+    res = load_bench.parse_wrk(f"Running 2s test\n{line}\n", "/p")
+    assert res["errors"] == errors
+    assert (res["n"], res["rps"], res["p50_ms"], res["p95_ms"], res["p99_ms"], res["max_ms"]) == (
+        200, 100.0, 1.5, 4.0, 9.0, 12.0)
+
+
+@pytest.mark.parametrize("stdout", ["", "Running 2s test\n", "WRKJSON {not json"])
+def test_parse_wrk_refuses_other_output(stdout):
+    with pytest.raises(load_bench.BenchError):
+        load_bench.parse_wrk(stdout, "/p")
+
+
+def test_random_pages_stay_in_range():
+    rng = random.Random(3)
+    seen = {load_bench.concrete("/api/events?limit={limit}&offset={offset}", rng) for _ in range(500)}
+    pairs = [tuple(int(kv.split("=")[1]) for kv in u.split("?")[1].split("&")) for u in seen]
+    assert len(seen) > 100
+    assert all(load_bench.LIMITS[0] <= lim <= load_bench.LIMITS[1] and off % 50 == 0
+               and 0 <= off < 50 * load_bench.OFFSETS for lim, off in pairs)
+    assert load_bench.concrete("/api/stats/hotspots", rng) == "/api/stats/hotspots"
+
+
+def test_asking_for_missing_wrk_is_an_error(monkeypatch):
+    monkeypatch.setattr(load_bench.shutil, "which", lambda name: None)
+    with pytest.raises(load_bench.BenchError, match="apt-get install wrk"):
+        load_bench.pick_client("wrk")
+    assert load_bench.pick_client("auto") is None
 
 
 @pytest.mark.parametrize("values,q,expected", [([1.0, 2.0, 3.0, 4.0], 50, 2.0), ([1.0, 2.0, 3.0, 4.0], 99, 4.0),

@@ -8,13 +8,14 @@ exactly like one that does not exist.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from itertools import islice
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+import pydantic_core
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import Response, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy.orm import Session
@@ -24,6 +25,7 @@ from ..deps import Principal, Reviewer, SessionDep, SettingsDep, require_roles
 from ..exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, Lang, to_csv, to_xlsx
 from ..models import EVENT_TYPES, REVIEW_STATUSES, EventRow, EvidenceFileRow, ReviewRow, VideoRunRow
 from ..schemas import Message, Page
+from ..stats_repo import StatsCache
 
 router = APIRouter(tags=["events"])
 
@@ -32,6 +34,10 @@ EventType = Literal["red_light", "wrong_way"]
 ReviewStatus = Literal["pending", "confirmed", "dismissed", "needs_info"]
 assert set(EventType.__args__) == set(EVENT_TYPES) and set(ReviewStatus.__args__) == set(REVIEW_STATUSES)  # type: ignore[attr-defined]
 
+COUNT_CACHE_TTL_S = 300.0
+COUNT_CACHE_ENTRIES = 2048  # (scope, filters) combinations; an entry is one int
+PAGE_CACHE_ENTRIES = 256  # pages of <= PAGE_CACHE_MAX_LIMIT events (~600 bytes each): <= ~15 MB
+PAGE_CACHE_MAX_LIMIT = 100
 XLSX_MAX_ROWS = 200_000  # a workbook is built in memory; beyond this, narrow the filters or use CSV
 NOT_FOUND_ERROR: dict[int | str, dict[str, Any]] = {404: {"model": Message, "description": "no such event in your scope"}}
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -130,7 +136,7 @@ def _utc(name: str, value: datetime | None) -> datetime | None:
         raise HTTPException(422, f"'{name}' is out of range") from None
 
 
-def event_filters(
+async def event_filters(
     crossing_id: Annotated[list[str], Query(max_length=200, description="repeatable")] = [],  # noqa: B006
     district: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
     type: Annotated[EventType | None, Query()] = None,
@@ -203,12 +209,54 @@ def event_or_404(s: Session, p: Principal, uid: str, *, for_update: bool = False
 
 
 # -- endpoints ----------------------------------------------------------------------------------
+def setup(app: FastAPI) -> None:
+    """The answer caches of the list (see `events_repo.cached_count` and `list_events`): exact by
+    the data stamp, so they are on whatever `stats_cache_s` says; their TTL only bounds what the
+    stamp cannot see."""
+    app.state.count_cache = StatsCache(COUNT_CACHE_TTL_S, max_entries=COUNT_CACHE_ENTRIES)
+    app.state.page_cache = StatsCache(COUNT_CACHE_TTL_S, max_entries=PAGE_CACHE_ENTRIES)
+
+
+def _count(request: Request, s: Session, p: Principal, filters: repo.EventFilters) -> int:
+    return repo.cached_count(request.app.state.count_cache, s, p.visible, p.scope(EventRow.crossing_id), filters)
+
+
+# `EventOut` field -> index in a `repo.LIST_KEYS` row (None: the box, built from x1..y2)
+_ITEM_FIELDS: tuple[tuple[str, int | None], ...] = tuple(
+    (name, None if name == "box" else repo.LIST_KEYS.index(name)) for name in EventOut.model_fields)
+_BOX_INDEX: tuple[tuple[str, int], ...] = tuple((k, repo.LIST_KEYS.index(k)) for k in Box.model_fields)
+
+
+def event_item(row: Sequence[Any]) -> dict[str, Any]:
+    """An `EventOut` as a plain dict (same keys, same order), from a `repo.LIST_COLUMNS` row."""
+    return {name: row[i] if i is not None else {k: row[j] for k, j in _BOX_INDEX} for name, i in _ITEM_FIELDS}
+
+
+def page_json(request: Request, s: Session, p: Principal, filters: repo.EventFilters, sort: str, limit: int,
+              offset: int) -> bytes:
+    """One page as `Page[EventOut]` JSON, written straight from the rows with pydantic's
+    serialiser (the same text the model gives: tests/service/api/test_perf_paths.py checks it).
+    Building and then validating 50 `EventOut` objects was most of the CPU time of a page; the
+    columns are typed and constrained in the database, which is what that validation checked."""
+    rows, count = repo.list_event_rows(s, p.scope(EventRow.crossing_id), filters, sort, limit, offset,
+                                       count=lambda: _count(request, s, p, filters))
+    return pydantic_core.to_json({"data": [event_item(r) for r in rows], "count": count})
+
+
 @router.get("/api/events", response_model=Page[EventOut], responses=AUTH_ERRORS)
-def list_events(s: SessionDep, p: EventReader, filters: Filters, sort: Sort = repo.DEFAULT_SORT,
+def list_events(request: Request, s: SessionDep, p: EventReader, filters: Filters, sort: Sort = repo.DEFAULT_SORT,
                 limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> Page[EventOut]:
-    rows, count = repo.list_events(s, p.scope(EventRow.crossing_id), filters, sort, limit, offset)
-    return Page(data=[event_out(v) for v in rows], count=count)
+                offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> Response:
+    """Events matching the filters, one page at a time, with the count of all that match.
+
+    Pages of up to `PAGE_CACHE_MAX_LIMIT` rows are reused while no event or crossing changed
+    (the data stamp, exact): many reviewers opening the same queue view cost one query."""
+    if limit > PAGE_CACHE_MAX_LIMIT:
+        body = page_json(request, s, p, filters, sort, limit, offset)
+    else:
+        body = request.app.state.page_cache.get(s, ("events_page", p.visible, filters, sort, limit, offset),
+                                                lambda: page_json(request, s, p, filters, sort, limit, offset))
+    return Response(body, media_type="application/json")
 
 
 @router.get("/api/events/next", response_model=NextOut, responses={**AUTH_ERRORS, **NOT_FOUND_ERROR})
@@ -297,10 +345,10 @@ def export_events_csv(request: Request, p: EventReader, filters: Filters, sort: 
 
 
 @router.get("/api/exports/events.xlsx", response_class=Response, responses={**AUTH_ERRORS, **_XLSX_RESPONSE})
-def export_events_xlsx(s: SessionDep, p: EventReader, filters: Filters, sort: Sort = repo.DEFAULT_SORT,
+def export_events_xlsx(request: Request, s: SessionDep, p: EventReader, filters: Filters, sort: Sort = repo.DEFAULT_SORT,
                        lang: LangQuery = "zh") -> Response:
     scope = p.scope(EventRow.crossing_id)
-    n = repo.count_events(s, scope, filters)
+    n = _count(request, s, p, filters)
     if n > XLSX_MAX_ROWS:
         raise HTTPException(422,
                             f"{n} events match; XLSX exports are limited to {XLSX_MAX_ROWS} rows: "

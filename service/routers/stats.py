@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import pydantic_core
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
@@ -78,7 +79,7 @@ def parse_tz(name: str) -> ZoneInfo:
         raise _unprocessable(f"tz: unknown time zone {name[:64]!r} (use an IANA name like Asia/Shanghai)") from None
 
 
-def stats_filter(
+async def stats_filter(
     p: Analyst,
     from_: Annotated[AwareDatetime | None, Query(alias="from", description="start, inclusive (ISO 8601 with zone)")] = None,
     to: Annotated[AwareDatetime | None, Query(description="end, exclusive (ISO 8601 with zone)")] = None,
@@ -196,14 +197,21 @@ def _counts(request: Request, s: Session, p: Principal, f: repo.StatsFilter, buc
     return _cached(request, s, p, f, "counts", (bucket,), lambda: repo.counts(s, f, bucket))  # type: ignore[arg-type]
 
 
+def json_response(content: Any) -> Response:
+    """`content` (dicts, lists, models, datetimes) as JSON by pydantic's serialiser: the text
+    `response_model` would give, without FastAPI validating again what was built from typed rows
+    (or cached models) and without its extra thread-pool hop for a sync handler's response."""
+    return Response(pydantic_core.to_json(content), media_type="application/json")
+
+
 @router.get("/api/stats/counts", response_model=Page[CountOut], responses=_ERRORS)
 def stats_counts(request: Request, s: SessionDep, p: Analyst, f: Filter,
-                 bucket: Literal["hour", "day", "week"] = "day", limit: Limit = 50, offset: Offset = 0) -> Page[CountOut]:
+                 bucket: Literal["hour", "day", "week"] = "day", limit: Limit = 50, offset: Offset = 0) -> Response:
     """Violations per crossing × type × class × local bucket (weeks start on Monday)."""
     rows = _counts(request, s, p, f, bucket)
-    page = [CountOut(crossing_id=r.crossing_id, type=r.type, class_name=r.class_name, bucket_start=r.bucket_start,
-                     count=r.count) for r in rows[offset:offset + limit]]
-    return Page(data=page, count=len(rows))
+    page = [{"crossing_id": r.crossing_id, "type": r.type, "class_name": r.class_name, "bucket_start": r.bucket_start,
+             "count": r.count} for r in rows[offset:offset + limit]]
+    return json_response({"data": page, "count": len(rows)})
 
 
 def _hotspots(request: Request, s: Session, p: Principal, f: repo.StatsFilter, min_road_users: int) -> list[HotspotOut]:
@@ -219,11 +227,11 @@ def _hotspots(request: Request, s: Session, p: Principal, f: repo.StatsFilter, m
 @router.get("/api/stats/hotspots", response_model=Page[HotspotOut], responses=_ERRORS)
 def stats_hotspots(request: Request, s: SessionDep, p: Analyst, f: Filter,
                    min_road_users: Annotated[int, Query(ge=0, le=10**12)] = 0,
-                   limit: Limit = 50, offset: Offset = 0) -> Page[HotspotOut]:
+                   limit: Limit = 50, offset: Offset = 0) -> Response:
     """Crossings ranked by violations per 1,000 road users crossing (exposure from traffic counts
     of the same range, crossings and classes); unknown exposure ranks last with rate null."""
     rows = _hotspots(request, s, p, f, min_road_users)
-    return Page(data=rows[offset:offset + limit], count=len(rows))
+    return json_response({"data": rows[offset:offset + limit], "count": len(rows)})
 
 
 def _weekday_hour(request: Request, s: Session, p: Principal, f: repo.StatsFilter) -> list[list[int]]:
