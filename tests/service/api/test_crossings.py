@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,45 +13,18 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 from PIL import Image
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
 from detector.config import parse_crossing
 from service.app import create_app
 from service.audit import verify
-from service.db import make_engine
 from service.models import AuditRow
 from service.repository import Repository
 from service.settings import Settings
 
+from pg_schemas import fresh_database
+
 from .conftest import BASE_TIME, SECRET, Api, _mp4, crossing_yaml
 
-PG_ENV = "CROSSWATCH_TEST_PG_URL"
-
-
-@contextmanager
-def _database(kind: str) -> Iterator[str | None]:
-    """A fresh database for a module-scoped app: None for SQLite (a file in the test's folder),
-    else the URL of a new PostgreSQL schema (dropped afterwards)."""
-    if kind == "sqlite":
-        yield None
-        return
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"{PG_ENV} is not set")
-    schema = f"cw_test_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(base, poolclass=NullPool)
-    with admin.begin() as c:
-        c.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    try:
-        url = make_url(base)
-        if url.drivername in ("postgresql", "postgres"):
-            url = url.set(drivername="postgresql+psycopg")
-        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as c:
-            c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
 
 
 @dataclass
@@ -75,8 +45,8 @@ def shared(request, tmp_path_factory) -> Iterator[SharedApi]:
     """One app per database, seeded once (6 events per crossing), for the tests that change
     nothing (reads, refused writes): keeps this file fast. Tests that write use `api`."""
     tmp: Path = tmp_path_factory.mktemp("crossings")
-    with _database(request.param) as url:
-        settings = Settings(db_url=url or f"sqlite:///{tmp / 'cw.db'}", evidence_dir=tmp / "evidence",
+    with fresh_database(request.param, tmp / "cw.db") as url:
+        settings = Settings(db_url=url, evidence_dir=tmp / "evidence",
                             secret_key=SECRET, ingest_root=tmp / "ingest", upload_dir=tmp / "uploads", worker=False)
         (tmp / "evidence").mkdir()
         app = create_app(settings)

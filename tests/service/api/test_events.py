@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,18 +18,16 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
 from service.app import create_app
-from service.db import make_engine
 from service.models import CrossingRow, EventRow
 from service.routers import events as events_router
 from service.settings import Settings
 
+from pg_schemas import fresh_database
+
 from .conftest import BASE_TIME, SECRET, Api
 
-PG_ENV = "CROSSWATCH_TEST_PG_URL"
 
 
 # -- the shared, read-only world ----------------------------------------------------------------
@@ -63,13 +60,6 @@ class World:
                    and r["event_key"] not in keep and r["uid"] not in self._handed_out)
         self._handed_out.add(row["uid"])
         return row
-
-
-def _pg_url(base: str, schema: str) -> str:
-    url = make_url(base)
-    if url.drivername in ("postgresql", "postgres"):
-        url = url.set(drivername="postgresql+psycopg")
-    return url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
 
 
 def _vary(engine) -> None:
@@ -105,33 +95,18 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 def make_world(backend: str, tmp: Path, events_per_crossing: int = 6) -> Iterator[World]:
     """A seeded app on a fresh database of `backend`, for a module's worth of tests."""
-    schema = admin = None
-    if backend == "sqlite":
-        db_url = f"sqlite:///{tmp / 'crosswatch.db'}"
-    else:
-        base = os.environ.get(PG_ENV)
-        if not base:
-            pytest.skip(f"{PG_ENV} is not set")
-        schema = f"cw_test_{uuid.uuid4().hex[:12]}"
-        admin = make_engine(base, poolclass=NullPool)
-        with admin.begin() as c:
-            c.exec_driver_sql(f"CREATE SCHEMA {schema}")
-        db_url = _pg_url(base, schema)
-    (tmp / "evidence").mkdir()
-    settings = Settings(db_url=db_url, evidence_dir=tmp / "evidence", secret_key=SECRET, worker=False)
-    app = create_app(settings)
-    try:
-        with TestClient(app) as client:
-            api = Api(app, client, settings, tmp / "evidence")
-            api.seed(events_per_crossing=events_per_crossing)
-            _vary(app.state.engine)
-            yield World(api, _rows(app.state.engine), {})
-    finally:
-        app.state.engine.dispose()
-        if admin is not None:
-            with admin.begin() as c:
-                c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-            admin.dispose()
+    with fresh_database(backend, tmp / "crosswatch.db") as db_url:
+        (tmp / "evidence").mkdir()
+        settings = Settings(db_url=db_url, evidence_dir=tmp / "evidence", secret_key=SECRET, worker=False)
+        app = create_app(settings)
+        try:
+            with TestClient(app) as client:
+                api = Api(app, client, settings, tmp / "evidence")
+                api.seed(events_per_crossing=events_per_crossing)
+                _vary(app.state.engine)
+                yield World(api, _rows(app.state.engine), {})
+        finally:
+            app.state.engine.dispose()
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

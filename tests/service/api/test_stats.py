@@ -10,8 +10,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -20,27 +18,19 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import update
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
 from detector.config import parse_crossing
 from service import stats_repo
 from service.app import create_app
-from service.db import make_engine
 from service.models import EventRow
 from service.repository import CountRecord, EventRecord, Repository
 from service.settings import Settings
 
+from pg_schemas import fresh_database
+
 from .conftest import SECRET, Api, crossing_yaml
 
 
-PG_ENV = "CROSSWATCH_TEST_PG_URL"
-
-
-def _pg_url(base: str, schema: str) -> str:
-    """The server's URL with `schema` as search path (as tests/service/conftest.py does)."""
-    url = make_url(base).set(drivername="postgresql+psycopg")
-    return url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
 
 
 def utc(*a: int, us: int = 0) -> datetime:
@@ -122,31 +112,16 @@ def build_world(app) -> None:
 def world(request, tmp_path_factory):
     """One app + database per backend with the EVENTS world, shared by the read-only tests."""
     tmp = tmp_path_factory.mktemp("stats")
-    admin = schema = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp / 'stats.db'}"
-    else:
-        base = os.environ.get(PG_ENV)
-        if not base:
-            pytest.skip(f"{PG_ENV} is not set")
-        schema = f"cw_stats_{uuid.uuid4().hex[:12]}"
-        admin = make_engine(base, poolclass=NullPool)
-        with admin.begin() as c:
-            c.exec_driver_sql(f"CREATE SCHEMA {schema}")
-        url = _pg_url(base, schema)
-    (tmp / "evidence").mkdir()
-    settings = Settings(db_url=url, evidence_dir=tmp / "evidence", secret_key=SECRET, worker=False)
-    app = create_app(settings)
-    try:
-        with TestClient(app) as client:
-            build_world(app)
-            yield Api(app, client, settings, tmp / "evidence")
-    finally:
-        app.state.engine.dispose()
-        if admin is not None:
-            with admin.begin() as c:
-                c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-            admin.dispose()
+    with fresh_database(request.param, tmp / "stats.db") as url:
+        (tmp / "evidence").mkdir()
+        settings = Settings(db_url=url, evidence_dir=tmp / "evidence", secret_key=SECRET, worker=False)
+        app = create_app(settings)
+        try:
+            with TestClient(app) as client:
+                build_world(app)
+                yield Api(app, client, settings, tmp / "evidence")
+        finally:
+            app.state.engine.dispose()
 
 
 _TOKENS: dict[tuple, dict[str, str]] = {}
