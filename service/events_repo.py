@@ -42,6 +42,7 @@ class EventFilters:
     type: str | None = None
     class_name: str | None = None
     review_status: str | None = None
+    review_status_not: str | None = None  # e.g. "dismissed": the statistics' "not_dismissed" scope
     lane: str | None = None
     stop_line: str | None = None
     occurred_from: datetime | None = None  # inclusive
@@ -59,6 +60,8 @@ class EventFilters:
                               (self.stop_line, EventRow.stop_line)):
             if value is not None:
                 out.append(column == value)
+        if self.review_status_not is not None:
+            out.append(EventRow.review_status != self.review_status_not)
         if self.occurred_from is not None:
             out.append(EventRow.occurred_at >= self.occurred_from)
         if self.occurred_to is not None:
