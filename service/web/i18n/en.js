@@ -14,6 +14,7 @@ export default {
   "common.error": "Something went wrong",
   "common.notFound": "Page not found",
   "common.forbidden": "You may not open this page",
+  "common.leaveUnsaved": "This page has unsaved changes; leaving discards them. Leave anyway?",
   "common.sessionExpired": "Your session has expired; please log in again",
   "common.save": "Save",
   "common.cancel": "Cancel",

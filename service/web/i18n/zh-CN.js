@@ -14,6 +14,7 @@ export default {
   "common.error": "出错了",
   "common.notFound": "页面不存在",
   "common.forbidden": "无权访问此页面",
+  "common.leaveUnsaved": "本页有未保存的修改，离开将丢弃这些修改。确定离开吗？",
   "common.sessionExpired": "登录已过期，请重新登录",
   "common.save": "保存",
   "common.cancel": "取消",

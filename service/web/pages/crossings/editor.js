@@ -10,7 +10,7 @@
 // panel), persist.js (check, save, YAML).
 
 import jsyaml from "/static/vendor/js-yaml.mjs";
-import { api, el, fmtDate, t, toast } from "../../app.js";
+import { api, el, fmtDate, setLeaveGuard, t, toast } from "../../app.js";
 import { LAMP_COLOURS, NONE, svgEl } from "./geometry.js";
 import { Overlay } from "./overlay.js";
 import { SidePanel } from "./panel.js";
@@ -50,6 +50,12 @@ export class Editor {
     this.loadYaml(detail.yaml, detail.version);
     document.addEventListener("keydown", this.onKey);
     window.addEventListener("resize", this.onResize);
+    setLeaveGuard(() => this.unsaved());
+  }
+
+  /** Unsaved work: a change not saved yet, or a stop line or lane being drawn. */
+  unsaved() {
+    return this.dirty || (Array.isArray(this.draft) && this.draft.length > 0);
   }
 
   destroy() {
@@ -160,7 +166,7 @@ export class Editor {
         t("crossings.yamlShow"))));
     this.root.append(
       el("div", { class: "cx-head" },
-        el("a", { href: "#/crossings" }, `← ${t("crossings.back")}`),
+        el("a", { href: "#/crossings", id: "cx-back" }, `← ${t("crossings.back")}`),
         el("h1", {}, t("crossings.editorTitle", { name: d.name })),
         el("code", {}, d.id), versions, el("span", { id: "cx-state", class: "cx-state" })),
       el("div", { class: "cx-editor" },
