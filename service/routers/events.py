@@ -143,6 +143,9 @@ async def event_filters(
     type: Annotated[EventType | None, Query()] = None,
     class_name: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
     review_status: Annotated[ReviewStatus | None, Query()] = None,
+    review_status_not: Annotated[ReviewStatus | None, Query(
+        description="leave this status out, e.g. pending: every decided event (the 已审核 list)")] = None,
+    reviewed_by: Annotated[str | None, Query(max_length=64, pattern=NO_NUL, description="user name of the last review")] = None,
     lane: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     stop_line: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     occurred_from: Annotated[AwareDatetime | None, Query(alias="from", description="ISO 8601 with zone; inclusive")] = None,
@@ -156,7 +159,8 @@ async def event_filters(
         if not cid or len(cid) > 64 or "\x00" in cid:
             raise HTTPException(422, "crossing_id must be 1..64 characters (no NUL)")
     return repo.EventFilters(crossing_ids=tuple(crossing_id), district=district, type=type, class_name=class_name,
-                             review_status=review_status, lane=lane, stop_line=stop_line,
+                             review_status=review_status, review_status_not=review_status_not,
+                             reviewed_by=reviewed_by, lane=lane, stop_line=stop_line,
                              occurred_from=occurred_from, occurred_to=occurred_to)
 
 
@@ -343,6 +347,8 @@ def _export_filters(filters: repo.EventFilters, scope: str | None) -> repo.Event
     if scope == "confirmed" and filters.review_status != "confirmed":
         return replace(filters, review_status="confirmed", review_status_not="confirmed")  # matches nothing
     if scope == "not_dismissed":
+        if filters.review_status_not not in (None, "dismissed"):
+            raise HTTPException(422, "status=not_dismissed cannot be combined with review_status_not")
         return replace(filters, review_status_not="dismissed")
     return filters
 
