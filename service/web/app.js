@@ -1,7 +1,7 @@
 // crosswatch web UI shell: API access, i18n, formatting, routing and the page registry.
 // Plain ES module, no bundler. Pages live in ./pages/<name>.js, import what they need from here
 // and call registerPage(); this module loads them all, then routes on the URL hash
-// (#/login, #/review, #/dashboard, #/jobs, #/crossings, #/crossings/<id>, #/users, #/users/<id>, #/audit).
+// (#/login, #/review, #/history, #/dashboard, #/jobs, #/crossings, #/crossings/<id>, #/users, #/users/<id>, #/audit).
 //
 // Page contract: registerPage(route, {title, roles, render(root, params)})
 //   route   "review", "crossings/:id" ... (":name" segments become params.name; the query part of
@@ -24,8 +24,8 @@ const TOKEN_KEY = "cw.token";
 const LANG_KEY = "cw.lang";
 const TZ_KEY = "cw.tz";
 export const DEFAULT_TZ = "Asia/Shanghai";
-const PAGE_MODULES = ["login", "review", "dashboard", "jobs", "crossings", "users", "audit"];
-const NAV_ORDER = ["review", "dashboard", "jobs", "crossings", "users", "audit"];
+const PAGE_MODULES = ["login", "review", "history", "dashboard", "jobs", "crossings", "users", "audit"];
+const NAV_ORDER = ["review", "history", "dashboard", "jobs", "crossings", "users", "audit"];
 
 // ---------------------------------------------------------------- i18n + formatting
 

@@ -6,9 +6,9 @@ import pytest
 
 # role -> the nav entries (hash routes) it must see, in order; nothing else
 NAV = {
-    "admin": ["review", "dashboard", "jobs", "crossings", "users", "audit"],
+    "admin": ["review", "history", "dashboard", "jobs", "crossings", "users", "audit"],
     "operator": ["jobs", "crossings"],
-    "reviewer": ["review"],
+    "reviewer": ["review", "history"],
     "analyst": ["dashboard"],
 }
 LABELS = {  # (language, what) -> visible text
@@ -245,6 +245,7 @@ NAMELESS_JS = """() => [...document.querySelectorAll('button, input, select, tex
     ("admin", "users", "#users-table"),
     ("admin", "users/1", "#keys-table"),
     ("admin", "audit", "#audit-table"),
+    ("admin", "history", "#history-table"),
 ])
 def test_every_control_has_an_accessible_name(role, route, ready, page_as, new_page, ui):
     if route == "login":
@@ -262,10 +263,10 @@ def test_keyboard_focus_order_starts_with_skip_link_then_nav(page_as):
     page.wait_for_selector("#review-composite[data-uid]", state="attached")
     page.focus("#skip-link")  # the first stop of the page
     order = []
-    for _ in range(13):
+    for _ in range(14):
         page.keyboard.press("Tab")
         order.append(page.evaluate("(e => e.id || e.dataset.route || e.dataset.lang || e.className)"
                                    "(document.activeElement)"))
     # header (brand, nav, language, time zone, logout), then the page: the review filters first
-    assert order == ["brand", "review", "dashboard", "jobs", "crossings", "users", "audit", "zh-CN", "en",
+    assert order == ["brand", "review", "history", "dashboard", "jobs", "crossings", "users", "audit", "zh-CN", "en",
                      "tz-select", "logout", "rv-f-crossing", "rv-f-type"], order

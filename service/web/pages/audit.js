@@ -6,7 +6,7 @@
 import { api, el, fmtDate, fmtNumber, hasT, registerPage, t } from "../app.js";
 
 const PAGE = 50;
-const ACTIONS = ["user_create", "user_update", "api_key_create", "api_key_revoke", "login_failed", "review",
+const ACTIONS = ["user_create", "user_update", "api_key_create", "api_key_revoke", "login_failed", "review", "review_reopen",
   "case_package_export", "crossing_create", "crossing_update", "job_submit", "job_cancel"];
 const OBJECT_TYPES = ["user", "event", "evidence", "case_package", "crossing", "job"];
 const FILTERS = ["actor", "action", "object_type", "object_id"];
