@@ -19,10 +19,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AwareDatetime, BaseModel, Field
-from sqlalchemy import select
-from sqlalchemy.orm import object_session
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from sqlalchemy import select
+from sqlalchemy.orm import object_session
 
 from .. import jobs_repo as repo
 from ..audit import append as audit

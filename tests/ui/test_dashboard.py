@@ -399,7 +399,8 @@ def test_events_export_equals_the_dashboard(lang, one_dismissed, page_as, ui, de
             page.click(f"#dash-export-{fmt}")
         download = info.value
         assert download.suggested_filename == f"crosswatch-events_{default_range[0]}_{default_range[1]}.{fmt}"
-        data = open(download.path(), "rb").read()
+        with open(download.path(), "rb") as fh:
+            data = fh.read()
         if fmt == "csv":
             rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
         else:

@@ -256,9 +256,9 @@ def test_zoom_scrolls_wide_composites_and_enlarges_crops(ui, page_as, screenshot
     for kind in ("closeup", "signal"):
         page.click(f"#review-thumbs button[data-kind='{kind}']")
         page.keyboard.press("z")
-        page.wait_for_function(f"() => {{ const i = document.querySelector('#review-zoom img');"
-                               f" return i && i.complete && i.naturalWidth > 0"
-                               f" && i.getBoundingClientRect().width > 0; }}")
+        page.wait_for_function("() => { const i = document.querySelector('#review-zoom img');"
+                               " return i && i.complete && i.naturalWidth > 0"
+                               " && i.getBoundingClientRect().width > 0; }")
         size = page.evaluate("""() => { const i = document.querySelector('#review-zoom img');
           const r = i.getBoundingClientRect();
           return {w: r.width, h: r.height, nw: i.naturalWidth, nh: i.naturalHeight, top: r.top, left: r.left}; }""")
