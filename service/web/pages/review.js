@@ -373,7 +373,10 @@ class ReviewView {
       const was = l.detail.review_status;
       const out = await api(`/api/events/${encodeURIComponent(l.uid)}/review`, { method: "POST", body });
       l.detail = out.event;
-      if (was === "pending" && out.event.review_status !== "pending" && this.total) this.total -= 1;
+      // it leaves this reviewer's queue when decided, or (second review on) confirmed at stage 1 by them
+      const left = out.event.review_status !== "pending"
+        || (out.event.review_stage === 1 && out.event.reviewed_by === out.review.username);
+      if (was === "pending" && left && this.total) this.total -= 1;
       if (out.event.review_status === "confirmed") this.confirmedHere.add(l.uid);
       else this.confirmedHere.delete(l.uid);
       this.updateSessionExport();
