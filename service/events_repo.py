@@ -44,6 +44,7 @@ class EventFilters:
     review_status: str | None = None
     review_status_not: str | None = None  # e.g. "dismissed": the statistics' "not_dismissed" scope
     reviewed_by: str | None = None
+    uid_prefix: str | None = None  # the first characters of an event id (the UI shows 8)
     lane: str | None = None
     stop_line: str | None = None
     occurred_from: datetime | None = None  # inclusive
@@ -61,6 +62,8 @@ class EventFilters:
                               (self.stop_line, EventRow.stop_line), (self.reviewed_by, EventRow.reviewed_by)):
             if value is not None:
                 out.append(column == value)
+        if self.uid_prefix is not None:
+            out.append(EventRow.uid.startswith(self.uid_prefix, autoescape=True))
         if self.review_status_not is not None:
             out.append(EventRow.review_status != self.review_status_not)
         if self.occurred_from is not None:

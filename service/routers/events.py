@@ -146,6 +146,8 @@ async def event_filters(
     review_status_not: Annotated[ReviewStatus | None, Query(
         description="leave this status out, e.g. pending: every decided event (the 已审核 list)")] = None,
     reviewed_by: Annotated[str | None, Query(max_length=64, pattern=NO_NUL, description="user name of the last review")] = None,
+    uid_prefix: Annotated[str | None, Query(min_length=4, max_length=32, pattern=r"^[0-9A-Za-z_-]+$",
+                                            description="events whose id starts with this (at least 4 characters)")] = None,
     lane: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     stop_line: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     occurred_from: Annotated[AwareDatetime | None, Query(alias="from", description="ISO 8601 with zone; inclusive")] = None,
@@ -160,7 +162,7 @@ async def event_filters(
             raise HTTPException(422, "crossing_id must be 1..64 characters (no NUL)")
     return repo.EventFilters(crossing_ids=tuple(crossing_id), district=district, type=type, class_name=class_name,
                              review_status=review_status, review_status_not=review_status_not,
-                             reviewed_by=reviewed_by, lane=lane, stop_line=stop_line,
+                             reviewed_by=reviewed_by, uid_prefix=uid_prefix, lane=lane, stop_line=stop_line,
                              occurred_from=occurred_from, occurred_to=occurred_to)
 
 

@@ -47,6 +47,12 @@ def test_reviewed_list_search_and_supervisor_reopen(page_as, ui, screenshot):
     assert "重复事件" in page.locator("#history-reviews").inner_text()
     assert page.locator("#history-reopen").count() == 0  # only a supervisor reopens
 
+    page.fill("#hs-uid", uid[:8])  # the start of the id, as the list shows it
+    page.click("#hs-search")
+    page.wait_for_function(f"location.hash.includes('uid={uid[:8]}&') || location.hash.endsWith('uid={uid[:8]}')")
+    page.wait_for_function("document.getElementById('history-list').dataset.count === '1'")
+    assert rows(page) == [(uid, "dismissed")]
+
     # supervisor: 退回重审 needs a reason; then the event is pending again, its decision kept, audited
     admin = page_as("admin", f"history?uid={uid}")
     admin.wait_for_selector(f"#history-detail[data-uid='{uid}'] #history-reopen")

@@ -43,7 +43,7 @@ function filterForm(f, crossings) {
   };
   const input = (id, value, attrs = {}) => el("input", { id, value: value || "", autocomplete: "off", ...attrs });
   const fields = {
-    uid: input("hs-uid", f.uid, { maxlength: 32, size: 20 }),
+    uid: input("hs-uid", f.uid, { maxlength: 32, minlength: 4, size: 20 }),
     crossing_id: sel("hs-crossing", crossings.map((c) => [c.id, c.name]), f.crossing_id),
     type: sel("hs-type", TYPES.map((x) => [x, t(`common.type.${x}`)]), f.type),
     class_name: sel("hs-class", CLASSES.map((x) => [x, classLabel(x)]), f.class_name),
@@ -100,7 +100,14 @@ async function render(root, params) {
   const open = (uid) => detail.open(uid);
   const go = (at) => navigate(`#/history?${new URLSearchParams({ ...f, ...(at ? { offset: String(at) } : {}) })}`);
   async function load() {
-    if (f.uid) { // an id: exactly that event (404 = not found in the caller's scope)
+    if (f.uid && f.uid.length < 32) { // the start of an id (the list shows 8 characters)
+      const out = await api("/api/events", { query: { uid_prefix: f.uid, limit: PAGE } });
+      list.replaceChildren(resultsTable(out.data, open));
+      list.dataset.count = String(out.count);
+      pager.replaceChildren();
+      return;
+    }
+    if (f.uid) { // a whole id: exactly that event (404 = not found in the caller's scope)
       try {
         const e = await api(`/api/events/${encodeURIComponent(f.uid)}`);
         list.replaceChildren(resultsTable([e], open));

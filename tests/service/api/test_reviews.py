@@ -221,6 +221,9 @@ def test_supervisor_reopens_a_decision_audited(world):
     row = world.fresh()
     uid = row["uid"]
     assert _review(world.api, uid, world.headers("reviewer", username="police7"), action="confirm").status_code == 200
+    by_prefix = world.get("/api/events", params={"uid_prefix": uid[:8]}).json()["data"]
+    assert uid in {e["uid"] for e in by_prefix} and all(e["uid"].startswith(uid[:8]) for e in by_prefix)
+    assert world.get("/api/events", params={"uid_prefix": "ab%"}).status_code == 422
     decided = world.get("/api/events", params={"reviewed_by": "police7", "review_status_not": "pending"}).json()
     assert uid in {e["uid"] for e in decided["data"]}
     assert all(e["reviewed_by"] == "police7" and e["review_status"] != "pending" for e in decided["data"])
