@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml service/web/package.json service/web/package-lock.json
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
-	npm ci --prefix service/web --no-audit --no-fund --loglevel=error
+	npm ci --prefix service/web --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -152,7 +152,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                     log.exception("shutdown hook failed")
             engine.dispose()
 
-    app = FastAPI(title="crosswatch", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan)
+    # docs_url/redoc_url off: FastAPI's pages load Swagger UI / ReDoc from a CDN (blank offline);
+    # routers/web.py serves /docs from the local npm install instead
+    app = FastAPI(title="crosswatch", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.secret_key = settings.secret_key or secrets.token_urlsafe(48)
     app.state.engine = engine

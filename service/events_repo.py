@@ -42,6 +42,9 @@ class EventFilters:
     type: str | None = None
     class_name: str | None = None
     review_status: str | None = None
+    review_status_not: str | None = None  # e.g. "dismissed": the statistics' "not_dismissed" scope
+    reviewed_by: str | None = None
+    uid_prefix: str | None = None  # the first characters of an event id (the UI shows 8)
     lane: str | None = None
     stop_line: str | None = None
     occurred_from: datetime | None = None  # inclusive
@@ -56,9 +59,13 @@ class EventFilters:
             out.append(EventRow.crossing_id.in_(select(CrossingRow.id).where(CrossingRow.district == self.district)))
         for value, column in ((self.type, EventRow.type), (self.class_name, EventRow.class_name),
                               (self.review_status, EventRow.review_status), (self.lane, EventRow.lane),
-                              (self.stop_line, EventRow.stop_line)):
+                              (self.stop_line, EventRow.stop_line), (self.reviewed_by, EventRow.reviewed_by)):
             if value is not None:
                 out.append(column == value)
+        if self.uid_prefix is not None:
+            out.append(EventRow.uid.startswith(self.uid_prefix, autoescape=True))
+        if self.review_status_not is not None:
+            out.append(EventRow.review_status != self.review_status_not)
         if self.occurred_from is not None:
             out.append(EventRow.occurred_at >= self.occurred_from)
         if self.occurred_to is not None:
@@ -255,6 +262,17 @@ def next_in_queue(s: Session, scope: ColumnElement[bool], filters: EventFilters,
 
 
 # -- review writes ------------------------------------------------------------------------------
+def reopen(s: Session, event: EventRow) -> None:
+    """Put a decided event back into the review queue (pending, no stage, no reviewer); its
+    earlier decisions stay in the reviews table (flushed, not committed: the caller commits it
+    with the audit entry that records who reopened it and why)."""
+    event.review_status = "pending"
+    event.review_stage = 0
+    event.reviewed_by = None
+    event.reviewed_at = None
+    s.flush()
+
+
 def add_review(s: Session, event: EventRow, *, stage: int, action: str, status: str, reason_code: str | None,
                comment: str | None, user_id: int | None, username: str, at: datetime | None = None) -> ReviewRow:
     """Record one review decision and update the event's review summary (flushed, not committed:

@@ -10,7 +10,10 @@ header row is localised (`lang` "zh" | "en", default "zh": the city's users read
   frozen, bold header row.
 
 Values are formatted for people and spreadsheets alike: datetimes as ISO 8601 (with zone), None
-as an empty cell, bools as true/false, lists/dicts as JSON.
+as an empty cell, bools as true/false, lists/dicts as JSON. Codes people read (violation type,
+road-user class, review status, signal state) have labels in both languages (`label`), so an
+export reads like the page it was made from; `in_zone` shows a time in the page's zone and
+`range_suffix` names a file after its date range.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any, Literal
 
 Lang = Literal["zh", "en"]
@@ -31,6 +34,49 @@ _CSV_CHUNK_ROWS = 500
 # Excel's hard limit on a sheet name (and it forbids these characters in one).
 _SHEET_NAME_MAX = 31
 _SHEET_NAME_BAD = set("[]:*?/\\")
+
+
+# code -> (zh, en), the web UI's labels (service/web/i18n): an export says what the page says.
+LABELS: dict[str, dict[str, tuple[str, str]]] = {
+    "type": {"red_light": ("闯红灯", "Red-light running"), "wrong_way": ("逆行", "Wrong-way riding")},
+    "class_name": {"car": ("小汽车", "Car"), "motorcycle": ("摩托车/电动车", "Motorcycle / e-bike"),
+                   "bicycle": ("自行车", "Bicycle"), "bus": ("公交车", "Bus"), "truck": ("货车", "Truck"),
+                   "person": ("行人", "Pedestrian")},
+    "review_status": {"pending": ("待审核", "Pending"), "confirmed": ("已确认", "Confirmed"),
+                      "dismissed": ("已驳回", "Dismissed"), "needs_info": ("待补充信息", "Needs information")},
+    "signal_state": {"red": ("红灯", "Red"), "amber": ("黄灯", "Amber"), "yellow": ("黄灯", "Amber"),
+                     "green": ("绿灯", "Green"), "dark": ("熄灭", "Dark"), "unknown": ("未知", "Unknown")},
+}
+
+
+def label(field: str, code: str | None, lang: Lang = "zh") -> str | None:
+    """The label of `code` in `lang` (signal states are matched case-blind); an unknown code is
+    returned as it is (a new code is shown, never dropped)."""
+    if code is None:
+        return None
+    pair = LABELS[field].get(code.lower() if field == "signal_state" else code)
+    if pair is None:
+        return code
+    return pair[1] if lang == "en" else pair[0]
+
+
+def in_zone(value: datetime | None, zone: tzinfo) -> datetime | None:
+    """`value` as the same instant in `zone` (a naive value is read as UTC, as stored)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(zone)
+
+
+def range_suffix(start: datetime | None, end: datetime | None, zone: tzinfo) -> str:
+    """"_2026-03-01_2026-03-07" for [start, end) in `zone` (the last day is the one before `end`),
+    "_2026-03-01_now" or "_begin_2026-03-07" with one bound, "" with none: for file names."""
+    if start is None and end is None:
+        return ""
+    first = in_zone(start, zone).date().isoformat() if start is not None else "begin"
+    last = (in_zone(end, zone) - timedelta(microseconds=1)).date().isoformat() if end is not None else "now"
+    return f"_{first}_{last}"
 
 
 def headers(columns: Sequence[Column], lang: Lang = "zh") -> list[str]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from datetime import datetime, timezone, tzinfo
 from itertools import islice
-from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic_core
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from .. import events_repo as repo
 from ..deps import Principal, Reviewer, SessionDep, SettingsDep, require_roles
-from ..exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, Lang, to_csv, to_xlsx
+from ..exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, Lang, in_zone, label, range_suffix, to_csv, to_xlsx
 from ..models import EVENT_TYPES, REVIEW_STATUSES, EventRow, EvidenceFileRow, ReviewRow, VideoRunRow
 from ..schemas import Message, Page
 from ..stats_repo import StatsCache
@@ -142,6 +143,11 @@ async def event_filters(
     type: Annotated[EventType | None, Query()] = None,
     class_name: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
     review_status: Annotated[ReviewStatus | None, Query()] = None,
+    review_status_not: Annotated[ReviewStatus | None, Query(
+        description="leave this status out, e.g. pending: every decided event (the 已审核 list)")] = None,
+    reviewed_by: Annotated[str | None, Query(max_length=64, pattern=NO_NUL, description="user name of the last review")] = None,
+    uid_prefix: Annotated[str | None, Query(min_length=4, max_length=32, pattern=r"^[0-9A-Za-z_-]+$",
+                                            description="events whose id starts with this (at least 4 characters)")] = None,
     lane: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     stop_line: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     occurred_from: Annotated[AwareDatetime | None, Query(alias="from", description="ISO 8601 with zone; inclusive")] = None,
@@ -155,7 +161,8 @@ async def event_filters(
         if not cid or len(cid) > 64 or "\x00" in cid:
             raise HTTPException(422, "crossing_id must be 1..64 characters (no NUL)")
     return repo.EventFilters(crossing_ids=tuple(crossing_id), district=district, type=type, class_name=class_name,
-                             review_status=review_status, lane=lane, stop_line=stop_line,
+                             review_status=review_status, review_status_not=review_status_not,
+                             reviewed_by=reviewed_by, uid_prefix=uid_prefix, lane=lane, stop_line=stop_line,
                              occurred_from=occurred_from, occurred_to=occurred_to)
 
 
@@ -307,17 +314,49 @@ EXPORT_COLUMNS: list[Column] = [
 ]
 
 
-def export_row(v: repo.EventView) -> dict[str, Any]:
+def export_row(v: repo.EventView, lang: Lang = "zh", zone: tzinfo = timezone.utc) -> dict[str, Any]:
+    """One event as people read it on the page: type, class, status and signal as labels in
+    `lang`, times in `zone`."""
     e = v.event
     return {"uid": e.uid, "crossing_id": e.crossing_id, "crossing_name": v.crossing_name, "district": v.district,
-            "type": e.type, "class_name": e.class_name, "occurred_at": e.occurred_at, "t": e.t, "frame": e.frame,
+            "type": label("type", e.type, lang), "class_name": label("class_name", e.class_name, lang),
+            "occurred_at": in_zone(e.occurred_at, zone), "t": e.t, "frame": e.frame,
             "x1": e.x1, "y1": e.y1, "x2": e.x2, "y2": e.y2, "lane": e.lane, "stop_line": e.stop_line,
-            "signal_id": e.signal_id, "signal_state": e.signal_state, "since_red_s": e.since_red_s,
-            "confidence": e.confidence, "review_status": e.review_status, "review_stage": e.review_stage,
-            "reviewed_by": e.reviewed_by, "reviewed_at": e.reviewed_at}
+            "signal_id": e.signal_id, "signal_state": label("signal_state", e.signal_state, lang),
+            "since_red_s": e.since_red_s, "confidence": e.confidence,
+            "review_status": label("review_status", e.review_status, lang), "review_stage": e.review_stage,
+            "reviewed_by": e.reviewed_by, "reviewed_at": in_zone(e.reviewed_at, zone)}
 
 
-LangQuery = Annotated[Lang, Query(description="header language")]
+LangQuery = Annotated[Lang, Query(description="language of the header and of the type/class/status/signal labels")]
+StatusScope = Annotated[Literal["all", "confirmed", "not_dismissed"] | None, Query(
+    alias="status", description="the statistics' status scope (统计口径), so an export equals the dashboard: "
+    "not_dismissed (all but dismissed), confirmed or all; review_status, if given, narrows further")]
+TzQuery = Annotated[str, Query(max_length=64, pattern=NO_NUL, description="IANA zone of the exported times and "
+                               "of the dates in the file name (the page's zone)")]
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError, TypeError):
+        raise HTTPException(422, f"tz: unknown time zone {name[:64]!r} (use an IANA name like Asia/Shanghai)") from None
+
+
+def _export_filters(filters: repo.EventFilters, scope: str | None) -> repo.EventFilters:
+    if scope == "confirmed" and filters.review_status is None:
+        return replace(filters, review_status="confirmed")
+    if scope == "confirmed" and filters.review_status != "confirmed":
+        return replace(filters, review_status="confirmed", review_status_not="confirmed")  # matches nothing
+    if scope == "not_dismissed":
+        if filters.review_status_not not in (None, "dismissed"):
+            raise HTTPException(422, "status=not_dismissed cannot be combined with review_status_not")
+        return replace(filters, review_status_not="dismissed")
+    return filters
+
+
+def _export_name(filters: repo.EventFilters, zone: tzinfo, ext: str) -> str:
+    return f"crosswatch-events{range_suffix(filters.occurred_from, filters.occurred_to, zone)}.{ext}"
 _CSV_RESPONSE = {200: {"content": {"text/csv": {}}, "description": "UTF-8 CSV with BOM"}}
 _XLSX_RESPONSE = {200: {"content": {XLSX_MEDIA_TYPE: {}}, "description": "XLSX workbook"},
                   422: {"description": f"bad filters, or more than {XLSX_MAX_ROWS} rows match"}}
@@ -329,30 +368,32 @@ def _attachment(name: str) -> dict[str, str]:
 
 @router.get("/api/exports/events.csv", response_class=StreamingResponse, responses={**AUTH_ERRORS, **_CSV_RESPONSE})
 def export_events_csv(request: Request, p: EventReader, filters: Filters, sort: Sort = repo.DEFAULT_SORT,
-                      lang: LangQuery = "zh") -> StreamingResponse:
+                      lang: LangQuery = "zh", status_scope: StatusScope = None, tz: TzQuery = "UTC") -> StreamingResponse:
     """All matching events, streamed: the rows are read in batches while the response is sent,
     with a session owned by the stream (the request's session may close before the body ends)."""
     scope = p.scope(EventRow.crossing_id)
+    zone, filters = _zone(tz), _export_filters(filters, status_scope)
     sessionmaker = request.app.state.sessionmaker
 
     def body() -> Iterator[bytes]:
         with sessionmaker() as s:
-            rows = (export_row(v) for v in repo.iter_events(s, scope, filters, sort))
+            rows = (export_row(v, lang, zone) for v in repo.iter_events(s, scope, filters, sort))
             for chunk in to_csv(rows, EXPORT_COLUMNS, lang):
                 yield chunk.encode("utf-8")
 
-    return StreamingResponse(body(), media_type=CSV_MEDIA_TYPE, headers=_attachment("events.csv"))
+    return StreamingResponse(body(), media_type=CSV_MEDIA_TYPE, headers=_attachment(_export_name(filters, zone, "csv")))
 
 
 @router.get("/api/exports/events.xlsx", response_class=Response, responses={**AUTH_ERRORS, **_XLSX_RESPONSE})
 def export_events_xlsx(request: Request, s: SessionDep, p: EventReader, filters: Filters, sort: Sort = repo.DEFAULT_SORT,
-                       lang: LangQuery = "zh") -> Response:
+                       lang: LangQuery = "zh", status_scope: StatusScope = None, tz: TzQuery = "UTC") -> Response:
     scope = p.scope(EventRow.crossing_id)
+    zone, filters = _zone(tz), _export_filters(filters, status_scope)
     n = _count(request, s, p, filters)
     if n > XLSX_MAX_ROWS:
         raise HTTPException(422,
                             f"{n} events match; XLSX exports are limited to {XLSX_MAX_ROWS} rows: "
                             "narrow the filters or export CSV")
-    rows = (export_row(v) for v in islice(repo.iter_events(s, scope, filters, sort), XLSX_MAX_ROWS))
+    rows = (export_row(v, lang, zone) for v in islice(repo.iter_events(s, scope, filters, sort), XLSX_MAX_ROWS))
     data = to_xlsx(rows, EXPORT_COLUMNS, sheet="事件" if lang == "zh" else "events", lang=lang)
-    return Response(data, media_type=XLSX_MEDIA_TYPE, headers=_attachment("events.xlsx"))
+    return Response(data, media_type=XLSX_MEDIA_TYPE, headers=_attachment(_export_name(filters, zone, "xlsx")))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,11 +21,13 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import AwareDatetime, BaseModel, Field
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from sqlalchemy import select
+from sqlalchemy.orm import object_session
 
 from .. import jobs_repo as repo
 from ..audit import append as audit
 from ..deps import Operator, Principal, SessionDep, WriteSessionDep
-from ..models import JOB_STATUSES, JobRow
+from ..models import JOB_STATUSES, JobItemRow, JobRow, VideoRunRow
 from ..schemas import Message, Page, StrictIn
 from ..settings import Settings
 
@@ -58,6 +60,12 @@ class JobItemOut(BaseModel):
     error: str | None
     events: int | None
     run_id: int | None
+    reused: bool | None = Field(description=(
+        "done items: true when the video had already been processed with the same crossing version and "
+        "settings, so that earlier run (run_id) was reused and nothing was added; null before an item is done"))
+    run_start_time: datetime | None = Field(description=(
+        "the wall clock of the video's first frame as its run recorded it: a reused run keeps its own, "
+        "whatever start time this job was given"))
     started_at: datetime | None
     finished_at: datetime | None
 
@@ -89,9 +97,29 @@ def _job_out(job: JobRow) -> JobOut:
                   finished_at=job.finished_at, cancel_requested=job.cancel_requested, error=job.error)
 
 
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def _reused(item: JobItemRow, run: VideoRunRow | None) -> bool | None:
+    """A done item whose run began before the item did: the child found the video already
+    processed and reused that run (a new run is created by the child, after the item starts)."""
+    if item.status != "done" or run is None or item.started_at is None:
+        return None
+    return _utc(run.started_at) < _utc(item.started_at)
+
+
 def _job_detail(job: JobRow) -> JobDetail:
-    items = [JobItemOut(id=i.id, path=i.path, status=i.status, progress=i.progress, error=i.error, events=i.events,
-                        run_id=i.run_id, started_at=i.started_at, finished_at=i.finished_at) for i in job.items]
+    ids = sorted({i.run_id for i in job.items if i.run_id is not None})
+    s = object_session(job)
+    runs = {r.id: r for r in s.scalars(select(VideoRunRow).where(VideoRunRow.id.in_(ids)))} if ids and s else {}
+    items = []
+    for i in job.items:
+        run = runs.get(i.run_id) if i.run_id is not None else None
+        items.append(JobItemOut(id=i.id, path=i.path, status=i.status, progress=i.progress, error=i.error,
+                                events=i.events, run_id=i.run_id, reused=_reused(i, run),
+                                run_start_time=_utc(run.start_time) if run and run.start_time else None,
+                                started_at=i.started_at, finished_at=i.finished_at))
     return JobDetail(**_job_out(job).model_dump(), items=items)
 
 

@@ -11,6 +11,8 @@ Rules (why they are what they are):
   different people: a stage-1 confirm leaves the event pending at stage 1, and the next review
   of it is stage 2, by someone else (the same user gets 409). A dismissal or needs-info, at
   either stage, takes effect at once (the cautious direction needs no second opinion).
+- A supervisor (an admin) can reopen a decided event (退回重审): it goes back to the queue as
+  pending, with the reason in the audit log; its earlier decisions stay in its history.
 - Each decision writes a `reviews` row, updates the event's summary and appends a hash-chained
   audit entry, in one write transaction (the event row is locked on PostgreSQL; SQLite's write
   transaction is already exclusive), so two reviewers racing on one event are serialised.
@@ -24,7 +26,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from .. import events_repo as repo
 from ..audit import append as audit
-from ..deps import CurrentUser, Reviewer, SettingsDep, WriteSessionDep
+from ..deps import Admin, CurrentUser, Reviewer, SettingsDep, WriteSessionDep
 from ..schemas import Message, StrictIn
 from .events import (
     AUTH_ERRORS,
@@ -130,6 +132,33 @@ def review_event(uid: str, body: ReviewIn, s: WriteSessionDep, p: Reviewer, sett
     detail = event_detail(s, p, v)
     s.commit()
     return ReviewResult(review=review_out(row), event=detail)
+
+
+class ReopenIn(StrictIn):
+    comment: str = Field(min_length=1, max_length=2000, pattern=NO_NUL,
+                         description="why the decision is sent back (shown to the next reviewer via the audit log)")
+
+
+@router.post("/api/events/{uid}/reopen", response_model=EventDetail,
+             responses={**AUTH_ERRORS, **NOT_FOUND_ERROR, 409: {"model": Message, "description": "not decided yet"}})
+def reopen_event(uid: str, body: ReopenIn, s: WriteSessionDep, p: Admin) -> EventDetail:
+    """退回重审: a supervisor (admin) sends a decided event back to the review queue (pending, no
+    reviewer). Audited with the previous decision and the reason; the reviews stay in its history."""
+    comment = body.comment.strip()
+    if not comment:
+        raise HTTPException(422, "comment: say why the decision is reopened")
+    v = event_or_404(s, p, uid, for_update=True)
+    e = v.event
+    if e.review_status == "pending" and e.review_stage == 0:
+        raise HTTPException(status.HTTP_409_CONFLICT, "the event has not been decided: nothing to reopen")
+    previous = {"previous_status": e.review_status, "previous_stage": e.review_stage,
+                "previous_reviewed_by": e.reviewed_by}
+    repo.reopen(s, e)
+    audit(s, actor=p.username, action="review_reopen", object_type="event", object_id=e.uid,
+          payload={**previous, "comment": comment})
+    detail = event_detail(s, p, v)
+    s.commit()
+    return detail
 
 
 @router.get("/api/reviews/reasons", response_model=list[ReasonOut], responses={401: {"model": Message}})

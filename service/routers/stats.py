@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from .. import stats_repo as repo
 from ..deps import Analyst, Principal, SessionDep
-from ..exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, to_csv, to_xlsx
+from ..exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, range_suffix, to_csv, to_xlsx
 from ..models import EVENT_TYPES
 from ..schemas import Message, Page
 
@@ -339,8 +339,9 @@ def _report_rows(request: Request, s: Session, p: Principal, f: repo.StatsFilter
     return WEEKDAY_HOUR_COLUMNS, rows
 
 
-def _filename(report: str, ext: str) -> str:
-    return f"crosswatch-stats-{report}.{ext}"
+def _filename(report: str, f: repo.StatsFilter, ext: str) -> str:
+    """crosswatch-stats-hotspots_2026-03-01_2026-03-07.csv: the report and its days in `f.tz`."""
+    return f"crosswatch-stats-{report}{range_suffix(f.start, f.end, f.tz)}.{ext}"
 
 
 ExportBucket = Annotated[Literal["hour", "day", "week"], Query(description="for report=counts")]
@@ -355,7 +356,7 @@ def export_stats_csv(request: Request, s: SessionDep, p: Analyst, f: Filter, rep
     columns, rows = _report_rows(request, s, p, f, report, bucket, min_road_users, lang)
     body: Iterator[str] = to_csv(rows, columns, lang)
     return StreamingResponse(body, media_type=CSV_MEDIA_TYPE,
-                             headers={"Content-Disposition": f'attachment; filename="{_filename(report, "csv")}"'})
+                             headers={"Content-Disposition": f'attachment; filename="{_filename(report, f, "csv")}"'})
 
 
 @router.get("/api/exports/stats.xlsx", response_class=Response, responses={
@@ -367,4 +368,4 @@ def export_stats_xlsx(request: Request, s: SessionDep, p: Analyst, f: Filter, re
     columns, rows = _report_rows(request, s, p, f, report, bucket, min_road_users, lang)
     sheet = SHEETS[report][0 if lang == "zh" else 1]
     return Response(to_xlsx(rows, columns, sheet, lang), media_type=XLSX_MEDIA_TYPE,
-                    headers={"Content-Disposition": f'attachment; filename="{_filename(report, "xlsx")}"'})
+                    headers={"Content-Disposition": f'attachment; filename="{_filename(report, f, "xlsx")}"'})

@@ -16,7 +16,8 @@ from ..schemas import IntId, Page, StrictIn
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
-RoleName = Field(pattern="^(" + "|".join(ROLES) + ")$")
+ROLE_PATTERN = "^(" + "|".join(ROLES) + ")$"
+RoleName = Field(pattern=ROLE_PATTERN)
 
 
 class UserOut(BaseModel):
@@ -40,7 +41,9 @@ class UserIn(StrictIn):
 
 
 class UserPatch(StrictIn):
-    role: str | None = RoleName
+    """Only the fields sent change (each is optional)."""
+
+    role: str | None = Field(default=None, pattern=ROLE_PATTERN)  # optional like the rest: was required
     districts: list[str] | None = Field(default=None, max_length=200)
     crossing_ids: list[str] | None = Field(default=None, max_length=1000)
     evidence_access: bool | None = None

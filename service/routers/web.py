@@ -2,6 +2,8 @@
 ES modules, stylesheet and dictionaries from `service/web/`, plus ECharts (the dashboard's charts)
 and js-yaml (the crossing editor reads the YAML source format, keeping "key absent" apart from
 null) from the npm install in `service/web/node_modules` (`make setup`; nothing built is committed).
+`GET /docs` is the API documentation: Swagger UI from the same npm install (`swagger-ui-dist`),
+so it renders without internet (FastAPI's own page loads it from a CDN); `GET /favicon.ico` the icon.
 
 No authentication here: the files hold no data; every data call of the UI goes to `/api/...` with
 the user's token. Paths are resolved and must stay inside `service/web/` (no `..`, no symlink
@@ -25,7 +27,11 @@ INDEX = WEB_ROOT / "index.html"
 VENDOR = {
     "echarts.min.js": WEB_ROOT / "node_modules" / "echarts" / "dist" / "echarts.min.js",
     "js-yaml.mjs": WEB_ROOT / "node_modules" / "js-yaml" / "dist" / "js-yaml.mjs",
+    "swagger-ui-bundle.js": WEB_ROOT / "node_modules" / "swagger-ui-dist" / "swagger-ui-bundle.js",
+    "swagger-ui.css": WEB_ROOT / "node_modules" / "swagger-ui-dist" / "swagger-ui.css",
 }
+DOCS = WEB_ROOT / "docs.html"
+FAVICON = WEB_ROOT / "favicon.svg"
 MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -51,6 +57,17 @@ def _send(request: Request, path: Path) -> Response:
     if tag in (request.headers.get("if-none-match") or ""):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return FileResponse(path, media_type=MEDIA_TYPES[path.suffix], headers=headers)
+
+
+@router.get("/docs", response_class=FileResponse)
+def docs(request: Request) -> Response:
+    """Swagger UI on /openapi.json, every file served from here (see the module docstring)."""
+    return _send(request, DOCS)
+
+
+@router.get("/favicon.ico", response_class=FileResponse)
+def favicon(request: Request) -> Response:
+    return _send(request, FAVICON)  # an SVG: every current browser takes it, whatever the name
 
 
 def resolve_static(rel: str) -> Path:

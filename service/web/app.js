@@ -1,7 +1,7 @@
 // crosswatch web UI shell: API access, i18n, formatting, routing and the page registry.
 // Plain ES module, no bundler. Pages live in ./pages/<name>.js, import what they need from here
 // and call registerPage(); this module loads them all, then routes on the URL hash
-// (#/login, #/review, #/dashboard, #/jobs, #/crossings, #/crossings/<id>).
+// (#/login, #/review, #/history, #/dashboard, #/jobs, #/crossings, #/crossings/<id>, #/users, #/users/<id>, #/audit).
 //
 // Page contract: registerPage(route, {title, roles, render(root, params)})
 //   route   "review", "crossings/:id" ... (":name" segments become params.name; the query part of
@@ -11,6 +11,8 @@
 //   render  builds the page into `root` (may be async). It may return a function (or a promise of
 //           one): called when the user leaves the page or the language changes (remove listeners,
 //           timers, object URLs there). Pages re-render on a language switch.
+// A page holding unsaved work calls setLeaveGuard(isDirty): leaving it (a link, the nav, back,
+// a language or zone switch, logging out, closing or reloading the tab) then asks first.
 // A page without ":" in its route and with roles is a nav entry (order: NAV_ORDER, then others).
 
 import zhCN from "./i18n/zh-CN.js";
@@ -22,8 +24,8 @@ const TOKEN_KEY = "cw.token";
 const LANG_KEY = "cw.lang";
 const TZ_KEY = "cw.tz";
 export const DEFAULT_TZ = "Asia/Shanghai";
-const PAGE_MODULES = ["login", "review", "dashboard", "jobs", "crossings"];
-const NAV_ORDER = ["review", "dashboard", "jobs", "crossings"];
+const PAGE_MODULES = ["login", "review", "history", "dashboard", "jobs", "crossings", "users", "audit"];
+const NAV_ORDER = ["review", "history", "dashboard", "jobs", "crossings", "users", "audit"];
 
 // ---------------------------------------------------------------- i18n + formatting
 
@@ -36,6 +38,10 @@ export function lang() {
 /** Switch language, remember it and re-render the shell and the current page. */
 export function setLang(code) {
   if (!LANGS.includes(code)) throw new Error(`unknown language ${code}`);
+  if (code === lang() || !confirmLeave()) {
+    renderShell(); // puts the switch back
+    return;
+  }
   localStorage.setItem(LANG_KEY, code);
   document.documentElement.lang = code;
   renderShell();
@@ -69,6 +75,10 @@ export function timeZone() {
 
 /** "shanghai" (default) or "local" (the browser's zone). */
 export function setTimeZone(choice) {
+  if (!confirmLeave()) {
+    renderShell(); // puts the selection back
+    return;
+  }
   if (choice === "local") localStorage.setItem(TZ_KEY, "local");
   else localStorage.removeItem(TZ_KEY);
   renderShell();
@@ -244,6 +254,8 @@ function endSession() {
 }
 
 export function logout() {
+  if (!confirmLeave()) return;
+  leaveGuard = null;
   endSession();
   renderShell();
   navigate("#/login");
@@ -290,6 +302,20 @@ export function toast(msg, kind = "info") {
 const pages = new Map(); // route -> {route, parts, title, roles, render}
 let cleanup = null;
 let routeSeq = 0;
+let leaveGuard = null; // () => true while the shown page holds unsaved work
+let shownHash = null;  // the hash the shown page was rendered for
+
+/** Register `isDirty` (a function: true while the page holds unsaved work) for the shown page;
+ * cleared when the page is left. Null removes it. */
+export function setLeaveGuard(isDirty) {
+  leaveGuard = typeof isDirty === "function" ? isDirty : null;
+}
+
+/** Whether the shown page may be left: nothing unsaved, or the user agreed to drop it. */
+export function confirmLeave() {
+  if (!leaveGuard || !leaveGuard()) return true;
+  return window.confirm(t("common.leaveUnsaved"));
+}
 
 export function registerPage(route, { title, roles = [], render }) {
   if (typeof render !== "function") throw new Error(`page ${route}: render must be a function`);
@@ -334,6 +360,7 @@ export function navPages(role) {
 }
 
 function runCleanup() {
+  leaveGuard = null;
   if (typeof cleanup === "function") {
     try { cleanup(); } catch (e) { console.error(e); }
   }
@@ -341,6 +368,13 @@ function runCleanup() {
 }
 
 async function route() {
+  if (shownHash !== null && location.hash !== shownHash && !confirmLeave()) {
+    // stay: put the URL back without another hashchange (the page and its work are untouched)
+    history.replaceState(null, "", shownHash || location.pathname + location.search);
+    markNav(parseHash().path);
+    return;
+  }
+  shownHash = location.hash;
   const seq = ++routeSeq;
   const root = document.getElementById("page");
   const { path, query } = parseHash();
@@ -444,6 +478,12 @@ async function start() {
   });
   started = true;
   window.addEventListener("hashchange", route);
+  window.addEventListener("beforeunload", (e) => { // closing or reloading the tab
+    if (leaveGuard && leaveGuard()) {
+      e.preventDefault();
+      e.returnValue = "";
+    }
+  });
   await renderShell();
   await route();
   document.body.dataset.ready = "1"; // tests wait for this

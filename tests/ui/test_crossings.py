@@ -192,3 +192,57 @@ def test_editor_is_for_operators(page_as):
     page = page_as("reviewer", f"crossings/{CROSSING}")
     page.wait_for_selector("#page h1")
     assert page.locator("#page h1").inner_text() == "无权访问此页面"
+
+
+def test_leaving_with_unsaved_drawings_asks_first(ui, page_as, screenshot):
+    """An unsaved stop line: the back link, the nav, the language switch, the browser's history and
+    closing the tab each ask; refusing keeps the page and the drawing, agreeing leaves. A clean
+    editor leaves silently."""
+    page = open_editor(page_as)
+    dialogs = []
+
+    def answer(accept: bool):
+        def handle(dialog):
+            dialogs.append((dialog.type, dialog.message))
+            dialog.accept() if accept else dialog.dismiss()
+        page.remove_listener("dialog", answer.current) if getattr(answer, "current", None) else None
+        answer.current = handle
+        page.on("dialog", handle)
+
+    answer(False)
+    page.click("#cx-back")  # clean: no question
+    page.wait_for_selector("#crossings-table")
+    assert dialogs == []
+    page.go_back()  # (the list stays ahead in the history: go_forward below is the browser's forward button)
+    page.wait_for_selector("#cx-overlay polygon", state="attached")
+
+    page.click("#cx-tool-stop")
+    stops = page.locator("#cx-list-stop li").count()
+    click_at(page, 0.30, 0.50)
+    click_at(page, 0.60, 0.55)
+    page.wait_for_selector(f"#cx-list-stop li:nth-child({stops + 1})")
+    assert page.locator("#cx-state").inner_text() == "有未保存的修改"
+    hash_before = page.evaluate("location.hash")
+
+    for leave in (lambda: page.go_forward(), lambda: page.click("#cx-back"),
+                  lambda: page.click("#nav a[data-route='crossings']"),
+                  lambda: page.click("#lang-switch button[data-lang='en']")):
+        n = len(dialogs)
+        leave()
+        page.wait_for_timeout(300)
+        assert len(dialogs) == n + 1, dialogs
+        assert dialogs[-1] == ("confirm", "本页有未保存的修改，离开将丢弃这些修改。确定离开吗？")
+        assert page.evaluate("location.hash") == hash_before
+        assert page.locator("#cx-list-stop li").count() == stops + 1  # the drawing is still there
+        assert page.locator("#cx-state").inner_text() == "有未保存的修改"
+
+    # closing the tab (or reloading): the browser's own question
+    page.close(run_before_unload=True)
+    page.wait_for_timeout(500)
+    assert dialogs[-1][0] == "beforeunload", dialogs
+    assert not page.is_closed()
+
+    answer(True)
+    page.click("#cx-back")
+    page.wait_for_selector("#crossings-table")
+    assert dialogs[-1][0] == "confirm"

@@ -249,3 +249,44 @@ def test_form_helpers(page_as):
     assert out["paths"] == ["a/", "b.mp4", "c d/e.mkv"]
     assert out["names"] == ["z.mp4", "z.mp4", "w.avi"]
     assert out["bad"] == "开始时间格式不正确"
+
+
+def _wait_job(ui, uid: str, timeout_s: float = 180) -> dict:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = ui.get("operator", f"/api/jobs/{uid}")
+        if job["status"] in FINAL or time.monotonic() > deadline:
+            return job
+        time.sleep(0.5)
+
+
+def test_resubmitting_a_processed_clip_says_the_run_was_reused(page_as, ui, ingest, screenshot):
+    """The same video again: the page names the earlier run it reused (nothing added) and says the
+    start time typed this time had no effect (that run keeps its own)."""
+    _, rel = ingest
+    first = ui.request("operator", "POST", "/api/jobs", json={
+        "crossing_id": CROSSING, "paths": [f"{rel}/jobs/short.mp4"], "start_time": "2026-03-06T08:00:00+08:00"})
+    assert first.status_code == 201, first.text
+    done = _wait_job(ui, first.json()["uid"])
+    assert done["status"] == "done", done
+    run_id = done["items"][0]["run_id"]
+
+    page = open_jobs(page_as)
+    page.select_option("#jobs-crossing", CROSSING)
+    page.fill("#jobs-paths", f"{rel}/jobs/short.mp4")
+    page.fill("#jobs-start", "2026-03-07T09:30:00")  # a different start: it cannot change the earlier run
+    page.click("#jobs-submit")
+    uid = job_uid(page)
+    assert wait_final(page) == "done"
+    job = ui.get("operator", f"/api/jobs/{uid}")
+    item = job["items"][0]
+    assert item["reused"] is True and item["run_id"] == run_id and item["events"] == 0
+    row = item_row(page, "short.mp4")
+    assert row.get_attribute("data-reused") == "true"
+    reason = row.locator(".item-reason").inner_text()
+    assert f"沿用原有结果（运行 #{run_id}）" in reason and "未新增事件" in reason, reason
+    assert "填写的开始时间 2026/03/07 09:30:00 未生效" in reason, reason
+    assert "全部视频此前已处理过" in page.locator("#job-reused").inner_text()
+    screenshot(page, "jobs-reused")

@@ -199,3 +199,88 @@ def test_review_page_is_for_reviewers_only(role, page_as):
     page = page_as(role, "review")
     page.wait_for_selector("#page h1")
     assert page.locator("#page h1").inner_text() == "无权访问此页面"
+
+
+def _pending(ui, crossing: str) -> int:
+    return ui.get("reviewer", "/api/events", params={"crossing_id": crossing, "review_status": "pending"})["count"]
+
+
+def test_skipping_to_the_end_does_not_say_the_queue_is_cleared(ui, page_as, screenshot):
+    """J through every pending event without deciding: the events are still pending, and the page
+    says so (not "队列已清空 … 待审核 0 件"); K back keeps the count."""
+    pending = _pending(ui, HANOI)
+    assert pending >= 1
+    uids = queue(ui, HANOI, pending)
+    page = open_review(page_as, HANOI)
+    for i, uid in enumerate(uids):
+        page.wait_for_function(f"document.getElementById('review-composite').dataset.uid === {uid!r}")
+        assert page.locator("#review-remaining").inner_text() == f"待审核 {pending} 件", i
+        wait_prefetched(page, uids[i + 1] if i + 1 < len(uids) else "")
+        page.keyboard.press("j")
+    page.wait_for_selector("#review-empty:not([hidden])")
+    assert page.locator("#review-empty-title").inner_text() == "已到队列末尾"
+    assert f"仍有 {pending} 件待审核" in page.locator("#review-empty-text").inner_text()
+    assert page.locator("#review-remaining").inner_text() == f"待审核 {pending} 件"
+    screenshot(page, "review-end-after-skipping")
+    page.keyboard.press("k")
+    page.wait_for_function(f"document.getElementById('review-composite').dataset.uid === {uids[-1]!r}")
+    assert page.locator("#review-remaining").inner_text() == f"待审核 {pending} 件"
+    assert _pending(ui, HANOI) == pending  # nothing was decided
+    page.keyboard.press("j")
+    page.wait_for_selector("#review-empty:not([hidden])")
+    page.click("#review-restart")  # 从头开始
+    page.wait_for_function(f"document.getElementById('review-composite').dataset.uid === {uids[0]!r}")
+
+
+def test_zoom_scrolls_wide_composites_and_enlarges_crops(ui, page_as, screenshot):
+    """Z on a composite wider than the screen: its left edge can be scrolled to (it used to be cut
+    off, centred out of reach); Z on the close-up and the signal crop enlarges them."""
+    page = open_review(page_as, VN)
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.keyboard.press("z")
+    page.wait_for_function("() => { const i = document.querySelector('#review-zoom img');"
+                           " return i && i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 0; }")
+    box = page.evaluate("""() => { const z = document.getElementById('review-zoom');
+      const i = document.querySelector('#review-zoom img'); z.scrollLeft = 0;
+      const r = i.getBoundingClientRect();
+      return {left: r.left, width: r.width, natural: i.naturalWidth, sw: z.scrollWidth, cw: z.clientWidth}; }""")
+    assert box["natural"] > 1366  # the sample composite is wider than the screen
+    assert box["left"] >= 0, box  # left edge reachable
+    assert box["width"] == box["natural"] and box["sw"] > box["cw"], box  # full size, scrolls sideways
+    right = page.evaluate("""() => { const z = document.getElementById('review-zoom');
+      z.scrollLeft = z.scrollWidth; return document.querySelector('#review-zoom img').getBoundingClientRect().right; }""")
+    assert right <= 1366 + 1  # and the right edge too
+    screenshot(page, "review-zoom-composite")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#review-zoom", state="hidden")
+    for kind in ("closeup", "signal"):
+        page.click(f"#review-thumbs button[data-kind='{kind}']")
+        page.keyboard.press("z")
+        page.wait_for_function("() => { const i = document.querySelector('#review-zoom img');"
+                               " return i && i.complete && i.naturalWidth > 0"
+                               " && i.getBoundingClientRect().width > 0; }")
+        size = page.evaluate("""() => { const i = document.querySelector('#review-zoom img');
+          const r = i.getBoundingClientRect();
+          return {w: r.width, h: r.height, nw: i.naturalWidth, nh: i.naturalHeight, top: r.top, left: r.left}; }""")
+        assert size["h"] >= 2 * size["nh"] or size["w"] >= 2 * size["nw"], (kind, size)  # enlarged
+        assert size["h"] <= 768 + 1 and size["top"] >= 0 and size["left"] >= 0, (kind, size)  # and on screen
+        if kind == "closeup":
+            screenshot(page, "review-zoom-closeup")
+        page.keyboard.press("z")
+        page.wait_for_selector("#review-zoom", state="hidden")
+
+
+@pytest.mark.parametrize("viewport", [(1920, 1080), (1366, 768)])
+def test_shortcut_help_does_not_cover_its_button(viewport, page_as):
+    page = page_as("reviewer", f"review?crossing_id={VN}", viewport=viewport)
+    page.wait_for_selector("#review-help-btn")
+    page.click("#review-help-btn")
+    page.wait_for_selector("#review-help:not([hidden])")
+    btn = page.locator("#review-help-btn").bounding_box()
+    panel = page.locator("#review-help").bounding_box()
+    overlap = not (panel["x"] >= btn["x"] + btn["width"] or panel["x"] + panel["width"] <= btn["x"]
+                   or panel["y"] >= btn["y"] + btn["height"] or panel["y"] + panel["height"] <= btn["y"])
+    assert not overlap, (btn, panel)
+    assert panel["x"] >= 0 and panel["x"] + panel["width"] <= viewport[0]
+    page.click("#review-help-btn")  # the button is reachable and closes it
+    page.wait_for_selector("#review-help", state="hidden")

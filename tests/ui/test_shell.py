@@ -6,9 +6,9 @@ import pytest
 
 # role -> the nav entries (hash routes) it must see, in order; nothing else
 NAV = {
-    "admin": ["review", "dashboard", "jobs", "crossings"],
+    "admin": ["review", "history", "dashboard", "jobs", "crossings", "users", "audit"],
     "operator": ["jobs", "crossings"],
-    "reviewer": ["review"],
+    "reviewer": ["review", "history"],
     "analyst": ["dashboard"],
 }
 LABELS = {  # (language, what) -> visible text
@@ -157,6 +157,10 @@ def web_client(tmp_path_factory):
     ("/static/pages/login.js", 200, "text/javascript"),
     ("/static/vendor/echarts.min.js", 200, "text/javascript"),
     ("/static/vendor/js-yaml.mjs", 200, "text/javascript"),
+    ("/static/vendor/swagger-ui-bundle.js", 200, "text/javascript"),
+    ("/static/vendor/swagger-ui.css", 200, "text/css"),
+    ("/docs", 200, "text/html"),
+    ("/favicon.ico", 200, "image/svg+xml"),
     ("/static/vendor/nothing.js", 404, None),
     ("/static/../pyproject.toml", 404, None),
     ("/static/%2e%2e/routers/web.py", 404, None),
@@ -184,6 +188,48 @@ def test_ui_routes_stay_out_of_the_openapi_schema(web_client):
     assert not [p for p in paths if p == "/" or p.startswith("/static")]
 
 
+def test_docs_page_uses_no_cdn(web_client):
+    html = web_client.get("/docs").text
+    assert "cdn" not in html.lower() and "/static/vendor/swagger-ui-bundle.js" in html
+    assert web_client.get("/redoc").status_code == 404  # ReDoc would load from a CDN: not offered
+
+
+def test_docs_render_in_chromium_with_no_external_requests(new_page, ui, screenshot):
+    """/docs draws the API's operations with every request answered by the service itself
+    (anything else is aborted and recorded: the page must not need it)."""
+    page = new_page()
+    outside, failed = [], []
+
+    def gate(route):
+        if route.request.url.startswith(ui.base_url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", gate)
+    page.on("response", lambda r: failed.append((r.status, r.url)) if r.status >= 400 else None)
+    page.goto(f"{ui.base_url}/docs")
+    page.wait_for_selector(".swagger-ui .opblock", timeout=30000)
+    assert page.locator(".swagger-ui .opblock").count() >= 40  # every operation is listed
+    assert "crosswatch" in page.locator(".swagger-ui .info .title").inner_text()
+    page.wait_for_timeout(300)
+    assert outside == [] and failed == [], (outside, failed)
+    screenshot(page, "api-docs")
+
+
+def test_the_ui_asks_for_nothing_that_is_missing(page_as, ui):
+    """No 404 while the app loads (the favicon included)."""
+    failed = []
+    page = page_as("reviewer", "")
+    page.on("response", lambda r: failed.append((r.status, r.url)) if r.status >= 400 else None)
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']", state="attached")
+    page.wait_for_timeout(500)
+    assert failed == [], failed
+    assert page.evaluate("fetch('/favicon.ico').then(r => r.status)") == 200
+
+
 NAMELESS_JS = """() => [...document.querySelectorAll('button, input, select, textarea, a[href]')]
     .filter((e) => e.offsetParent !== null && e.type !== 'hidden')
     .filter((e) => !((e.labels && e.labels.length) || e.getAttribute('aria-label')
@@ -196,6 +242,10 @@ NAMELESS_JS = """() => [...document.querySelectorAll('button, input, select, tex
     ("reviewer", "review", "#review-composite[data-uid]"),
     ("operator", "crossings", "#crossings-table"),
     ("operator", "crossings/vn-rear-stopline", "#cx-overlay line"),
+    ("admin", "users", "#users-table"),
+    ("admin", "users/1", "#keys-table"),
+    ("admin", "audit", "#audit-table"),
+    ("admin", "history", "#history-table"),
 ])
 def test_every_control_has_an_accessible_name(role, route, ready, page_as, new_page, ui):
     if route == "login":
@@ -213,10 +263,10 @@ def test_keyboard_focus_order_starts_with_skip_link_then_nav(page_as):
     page.wait_for_selector("#review-composite[data-uid]", state="attached")
     page.focus("#skip-link")  # the first stop of the page
     order = []
-    for _ in range(11):
+    for _ in range(14):
         page.keyboard.press("Tab")
         order.append(page.evaluate("(e => e.id || e.dataset.route || e.dataset.lang || e.className)"
                                    "(document.activeElement)"))
     # header (brand, nav, language, time zone, logout), then the page: the review filters first
-    assert order == ["brand", "review", "dashboard", "jobs", "crossings", "zh-CN", "en", "tz-select", "logout",
-                     "rv-f-crossing", "rv-f-type"], order
+    assert order == ["brand", "review", "history", "dashboard", "jobs", "crossings", "users", "audit", "zh-CN", "en",
+                     "tz-select", "logout", "rv-f-crossing", "rv-f-type"], order

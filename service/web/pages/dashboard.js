@@ -136,12 +136,12 @@ function rangeDays(state) {
   return Math.round((Date.parse(`${state.to}T00:00:00Z`) - Date.parse(`${state.from}T00:00:00Z`)) / 86400000) + 1;
 }
 
-/** The same filter for the events export (its names differ a little: one type, review_status). */
+/** The same filter for the events export: the same status scope (统计口径), so it has exactly the
+ * events the page counts, with times in the page's zone and labels in its language. */
 function eventsQuery(state) {
   const q = statsQuery(state);
   return {
-    from: q.from, to: q.to, crossing_id: q.crossing_id, type: q.type,
-    review_status: state.status === "confirmed" ? "confirmed" : undefined,
+    from: q.from, to: q.to, crossing_id: q.crossing_id, type: q.type, status: q.status, tz: q.tz,
     lang: apiLang(),
   };
 }

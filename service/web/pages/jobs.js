@@ -55,6 +55,20 @@ function zoneName() {
   return timeZone() === DEFAULT_TZ ? t("common.tzShanghai") : timeZone();
 }
 
+/** What a done video whose earlier run was reused tells the operator: which run, and that a
+ * start time typed for it did not change the times of that run's events. "" otherwise. */
+export function reuseNote(item, typedStart) {
+  if (!item.reused) return "";
+  let note = t("jobs.reusedRun", { run: item.run_id });
+  const typed = typedStart ? Date.parse(typedStart) : null;
+  const kept = item.run_start_time ? Date.parse(item.run_start_time) : null;
+  if (typed !== null && typed !== kept) {
+    note += ` ${t("jobs.startTimeIgnored", { typed: fmtDate(typedStart),
+      kept: kept === null ? t("jobs.noStartTime") : fmtDate(item.run_start_time) })}`;
+  }
+  return note;
+}
+
 function statusLabel(status) {
   return t(`jobs.status.${status}`);
 }
@@ -284,11 +298,12 @@ class JobDetailView {
     const final = FINAL.has(job.status);
     this.cancel.hidden = final || job.cancel_requested;
     if (final) this.closeConfirm();
-    job.items.forEach((item) => this.updateItem(item));
+    job.items.forEach((item, i) => this.updateItem(item, i === 0 ? job.start_time : null));
     this.updateResults(job);
   }
 
-  updateItem(item) {
+  /** One video's row; `typedStart`: the start time the job was given, for its first video. */
+  updateItem(item, typedStart) {
     let r = this.rows.get(item.id);
     if (!r) {
       const cells = {
@@ -314,7 +329,9 @@ class JobDetailView {
     cells.bar.value = p;
     cells.pct.textContent = fmtPercent(p, 0);
     cells.events.textContent = item.events === null ? "–" : fmtNumber(item.events);
-    cells.reason.textContent = item.error || "";
+    cells.reason.textContent = item.error || reuseNote(item, typedStart);
+    cells.reason.classList.toggle("item-note", !item.error && Boolean(item.reused));
+    row.dataset.reused = String(Boolean(item.reused));
     cells.finished.textContent = item.finished_at ? fmtDate(item.finished_at) : "";
   }
 
@@ -327,11 +344,17 @@ class JobDetailView {
       this.results.replaceChildren();
       return;
     }
+    const doneItems = job.items.filter((i) => i.status === "done");
+    if (doneItems.every((i) => i.reused)) { // nothing new: say so instead of "0 events found"
+      this.results.replaceChildren(el("span", { id: "job-reused" }, t("jobs.allReused", { n: fmtNumber(events) })),
+        " ");
+    }
     const canReview = allowed(["reviewer"], this.user.role);
     const href = canReview ? `#/review?crossing_id=${encodeURIComponent(job.crossing_id)}`
       : `#/crossings/${encodeURIComponent(job.crossing_id)}`;
-    this.results.replaceChildren(t("jobs.eventsFound", { n: fmtNumber(events) }), " ",
-      el("a", { href, id: "job-results" }, canReview ? t("jobs.resultsReview") : t("jobs.resultsCrossing")));
+    const link = el("a", { href, id: "job-results" }, canReview ? t("jobs.resultsReview") : t("jobs.resultsCrossing"));
+    if (doneItems.every((i) => i.reused)) this.results.append(link);
+    else this.results.replaceChildren(t("jobs.eventsFound", { n: fmtNumber(events) }), " ", link);
   }
 
   askCancel() {

@@ -88,7 +88,7 @@ class ReviewView {
     this.pos = -1;
     this.cache = new Map(); // uid -> loaded event (LRU)
     this.prefetch = null;  // {after, promise of {loaded, remaining} | {empty: true}}
-    this.remaining = null;
+    this.total = null;     // pending events in the queue (all of it, not only after the shown one)
     this.reasons = [];
     this.confirmedHere = new Set();
     this.busy = false;
@@ -103,6 +103,7 @@ class ReviewView {
   async start() {
     this.build();
     document.addEventListener("keydown", this.onKey);
+    window.addEventListener("resize", this.zoomFit);
     const [reasons, crossings] = await Promise.all([
       api("/api/reviews/reasons").catch(() => []),
       api("/api/crossings", { query: { limit: 500 } }).catch(() => ({ data: [] })),
@@ -114,6 +115,7 @@ class ReviewView {
 
   destroy() {
     document.removeEventListener("keydown", this.onKey);
+    window.removeEventListener("resize", this.zoomFit);
     this.destroyed = true;
     for (const l of this.cache.values()) revoke(l);
     this.cache.clear();
@@ -125,6 +127,10 @@ class ReviewView {
     }, el("option", { value: "" }, t("common.all")),
     ...options.map(([v, text]) => el("option", { value: v, selected: v === value }, text))));
     this.crossingSel = sel("rv-f-crossing", t("common.crossing"), [], this.filters.crossing_id);
+    this.helpBtn = el("button", { type: "button", id: "review-help-btn", "aria-expanded": "false",
+      "aria-controls": "review-help", onclick: () => this.toggleHelp() }, t("review.shortcuts"));
+    this.help = el("aside", { class: "rv-help panel", id: "review-help", hidden: true,
+      "aria-label": t("review.shortcuts") }, this.helpList());
     const filters = el("form", { class: "rv-filters", id: "review-filters", "aria-label": t("review.filters"),
       onsubmit: (e) => e.preventDefault() },
     this.crossingSel,
@@ -138,8 +144,7 @@ class ReviewView {
       el("span", { id: "review-remaining", "aria-live": "polite" }),
       el("button", { type: "button", id: "review-export-session", disabled: true,
         onclick: () => this.exportPackage([...this.confirmedHere]) }, t("review.exportSession", { n: 0 })),
-      el("button", { type: "button", id: "review-help-btn", "aria-expanded": "false",
-        onclick: () => this.toggleHelp() }, t("review.shortcuts"))));
+      el("div", { class: "rv-help-anchor" }, this.helpBtn, this.help)));
 
     this.stageImg = el("img", { id: "review-composite", alt: "", class: "rv-stage-img",
       onclick: () => this.toggleZoom() });
@@ -167,9 +172,11 @@ class ReviewView {
       this.btn("review-next", t("review.next"), "J", () => this.next()),
       this.btn("review-zoom-btn", t("review.zoom"), "Z", () => this.toggleZoom()),
       this.btn("review-export", t("review.exportOne"), "E", () => this.exportCurrent()));
+    this.emptyTitle = el("h2", { id: "review-empty-title" });
+    this.emptyText = el("p", { class: "muted", id: "review-empty-text" });
     this.empty = el("section", { class: "rv-empty notice", id: "review-empty", hidden: true },
-      el("h2", {}, t("review.emptyTitle")), el("p", { class: "muted" }, t("review.emptyText")),
-      el("button", { type: "button", onclick: () => this.restart() }, t("review.reload")));
+      this.emptyTitle, this.emptyText,
+      el("button", { type: "button", id: "review-restart", onclick: () => this.restart() }, t("review.reload")));
     this.eventBox = el("div", { class: "rv-event", id: "review-event", hidden: true },
       el("section", { class: "rv-left", "aria-label": t("review.pictures") },
         el("div", { class: "rv-stage" }, this.stageImg), this.stageCaption, this.thumbs),
@@ -179,11 +186,10 @@ class ReviewView {
         el("h2", { class: "rv-h" }, t("review.history")), this.history));
     this.zoom = el("div", { class: "rv-zoom", id: "review-zoom", role: "dialog", "aria-modal": "true",
       "aria-label": t("review.zoom"), hidden: true, tabindex: "-1", onclick: () => this.toggleZoom() });
+    this.zoomFit = () => this.fitZoom();
     this.pickerBox = el("div", { class: "rv-picker", id: "review-picker", role: "dialog", "aria-modal": "true",
       "aria-labelledby": "review-picker-title", hidden: true });
-    this.help = el("aside", { class: "rv-help panel", id: "review-help", hidden: true,
-      "aria-label": t("review.shortcuts") }, this.helpList());
-    this.root.append(el("h1", { class: "sr-only" }, t("review.title")), filters, this.help, this.empty,
+    this.root.append(el("h1", { class: "sr-only" }, t("review.title")), filters, this.empty,
       this.eventBox, this.zoom, this.pickerBox);
   }
 
@@ -209,7 +215,7 @@ class ReviewView {
 
   toggleHelp() {
     this.help.hidden = !this.help.hidden;
-    document.getElementById("review-help-btn").setAttribute("aria-expanded", String(!this.help.hidden));
+    this.helpBtn.setAttribute("aria-expanded", String(!this.help.hidden));
   }
 
   fillCrossings(list) {
@@ -269,6 +275,7 @@ class ReviewView {
     this.busy = true;
     try {
       const r = await this.queueNext(undefined);
+      this.total = r.remaining; // from the start of the queue: all of it
       this.showResult(r);
     } catch (e) {
       this.fail(e);
@@ -278,7 +285,6 @@ class ReviewView {
   }
 
   showResult(r) {
-    this.remaining = r.remaining;
     if (r.empty) {
       this.showEmpty();
       return;
@@ -364,8 +370,13 @@ class ReviewView {
       const body = { action };
       if (reasonCode) body.reason_code = reasonCode;
       if (comment) body.comment = comment;
+      const was = l.detail.review_status;
       const out = await api(`/api/events/${encodeURIComponent(l.uid)}/review`, { method: "POST", body });
       l.detail = out.event;
+      // it leaves this reviewer's queue when decided, or (second review on) confirmed at stage 1 by them
+      const left = out.event.review_status !== "pending"
+        || (out.event.review_stage === 1 && out.event.reviewed_by === out.review.username);
+      if (was === "pending" && left && this.total) this.total -= 1;
       if (out.event.review_status === "confirmed") this.confirmedHere.add(l.uid);
       else this.confirmedHere.delete(l.uid);
       this.updateSessionExport();
@@ -423,12 +434,30 @@ class ReviewView {
 
   // ------------------------------------------------------------ painting
 
-  showEmpty() {
+  /** The end of the queue. Reached by walking (J past the last event), the events skipped are
+   * still pending: ask the server how many the whole queue holds, and say so (not "cleared"). */
+  async showEmpty() {
     this.atEnd = true;
     this.eventBox.hidden = true;
+    this.prefetch = null;
+    if (this.trail.length) {
+      try {
+        const out = await api("/api/events/next", { query: apiFilters(this.filters) });
+        this.total = out.remaining;
+      } catch (e) {
+        this.fail(e);
+      }
+    } else {
+      this.total = 0;
+    }
+    if (!this.atEnd || this.destroyed) return; // moved back (K) meanwhile
+    const left = this.total > 0;
+    this.emptyTitle.textContent = t(left ? "review.endTitle" : "review.emptyTitle");
+    this.emptyText.textContent = left ? t("review.endText", { n: fmtNumber(this.total) }) : t("review.emptyText");
+    document.getElementById("review-restart").textContent = t(left ? "review.fromStart" : "review.reload");
+    this.empty.dataset.left = String(this.total);
     this.empty.hidden = false;
     this.updateRemaining();
-    this.prefetch = null;
   }
 
   show(l) {
@@ -518,7 +547,7 @@ class ReviewView {
 
   updateRemaining() {
     const box = document.getElementById("review-remaining");
-    if (box) box.textContent = t("review.remaining", { n: fmtNumber(this.remaining ?? 0) });
+    if (box) box.textContent = t("review.remaining", { n: fmtNumber(this.total ?? 0) });
   }
 
   updateSessionExport() {
@@ -547,9 +576,24 @@ class ReviewView {
     }
   }
 
+  /** The picture at least at its own size (a wide composite scrolls, from its left edge) and
+   * small crops (close-up, signal) enlarged to fill the screen. */
   paintZoom(l) {
     const m = l && l.media[this.mainKind];
-    this.zoom.replaceChildren(el("img", { src: m && m.url ? m.url : "", alt: t(`review.kind.${this.mainKind}`) }));
+    const img = el("img", { id: "review-zoom-img", alt: t(`review.kind.${this.mainKind}`), dataset: { kind: this.mainKind } });
+    img.addEventListener("load", this.zoomFit);
+    img.src = m && m.url ? m.url : "";
+    this.zoom.replaceChildren(img);
+    this.zoom.scrollTo(0, 0);
+  }
+
+  fitZoom() {
+    const img = this.zoom.querySelector("img");
+    if (!img || !img.naturalWidth) return;
+    const scale = Math.max(1, Math.min(this.zoom.clientWidth / img.naturalWidth,
+      this.zoom.clientHeight / img.naturalHeight));
+    img.style.width = `${Math.floor(img.naturalWidth * scale)}px`;
+    img.classList.toggle("rv-zoom-enlarged", scale > 1);
   }
 
   playPause() {
@@ -632,6 +676,10 @@ class ReviewView {
     if (e.key === "Escape") {
       if (!this.zoom.hidden) { e.preventDefault(); this.toggleZoom(); }
       else if (!this.help.hidden) this.toggleHelp();
+      return;
+    }
+    if (!this.zoom.hidden) { // arrows, space ... scroll the enlarged picture; Z closes it
+      if (e.key.toLowerCase() === "z") { e.preventDefault(); this.toggleZoom(); }
       return;
     }
     if (typing) return;

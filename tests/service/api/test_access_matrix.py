@@ -48,6 +48,7 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/events"): REV_ANA,
     ("GET", "/api/events/next"): REV,
     ("GET", "/api/events/{uid}"): REV_ANA,
+    ("POST", "/api/events/{uid}/reopen"): ADMIN,  # 退回重审: the supervisor
     ("POST", "/api/events/{uid}/review"): REV,
     ("GET", "/api/reviews/reasons"): ANY,
     ("GET", "/api/exports/events.csv"): REV_ANA,

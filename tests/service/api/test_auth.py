@@ -62,6 +62,18 @@ def test_token_of_changed_role_is_401(api):
     assert api.client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
 
+def test_patch_changes_only_what_is_sent(api):
+    """A PATCH with one field (no role) is accepted and leaves the rest alone."""
+    admin = api.headers("admin")
+    name = api.user("reviewer")
+    uid = next(u["id"] for u in api.client.get("/api/users", headers=admin).json()["data"] if u["username"] == name)
+    r = api.client.patch(f"/api/users/{uid}", headers=admin, json={"active": False})
+    assert r.status_code == 200, r.text
+    assert (r.json()["active"], r.json()["role"]) == (False, "reviewer")
+    r = api.client.patch(f"/api/users/{uid}", headers=admin, json={"role": "nobody"})
+    assert r.status_code == 422
+
+
 def test_login_is_rate_limited(api):
     name = api.user("reviewer")
     for _ in range(api.settings.login_attempts):

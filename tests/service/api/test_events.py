@@ -384,7 +384,8 @@ def test_xlsx_export(world, lang, head):
     assert got_head == head
     assert [x[0] for x in rows] == _expected_order([w for w in world.rows if w["crossing_id"] == "cx-a"], "occurred_at")
     first = world.by_key("cx-a-0")
-    assert rows[0][6] == first["occurred_at"].isoformat() and rows[0][19] == "confirmed"
+    assert rows[0][6] == first["occurred_at"].isoformat()
+    assert rows[0][19] == ("已确认" if lang == "zh" else "Confirmed")  # labels, not codes
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
@@ -392,6 +393,45 @@ def test_exports_honour_scope(world, fmt):
     r = world.get(f"/api/exports/events.{fmt}", "analyst", {"lang": "en"}, districts=["东城区"])
     uids = [x["Event ID"] for x in _csv(r)] if fmt == "csv" else [x[0] for x in _xlsx(r)[1]]
     assert set(uids) == world.uids(lambda w: w["district"] == "东城区")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+@pytest.mark.parametrize("scope,pred", [
+    ("not_dismissed", lambda w: w["review_status"] != "dismissed"),
+    ("confirmed", lambda w: w["review_status"] == "confirmed"),
+    ("all", lambda w: True),
+])
+def test_export_status_scope_equals_the_statistics(world, fmt, scope, pred):
+    """status= is the dashboard's 统计口径: the export has exactly the events the statistics count."""
+    r = world.get(f"/api/exports/events.{fmt}", "analyst", {"lang": "en", "status": scope})
+    assert r.status_code == 200, r.text
+    uids = [x["Event ID"] for x in _csv(r)] if fmt == "csv" else [x[0] for x in _xlsx(r)[1]]
+    assert set(uids) == world.uids(pred) and len(uids) == len(set(uids))
+    if scope == "not_dismissed":
+        assert world.uids(lambda w: w["review_status"] == "dismissed")  # it narrowed something
+        stats = world.get("/api/stats/summary", "analyst", {"status": scope}).json()
+        dated = world.uids(lambda w: pred(w) and w["occurred_at"] is not None)
+        assert stats["violations"] == len(dated), stats
+
+
+def test_export_is_in_the_pages_zone_and_language_and_named_by_its_dates(world):
+    first = world.by_key("cx-a-0")
+    start = first["occurred_at"].astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    q = {"lang": "zh", "tz": "Asia/Shanghai", "crossing_id": "cx-a", "sort": "occurred_at",
+         "from": _iso(start - timedelta(days=1)), "to": _iso(start + timedelta(days=30))}
+    r = world.get("/api/exports/events.csv", "analyst", q)
+    assert r.status_code == 200, r.text
+    day0 = (start - timedelta(days=1)).astimezone(timezone(timedelta(hours=8))).date()
+    day1 = (start + timedelta(days=30) - timedelta(microseconds=1)).astimezone(timezone(timedelta(hours=8))).date()
+    assert r.headers["content-disposition"] == f'attachment; filename="crosswatch-events_{day0}_{day1}.csv"'
+    row = next(x for x in _csv(r) if x["事件编号"] == first["uid"])
+    local = first["occurred_at"].astimezone(timezone(timedelta(hours=8)))
+    assert row["发生时间"] == local.isoformat() and row["发生时间"].endswith("+08:00")
+    assert row["审核状态"] == "已确认" and row["违法类型"] in ("闯红灯", "逆行")
+    assert row["车辆类别"] in ("小汽车", "摩托车/电动车", "自行车", "公交车", "货车", "行人")
+    assert world.get("/api/exports/events.csv", "analyst", {"tz": "Mars/Olympus"}).status_code == 422
+    plain = world.get("/api/exports/events.xlsx", "analyst")
+    assert plain.headers["content-disposition"] == 'attachment; filename="crosswatch-events.xlsx"'
 
 
 def test_xlsx_over_the_cap_is_422(world, monkeypatch):

@@ -213,3 +213,36 @@ def test_stage_policy(action, second, now, stage, by, user, want):
     else:
         assert decide(action, second_review=second, status_now=now, stage_now=stage, reviewed_by=by,
                       username=user) == want
+
+
+def test_supervisor_reopens_a_decision_audited(world):
+    """退回重审: an admin sends a confirmed event back to the queue; the decision stays in its
+    history, the audit log says who, why and what it was; the history/search filters find it."""
+    row = world.fresh()
+    uid = row["uid"]
+    assert _review(world.api, uid, world.headers("reviewer", username="police7"), action="confirm").status_code == 200
+    by_prefix = world.get("/api/events", params={"uid_prefix": uid[:8]}).json()["data"]
+    assert uid in {e["uid"] for e in by_prefix} and all(e["uid"].startswith(uid[:8]) for e in by_prefix)
+    assert world.get("/api/events", params={"uid_prefix": "ab%"}).status_code == 422
+    decided = world.get("/api/events", params={"reviewed_by": "police7", "review_status_not": "pending"}).json()
+    assert uid in {e["uid"] for e in decided["data"]}
+    assert all(e["reviewed_by"] == "police7" and e["review_status"] != "pending" for e in decided["data"])
+    admin = world.headers("admin", username="chief")
+    assert world.api.client.post(f"/api/events/{uid}/reopen", json={"comment": "  "}, headers=admin).status_code == 422
+    assert world.api.client.post(f"/api/events/{uid}/reopen", json={}, headers=admin).status_code == 422
+    r = world.api.client.post(f"/api/events/{uid}/reopen", json={"comment": "plate unreadable, look again"},
+                              headers=admin)
+    assert r.status_code == 200, r.text
+    ev = r.json()
+    assert (ev["review_status"], ev["review_stage"], ev["reviewed_by"], ev["reviewed_at"]) == ("pending", 0, None, None)
+    assert [x["action"] for x in ev["reviews"]] == ["confirm"]  # the decision is kept
+    assert world.get("/api/events/next", params=_only(row)).json()["event"]["uid"] == uid  # back in the queue
+    with world.api.app.state.sessionmaker() as s:
+        entry = s.scalars(select(AuditRow).where(AuditRow.action == "review_reopen", AuditRow.object_id == uid)).one()
+    assert entry.actor == "chief" and entry.payload == {
+        "previous_status": "confirmed", "previous_stage": 1, "previous_reviewed_by": "police7",
+        "comment": "plate unreadable, look again"}
+    again = world.api.client.post(f"/api/events/{uid}/reopen", json={"comment": "again"}, headers=admin)
+    assert again.status_code == 409  # nothing decided to reopen
+    assert world.api.client.post(f"/api/events/{uid}/reopen", json={"comment": "x"},
+                                 headers=world.headers("reviewer")).status_code == 403
