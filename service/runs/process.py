@@ -21,6 +21,7 @@ from service.db import make_engine, upgrade
 from service.repository import CountRecord, EventRecord, EvidenceRecord, Repository
 
 from . import detectors
+from .crossings import register_crossing
 from .errors import UserError
 from .request import ProcessRequest, run_key_of
 
@@ -172,7 +173,7 @@ def process_video(req: ProcessRequest, on_progress: OnProgress | None = None) ->
     counts = [CountRecord(r.stop_line, r.class_name, r.minute, r.count) for r in result.counts]
 
     t0 = time.perf_counter()
-    version = repo.upsert_crossing(crossing, req.crossing_file.read_text(encoding="utf-8"))
+    version = register_crossing(repo, crossing, req.crossing_file)
     run_id = repo.start_run(video_path=str(req.video.resolve()), video_sha256=key.video_sha256,
                             crossing_version_id=version.version_id, model=settings.model,
                             settings=settings_dict, settings_hash=key.settings_hash, start_time=req.start_time)

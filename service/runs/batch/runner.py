@@ -27,6 +27,7 @@ from service import jobs_repo
 from service.db import make_engine, session_factory, upgrade
 from service.repository import Repository
 
+from ..crossings import register_crossing
 from ..executors import Executor, LocalExecutor, Message, RayExecutor
 from ..items import ItemLifecycle
 from ..tasks import RunConfig, Task, TaskResult, execute_task, settings_hash
@@ -122,7 +123,7 @@ class BatchRunner:
     # ---- setup
     def _open_jobs(self) -> None:
         for cid, (cfile, crossing) in self.plan.crossings.items():
-            self.versions[cid] = self.repo.upsert_crossing(crossing, cfile.read_text(encoding="utf-8")).version_id
+            self.versions[cid] = register_crossing(self.repo, crossing, cfile).version_id
             paths = [str(f.path) for f in self.files if f.crossing_id == cid]
             common = {f.start_time for f in self.files if f.crossing_id == cid}
             job = jobs_repo.open_batch_job(

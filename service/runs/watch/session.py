@@ -16,6 +16,7 @@ from service.db import make_engine, upgrade
 from service.repository import Repository, hash_settings
 
 from .. import detectors
+from ..crossings import register_crossing
 from ..errors import UserError
 from .watcher import Watcher, WatchOptions
 
@@ -83,7 +84,7 @@ def watch_session(req: WatchRequest, emit: Emit) -> LiveRun:
         recorder = EvidenceRecorder(req.evidence_root, crossing.name, start_time=run_start)
     except EvidenceError as e:
         raise UserError(str(e)) from None
-    version = repo.upsert_crossing(crossing, req.crossing_file.read_text(encoding="utf-8"))
+    version = register_crossing(repo, crossing, req.crossing_file)
     # a live run is one watch of one source from one moment: its identity is (source, start)
     identity = hashlib.sha256(f"live\n{req.source.display}\n{datetime.now().astimezone().isoformat()}".encode()
                               ).hexdigest()
