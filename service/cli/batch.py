@@ -42,7 +42,7 @@ from service.runs.batch import (
 from service.runs.errors import UserError
 from service.runs.request import evidence_root, parse_start
 
-from .common import add_model_options
+from .common import add_model_options, add_store_options
 
 
 def _summary_lines(files: Sequence[FileState], jobs: dict[str, JobHandle], wall_s: float) -> list[str]:
@@ -158,8 +158,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="local process pool (default) or Ray (pip install 'crosswatch[cluster]')")
     b.add_argument("--ray-address", help="Ray cluster address (default: start a local Ray instance); the "
                                          "database (PostgreSQL) and evidence folder must be reachable from every node")
-    b.add_argument("--db", help="SQLAlchemy URL (default: SQLite in the project's data folder, or $CROSSWATCH_DB_URL)")
-    b.add_argument("--evidence-dir", help="evidence folder (default: beside the SQLite file, or $CROSSWATCH_EVIDENCE_DIR)")
+    add_store_options(b)
     add_model_options(b)
     b.add_argument("--start-time", help="wall-clock time of every video's first frame, ISO 8601 with offset "
                                         "(overrides the file-name time)")

@@ -21,7 +21,8 @@ def add_model_options(pr: argparse.ArgumentParser) -> None:
 
 def add_store_options(pr: argparse.ArgumentParser) -> None:
     pr.add_argument("--db", help="SQLAlchemy URL (default: SQLite in the project's data folder, or $CROSSWATCH_DB_URL)")
-    pr.add_argument("--evidence-dir", help="evidence folder (default: beside the SQLite file, or $CROSSWATCH_EVIDENCE_DIR)")
+    pr.add_argument("--evidence-dir",
+                    help="evidence folder (default: beside the SQLite file, or $CROSSWATCH_EVIDENCE_DIR)")
 
 
 def add_pipeline_options(pr: argparse.ArgumentParser) -> None:

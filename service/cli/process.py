@@ -77,7 +77,8 @@ def print_summary(out: ProcessOutcome) -> None:
     print(f"  events: {c['red_light']} red-light (闯红灯), {c['wrong_way']} wrong-way (逆行)")
     for e in out.events:
         extra = f" since red {e['since_red_s']:.1f} s" if e["since_red_s"] is not None else ""
-        print(f"   - {e['type']:9s} t={e['t']:7.2f}s track {e['track_id']:<4d} {e['class']:10s} lane={e['lane']}{extra}")
+        print(f"   - {e['type']:9s} t={e['t']:7.2f}s track {e['track_id']:<4d} {e['class']:10s} "
+              f"lane={e['lane']}{extra}")
     for line, per_class in c["traffic"].items():
         print(f"  traffic over {line}: " + ", ".join(f"{k} {v}" for k, v in sorted(per_class.items())))
     print(f"  database run {out.run_id}; evidence under {out.evidence_root}")

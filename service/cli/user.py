@@ -13,7 +13,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     from service.db import make_engine, session_factory, upgrade
 
     settings = service_settings(args, demo=True)  # no secret needed to manage accounts
-    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass(f"password for {args.name}: ")
+    password = (sys.stdin.readline().rstrip("\n") if args.password_stdin
+                else getpass.getpass(f"password for {args.name}: "))
     engine = make_engine(settings.db_url)
     try:
         upgrade(engine)

@@ -42,7 +42,8 @@ class Emitter:
                 return
             if kind == "event":
                 self.out.write(f"{fields['occurred_at']}  {fields['type']:9s} track {fields['track_id']:<5d} "
-                               f"{fields['class']:10s} lane={fields['lane']} ({len(fields['evidence'])} evidence files, "
+                               f"{fields['class']:10s} lane={fields['lane']} "
+                               f"({len(fields['evidence'])} evidence files, "
                                f"{fields['latency_s']:.1f} s after it happened)\n")
                 self.out.flush()
             elif kind == "summary":

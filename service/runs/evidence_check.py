@@ -85,7 +85,8 @@ class EvidenceCheck:
         head = (f"evidence check: {self.rows} evidence rows, {self.files} files: {len(self.orphans)} orphaned, "
                 f"{len(self.missing)} missing, {len(self.damaged)} damaged")
         return ([head] + [f"  orphaned (no row): {p}" for p in self.orphans]
-                + [f"  missing (row without file): {p}" for p in self.missing] + [f"  damaged: {p}" for p in self.damaged])
+                + [f"  missing (row without file): {p}" for p in self.missing]
+                + [f"  damaged: {p}" for p in self.damaged])
 
 
 def check_evidence(engine: Any, root: Path, *, hashes: bool = True) -> EvidenceCheck:

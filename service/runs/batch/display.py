@@ -86,7 +86,8 @@ def _duration(seconds: float) -> str:
 def _outcome(f: FileState) -> str:
     if f.status == "done":
         what = "already processed" if f.reused else f"done, {f.events} events"
-        extra = f" ({f.duration_s:.1f} s video in {f.wall_s:.1f} s)" if f.wall_s and not f.reused and f.duration_s else ""
+        timed = f.wall_s and not f.reused and f.duration_s
+        extra = f" ({f.duration_s:.1f} s video in {f.wall_s:.1f} s)" if timed else ""
         return f"{f.path.name}: {what}{extra}"
     return f"{f.path.name}: {f.status.upper()}: {f.error}"
 

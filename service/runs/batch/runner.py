@@ -129,7 +129,8 @@ class BatchRunner:
             job = jobs_repo.open_batch_job(
                 self.write, crossing_id=cid, key=batch_key(self.plan.inputs, crossing, self.settings_hash),
                 paths=paths, start_time=common.pop() if len(common) == 1 else None,
-                settings={"source": "batch", "crossing_file": str(cfile), "inputs": [str(p) for p in self.plan.inputs][:50],
+                settings={"source": "batch", "crossing_file": str(cfile),
+                          "inputs": [str(p) for p in self.plan.inputs][:50],
                           "settings_hash": self.settings_hash, "executor": type(self.executor).__name__})
             self.jobs[cid] = JobHandle(cid, job, dict(job.settings.get("sha256") or {}))
             for f in self.files:
