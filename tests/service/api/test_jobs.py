@@ -268,6 +268,30 @@ def test_cancel_kills_the_running_child(api, tmp_path, monkeypatch):
         os.kill(pid, 0)
 
 
+def test_stopping_the_worker_kills_the_child_and_requeues_its_video(api, tmp_path, monkeypatch):
+    """`Worker.stop` (the service shutting down) mid-video: the child is killed, the video and its
+    job go back to the queue, to run again after the restart."""
+    _crossings(api)
+    (api.settings.ingest_root / "slow.mp4").write_bytes(b"x")
+    uid = api.client.post("/api/jobs", json={"crossing_id": "cx-a", "paths": ["slow.mp4"]},
+                          headers=api.headers("operator")).json()["uid"]
+    stop = threading.Event()
+    runner = threading.Thread(target=run_once, args=(api.app,),
+                              kwargs={"config": _fake_worker(tmp_path, monkeypatch), "stop": stop})
+    runner.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and _job(api, uid)["items"][0]["progress"] < 0.25:
+        time.sleep(0.05)
+    assert _job(api, uid)["items"][0]["status"] == "running"
+    stop.set()
+    runner.join(10)
+    assert not runner.is_alive()
+    job = _job(api, uid)
+    assert job["status"] == "queued" and job["items"][0]["status"] == "queued"
+    with pytest.raises(ProcessLookupError):
+        os.kill(int((tmp_path / "child.pid").read_text()), 0)
+
+
 def test_interrupted_work_is_queued_again(api):
     _crossings(api)
     (api.settings.ingest_root / "a.mp4").write_bytes(b"x")
