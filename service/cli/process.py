@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from service.runs.process import ProcessOutcome, process_video
 from service.runs.request import ProcessRequest
@@ -47,7 +48,8 @@ class _ProgressBar:
     """A tqdm bar of video seconds decoded (created at the first report, when the length is known)."""
 
     def __init__(self, video: Path):
-        self.video, self.bar = video, None
+        self.video = video
+        self.bar: Any = None
 
     def update(self, t: float, duration: float | None) -> None:
         if self.bar is None:
