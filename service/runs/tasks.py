@@ -103,7 +103,6 @@ def execute_task(task: Task, report: Report) -> TaskResult:
     cfg = task.config
     rel = run_dir(task.crossing_file, sha, task.settings_hash)
     removed = remove_unreferenced(cfg.db_url, Path(cfg.evidence_root), rel)
-    warnings: tuple[str, ...] = ()
     try:
         req = cfg.request(task.path, task.crossing_file, task.start_time)
         out = process_video(req, on_progress=ShareReporter(lambda share: report("progress", share)))
@@ -122,4 +121,4 @@ def execute_task(task: Task, report: Report) -> TaskResult:
                           warnings=out.warnings, removed=removed)
     removed += remove_unreferenced(cfg.db_url, Path(cfg.evidence_root), rel)  # evidence of a failed video
     return TaskResult("failed", error.splitlines()[0] if error else "failed", duration_s=info.duration_s,
-                      wall_s=time.perf_counter() - t0, warnings=warnings, removed=removed)
+                      wall_s=time.perf_counter() - t0, removed=removed)
