@@ -27,8 +27,8 @@ assets: setup
 # (data/crosswatch.db, evidence in data/evidence; re-running adds nothing), then serve it on
 # http://127.0.0.1:8000 in demo mode (demo accounts printed; Ctrl-C stops).
 demo: assets
-	$(PY) -m detector.cli demo
-	$(PY) -m detector.cli serve --demo
+	$(PY) -m service.cli demo
+	$(PY) -m service.cli serve --demo
 
 # The whole test suite, against SQLite and a throwaway PostgreSQL server started here.
 test: assets
@@ -40,17 +40,17 @@ BENCH_DIR ?= docs/measurements/$(shell date +%Y-%m-%d)
 bench: assets
 	mkdir -p $(BENCH_DIR)
 	for c in vn_rear_stopline hanoi_giangvo_langha makassar_alauddin_dusk nl_motorway_overpass intel_parking_lot; do \
-	  $(PY) -m detector.cli bench assets/sample_videos/$$c.mp4 --crossing sample_videos/$$c.crossing.yaml \
+	  $(PY) -m service.cli bench assets/sample_videos/$$c.mp4 --crossing sample_videos/$$c.crossing.yaml \
 	    --device cpu --out $(BENCH_DIR)/$$c.bench.json > /dev/null || exit 1; \
 	  $(PY) -c "import json,sys; d=json.load(open(sys.argv[1])); print(f\"{sys.argv[2]:<24} {d['duration_s']:6.1f} s video  {d['wall_s']:6.1f} s wall  {d['realtime_factor']:5.2f}x  (pipeline {d['pipeline_realtime_factor']:.2f}x)\")" $(BENCH_DIR)/$$c.bench.json $$c; \
 	done
 
 eval: assets
-	$(PY) -m detector.cli eval assets/sample_videos
-	$(PY) -m detector.cli eval assets/sample_videos --detect-fps 0
-	$(PY) -m detector.cli eval assets/sample_videos/nl_motorway_overpass.mp4 --crossing sample_videos/nl_motorway_overpass.crossing.yaml \
+	$(PY) -m service.cli eval assets/sample_videos
+	$(PY) -m service.cli eval assets/sample_videos --detect-fps 0
+	$(PY) -m service.cli eval assets/sample_videos/nl_motorway_overpass.mp4 --crossing sample_videos/nl_motorway_overpass.crossing.yaml \
 	  --truth assets/sample_videos/nl_motorway_overpass.truth.json --reverse
-	$(PY) -m detector.cli eval assets/sample_videos/nl_motorway_overpass.mp4 --crossing sample_videos/nl_motorway_overpass.crossing.yaml \
+	$(PY) -m service.cli eval assets/sample_videos/nl_motorway_overpass.mp4 --crossing sample_videos/nl_motorway_overpass.crossing.yaml \
 	  --truth assets/sample_videos/nl_motorway_overpass.truth.json --reverse --detect-fps 0
 
 clean:

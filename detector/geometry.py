@@ -91,3 +91,12 @@ class DirectedLine:
         if -pad <= u <= 1 + pad:
             return s
         return None
+
+
+def signal_box(crossing, signal_id: str | None) -> tuple[float, float, float, float] | None:
+    """The union box (x1, y1, x2, y2) of a signal's lamps (x, y, w, h each): the evidence's signal crop."""
+    if signal_id is None:
+        return None
+    boxes = [b for _, b in crossing.signal(signal_id).lamps.items()]
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes),
+            max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes))

@@ -9,7 +9,7 @@ evidence file, no evidence row without its file.
 The default batch (built in --workdir) has 20 inputs: the five sample clips with their crossing
 files (after `make assets`), ten small synthetic clips and five bad files (zero bytes, text
 renamed .mp4, truncated, unsupported codec, audio only), mapped to crossings by a crossings map.
-Each phase runs the real command in a child process, `python -m detector.cli batch ...`:
+Each phase runs the real command in a child process, `python -m service.cli batch ...`:
 
 1. reference: the batch once, uninterrupted, into its own database and evidence folder;
 2. kills: the batch into a second database, SIGKILLed after a random delay (uniform in
@@ -19,10 +19,10 @@ Each phase runs the real command in a child process, `python -m detector.cli bat
 3. final: the batch once more, to the end;
 4. the two databases are compared run by run and event by event (type, track, time, frame, box,
    class, wall-clock time, every evidence file's kind, path, size and SHA-256), traffic counts
-   too; and `detector.batch.check_evidence` checks the second evidence folder against its
+   too; and `service.runs.evidence_check.check_evidence` checks the second evidence folder against its
    database (every file referenced, every referenced file present and unchanged).
 
-Exit status 0 when everything matches, 1 otherwise. `tests/test_batch_kill.py` runs the same
+Exit status 0 when everything matches, 1 otherwise. `tests/service/runs/test_batch_kill.py` runs the same
 functions with a scripted detector and fewer kills.
 """
 from __future__ import annotations
@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-DEFAULT_RUNNER = [sys.executable, "-m", "detector.cli", "batch"]
+DEFAULT_RUNNER = [sys.executable, "-m", "service.cli", "batch"]
 
 
 @dataclass
@@ -221,7 +221,7 @@ def done_runs(db_url: str) -> int:
 
 
 def check_evidence(db_url: str, evidence: Path) -> tuple[bool, list[str]]:
-    from detector.batch import check_evidence as check
+    from service.runs.evidence_check import check_evidence as check
     from service.db import make_engine
 
     engine = make_engine(db_url)

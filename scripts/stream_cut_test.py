@@ -48,7 +48,7 @@ def env() -> dict[str, str]:
 
 def reference(clip: Path, crossing: Path, tmp: Path) -> tuple[list[dict], float]:
     """`crosswatch process` of the clip: (events, clip length L in s)."""
-    out = subprocess.run([sys.executable, "-m", "detector.cli", "process", str(clip), "--crossing", str(crossing),
+    out = subprocess.run([sys.executable, "-m", "service.cli", "process", str(clip), "--crossing", str(crossing),
                           "--db", f"sqlite:///{tmp}/reference.db", "--json"], cwd=ROOT, env=env(),
                          capture_output=True, text=True, timeout=600, check=True)
     res = json.loads(out.stdout)
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         cuts: list[tuple[float, float]] = []  # (down at, up at) wall times
         with RtspServer(a.clip, tmp) as srv:
             f0 = srv.feeder_started
-            proc = subprocess.Popen([sys.executable, "-m", "detector.cli", "watch", srv.url, "--crossing",
+            proc = subprocess.Popen([sys.executable, "-m", "service.cli", "watch", srv.url, "--crossing",
                                      str(a.crossing), "--db", f"sqlite:///{tmp}/watch.db", "--json"], cwd=ROOT,
                                     env=env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                     start_new_session=True)

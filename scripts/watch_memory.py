@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="crosswatch-memory-") as tmp, RtspServer(a.clip, Path(tmp)) as srv:
         env = {**os.environ, "YOLO_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-        cmd = [sys.executable, "-m", "detector.cli", "watch", srv.url, "--crossing", str(a.crossing),
+        cmd = [sys.executable, "-m", "service.cli", "watch", srv.url, "--crossing", str(a.crossing),
                "--db", f"sqlite:///{tmp}/memory.db", "--json", "--duration", str(a.minutes * 60)]
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                 start_new_session=True)

@@ -1,4 +1,11 @@
-"""crosswatch service: database layer (`db`, `models`, `repository`) and, later, the web API.
+"""crosswatch service: everything built on the vision library (`detector`).
 
-Nothing here imports the detector; the detector writes through `service.repository.Repository`.
+- `cli/`: the `crosswatch` command line, one module per command;
+- `runs/`: the use cases — process a video (`ProcessRequest`, `process_video`), batches, live
+  watches, the task and job-item lifecycle shared by `crosswatch batch` and the jobs `worker`;
+- the store: `db`, `models`, `repository` and the `*_repo` modules;
+- the web API and UI: `app`, `routers/`, `deps`, `web/`.
+
+Imports go one way: `cli` → `worker` → `runs` → store and `detector`; `detector` imports nothing
+from here (`tests/test_architecture.py`).
 """

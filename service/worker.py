@@ -1,32 +1,27 @@
-"""The jobs worker: runs queued processing jobs, one video at a time, each in a child process.
+"""The jobs worker: runs queued processing jobs, one video at a time, each in a worker process.
 
-Each video runs as `python -m detector.cli process VIDEO --crossing <tmp yaml> --evidence-dir
-<dir> --json --progress` so a crashing decoder or model cannot take the service down. The child
-reports progress as JSON lines on stderr; the worker stores it, polls the job's
-`cancel_requested` flag (and kills the child when set) and records the outcome of each video: done
-(run id, events), or failed with the child's one-line error. The job then ends done / partial /
-failed / cancelled.
+Every video is the same task `crosswatch batch` runs (`service.runs.tasks.execute_task`, that is
+`process_video`), handed to the same executor (`service.runs.executors.LocalExecutor`, one
+long-lived spawned child), and its item follows the same lifecycle (`service.runs.items`): the
+child reports the video's length and progress through its pipe as typed messages; the worker
+stores them, polls the job's `cancel_requested` flag (and kills the child when set) and records the
+outcome of each video: done (run id, events), or failed with a one-line reason (a bad file, or the
+child's crash: its exception or the signal that killed it; evidence a crashed attempt left is
+removed). A decoder or model that crashes takes only the child down, never the service. The job
+then ends done / partial / failed / cancelled.
 
 `Worker` is the thread the service starts (`routers/jobs.py` registers it when
 `settings.worker` is true); `run_once()` processes one job synchronously, for tests and scripts.
-The database URL reaches the child through `CROSSWATCH_DB_URL` (the CLI's default for `--db`)
-rather than its command line, where a password would be visible to every local user in `ps`.
+The database URL reaches the child through its pipe, never a command line.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
-import queue
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
-import time
-from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,25 +30,34 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import jobs_repo
 from .db import session_factory
+from .runs.executors import Executor, LocalExecutor, Target
+from .runs.items import ItemLifecycle
+from .runs.request import DEFAULT_DETECT_FPS, DEFAULT_IMGSZ
+from .runs.tasks import RunConfig, Task, TaskResult, execute_task, settings_hash
 from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-ERROR_PREFIX = "crosswatch: error: "
-PROGRESS_WRITE_S = 1.0  # store an item's progress at most this often
 MAX_ERROR_CHARS = 2000
+
+
+def offline_child() -> None:
+    """Init of a worker child: never download anything (models come from the manifest's files)."""
+    os.environ["YOLO_OFFLINE"] = "1"
 
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    """How to run children: the interpreter, extra `process` options (e.g. `--device cpu`), how
-    often to look for a cancel."""
+    """How videos are processed (model options, as `crosswatch process` takes them), how often to
+    look for a cancel, and the task and child init (a test may give its own, importable by name)."""
 
-    python: str = sys.executable
-    extra_args: tuple[str, ...] = ()
+    model: str | None = None
+    device: str = "auto"
+    imgsz: int = DEFAULT_IMGSZ
+    detect_fps: float = DEFAULT_DETECT_FPS
     poll_s: float = 0.5
-    env: dict[str, str] = field(default_factory=dict)
+    target: Target = execute_task
+    init: Callable[[], None] | None = offline_child
 
 
 @dataclass(frozen=True)
@@ -91,170 +95,90 @@ def _context(app_or_engine: Any, settings: Settings | None, config: WorkerConfig
 
 
 def run_once(app_or_engine: Any, settings: Settings | None = None, *, config: WorkerConfig | None = None,
-             stop: threading.Event | None = None, on_child: Any = None) -> str | None:
+             stop: threading.Event | None = None) -> str | None:
     """Claim the oldest queued job and run it to the end; its uid, or None when none was queued.
 
     `stop` (set by `Worker.stop`) interrupts: the running video is killed and goes back to the
-    queue with its job. `on_child(proc | None)` is told the running child (the Worker kills it)."""
+    queue with its job."""
     ctx = _context(app_or_engine, settings, config)
     job = jobs_repo.claim_next(ctx.write)
     if job is None:
         return None
     try:
-        _run_job(ctx, job, stop or threading.Event(), on_child)
+        _run_job(ctx, job, stop or threading.Event())
     except Exception as e:  # a bug or a lost database: the job must not stay `running` for ever
         log.exception("job %s failed", job.uid)
         jobs_repo.finish_job(ctx.write, job.id, error=f"worker error: {e!r}"[:MAX_ERROR_CHARS])
     return job.uid
 
 
-def _run_job(ctx: _Context, job: jobs_repo.ClaimedJob, stop: threading.Event, on_child: Any) -> None:
+def _run_job(ctx: _Context, job: jobs_repo.ClaimedJob, stop: threading.Event) -> None:
     if job.config_yaml is None:
         for item in job.items:
-            jobs_repo.finish_item(ctx.write, item.id, status="failed", error=f"crossing {job.crossing_id} has no config")
+            jobs_repo.finish_item(ctx.write, item.id, status="failed",
+                                  error=f"crossing {job.crossing_id} has no config")
         jobs_repo.finish_job(ctx.write, job.id)
         return
-    with tempfile.TemporaryDirectory(prefix="crosswatch-job-") as tmp:
-        cfg = Path(tmp) / f"{job.crossing_id}.crossing.yaml"
-        cfg.write_text(job.config_yaml, encoding="utf-8")
-        for item in job.items:
-            if jobs_repo.cancel_requested(ctx.read, job.id):
-                break
-            if not jobs_repo.start_item(ctx.write, item.id):
-                continue  # cancelled meanwhile
-            # The job's start time is the wall clock of its first video only: later videos' starts are unknown.
-            start = job.start_time if item.id == job.first_item_id else None
-            out = _run_item(ctx, job.id, item, cfg, start, stop, on_child)
-            if out.status == "interrupted":
-                jobs_repo.requeue_item(ctx.write, job.id, item.id)
-                return
-            jobs_repo.finish_item(ctx.write, item.id, status=out.status, error=out.error, run_id=out.run_id,
-                                  events=out.events)
-            if stop.is_set():
-                jobs_repo.requeue_job(ctx.write, job.id)
-                return
+    c = ctx.config
+    run_config = RunConfig(db_url=ctx.db_url, evidence_root=str(ctx.evidence_dir), model=c.model, device=c.device,
+                           imgsz=c.imgsz, detect_fps=c.detect_fps)
+    key = settings_hash(run_config)
+    items = ItemLifecycle(ctx.write, ctx.read, db_url=ctx.db_url, evidence_root=ctx.evidence_dir, settings_hash=key)
+    executor = LocalExecutor(c.target, 1, init=c.init)
+    try:
+        with tempfile.TemporaryDirectory(prefix="crosswatch-job-") as tmp:
+            cfg = Path(tmp) / f"{job.crossing_id}.crossing.yaml"
+            cfg.write_text(job.config_yaml, encoding="utf-8")
+            for item in job.items:
+                if items.cancel_requested(job.id):
+                    break
+                if not items.start(item.id):
+                    continue  # cancelled meanwhile
+                # The job's start time is the wall clock of its first video only: later videos' starts are unknown.
+                start = job.start_time if item.id == job.first_item_id else None
+                task = Task(item.path, str(cfg), job.crossing_id, None, key, start.isoformat() if start else None,
+                            run_config)
+                out = _run_item(ctx, items, executor, job.id, item.id, task, stop)
+                if out.status == "interrupted":
+                    jobs_repo.requeue_item(ctx.write, job.id, item.id)
+                    return
+                items.finish(item.id, out.status, error=out.error, run_id=out.run_id, events=out.events)
+                if stop.is_set():
+                    jobs_repo.requeue_job(ctx.write, job.id)
+                    return
+    finally:
+        executor.shutdown()
     jobs_repo.finish_job(ctx.write, job.id)
 
 
-def child_command(ctx_python: str, video: str, crossing_file: Path, evidence_dir: Path, start_time,
-                  extra_args: Sequence[str]) -> list[str]:
-    cmd = [ctx_python, "-m", "detector.cli", "process", video, "--crossing", str(crossing_file),
-           "--evidence-dir", str(evidence_dir), "--json", "--progress", *extra_args]
-    if start_time is not None:
-        cmd += ["--start-time", start_time.isoformat()]
-    return cmd
-
-
-def _run_item(ctx: _Context, job_id: int, item: jobs_repo.ClaimedItem, crossing_file: Path, start_time,
-              stop: threading.Event, on_child: Any) -> ItemOutcome:
-    cmd = child_command(ctx.config.python, item.path, crossing_file, ctx.evidence_dir, start_time,
-                        ctx.config.extra_args)
-    env = {**os.environ, "CROSSWATCH_DB_URL": ctx.db_url, "YOLO_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
-           **ctx.config.env}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p)
+def _run_item(ctx: _Context, items: ItemLifecycle, executor: Executor, job_id: int, item_id: int, task: Task,
+              stop: threading.Event) -> ItemOutcome:
+    """Dispatch one video and follow its messages until it ends; kill it on cancel or stop."""
+    key = f"item-{item_id}"
+    sha: str | None = None
     try:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                text=True, encoding="utf-8", errors="replace", cwd=PROJECT_ROOT, env=env,
-                                start_new_session=True)
+        executor.submit(key, task)
     except OSError as e:
         return ItemOutcome("failed", f"cannot start the processing child: {e}")
-    if on_child:
-        on_child(proc)
-    try:
-        return _supervise(ctx, job_id, item, proc, stop)
-    finally:
-        if on_child:
-            on_child(None)
-        if proc.poll() is None:
-            kill(proc)
-        proc.wait()
-
-
-def _supervise(ctx: _Context, job_id: int, item: jobs_repo.ClaimedItem, proc: subprocess.Popen,
-               stop: threading.Event) -> ItemOutcome:
-    """Read progress from the child's stderr until it exits; kill it on cancel or stop."""
-    lines: queue.Queue[str | None] = queue.Queue()
-    stdout: list[str] = []
-    tail: deque[str] = deque(maxlen=50)  # the child's last non-progress stderr lines
-
-    def pump_err() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.put(line)
-        lines.put(None)
-
-    def pump_out() -> None:
-        assert proc.stdout is not None
-        stdout.append(proc.stdout.read())
-
-    readers = [threading.Thread(target=pump_err, daemon=True), threading.Thread(target=pump_out, daemon=True)]
-    for t in readers:
-        t.start()
-    last_write, last_poll, shown = 0.0, time.monotonic(), 0.0
     while True:
-        try:
-            line = lines.get(timeout=ctx.config.poll_s)
-        except queue.Empty:
-            line = ""
-        if line is None:
-            break
-        value = _progress_value(line) if line else None
-        if value is not None:
-            now = time.monotonic()
-            if now - last_write >= PROGRESS_WRITE_S and value > shown:
-                jobs_repo.set_progress(ctx.write, item.id, value)
-                last_write, shown = now, value
-        elif line.strip():
-            tail.append(line.rstrip())
-        if time.monotonic() - last_poll >= ctx.config.poll_s or not line:
-            last_poll = time.monotonic()
-            if stop.is_set():
-                kill(proc)
-                return ItemOutcome("interrupted")
-            if jobs_repo.cancel_requested(ctx.read, job_id):
-                kill(proc)
-                return ItemOutcome("cancelled", "cancelled while processing")
-    for t in readers:
-        t.join(timeout=30)
-    rc = proc.wait()
-    if rc == 0:
-        try:
-            out = json.loads("".join(stdout))
-            return ItemOutcome("done", run_id=int(out["run_id"]), events=len(out["events"]))
-        except (ValueError, KeyError, TypeError) as e:
-            return ItemOutcome("failed", f"unreadable result from the processing child: {e}")
-    return ItemOutcome("failed", child_error(rc, list(tail)))
-
-
-def _progress_value(line: str) -> float | None:
-    if not line.startswith('{"progress"'):
-        return None
-    try:
-        return float(json.loads(line)["progress"])
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def child_error(rc: int, stderr_lines: Sequence[str]) -> str:
-    """The child's one-line error: its `crosswatch: error:` line, else the last line it printed
-    (a Python exception's last traceback line), else how it ended."""
-    err = next((ln[len(ERROR_PREFIX):] for ln in reversed(stderr_lines) if ln.startswith(ERROR_PREFIX)), None)
-    if err is None and rc < 0:
-        err = f"processing child killed by signal {signal.Signals(-rc).name}"
-    if err is None:
-        err = stderr_lines[-1] if stderr_lines else f"processing child exited with status {rc}"
-    return err.strip()[:MAX_ERROR_CHARS]
-
-
-def kill(proc: subprocess.Popen) -> None:
-    """Kill the child and anything it started (its own process group)."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        try:
-            proc.kill()
-        except ProcessLookupError:
-            pass
+        for msg in executor.poll(ctx.config.poll_s):
+            if msg.kind == "started":
+                sha = (msg.value or {}).get("sha256")
+            elif msg.kind == "progress":
+                items.progress(item_id, float(msg.value))
+            elif msg.kind in ("result", "crashed"):
+                settled = items.settle(msg, Path(task.path).name, task.crossing_file, sha)
+                res: TaskResult | None = settled.result
+                error = settled.error[:MAX_ERROR_CHARS] if settled.error else None
+                return ItemOutcome(settled.status, error, res.run_id if res else None, res.events if res else None)
+        if stop.is_set():
+            executor.cancel(key)
+            items.clean_after_crash(task.crossing_file, sha)
+            return ItemOutcome("interrupted")
+        if items.cancel_requested(job_id):
+            executor.cancel(key)
+            items.clean_after_crash(task.crossing_file, sha)
+            return ItemOutcome("cancelled", "cancelled while processing")
 
 
 class Worker:
@@ -268,7 +192,6 @@ class Worker:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._child: subprocess.Popen | None = None
 
     def start(self) -> None:
         if self._thread is not None:
@@ -284,22 +207,17 @@ class Worker:
         self._wake.set()
 
     def stop(self, timeout: float = 30.0) -> None:
+        """Stop after the running video is killed (within `poll_s`) and requeued."""
         self._stop.set()
         self._wake.set()
-        child = self._child
-        if child is not None and child.poll() is None:
-            kill(child)
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
 
-    def _set_child(self, proc: subprocess.Popen | None) -> None:
-        self._child = proc
-
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                ran = run_once(self.app, config=self.config, stop=self._stop, on_child=self._set_child)
+                ran = run_once(self.app, config=self.config, stop=self._stop)
             except Exception:  # the database may be briefly unreachable: try again later
                 log.exception("jobs worker: claiming a job failed")
                 ran = None

@@ -50,7 +50,7 @@ def _scorer():
 
 def run_cli(*args: str, db: Path, evidence: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "YOLO_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "detector.cli", "process", *args, "--db", f"sqlite:///{db}",
+    return subprocess.run([sys.executable, "-m", "service.cli", "process", *args, "--db", f"sqlite:///{db}",
                            "--evidence-dir", str(evidence), "--device", "cpu"],
                           capture_output=True, text=True, env=env, cwd=REPO, timeout=900)
 
@@ -194,7 +194,7 @@ def test_killed_run_leaves_nothing_and_rerun_stores_once(tmp_path):
     _model_ready()
     clip = _clip("vn_rear_stopline")
     db, evidence = tmp_path / "cw.db", tmp_path / "ev"
-    cmd = [sys.executable, "-m", "detector.cli", "process", str(clip), "--crossing",
+    cmd = [sys.executable, "-m", "service.cli", "process", str(clip), "--crossing",
            str(assets.sample_crossing("vn_rear_stopline")), "--db", f"sqlite:///{db}", "--evidence-dir", str(evidence),
            "--device", "cpu", "--json"]
     proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "YOLO_OFFLINE": "1"},

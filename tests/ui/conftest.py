@@ -87,7 +87,7 @@ def _data_key() -> str:
 
 def _process_clips(db: Path, evidence: Path) -> None:
     """Run the real pipeline (`crosswatch process`, in-process) on every UI clip."""
-    from detector.cli import main
+    from service.cli import main
 
     for name, start in CLIPS.items():
         rc = main(["process", str(assets.sample_clip(name)), "--crossing", str(assets.sample_crossing(name)),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +16,9 @@ import yaml
 
 from service import jobs_repo
 from service.models import AuditRow, JobItemRow, JobRow
-from service.worker import WorkerConfig, child_error, run_once
+from service.worker import WorkerConfig, run_once
+
+from .fake_tasks import PID_FILE_ENV, fake_task
 
 from .conftest import _mp4, crossing_yaml
 from .test_crossings import shared  # noqa: F401 - the module-scoped app for tests that change nothing
@@ -213,37 +214,20 @@ def test_cancel_queued_job(api):
         assert [e.object_id for e in s.query(AuditRow).filter_by(action="job_cancel")] == [uid]
 
 
-FAKE_CHILD = """#!{python}
-import json, os, signal, sys, time
-video = sys.argv[4]  # argv: -m detector.cli process VIDEO ...
-if video.endswith("error.mp4"):
-    print("crosswatch: error: " + video + ": empty file (0 bytes)", file=sys.stderr)
-    sys.exit(1)
-if video.endswith("crash.mp4"):
-    raise RuntimeError("decoder exploded")
-if video.endswith("kill.mp4"):
-    os.kill(os.getpid(), signal.SIGKILL)
-open(os.environ["FAKE_PID"], "w").write(str(os.getpid()))
-print(json.dumps({{"progress": 0.25}}), file=sys.stderr, flush=True)
-time.sleep(60)
-"""
-
-
-def _fake_worker(tmp_path: Path) -> WorkerConfig:
-    script = tmp_path / "fake-python"
-    script.write_text(FAKE_CHILD.format(python=sys.executable))
-    script.chmod(0o755)
-    return WorkerConfig(python=str(script), poll_s=0.05, env={"FAKE_PID": str(tmp_path / "child.pid")})
+def _fake_worker(tmp_path: Path, monkeypatch) -> WorkerConfig:
+    """The worker with `fake_tasks.fake_task` in its child (its pid written to tmp_path/child.pid)."""
+    monkeypatch.setenv(PID_FILE_ENV, str(tmp_path / "child.pid"))  # the spawned child inherits it
+    return WorkerConfig(target=fake_task, init=None, poll_s=0.05)
 
 
 CHILD_FAILURES = [  # video name (the fake child's behaviour) -> the item's error
     ("error.mp4", "error.mp4: empty file (0 bytes)"),
-    ("crash.mp4", "RuntimeError: decoder exploded"),
-    ("kill.mp4", "killed by signal SIGKILL"),
+    ("crash.mp4", "crash.mp4: RuntimeError: decoder exploded"),
+    ("kill.mp4", "kill.mp4: the processing child died: killed by signal 9 (SIGKILL)"),
 ]
 
 
-def test_child_failures_become_item_errors(api, tmp_path):
+def test_child_failures_become_item_errors(api, tmp_path, monkeypatch):
     """One job, one failing child per item (table above): every item fails with its one-line
     error, the job goes on to the next and ends `failed`."""
     _crossings(api)
@@ -251,7 +235,7 @@ def test_child_failures_become_item_errors(api, tmp_path):
         (api.settings.ingest_root / name).write_bytes(b"x")
     uid = api.client.post("/api/jobs", json={"crossing_id": "cx-a", "paths": [n for n, _ in CHILD_FAILURES]},
                           headers=api.headers("operator")).json()["uid"]
-    assert run_once(api.app, config=_fake_worker(tmp_path)) == uid
+    assert run_once(api.app, config=_fake_worker(tmp_path, monkeypatch)) == uid
     job = _job(api, uid)
     assert job["status"] == "failed" and job["progress"] == 1.0
     for item, (name, error) in zip(job["items"], CHILD_FAILURES, strict=True):
@@ -259,14 +243,14 @@ def test_child_failures_become_item_errors(api, tmp_path):
         assert error in item["error"] and "\n" not in item["error"]
 
 
-def test_cancel_kills_the_running_child(api, tmp_path):
+def test_cancel_kills_the_running_child(api, tmp_path, monkeypatch):
     _crossings(api)
     for name in ("slow.mp4", "next.mp4"):
         (api.settings.ingest_root / name).write_bytes(b"x")
     h = api.headers("operator")
     uid = api.client.post("/api/jobs", json={"crossing_id": "cx-a", "paths": ["slow.mp4", "next.mp4"]},
                           headers=h).json()["uid"]
-    runner = threading.Thread(target=run_once, args=(api.app,), kwargs={"config": _fake_worker(tmp_path)})
+    runner = threading.Thread(target=run_once, args=(api.app,), kwargs={"config": _fake_worker(tmp_path, monkeypatch)})
     runner.start()
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and _job(api, uid)["items"][0]["progress"] < 0.25:
@@ -282,6 +266,30 @@ def test_cancel_kills_the_running_child(api, tmp_path):
     pid = int((tmp_path / "child.pid").read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_stopping_the_worker_kills_the_child_and_requeues_its_video(api, tmp_path, monkeypatch):
+    """`Worker.stop` (the service shutting down) mid-video: the child is killed, the video and its
+    job go back to the queue, to run again after the restart."""
+    _crossings(api)
+    (api.settings.ingest_root / "slow.mp4").write_bytes(b"x")
+    uid = api.client.post("/api/jobs", json={"crossing_id": "cx-a", "paths": ["slow.mp4"]},
+                          headers=api.headers("operator")).json()["uid"]
+    stop = threading.Event()
+    runner = threading.Thread(target=run_once, args=(api.app,),
+                              kwargs={"config": _fake_worker(tmp_path, monkeypatch), "stop": stop})
+    runner.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and _job(api, uid)["items"][0]["progress"] < 0.25:
+        time.sleep(0.05)
+    assert _job(api, uid)["items"][0]["status"] == "running"
+    stop.set()
+    runner.join(10)
+    assert not runner.is_alive()
+    job = _job(api, uid)
+    assert job["status"] == "queued" and job["items"][0]["status"] == "queued"
+    with pytest.raises(ProcessLookupError):
+        os.kill(int((tmp_path / "child.pid").read_text()), 0)
 
 
 def test_interrupted_work_is_queued_again(api):
@@ -311,16 +319,6 @@ def test_a_batch_runners_job_is_not_taken_over_by_the_service(api):
     assert jobs_repo.claim_next(sm) is None
     with api.app.state.sessionmaker() as s:
         assert s.query(JobRow).one().status == "running" and s.query(JobItemRow).one().status == "running"
-
-
-@pytest.mark.parametrize("rc,lines,expected", [
-    (2, ["warning: x", "crosswatch: error: c.yaml: stop_lines.0: bad", "more"], "c.yaml: stop_lines.0: bad"),
-    (1, ["Traceback (most recent call last):", "ValueError: boom"], "ValueError: boom"),
-    (-9, [], "processing child killed by signal SIGKILL"),
-    (3, [], "processing child exited with status 3"),
-])
-def test_child_error_line(rc, lines, expected):
-    assert child_error(rc, lines) == expected
 
 
 def _video(width: int, height: int, seconds: float) -> bytes:
@@ -366,7 +364,7 @@ def test_worker_end_to_end_partial(api):
     uid = api.client.post("/api/jobs", json={"crossing_id": "cx-a", "paths": ["good.mp4", "empty.mp4", "text.mp4"],
                                              "start_time": "2026-03-01T08:00:00+08:00"},
                           headers=api.headers("operator")).json()["uid"]
-    assert run_once(api.app, config=WorkerConfig(extra_args=("--device", "cpu"))) == uid
+    assert run_once(api.app, config=WorkerConfig(device="cpu")) == uid
     job = _job(api, uid)
     assert job["status"] == "partial" and job["progress"] == 1.0
     good, empty, text = job["items"]

@@ -181,7 +181,8 @@ class LocalExecutor:
             closed = True
         if child.key is not None and (closed or not child.proc.is_alive()):
             child.proc.join(1.0)
-            out.append(Message(child.key, "crashed", f"the processing child died: {describe_exit(child.proc.exitcode)}"))
+            why = describe_exit(child.proc.exitcode)
+            out.append(Message(child.key, "crashed", f"the processing child died: {why}"))
             self._discard(child)
         return out
 

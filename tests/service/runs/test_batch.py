@@ -1,4 +1,4 @@
-"""`crosswatch batch` (detector/batch.py, detector/executors.py): inputs, crossing maps, file-name
+"""`crosswatch batch` (service/runs/batch/, service/runs/executors.py, service/cli/batch.py): inputs, crossing maps, file-name
 times, the process pool's crash isolation, and whole batches on tiny synthetic clips.
 
 The clips (320 x 240, 10 fps, 3 s) show a lit red lamp and one white block (a "motorbike") that
@@ -24,14 +24,16 @@ import numpy as np
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 av = pytest.importorskip("av")
 
-from detector import batch  # noqa: E402
-from detector.executors import LocalExecutor, Message, describe_exit  # noqa: E402
+from service.cli import batch as batch_cli  # noqa: E402
+from service.runs import batch  # noqa: E402
+from service.runs import evidence_check  # noqa: E402
+from service.runs.executors import LocalExecutor, Message, describe_exit  # noqa: E402
 
 W, H, FPS, FRAMES = 320, 240, 10, 30
 CRASH_SHADE = 20  # a clip with this background makes the scripted detector crash its process
@@ -105,15 +107,15 @@ class SlowBrightBoxDetector(BrightBoxDetector):
 
 def install_scripted_detector() -> None:
     """worker_init: every video of this worker process is detected by BrightBoxDetector."""
-    import detector.cli
+    from service.runs import detectors
 
-    detector.cli._detector = lambda *_a, **_k: BrightBoxDetector()
+    detectors.make_detector = lambda *_a, **_k: BrightBoxDetector()
 
 
 def install_slow_scripted_detector() -> None:
-    import detector.cli
+    from service.runs import detectors
 
-    detector.cli._detector = lambda *_a, **_k: SlowBrightBoxDetector()
+    detectors.make_detector = lambda *_a, **_k: SlowBrightBoxDetector()
 
 
 # -- bad files ---------------------------------------------------------------------------------------
@@ -182,7 +184,7 @@ def run_cli(argv: list[str]) -> tuple[int, dict]:
     saved = sys.stdout
     sys.stdout = out
     try:
-        code = batch.main([*argv, "--json"], worker_init=install_scripted_detector)
+        code = batch_cli.main([*argv, "--json"], worker_init=install_scripted_detector)
     finally:
         sys.stdout = saved
     lines = [ln for ln in out.getvalue().splitlines() if ln.startswith("{")]
@@ -531,7 +533,7 @@ def test_check_evidence_finds_each_kind_of_problem(big, tmp_path, damage, field)
     engine = _engine(big["db"])
     try:
         assert batch.check_evidence(engine, root).ok
-        rel = sorted(batch._referenced(engine))[0]
+        rel = sorted(evidence_check._referenced(engine))[0]
         damage(root, rel)
         check = batch.check_evidence(engine, root)
     finally:
@@ -554,7 +556,7 @@ def test_usage_errors_exit_2_with_one_line(tmp_path, capsys, argv, fragment):
     (tmp_path / "empty").mkdir()
     crossing = write_crossing(tmp_path / "c.yaml")
     argv = [a.format(empty=tmp_path / "empty", crossing=crossing, tmp=tmp_path) for a in argv]
-    code = batch.main([*argv, "--db", f"sqlite:///{tmp_path / 'cw.db'}"])
+    code = batch_cli.main([*argv, "--db", f"sqlite:///{tmp_path / 'cw.db'}"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == batch.EXIT_USAGE
     assert len(err) == 1 and err[0].startswith("crosswatch: error:") and fragment in err[0], err
@@ -620,7 +622,7 @@ def test_progress_shows_in_the_job_and_a_cancel_through_the_api_stops_the_batch(
     crossing = write_crossing(tmp_path / "c.yaml")
     db, ev = f"sqlite:///{tmp_path / 'cw.db'}", tmp_path / "evidence"
     result: dict[str, int] = {}
-    runner = threading.Thread(target=lambda: result.update(code=batch.main(
+    runner = threading.Thread(target=lambda: result.update(code=batch_cli.main(
         [str(tmp_path / "in"), "--crossing", str(crossing), "--db", db, "--evidence-dir", str(ev), "--workers", "1",
          "--device", "cpu"], worker_init=install_slow_scripted_detector)))
     runner.start()

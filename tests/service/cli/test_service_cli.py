@@ -11,12 +11,12 @@ import urllib.request
 from pathlib import Path
 
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _cli(*args: str, env_extra: dict | None = None, stdin: str | None = None, timeout: float = 120):
     env = {**os.environ, "CROSSWATCH_SECRET_KEY": "", **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "detector.cli", *args], cwd=ROOT, env=env, input=stdin,
+    return subprocess.run([sys.executable, "-m", "service.cli", *args], cwd=ROOT, env=env, input=stdin,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -40,7 +40,7 @@ def test_serve_refuses_to_start_without_a_secret(tmp_path):
 
 def test_serve_demo_prints_accounts_and_serves_them(tmp_path):
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "detector.cli", "serve", "--demo", "--db", f"sqlite:///{tmp_path}/x.db",
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--demo", "--db", f"sqlite:///{tmp_path}/x.db",
                              "--port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "CROSSWATCH_SECRET_KEY": ""})
     try:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+ROOT = HERE.parents[2]
 for p in (str(ROOT), str(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
@@ -84,7 +84,7 @@ def test_sigterm_stops_the_batch_and_leaves_a_clean_state(tmp_path):
     from sqlalchemy.exc import OperationalError
 
     import test_batch as tb
-    from detector import batch
+    from service.runs import batch
     from service.models import JobItemRow, JobRow
 
     tb.need_font()
@@ -131,7 +131,7 @@ SLOW_ENV = "CROSSWATCH_TEST_SLOW_DETECTOR"
 if __name__ == "__main__":  # the batch runner with the pixel detector (see the module docstring)
     import test_batch
 
-    from detector import batch
+    from service.cli import batch as batch_cli
 
     init = test_batch.install_slow_scripted_detector if os.environ.get(SLOW_ENV) else test_batch.install_scripted_detector
-    sys.exit(batch.main(sys.argv[1:], worker_init=init))
+    sys.exit(batch_cli.main(sys.argv[1:], worker_init=init))

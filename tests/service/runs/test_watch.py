@@ -1,4 +1,4 @@
-"""`crosswatch watch` (detector/live.py, detector/ring.py): live streams on loopback servers.
+"""`crosswatch watch` (detector/live/, detector/ring.py, service/runs/watch/, service/cli/watch.py): live streams on loopback servers.
 
 The stream tests serve a synthetic loop (320 x 240, 15 fps, 4 s; a red lamp always lit; the clip's
 frame index as a 6-bit bar code along the bottom edge) and detect with a scripted detector that
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 for p in (ROOT, ROOT / "scripts"):
     if str(p) not in sys.path:  # the project may not be pip-installed in the test environment
         sys.path.insert(0, str(p))
@@ -45,8 +45,6 @@ from detector.live import (  # noqa: E402
     SourceError,
     StreamGap,
     Watchdog,
-    Watcher,
-    WatchOptions,
     fill_timestamps,
     parse_source,
     settle_arrivals,
@@ -64,6 +62,7 @@ from detector.ring import (  # noqa: E402
 from detector.types import Detections  # noqa: E402
 from service.db import make_engine, upgrade  # noqa: E402
 from service.repository import Repository, hash_settings  # noqa: E402
+from service.runs.watch import Watcher, WatchOptions  # noqa: E402
 
 FFMPEG = shutil.which("ffmpeg")
 needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="needs the ffmpeg program as a stream server: "
@@ -486,7 +485,7 @@ def test_follow_file_waits_for_more_bytes_and_ends_on_abort(tmp_path):
     ],
 )
 def test_cli_refuses_bad_input_with_one_line(tmp_path, capsys, argv, message):
-    from detector.cli import main
+    from service.cli import main
 
     crossing = ROOT / "sample_videos" / "vn_rear_stopline.crossing.yaml"
     assert main(argv + ["--crossing", str(crossing), "--db", f"sqlite:///{tmp_path / 'x.db'}"]) == 1
@@ -714,7 +713,7 @@ def test_watch_command_stores_real_events_while_running(tmp_path):
     db = tmp_path / "watch.db"
     env = {**os.environ, "YOLO_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     wait_for("the file", dst.exists, 10)
-    proc = subprocess.Popen([sys.executable, "-m", "detector.cli", "watch", str(dst), "--follow",
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "watch", str(dst), "--follow",
                              "--crossing", str(ROOT / "sample_videos" / "vn_rear_stopline.crossing.yaml"),
                              "--db", f"sqlite:///{db}", "--start-time", "2026-03-01T08:00:00+08:00",
                              "--stall-s", "3", "--json"], cwd=ROOT, env=env, stdout=subprocess.PIPE,

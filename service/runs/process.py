@@ -1,0 +1,187 @@
+"""`process_video(request)`: one video into events, evidence and traffic counts in the database.
+
+All or nothing per run key: a run already `done` is returned as it is (`reused`), otherwise the
+pipeline runs, the evidence is written under the run key's folder and everything is stored in one
+commit. Progress goes to `on_progress(seconds decoded, video duration)`; nothing is printed.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from pathlib import Path
+from typing import Any
+
+from detector.config import Crossing, load_signal_plan
+from detector.geometry import signal_box
+from detector.pipeline import Pipeline
+from detector.video import VideoError, file_sha256, probe
+from service.db import make_engine, upgrade
+from service.repository import CountRecord, EventRecord, EvidenceRecord, Repository
+
+from . import detectors
+from .crossings import register_crossing
+from .errors import UserError
+from .request import ProcessRequest, run_key_of
+
+OnProgress = Callable[[float, float | None], None]  # (video seconds decoded, video duration or None)
+
+
+@dataclass(frozen=True)
+class ProcessOutcome:
+    """What one `process_video` call did (a stored run, new or reused)."""
+
+    video: Path
+    crossing_id: str
+    run_id: int
+    reused: bool
+    duration_s: float
+    frames: int
+    elapsed_s: float  # the pipeline's own time
+    wall_s: float  # the whole call
+    events: list[dict[str, Any]]  # the stable `process --json` shape
+    counts: dict[str, Any]  # {"red_light": n, "wrong_way": n, "traffic": {stop_line: {class: n}}}
+    evidence_root: Path
+    timings: dict[str, float]
+    processed_frames: int | None = None
+    warnings: tuple[str, ...] = field(default=())  # e.g. evidence of an event incomplete
+
+    def to_json(self) -> dict[str, Any]:
+        """The `crosswatch process --json` object."""
+        return {
+            "video": str(self.video), "crossing": self.crossing_id, "duration_s": round(self.duration_s, 3),
+            "frames": self.frames, "elapsed_s": round(self.elapsed_s, 3), "events": self.events,
+            "counts": self.counts, "run_id": self.run_id, "reused": self.reused,
+            "processed_frames": self.processed_frames, "wall_s": round(self.wall_s, 3),
+            "evidence_root": str(self.evidence_root), "timings": self.timings,
+        }
+
+
+class ShareReporter:
+    """An `OnProgress` that passes the share of the video decoded (0..1) to `report`, at most
+    every `interval` seconds (the end is reported by whoever knows the video succeeded)."""
+
+    def __init__(self, report: Callable[[float], None], interval: float = 0.5):
+        self.report, self.interval = report, interval
+        self._last = float("-inf")
+
+    def __call__(self, t: float, duration: float | None) -> None:
+        now = time.monotonic()
+        if not duration or now - self._last < self.interval:
+            return
+        self._last = now
+        self.report(round(min(max(t / duration, 0.0), 1.0), 4))
+
+
+def event_json(e: Any, evidence_root: Path, tz: tzinfo | None = None) -> dict[str, Any]:
+    """One event in the stable `process --json` shape, from a stored EventInfo (times in `tz`)."""
+    return {
+        "id": e.uid,
+        "type": e.type,
+        "track_id": e.track_id,
+        "class": e.class_name,
+        "t": round(e.t, 3),
+        "frame": e.frame,
+        "box": [round(v, 1) for v in e.box],
+        "lane": e.lane,
+        "stop_line": e.stop_line,
+        "signal": e.signal_state,
+        "signal_id": e.signal_id,
+        "signal_source": e.signal_source,
+        "since_red_s": e.since_red_s,
+        "occurred_at": e.occurred_at.astimezone(tz).isoformat(timespec="milliseconds") if e.occurred_at else None,
+        "review_status": e.review_status,
+        "evidence": {f.kind: {"path": str(evidence_root / f.relpath), "sha256": f.sha256, "size": f.size}
+                     for f in e.evidence},
+    }
+
+
+def _counts(events: list[Any], counts: list[Any]) -> dict[str, Any]:
+    by_type = {"red_light": 0, "wrong_way": 0}
+    for e in events:
+        by_type[e.type] = by_type.get(e.type, 0) + 1
+    traffic: dict[str, dict[str, int]] = {}
+    for c in counts:
+        traffic.setdefault(c.stop_line, {}).setdefault(c.class_name, 0)
+        traffic[c.stop_line][c.class_name] += c.count
+    return {**by_type, "traffic": traffic}
+
+
+def _outcome(req: ProcessRequest, crossing: Crossing, repo: Repository, run_id: int, *, reused: bool,
+             duration_s: float, frames: int, elapsed_s: float, timings: dict[str, float], wall0: float,
+             processed: int | None = None, warnings: tuple[str, ...] = ()) -> ProcessOutcome:
+    events, counts = repo.run_events(run_id), repo.run_counts(run_id)
+    tz = req.start_time.tzinfo if req.start_time else None
+    return ProcessOutcome(req.video, crossing.id, run_id, reused, duration_s, frames, elapsed_s,
+                          time.perf_counter() - wall0, [event_json(e, req.evidence_root, tz) for e in events],
+                          _counts(events, counts), req.evidence_root, timings, processed, warnings)
+
+
+def process_video(req: ProcessRequest, on_progress: OnProgress | None = None) -> ProcessOutcome:
+    """Everything `crosswatch process` does. Bad input is a `UserError` or `ConfigError` (one line);
+    `RunAlreadyDone` when another process stored the same run meanwhile."""
+    from detector.evidence import EvidenceBatchError, EvidenceError, EvidenceRecorder
+
+    wall0 = time.perf_counter()
+    crossing = req.crossing()
+    plan = load_signal_plan(req.signal_plan, [s.id for s in crossing.signals]) if req.signal_plan else None
+    try:
+        info = probe(req.video)
+    except VideoError as e:
+        raise UserError(str(e)) from None
+    path = detectors.model_path(req.model)
+
+    settings, settings_dict = req.settings, req.settings_dict()
+    key = run_key_of(crossing, file_sha256(req.video), req.settings_hash())
+    engine = make_engine(req.db_url)
+    upgrade(engine)
+    repo = Repository(engine)
+
+    version = repo.find_crossing_version(crossing.id, key.geometry_hash)
+    done = repo.find_run(key.video_sha256, version.version_id, key.settings_hash) if version else None
+    if done is not None and done.status == "done":
+        return _outcome(req, crossing, repo, done.id, reused=True, duration_s=done.duration_s or 0.0,
+                        frames=done.frames or 0, elapsed_s=done.elapsed_s or 0.0, timings=dict(done.timings or {}),
+                        wall0=wall0)
+
+    try:  # fails early without a CJK font
+        recorder = EvidenceRecorder(req.evidence_root, crossing.name, start_time=req.start_time)
+    except EvidenceError as e:
+        raise UserError(str(e)) from None
+    detector = detectors.make_detector(crossing, (info.width, info.height), req.device, path, settings.imgsz)
+    setup_s = time.perf_counter() - wall0
+    try:
+        result = Pipeline(crossing, detector, settings, plan).run(req.video, progress=on_progress)
+    except VideoError as e:
+        raise UserError(str(e)) from None
+
+    t0 = time.perf_counter()
+    jobs = [(e, f"{key.evidence_dir}/{e.key}", signal_box(result.crossing, e.signal_id)) for e in result.events]
+    warnings: list[str] = []
+    try:
+        files = recorder.record_many(req.video, jobs) if jobs else {}
+    except EvidenceBatchError as e:  # keep every event; say which evidence is incomplete
+        files = e.results
+        warnings += [f"evidence of event {k} incomplete: {reason}" for k, reason in e.failures.items()]
+    except EvidenceError as e:
+        raise UserError(str(e)) from None
+    evidence_s = time.perf_counter() - t0
+    records = [EventRecord.from_violation(e, [EvidenceRecord(f.kind, f.relpath, f.sha256, f.size, f.mime)
+                                                for f in files.get(e.key, [])])
+               for e in result.events]
+    counts = [CountRecord(r.stop_line, r.class_name, r.minute, r.count) for r in result.counts]
+
+    t0 = time.perf_counter()
+    version = register_crossing(repo, crossing, req.crossing_file)
+    run_id = repo.start_run(video_path=str(req.video.resolve()), video_sha256=key.video_sha256,
+                            crossing_version_id=version.version_id, model=settings.model,
+                            settings=settings_dict, settings_hash=key.settings_hash, start_time=req.start_time)
+    timings = {"setup": setup_s, **result.timings, "evidence": evidence_s}
+    timings["database"] = time.perf_counter() - t0  # up to here; the final commit is a few ms more
+    timings = {k: round(v, 3) for k, v in timings.items()}
+    repo.finish_run(run_id, events=records, counts=counts, duration_s=result.duration_s, frames=result.frames,
+                    elapsed_s=round(result.elapsed_s, 3), timings=timings)
+    return _outcome(req, crossing, repo, run_id, reused=False, duration_s=result.duration_s, frames=result.frames,
+                    elapsed_s=result.elapsed_s, timings=timings, wall0=wall0, processed=result.processed,
+                    warnings=tuple(warnings))
