@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -56,8 +56,8 @@ class PlateReading:
 def rectify(img: np.ndarray, corners: np.ndarray) -> np.ndarray:
     """The plate cut out along its four corners and warped to a flat rectangle."""
     tl, tr, br, bl = corners.astype(np.float32)
-    w = int(round(max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl))))
-    h = int(round(max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr))))
+    w = round(float(max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl)))
+    h = round(float(max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr))))
     w, h = max(w, 2), max(h, 2)
     m = cv2.getPerspectiveTransform(np.float32([tl, tr, br, bl]), np.float32([[0, 0], [w, 0], [w, h], [0, h]]))
     return cv2.warpPerspective(img, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
@@ -112,7 +112,7 @@ class PlateReader:
         if double:
             h = crop.shape[0]
             for split in TWO_ROW_SPLITS:
-                cut = int(round(h * split))
+                cut = round(h * split)
                 (a, sa), (b, sb) = self.recogniser(crop[:cut]), self.recogniser(crop[cut:])
                 raws.append((a + b, min(sa, sb)))
         raws.append(self.recogniser(crop))
@@ -170,7 +170,7 @@ class PlateReader:
         # each picture that saw a plate is one voter; a plate text's confidence is the summed score
         # of its voters over all voters, so disagreement or unreadable pictures lower it
         voters = max(1, len(seen))
-        text, group = max(votes.items(), key=lambda kv: sum(r.score for r in kv[1]))
+        _, group = max(votes.items(), key=lambda kv: sum(r.score for r in kv[1]))
         confidence = min(1.0, sum(r.score for r in group) / voters)
         best = max(group, key=lambda r: r.score)
         how = f"{len(group)} of {voters} pictures agree"
