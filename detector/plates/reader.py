@@ -56,7 +56,7 @@ class PlateReading:
 def rectify(img: np.ndarray, corners: np.ndarray) -> np.ndarray:
     """The plate cut out along its four corners and warped to a flat rectangle."""
     tl, tr, br, bl = corners.astype(np.float32)
-    w = round(float(max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl)))
+    w = round(float(max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl))))
     h = round(float(max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr))))
     w, h = max(w, 2), max(h, 2)
     m = cv2.getPerspectiveTransform(np.float32([tl, tr, br, bl]), np.float32([[0, 0], [w, 0], [w, h], [0, h]]))
