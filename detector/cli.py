@@ -75,6 +75,9 @@ def _event_json(e, evidence_root: Path, tz=None) -> dict:
         "since_red_s": e.since_red_s,
         "occurred_at": e.occurred_at.astimezone(tz).isoformat(timespec="milliseconds") if e.occurred_at else None,
         "review_status": e.review_status,
+        "plate": e.plate, "plate_status": e.plate_status, "plate_colour": e.plate_colour,
+        "plate_confidence": e.plate_confidence, "plate_reason": e.plate_reason,
+        "violation_code": e.violation_code, "anti_forgery_code": e.anti_forgery_code,
         "evidence": {f.kind: {"path": str(evidence_root / f.relpath), "sha256": f.sha256, "size": f.size}
                      for f in e.evidence},
     }
@@ -155,11 +158,16 @@ def process_video(args: argparse.Namespace) -> dict:
                          repo.run_events(done.id), repo.run_counts(done.id), evidence_root, tz, reused=True,
                          run_id=done.id, timings=dict(done.timings or {}), wall_s=time.perf_counter() - wall0)
 
+    from .codes import CodesError, load_codes
     from .evidence import EvidenceBatchError, EvidenceError, EvidenceRecorder
+    from .evidence.seal import evidence_key
+    from .plates import PlateModelError, PlateReader
 
-    try:
-        recorder = EvidenceRecorder(evidence_root, crossing.name, start_time=start_time)  # fails early without a CJK font
-    except EvidenceError as e:
+    try:  # fails early without a CJK font, a plate model that matches its SHA-256 or a valid codes table
+        recorder = EvidenceRecorder(evidence_root, crossing.name, start_time=start_time, crossing=crossing,
+                                    plate_reader=PlateReader(), codes=load_codes(),
+                                    evidence_key=evidence_key(evidence_root))
+    except (EvidenceError, PlateModelError, CodesError) as e:
         raise UserError(str(e)) from None
     detector = _detector(crossing, (info.width, info.height), device, model_path, settings.imgsz)
     setup_s = time.perf_counter() - wall0
@@ -197,7 +205,8 @@ def process_video(args: argparse.Namespace) -> dict:
     run_id = repo.start_run(video_path=str(video.resolve()), video_sha256=video_sha,
                             crossing_version_id=version.version_id, model=settings.model,
                             settings=settings_dict, settings_hash=settings_hash, start_time=start_time)
-    timings = {"setup": setup_s, **result.timings, "evidence": evidence_s}
+    plates_s = sum(e.plate.ms for e in result.events if e.plate is not None) / 1000.0  # inside "evidence"
+    timings = {"setup": setup_s, **result.timings, "evidence": evidence_s, "plates": plates_s}
     timings["database"] = time.perf_counter() - t0  # up to here; the final commit is a few ms more
     timings = {k: round(v, 3) for k, v in timings.items()}
     repo.finish_run(run_id, events=records, counts=counts, duration_s=result.duration_s, frames=result.frames,
@@ -525,6 +534,9 @@ def build_parser() -> argparse.ArgumentParser:
     from service.cli import add_commands  # serve, user, db
 
     add_commands(sub)
+    from service.verify import add_parser as add_verify_parser  # verify (anti-forgery codes)
+
+    add_verify_parser(sub)
     return p
 
 

@@ -81,13 +81,18 @@ def scene_picture(job: _Job, img: Image.Image, t: float, index: int, kind: str, 
     fonts = rec.fonts
     size = max(16, round(img.height / 40))
     line1 = f"{index}/3 {KEY_LABELS[kind]} | {format_time(rec.start_time, t)} | {rec.clock_label()}"
-    line2 = (f"{rec.crossing_name} | 方向 {scene.heading or '—'} | 车道 {scene.lane_name or '—'} | "
-             f"{TYPE_LABELS[ViolationType(ev.type)]} | 红灯已亮 since red {since_red_text(ev)}")
-    line3 = f"{plate_text(ev)} | {code_text(ev).split('  依据')[0]}" + (f" | {note}" if note else "")
+    line2 = f"{rec.crossing_name} | 方向 {scene.heading or '—'}"
+    line3 = (f"车道 {scene.lane_name or '—'} | {TYPE_LABELS[ViolationType(ev.type)]} | "
+             f"红灯已亮 since red {since_red_text(ev)}")
+    line4 = f"{plate_text(ev)} | {code_text(ev).split('  依据')[0]}" + (f" | {note}" if note else "")
     y = 0
-    for line in (line1, line2, line3):
-        _draw_caption(img, line, fonts, size, (0, y))
-        y += round(size * 1.3) + 2 * max(2, size // 4)
+    probe = ImageDraw.Draw(img)
+    for line in (line1, line2, line3, line4):
+        fs = size
+        while fs > 10 and text_width(probe, line, fonts, fs) > img.width - fs:
+            fs -= 1
+        _draw_caption(img, line, fonts, fs, (0, y))
+        y += round(fs * 1.3) + 2 * max(2, fs // 4)
     return img.convert("RGB"), note
 
 

@@ -134,7 +134,8 @@ def caption_lines(ev: ViolationEvent, crossing_name: str, start_time: datetime |
     if scene.stop_line_name:
         where.append(f"停止线 Stop line: {scene.stop_line_name}")
     return [
-        f"路口 Crossing: {crossing_name}    " + "    ".join(where),
+        f"路口 Crossing: {crossing_name}",
+        "    ".join(where),
         f"时间 Time: {format_time(start_time, float(ev.t))}    时钟 Clock: {clock}",
         f"违法行为 Violation: {TYPE_LABELS[ViolationType(ev.type)]}    信号状态 Signal: {sig}    "
         f"红灯已亮 since red: {since_red_text(ev)}",
