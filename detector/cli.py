@@ -162,10 +162,12 @@ def process_video(args: argparse.Namespace) -> dict:
     from .evidence import EvidenceBatchError, EvidenceError, EvidenceRecorder
     from .evidence.seal import evidence_key
     from .plates import PlateModelError, PlateReader
+    from .plates.formats import REGIONS
 
     try:  # fails early without a CJK font, a plate model that matches its SHA-256 or a valid codes table
         recorder = EvidenceRecorder(evidence_root, crossing.name, start_time=start_time, crossing=crossing,
-                                    plate_reader=PlateReader(), codes=load_codes(),
+                                    plate_reader=PlateReader(regions=tuple(crossing.plate_regions or ())
+                                                             or REGIONS), codes=load_codes(),
                                     evidence_key=evidence_key(evidence_root))
     except (EvidenceError, PlateModelError, CodesError) as e:
         raise UserError(str(e)) from None

@@ -128,6 +128,10 @@ class Crossing(_Strict):
     lanes: list[Lane] = Field(default_factory=list)
     grace_s: float = Field(default=0.5, ge=0, le=10, description="seconds after red onset before crossing counts")
     detection: DetectionOptions = Field(default_factory=DetectionOptions)
+    plate_regions: list[Literal["CN", "VN", "ID"]] | None = Field(
+        default=None, description="plate formats the reader accepts here (CN, VN, ID); unset = all. A country's "
+                                  "formats only: a Chinese plate read without its province character must not pass "
+                                  "as an Indonesian one")
 
     @field_validator("frame_size")
     @classmethod
@@ -184,6 +188,8 @@ class Crossing(_Strict):
     def geometry_hash(self) -> str:
         """SHA-256 over the canonical JSON of the whole config: any change makes a new version."""
         data = self.model_dump(mode="json")
+        if data.get("plate_regions", 0) is None:
+            del data["plate_regions"]
         for part in data["lanes"] + data["stop_lines"]:  # names are words for people, not geometry
             for k in ("name", "heading"):
                 if part.get(k, 0) is None:

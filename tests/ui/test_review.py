@@ -4,7 +4,7 @@ previous event with its review history, the player keys, zoom, filters and the c
 
 The hanoi crossing's events (4) are reviewed here; the vn crossing's (2) are left for the export
 test, so the two tests do not depend on each other's order; the plate-correction test (last) takes
-the vn queue's next pending event.
+the hanoi queue's next pending event.
 """
 from __future__ import annotations
 
@@ -205,16 +205,16 @@ def test_review_page_is_for_reviewers_only(role, page_as):
 
 
 def test_reviewer_corrects_a_plate(ui, page_as, screenshot):
-    """Last in this module: it takes the vn queue's next pending event (the second, once
-    test_confirmed_event_exports_a_case_package has confirmed the first) and confirms it. The review
-    page shows the machine's answer (未识别 on the vn clip's far motorbikes), colour/confidence and the
+    """Last in this module: it takes the hanoi queue's next pending event (the one test_review_three_
+    events_by_keyboard leaves) and confirms it (the vn events stay pending for test_shell). The review
+    page shows the machine's answer (未识别 on the clip's far motorbikes), colour/confidence and the
     violation code; an implausible plate is refused with the reason and nothing is stored; a real
     one is saved, the audit log holds both values, the CSV export and the case package carry it."""
-    target, = queue(ui, VN, 1)
+    target, = queue(ui, HANOI, 1)
     machine = ui.get("reviewer", f"/api/events/{target}")
     assert machine["violation_code"] == "1625" and machine["anti_forgery_code"]
 
-    page = open_review(page_as, VN)
+    page = open_review(page_as, HANOI)
     assert shown_uid(page) == target
     page.wait_for_selector("#review-plate-text")
     shown = page.locator("#review-plate-text").inner_text()
@@ -244,14 +244,14 @@ def test_reviewer_corrects_a_plate(ui, page_as, screenshot):
     assert audit[0]["payload"]["machine_reading"] == machine["plate_text"]
     assert audit[0]["payload"]["corrected"] == "29B112345"
 
-    r = ui.request("reviewer", "GET", "/api/exports/events.csv", params={"crossing_id": VN, "lang": "en"})
+    r = ui.request("reviewer", "GET", "/api/exports/events.csv", params={"crossing_id": HANOI, "lang": "en"})
     rows = {row["Event ID"]: row for row in csv.DictReader(io.StringIO(r.content.decode("utf-8-sig")))}
     assert rows[target]["Plate"] == "29B112345"
     assert rows[target]["Plate (reviewer's correction)"] == "29B112345"
 
     # confirm it (keyboard, focus out of the plate field), then its case package carries the corrected plate
     page.locator("#review-plate-input").blur()
-    page.keyboard.press("c")  # the last vn event: the queue then shows its empty state (or the next event)
+    page.keyboard.press("c")  # the queue then shows its empty state (or the next event)
     page.wait_for_function(f"!document.getElementById('review-empty').hidden"
                            f" || document.getElementById('review-composite').dataset.uid !== {target!r}")
     assert ui.get("reviewer", f"/api/events/{target}")["review_status"] == "confirmed"
