@@ -170,11 +170,15 @@ class VerifyOut(BaseModel):
     problems: list[str]
 
 
-@router.get("/api/events/{uid}/verify", response_model=VerifyOut, responses={**AUTH_ERRORS, **NOT_FOUND_ERROR})
+@router.get("/api/events/{uid}/verify", response_model=VerifyOut,
+            responses={**AUTH_ERRORS, **NOT_FOUND_ERROR, 503: {"model": Message, "description": "no evidence key"}})
 def verify_event_endpoint(uid: str, request: Request, s: SessionDep, p: Reviewer) -> VerifyOut:
     """Re-hash the event's evidence and recompute its anti-forgery code and seal (key outside the database)."""
     v = event_or_404(s, p, uid)
-    r = verify_event(v.event, request.app.state.evidence_dir)
+    try:
+        r = verify_event(v.event, request.app.state.evidence_dir)
+    except (OSError, ValueError) as e:  # no key in the environment and its file cannot be read or made
+        raise HTTPException(503, f"the evidence key is not available: {e}") from None
     return VerifyOut(uid=r.uid, ok=r.ok, anti_forgery_code=r.code, problems=r.problems)
 
 

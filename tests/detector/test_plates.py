@@ -128,3 +128,35 @@ def test_a_vote_against_disagreeing_pictures_is_not_read(offline_reader):
     mixed = offline_reader.read_track([(img, None), (tiny, None), (tiny, None), (tiny, None)])
     assert mixed.confidence < alone.confidence
     assert offline_reader.read_track([(blank, None)]).text is None
+
+
+@needs_models
+def test_process_refuses_to_start_with_a_changed_plate_model(tmp_path, monkeypatch, capsys):
+    """`crosswatch process` with a plate model that does not match its SHA-256: one line, exit 1,
+    nothing processed or stored."""
+    from sqlalchemy import create_engine, inspect, text
+
+    from detector.cli import main
+
+    clip = assets.sample_clip("vn_rear_stopline")
+    if not clip.is_file():
+        pytest.skip("sample clip not fetched (run `make assets`)")
+    root = tmp_path / "assets"
+    (root / "models" / "plates").mkdir(parents=True)
+    for f in MODELS.glob("*.onnx"):
+        shutil.copy(f, root / "models" / "plates" / f.name)
+    with open(root / "models" / "plates" / "y5fu_640x_sim.onnx", "ab") as fh:
+        fh.write(b"\0")
+    monkeypatch.setenv("CROSSWATCH_ASSETS_DIR", str(root))
+    model = assets.resolve_model(assets.default_model_name("cpu"), assets.REPO_ROOT / "assets")
+    db = tmp_path / "cw.db"
+    rc = main(["process", str(clip), "--crossing", str(assets.sample_crossing("vn_rear_stopline")),
+               "--model", str(model), "--db", f"sqlite:///{db}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1
+    assert "y5fu_640x_sim.onnx does not match its SHA-256" in err[0] and "make assets" in err[0]
+    engine = create_engine(f"sqlite:///{db}")
+    with engine.connect() as c:
+        assert "video_runs" not in inspect(c).get_table_names() or c.execute(
+            text("SELECT count(*) FROM video_runs")).scalar() == 0
+    assert not (tmp_path / "evidence").exists() or not any((tmp_path / "evidence").rglob("*.jpg"))
