@@ -117,18 +117,37 @@ class PlateColourClassifier:
 
 
 class PlateModels:
-    """The 320 and 640 detectors and the colour classifier; `detector_for` picks by picture size."""
+    """The 320 and 640 detectors and the colour classifier, from files whose SHA-256 was checked;
+    each ONNX session is made on first use (a run with no road user to read loads none)."""
 
-    def __init__(self, small: PlateDetector, large: PlateDetector, colour: PlateColourClassifier):
-        self.small, self.large, self.colour = small, large, colour
+    def __init__(self, small: Path, large: Path, colour: Path):
+        self._paths = {"small": small, "large": large, "colour": colour}
+        self._loaded: dict[str, object] = {}
+
+    def _get(self, name: str):
+        if name not in self._loaded:
+            path = self._paths[name]
+            self._loaded[name] = PlateColourClassifier(path) if name == "colour" else PlateDetector(path)
+        return self._loaded[name]
+
+    @property
+    def small(self) -> PlateDetector:
+        return self._get("small")
+
+    @property
+    def large(self) -> PlateDetector:
+        return self._get("large")
+
+    @property
+    def colour(self) -> PlateColourClassifier:
+        return self._get("colour")
 
     def detector_for(self, width: int, height: int) -> PlateDetector:
-        """The 320 model for a road user's crop up to ~1.5x its input; the 640 one for larger pictures
+        """The 320 model for a road user's crop up to 480 px; the 640 one for larger pictures
         (shrinking a whole 1080p frame to 320 loses the far plates)."""
-        return self.small if max(width, height) <= self.small.size * 1.5 else self.large
+        return self.small if max(width, height) <= 480 else self.large
 
 
 def load_plate_models(root: Path | None = None) -> PlateModels:
     """All plate models, each checked against its SHA-256 first (PlateModelError names the file)."""
-    paths = [verified_model_path(n, root) for n in (DETECTOR_320, DETECTOR_640, COLOUR_MODEL)]
-    return PlateModels(PlateDetector(paths[0]), PlateDetector(paths[1]), PlateColourClassifier(paths[2]))
+    return PlateModels(*(verified_model_path(n, root) for n in (DETECTOR_320, DETECTOR_640, COLOUR_MODEL)))

@@ -67,14 +67,20 @@ class TextRecogniser:
     """RapidOCR's text-line recogniser only (no text detection, no angle classifier)."""
 
     def __init__(self) -> None:
-        from rapidocr import RapidOCR
+        self._engine = None  # made on first use: a run where no plate is big enough never loads it
 
-        logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-        self.engine = RapidOCR(params={
-            "Global.log_level": "error", "Global.use_det": False, "Global.use_cls": False,
-            "EngineConfig.onnxruntime.intra_op_num_threads": 1,
-            "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-        })
+    @property
+    def engine(self):
+        if self._engine is None:
+            from rapidocr import RapidOCR
+
+            logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+            self._engine = RapidOCR(params={
+                "Global.log_level": "error", "Global.use_det": False, "Global.use_cls": False,
+                "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            })
+        return self._engine
 
     def __call__(self, line: np.ndarray) -> tuple[str, float]:
         out = self.engine(line, use_det=False, use_cls=False, use_rec=True)
