@@ -50,7 +50,7 @@ class _Row(BaseModel):
     law: str = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _full_extends_code(self) -> "_Row":
+    def _full_extends_code(self) -> _Row:
         if self.full_code is not None and not self.full_code.startswith(self.code):
             raise ValueError(f"full_code {self.full_code} does not start with code {self.code}")
         return self
@@ -63,7 +63,7 @@ class _Table(BaseModel):
     codes: list[_Row]
 
     @model_validator(mode="after")
-    def _unique(self) -> "_Table":
+    def _unique(self) -> _Table:
         seen = set()
         for i, r in enumerate(self.codes):
             if (r.type, r.road_user) in seen:

@@ -106,7 +106,7 @@ def _draw_caption(img: Image.Image, text: str, fonts: Fonts, size: int, xy=(0, 0
     draw_text(draw, (xy[0] + pad, xy[1] + pad), text, fonts, size)
 
 
-def draw_scene(img: Image.Image, scene: "SceneGeometry") -> None:
+def draw_scene(img: Image.Image, scene: SceneGeometry) -> None:
     """The rule's geometry on a full-scene picture: lane outline, its allowed-direction arrow, the stop
     line, the signal head's box (all in the picture's pixels)."""
     draw = ImageDraw.Draw(img)

@@ -24,7 +24,7 @@ class FontNotFoundError(EvidenceError):
 class EvidenceBatchError(EvidenceError):
     """Some events of a `record_many` call failed; the others were recorded."""
 
-    def __init__(self, message: str, results: dict[str, list["EvidenceFile"]], failures: dict[str, str]):
+    def __init__(self, message: str, results: dict[str, list[EvidenceFile]], failures: dict[str, str]):
         super().__init__(message)
         self.results = results  # event key -> files written
         self.failures = failures  # event key -> reason

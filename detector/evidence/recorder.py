@@ -124,7 +124,7 @@ class EvidenceRecorder:
             raise EvidenceError(f"cannot re-read video {video}: no such file")
         return self._record_from(_Source(video), jobs, keys)
 
-    def record_frames(self, source: "FrameSource", jobs: list[tuple[ViolationEvent, str, Box | None]]
+    def record_frames(self, source: FrameSource, jobs: list[tuple[ViolationEvent, str, Box | None]]
                       ) -> dict[str, list[EvidenceFile]]:
         """Like `record_many`, but the pixels come from `source` instead of re-reading a file: a live
         stream cannot be re-read, so its recent packets are kept and decoded again from memory
@@ -142,7 +142,7 @@ class EvidenceRecorder:
             raise ValueError("record_frames: two events would write to the same folder")
         return self._record_from(source, jobs, keys)
 
-    def _record_from(self, src: "_Source | FrameSource", jobs: list[tuple[ViolationEvent, str, Box | None]],
+    def _record_from(self, src: _Source | FrameSource, jobs: list[tuple[ViolationEvent, str, Box | None]],
                      keys: list[str]) -> dict[str, list[EvidenceFile]]:
         results: dict[str, list[EvidenceFile]] = {}
         failures: dict[str, str] = {}
@@ -174,7 +174,7 @@ class EvidenceRecorder:
             yield group
 
     def _run_group(
-        self, src: "_Source | FrameSource", group: list[_Job], results: dict[str, list[EvidenceFile]], failures: dict[str, str]
+        self, src: _Source | FrameSource, group: list[_Job], results: dict[str, list[EvidenceFile]], failures: dict[str, str]
     ) -> None:
         lo, hi = min(j.lo for j in group), max(j.hi for j in group)
         active = list(group)
