@@ -1063,7 +1063,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 def _cmd_batch(args: argparse.Namespace) -> int:
     from service.db import default_db_url, make_engine
 
-    from .cli import UserError, _evidence_root, _parse_start
+    from .cli import _evidence_root, _parse_start, UserError
 
     db_url = args.db or default_db_url()
     evidence = _evidence_root(args.evidence_dir, db_url)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-import lap
 import numpy as np
+import lap
 
 from .types import Detections, TrackPoint
 
