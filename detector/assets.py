@@ -176,7 +176,13 @@ def asset_path(kind: str, name: str, root: Path | None = None) -> Path:
 
 
 def model_names() -> list[str]:
-    return [e["name"] for e in load_manifest(MODELS_MANIFEST)[1]]
+    """The road-user detector models (`--model`); entries with a `role` (the plate models) are not among them."""
+    return [e["name"] for e in load_manifest(MODELS_MANIFEST)[1] if not e.get("role")]
+
+
+def role_entries(role: str) -> list[dict]:
+    """The manifest entries of the models with `role` (e.g. 'plate_detector'), in manifest order."""
+    return [e for e in load_manifest(MODELS_MANIFEST)[1] if e.get("role") == role]
 
 
 def resolve_model(name_or_path: str | Path, root: Path | None = None) -> Path:
@@ -194,7 +200,7 @@ def resolve_model(name_or_path: str | Path, root: Path | None = None) -> Path:
 def default_model_name(device: str = "cpu") -> str:
     """The manifest's default for `device`: 'cpu' -> the `default: true` entry; any accelerator
     ('cuda', 'cuda:0', '0', ...) -> the first PyTorch entry with device hint cuda."""
-    entries = load_manifest(MODELS_MANIFEST)[1]
+    entries = [e for e in load_manifest(MODELS_MANIFEST)[1] if not e.get("role")]
     if str(device).strip().lower() in ("", "cpu"):
         return next(e["name"] for e in entries if e.get("default") and e["device"] == "cpu")
     return next(e["name"] for e in entries if e["device"] == "cuda")

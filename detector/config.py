@@ -53,6 +53,7 @@ class Signal(_Strict):
 
 class StopLine(_Strict):
     id: str = Field(min_length=1)
+    name: str | None = Field(default=None, description="shown to people on evidence (else the id)")
     points: tuple[Point, Point] = Field(description="two end points of the line")
     entering: Point = Field(description="image-space direction that means 'into the junction'")
     signal: str | None = Field(default=None, description="governing signal id; null = not signalised")
@@ -79,6 +80,8 @@ class StopLine(_Strict):
 
 class Lane(_Strict):
     id: str = Field(min_length=1)
+    name: str | None = Field(default=None, description="shown to people on evidence, e.g. 直行车道 straight lane")
+    heading: str | None = Field(default=None, description="direction of travel in words, e.g. 由南向北 northbound")
     polygon: list[Point] = Field(description="lane area, at least 3 points")
     direction: Point = Field(description="allowed direction of travel, image space")
     signal: str | None = Field(default=None, description="signal governing this lane at the stop line; null = none")
@@ -125,6 +128,10 @@ class Crossing(_Strict):
     lanes: list[Lane] = Field(default_factory=list)
     grace_s: float = Field(default=0.5, ge=0, le=10, description="seconds after red onset before crossing counts")
     detection: DetectionOptions = Field(default_factory=DetectionOptions)
+    plate_regions: list[Literal["CN", "VN", "ID"]] | None = Field(
+        default=None, description="plate formats the reader accepts here (CN, VN, ID); unset = all. A country's "
+                                  "formats only: a Chinese plate read without its province character must not pass "
+                                  "as an Indonesian one")
 
     @field_validator("frame_size")
     @classmethod
@@ -181,6 +188,12 @@ class Crossing(_Strict):
     def geometry_hash(self) -> str:
         """SHA-256 over the canonical JSON of the whole config: any change makes a new version."""
         data = self.model_dump(mode="json")
+        if data.get("plate_regions", 0) is None:
+            del data["plate_regions"]
+        for part in data["lanes"] + data["stop_lines"]:  # names are words for people, not geometry
+            for k in ("name", "heading"):
+                if part.get(k, 0) is None:
+                    del part[k]
         for dumped, lane in zip(data["lanes"], self.lanes):
             if "signal" not in lane.model_fields_set:  # inherits the stop line's signal: not the same as null
                 dumped["signal"] = {"inherit": True}

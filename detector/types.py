@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from detector.codes import ViolationCode
+    from detector.plates import PlateReading
 
 # Road-user classes crosswatch reports, with their COCO ids.
 COCO_ROAD_USERS: dict[int, str] = {
@@ -143,6 +148,11 @@ class ViolationEvent:
     # (t, box) samples of the road user's path, for close-ups and overlays
     path: list[tuple[float, tuple[float, float, float, float]]] = field(default_factory=list)
     confidence: float = 1.0
+    # filled in by the evidence stage (it re-decodes the event window, where reading is cheapest):
+    plate: "PlateReading | None" = None  # the road user's plate, or a "not read" answer with its reason
+    code: "ViolationCode | None" = None  # violation code + legal basis from the codes table
+    anti_forgery: str | None = None  # 防伪码 printed on the composite (detector.evidence.seal)
+    evidence_seal: str | None = None  # HMAC over the event fields and every evidence file's hash
 
     @property
     def key(self) -> str:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Debian packages crosswatch needs outside Python: a CJK font for the evidence captions, npm (the
+# Debian packages crosswatch needs outside Python: a CJK font and a Latin font with Vietnamese letters
+# (fonts-dejavu-core) for the evidence captions, npm (the
 # web UI's ECharts comes from the npm registry) and chromium (the headless browser of the UI tests;
 # Playwright drives it, nothing downloads a browser).
 # (The test suite's PostgreSQL is installed by scripts/pg_test_server.sh.) Installs only what is
@@ -7,6 +8,8 @@
 set -euo pipefail
 need=()
 fc-list :lang=zh 2>/dev/null | grep -q . || [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need+=(fonts-wqy-zenhei fontconfig)
+# Vietnamese (and other accented Latin) letters in crossing names: the CJK fonts lack them
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # ffmpeg: the program serves local RTSP/HTTP streams to the live-stream tests and scripts

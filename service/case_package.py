@@ -55,7 +55,7 @@ README_TEXT = """crosswatch 案件证据包 / crosswatch case package
 【中文】
 本压缩包由 crosswatch 交通违法分析系统导出，包含已经人工审核确认的违法事件（闯红灯、逆行）。
 每个事件一个文件夹（文件夹名为事件编号），其中：
-  event.json  事件的全部字段、路口名称与所属区、审核记录、证据文件清单（含 SHA-256）；
+  event.json  事件的全部字段（含号牌：人工更正与机器识别、违法代码与法律依据、防伪码）、路口名称与所属区、审核记录、证据文件清单（含 SHA-256）；
   其余文件    原始证据（合成图片、视频片段），与系统记录的 SHA-256 逐字节一致。
 MANIFEST.sha256 列出本包中除它自身以外每个文件的 SHA-256。导出时 MANIFEST.sha256 自身的
 SHA-256 已写入系统的防篡改审计日志（case_package_export）。
@@ -69,7 +69,8 @@ SHA-256 已写入系统的防篡改审计日志（case_package_export）。
 This archive was exported by crosswatch, a traffic-violation camera analytics system. It holds
 violation events (red light, wrong way) that a reviewer has confirmed. One folder per event
 (named by the event id) contains:
-  event.json   every field of the event, the crossing's name and district, the review history
+  event.json   every field of the event (plate: the reviewer's correction and the machine reading; violation
+               code and legal basis; anti-forgery code), the crossing's name and district, the review history
                and the list of evidence files with their SHA-256;
   other files  the original evidence (composite image, video clip), byte for byte as recorded.
 MANIFEST.sha256 lists the SHA-256 of every file in this package except itself. The SHA-256 of
@@ -129,6 +130,15 @@ def _event_doc(e: EventRow, c: CrossingRow, v: CrossingVersionRow, run: VideoRun
         "signal_source": e.signal_source, "since_red_s": e.since_red_s, "confidence": e.confidence,
         "review_status": e.review_status, "review_stage": e.review_stage, "reviewed_by": e.reviewed_by,
         "reviewed_at": _iso(e.reviewed_at), "created_at": _iso(e.created_at),
+        # the plate to act on (the reviewer's correction where there is one) and the machine reading beside it
+        "plate": {"plate": e.plate, "machine_reading": e.plate_text, "display": e.plate_display,
+                  "status": e.plate_status, "colour": e.plate_colour, "confidence": e.plate_confidence,
+                  "reason": e.plate_reason, "corrected": e.plate_corrected, "corrected_by": e.plate_corrected_by,
+                  "corrected_at": _iso(e.plate_corrected_at)},
+        "violation": {"code": e.violation_code, "full_code": e.violation_full_code,
+                      "description": e.violation_description, "legal_basis": e.legal_basis,
+                      "note": "codes from the deployment's codes table (defaults: public code lists, not GA 408.1)"},
+        "anti_forgery_code": e.anti_forgery_code, "evidence_seal": e.evidence_seal,
         "crossing": {"id": c.id, "name": c.name, "district": c.district, "lat": c.lat, "lon": c.lon,
                      "version": v.version, "geometry_hash": v.geometry_hash},
         "video": {"sha256": run.video_sha256, "file_name": PurePosixPath(run.video_path).name, "model": run.model,

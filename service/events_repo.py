@@ -49,6 +49,7 @@ class EventFilters:
     stop_line: str | None = None
     occurred_from: datetime | None = None  # inclusive
     occurred_to: datetime | None = None  # exclusive: [from, to) tiles without double counting
+    plate: str | None = None  # cleaned plate text (or part of it): the corrected plate where there is one
 
     def clauses(self) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = []
@@ -66,6 +67,10 @@ class EventFilters:
             out.append(EventRow.uid.startswith(self.uid_prefix, autoescape=True))
         if self.review_status_not is not None:
             out.append(EventRow.review_status != self.review_status_not)
+        if self.plate is not None:
+            out.append(or_(EventRow.plate_corrected.contains(self.plate, autoescape=True),
+                           and_(EventRow.plate_corrected.is_(None),
+                                EventRow.plate_text.contains(self.plate, autoescape=True))))
         if self.occurred_from is not None:
             out.append(EventRow.occurred_at >= self.occurred_from)
         if self.occurred_to is not None:
@@ -176,6 +181,9 @@ LIST_COLUMNS: tuple[Any, ...] = (
     EventRow.x2, EventRow.y2, EventRow.lane, EventRow.stop_line, EventRow.signal_id, EventRow.signal_state,
     EventRow.since_red_s, EventRow.confidence, EventRow.review_status, EventRow.review_stage, EventRow.reviewed_by,
     EventRow.reviewed_at, EventRow.created_at,
+    func.coalesce(EventRow.plate_corrected, EventRow.plate_text).label("plate"), EventRow.plate_text,
+    EventRow.plate_corrected, EventRow.plate_status, EventRow.plate_colour, EventRow.plate_confidence,
+    EventRow.violation_code,
 )
 LIST_KEYS: tuple[str, ...] = tuple(c.key for c in LIST_COLUMNS)
 

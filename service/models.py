@@ -169,6 +169,8 @@ class EventRow(Base):
         Index(None, "review_status", "occurred_at"),
         Index(None, "occurred_at"),
         Index(None, "reviewed_at"),  # statistics cache: "did a review happen?" (0003)
+        Index(None, "plate_text"),  # events list `plate=` (0006)
+        Index(None, "plate_corrected"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -200,6 +202,29 @@ class EventRow(Base):
     reviewed_by: Mapped[str | None] = mapped_column(String(64))
     reviewed_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Plate (0006): the machine reading stays as it was read; a reviewer's correction sits beside it.
+    plate_status: Mapped[str | None] = mapped_column(String(16))  # read | not_read | None (not attempted)
+    plate_text: Mapped[str | None] = mapped_column(String(16))  # canonical machine reading, None = not read
+    plate_display: Mapped[str | None] = mapped_column(String(32))
+    plate_region: Mapped[str | None] = mapped_column(String(4))  # CN | VN | ID
+    plate_colour: Mapped[str | None] = mapped_column(String(16))
+    plate_confidence: Mapped[float | None] = mapped_column(Float)
+    plate_reason: Mapped[str | None] = mapped_column(Text)
+    plate_corrected: Mapped[str | None] = mapped_column(String(16))  # the reviewer's plate, canonical
+    plate_corrected_by: Mapped[str | None] = mapped_column(String(64))
+    plate_corrected_at: Mapped[datetime | None] = mapped_column()
+    # Violation code + legal basis (from the deployment's codes table), anti-forgery code and seal
+    violation_code: Mapped[str | None] = mapped_column(String(8))
+    violation_full_code: Mapped[str | None] = mapped_column(String(8))
+    violation_description: Mapped[str | None] = mapped_column(Text)
+    legal_basis: Mapped[str | None] = mapped_column(Text)
+    anti_forgery_code: Mapped[str | None] = mapped_column(String(16))
+    evidence_seal: Mapped[str | None] = mapped_column(String(64))
+
+    @property
+    def plate(self) -> str | None:
+        """The plate to act on: the reviewer's correction, else the machine reading."""
+        return self.plate_corrected or self.plate_text
 
     evidence: Mapped[list[EvidenceFileRow]] = relationship(
         back_populates="event", cascade="all, delete-orphan", passive_deletes=True, order_by="EvidenceFileRow.id"

@@ -110,6 +110,20 @@ class EventRecord:
     confidence: float | None = None
     occurred_at: datetime | None = None  # None: run.start_time + t when the start time is known
     evidence: list[EvidenceRecord] = field(default_factory=list)
+    # plate (None status: not attempted), violation code, anti-forgery code and seal (0006)
+    plate_status: str | None = None  # read | not_read
+    plate_text: str | None = None
+    plate_display: str | None = None
+    plate_region: str | None = None
+    plate_colour: str | None = None
+    plate_confidence: float | None = None
+    plate_reason: str | None = None
+    violation_code: str | None = None
+    violation_full_code: str | None = None
+    violation_description: str | None = None
+    legal_basis: str | None = None
+    anti_forgery_code: str | None = None
+    evidence_seal: str | None = None
 
     @classmethod
     def from_violation(cls, ev: Any, evidence: Iterable[EvidenceRecord] = (), **overrides: Any) -> EventRecord:
@@ -121,7 +135,17 @@ class EventRecord:
             stop_line=getattr(ev, "stop_line", None), signal_id=ev.signal_id, signal_state=ev.signal,
             signal_source=ev.signal_source, since_red_s=ev.since_red_s,
             confidence=getattr(ev, "confidence", None), evidence=list(evidence),
+            anti_forgery_code=getattr(ev, "anti_forgery", None), evidence_seal=getattr(ev, "evidence_seal", None),
         )
+        plate = getattr(ev, "plate", None)
+        if plate is not None:
+            values.update(plate_status="read" if plate.text else "not_read", plate_text=plate.text,
+                          plate_display=plate.display, plate_region=plate.region, plate_colour=plate.colour,
+                          plate_confidence=plate.confidence, plate_reason=plate.reason or None)
+        code = getattr(ev, "code", None)
+        if code is not None:
+            values.update(violation_code=code.code, violation_full_code=code.full_code,
+                          violation_description=code.description, legal_basis=code.law)
         values.update(overrides)
         return cls(**values)
 
@@ -199,6 +223,27 @@ class EventInfo:
     review_status: str
     created_at: datetime
     evidence: tuple[EvidenceInfo, ...]
+    plate_status: str | None = None
+    plate_text: str | None = None  # the machine reading
+    plate_display: str | None = None
+    plate_region: str | None = None
+    plate_colour: str | None = None
+    plate_confidence: float | None = None
+    plate_reason: str | None = None
+    plate_corrected: str | None = None  # the reviewer's correction
+    plate_corrected_by: str | None = None
+    plate_corrected_at: datetime | None = None
+    violation_code: str | None = None
+    violation_full_code: str | None = None
+    violation_description: str | None = None
+    legal_basis: str | None = None
+    anti_forgery_code: str | None = None
+    evidence_seal: str | None = None
+
+    @property
+    def plate(self) -> str | None:
+        """The plate to act on: the reviewer's correction, else the machine reading."""
+        return self.plate_corrected or self.plate_text
 
 
 def hash_settings(settings: dict[str, Any]) -> str:
@@ -230,7 +275,16 @@ def _event_info(e: EventRow) -> EventInfo:
         signal_source=e.signal_source, since_red_s=e.since_red_s, confidence=e.confidence,
         occurred_at=e.occurred_at, review_status=e.review_status, created_at=e.created_at,
         evidence=tuple(EvidenceInfo(f.kind, f.relpath, f.sha256, f.size, f.mime, f.uid) for f in e.evidence),
+        **{k: getattr(e, k) for k in EVIDENCE_FIELDS},
     )
+
+
+# the 0006 columns, copied as they are between EventRow, EventRecord and EventInfo
+EVIDENCE_FIELDS = ("plate_status", "plate_text", "plate_display", "plate_region", "plate_colour", "plate_confidence",
+                   "plate_reason", "plate_corrected", "plate_corrected_by", "plate_corrected_at", "violation_code",
+                   "violation_full_code", "violation_description", "legal_basis", "anti_forgery_code",
+                   "evidence_seal")
+_RECORD_FIELDS = tuple(f for f in EVIDENCE_FIELDS if not f.startswith("plate_corrected"))
 
 
 # Filters accepted by count_events(): name -> events column. A list/tuple/set means IN, None IS NULL.
@@ -480,6 +534,7 @@ class Repository:
             t=e.t, frame=e.frame, x1=e.x1, y1=e.y1, x2=e.x2, y2=e.y2, lane=e.lane, stop_line=e.stop_line,
             signal_id=e.signal_id, signal_state=_value(e.signal_state), signal_source=e.signal_source,
             since_red_s=e.since_red_s, confidence=e.confidence, occurred_at=occurred_at,
+            **{k: getattr(e, k) for k in _RECORD_FIELDS},
             evidence=[
                 EvidenceFileRow(kind=f.kind, relpath=f.relpath, sha256=f.sha256, size=f.size, mime=f.mime)
                 for f in e.evidence

@@ -199,6 +199,10 @@ def test_real_manifests_are_well_formed():
     models = assets.load_manifest(assets.MODELS_MANIFEST)[1]
     assert [m["name"] for m in models if m.get("default")] == ["yolo11n-openvino-int8"]
     for m in models:
+        if m.get("role"):  # HyperLPR3 plate models
+            assert m["role"] in ("plate_detector", "plate_colour", "licence") and m["licence"] == "Apache-2.0", m["name"]
+            assert m["source"]["repo"] == "szad670401/HyperLPR" and m["name"] not in assets.model_names()
+            continue
         assert m["licence"] == "AGPL-3.0" and m["device"] in ("cpu", "cuda")
         if m["format"] == "pytorch":  # derived from the INT8 IR: no public URL
             assert all(f["url"] is None for f in m["files"]) and "derived_from" in m["source"]

@@ -232,7 +232,8 @@ def test_key_frames_are_nearest_by_presentation_time(video, rec, type_, keys):
     assert len(frames) == 3
     for f, k in zip(frames, keys):
         with Image.open(rec.root / f.relpath) as im:
-            got = _read_index(np.asarray(im.convert("RGB")))
+            # scene pictures are upscaled to >= 1280x720: read the bar code at the source size again
+            got = _read_index(np.asarray(im.convert("RGB").resize((320, 240), Image.Resampling.BOX)))
         assert got == nearest_index(k), f"{f.kind}: key time {k} gave frame {got}"
 
 
@@ -361,7 +362,9 @@ def test_clip_size_is_even_and_at_most_1920_wide(tmp_path, full, size, codec, cl
     assert (codec_out, pix_fmt, (w, h)) == ("h264", "yuv420p", clip_size)
     assert len(ts) == len(times)
     with Image.open(rec.root / files["frame_past"].relpath) as im:
-        assert im.size == size  # the full frames keep the source resolution
+        # scene pictures: the source resolution, upscaled to >= 1280x720 (GA/T 832) unless 4096 wide first
+        assert im.mode == "RGB" and im.width >= size[0] and im.height >= size[1]
+        assert (im.width >= 1280 and im.height >= 720) or im.width == 4096
 
 
 @pytest.mark.parametrize(
@@ -393,8 +396,8 @@ def test_font_lookup_errors_are_clear(monkeypatch, tmp_path):
     with pytest.raises(FontNotFoundError, match="fonts-wqy-zenhei"):
         find_cjk_font()
     monkeypatch.delenv("CROSSWATCH_CJK_FONT")
-    monkeypatch.setattr(evmod.shutil, "which", lambda name: None)
-    monkeypatch.setattr(evmod, "_KNOWN_FONTS", ())
+    monkeypatch.setattr(evmod.fonts.shutil, "which", lambda name: None)
+    monkeypatch.setattr(evmod.fonts, "_KNOWN_FONTS", ())
     with pytest.raises(FontNotFoundError, match="fonts-wqy-zenhei"):
         EvidenceRecorder(tmp_path, "x")
 

@@ -21,6 +21,8 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy.orm import Session
 
+from detector.plates.formats import clean as clean_plate
+
 from .. import events_repo as repo
 from ..deps import Principal, Reviewer, SessionDep, SettingsDep, require_roles
 from ..exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, Lang, in_zone, label, range_suffix, to_csv, to_xlsx
@@ -80,6 +82,14 @@ class EventOut(BaseModel):
     reviewed_by: str | None
     reviewed_at: datetime | None
     created_at: datetime
+    plate: str | None = Field(default=None, description="the plate to act on: the reviewer's correction, else the "
+                                                         "machine reading; null = not read (未识别)")
+    plate_text: str | None = Field(default=None, description="the machine reading, as read")
+    plate_corrected: str | None = Field(default=None, description="the reviewer's correction")
+    plate_status: str | None = Field(default=None, description="read | not_read | null (not attempted)")
+    plate_colour: str | None = None
+    plate_confidence: float | None = None
+    violation_code: str | None = Field(default=None, description="from the deployment's codes table")
 
 
 class EvidenceOut(BaseModel):
@@ -113,6 +123,15 @@ class RunOut(BaseModel):
 
 
 class EventDetail(EventOut):
+    plate_display: str | None = None
+    plate_region: str | None = None
+    plate_reason: str | None = Field(default=None, description="why not read, or how it was read")
+    plate_corrected_by: str | None = None
+    plate_corrected_at: datetime | None = None
+    violation_full_code: str | None = None
+    violation_description: str | None = None
+    legal_basis: str | None = None
+    anti_forgery_code: str | None = Field(default=None, description="防伪码 printed on the composite")
     evidence: list[EvidenceOut] = Field(description="empty for users without evidence access")
     reviews: list[ReviewOut] = Field(description="review history, oldest first")
     run: RunOut | None
@@ -152,6 +171,8 @@ async def event_filters(
     stop_line: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     occurred_from: Annotated[AwareDatetime | None, Query(alias="from", description="ISO 8601 with zone; inclusive")] = None,
     occurred_to: Annotated[AwareDatetime | None, Query(alias="to", description="ISO 8601 with zone; exclusive")] = None,
+    plate: Annotated[str | None, Query(max_length=32, pattern=NO_NUL,
+                                       description="plate, or part of it (corrected plate where there is one)")] = None,
 ) -> repo.EventFilters:
     """The filters shared by the list, the review queue and the exports."""
     occurred_from, occurred_to = _utc("from", occurred_from), _utc("to", occurred_to)
@@ -163,7 +184,16 @@ async def event_filters(
     return repo.EventFilters(crossing_ids=tuple(crossing_id), district=district, type=type, class_name=class_name,
                              review_status=review_status, review_status_not=review_status_not,
                              reviewed_by=reviewed_by, uid_prefix=uid_prefix, lane=lane, stop_line=stop_line,
-                             occurred_from=occurred_from, occurred_to=occurred_to)
+                             occurred_from=occurred_from, occurred_to=occurred_to, plate=_plate_query(plate))
+
+
+def _plate_query(plate: str | None) -> str | None:
+    if plate is None or not plate.strip():
+        return None
+    q = clean_plate(plate)
+    if not q:
+        raise HTTPException(422, "'plate' has no letters or digits")
+    return q
 
 
 Filters = Annotated[repo.EventFilters, Depends(event_filters)]
@@ -179,7 +209,9 @@ def event_out(v: repo.EventView) -> EventOut:
         box=Box(x1=e.x1, y1=e.y1, x2=e.x2, y2=e.y2), lane=e.lane, stop_line=e.stop_line, signal_id=e.signal_id,
         signal_state=e.signal_state, since_red_s=e.since_red_s, confidence=e.confidence,
         review_status=e.review_status, review_stage=e.review_stage, reviewed_by=e.reviewed_by,
-        reviewed_at=e.reviewed_at, created_at=e.created_at,
+        reviewed_at=e.reviewed_at, created_at=e.created_at, plate=e.plate, plate_text=e.plate_text,
+        plate_corrected=e.plate_corrected, plate_status=e.plate_status, plate_colour=e.plate_colour,
+        plate_confidence=e.plate_confidence, violation_code=e.violation_code,
     )
 
 
@@ -204,7 +236,10 @@ def run_out(run: VideoRunRow | None) -> RunOut | None:
 def event_detail(s: Session, p: Principal, v: repo.EventView) -> EventDetail:
     e = v.event
     evidence = [evidence_out(f) for f in repo.evidence_of(s, e.id)] if p.can_see_evidence else []
-    return EventDetail(**event_out(v).model_dump(), evidence=evidence,
+    extra = {k: getattr(e, k) for k in ("plate_display", "plate_region", "plate_reason", "plate_corrected_by",
+                                         "plate_corrected_at", "violation_full_code", "violation_description",
+                                         "legal_basis", "anti_forgery_code")}
+    return EventDetail(**event_out(v).model_dump(), **extra, evidence=evidence,
                        reviews=[review_out(r) for r in repo.reviews_of(s, e.id)], run=run_out(repo.run_of(s, e.run_id)))
 
 
@@ -311,6 +346,14 @@ EXPORT_COLUMNS: list[Column] = [
     ("review_stage", "审核阶段", "Review stage"),
     ("reviewed_by", "审核人", "Reviewed by"),
     ("reviewed_at", "审核时间", "Reviewed at"),
+    ("plate", "号牌号码", "Plate"),
+    ("plate_text", "机器识别号牌", "Plate (machine reading)"),
+    ("plate_corrected", "人工更正号牌", "Plate (reviewer's correction)"),
+    ("plate_colour", "号牌颜色", "Plate colour"),
+    ("plate_confidence", "号牌置信度", "Plate confidence"),
+    ("violation_code", "违法代码", "Violation code"),
+    ("legal_basis", "法律依据", "Legal basis"),
+    ("anti_forgery_code", "防伪码", "Anti-forgery code"),
 ]
 
 
@@ -325,7 +368,11 @@ def export_row(v: repo.EventView, lang: Lang = "zh", zone: tzinfo = timezone.utc
             "signal_id": e.signal_id, "signal_state": label("signal_state", e.signal_state, lang),
             "since_red_s": e.since_red_s, "confidence": e.confidence,
             "review_status": label("review_status", e.review_status, lang), "review_stage": e.review_stage,
-            "reviewed_by": e.reviewed_by, "reviewed_at": in_zone(e.reviewed_at, zone)}
+            "reviewed_by": e.reviewed_by, "reviewed_at": in_zone(e.reviewed_at, zone),
+            "plate": e.plate or ("未识别" if lang.startswith("zh") else "not read"),
+            "plate_text": e.plate_text, "plate_corrected": e.plate_corrected, "plate_colour": e.plate_colour,
+            "plate_confidence": e.plate_confidence, "violation_code": e.violation_code, "legal_basis": e.legal_basis,
+            "anti_forgery_code": e.anti_forgery_code}
 
 
 LangQuery = Annotated[Lang, Query(description="language of the header and of the type/class/status/signal labels")]

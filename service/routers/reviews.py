@@ -21,13 +21,17 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field, model_validator
+
+from detector.plates.formats import plausible_plate
 
 from .. import events_repo as repo
 from ..audit import append as audit
-from ..deps import Admin, CurrentUser, Reviewer, SettingsDep, WriteSessionDep
+from ..deps import Admin, CurrentUser, Reviewer, SessionDep, SettingsDep, WriteSessionDep
+from ..models import utcnow
 from ..schemas import Message, StrictIn
+from ..verify import verify_event
 from .events import (
     AUTH_ERRORS,
     NO_NUL,
@@ -156,9 +160,56 @@ def reopen_event(uid: str, body: ReopenIn, s: WriteSessionDep, p: Admin) -> Even
     repo.reopen(s, e)
     audit(s, actor=p.username, action="review_reopen", object_type="event", object_id=e.uid,
           payload={**previous, "comment": comment})
+    s.flush()
     detail = event_detail(s, p, v)
     s.commit()
     return detail
+
+
+class PlateIn(StrictIn):
+    plate: str = Field(min_length=1, max_length=32, pattern=NO_NUL, description="the plate as the reviewer reads it")
+
+
+@router.put("/api/events/{uid}/plate", response_model=EventDetail,
+            responses={**AUTH_ERRORS, **NOT_FOUND_ERROR,
+                       422: {"model": Message, "description": "not a plausible plate (the reason says why)"}})
+def correct_plate(uid: str, body: PlateIn, s: WriteSessionDep, p: Reviewer) -> EventDetail:
+    """The reviewer's plate: stored beside the machine reading (which stays as read), audited with
+    both values; exports, the case package and the `plate=` filter use it from then on."""
+    plate, reason = plausible_plate(body.plate)
+    if plate is None:
+        raise HTTPException(422, f"not a plausible plate: {reason}")
+    v = event_or_404(s, p, uid, for_update=True)
+    e = v.event
+    previous = e.plate_corrected
+    e.plate_corrected, e.plate_corrected_by, e.plate_corrected_at = plate.text, p.username, utcnow()
+    audit(s, actor=p.username, action="plate_correction", object_type="event", object_id=e.uid,
+          at=e.plate_corrected_at,
+          payload={"machine_reading": e.plate_text, "machine_confidence": e.plate_confidence,
+                   "previous_correction": previous, "corrected": plate.text, "region": plate.region})
+    s.flush()
+    detail = event_detail(s, p, v)
+    s.commit()
+    return detail
+
+
+class VerifyOut(BaseModel):
+    uid: str
+    ok: bool
+    anti_forgery_code: str | None
+    problems: list[str]
+
+
+@router.get("/api/events/{uid}/verify", response_model=VerifyOut,
+            responses={**AUTH_ERRORS, **NOT_FOUND_ERROR, 503: {"model": Message, "description": "no evidence key"}})
+def verify_event_endpoint(uid: str, request: Request, s: SessionDep, p: Reviewer) -> VerifyOut:
+    """Re-hash the event's evidence and recompute its anti-forgery code and seal (key outside the database)."""
+    v = event_or_404(s, p, uid)
+    try:
+        r = verify_event(v.event, request.app.state.evidence_dir)
+    except (OSError, ValueError) as e:  # no key in the environment and its file cannot be read or made
+        raise HTTPException(503, f"the evidence key is not available: {e}") from None
+    return VerifyOut(uid=r.uid, ok=r.ok, anti_forgery_code=r.code, problems=r.problems)
 
 
 @router.get("/api/reviews/reasons", response_model=list[ReasonOut], responses={401: {"model": Message}})

@@ -92,6 +92,9 @@ def event_json(e: Any, evidence_root: Path, tz: tzinfo | None = None) -> dict[st
         "since_red_s": e.since_red_s,
         "occurred_at": e.occurred_at.astimezone(tz).isoformat(timespec="milliseconds") if e.occurred_at else None,
         "review_status": e.review_status,
+        "plate": e.plate, "plate_status": e.plate_status, "plate_colour": e.plate_colour,
+        "plate_confidence": e.plate_confidence, "plate_reason": e.plate_reason,
+        "violation_code": e.violation_code, "anti_forgery_code": e.anti_forgery_code,
         "evidence": {f.kind: {"path": str(evidence_root / f.relpath), "sha256": f.sha256, "size": f.size}
                      for f in e.evidence},
     }
@@ -121,7 +124,11 @@ def _outcome(req: ProcessRequest, crossing: Crossing, repo: Repository, run_id: 
 def process_video(req: ProcessRequest, on_progress: OnProgress | None = None) -> ProcessOutcome:
     """Everything `crosswatch process` does. Bad input is a `UserError` or `ConfigError` (one line);
     `RunAlreadyDone` when another process stored the same run meanwhile."""
+    from detector.codes import CodesError, load_codes
     from detector.evidence import EvidenceBatchError, EvidenceError, EvidenceRecorder
+    from detector.evidence.seal import evidence_key
+    from detector.plates import PlateModelError, PlateReader
+    from detector.plates.formats import REGIONS
 
     wall0 = time.perf_counter()
     crossing = req.crossing()
@@ -131,6 +138,18 @@ def process_video(req: ProcessRequest, on_progress: OnProgress | None = None) ->
     except VideoError as e:
         raise UserError(str(e)) from None
     path = detectors.model_path(req.model)
+
+    # before anything touches the database: a missing CJK font, a plate model that does not match its
+    # SHA-256 or a bad codes table is one line and nothing stored
+    try:
+        plate_t0 = time.perf_counter()
+        plate_reader = PlateReader(regions=tuple(crossing.plate_regions or ()) or REGIONS)
+        plate_init_s = time.perf_counter() - plate_t0
+        recorder = EvidenceRecorder(req.evidence_root, crossing.name, start_time=req.start_time, crossing=crossing,
+                                    plate_reader=plate_reader, codes=load_codes(),
+                                    evidence_key=evidence_key(req.evidence_root))
+    except (EvidenceError, PlateModelError, CodesError) as e:
+        raise UserError(str(e)) from None
 
     settings, settings_dict = req.settings, req.settings_dict()
     key = run_key_of(crossing, file_sha256(req.video), req.settings_hash())
@@ -145,10 +164,6 @@ def process_video(req: ProcessRequest, on_progress: OnProgress | None = None) ->
                         frames=done.frames or 0, elapsed_s=done.elapsed_s or 0.0, timings=dict(done.timings or {}),
                         wall0=wall0)
 
-    try:  # fails early without a CJK font
-        recorder = EvidenceRecorder(req.evidence_root, crossing.name, start_time=req.start_time)
-    except EvidenceError as e:
-        raise UserError(str(e)) from None
     detector = detectors.make_detector(crossing, (info.width, info.height), req.device, path, settings.imgsz)
     setup_s = time.perf_counter() - wall0
     try:
@@ -177,7 +192,9 @@ def process_video(req: ProcessRequest, on_progress: OnProgress | None = None) ->
     run_id = repo.start_run(video_path=str(req.video.resolve()), video_sha256=key.video_sha256,
                             crossing_version_id=version.version_id, model=settings.model,
                             settings=settings_dict, settings_hash=key.settings_hash, start_time=req.start_time)
-    timings = {"setup": setup_s, **result.timings, "evidence": evidence_s}
+    # plate reading (inside "evidence") + loading its models (inside "setup"): what plates cost the command
+    plates_s = plate_init_s + sum(e.plate.ms for e in result.events if e.plate is not None) / 1000.0
+    timings = {"setup": setup_s, **result.timings, "evidence": evidence_s, "plates": plates_s}
     timings["database"] = time.perf_counter() - t0  # up to here; the final commit is a few ms more
     timings = {k: round(v, 3) for k, v in timings.items()}
     repo.finish_run(run_id, events=records, counts=counts, duration_s=result.duration_s, frames=result.frames,

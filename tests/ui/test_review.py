@@ -3,11 +3,14 @@ reviewed by keyboard (checked in the database), the decision → next-event time
 previous event with its review history, the player keys, zoom, filters and the case package.
 
 The hanoi crossing's events (4) are reviewed here; the vn crossing's (2) are left for the export
-test, so the two tests do not depend on each other's order.
+test, so the two tests do not depend on each other's order; the plate-correction test (last) takes
+the hanoi queue's next pending event.
 """
 from __future__ import annotations
 
+import csv
 import io
+import json
 import sqlite3
 import statistics
 import zipfile
@@ -284,3 +287,60 @@ def test_shortcut_help_does_not_cover_its_button(viewport, page_as):
     assert panel["x"] >= 0 and panel["x"] + panel["width"] <= viewport[0]
     page.click("#review-help-btn")  # the button is reachable and closes it
     page.wait_for_selector("#review-help", state="hidden")
+def test_reviewer_corrects_a_plate(ui, page_as, screenshot):
+    """Last in this module: it takes the hanoi queue's next pending event (the one test_review_three_
+    events_by_keyboard leaves) and confirms it (the vn events stay pending for test_shell). The review
+    page shows the machine's answer (未识别 on the clip's far motorbikes), colour/confidence and the
+    violation code; an implausible plate is refused with the reason and nothing is stored; a real
+    one is saved, the audit log holds both values, the CSV export and the case package carry it."""
+    target, = queue(ui, HANOI, 1)
+    machine = ui.get("reviewer", f"/api/events/{target}")
+    assert machine["violation_code"] == "1625" and machine["anti_forgery_code"]
+
+    page = open_review(page_as, HANOI)
+    assert shown_uid(page) == target
+    page.wait_for_selector("#review-plate-text")
+    shown = page.locator("#review-plate-text").inner_text()
+    assert shown == (machine["plate"] or "未识别")
+    assert page.locator("#review-code").inner_text().startswith("违法代码: 1625 (16250)")
+    assert machine["anti_forgery_code"] in page.locator("#review-afc").inner_text()
+
+    # an implausible plate: refused (422) with the reason, nothing changes
+    page.fill("#review-plate-input", "hello")
+    page.click("#review-plate-save")
+    page.wait_for_selector(".toast-error")
+    assert "fits no known plate format" in page.locator(".toast-error").last.inner_text()
+    assert ui.get("reviewer", f"/api/events/{target}")["plate_corrected"] is None
+
+    page.fill("#review-plate-input", "29-B1 123.45")
+    page.click("#review-plate-save")
+    page.wait_for_function("document.getElementById('review-plate-text').textContent === '29B112345'")
+    meta = page.locator("#review-plate-meta").inner_text()
+    assert "机器识别" in meta and "reviewer" in meta
+    screenshot(page, "review-plate-corrected")
+
+    detail = ui.get("reviewer", f"/api/events/{target}")
+    assert (detail["plate"], detail["plate_corrected"], detail["plate_text"]) == ("29B112345", "29B112345",
+                                                                                machine["plate_text"])
+    audit = ui.get("admin", "/api/audit", params={"action": "plate_correction", "object_id": target})["data"]
+    assert len(audit) == 1 and audit[0]["actor"] == "reviewer"
+    assert audit[0]["payload"]["machine_reading"] == machine["plate_text"]
+    assert audit[0]["payload"]["corrected"] == "29B112345"
+
+    r = ui.request("reviewer", "GET", "/api/exports/events.csv", params={"crossing_id": HANOI, "lang": "en"})
+    rows = {row["Event ID"]: row for row in csv.DictReader(io.StringIO(r.content.decode("utf-8-sig")))}
+    assert rows[target]["Plate"] == "29B112345"
+    assert rows[target]["Plate (reviewer's correction)"] == "29B112345"
+
+    # confirm it (keyboard, focus out of the plate field), then its case package carries the corrected plate
+    page.locator("#review-plate-input").blur()
+    page.keyboard.press("c")  # the queue then shows its empty state (or the next event)
+    page.wait_for_function(f"!document.getElementById('review-empty').hidden"
+                           f" || document.getElementById('review-composite').dataset.uid !== {target!r}")
+    assert ui.get("reviewer", f"/api/events/{target}")["review_status"] == "confirmed"
+    r = ui.request("reviewer", "POST", "/api/exports/case-package", json={"event_uids": [target]})
+    assert r.status_code == 200, r.text
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        doc = json.loads(z.read(f"{target}/event.json"))
+    assert doc["plate"]["plate"] == "29B112345" and doc["plate"]["machine_reading"] == machine["plate_text"]
+    assert doc["violation"]["code"] == "1625"

@@ -18,7 +18,7 @@ const CLASSES = ["motorcycle", "bicycle", "car", "bus", "truck", "person"];
 const TYPES = ["red_light", "wrong_way"];
 // picture kinds in display order: the scene frames of red light, then of wrong way, then close-ups
 const PICTURE_KINDS = ["composite", "frame_before", "frame_past", "frame_junction", "frame_start", "frame_middle",
-  "frame_end", "closeup", "signal"];
+  "frame_end", "closeup", "signal", "plate"];
 const CACHE_SIZE = 6; // loaded events kept (object URLs); the rest are revoked
 const SLOW_RATE = 0.25;
 const DEFAULT_FRAME_S = 1 / 30;
@@ -162,6 +162,7 @@ class ReviewView {
       this.toggle("review-loop", t("review.loop"), "L", () => this.loop(), true));
     this.signalBox = el("div", { class: "rv-signal", id: "review-signal", "aria-live": "polite" });
     this.facts = el("dl", { class: "rv-facts", id: "review-facts" });
+    this.plateBox = el("section", { class: "rv-plate", id: "review-plate", "aria-label": t("review.plate") });
     this.statusLine = el("p", { class: "rv-status", id: "review-status" });
     this.history = el("ol", { class: "rv-history", id: "review-history", "aria-label": t("review.history") });
     this.actions = el("div", { class: "rv-actions", role: "group", "aria-label": t("review.decision") },
@@ -182,7 +183,7 @@ class ReviewView {
         el("div", { class: "rv-stage" }, this.stageImg), this.stageCaption, this.thumbs),
       el("section", { class: "rv-right", "aria-label": t("review.details") },
         el("div", { class: "rv-player" }, this.video, this.player),
-        this.signalBox, this.actions, this.statusLine, this.facts,
+        this.signalBox, this.plateBox, this.actions, this.statusLine, this.facts,
         el("h2", { class: "rv-h" }, t("review.history")), this.history));
     this.zoom = el("div", { class: "rv-zoom", id: "review-zoom", role: "dialog", "aria-modal": "true",
       "aria-label": t("review.zoom"), hidden: true, tabindex: "-1", onclick: () => this.toggleZoom() });
@@ -534,6 +535,7 @@ class ReviewView {
       ...fact("review.signalId", d.signal_id),
       ...fact("review.confidence", d.confidence === null ? null : fmtPercent(d.confidence, 0)),
       ...fact("review.eventId", d.uid));
+    this.fillPlate(l);
     const who = d.reviewed_by ? t("review.reviewedBy", { user: d.reviewed_by, at: fmtDate(d.reviewed_at) }) : "";
     this.statusLine.replaceChildren(el("span", { class: `badge badge-${d.review_status}` },
       t(`common.status.${d.review_status}`)), " ", who);
@@ -543,6 +545,53 @@ class ReviewView {
       r.stage > 1 ? ` · ${t("review.stage2")}` : ""))
       : [el("li", { class: "muted" }, t("review.noHistory"))]));
     document.getElementById("review-export").disabled = d.review_status !== "confirmed";
+  }
+
+  /** Plate (or 未识别), colour, confidence, violation code; the reviewer's correction beside the machine reading. */
+  fillPlate(l) {
+    const d = l.detail;
+    const meta = [];
+    if (d.plate_colour) meta.push(t(`review.plateColour.${d.plate_colour}`));
+    if (d.plate_confidence !== null && d.plate_confidence !== undefined && d.plate_text) {
+      meta.push(t("review.plateConfidence", { p: fmtPercent(d.plate_confidence, 0) }));
+    }
+    if (d.plate_corrected) {
+      meta.push(t("review.plateMachine", { plate: d.plate_text || t("review.plateNotRead") }));
+      meta.push(t("review.plateCorrectedBy", { user: d.plate_corrected_by || "", at: fmtDate(d.plate_corrected_at) }));
+    } else if (!d.plate_text && d.plate_reason) {
+      meta.push(d.plate_reason);
+    }
+    const input = el("input", { id: "review-plate-input", type: "text", maxlength: "32", autocomplete: "off",
+      spellcheck: "false", "aria-label": t("review.plateEdit"), placeholder: t("review.platePlaceholder"),
+      value: d.plate || "" });
+    const save = el("button", { type: "submit", id: "review-plate-save" }, t("review.plateSave"));
+    const form = el("form", { class: "rv-plate-form", onsubmit: (e) => { e.preventDefault(); this.savePlate(l, input.value); } },
+      input, save);
+    const code = d.violation_code
+      ? `${d.violation_code}${d.violation_full_code ? ` (${d.violation_full_code})` : ""} ${d.violation_description || ""}`
+      : t("review.noCode");
+    this.plateBox.replaceChildren(
+      el("div", { class: "rv-plate-text", id: "review-plate-text" }, d.plate || t("review.plateNotRead")),
+      el("div", { class: "rv-plate-meta muted", id: "review-plate-meta" }, meta.join(" · ")),
+      el("div", { class: "rv-code", id: "review-code" }, `${t("review.code")}: ${code}`),
+      d.legal_basis ? el("div", { class: "rv-basis muted", id: "review-basis" }, d.legal_basis) : "",
+      d.anti_forgery_code ? el("div", { class: "rv-afc muted", id: "review-afc" },
+        `${t("review.antiForgery")}: ${d.anti_forgery_code}`) : "",
+      form);
+  }
+
+  async savePlate(l, value) {
+    try {
+      l.detail = await api(`/api/events/${encodeURIComponent(l.uid)}/plate`, { method: "PUT", body: { plate: value } });
+      this.fillDetail(l);
+      toast(t("review.plateSaved", { plate: l.detail.plate }), "ok");
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 422) {
+        toast(`${t("review.plateRefused")}: ${e.message}`, "error");
+        return;
+      }
+      this.fail(e);
+    }
   }
 
   updateRemaining() {

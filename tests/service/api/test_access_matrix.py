@@ -50,6 +50,8 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/events/{uid}"): REV_ANA,
     ("POST", "/api/events/{uid}/reopen"): ADMIN,  # 退回重审: the supervisor
     ("POST", "/api/events/{uid}/review"): REV,
+    ("PUT", "/api/events/{uid}/plate"): REV,
+    ("GET", "/api/events/{uid}/verify"): REV,
     ("GET", "/api/reviews/reasons"): ANY,
     ("GET", "/api/exports/events.csv"): REV_ANA,
     ("GET", "/api/exports/events.xlsx"): REV_ANA,
@@ -125,6 +127,8 @@ def _valid_body(path: str):
         return {"yaml": crossing_yaml("cx-b", "西城区")}
     if path.endswith("/review"):
         return {"action": "confirm"}
+    if path.endswith("/plate"):
+        return {"plate": "粤B12345"}
     return None
 
 
