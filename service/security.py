@@ -5,9 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -44,12 +41,18 @@ class TokenClaims:
     username: str
     role: str
     expires_at: datetime
+    user_id: int
+    token_version: int
 
 
-def issue_token(secret: str, username: str, role: str, ttl_s: int, now: datetime | None = None) -> tuple[str, datetime]:
+def issue_token(secret: str, username: str, role: str, ttl_s: int, now: datetime | None = None, *,
+                user_id: int, token_version: int) -> tuple[str, datetime]:
+    """A signed token naming the user by id AND name, with the user's `token_version`: a password
+    reset, deactivation, role change or deletion (a re-created user has a new id) revokes it."""
     now = now or datetime.now(timezone.utc)
     exp = now + timedelta(seconds=ttl_s)
-    payload = {"sub": username, "role": role, "iss": JWT_ISSUER, "iat": int(now.timestamp()), "exp": int(exp.timestamp())}
+    payload = {"sub": username, "uid": user_id, "tv": token_version, "role": role, "iss": JWT_ISSUER,
+               "iat": int(now.timestamp()), "exp": int(exp.timestamp())}
     return jwt.encode(payload, secret, algorithm=JWT_ALGORITHM), exp
 
 
@@ -63,7 +66,10 @@ def read_token(secret: str, token: str) -> TokenClaims:
         raise TokenError("invalid token") from e
     if not isinstance(p.get("sub"), str) or not isinstance(p.get("role"), str):
         raise TokenError("invalid token")
-    return TokenClaims(p["sub"], p["role"], datetime.fromtimestamp(p["exp"], timezone.utc))
+    uid, tv = p.get("uid"), p.get("tv")
+    if type(uid) is not int or type(tv) is not int:  # tokens from before revocation existed: refused
+        raise TokenError("invalid token")
+    return TokenClaims(p["sub"], p["role"], datetime.fromtimestamp(p["exp"], timezone.utc), uid, tv)
 
 
 def new_api_key() -> tuple[str, str, str]:
@@ -89,37 +95,40 @@ def same_hash(a: str, b: str) -> bool:
 
 
 class LoginLimiter:
-    """At most `attempts` failed logins per key (username + client address) in a sliding
-    `window_s`; a success clears the key. In-process: one limiter per app."""
+    """At most `attempts` login attempts per key (username + client address) in a sliding
+    `window_s`, counted in the database (`login_attempts`), so every service process shares one
+    limiter. `admit()` records the attempt BEFORE the password is checked, in one short write
+    transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock on the key), so N parallel
+    guesses get at most `attempts` password checks; a success clears the key."""
 
-    def __init__(self, attempts: int, window_s: float, clock=time.monotonic):
-        self.attempts, self.window_s, self._clock = attempts, window_s, clock
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, attempts: int, window_s: float, clock=None):
+        self.attempts, self.window_s = attempts, window_s
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        q = self._failures.setdefault(key, deque())
-        while q and now - q[0] >= self.window_s:
-            q.popleft()
-        return q
+    def admit(self, write_sessions, key: str) -> tuple[int, float]:
+        """(this attempt's number in the window, 0) when a check may run now, else (0, seconds to
+        wait). Old attempts of every key are pruned in the same write (bounded table)."""
+        from sqlalchemy import delete, func, select, text
 
-    def retry_after(self, key: str) -> float:
-        """0 when a login may be tried now, else seconds until it may."""
-        with self._lock:
-            now = self._clock()
-            q = self._recent(key, now)
-            if len(q) < self.attempts:
-                if not q:
-                    self._failures.pop(key, None)
-                return 0.0
-            return max(0.0, self.window_s - (now - q[0]))
+        from .models import LoginAttemptRow
 
-    def failed(self, key: str) -> None:
-        with self._lock:
-            self._recent(key, self._clock()).append(self._clock())
-            if len(self._failures) > 100_000:  # bound memory under a spray of usernames
-                self._failures.pop(next(iter(self._failures)))
+        now = self._clock()
+        since = now - timedelta(seconds=self.window_s)
+        with write_sessions.begin() as w:
+            if w.get_bind().dialect.name == "postgresql":
+                w.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+            w.execute(delete(LoginAttemptRow).where(LoginAttemptRow.at < since))
+            n, first = w.execute(select(func.count(), func.min(LoginAttemptRow.at))
+                                 .where(LoginAttemptRow.key == key)).one()
+            if n >= self.attempts:
+                return 0, max(0.0, self.window_s - (now - first).total_seconds())
+            w.add(LoginAttemptRow(key=key, at=now))
+        return n + 1, 0.0
 
-    def succeeded(self, key: str) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
+    def succeeded(self, write_sessions, key: str) -> None:
+        from sqlalchemy import delete
+
+        from .models import LoginAttemptRow
+
+        with write_sessions.begin() as w:
+            w.execute(delete(LoginAttemptRow).where(LoginAttemptRow.key == key))

@@ -21,6 +21,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy.orm import Session
 
 from .. import events_repo as repo
+from .. import policy
 from ..deps import Principal, Reviewer, SessionDep, SettingsDep, require_roles
 from ..exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, Lang, to_csv, to_xlsx
 from ..models import EVENT_TYPES, REVIEW_STATUSES, EventRow, EvidenceFileRow, ReviewRow, VideoRunRow
@@ -270,7 +271,7 @@ def next_event(s: SessionDep, p: Reviewer, settings: SettingsDep, filters: Filte
         filters = replace(filters, review_status="pending")
     anchor = event_or_404(s, p, after).event if after is not None else None
     v, remaining = repo.next_in_queue(s, p.scope(EventRow.crossing_id), filters, after=anchor,
-                                      skip_awaiting_second_by=p.username if settings.second_review else None)
+                                      skip_awaiting_second_by=p.username if policy.second_review(s, settings) else None)
     return NextOut(event=event_out(v) if v is not None else None, remaining=remaining)
 
 
