@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import jobs_repo
+from . import jobs_repo, paths
 from .db import session_factory
 from .settings import Settings
 
@@ -64,6 +64,7 @@ class _Context:
     config: WorkerConfig
     write: sessionmaker[Session]
     read: sessionmaker[Session]
+    roots: tuple[Path, ...] = ()  # videos are opened only under these (service.paths)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,8 @@ def _context(app_or_engine: Any, settings: Settings | None, config: WorkerConfig
         evidence = settings.resolved_evidence_dir().resolve()
     assert settings is not None
     return _Context(engine, settings.db_url, evidence, config or WorkerConfig(),
-                    session_factory(engine, write=True), session_factory(engine))
+                    session_factory(engine, write=True), session_factory(engine),
+                    paths.allowed_roots(settings.ingest_root, settings.resolved_upload_dir()))
 
 
 def run_once(app_or_engine: Any, settings: Settings | None = None, *, config: WorkerConfig | None = None,
@@ -147,7 +149,22 @@ def child_command(ctx_python: str, video: str, crossing_file: Path, evidence_dir
 
 def _run_item(ctx: _Context, job_id: int, item: jobs_repo.ClaimedItem, crossing_file: Path, start_time,
               stop: threading.Event, on_child: Any) -> ItemOutcome:
-    cmd = child_command(ctx.config.python, item.path, crossing_file, ctx.evidence_dir, start_time,
+    try:  # checked at open time, not only at submission; the child reads the descriptor opened here
+        fd = paths.open_video(item.path, ctx.roots)
+    except paths.PathRefused as e:
+        return ItemOutcome("failed", str(e))
+    try:
+        return _run_child(ctx, job_id, item, fd, crossing_file, start_time, stop, on_child)
+    finally:
+        os.close(fd)
+
+
+def _run_child(ctx: _Context, job_id: int, item: jobs_repo.ClaimedItem, fd: int, crossing_file: Path, start_time,
+               stop: threading.Event, on_child: Any) -> ItemOutcome:
+    # the child opens <job tmp>/item-N/<video name> -> /dev/fd/<fd>: the descriptor checked above,
+    # under the video's own name (its messages name the file as before)
+    video = paths.fd_link(fd, crossing_file.parent / f"item-{item.id}", Path(item.path).name)
+    cmd = child_command(ctx.config.python, str(video), crossing_file, ctx.evidence_dir, start_time,
                         ctx.config.extra_args)
     env = {**os.environ, "CROSSWATCH_DB_URL": ctx.db_url, "YOLO_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
            **ctx.config.env}
@@ -155,7 +172,7 @@ def _run_item(ctx: _Context, job_id: int, item: jobs_repo.ClaimedItem, crossing_
     try:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                 text=True, encoding="utf-8", errors="replace", cwd=PROJECT_ROOT, env=env,
-                                start_new_session=True)
+                                start_new_session=True, pass_fds=(fd,))
     except OSError as e:
         return ItemOutcome("failed", f"cannot start the processing child: {e}")
     if on_child:
