@@ -58,7 +58,7 @@ class UserPatch(StrictIn):
 
 
 class ApiKeyIn(StrictIn):
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$")
 
 
 class ApiKeyOut(BaseModel):

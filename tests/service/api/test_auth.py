@@ -143,7 +143,9 @@ def test_health_and_metrics(api):
     assert api.client.get("/healthz").json() == {"status": "ok", "database": "ok"}
     api.seed(events_per_crossing=2)
     api.client.get("/api/auth/me")
-    text = api.client.get("/metrics").text
+    assert api.client.get("/metrics").status_code == 401  # not public (README: Exposure)
+    assert api.client.get("/metrics", headers=api.headers("analyst")).status_code == 403
+    text = api.client.get("/metrics", headers=api.headers("admin")).text
     assert 'crosswatch_http_requests_total{method="GET",route="/api/auth/me",status="401"} 1.0' in text
     assert 'crosswatch_events{review_status="pending"} 4.0' in text
 
