@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Strict, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 # Bounds on what a crossing file may hold: real cameras are far inside them, and every value past
@@ -46,8 +46,9 @@ def _clean_text(v: str) -> str:
         raise ValueError("must not be blank")
     return v
 
-Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(_clean_text)]
-Ident = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS), AfterValidator(_clean_text)]
+# Strict: text must be text (a YAML `!!binary` value is bytes, not a name)
+Text = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(_clean_text)]
+Ident = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_ID_CHARS), AfterValidator(_clean_text)]
 Coord = Annotated[float, Field(ge=-MAX_FRAME_SIDE, le=2 * MAX_FRAME_SIDE)]
 Vec = Annotated[float, Field(ge=-MAX_VECTOR, le=MAX_VECTOR)]
 Point = tuple[Coord, Coord]
@@ -146,7 +147,7 @@ class DetectionOptions(_Strict):
     )
 
 class Crossing(_Strict):
-    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=MAX_ID_CHARS,
+    id: Annotated[str, Strict(), Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=MAX_ID_CHARS,
                              description="unique id: lowercase letters, digits, '-'")]
     name: Text = Field(description="shown to people")
     district: Text | None = Field(default=None, description="null = none; never blank")

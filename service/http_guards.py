@@ -57,10 +57,6 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class BodyLimit:
     """At most `limit` bytes of request body (413 at once when `Content-Length` says more, else as
     soon as the streamed body passes it), except on `exempt` paths (the video upload, which
@@ -89,26 +85,35 @@ class BodyLimit:
                 if announced > self.limit:
                     await self._refuse(send)
                     return
-        seen = 0
-        started = False
+        seen, started, refused = 0, False, False
 
         async def counting_receive() -> Message:
-            nonlocal seen
+            # Past the limit: answer 413 now and tell the app the client went away (an exception
+            # here would be turned into a 400 by FastAPI's body parsing).
+            nonlocal seen, started, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise BodyTooLarge
+                    refused = True
+                    if not started:
+                        started = True
+                        await self._refuse(send)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return  # the 413 was sent; whatever the app answers after the disconnect is dropped
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(send)
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not refused:
+                raise

@@ -12,13 +12,13 @@ from .. import accounts
 from ..audit import append as audit
 from ..deps import Admin, CurrentUser, Principal, SessionDep, WriteSessionDep, principal_cache
 from ..models import ROLES, ApiKeyRow, UserRow
-from ..schemas import IntId, Page, StrictIn
+from ..schemas import PRINTABLE_LINE, IntId, Page, StrictIn
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
 ROLE_PATTERN = "^(" + "|".join(ROLES) + ")$"
 # Scope names: bounded, printable (no control characters), not blank.
-ScopeName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$")]
+ScopeName = Annotated[str, Field(min_length=1, max_length=200, pattern=PRINTABLE_LINE)]
 
 
 class UserOut(BaseModel):
@@ -58,7 +58,7 @@ class UserPatch(StrictIn):
 
 
 class ApiKeyIn(StrictIn):
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$")
+    name: str = Field(min_length=1, max_length=100, pattern=PRINTABLE_LINE)
 
 
 class ApiKeyOut(BaseModel):
