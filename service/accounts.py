@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -55,6 +56,9 @@ def create_user(
     row = UserRow(
         username=username, password_hash=security.hash_password(password), role=role,
         districts=sorted(set(districts)), crossing_ids=sorted(set(crossing_ids)), evidence_access=evidence_access,
+        # a random start: a user deleted and created again may get the same id (SQLite reuses the
+        # highest rowid), and must still not accept the old user's tokens
+        token_version=secrets.randbelow(2**31),
     )
     s.add(row)
     s.flush()

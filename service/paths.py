@@ -52,7 +52,8 @@ def open_video(path: str, roots: Sequence[Path]) -> int:
     if not _inside(real, roots):
         raise PathRefused(f"{path!r}: outside the ingest root")
     try:
-        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        # O_NONBLOCK: a FIFO put in its place must not hang the worker (regular files ignore it)
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as e:
         raise PathRefused(f"{path!r}: cannot be opened: {e.strerror or e}") from None
     try:

@@ -351,8 +351,13 @@ def _forged(h: Hostile) -> list[tuple[str, str]]:
 
     from .conftest import SECRET
 
+    from service.models import UserRow
+
     uid = h.users[h.user("admin", "admin-battery")]
-    good = {"sub": "admin-battery", "uid": uid, "tv": 0, "role": "admin", "iss": "crosswatch", "iat": 0,
+    with h.app.state.sessionmaker() as s:
+        tv = s.get(UserRow, uid).token_version
+    # `good` is exactly what login issues (checked below): each row changes one thing
+    good = {"sub": "admin-battery", "uid": uid, "tv": tv, "role": "admin", "iss": "crosswatch", "iat": 0,
             "exp": 4102444800}
     return [
         ("alg-none", jwt.encode(good, None, algorithm="none")),
@@ -361,11 +366,11 @@ def _forged(h: Hostile) -> list[tuple[str, str]]:
         ("no-uid", jwt.encode({k: v for k, v in good.items() if k != "uid"}, SECRET, algorithm="HS256")),
         ("no-tv", jwt.encode({k: v for k, v in good.items() if k != "tv"}, SECRET, algorithm="HS256")),
         ("uid-string", jwt.encode({**good, "uid": str(uid)}, SECRET, algorithm="HS256")),
-        ("tv-from-future", jwt.encode({**good, "tv": 99}, SECRET, algorithm="HS256")),
+        ("tv-old", jwt.encode({**good, "tv": tv - 1}, SECRET, algorithm="HS256")),
         ("other-uid", jwt.encode({**good, "uid": uid + 10_000}, SECRET, algorithm="HS256")),
         ("name-mismatch", jwt.encode({**good, "sub": "someone"}, SECRET, algorithm="HS256")),
         ("role-escalated", jwt.encode({**good, "sub": h.user("analyst", "ana-battery"),
-                                       "uid": h.users["ana-battery"]}, SECRET, algorithm="HS256")),
+                                       "uid": h.users["ana-battery"], "tv": 0}, SECRET, algorithm="HS256")),
         ("expired", jwt.encode({**good, "exp": 1}, SECRET, algorithm="HS256")),
         ("wrong-issuer", jwt.encode({**good, "iss": "other"}, SECRET, algorithm="HS256")),
         ("garbage", "a.b.c"),
@@ -374,8 +379,25 @@ def _forged(h: Hostile) -> list[tuple[str, str]]:
     ]
 
 
-FORGED_IDS = ["alg-none", "wrong-key", "hs512", "no-uid", "no-tv", "uid-string", "tv-from-future", "other-uid",
+FORGED_IDS = ["alg-none", "wrong-key", "hs512", "no-uid", "no-tv", "uid-string", "tv-old", "other-uid",
               "name-mismatch", "role-escalated", "expired", "wrong-issuer", "garbage", "empty-ish", "huge"]
+
+
+def test_unforged_control_token_works(h):
+    """The control row: the untouched claims are accepted, so each forged row fails for its change."""
+    import jwt
+
+    from .conftest import SECRET
+
+    good = dict(_forged(h))  # noqa: F841 - makes the users
+    uid = h.users["admin-battery"]
+    from service.models import UserRow
+
+    with h.app.state.sessionmaker() as s:
+        tv = s.get(UserRow, uid).token_version
+    token = jwt.encode({"sub": "admin-battery", "uid": uid, "tv": tv, "role": "admin", "iss": "crosswatch",
+                        "iat": 0, "exp": 4102444800}, SECRET, algorithm="HS256")
+    assert h.client.get("/api/users", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
 @pytest.mark.parametrize("row", FORGED_IDS)
