@@ -9,6 +9,7 @@ import hashlib
 import json
 import math
 import re
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -39,8 +40,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 def _clean_text(v: str) -> str:
-    """Printable, not blank: no control or bidi-override characters (NUL included)."""
-    if _CONTROL.search(v):
+    """Printable, not blank: no control, format (zero-width, bidi overrides), surrogate, private-use
+    or unassigned characters, no line/paragraph separators (NUL included)."""
+    if _CONTROL.search(v) or any(unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp")
+                                 for ch in v):
         raise ValueError("must not contain control characters")
     if not v.strip():
         raise ValueError("must not be blank")
@@ -279,16 +282,32 @@ class SignalPlan(_Strict):
                 raise ValueError(f"signals.{sid}: steps must be in increasing t")
         return self
 
+MAX_REPORTED_ERRORS = 10
+
+
+def _loc_part(x: object) -> str:
+    """A location step as one short, printable token (a key of the file may hold anything)."""
+    text = str(x)
+    if _CONTROL.search(text) or len(text) > 40:
+        text = repr(text[:40])[1:-1] + ("..." if len(text) > 40 else "")
+    return text
+
+
 def _format_errors(path: Path, err: ValidationError) -> str:
+    """One line: `<file>: invalid crossing file: <field>: <problem>; ...` (at most
+    MAX_REPORTED_ERRORS problems, keys escaped: the line goes into logs and job errors)."""
     parts = []
-    for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+    errors = err.errors()
+    for e in errors[:MAX_REPORTED_ERRORS]:
+        loc = ".".join(_loc_part(x) for x in e["loc"]) or "(top level)"
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
         elif e["type"] == "finite_number":
             msg = "must be a finite number (not NaN or infinity)"
         parts.append(f"{loc}: {msg}")
+    if len(errors) > MAX_REPORTED_ERRORS:
+        parts.append(f"and {len(errors) - MAX_REPORTED_ERRORS} more")
     return f"{path}: invalid crossing file: " + "; ".join(parts)
 
 class _BoundedLoader(yaml.SafeLoader):
