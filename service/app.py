@@ -80,9 +80,11 @@ class _Admission:
     the pool (`db.SERVICE_THREADS`, pool = threads + overflow), no admitted request ever waits
     for a connection, so that cycle cannot form: load queues instead of failing. Health and
     metrics probes are not held back (a saturated service is alive; the pool's overflow covers
-    their connection)."""
+    their connection). Nor is login: it is async, takes a connection only inside its short
+    database steps on a thread (never while waiting), and waits for its password check holding
+    nothing (`routers/auth.login`): a login flood must not queue every other request behind it."""
 
-    EXEMPT = frozenset({"/healthz", "/metrics"})
+    EXEMPT = frozenset({"/healthz", "/metrics", "/api/auth/login"})
 
     def __init__(self, app: ASGIApp, limit: int):
         self.app = app

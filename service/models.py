@@ -303,8 +303,10 @@ class ReviewRow(Base):
 
 
 class AuditRow(Base):
-    """Append-only audit log; `hash` = SHA-256 over the entry's canonical JSON and `prev_hash`
-    (the previous entry's `hash`), so any edit or deletion breaks the chain."""
+    """Append-only audit log; `hash` = HMAC-SHA-256 (under the audit key, kept outside the
+    database; plain SHA-256 for entries from before 0005) over the entry's canonical JSON and
+    `prev_hash` (the previous entry's `hash`), so any edit or deletion breaks the chain; the
+    keyed `audit_head` row anchors its end (see `service.audit`)."""
 
     __tablename__ = "audit_log"
 

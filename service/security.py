@@ -105,30 +105,44 @@ class LoginLimiter:
         self.attempts, self.window_s = attempts, window_s
         self._clock = clock or (lambda: datetime.now(timezone.utc))
 
-    def admit(self, write_sessions, key: str) -> tuple[int, float]:
+    def admit(self, write_sessions, key: str, also: tuple[str, int] | None = None) -> tuple[int, float]:
         """(this attempt's number in the window, 0) when a check may run now, else (0, seconds to
-        wait). Old attempts of every key are pruned in the same write (bounded table)."""
+        wait). `also`: a second (key, limit) checked and recorded in the same transaction (the
+        per-client limit; a limit of 0 turns it off). Old attempts of every key are pruned in
+        the same write (bounded table)."""
         from sqlalchemy import delete, func, select, text
 
         from .models import LoginAttemptRow
 
         now = self._clock()
         since = now - timedelta(seconds=self.window_s)
+        checks = [(key, self.attempts)] + ([also] if also is not None and also[1] > 0 else [])
         with write_sessions.begin() as w:
             if w.get_bind().dialect.name == "postgresql":
-                w.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+                for k, _ in checks:
+                    w.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": k})
             w.execute(delete(LoginAttemptRow).where(LoginAttemptRow.at < since))
-            n, first = w.execute(select(func.count(), func.min(LoginAttemptRow.at))
-                                 .where(LoginAttemptRow.key == key)).one()
-            if n >= self.attempts:
-                return 0, max(0.0, self.window_s - (now - first).total_seconds())
-            w.add(LoginAttemptRow(key=key, at=now))
-        return n + 1, 0.0
+            numbers = []
+            for k, limit in checks:
+                n, first = w.execute(select(func.count(), func.min(LoginAttemptRow.at))
+                                     .where(LoginAttemptRow.key == k)).one()
+                if n >= limit:
+                    return 0, max(0.0, self.window_s - (now - first).total_seconds())
+                numbers.append(n + 1)
+            for k, _ in checks:
+                w.add(LoginAttemptRow(key=k, at=now))
+        return numbers[0], 0.0
 
-    def succeeded(self, write_sessions, key: str) -> None:
-        from sqlalchemy import delete
+    def succeeded(self, write_sessions, key: str, also: str | None = None) -> None:
+        """Clear `key` (a success ends the streak) and one in-flight attempt of `also`."""
+        from sqlalchemy import delete, select
 
         from .models import LoginAttemptRow
 
         with write_sessions.begin() as w:
             w.execute(delete(LoginAttemptRow).where(LoginAttemptRow.key == key))
+            if also is not None:
+                newest = w.scalar(select(LoginAttemptRow.id).where(LoginAttemptRow.key == also)
+                                  .order_by(LoginAttemptRow.id.desc()).limit(1))
+                if newest is not None:
+                    w.execute(delete(LoginAttemptRow).where(LoginAttemptRow.id == newest))

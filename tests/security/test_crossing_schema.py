@@ -88,9 +88,9 @@ class _Counter:
 
 @pytest.fixture
 def cases(record_property):
-    c = _Counter(record_property)
-    yield c
-    c.done()
+    """Count a property test's generated cases; the test calls `done()` to record them (during
+    the call, so the report carries them)."""
+    return _Counter(record_property)
 
 
 def test_non_finite_or_absurd_number_anywhere_is_refused(cases):
@@ -102,6 +102,7 @@ def test_non_finite_or_absurd_number_anywhere_is_refused(cases):
         assert _load(data) is None, f"{path} = {value} was accepted"
 
     run()
+    cases.done()
 
 
 def test_random_numbers_give_a_valid_crossing_or_one_error(cases):
@@ -113,6 +114,7 @@ def test_random_numbers_give_a_valid_crossing_or_one_error(cases):
         _load(_set(sample_config(), path, value))
 
     run()
+    cases.done()
 
 
 def test_frame_size_is_accepted_only_in_bounds(cases):
@@ -126,6 +128,7 @@ def test_frame_size_is_accepted_only_in_bounds(cases):
         assert ok == (0 < w <= MAX_FRAME_SIDE and 0 < h <= MAX_FRAME_SIDE)
 
     run()
+    cases.done()
 
 
 def test_names_are_bounded_printable_text(cases):
@@ -140,6 +143,7 @@ def test_names_are_bounded_printable_text(cases):
             assert isinstance(name, str) and c.name == name
 
     run()
+    cases.done()
 
 
 def test_ids_never_hold_control_characters(cases):
@@ -154,6 +158,7 @@ def test_ids_never_hold_control_characters(cases):
             assert _printable(c.lanes[0].id) and c.lanes[0].id.strip() and len(c.lanes[0].id) <= 64
 
     run()
+    cases.done()
 
 
 JSON_LEAVES = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20))
@@ -173,6 +178,7 @@ def test_arbitrary_structures_never_raise_anything_but_config_error(cases):
         _load(data)
 
     run()
+    cases.done()
 
 
 def _alias_yaml(depth: int, width: int) -> str:
@@ -191,6 +197,7 @@ def test_any_yaml_alias_is_refused_quickly(cases):
             load_yaml_text(_alias_yaml(depth, width), "hyp.yaml")
 
     run()
+    cases.done()
 
 
 def test_deep_yaml_is_refused_not_crashing(cases):
@@ -203,6 +210,7 @@ def test_deep_yaml_is_refused_not_crashing(cases):
             load_yaml_text("x: " + body, "hyp.yaml")
 
     run()
+    cases.done()
 
 
 def test_long_integers_in_yaml_are_refused(cases):
@@ -214,6 +222,7 @@ def test_long_integers_in_yaml_are_refused(cases):
             load_yaml_text("frame_size: [" + "7" * digits + ", 10]", "hyp.yaml")
 
     run()
+    cases.done()
 
 
 def test_yaml_round_trip_of_accepted_crossings(cases):
@@ -228,6 +237,7 @@ def test_yaml_round_trip_of_accepted_crossings(cases):
             assert parse_crossing(load_yaml_text(text, "rt"), "rt").geometry_hash() == c.geometry_hash()
 
     run()
+    cases.done()
 
 
 def test_scaled_to_tiny_video_is_one_config_error_without_link():

@@ -323,3 +323,44 @@ def test_audit_key_is_not_in_the_database(hostile):
         assert audit.verify(s).ok
         s.info["audit_key"] = b"another-key-" + b"x" * 30
         assert not audit.verify(s).ok
+
+
+def test_password_checks_run_at_most_login_hash_concurrency_at_once(db_url, tmp_path, monkeypatch):
+    """A flood of logins queues for the hash gate instead of taking every core (cause 3)."""
+    inside, peak, lock = [0], [0], threading.Lock()
+    real = security.verify_password
+
+    def watched(password_hash, password):
+        with lock:
+            inside[0] += 1
+            peak[0] = max(peak[0], inside[0])
+        time.sleep(0.05)
+        try:
+            return real(password_hash, password)
+        finally:
+            with lock:
+                inside[0] -= 1
+
+    monkeypatch.setattr(security, "verify_password", watched)
+    gen = make_hostile(db_url, tmp_path, login_hash_concurrency=1)
+    h = next(gen)
+    try:
+        base, stop = _serve(h.app)
+        try:
+            import httpx
+
+            async def main() -> list[int]:
+                async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+                    rs = await asyncio.gather(*(c.post("/api/auth/login", json={"username": f"spray{i}",
+                                                                                "password": "wrong-password"})
+                                                for i in range(16)))
+                return [r.status_code for r in rs]
+
+            codes = asyncio.run(main())
+        finally:
+            stop()
+    finally:
+        next(gen, None)
+    # 401 each, or 503 "retry shortly" for those that waited past HASH_WAIT_S (unknown users are
+    # checked against a production-cost dummy hash, ~0.5 s here)
+    assert set(codes) <= {401, 503} and 401 in codes and peak[0] == 1, (codes, peak[0])
