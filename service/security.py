@@ -105,10 +105,28 @@ class LoginLimiter:
         self.attempts, self.window_s = attempts, window_s
         self._clock = clock or (lambda: datetime.now(timezone.utc))
 
-    def admit(self, write_sessions, key: str, also: tuple[str, int] | None = None) -> tuple[int, float]:
+    def _refused(self, read_sessions, checks: list[tuple[str, int]], now: datetime) -> float:
+        """Seconds to wait when a key is already at its limit (read only: a flood of refused
+        attempts takes no write lock), else 0."""
+        from sqlalchemy import func, select
+
+        from .models import LoginAttemptRow
+
+        since = now - timedelta(seconds=self.window_s)
+        with read_sessions() as r:
+            for k, limit in checks:
+                n, first = r.execute(select(func.count(), func.min(LoginAttemptRow.at))
+                                     .where(LoginAttemptRow.key == k, LoginAttemptRow.at >= since)).one()
+                if n >= limit:
+                    return max(0.001, self.window_s - (now - first).total_seconds())
+        return 0.0
+
+    def admit(self, write_sessions, key: str, also: tuple[str, int] | None = None,
+              read_sessions=None) -> tuple[int, float]:
         """(this attempt's number in the window, 0) when a check may run now, else (0, seconds to
         wait). `also`: a second (key, limit) checked and recorded in the same transaction (the
-        per-client limit; a limit of 0 turns it off). Old attempts of every key are pruned in
+        per-client limit; a limit of 0 turns it off). With `read_sessions`, a key already at its
+        limit is refused after a read, without a write transaction. Old attempts of every key are pruned in
         the same write (bounded table)."""
         from sqlalchemy import delete, func, select, text
 
@@ -117,6 +135,10 @@ class LoginLimiter:
         now = self._clock()
         since = now - timedelta(seconds=self.window_s)
         checks = [(key, self.attempts)] + ([also] if also is not None and also[1] > 0 else [])
+        if read_sessions is not None:
+            wait = self._refused(read_sessions, checks, now)
+            if wait > 0:
+                return 0, wait
         with write_sessions.begin() as w:
             if w.get_bind().dialect.name == "postgresql":
                 for k, _ in checks:

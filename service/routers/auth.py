@@ -78,10 +78,12 @@ async def login(body: LoginIn, request: Request, settings: SettingsDep) -> Token
     limiter: security.LoginLimiter = app.state.login_limiter
     client = request.client.host if request.client else "?"
     username = unicodedata.normalize("NFKC", body.username)  # full-width variants share one limit
-    key = f"{username}\x00{client}"[:200]
-    client_key = (f"\x01client\x00{client}"[:200], settings.login_client_attempts)
+    # keys hold no NUL (PostgreSQL text cannot); \x1f (unit separator) cannot be in a client address
+    key = f"{username}\x1f{client}"[:200]
+    client_key = (f"\x1fclient\x1f{client}"[:200], settings.login_client_attempts)
     run = anyio.to_thread.run_sync
-    attempt, wait = await run(lambda: limiter.admit(app.state.write_sessionmaker, key, also=client_key))
+    attempt, wait = await run(lambda: limiter.admit(app.state.write_sessionmaker, key, also=client_key,
+                                                    read_sessions=app.state.sessionmaker))
     if wait > 0:
         raise _too_many(wait, "failed logins")
 

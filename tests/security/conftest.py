@@ -12,7 +12,7 @@ import io
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,11 +27,11 @@ from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "service"))
-from pg_schemas import fresh_database  # noqa: E402  (one helper makes the SQLite / PostgreSQL databases)
+from pg_schemas import fresh_database
 
 SECRET = "security-battery-secret-" + "z" * 40
 PASSWORD = "correct-horse-battery"
-BASE_TIME = datetime(2026, 3, 2, 8, 0, 0, tzinfo=timezone.utc)
+BASE_TIME = datetime(2026, 3, 2, 8, 0, 0, tzinfo=UTC)
 HOSTILE_NAME = "<img src=x onerror=window.__pwned=1>"
 HOSTILE_DISTRICT = "<svg onload=window.__pwned=2>区"
 SAMPLE_CROSSING = ROOT / "sample_videos" / "hanoi_giangvo_langha.crossing.yaml"
@@ -109,7 +109,7 @@ class Hostile:
                 event_key=f"{cid}-{i}", type="red_light", track_id=i, class_name="car", t=10.0 * i, frame=100 * i,
                 x1=100, y1=200, x2=160, y2=300, lane="approach", stop_line="main", signal_id="main",
                 signal_state="RED", signal_source="lamp", since_red_s=2.0, confidence=0.8,
-                occurred_at=datetime.now(timezone.utc) - timedelta(days=1, minutes=i), evidence=[ev]))
+                occurred_at=datetime.now(UTC) - timedelta(days=1, minutes=i), evidence=[ev]))
         return repo.finish_run(run, events=recs, counts=[], duration_s=60.0, frames=None, elapsed_s=1.0, timings={})
 
 

@@ -17,6 +17,7 @@ import yaml
 
 from .conftest import Hostile, make_hostile, sample_config
 
+
 class Raw(str):
     """JSON text sent as is (Python's json cannot even write a 5,000-digit integer or 2,000 levels)."""
 
@@ -48,10 +49,10 @@ def _json(obj: Any) -> str:
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def h(request, tmp_path_factory) -> Iterator[Hostile]:
+    from argon2 import PasswordHasher
     from pg_schemas import fresh_database
 
     from service import security
-    from argon2 import PasswordHasher
 
     mp = pytest.MonkeyPatch()
     mp.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
@@ -298,8 +299,9 @@ def test_chunked_body_over_the_limit_is_413(h, path):
 
 @pytest.mark.parametrize("announced", ["-1", "abc", str(10**30)])
 def test_bad_content_length_is_refused(h, announced):
-    from service.http_guards import BodyLimit
     import asyncio
+
+    from service.http_guards import BodyLimit
 
     sent: list[dict] = []
 
@@ -349,9 +351,9 @@ def test_fullwidth_duplicate_of_an_existing_name_is_409(h):
 def _forged(h: Hostile) -> list[tuple[str, str]]:
     import jwt
 
-    from .conftest import SECRET
-
     from service.models import UserRow
+
+    from .conftest import SECRET
 
     uid = h.users[h.user("admin", "admin-battery")]
     with h.app.state.sessionmaker() as s:
@@ -454,6 +456,7 @@ def test_export_neutralises_fullwidth_equals_end_to_end(h):
     data = sample_config(id="cx-formula", name="\uff1d1+1", district="东城区")
     assert h.client.post("/api/crossings", json={"config": data}, headers=op).status_code == 201
     from service.repository import Repository
+
     from .conftest import BASE_TIME  # noqa: F401
 
     repo = Repository(h.app.state.engine)

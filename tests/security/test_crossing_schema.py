@@ -41,7 +41,7 @@ def _set(data: dict, path: str, value) -> dict:
     for p in parents:
         node = node[int(p)] if p.isdigit() else node[p]
     if isinstance(node, tuple):
-        raise AssertionError("sample config holds tuples")
+        raise TypeError("sample config holds tuples")
     node[int(last) if last.isdigit() else last] = value
     return data
 

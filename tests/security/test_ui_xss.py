@@ -115,7 +115,7 @@ def test_markup_in_a_crossing_name_is_text_on_every_page(server, browser, route)
 def test_ui_and_api_send_security_headers(server):
     import httpx
 
-    h, base = server
+    _, base = server
     for path in ("/", "/static/app.js", "/static/vendor/echarts.min.js"):
         r = httpx.get(base + path)
         csp = r.headers["content-security-policy"]
