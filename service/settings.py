@@ -34,7 +34,7 @@ class Settings(BaseModel):
     token_ttl_s: int = Field(default=8 * 3600, gt=0, le=7 * 24 * 3600)
     login_attempts: int = Field(default=5, gt=0, description="failed logins allowed per username+client per window")
     login_window_s: int = Field(default=300, gt=0)
-    login_client_attempts: int = Field(default=50, ge=0, description="failed logins allowed per client address "
+    login_client_attempts: int = Field(default=20, ge=0, description="failed logins allowed per client address "
                                        "(any username) per window: a spray of usernames is cut off before hashing; "
                                        "0 = no per-client limit (e.g. behind a proxy that hides client addresses)")
     ingest_root: Path | None = Field(default=None, description="jobs may read videos only under this folder")

@@ -18,6 +18,7 @@ from ..schemas import StrictIn
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 HASH_WAIT_S = 10.0
+REFUSED_DELAY_S = 2.0
 _GATES: dict[int, RunVar[anyio.Semaphore]] = {}
 
 
@@ -85,6 +86,9 @@ async def login(body: LoginIn, request: Request, settings: SettingsDep) -> Token
     attempt, wait = await run(lambda: limiter.admit(app.state.write_sessionmaker, key, also=client_key,
                                                     read_sessions=app.state.sessionmaker))
     if wait > 0:
+        # tarpit: a refused guess is answered after a pause (holding no thread or connection), so
+        # a flooding client's connections each send at most one guess per REFUSED_DELAY_S
+        await anyio.sleep(min(wait, REFUSED_DELAY_S))
         raise _too_many(wait, "failed logins")
 
     def read_user() -> accounts.LoginView | None:

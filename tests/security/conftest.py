@@ -62,6 +62,14 @@ def _cheap_password_hashing(monkeypatch):
     monkeypatch.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
+@pytest.fixture(autouse=True)
+def _short_tarpit(monkeypatch):
+    """Refused logins are answered after `REFUSED_DELAY_S` (2 s) in service; rows here send many."""
+    from service.routers import auth
+
+    monkeypatch.setattr(auth, "REFUSED_DELAY_S", 0.05)
+
+
 @dataclass
 class Hostile:
     app: object
