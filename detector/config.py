@@ -8,20 +8,55 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Strict, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-Point = tuple[float, float]
-Box = tuple[float, float, float, float]  # x, y, w, h
+
+# Bounds on what a crossing file may hold: real cameras are far inside them, and every value past
+# them was an attack or an accident (a 6 MB name copied into every event, 1.2 M polygon points from
+# YAML aliases, a 1e29-pixel frame that failed every later video).
+MAX_FRAME_SIDE = 16384
+MAX_ID_CHARS = 64
+MAX_TEXT_CHARS = 200
+MAX_POINTS = 1000  # per polygon
+MAX_ITEMS = 100  # signals, stop lines, lanes, tiles each
+MAX_VECTOR = 1e6  # direction vectors: only their direction matters
+MAX_YAML_DEPTH = 32
+MAX_YAML_CHARS = 1_000_000
+MAX_INT_DIGITS = 20
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 class ConfigError(ValueError):
     """A crossing or plan file that cannot be used; the message names the file and the field."""
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: `.nan` / `.inf` anywhere is an error (NaN passed every bound check and
+    # made the pipeline silently find nothing)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+def _clean_text(v: str) -> str:
+    """Printable, not blank: no control, format (zero-width, bidi overrides), surrogate, private-use
+    or unassigned characters, no line/paragraph separators (NUL included)."""
+    if _CONTROL.search(v) or any(unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp")
+                                 for ch in v):
+        raise ValueError("must not contain control characters")
+    if not v.strip():
+        raise ValueError("must not be blank")
+    return v
+
+# Strict: text must be text (a YAML `!!binary` value is bytes, not a name)
+Text = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(_clean_text)]
+Ident = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_ID_CHARS), AfterValidator(_clean_text)]
+Coord = Annotated[float, Field(ge=-MAX_FRAME_SIDE, le=2 * MAX_FRAME_SIDE)]
+Vec = Annotated[float, Field(ge=-MAX_VECTOR, le=MAX_VECTOR)]
+Point = tuple[Coord, Coord]
+Vector = tuple[Vec, Vec]
+Box = tuple[Coord, Coord, Coord, Coord]  # x, y, w, h
 
 def _nonzero(v: Point) -> Point:
     if math.hypot(v[0], v[1]) < 1e-9:
@@ -48,15 +83,15 @@ class Lamps(_Strict):
         return [(k, b) for k, b in (("red", self.red), ("yellow", self.yellow), ("green", self.green)) if b is not None]
 
 class Signal(_Strict):
-    id: str = Field(min_length=1, description="signal id, referenced by stop lines and lanes")
+    id: Ident = Field(description="signal id, referenced by stop lines and lanes")
     lamps: Lamps
 
 class StopLine(_Strict):
-    id: str = Field(min_length=1)
-    name: str | None = Field(default=None, description="shown to people on evidence (else the id)")
+    id: Ident
+    name: Text | None = Field(default=None, description="shown to people on evidence (else the id)")
     points: tuple[Point, Point] = Field(description="two end points of the line")
-    entering: Point = Field(description="image-space direction that means 'into the junction'")
-    signal: str | None = Field(default=None, description="governing signal id; null = not signalised")
+    entering: Vector = Field(description="image-space direction that means 'into the junction'")
+    signal: Ident | None = Field(default=None, description="governing signal id; null = not signalised")
 
     _check_dir = field_validator("entering")(classmethod(lambda cls, v: _nonzero(v)))
 
@@ -79,12 +114,12 @@ class StopLine(_Strict):
         return self
 
 class Lane(_Strict):
-    id: str = Field(min_length=1)
-    name: str | None = Field(default=None, description="shown to people on evidence, e.g. 直行车道 straight lane")
-    heading: str | None = Field(default=None, description="direction of travel in words, e.g. 由南向北 northbound")
-    polygon: list[Point] = Field(description="lane area, at least 3 points")
-    direction: Point = Field(description="allowed direction of travel, image space")
-    signal: str | None = Field(default=None, description="signal governing this lane at the stop line; null = none")
+    id: Ident
+    name: Text | None = Field(default=None, description="shown to people on evidence, e.g. 直行车道 straight lane")
+    heading: Text | None = Field(default=None, description="direction of travel in words, e.g. 由南向北 northbound")
+    polygon: list[Point] = Field(max_length=MAX_POINTS, description="lane area, at least 3 points")
+    direction: Vector = Field(description="allowed direction of travel, image space")
+    signal: Ident | None = Field(default=None, description="signal governing this lane at the stop line; null = none")
 
     _check_dir = field_validator("direction")(classmethod(lambda cls, v: _nonzero(v)))
 
@@ -107,25 +142,26 @@ class Lane(_Strict):
 class DetectionOptions(_Strict):
     """Optional per-crossing detection hints."""
 
-    tiles: list[tuple[float, float, float, float]] = Field(
-        default_factory=list,
+    tiles: list[tuple[Coord, Coord, Coord, Coord]] = Field(
+        default_factory=list, max_length=MAX_ITEMS,
         description="extra regions [x1, y1, x2, y2] detected at full resolution (far field with small road users)",
     )
-    roi: tuple[float, float, float, float] | None = Field(
+    roi: tuple[Coord, Coord, Coord, Coord] | None = Field(
         default=None,
         description="[x1, y1, x2, y2]: the whole-picture pass looks only here (lanes, stop-line band, junction "
                     "and the way out); a short, wide region lets several frames share one model input",
     )
 
 class Crossing(_Strict):
-    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="unique id: lowercase letters, digits, '-'")]
-    name: str = Field(min_length=1, description="shown to people")
-    district: str | None = None
+    id: Annotated[str, Strict(), Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=MAX_ID_CHARS,
+                             description="unique id: lowercase letters, digits, '-'")]
+    name: Text = Field(description="shown to people")
+    district: Text | None = Field(default=None, description="null = none; never blank")
     location: Location | None = None
-    frame_size: tuple[int, int] = Field(description="[width, height] of the pixel space used below")
-    signals: list[Signal] = Field(default_factory=list)
-    stop_lines: list[StopLine] = Field(default_factory=list)
-    lanes: list[Lane] = Field(default_factory=list)
+    frame_size: tuple[int, int] = Field(description=f"[width, height] of the pixel space used below, each 1..{MAX_FRAME_SIDE}")
+    signals: list[Signal] = Field(default_factory=list, max_length=MAX_ITEMS)
+    stop_lines: list[StopLine] = Field(default_factory=list, max_length=MAX_ITEMS)
+    lanes: list[Lane] = Field(default_factory=list, max_length=MAX_ITEMS)
     grace_s: float = Field(default=0.5, ge=0, le=10, description="seconds after red onset before crossing counts")
     detection: DetectionOptions = Field(default_factory=DetectionOptions)
     plate_regions: list[Literal["CN", "VN", "ID"]] | None = Field(
@@ -136,13 +172,13 @@ class Crossing(_Strict):
     @field_validator("frame_size")
     @classmethod
     def _size(cls, v: tuple[int, int]) -> tuple[int, int]:
-        if v[0] <= 0 or v[1] <= 0:
-            raise ValueError("frame_size must be positive")
+        if not (0 < v[0] <= MAX_FRAME_SIDE and 0 < v[1] <= MAX_FRAME_SIDE):
+            raise ValueError(f"frame_size must be positive, at most {MAX_FRAME_SIDE} pixels on each side")
         return v
 
     @model_validator(mode="after")
     def _references_and_bounds(self) -> "Crossing":
-        w, h = self.frame_size
+        w, h = self.frame_size  # already validated (a field error stops before here)
         signal_ids = [s.id for s in self.signals]
         errors: list[str] = []
 
@@ -234,10 +270,14 @@ class Crossing(_Strict):
             if data["detection"].get("roi") is not None:
                 a, b, c, d = data["detection"]["roi"]
                 data["detection"]["roi"] = (*pt((a, b)), *pt((c, d)))
-        return Crossing.model_validate(data)
+        try:
+            return Crossing.model_validate(data)
+        except ValidationError as e:  # e.g. a 1x1 video: the scaled stop line collapses to a point
+            msg = _format_errors(Path(self.id), e).replace("invalid crossing file", f"does not fit a {W}x{H} video")
+            raise ConfigError(msg) from None
 
 class PlanStep(_Strict):
-    t: float = Field(ge=0, description="seconds from video start when this state begins")
+    t: float = Field(ge=0, le=10 * 365 * 86400, description="seconds from video start when this state begins")
     state: Literal["RED", "YELLOW", "GREEN"]
 
 class SignalPlan(_Strict):
@@ -255,27 +295,87 @@ class SignalPlan(_Strict):
                 raise ValueError(f"signals.{sid}: steps must be in increasing t")
         return self
 
+MAX_REPORTED_ERRORS = 10
+
+
+def _loc_part(x: object) -> str:
+    """A location step as one short, printable token (a key of the file may hold anything)."""
+    text = str(x)
+    if _CONTROL.search(text) or len(text) > 40:
+        text = repr(text[:40])[1:-1] + ("..." if len(text) > 40 else "")
+    return text
+
+
 def _format_errors(path: Path, err: ValidationError) -> str:
+    """One line: `<file>: invalid crossing file: <field>: <problem>; ...` (at most
+    MAX_REPORTED_ERRORS problems, keys escaped: the line goes into logs and job errors)."""
     parts = []
-    for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+    errors = err.errors()
+    for e in errors[:MAX_REPORTED_ERRORS]:
+        loc = ".".join(_loc_part(x) for x in e["loc"]) or "(top level)"
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
+        elif e["type"] == "finite_number":
+            msg = "must be a finite number (not NaN or infinity)"
         parts.append(f"{loc}: {msg}")
+    if len(errors) > MAX_REPORTED_ERRORS:
+        parts.append(f"and {len(errors) - MAX_REPORTED_ERRORS} more")
     return f"{path}: invalid crossing file: " + "; ".join(parts)
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses aliases (`*name`: one anchor repeated can expand 58 KiB
+    into a million points), nesting deeper than MAX_YAML_DEPTH (the composer recurses: 2,000
+    levels crashed it) and integers longer than MAX_INT_DIGITS digits."""
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in crossing files",
+                                              event.start_mark)
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels",
+                                                  self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_yaml_int(self, node):  # type: ignore[override]
+        digits = sum(c.isdigit() for c in str(node.value))
+        if digits > MAX_INT_DIGITS:
+            raise yaml.constructor.ConstructorError(None, None, f"integer with {digits} digits is too large",
+                                                    node.start_mark)
+        return super().construct_yaml_int(node)
+
+
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)
+
+
+def load_yaml_text(text: str, source: str) -> object:
+    """`text` parsed with the bounded safe loader; ConfigError (one line, naming `source` and the
+    place) for anything it refuses or cannot parse."""
+    if len(text) > MAX_YAML_CHARS:
+        raise ConfigError(f"{source}: file too large ({len(text)} characters; at most {MAX_YAML_CHARS})")
+    try:
+        return yaml.load(text, Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{source}: not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
+    except (ValueError, RecursionError) as e:  # e.g. a number past Python's int-conversion limit
+        raise ConfigError(f"{source}: not valid YAML: {str(e).splitlines()[0][:200]}") from None
+
 
 def _read_yaml(path: Path) -> object:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from e
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(e, 'problem', None) or e}") from e
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    return load_yaml_text(text, str(path))
 
 def parse_crossing(data: object, source: str = "<crossing>") -> Crossing:
     if not isinstance(data, dict):
@@ -284,6 +384,8 @@ def parse_crossing(data: object, source: str = "<crossing>") -> Crossing:
         return Crossing.model_validate(data)
     except ValidationError as e:
         raise ConfigError(_format_errors(Path(source), e)) from None
+    except RecursionError:
+        raise ConfigError(f"{source}: invalid crossing file: nested too deeply") from None
 
 def load_crossing(path: str | Path) -> Crossing:
     path = Path(path)

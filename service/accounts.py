@@ -1,7 +1,11 @@
 """Users and API keys (all their SQL)."""
 from __future__ import annotations
 
+import re
+import secrets
+import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select, update
@@ -11,10 +15,22 @@ from . import security
 from .models import ROLES, ApiKeyRow, UserRow
 
 MIN_PASSWORD_LEN = 8
+USERNAME_RULE = ("1..64 characters after NFKC normalisation: ASCII letters, digits and . _ @ - only, starting "
+                 "with a letter or digit (no look-alike letters from other scripts, e.g. a Cyrillic 'а')")
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
 
 class AccountError(ValueError):
     """A user or key request that cannot be honoured (duplicate name, bad role, short password)."""
+
+
+def normalise_username(username: str) -> str:
+    """The username in NFKC form (full-width `ａｄｍｉｎ` -> `admin`), or ValueError when it is not
+    `USERNAME_RULE` (so `аdmin` with a Cyrillic а, or any mixed-script look-alike, is refused)."""
+    name = unicodedata.normalize("NFKC", username).strip()
+    if not _USERNAME.fullmatch(name):
+        raise ValueError(f"username: {USERNAME_RULE}")
+    return name
 
 
 def create_user(
@@ -27,9 +43,10 @@ def create_user(
     crossing_ids: Iterable[str] = (),
     evidence_access: bool = False,
 ) -> UserRow:
-    username = username.strip()
-    if not username or len(username) > 64:
-        raise AccountError("username must be 1..64 characters")
+    try:
+        username = normalise_username(username)
+    except ValueError as e:
+        raise AccountError(str(e)) from None
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
     if len(password) < MIN_PASSWORD_LEN:
@@ -39,6 +56,9 @@ def create_user(
     row = UserRow(
         username=username, password_hash=security.hash_password(password), role=role,
         districts=sorted(set(districts)), crossing_ids=sorted(set(crossing_ids)), evidence_access=evidence_access,
+        # a random start: a user deleted and created again may get the same id (SQLite reuses the
+        # highest rowid), and must still not accept the old user's tokens
+        token_version=secrets.randbelow(2**31),
     )
     s.add(row)
     s.flush()
@@ -47,6 +67,25 @@ def create_user(
 
 def find_user(s: Session, username: str) -> UserRow | None:
     return s.scalar(select(UserRow).where(UserRow.username == username))
+
+
+@dataclass(frozen=True, slots=True)
+class LoginView:
+    """What login needs of a user, read in a short read session (no ORM object outlives it)."""
+
+    id: int
+    username: str
+    role: str
+    active: bool
+    token_version: int
+    password_hash: str
+
+
+def login_view(s: Session, username: str) -> LoginView | None:
+    row = find_user(s, username)
+    if row is None:
+        return None
+    return LoginView(row.id, row.username, row.role, bool(row.active), int(row.token_version or 0), row.password_hash)
 
 
 def authenticate(s: Session, username: str, password: str) -> UserRow | None:

@@ -28,6 +28,9 @@ from . import __name__ as _pkg
 from . import db as _db
 from .db import make_engine, session_factory, upgrade
 from .metrics import Metrics
+from . import policy
+from .audit import audit_key
+from .http_guards import BodyLimit, SecurityHeaders
 from .security import LoginLimiter
 from .settings import Settings, SettingsError
 
@@ -77,9 +80,11 @@ class _Admission:
     the pool (`db.SERVICE_THREADS`, pool = threads + overflow), no admitted request ever waits
     for a connection, so that cycle cannot form: load queues instead of failing. Health and
     metrics probes are not held back (a saturated service is alive; the pool's overflow covers
-    their connection)."""
+    their connection). Nor is login: it is async, takes a connection only inside its short
+    database steps on a thread (never while waiting), and waits for its password check holding
+    nothing (`routers/auth.login`): a login flood must not queue every other request behind it."""
 
-    EXEMPT = frozenset({"/healthz", "/metrics"})
+    EXEMPT = frozenset({"/healthz", "/metrics", "/api/auth/login"})
 
     def __init__(self, app: ASGIApp, limit: int):
         self.app = app
@@ -162,6 +167,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.sessionmaker = sessionmaker(engine, expire_on_commit=False)
     app.state.write_sessionmaker = session_factory(engine, write=True)
     app.state.login_limiter = LoginLimiter(settings.login_attempts, settings.login_window_s)
+    app.state.audit_key = audit_key(settings)
+    for maker in (app.state.sessionmaker, app.state.write_sessionmaker):
+        maker.configure(info={"audit_key": app.state.audit_key})  # audit.append/verify read it from the session
+    if migrate:
+        policy.enforce(app.state.write_sessionmaker, settings)
     app.state.evidence_dir = settings.resolved_evidence_dir().resolve()
     app.state.startup_hooks = []  # callables(app), e.g. the jobs worker
     app.state.shutdown_hooks = []
@@ -171,7 +181,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     # an extra task and memory streams, ~20 % of the CPU of a request served from a cache.
     app.add_middleware(_Admission, limit=_db.SERVICE_THREADS)
     app.add_middleware(_Measure, metrics=app.state.metrics)  # measures the wait for admission too
-    app.add_middleware(_RefuseNul)  # added last = outermost: refused URLs are not measured
+    app.add_middleware(_RefuseNul)  # refused URLs are not measured
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, exempt=frozenset({"/api/jobs/upload"}))
+    app.add_middleware(SecurityHeaders)  # added last = outermost: every answer, refusals too, has the headers
 
     @app.exception_handler(DataError)
     async def _data_error(_request: Request, exc: DataError) -> JSONResponse:

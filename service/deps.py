@@ -171,6 +171,13 @@ class PrincipalCache:
                 self._entries.popitem(last=False)
 
 
+    def forget_user(self, user_id: int) -> None:
+        """Drop every cached principal of `user_id` (their tokens were just revoked)."""
+        with self._lock:
+            for token in [t for t, (_, _, p) in self._entries.items() if p.user_id == user_id]:
+                del self._entries[token]
+
+
 def principal_cache(app: Any) -> PrincipalCache:
     cache = getattr(app.state, "principal_cache", None)
     if cache is None:
@@ -185,8 +192,11 @@ def _from_token(app: Any, token: str) -> tuple[Principal, float]:
     except security.TokenError as e:
         raise _unauthorised(str(e)) from None
     with app.state.sessionmaker() as s:
-        user = accounts.find_user(s, claims.username)
-        if user is None or not user.active or user.role != claims.role:
+        user = s.get(UserRow, claims.user_id)
+        # the same account (id AND name: a re-created user has a new id), active, same role, and no
+        # password reset / deactivation / role or scope change since the token was issued
+        if (user is None or user.username != claims.username or not user.active or user.role != claims.role
+                or int(user.token_version or 0) != claims.token_version):
             raise _unauthorised("invalid token")
         return principal_for(s, user), claims.expires_at.timestamp()
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any, Literal
@@ -101,11 +102,19 @@ def cell(value: Any) -> Any:
     return value
 
 
+_FORMULA_LEADS = frozenset("=+-@\t\r\n|%")
+
+
 def _csv_safe(value: Any) -> Any:
-    """Neutralise spreadsheet formula injection (a comment or name beginning with =, +, -, @):
-    Excel would evaluate it. Numbers are left alone (a negative number is not a formula)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
+    """Neutralise spreadsheet formula injection (a comment or name beginning with =, +, -, @, ...):
+    Excel would evaluate it. The lead character is judged after NFKC normalisation and after any
+    leading spaces, so a full-width `＝`/`＋`/`－`/`＠` (which spreadsheet apps may treat as
+    their ASCII forms) or ` =cmd` is neutralised too. Numbers are left alone (a negative number
+    is not a formula)."""
+    if isinstance(value, str):
+        lead = unicodedata.normalize("NFKC", value.lstrip(" \u3000\u00a0"))[:1]
+        if lead in _FORMULA_LEADS:
+            return "'" + value
     return value
 
 

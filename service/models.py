@@ -286,6 +286,9 @@ class UserRow(Base):
     evidence_access: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Bumped by a password reset, deactivation, role or scope change: tokens carry the user's id
+    # and this version, so every token issued before the change stops working at once (0005).
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ApiKeyRow(Base):
@@ -325,8 +328,10 @@ class ReviewRow(Base):
 
 
 class AuditRow(Base):
-    """Append-only audit log; `hash` = SHA-256 over the entry's canonical JSON and `prev_hash`
-    (the previous entry's `hash`), so any edit or deletion breaks the chain."""
+    """Append-only audit log; `hash` = HMAC-SHA-256 (under the audit key, kept outside the
+    database; plain SHA-256 for entries from before 0005) over the entry's canonical JSON and
+    `prev_hash` (the previous entry's `hash`), so any edit or deletion breaks the chain; the
+    keyed `audit_head` row anchors its end (see `service.audit`)."""
 
     __tablename__ = "audit_log"
 
@@ -339,6 +344,44 @@ class AuditRow(Base):
     payload: Mapped[dict[str, Any]] = mapped_column()
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHeadRow(Base):
+    """The audit chain's anchor (one row, id 1): the last entry's id and hash and the entry count,
+    with an HMAC over them under the audit key (kept outside the database). Deleting the last
+    entries, or rewriting the chain, no longer matches the head, and the head cannot be rewritten
+    to match without the key (0005)."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    entries: Mapped[int] = mapped_column(Integer)
+    mac: Mapped[str] = mapped_column(String(64))
+
+
+class LoginAttemptRow(Base):
+    """One login attempt still inside the limiter's window, recorded BEFORE the password is
+    checked (so parallel guesses count at once) and shared by every service process (0005)."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index(None, "key", "at"), Index(None, "at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column()
+
+
+class ServicePolicyRow(Base):
+    """Policy every service process on this database must share (e.g. `second_review`): the
+    strictest setting any instance started with is recorded here, and an instance started with a
+    weaker one refuses to start (0005)."""
+
+    __tablename__ = "service_policy"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
 
 
 class JobRow(Base):

@@ -29,3 +29,6 @@ class StrictIn(BaseModel):
 MAX_DB_INT = 2_147_483_647
 # An integer id in a path: bounded, so a huge number is a 422, not a database overflow.
 IntId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
+
+# One line of printable text, not blank: no control characters (NUL, escape sequences, ...).
+PRINTABLE_LINE = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"

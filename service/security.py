@@ -5,9 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -44,12 +41,18 @@ class TokenClaims:
     username: str
     role: str
     expires_at: datetime
+    user_id: int
+    token_version: int
 
 
-def issue_token(secret: str, username: str, role: str, ttl_s: int, now: datetime | None = None) -> tuple[str, datetime]:
+def issue_token(secret: str, username: str, role: str, ttl_s: int, now: datetime | None = None, *,
+                user_id: int, token_version: int) -> tuple[str, datetime]:
+    """A signed token naming the user by id AND name, with the user's `token_version`: a password
+    reset, deactivation, role change or deletion (a re-created user has a new id) revokes it."""
     now = now or datetime.now(timezone.utc)
     exp = now + timedelta(seconds=ttl_s)
-    payload = {"sub": username, "role": role, "iss": JWT_ISSUER, "iat": int(now.timestamp()), "exp": int(exp.timestamp())}
+    payload = {"sub": username, "uid": user_id, "tv": token_version, "role": role, "iss": JWT_ISSUER,
+               "iat": int(now.timestamp()), "exp": int(exp.timestamp())}
     return jwt.encode(payload, secret, algorithm=JWT_ALGORITHM), exp
 
 
@@ -63,7 +66,10 @@ def read_token(secret: str, token: str) -> TokenClaims:
         raise TokenError("invalid token") from e
     if not isinstance(p.get("sub"), str) or not isinstance(p.get("role"), str):
         raise TokenError("invalid token")
-    return TokenClaims(p["sub"], p["role"], datetime.fromtimestamp(p["exp"], timezone.utc))
+    uid, tv = p.get("uid"), p.get("tv")
+    if type(uid) is not int or type(tv) is not int:  # tokens from before revocation existed: refused
+        raise TokenError("invalid token")
+    return TokenClaims(p["sub"], p["role"], datetime.fromtimestamp(p["exp"], timezone.utc), uid, tv)
 
 
 def new_api_key() -> tuple[str, str, str]:
@@ -89,37 +95,76 @@ def same_hash(a: str, b: str) -> bool:
 
 
 class LoginLimiter:
-    """At most `attempts` failed logins per key (username + client address) in a sliding
-    `window_s`; a success clears the key. In-process: one limiter per app."""
+    """At most `attempts` login attempts per key (username + client address) in a sliding
+    `window_s`, counted in the database (`login_attempts`), so every service process shares one
+    limiter. `admit()` records the attempt BEFORE the password is checked, in one short write
+    transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock on the key), so N parallel
+    guesses get at most `attempts` password checks; a success clears the key."""
 
-    def __init__(self, attempts: int, window_s: float, clock=time.monotonic):
-        self.attempts, self.window_s, self._clock = attempts, window_s, clock
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, attempts: int, window_s: float, clock=None):
+        self.attempts, self.window_s = attempts, window_s
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        q = self._failures.setdefault(key, deque())
-        while q and now - q[0] >= self.window_s:
-            q.popleft()
-        return q
+    def _refused(self, read_sessions, checks: list[tuple[str, int]], now: datetime) -> float:
+        """Seconds to wait when a key is already at its limit (read only: a flood of refused
+        attempts takes no write lock), else 0."""
+        from sqlalchemy import func, select
 
-    def retry_after(self, key: str) -> float:
-        """0 when a login may be tried now, else seconds until it may."""
-        with self._lock:
-            now = self._clock()
-            q = self._recent(key, now)
-            if len(q) < self.attempts:
-                if not q:
-                    self._failures.pop(key, None)
-                return 0.0
-            return max(0.0, self.window_s - (now - q[0]))
+        from .models import LoginAttemptRow
 
-    def failed(self, key: str) -> None:
-        with self._lock:
-            self._recent(key, self._clock()).append(self._clock())
-            if len(self._failures) > 100_000:  # bound memory under a spray of usernames
-                self._failures.pop(next(iter(self._failures)))
+        since = now - timedelta(seconds=self.window_s)
+        with read_sessions() as r:
+            for k, limit in checks:
+                n, first = r.execute(select(func.count(), func.min(LoginAttemptRow.at))
+                                     .where(LoginAttemptRow.key == k, LoginAttemptRow.at >= since)).one()
+                if n >= limit:
+                    return max(0.001, self.window_s - (now - first).total_seconds())
+        return 0.0
 
-    def succeeded(self, key: str) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
+    def admit(self, write_sessions, key: str, also: tuple[str, int] | None = None,
+              read_sessions=None) -> tuple[int, float]:
+        """(this attempt's number in the window, 0) when a check may run now, else (0, seconds to
+        wait). `also`: a second (key, limit) checked and recorded in the same transaction (the
+        per-client limit; a limit of 0 turns it off). With `read_sessions`, a key already at its
+        limit is refused after a read, without a write transaction. Old attempts of every key are pruned in
+        the same write (bounded table)."""
+        from sqlalchemy import delete, func, select, text
+
+        from .models import LoginAttemptRow
+
+        now = self._clock()
+        since = now - timedelta(seconds=self.window_s)
+        checks = [(key, self.attempts)] + ([also] if also is not None and also[1] > 0 else [])
+        if read_sessions is not None:
+            wait = self._refused(read_sessions, checks, now)
+            if wait > 0:
+                return 0, wait
+        with write_sessions.begin() as w:
+            if w.get_bind().dialect.name == "postgresql":
+                for k, _ in checks:
+                    w.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": k})
+            w.execute(delete(LoginAttemptRow).where(LoginAttemptRow.at < since))
+            numbers = []
+            for k, limit in checks:
+                n, first = w.execute(select(func.count(), func.min(LoginAttemptRow.at))
+                                     .where(LoginAttemptRow.key == k)).one()
+                if n >= limit:
+                    return 0, max(0.0, self.window_s - (now - first).total_seconds())
+                numbers.append(n + 1)
+            for k, _ in checks:
+                w.add(LoginAttemptRow(key=k, at=now))
+        return numbers[0], 0.0
+
+    def succeeded(self, write_sessions, key: str, also: str | None = None) -> None:
+        """Clear `key` (a success ends the streak) and one in-flight attempt of `also`."""
+        from sqlalchemy import delete, select
+
+        from .models import LoginAttemptRow
+
+        with write_sessions.begin() as w:
+            w.execute(delete(LoginAttemptRow).where(LoginAttemptRow.key == key))
+            if also is not None:
+                newest = w.scalar(select(LoginAttemptRow.id).where(LoginAttemptRow.key == also)
+                                  .order_by(LoginAttemptRow.id.desc()).limit(1))
+                if newest is not None:
+                    w.execute(delete(LoginAttemptRow).where(LoginAttemptRow.id == newest))

@@ -28,12 +28,12 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import jobs_repo
+from . import jobs_repo, paths
 from .db import session_factory
 from .runs.executors import Executor, LocalExecutor, Target
 from .runs.items import ItemLifecycle
 from .runs.request import DEFAULT_DETECT_FPS, DEFAULT_IMGSZ
-from .runs.tasks import RunConfig, Task, TaskResult, execute_task, settings_hash
+from .runs.tasks import Confined, RunConfig, Task, TaskResult, execute_task, settings_hash
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ class _Context:
     config: WorkerConfig
     write: sessionmaker[Session]
     read: sessionmaker[Session]
+    roots: tuple[Path, ...] = ()  # videos are opened only under these (service.paths)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +92,8 @@ def _context(app_or_engine: Any, settings: Settings | None, config: WorkerConfig
         evidence = settings.resolved_evidence_dir().resolve()
     assert settings is not None
     return _Context(engine, settings.db_url, evidence, config or WorkerConfig(),
-                    session_factory(engine, write=True), session_factory(engine))
+                    session_factory(engine, write=True), session_factory(engine),
+                    paths.allowed_roots(settings.ingest_root, settings.resolved_upload_dir()))
 
 
 def run_once(app_or_engine: Any, settings: Settings | None = None, *, config: WorkerConfig | None = None,
@@ -124,7 +126,9 @@ def _run_job(ctx: _Context, job: jobs_repo.ClaimedJob, stop: threading.Event) ->
                            imgsz=c.imgsz, detect_fps=c.detect_fps)
     key = settings_hash(run_config)
     items = ItemLifecycle(ctx.write, ctx.read, db_url=ctx.db_url, evidence_root=ctx.evidence_dir, settings_hash=key)
-    executor = LocalExecutor(c.target, 1, init=c.init)
+    # the video is opened under the allowed roots at the moment the child uses it (service.paths),
+    # not only checked when the job was submitted
+    executor = LocalExecutor(Confined(c.target, tuple(str(r) for r in ctx.roots)), 1, init=c.init)
     try:
         with tempfile.TemporaryDirectory(prefix="crosswatch-job-") as tmp:
             cfg = Path(tmp) / f"{job.crossing_id}.crossing.yaml"

@@ -21,7 +21,7 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.exc import IntegrityError
 
-from detector.config import ConfigError, Crossing, parse_crossing
+from detector.config import ConfigError, Crossing, load_yaml_text, parse_crossing
 
 from .. import crossings_repo as repo
 from ..audit import append as audit
@@ -101,31 +101,59 @@ class Summary(BaseModel):
 
 
 # -- helpers -----------------------------------------------------------------------------------
+MAX_JSON_DEPTH = 32
+
+
+def _depth(obj: Any, limit: int = MAX_JSON_DEPTH) -> int:
+    """Nesting depth of `obj` (lists/dicts), counted without recursion, stopping past `limit`."""
+    deepest, stack = 0, [(obj, 1)]
+    while stack:
+        o, d = stack.pop()
+        if isinstance(o, dict | list):
+            deepest = max(deepest, d)
+            if deepest > limit:
+                return deepest
+            stack.extend((v, d + 1) for v in (o.values() if isinstance(o, dict) else o))
+    return deepest
+
+
 def _parse_body(body: CrossingIn) -> tuple[Crossing, str]:
-    """The validated `Crossing` and the YAML text to store; 422 naming the field otherwise."""
-    if body.yaml is not None:
-        text = body.yaml
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise HTTPException(422, f"yaml: not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
-    else:
-        data = body.config
-        text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+    """The validated `Crossing` and the YAML text to store; 422 naming the field otherwise. YAML
+    goes through the bounded loader (no aliases, bounded depth and integers), JSON is bounded
+    in depth; the text is dumped only after the config validated."""
     try:
-        return parse_crossing(data, "crossing"), text
+        if body.yaml is not None:
+            text = body.yaml
+            data = load_yaml_text(text, "yaml")
+        else:
+            data = body.config
+            if _depth(data) > MAX_JSON_DEPTH:
+                raise HTTPException(422, f"config: nested deeper than {MAX_JSON_DEPTH} levels")
+            text = ""
+        crossing = parse_crossing(data, "crossing")
     except ConfigError as e:
         raise HTTPException(422, str(e)) from None
+    if body.yaml is None:
+        text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+    return crossing, text
 
 
-def _may_write(p: Principal, crossing: Crossing) -> None:
-    """A scoped operator may only register crossings inside their scope (403: they know the id)."""
-    if p.visible is None or crossing.district in p.districts or crossing.id in p.crossing_ids:
+def _may_write(p: Principal, crossing: Crossing, existing_district: str | None | object = None) -> None:
+    """A scoped operator may only register crossings inside their scope (403: they know the id).
+    An operator scoped by crossing (not by district) may change that crossing's geometry but not
+    move it to another district (`existing_district`: its district now, when it exists)."""
+    if p.visible is None or crossing.district in p.districts:
         return
+    if crossing.id in p.crossing_ids:
+        if existing_district is _NEW or crossing.district == existing_district:
+            return
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"you may not move crossing {crossing.id!r} to district {crossing.district!r}")
     raise HTTPException(status.HTTP_403_FORBIDDEN,
                         f"district {crossing.district!r} is outside your scope; you may not register crossings there")
+
+
+_NEW = object()
 
 
 def _version_out(v: CrossingVersionRow, current_id: int | None) -> VersionOut:
@@ -203,7 +231,7 @@ def get_summary(crossing_id: str, s: SessionDep, p: CurrentUser) -> Summary:
              responses={**_WRITE_ERRORS, 409: {"model": Message, "description": "the id is taken"}})
 def create_crossing(body: CrossingIn, s: WriteSessionDep, p: Operator) -> Registration:
     crossing, text = _parse_body(body)
-    _may_write(p, crossing)
+    _may_write(p, crossing, _NEW)
     if repo.get_crossing(s, crossing.id) is not None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"crossing {crossing.id!r} already exists; "
                                                       f"PUT /api/crossings/{crossing.id}/geometry changes it")
@@ -225,11 +253,11 @@ def create_crossing(body: CrossingIn, s: WriteSessionDep, p: Operator) -> Regist
 def update_geometry(crossing_id: str, body: CrossingIn, response: Response, s: WriteSessionDep,
                     p: Operator) -> Registration:
     """A changed config becomes version max+1; an identical one returns its stored version (200)."""
-    _visible(s, p, crossing_id)
+    row = _visible(s, p, crossing_id)
     crossing, text = _parse_body(body)
     if crossing.id != crossing_id:
         raise HTTPException(422, f"id: the config's id {crossing.id!r} does not match the path's {crossing_id!r}")
-    _may_write(p, crossing)
+    _may_write(p, crossing, row.district)
     reg = repo.register(s, crossing, text)
     if reg.created or reg.previous_version != reg.version.version:
         audit(s, actor=p.username, action="crossing_update", object_type="crossing", object_id=crossing_id,

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from detector.plates.formats import clean as clean_plate
 
 from .. import events_repo as repo
+from .. import policy
 from ..deps import Principal, Reviewer, SessionDep, SettingsDep, require_roles
 from ..exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, Lang, in_zone, label, range_suffix, to_csv, to_xlsx
 from ..models import EVENT_TYPES, REVIEW_STATUSES, EventRow, EvidenceFileRow, ReviewRow, VideoRunRow
@@ -312,7 +313,7 @@ def next_event(s: SessionDep, p: Reviewer, settings: SettingsDep, filters: Filte
         filters = replace(filters, review_status="pending")
     anchor = event_or_404(s, p, after).event if after is not None else None
     v, remaining = repo.next_in_queue(s, p.scope(EventRow.crossing_id), filters, after=anchor,
-                                      skip_awaiting_second_by=p.username if settings.second_review else None)
+                                      skip_awaiting_second_by=p.username if policy.second_review(s, settings) else None)
     return NextOut(event=event_out(v) if v is not None else None, remaining=remaining)
 
 

@@ -147,15 +147,18 @@ def resolve_paths(root: Path | None, paths: list[str]) -> list[str]:
             raise PathRefused(f"{name}: cannot be resolved (symlink loop?)") from None
         if not real.is_relative_to(base):
             raise PathRefused(f"{name}: outside the ingest root")
-        if not real.exists():
-            raise PathRefused(f"{name}: no such file or folder under the ingest root")
-        if real.is_dir():
-            for f in _videos_under(real, base, name):
-                out[f] = None
-        elif real.is_file():
-            out[str(real)] = None
-        else:
-            raise PathRefused(f"{name}: not a regular file")
+        try:
+            if not real.exists():
+                raise PathRefused(f"{name}: no such file or folder under the ingest root")
+            if real.is_dir():
+                for f in _videos_under(real, base, name):
+                    out[f] = None
+            elif real.is_file():
+                out[str(real)] = None
+            else:
+                raise PathRefused(f"{name}: not a regular file")
+        except OSError as e:  # e.g. a component over 255 characters (ENAMETOOLONG)
+            raise PathRefused(f"{name}: cannot be read: {e.strerror or e}") from None
         if len(out) > MAX_ITEMS:
             raise PathRefused(f"more than {MAX_ITEMS} videos in one job: split it")
     return list(out)

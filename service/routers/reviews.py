@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field, model_validator
 from detector.plates.formats import plausible_plate
 
 from .. import events_repo as repo
+from .. import policy
 from ..audit import append as audit
 from ..deps import Admin, CurrentUser, Reviewer, SessionDep, SettingsDep, WriteSessionDep
 from ..models import utcnow
@@ -125,7 +126,7 @@ def review_event(uid: str, body: ReviewIn, s: WriteSessionDep, p: Reviewer, sett
     v = event_or_404(s, p, uid, for_update=True)
     e = v.event
     previous = {"status": e.review_status, "stage": e.review_stage, "reviewed_by": e.reviewed_by}
-    stage, new_status = decide(body.action, second_review=settings.second_review, status_now=e.review_status,
+    stage, new_status = decide(body.action, second_review=policy.second_review(s, settings), status_now=e.review_status,
                                stage_now=e.review_stage, reviewed_by=e.reviewed_by, username=p.username)
     row = repo.add_review(s, e, stage=stage, action=body.action, status=new_status, reason_code=body.reason_code,
                           comment=body.comment, user_id=p.user_id, username=p.username)

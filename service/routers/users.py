@@ -4,20 +4,21 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import func, select
 
 from .. import accounts
 from ..audit import append as audit
-from ..deps import Admin, CurrentUser, Principal, SessionDep, WriteSessionDep
+from ..deps import Admin, CurrentUser, Principal, SessionDep, WriteSessionDep, principal_cache
 from ..models import ROLES, ApiKeyRow, UserRow
-from ..schemas import IntId, Page, StrictIn
+from ..schemas import PRINTABLE_LINE, IntId, Page, StrictIn
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
 ROLE_PATTERN = "^(" + "|".join(ROLES) + ")$"
-RoleName = Field(pattern=ROLE_PATTERN)
+# Scope names: bounded, printable (no control characters), not blank.
+ScopeName = Annotated[str, Field(min_length=1, max_length=200, pattern=PRINTABLE_LINE)]
 
 
 class UserOut(BaseModel):
@@ -32,27 +33,32 @@ class UserOut(BaseModel):
 
 
 class UserIn(StrictIn):
-    username: str = Field(min_length=1, max_length=64, pattern=r"^[\w.@-]+$")
+    username: str = Field(min_length=1, max_length=64, description=accounts.USERNAME_RULE)
     password: str = Field(min_length=accounts.MIN_PASSWORD_LEN, max_length=1024)
-    role: str = RoleName
-    districts: list[str] = Field(default_factory=list, max_length=200)
-    crossing_ids: list[str] = Field(default_factory=list, max_length=1000)
+    role: str = Field(pattern=ROLE_PATTERN)
+    districts: list[ScopeName] = Field(default_factory=list, max_length=200)
+    crossing_ids: list[ScopeName] = Field(default_factory=list, max_length=1000)
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, v: str) -> str:
+        return accounts.normalise_username(v)
     evidence_access: bool = False
 
 
 class UserPatch(StrictIn):
-    """Only the fields sent change (each is optional)."""
+    """A partial update: only the fields sent change (e.g. `{"active": false}` alone)."""
 
-    role: str | None = Field(default=None, pattern=ROLE_PATTERN)  # optional like the rest: was required
-    districts: list[str] | None = Field(default=None, max_length=200)
-    crossing_ids: list[str] | None = Field(default=None, max_length=1000)
+    role: str | None = Field(default=None, pattern=ROLE_PATTERN)
+    districts: list[ScopeName] | None = Field(default=None, max_length=200)
+    crossing_ids: list[ScopeName] | None = Field(default=None, max_length=1000)
     evidence_access: bool | None = None
     active: bool | None = None
     password: str | None = Field(default=None, min_length=accounts.MIN_PASSWORD_LEN, max_length=1024)
 
 
 class ApiKeyIn(StrictIn):
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=100, pattern=PRINTABLE_LINE)
 
 
 class ApiKeyOut(BaseModel):
@@ -106,7 +112,7 @@ def create_user(body: UserIn, s: WriteSessionDep, p: Admin) -> UserOut:
 
 
 @router.patch("/{user_id}", response_model=UserOut, responses={404: {}})
-def update_user(user_id: IntId, body: UserPatch, s: WriteSessionDep, p: Admin) -> UserOut:
+def update_user(user_id: IntId, body: UserPatch, request: Request, s: WriteSessionDep, p: Admin) -> UserOut:
     u = _user_or_404(s, user_id)
     changes = body.model_dump(exclude_none=True)
     if "password" in changes:
@@ -117,8 +123,11 @@ def update_user(user_id: IntId, body: UserPatch, s: WriteSessionDep, p: Admin) -
     for k, v in changes.items():
         if k != "password":
             setattr(u, k, sorted(set(v)) if isinstance(v, list) else v)
+    if changes:  # any change to who they are or what they may do revokes their tokens
+        u.token_version = int(u.token_version or 0) + 1
     audit(s, actor=p.username, action="user_update", object_type="user", object_id=u.username, payload=changes)
     s.commit()
+    principal_cache(request.app).forget_user(u.id)
     return _user_out(u)
 
 

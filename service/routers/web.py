@@ -77,8 +77,12 @@ def resolve_static(rel: str) -> Path:
     parts = Path(rel).parts
     if any(p in ("..", ".") or p.startswith(".") or p in _HIDDEN_PARTS for p in parts):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
-    path = (WEB_ROOT / rel).resolve()
-    if not path.is_relative_to(WEB_ROOT) or path.suffix not in MEDIA_TYPES or not path.is_file():
+    try:
+        path = (WEB_ROOT / rel).resolve()
+        found = path.is_relative_to(WEB_ROOT) and path.suffix in MEDIA_TYPES and path.is_file()
+    except (OSError, ValueError):  # e.g. a component over 255 characters (ENAMETOOLONG)
+        found = False
+    if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     return path
 

@@ -7,8 +7,11 @@ Progress and the video's length come back through the executor's typed channel
 """
 from __future__ import annotations
 
+import os
+import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from detector.config import ConfigError, load_crossing
@@ -122,3 +125,29 @@ def execute_task(task: Task, report: Report) -> TaskResult:
     removed += remove_unreferenced(cfg.db_url, Path(cfg.evidence_root), rel)  # evidence of a failed video
     return TaskResult("failed", error.splitlines()[0] if error else "failed", duration_s=info.duration_s,
                       wall_s=time.perf_counter() - t0, removed=removed)
+
+
+@dataclass(frozen=True, slots=True)
+class Confined:
+    """A task target that first opens the task's video confined to `roots` (`service.paths`):
+    checked when it is used, not only when the job was submitted. The target then reads the
+    descriptor opened here (through a symlink to `/dev/fd/N` named like the video), so a path
+    swapped for a symlink, a FIFO or another file afterwards changes nothing. A refused path is a
+    `failed` result with the reason; no target runs."""
+
+    target: Callable[[Task, Report], TaskResult]
+    roots: tuple[str, ...]
+
+    def __call__(self, task: Task, report: Report) -> TaskResult:
+        from service import paths
+
+        try:
+            fd = paths.open_video(task.path, tuple(Path(r) for r in self.roots))
+        except paths.PathRefused as e:
+            return TaskResult("failed", str(e))
+        try:
+            with tempfile.TemporaryDirectory(prefix="crosswatch-video-") as tmp:
+                link = paths.fd_link(fd, Path(tmp), Path(task.path).name)
+                return self.target(replace(task, path=str(link)), report)
+        finally:
+            os.close(fd)

@@ -288,6 +288,13 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/** `s` with HTML's special characters escaped: for the few places that must hand a library an
+ *  HTML string (ECharts tooltip formatters). Everything else builds DOM nodes with el(), whose
+ *  text children are text nodes, never markup. */
+export function escapeHtml(s) {
+  return String(s).replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
 /** Show a short message in the live region; kind: "info" | "success" | "error". */
 export function toast(msg, kind = "info") {
   const box = document.getElementById("toasts");
@@ -439,7 +446,12 @@ async function renderShell() {
   const user = await me().catch(() => null);
   document.documentElement.lang = lang();
   document.getElementById("brand-name").textContent = t("common.appName");
-  document.getElementById("skip-link").textContent = t("common.skipToContent");
+  const skip = document.getElementById("skip-link");
+  skip.textContent = t("common.skipToContent");
+  if (!skip.dataset.wired) { // no inline handler in index.html: the Content-Security-Policy forbids inline script
+    skip.dataset.wired = "1";
+    skip.addEventListener("click", (ev) => { ev.preventDefault(); document.getElementById("page").focus(); });
+  }
   const nav = document.getElementById("nav");
   nav.setAttribute("aria-label", t("common.mainNav"));
   nav.replaceChildren(...(user ? navPages(user.role) : []).map((p) => el("a", {

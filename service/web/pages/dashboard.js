@@ -8,7 +8,7 @@
 // Charts are ECharts (npm, served at /static/vendor/echarts.min.js), loaded once as a classic
 // script. Each section loads and fails on its own: one bad answer never blanks the whole page.
 import {
-  ApiError, DEFAULT_TZ, api, download, el, fmtDay, fmtNumber, fmtPercent, lang, registerPage, t, timeZone, toast,
+  ApiError, DEFAULT_TZ, api, download, el, escapeHtml, fmtDay, fmtNumber, fmtPercent, lang, registerPage, t, timeZone, toast,
 } from "../app.js";
 
 const ECHARTS_URL = "/static/vendor/echarts.min.js";
@@ -273,7 +273,10 @@ function mapOption(crossings, hotspots) {
     const h = p.h;
     const rate = h ? fmtNumber(h.rate_per_1000, 2) : "–";
     const n = h ? fmtNumber(h.violations) : fmtNumber(0);
-    return `${p.name}<br>${t("dashboard.col.rate")}: ${rate}<br>${t("dashboard.col.violations")}: ${n}`;
+    // ECharts renders a formatter's string as HTML: every piece of text is escaped (the crossing
+    // name is whatever an operator typed)
+    return [p.name, `${t("dashboard.col.rate")}: ${rate}`, `${t("dashboard.col.violations")}: ${n}`]
+      .map(escapeHtml).join("<br>");
   };
   // geo: lon/lat scaled to the points; schematic: one cell per crossing, the points centred in
   // them (fixed ranges, so labels are never pushed off the edge)
@@ -340,7 +343,7 @@ function weekdayHourOption(wh) {
   const max = Math.max(1, ...wh.matrix.flat());
   return {
     ...baseOption(),
-    tooltip: { formatter: (p) => `${days[p.value[1]]} ${hours[p.value[0]]}:00 — ${fmtNumber(p.value[2])}` },
+    tooltip: { formatter: (p) => escapeHtml(`${days[p.value[1]]} ${hours[p.value[0]]}:00 — ${fmtNumber(p.value[2])}`) },
     grid: { left: 70, right: 20, top: 10, bottom: 92 },
     xAxis: { type: "category", data: hours, name: t("dashboard.hour"), nameLocation: "middle", nameGap: 26,
       splitArea: { show: true } },
@@ -361,7 +364,7 @@ function spatialOption(sp) {
   const max = Math.max(1, ...sp.grid.flat());
   return {
     ...baseOption(),
-    tooltip: { formatter: (p) => t("dashboard.spatial.cell", { n: fmtNumber(p.value[2]) }) },
+    tooltip: { formatter: (p) => escapeHtml(t("dashboard.spatial.cell", { n: fmtNumber(p.value[2]) })) },
     grid: { left: 0, right: 0, top: 0, bottom: 0 },
     xAxis: { type: "category", data: idx, show: false },
     yAxis: { type: "category", data: idx, show: false, inverse: true },

@@ -26,7 +26,7 @@ PUBLIC = None
 POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/api/auth/login"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,
-    ("GET", "/metrics"): PUBLIC,
+    ("GET", "/metrics"): ADMIN,  # or the metrics token (test_auth); decision in README "Exposure"
     ("GET", "/api/auth/me"): ANY,
     ("GET", "/api/users"): ADMIN,
     ("POST", "/api/users"): ADMIN,

@@ -21,7 +21,7 @@ BODIES = [{"action": "confirm"}, {"action": "dismiss", "reason_code": "duplicate
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def world(request, tmp_path_factory) -> Iterator[World]:
-    yield from make_world(request.param, tmp_path_factory.mktemp("audit"), events_per_crossing=3)
+    yield from make_world(request.param, tmp_path_factory.mktemp("audit"), events_per_crossing=3, vary=False)
 
 
 @pytest.fixture(scope="module")

@@ -47,7 +47,10 @@ def test_bad_tokens_are_401(api, token):
 
 def test_expired_token_is_401(api):
     name = api.user("admin")
-    token, _ = security.issue_token(SECRET, name, "admin", 60, now=datetime.now(timezone.utc) - timedelta(hours=1))
+    uid = next(u["id"] for u in api.client.get("/api/users", headers=api.headers("admin")).json()["data"]
+               if u["username"] == name)
+    token, _ = security.issue_token(SECRET, name, "admin", 60, now=datetime.now(timezone.utc) - timedelta(hours=1),
+                                    user_id=uid, token_version=0)
     r = api.client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401 and r.json()["detail"] == "token expired"
 
@@ -84,15 +87,18 @@ def test_login_is_rate_limited(api):
     assert api.client.post("/api/auth/login", json={"username": api.user("analyst"), "password": PASSWORD}).status_code == 200
 
 
-def test_limiter_window_slides():
-    now = [0.0]
+def test_limiter_window_slides(api):
+    """The limiter counts attempts in the database, per key, in a sliding window; a success clears it."""
+    now = [datetime(2026, 1, 1, tzinfo=timezone.utc)]
     lim = security.LoginLimiter(2, 10, clock=lambda: now[0])
-    lim.failed("k"), lim.failed("k")
-    assert lim.retry_after("k") == pytest.approx(10)
-    now[0] = 10.5
-    assert lim.retry_after("k") == 0
-    lim.failed("k"), lim.succeeded("k")
-    assert lim.retry_after("k") == 0
+    w = api.app.state.write_sessionmaker
+    assert lim.admit(w, "slide") == (1, 0) and lim.admit(w, "slide") == (2, 0)
+    n, wait = lim.admit(w, "slide")
+    assert n == 0 and wait == pytest.approx(10)
+    now[0] += timedelta(seconds=10.5)
+    assert lim.admit(w, "slide") == (1, 0)
+    lim.succeeded(w, "slide")
+    assert lim.admit(w, "slide") == (1, 0)
 
 
 def test_api_keys_work_until_revoked(api):
@@ -149,7 +155,9 @@ def test_health_and_metrics(api):
     assert api.client.get("/healthz").json() == {"status": "ok", "database": "ok"}
     api.seed(events_per_crossing=2)
     api.client.get("/api/auth/me")
-    text = api.client.get("/metrics").text
+    assert api.client.get("/metrics").status_code == 401  # not public (README: Exposure)
+    assert api.client.get("/metrics", headers=api.headers("analyst")).status_code == 403
+    text = api.client.get("/metrics", headers=api.headers("admin")).text
     assert 'crosswatch_http_requests_total{method="GET",route="/api/auth/me",status="401"} 1.0' in text
     assert 'crosswatch_events{review_status="pending"} 4.0' in text
 

@@ -39,6 +39,9 @@ def set_status(api, uids: list[str], status: str, *, with_review: bool = True) -
             for eid in s.scalars(select(EventRow.id).where(EventRow.uid.in_(uids))):
                 s.add(ReviewRow(event_id=eid, stage=1, action=action, reason_code=None, comment="看清楚了 clear",
                                 username="officer1", at=at))
+        for uid in uids:  # as the review API does: the audit log says what the event's status is
+            audit.append(s, actor="officer1", action="review", object_type="event", object_id=uid, at=at,
+                         payload={"status": status, "stage": 1})
         s.commit()
 
 
