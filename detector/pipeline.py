@@ -19,6 +19,7 @@ import numpy as np
 
 from .boxes import nms_merge
 from .config import Crossing, SignalPlan
+from .regions import plan_detection, scale_box
 from .riders import merge_riders
 from .rules import RedLightRule, TrafficCounter, WrongWayRule
 from .rules.counting import CountRow
@@ -217,22 +218,36 @@ class Pipeline:
         self.plan = plan
 
     def run(self, video: str | Path, progress: Progress | None = None) -> PipelineResult:
+        """Frames are decoded straight to the crossing's working size (`regions.plan_detection`) when the
+        detector takes a plan, judged there, and the results are handed back in the video's pixel space."""
         started = time.perf_counter()
         info = probe(video)
         crossing = self.crossing.scaled_to((info.width, info.height))
+        # a detector that takes a plan (the model) gets the crossing's working size and regions; any
+        # other (scripted detections in tests) sees the video's own pictures
+        use_regions = getattr(self.detector, "use_regions", None)
+        work = (info.width, info.height)
+        if use_regions is not None:
+            regions = plan_detection(self.crossing)
+            work = regions.work_size
+            use_regions(regions.roi, regions.tiles)
         clock = _Clock()
-        session = FrameSession(crossing, self.detector, self.settings, self.plan, (info.width, info.height),
+        session = FrameSession(self.crossing.scaled_to(work), self.detector, self.settings, self.plan, work,
                                clock=clock)
         frame: Frame
-        for frame in read_frames(video):
+        for frame in read_frames(video, size=work):
             session.push(frame)
             if progress is not None:
                 progress(frame.t, info.duration_s)
         session.finish()
         final_class = session.final_class
         events = session.events
+        sx, sy = info.width / work[0], info.height / work[1]
         for e in events:
             e.class_name = final_class.get(e.track_id, e.class_name)
+            if (sx, sy) != (1.0, 1.0):
+                e.box = scale_box(e.box, sx, sy)
+                e.path = [(t, scale_box(b, sx, sy)) for t, b in e.path]
         crossings = [replace(c, class_name=final_class.get(c.track_id, c.class_name)) for c in session.crossings]
         counter = TrafficCounter()
         counter.add(crossings)
