@@ -19,6 +19,7 @@ import numpy as np
 
 from .boxes import nms_merge
 from .config import Crossing, SignalPlan
+from .identity import check_events
 from .regions import plan_detection, scale_box
 from .riders import merge_riders
 from .rules import RedLightRule, TrafficCounter, WrongWayRule
@@ -65,6 +66,7 @@ class PipelineResult:
     timings: dict[str, float]
     crossing: Crossing  # in the video's pixel space
     signal_log: dict[str, list[tuple[float, str]]] = field(default_factory=dict)  # (onset t, state) per signal
+    dropped: list[ViolationEvent] = field(default_factory=list)  # events whose path jumps between road users
 
 
 Progress = Callable[[float, float | None], None]
@@ -110,6 +112,7 @@ class FrameSession:
         self.red = RedLightRule(crossing, self.signals.at)
         self.wrong = WrongWayRule(crossing)
         self.events: list[ViolationEvent] = []
+        self.dropped: list[ViolationEvent] = []  # events whose path is not one road user (identity.py)
         self.crossings: list[LineCrossing] = []
         self.signal_log: dict[str, list[tuple[float, str]]] = {}  # per signal: (onset t, state) of each state
         # A road user's class is the vote over its whole track, not over the part seen when a rule decided
@@ -127,6 +130,9 @@ class FrameSession:
         self.max_track_id = track_offset  # the highest track id handed out so far
 
     def _record(self, ev: list[ViolationEvent], cr: list[LineCrossing]) -> None:
+        # an event whose path jumps between road users shows two of them: never stored as it is
+        ev, dropped = check_events(ev, self.crossing.frame_size)
+        self.dropped.extend(dropped)
         self.events.extend(ev)
         self.crossings.extend(cr)
         self._judged.update(e.track_id for e in ev)
@@ -258,4 +264,4 @@ class Pipeline:
         return PipelineResult(info=info, events=events, crossings=crossings, counts=counter.rows(),
                               frames=session.frames, processed=session.processed, duration_s=round(duration, 3),
                               elapsed_s=time.perf_counter() - started, timings=clock.spent, crossing=crossing,
-                              signal_log=session.signal_log)
+                              signal_log=session.signal_log, dropped=session.dropped)
