@@ -163,3 +163,27 @@ def reverse_video(src: str | Path, dst: str | Path) -> None:
         for img in reversed(frames):
             out.mux(vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
         out.mux(vs.encode())
+
+
+def scaled_copy(src: str | Path, dst: str | Path, size: tuple[int, int], preset: str = "ultrafast") -> Path:
+    """Write `src` re-encoded at `size` (width, height) as H.264 with the same frame times (for
+    resolution checks: the same scene at another camera resolution). Streams frame by frame."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        stream = inp.streams.video[0]
+        vs = out.add_stream("libx264", rate=stream.average_rate or 30)
+        vs.width, vs.height = int(size[0]), int(size[1])
+        vs.pix_fmt = "yuv420p"
+        vs.time_base = vs.codec_context.time_base = stream.time_base
+        vs.codec_context.options = {"crf": "18", "preset": preset}
+        start, last = None, -1
+        for f in inp.decode(stream):
+            g = f.reformat(width=vs.width, height=vs.height, format="yuv420p", interpolation="BICUBIC")
+            if start is None:
+                start = f.pts or 0
+            last = max(last + 1, (f.pts if f.pts is not None else last + 1) - start)
+            g.pts, g.time_base = last, stream.time_base
+            for pkt in vs.encode(g):
+                out.mux(pkt)
+        for pkt in vs.encode():
+            out.mux(pkt)
+    return Path(dst)
