@@ -151,28 +151,32 @@ def auto_tiles(crossing: Crossing, roi: Box, roi_scale: float) -> tuple[list[Box
     spans = [s for y, _ in rows for ln in crossing.lanes for s in _row_spans(list(ln.polygon), y)]
     xa = max(x0, math.floor(min(a for a, _ in spans))) if spans else x0
     xb = min(x1, math.ceil(max(b for _, b in spans))) if spans else x1
-    # the band grows by one two-wheeler height below (wheels on the last row) and above (heads)
+    # the band grows by one two-wheeler height on every side: wheels on its last row, heads above its
+    # first, riders along the kerbs (a box touching a tile's edge is left to the whole-picture pass)
     pad = int(MIN_MODEL_PX / scale)
     ya, yb = max(y0, ya - pad), min(y1, yb + pad)
+    xa, xb = max(x0, xa - pad), min(x1, xb + pad)
     while True:
         side = int(MODEL_SIDE / scale)
         overlap = max(int(0.2 * side), pad)
-        nx = 1 if xb - xa <= side else 1 + math.ceil((xb - xa - side) / (side - overlap))
-        ny = 1 if yb - ya <= side else 1 + math.ceil((yb - ya - side) / (side - overlap))
+        # a band a little wider (taller) than a tile gets one wider tile, not two nearly equal ones
+        nx = 1 if xb - xa <= 1.25 * side else 1 + math.ceil((xb - xa - side) / (side - overlap))
+        ny = 1 if yb - ya <= 1.25 * side else 1 + math.ceil((yb - ya - side) / (side - overlap))
         if nx * ny <= MAX_TILES or scale <= roi_scale * 1.25:
             break
         scale /= 1.2
     if scale <= roi_scale * 1.25:
         return [], 0.0
+    tw = max(side, xb - xa) if nx == 1 else side
+    th = max(side, yb - ya) if ny == 1 else side
     tiles = []
     for j in range(ny):
-        ty = ya if ny == 1 else ya + round(j * (yb - ya - side) / (ny - 1))
+        # a single tile is centred on its band, inside the frame
+        ty = ya + round(j * (yb - ya - side) / (ny - 1)) if ny > 1 else int(min(max(0, (ya + yb - th) / 2), max(0, H - th)))
         for i in range(nx):
-            tx = xa if nx == 1 else xa + round(i * (xb - xa - side) / (nx - 1))
-            # centre a tile larger than its band on the band, inside the frame
-            cx = tx if nx > 1 else int(min(max(0, (xa + xb - side) / 2), max(0, W - side)))
-            cy = ty if ny > 1 else int(min(max(0, (ya + yb - side) / 2), max(0, H - side)))
-            tiles.append((cx, cy, min(W, cx + side), min(H, cy + side)))
+            tx = xa + round(i * (xb - xa - side) / (nx - 1)) if nx > 1 else int(min(max(0, (xa + xb - tw) / 2), max(0, W - tw)))
+            tiles.append((tx, ty, min(W, tx + tw), min(H, ty + th)))
+    scale = min(scale, MODEL_SIDE / max(tw, th))
     return tiles, round(scale, 3)
 
 
