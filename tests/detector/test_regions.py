@@ -75,3 +75,45 @@ def test_file_tiles_and_roi_override_the_automatic_plan():
 def test_a_roi_that_leaves_nothing_to_detect_is_refused_with_file_and_field():
     with pytest.raises(ConfigError, match=r"x\.yaml: invalid crossing file: .*detection\.roi: covers no lane or stop line"):
         parse_crossing(crossing(detection={"roi": [0, 0, 640, 100]}), "x.yaml")
+
+
+def _clip(path, size=(320, 240), n=6, fps=10):
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=fps)
+        s.width, s.height = size
+        s.pix_fmt = "yuv420p"
+        for i in range(n):
+            img = np.zeros((size[1], size[0], 3), np.uint8)
+            img[:, : size[0] // 2] = 200  # left half bright
+            img[10 * i: 10 * i + 20, 10:30] = (0, 0, 255)
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+@pytest.mark.parametrize("size", [None, (640, 480), (160, 120), (320, 240)])
+def test_read_frames_decodes_straight_to_the_working_size(tmp_path, size):
+    from detector.video import read_frames
+
+    clip = _clip(tmp_path / "c.mp4")
+    frames = list(read_frames(clip, size=size))
+    want = size or (320, 240)
+    assert [f.t for f in frames] == pytest.approx([i / 10 for i in range(6)])
+    for f in frames:
+        assert f.image.shape == (want[1], want[0], 3)
+        # the picture is the same scene: bright left half, dark right half
+        assert f.image[:, : want[0] // 2 - 2].mean() > 150 and f.image[:, want[0] // 2 + 2:].mean() < 60
+
+
+def test_scaled_copy_keeps_frame_times_and_scene(tmp_path):
+    from detector.video import probe, read_frames, scaled_copy
+
+    clip = _clip(tmp_path / "c.mp4")
+    out = scaled_copy(clip, tmp_path / "big.mp4", (640, 480))
+    assert (probe(out).width, probe(out).height) == (640, 480)
+    assert [f.t for f in read_frames(out)] == [f.t for f in read_frames(clip)]
