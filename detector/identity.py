@@ -22,15 +22,16 @@ class IdentityLimits:
     max_speed: float = 30.0  # box heights per second between two looks (~160 km/h for a 1.5 m tall road user)
     slack: float = 0.6  # box heights any step may add (box jitter, the rider/bike merge changing)
     max_accel: float = 20.0  # change of speed (heights per second) per second, beyond the slack
-    max_area_ratio: float = 2.5  # box area change between two looks less than 0.5 s apart
 
 
-def _centre(b: Box) -> tuple[float, float]:
-    return ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+def _anchor(b: Box) -> tuple[float, float]:
+    """Bottom-centre: where the road user touches the road. It stays put when the rider's box is merged
+    into the bike's or not (the top and the centre jump with that)."""
+    return ((b[0] + b[2]) / 2, b[3])
 
 
 def _height(a: Box, b: Box) -> float:
-    return max(1.0, (a[3] - a[1] + b[3] - b[1]) / 2)
+    return max(1.0, a[3] - a[1], b[3] - b[1])
 
 
 def _cut(b: Box, frame: tuple[int, int] | None, px: float = 2.0) -> bool:
@@ -44,7 +45,7 @@ def path_break(path: Sequence[tuple[float, Box]], limits: IdentityLimits = Ident
 
     A step breaks when it moves further than `max_speed` box heights per second (plus `slack`), when its
     speed changes from the previous step's by more than `max_accel` per second allows (plus `slack`:
-    a standing rider does not leap), or when the box area jumps by more than `max_area_ratio` within 0.5 s.
+    a standing rider does not leap). Positions are bottom-centres, distances in the larger box height of the step.
     Steps with a box cut by the edge of the `frame` (width, height) are not judged (the box is partial)."""
     prev_v: tuple[float, float] | None = None
     for (t0, a), (t1, b) in itertools.pairwise(path):
@@ -55,7 +56,7 @@ def path_break(path: Sequence[tuple[float, Box]], limits: IdentityLimits = Ident
             prev_v = None
             continue
         h = _height(a, b)
-        (ax, ay), (bx, by) = _centre(a), _centre(b)
+        (ax, ay), (bx, by) = _anchor(a), _anchor(b)
         dx, dy = (bx - ax) / h, (by - ay) / h  # in box heights
         if math.hypot(dx, dy) > limits.max_speed * dt + limits.slack:
             return t1
@@ -64,10 +65,6 @@ def path_break(path: Sequence[tuple[float, Box]], limits: IdentityLimits = Ident
             dv = math.hypot(v[0] - prev_v[0], v[1] - prev_v[1]) * dt  # heights of unexplained displacement
             if dv > limits.max_accel * dt * dt + limits.slack:
                 return t1
-        area_a = max(1.0, (a[2] - a[0]) * (a[3] - a[1]))
-        area_b = max(1.0, (b[2] - b[0]) * (b[3] - b[1]))
-        if dt < 0.5 and max(area_a / area_b, area_b / area_a) > limits.max_area_ratio:
-            return t1
         prev_v = v
     return None
 

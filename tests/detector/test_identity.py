@@ -18,7 +18,8 @@ def path(steps, dt=1 / 6):
 STEADY = [box(200, 400 - 20 * k) for k in range(8)]  # 20 px per 1/6 s: 1.5 heights/s
 WAITING_THEN_LEAP = [box(200, 400)] * 4 + [box(330, 300)] + [box(330, 300 - 20 * k) for k in range(1, 4)]
 SPEEDING = [box(200, 1400 - 450 * k) for k in range(4)]  # 5.6 heights per look: 34 heights/s
-SHRINK = [box(200, 400 - 10 * k) for k in range(4)] + [box(200, 360, h=30, w=15)]
+# the rider's box merged into the bike's in one look and not in the next: the top jumps, the wheels do not
+MERGE_FLICKER = [box(200, 400 - 10 * k, h=150 if k % 2 else 90) for k in range(8)]
 STARTING = [box(200, 400)] * 4 + [box(200, 400 - 3 * k * k) for k in range(1, 6)]  # pulls away smoothly
 
 
@@ -26,7 +27,7 @@ STARTING = [box(200, 400)] * 4 + [box(200, 400 - 3 * k * k) for k in range(1, 6)
     (STEADY, False),
     (WAITING_THEN_LEAP, True),
     (SPEEDING, True),
-    (SHRINK, True),
+    (MERGE_FLICKER, False),
     (STARTING, False),
     ([], False),
     ([box(0, 100)], False),
@@ -36,8 +37,8 @@ def test_path_break(steps, breaks):
 
 
 def test_boxes_cut_by_the_frame_edge_are_not_judged():
-    entering = [(100 + 10 * k, 300, 100 + 60 * k + 10, 380) for k in range(4)]
-    entering = [(max(0.0, x1 - 100), y1, x2 - 100, y2) for x1, y1, x2, y2 in entering]  # grows out of x = 0
+    # a car coming in over the left edge: its box grows from a sliver to whole, the centre lurches
+    entering = [(0.0, 300, 10, 380), (0.0, 300, 300, 380), (10, 300, 310, 380), (20, 300, 320, 380)]
     assert path_break(path(entering)) is not None
     assert path_break(path(entering), frame=(640, 480)) is None
 
