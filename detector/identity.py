@@ -22,6 +22,7 @@ class IdentityLimits:
     max_speed: float = 30.0  # box heights per second between two looks (~160 km/h for a 1.5 m tall road user)
     slack: float = 0.6  # box heights any step may add (box jitter, the rider/bike merge changing)
     max_accel: float = 20.0  # change of speed (heights per second) per second, beyond the slack
+    max_height_ratio: float = 2.5  # box height change between two looks (the rider merging or not: ~1.6)
 
 
 def _anchor(b: Box) -> tuple[float, float]:
@@ -45,7 +46,8 @@ def path_break(path: Sequence[tuple[float, Box]], limits: IdentityLimits = Ident
 
     A step breaks when it moves further than `max_speed` box heights per second (plus `slack`), when its
     speed changes from the previous step's by more than `max_accel` per second allows (plus `slack`:
-    a standing rider does not leap). Positions are bottom-centres, distances in the larger box height of the step.
+    a standing rider does not leap), or when the box height changes by more than `max_height_ratio` (another
+    road user of another size: a track lost near the line and re-found on a far one). Positions are bottom-centres, distances in the larger box height of the step.
     Steps with a box cut by the edge of the `frame` (width, height) are not judged (the box is partial)."""
     prev_v: tuple[float, float] | None = None
     for (t0, a), (t1, b) in itertools.pairwise(path):
@@ -56,6 +58,9 @@ def path_break(path: Sequence[tuple[float, Box]], limits: IdentityLimits = Ident
             prev_v = None
             continue
         h = _height(a, b)
+        ha, hb = max(1.0, a[3] - a[1]), max(1.0, b[3] - b[1])
+        if max(ha / hb, hb / ha) > limits.max_height_ratio:
+            return t1
         (ax, ay), (bx, by) = _anchor(a), _anchor(b)
         dx, dy = (bx - ax) / h, (by - ay) / h  # in box heights
         if math.hypot(dx, dy) > limits.max_speed * dt + limits.slack:

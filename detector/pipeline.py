@@ -249,7 +249,7 @@ class Pipeline:
         final_class = session.final_class
         events = session.events
         sx, sy = info.width / work[0], info.height / work[1]
-        for e in events:
+        for e in events + session.dropped:
             e.class_name = final_class.get(e.track_id, e.class_name)
             if (sx, sy) != (1.0, 1.0):
                 e.box = scale_box(e.box, sx, sy)

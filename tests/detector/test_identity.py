@@ -20,6 +20,8 @@ WAITING_THEN_LEAP = [box(200, 400)] * 4 + [box(330, 300)] + [box(330, 300 - 20 *
 SPEEDING = [box(200, 1400 - 450 * k) for k in range(4)]  # 5.6 heights per look: 34 heights/s
 # the rider's box merged into the bike's in one look and not in the next: the top jumps, the wheels do not
 MERGE_FLICKER = [box(200, 400 - 10 * k, h=150 if k % 2 else 90) for k in range(8)]
+# lost near the line, "re-found" a second later on a far, smaller road user higher up
+REFOUND_SMALLER = [box(300, 480 - 30 * k, h=120, w=55) for k in range(3)] + [(412, 168, 499, 205)]
 STARTING = [box(200, 400)] * 4 + [box(200, 400 - 3 * k * k) for k in range(1, 6)]  # pulls away smoothly
 
 
@@ -28,6 +30,7 @@ STARTING = [box(200, 400)] * 4 + [box(200, 400 - 3 * k * k) for k in range(1, 6)
     (WAITING_THEN_LEAP, True),
     (SPEEDING, True),
     (MERGE_FLICKER, False),
+    (REFOUND_SMALLER, True),
     (STARTING, False),
     ([], False),
     ([box(0, 100)], False),
