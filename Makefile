@@ -35,7 +35,8 @@ test: assets
 	bash scripts/run_tests.sh
 
 # `crosswatch bench` of every sample clip (one run each; JSON into $(BENCH_DIR)) and the
-# accuracy table at the default rate and at full frame rate. Quote numbers from a quiet machine.
+# accuracy table at the default rate and at full frame rate; then crosswatch beside plain ultralytics
+# `track()` on the same clips, alternating (scripts/bench_vs_plain.py). Quote numbers from a quiet machine.
 BENCH_DIR ?= docs/measurements/$(shell date +%Y-%m-%d)
 bench: assets
 	mkdir -p $(BENCH_DIR)
@@ -44,6 +45,8 @@ bench: assets
 	    --device cpu --out $(BENCH_DIR)/$$c.bench.json > /dev/null || exit 1; \
 	  $(PY) -c "import json,sys; d=json.load(open(sys.argv[1])); print(f\"{sys.argv[2]:<24} {d['duration_s']:6.1f} s video  {d['wall_s']:6.1f} s wall  {d['realtime_factor']:5.2f}x  (pipeline {d['pipeline_realtime_factor']:.2f}x)\")" $(BENCH_DIR)/$$c.bench.json $$c; \
 	done
+	$(PY) scripts/bench_vs_plain.py hanoi_giangvo_langha vn_rear_stopline vn_rear_stopline@3240x1440 \
+	  --runs 2 --out $(BENCH_DIR)/bench_vs_plain.json
 
 eval: assets
 	$(PY) -m service.cli eval assets/sample_videos

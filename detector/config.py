@@ -139,6 +139,12 @@ class Lane(_Strict):
         """The lane's own `signal` when the file sets it (null = none, exempt); else the stop line's."""
         return self.signal if "signal" in self.model_fields_set else stop_line_signal
 
+def _box_meets(box: tuple[float, float, float, float], pts) -> bool:
+    """The bounding box of `pts` meets `box` (x1, y1, x2, y2)."""
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    return min(box[2], max(xs)) - max(box[0], min(xs)) >= 0 and min(box[3], max(ys)) - max(box[1], min(ys)) >= 0
+
+
 class DetectionOptions(_Strict):
     """Optional per-crossing detection hints."""
 
@@ -213,6 +219,10 @@ class Crossing(_Strict):
             if not (x2 > x1 and y2 > y1):
                 errors.append("detection.roi: needs x2 > x1 and y2 > y1")
             inside("detection.roi", [(x1, y1), (x2, y2)])
+            if (self.lanes or self.stop_lines) and not any(
+                    _box_meets(self.detection.roi, pts) for pts in
+                    [ln.polygon for ln in self.lanes] + [sl.points for sl in self.stop_lines]):
+                errors.append("detection.roi: covers no lane or stop line (nothing left to detect)")
         if errors:
             raise ValueError("; ".join(errors))
         return self

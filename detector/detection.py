@@ -92,6 +92,11 @@ class YoloDetector:
         if not self._keep:
             raise ModelError(f"{self.model_path}: model has no COCO road-user classes")
 
+    def use_regions(self, roi: Sequence[float] | None, tiles: Sequence[Sequence[float]]) -> None:
+        """Look at these regions from now on (the pipeline's plan, in the pixel space of the frames it passes)."""
+        self.roi = tuple(round(v) for v in roi) if roi is not None else None
+        self.tiles = [tuple(round(v) for v in t) for t in tiles]
+
     def _predict(self, images: list[np.ndarray]) -> list[Detections]:
         if self._ov is not None:
             return [self._to_detections(d) for d in

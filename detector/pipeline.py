@@ -19,6 +19,8 @@ import numpy as np
 
 from .boxes import nms_merge
 from .config import Crossing, SignalPlan
+from .identity import check_events
+from .regions import plan_detection, scale_box
 from .riders import merge_riders
 from .rules import RedLightRule, TrafficCounter, WrongWayRule
 from .rules.counting import CountRow
@@ -64,6 +66,7 @@ class PipelineResult:
     timings: dict[str, float]
     crossing: Crossing  # in the video's pixel space
     signal_log: dict[str, list[tuple[float, str]]] = field(default_factory=dict)  # (onset t, state) per signal
+    dropped: list[ViolationEvent] = field(default_factory=list)  # events whose path jumps between road users
 
 
 Progress = Callable[[float, float | None], None]
@@ -109,6 +112,7 @@ class FrameSession:
         self.red = RedLightRule(crossing, self.signals.at)
         self.wrong = WrongWayRule(crossing)
         self.events: list[ViolationEvent] = []
+        self.dropped: list[ViolationEvent] = []  # events whose path is not one road user (identity.py)
         self.crossings: list[LineCrossing] = []
         self.signal_log: dict[str, list[tuple[float, str]]] = {}  # per signal: (onset t, state) of each state
         # A road user's class is the vote over its whole track, not over the part seen when a rule decided
@@ -126,6 +130,9 @@ class FrameSession:
         self.max_track_id = track_offset  # the highest track id handed out so far
 
     def _record(self, ev: list[ViolationEvent], cr: list[LineCrossing]) -> None:
+        # an event whose path jumps between road users shows two of them: never stored as it is
+        ev, dropped = check_events(ev, self.crossing.frame_size)
+        self.dropped.extend(dropped)
         self.events.extend(ev)
         self.crossings.extend(cr)
         self._judged.update(e.track_id for e in ev)
@@ -217,22 +224,36 @@ class Pipeline:
         self.plan = plan
 
     def run(self, video: str | Path, progress: Progress | None = None) -> PipelineResult:
+        """Frames are decoded straight to the crossing's working size (`regions.plan_detection`) when the
+        detector takes a plan, judged there, and the results are handed back in the video's pixel space."""
         started = time.perf_counter()
         info = probe(video)
         crossing = self.crossing.scaled_to((info.width, info.height))
+        # a detector that takes a plan (the model) gets the crossing's working size and regions; any
+        # other (scripted detections in tests) sees the video's own pictures
+        use_regions = getattr(self.detector, "use_regions", None)
+        work = (info.width, info.height)
+        if use_regions is not None:
+            regions = plan_detection(self.crossing)
+            work = regions.work_size
+            use_regions(regions.roi, regions.tiles)
         clock = _Clock()
-        session = FrameSession(crossing, self.detector, self.settings, self.plan, (info.width, info.height),
+        session = FrameSession(self.crossing.scaled_to(work), self.detector, self.settings, self.plan, work,
                                clock=clock)
         frame: Frame
-        for frame in read_frames(video):
+        for frame in read_frames(video, size=work):
             session.push(frame)
             if progress is not None:
                 progress(frame.t, info.duration_s)
         session.finish()
         final_class = session.final_class
         events = session.events
-        for e in events:
+        sx, sy = info.width / work[0], info.height / work[1]
+        for e in events + session.dropped:
             e.class_name = final_class.get(e.track_id, e.class_name)
+            if (sx, sy) != (1.0, 1.0):
+                e.box = scale_box(e.box, sx, sy)
+                e.path = [(t, scale_box(b, sx, sy)) for t, b in e.path]
         crossings = [replace(c, class_name=final_class.get(c.track_id, c.class_name)) for c in session.crossings]
         counter = TrafficCounter()
         counter.add(crossings)
@@ -243,4 +264,4 @@ class Pipeline:
         return PipelineResult(info=info, events=events, crossings=crossings, counts=counter.rows(),
                               frames=session.frames, processed=session.processed, duration_s=round(duration, 3),
                               elapsed_s=time.perf_counter() - started, timings=clock.spent, crossing=crossing,
-                              signal_log=session.signal_log)
+                              signal_log=session.signal_log, dropped=session.dropped)

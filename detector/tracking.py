@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import lap
 
+from .perspective import Perspective, context_class
 from .types import Detections, TrackPoint
 
 _FOUR_WHEELERS = {"car", "bus", "truck"}
@@ -33,6 +34,7 @@ class TrackerConfig:
     settled_dist: float = 0.6  # the same gate once a track's velocity is known (3+ hits)
     min_iou_weak: float = 0.3  # IoU needed to match a weak box
     max_area_ratio: float = 4.0
+    context_class: bool = True  # a box's class also follows its shape and the learnt perspective (perspective.py)
 
 
 @dataclass(eq=False)
@@ -87,6 +89,7 @@ class Tracker:
         self._ids = itertools.count(1)
         # class of each retired track by its whole life's vote (the caller pops what it needs)
         self.final_class: dict[int, str] = {}
+        self.perspective = Perspective()  # box height vs row, learnt from confident boxes
 
     @property
     def active_ids(self) -> list[int]:
@@ -139,8 +142,19 @@ class Tracker:
         _, x, _ = lap.lapjv(cost, extend_cost=True, cost_limit=_GATED - 1)
         return [(r, int(c)) for r, c in enumerate(x) if c >= 0 and cost[r, c] < _GATED]
 
+    def _in_context(self, det: Detections) -> Detections:
+        """Learn the perspective from this frame's boxes, then correct classes their size contradicts."""
+        persp = self.perspective
+        boxes = det.xyxy.tolist()
+        for b, c, s in zip(boxes, det.class_name, det.confidence):
+            persp.learn(b, c, float(s))
+        cls = np.array([context_class(b, c, persp) for b, c in zip(boxes, det.class_name)], dtype=object)
+        return Detections(det.xyxy, det.confidence, cls, det.tracker_id)
+
     def update(self, det: Detections, t: float, frame: int) -> TrackUpdate:
         cfg = self.config
+        if cfg.context_class and len(det):
+            det = self._in_context(det)
         tracker_id = np.full(len(det), -1, np.int64)
         conf = det.confidence
         high = np.flatnonzero(conf >= cfg.high_conf)

@@ -78,8 +78,12 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def read_frames(path: str | Path, *, threads: int | None = None) -> Iterator[Frame]:
+def read_frames(path: str | Path, *, threads: int | None = None,
+                size: tuple[int, int] | None = None) -> Iterator[Frame]:
     """Every frame in presentation order, with t = (pts - stream start) * time_base seconds.
+
+    `size` (width, height): pictures are made at that size by the decoder's scaler (a 4K frame is
+    never converted at full size; a small one is enlarged), None = the stream's own size.
 
     Raises VideoError for a file that breaks during decoding, and for one that ends well
     before its declared duration (truncated).
@@ -99,6 +103,8 @@ def read_frames(path: str | Path, *, threads: int | None = None) -> Iterator[Fra
     step = 1.0 / info.nominal_fps if info.nominal_fps else 1.0 / 30
     index = 0
     last_t = None
+    scale = {} if size is None or tuple(size) == (info.width, info.height) else \
+        {"width": int(size[0]), "height": int(size[1]), "interpolation": "BILINEAR"}
     try:
         for f in container.decode(stream):
             if f.pts is not None and tb is not None:
@@ -112,7 +118,7 @@ def read_frames(path: str | Path, *, threads: int | None = None) -> Iterator[Fra
             if last_t is not None and t <= last_t:  # broken/duplicate timestamps: keep time monotonic
                 t = last_t + 1e-3
             last_t = t
-            yield Frame(index=index, t=round(t, 6), convert=partial(f.to_ndarray, format="bgr24"))
+            yield Frame(index=index, t=round(t, 6), convert=partial(f.to_ndarray, format="bgr24", **scale))
             index += 1
     except (av.FFmpegError, ValueError) as e:
         raise VideoError(f"{path}: decoding failed after {index} frames: {_av_reason(e)}") from None
@@ -157,3 +163,27 @@ def reverse_video(src: str | Path, dst: str | Path) -> None:
         for img in reversed(frames):
             out.mux(vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
         out.mux(vs.encode())
+
+
+def scaled_copy(src: str | Path, dst: str | Path, size: tuple[int, int], preset: str = "ultrafast") -> Path:
+    """Write `src` re-encoded at `size` (width, height) as H.264 with the same frame times (for
+    resolution checks: the same scene at another camera resolution). Streams frame by frame."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        stream = inp.streams.video[0]
+        vs = out.add_stream("libx264", rate=stream.average_rate or 30)
+        vs.width, vs.height = int(size[0]), int(size[1])
+        vs.pix_fmt = "yuv420p"
+        vs.time_base = vs.codec_context.time_base = stream.time_base
+        vs.codec_context.options = {"crf": "18", "preset": preset}
+        start, last = None, -1
+        for f in inp.decode(stream):
+            g = f.reformat(width=vs.width, height=vs.height, format="yuv420p", interpolation="BICUBIC")
+            if start is None:
+                start = f.pts or 0
+            last = max(last + 1, (f.pts if f.pts is not None else last + 1) - start)
+            g.pts, g.time_base = last, stream.time_base
+            for pkt in vs.encode(g):
+                out.mux(pkt)
+        for pkt in vs.encode():
+            out.mux(pkt)
+    return Path(dst)

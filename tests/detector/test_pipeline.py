@@ -401,3 +401,43 @@ def test_quiet_scene_runner_found_with_duplicate_skipping(quiet_clip):
     res = Pipeline(QUIET_CROSSING, det, PipelineSettings(skip_duplicates=True), plan=RED_ALL_ALONG).run(quiet_clip)
     assert res.processed >= 25  # actual: 1
     assert len(res.events) == 1
+
+
+class PlannedDetector(ScriptedDetector):
+    """A scripted detector that takes the pipeline's detection plan: it sees frames at the crossing's
+    working size (640x480 here, twice the video) and answers in those pixels."""
+
+    def __init__(self):
+        super().__init__()
+        self.shapes: set[tuple[int, ...]] = set()
+        self.regions = None
+        self.k = 0
+
+    def use_regions(self, roi, tiles):
+        self.regions = (roi, tiles)
+
+    def detect(self, images):
+        out = []
+        for img in images:
+            self.shapes.add(img.shape)
+            rows = self.script(self.k / FPS)
+            self.k += 1
+            if not rows:
+                out.append(Detections.empty())
+                continue
+            out.append(Detections(np.array([[2 * v for v in r[2]] for r in rows], np.float32),
+                                  np.array([r[1] for r in rows], np.float32), np.array([r[0] for r in rows], object)))
+        return out
+
+
+def test_pipeline_works_in_the_crossing_space_and_answers_in_the_video_space(clip_path):
+    det = PlannedDetector()
+    res = Pipeline(CROSSING, det).run(clip_path)
+    assert det.shapes == {(480, 640, 3)}  # decoded straight to the crossing's frame_size
+    roi, tiles = det.regions
+    assert roi[1] < 240 < roi[3] and tiles == []  # the stop line (y = 240 there) is inside the region
+    assert res.crossing.frame_size == (W, H)
+    (e,) = res.events
+    assert e.t == pytest.approx(0.85, abs=1e-3)
+    assert e.box[1] == pytest.approx(LINE_Y - 60, abs=0.6)  # back in video pixels
+    assert all(b[3] <= H for _, b in e.path)
