@@ -525,6 +525,9 @@ def build_parser() -> argparse.ArgumentParser:
     from service.cli import add_commands  # serve, user, db
 
     add_commands(sub)
+    from service.reports.cli import add_report_command  # report (创城简报)
+
+    add_report_command(sub)
     return p
 
 

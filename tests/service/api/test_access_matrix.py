@@ -64,6 +64,7 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/stats/summary"): ANA,
     ("GET", "/api/exports/stats.csv"): ANA,
     ("GET", "/api/exports/stats.xlsx"): ANA,
+    ("GET", "/api/reports/bulletin"): ANA,  # 创城简报 (scoped users: their crossings)
     ("GET", "/api/jobs"): OPS,
     ("POST", "/api/jobs"): OPS,
     ("POST", "/api/jobs/upload"): OPS,
