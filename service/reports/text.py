@@ -1,6 +1,7 @@
 """The bulletin's words and formatted numbers, shared by the PDF and the DOCX (one wording)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -19,13 +20,34 @@ def fmt_int(n: int | None) -> str:
     return "—" if n is None else f"{n:,}"
 
 
-def fmt_rate(r: float | None, road_users: int | None = None) -> str:
+def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float] | None:
+    """95 % Wilson score interval of k in n as proportions (k above n clamped); None for n = 0.
+    The dashboard computes the same (service/web/pages/dashboard/rates.js)."""
+    if not n or n <= 0:
+        return None
+    p = min(max(k, 0), n) / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _permille(x: float) -> str:
+    return f"{x * 1000:,.1f}" if x * 1000 < 10 else f"{x * 1000:,.0f}"
+
+
+def fmt_rate(r: float | None, road_users: int | None = None, violations: int | None = None) -> str:
+    """"428.57‰（95% 区间 214–674‰，样本不足）": the interval when the violations are given, the
+    flag below MIN_SAMPLE road users."""
     if r is None:
         return "—（无通行量）"
-    s = f"{r:.2f}‰"
+    notes = []
+    ci = wilson(violations, road_users) if violations is not None and road_users else None
+    if ci is not None:
+        notes.append(f"95% 区间 {_permille(ci[0])}–{_permille(ci[1])}‰")
     if road_users is not None and road_users < MIN_SAMPLE:
-        s += "（样本不足）"
-    return s
+        notes.append("样本不足")
+    return f"{r:.2f}‰" + (f"（{'，'.join(notes)}）" if notes else "")
 
 
 def fmt_share(x: float | None) -> str:
@@ -73,7 +95,8 @@ def kpis(b: Bulletin) -> list[Kpi]:
     rows += [
         Kpi("通行量（人次/车次）", fmt_int(cur.road_users), fmt_int(prev.road_users),
             fmt_change(cur.road_users, prev.road_users)),
-        Kpi("每千通行违法率", fmt_rate(cur.rate_per_1000, cur.road_users), fmt_rate(prev.rate_per_1000, prev.road_users),
+        Kpi("每千通行违法率", fmt_rate(cur.rate_per_1000, cur.road_users, cur.violations),
+            fmt_rate(prev.rate_per_1000, prev.road_users, prev.violations),
             fmt_change(cur.rate_per_1000, prev.rate_per_1000)),
         Kpi("确认率（确认/已决定）", fmt_share(cur.confirmed_share), fmt_share(prev.confirmed_share),
             fmt_change(cur.confirmed_share, prev.confirmed_share)),
@@ -93,7 +116,7 @@ def headline(b: Bulletin) -> str:
     else:
         parts.append(f"，上期 {p.violations:,} 起，环比 {fmt_change(s.violations, p.violations)}")
     if s.rate_per_1000 is not None:
-        parts.append(f"；每千通行违法率 {fmt_rate(s.rate_per_1000, s.road_users)}")
+        parts.append(f"；每千通行违法率 {fmt_rate(s.rate_per_1000, s.road_users, s.violations)}")
     top = next((h for h in b.hotspots if h.violations > 0), None)
     if top is not None:
         parts.append(f"；违法率最高的路口为{top.name}（{top.violations:,} 起）")
@@ -105,7 +128,7 @@ def hotspot_rows(b: Bulletin, limit: int = 10) -> list[list[str]]:
     for i, h in enumerate(b.hotspots[:limit], start=1):
         rows.append([str(i), h.name, h.district or "—", fmt_int(h.violations), fmt_int(h.by_type.get("red_light", 0)),
                      fmt_int(h.by_type.get("wrong_way", 0)), fmt_int(h.road_users),
-                     fmt_rate(h.rate_per_1000, h.road_users)])
+                     fmt_rate(h.rate_per_1000, h.road_users, h.violations)])
     return rows
 
 
@@ -125,7 +148,7 @@ def throughput_lines(b: Bulletin) -> list[str]:
 
 def scope_note(b: Bulletin) -> str:
     return (f"统计口径：{STATUS_SCOPE.get(b.status, b.status)}，按事件发生时间（{b.tz}）计入；上期为本期之前等长时段"
-            f"（{local_day_range(b.previous_start, b.start, b.tz)}）。通行量少于 {MIN_SAMPLE} 的违法率标注“样本不足”。")
+            f"（{local_day_range(b.previous_start, b.start, b.tz)}）。违法率附 95% Wilson 置信区间，通行量少于 {MIN_SAMPLE} 的标注“样本不足”。")
 
 
 def case_caption(c, tz: str) -> str:

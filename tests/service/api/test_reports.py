@@ -101,6 +101,11 @@ def test_bulletin_pdf_and_docx(world):  # noqa: F811
     assert "全市文明交通创城简报" in body and "2026年3月2日—3月8日" in body
     assert cells[cells.index("违法总数（起）") + 1] == f"{summary['violations']:,}"
     assert "路口 cx-a" in cells and "每千通行违法率" in cells
+    from service.reports.text import wilson
+
+    lo, hi = wilson(summary["violations"], summary["road_users"])
+    assert cells[cells.index("每千通行违法率") + 1] == (
+        f"{summary['rate_per_1000']:.2f}‰（95% 区间 {lo * 1000:,.1f}–{hi * 1000:,.1f}‰）")  # 2,500 road users
     assert abs(doc.sections[0].page_width.mm - 210) < 0.5 and abs(doc.sections[0].page_height.mm - 297) < 0.5
 
 
