@@ -50,6 +50,8 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/events/{uid}"): REV_ANA,
     ("POST", "/api/events/{uid}/reopen"): ADMIN,  # 退回重审: the supervisor
     ("POST", "/api/events/{uid}/review"): REV,
+    ("POST", "/api/events/{uid}/review/undo"): REV,  # one's own decision, within seconds
+    ("GET", "/api/reviews/workload"): REV_ANA,
     ("GET", "/api/reviews/reasons"): ANY,
     ("GET", "/api/exports/events.csv"): REV_ANA,
     ("GET", "/api/exports/events.xlsx"): REV_ANA,
@@ -126,6 +128,8 @@ def _valid_body(path: str):
         return {"yaml": crossing_yaml("cx-b", "西城区")}
     if path.endswith("/review"):
         return {"action": "confirm"}
+    if path.endswith("/review/undo"):
+        return {"review_id": 1}
     return None
 
 
