@@ -53,7 +53,7 @@ def test_undo_from_the_toast_brings_the_event_back(ui, page_as, screenshot):
         page.wait_for_function(f"document.getElementById('review-composite').dataset.uid !== {uid!r}")
         assert db_state(ui, uid)[:4] == ("confirmed", 1, "reviewer", 1)
         screenshot(page, "review-undo-toast")
-        page.click("#review-undo")
+        page.keyboard.press("u")  # the toast's button, by keyboard
         page.wait_for_function(f"document.getElementById('review-composite').dataset.uid === {uid!r}")
         page.wait_for_selector("#review-status .badge-pending")
         assert db_state(ui, uid) == ("pending", 0, None, 0, before[4] + 1)

@@ -209,7 +209,7 @@ class ReviewView {
     const rows = [["J / →", "review.next"], ["K / ←", "review.previous"], ["C / Enter", "review.confirm"],
       ["D", "review.dismiss"], ["N", "review.needsInfo"], ["1–9", "review.pickReason"], ["Z", "review.zoom"],
       ["Space", "review.play"], [", / .", "review.frameStep"], ["S", "review.slow"], ["L", "review.loop"],
-      ["E", "review.exportOne"], ["Esc", "common.close"]];
+      ["E", "review.exportOne"], ["U", "review.desk.undo"], ["Esc", "common.close"]];
     return el("dl", { class: "rv-help-list" }, ...rows.flatMap(([k, key]) => [el("dt", {}, el("kbd", {}, k)),
       el("dd", {}, t(key))]));
   }
@@ -383,7 +383,7 @@ class ReviewView {
       this.updateSessionExport();
       ok = true;
       const undo = { l, reviewId: out.review.id, was, left, confirmedBefore: was === "confirmed" };
-      undoToast(t("review.decided", { action: t(`review.action.${action}`) }), () => this.undo(undo));
+      this.undoItem = undoToast(t("review.decided", { action: t(`review.action.${action}`) }), () => this.undo(undo));
     } catch (e) {
       this.fail(e);
     } finally {
@@ -719,6 +719,7 @@ class ReviewView {
       z: () => this.toggleZoom(), " ": () => this.playPause(),
       ",": () => this.step(-1), ".": () => this.step(1),
       s: () => this.slow(), l: () => this.loop(), e: () => this.exportCurrent(), "?": () => this.toggleHelp(),
+      u: () => this.undoItem?.isConnected && this.undoItem.querySelector("button:not(:disabled)")?.click(),
     };
     if (!(k in actions)) return;
     if (onButton && (k === "Enter" || k === " ")) return; // let the focused button do its own thing
