@@ -599,8 +599,8 @@ async function render(root) {
   const bulletin = bulletinBar(() => state, statsQuery);
   root.append(el("div", { class: "dashboard" },
     el("div", { class: "dash-head" }, el("h1", {}, t("dashboard.title")),
-      filterForm(state, crossings, (next) => { state = next; bulletin.refresh(); refresh(); }), exportBar(() => state),
-      bulletin),
+      filterForm(state, crossings, (next) => { state = next; bulletin.refresh(); refresh(); }), bulletin,
+      exportBar(() => state)),
     rangeNote,
     section("dash-kpi-section", "dashboard.kpi.title", kpis),
     el("div", { class: "dash-row" },

@@ -36,7 +36,7 @@ export function bulletinBar(getState, queryOf) {
   const format = el("select", { id: "dash-bulletin-format" },
     el("option", { value: "pdf" }, "PDF"), el("option", { value: "docx" }, "Word (DOCX)"));
   const pub = el("input", { type: "checkbox", id: "dash-bulletin-public" });
-  const days = el("span", { class: "muted", id: "dash-bulletin-days" });
+  const days = el("span", { class: "dash-bulletin-days", id: "dash-bulletin-days" });
   const showDays = () => {
     const d = periodDays(period.value, getState());
     days.textContent = t("dashboard.bulletin.days", { from: d.from, to: d.to });
@@ -62,10 +62,10 @@ export function bulletinBar(getState, queryOf) {
   } }, t("dashboard.bulletin.make"));
   const bar = el("div", { class: "dash-bulletin", role: "group", "aria-label": t("dashboard.bulletin.title") },
     el("span", { class: "dash-bulletin-title" }, t("dashboard.bulletin.title")),
-    el("label", { for: "dash-bulletin-period" }, t("dashboard.bulletin.periodLabel"), period),
+    el("label", { for: "dash-bulletin-period" }, t("dashboard.bulletin.periodLabel"), period, days),
     el("label", { for: "dash-bulletin-format" }, t("dashboard.bulletin.format"), format),
     el("label", { for: "dash-bulletin-public", class: "check" }, pub, t("dashboard.bulletin.public")),
-    button, days);
+    button);
   bar.refresh = showDays;
   showDays();
   return bar;
