@@ -113,3 +113,26 @@ def test_bulletin_button_downloads_pdf_and_docx(page_as, ui, default_range, scre
 
     page.select_option("#dash-bulletin-period", "week")
     screenshot(page, "dashboard-bulletin")
+
+
+def test_bulletin_periods_and_wilson_helpers(page_as):
+    page = open_dashboard(page_as)
+    got = page.evaluate("""async () => {
+        const b = await import('/static/pages/dashboard/bulletin.js');
+        const r = await import('/static/pages/dashboard/rates.js');
+        const st = (to) => ({ from: '2026-01-01', to });
+        return {
+            weekSun: b.periodDays('week', st('2026-03-08')), weekMon: b.periodDays('week', st('2026-03-09')),
+            monthDec: b.periodDays('month', st('2026-12-31')), monthFeb: b.periodDays('month', st('2028-02-10')),
+            custom: b.periodDays('custom', st('2026-03-08')),
+            w: r.wilson(6, 14), none: r.wilson(3, 0), over: r.wilson(9, 7), small: [r.smallSample(99), r.smallSample(100)],
+        };
+    }""")
+    assert got["weekSun"] == {"from": "2026-03-02", "to": "2026-03-08"}  # a Sunday closes its Monday week
+    assert got["weekMon"] == {"from": "2026-03-09", "to": "2026-03-15"}
+    assert got["monthDec"] == {"from": "2026-12-01", "to": "2026-12-31"}
+    assert got["monthFeb"] == {"from": "2028-02-01", "to": "2028-02-29"}  # leap year
+    assert got["custom"] == {"from": "2026-01-01", "to": "2026-03-08"}
+    lo, hi = wilson_permille(6, 14)
+    assert abs(got["w"][0] * 1000 - lo) < 1e-6 and abs(got["w"][1] * 1000 - hi) < 1e-6
+    assert got["none"] is None and got["over"][1] == 1 and got["small"] == [True, False]
