@@ -73,7 +73,11 @@ def _run(args: argparse.Namespace) -> int:
         upgrade(engine)
         with session_factory(engine)() as s:
             b = data.collect(s, f, evidence_root=settings.resolved_evidence_dir().resolve(), public=args.public)
-            body = render.render(b, args.format)
+            try:
+                body = render.render(b, args.format)
+            except render.RenderUnavailable as e:
+                print(f"crosswatch: error: {e}", file=sys.stderr)
+                return EXIT_FAIL
     finally:
         engine.dispose()
     out = Path(args.out) if args.out else Path(render.filename(b, args.format))

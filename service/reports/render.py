@@ -23,6 +23,10 @@ MEDIA_TYPES = {"pdf": "application/pdf",
 TEMPLATES = Path(__file__).with_name("templates")
 
 
+class RenderUnavailable(RuntimeError):
+    """The PDF engine cannot run here (WeasyPrint or its Debian pango libraries missing)."""
+
+
 @dataclass(slots=True)
 class Figures:
     trend: bytes
@@ -71,8 +75,11 @@ def html(b: Bulletin, figs: Figures | None = None) -> str:
 
 
 def pdf(b: Bulletin) -> bytes:
-    from weasyprint import HTML
-
+    try:
+        from weasyprint import HTML
+    except (ImportError, OSError) as e:  # OSError: pango not installed (WeasyPrint loads it on import)
+        raise RenderUnavailable(f"PDF engine unavailable ({str(e).splitlines()[0][:120]}); install WeasyPrint and "
+                                "Debian pango (scripts/system_packages.sh), or ask for DOCX") from None
     return HTML(string=html(b), url_fetcher=_fetcher()).write_pdf()
 
 

@@ -54,7 +54,8 @@ def numbers(b: data.Bulletin) -> dict[str, Any]:
           "description": "the bulletin (A4, Chinese) or, with format=json, its numbers"},
     401: {"model": Message, "description": "not logged in"},
     403: {"model": Message, "description": "not an analyst or admin"},
-    422: {"description": "bad filter, or no from / to"}})
+    422: {"description": "bad filter, or no from / to"},
+    503: {"model": Message, "description": "the PDF engine is not installed on the server"}})
 def bulletin(request: Request, s: SessionDep, p: Analyst, f: Filter,
              format: Annotated[Literal["pdf", "docx", "json"], Query(description="pdf, docx or json")] = "pdf",
              public: Annotated[bool, Query(description="public edition: no case pictures")] = False,
@@ -69,6 +70,9 @@ def bulletin(request: Request, s: SessionDep, p: Analyst, f: Filter,
                      min_road_users=min_road_users, scope_label=label, no_cases_reason=reason)
     if format == "json":
         return json_response(numbers(b))
-    body = render.render(b, format)
+    try:
+        body = render.render(b, format)
+    except render.RenderUnavailable as e:
+        raise HTTPException(503, str(e)) from None
     return Response(body, media_type=render.MEDIA_TYPES[format],
                     headers={"Content-Disposition": f'attachment; filename="{render.filename(b, format)}"'})

@@ -118,6 +118,22 @@ def _bulletin(api: Api, role: str, **kw):
     return r.json()
 
 
+def test_missing_pdf_engine_is_503_not_500(world, monkeypatch):  # noqa: F811
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_weasyprint(name, *a, **kw):
+        if name == "weasyprint":
+            raise OSError("cannot load library 'libpango-1.0-0'")
+        return real_import(name, *a, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_weasyprint)
+    r = get(world, "/api/reports/bulletin", format="pdf", **WEEK)
+    assert r.status_code == 503 and "pango" in r.json()["detail"]
+    assert get(world, "/api/reports/bulletin", format="docx", **WEEK).status_code == 200  # DOCX needs no pango
+
+
 def test_cases_only_confirmed_internal_and_with_evidence_access(api):
     seeded = api.seed(events_per_crossing=4)
     for uid in seeded.events[:3]:
