@@ -89,6 +89,7 @@ def test_second_reviewer_sees_the_first_decision(ui, page_as, screenshot):
             box = page.locator("#review-first-decision")
             box.wait_for()
             assert box.locator(".rv-first-action").inner_text() == "确认"
+            assert page.inner_text("#review-status .badge") == "待复审"
             assert box.locator(".rv-first-user").inner_text() == "reviewer"
             assert box.locator(".rv-first-comment").inner_text() == "说明：“<b>车牌清楚</b>”"  # shown as text
             assert box.locator("b").count() == 0 and "null" not in box.inner_text()

@@ -136,6 +136,7 @@ export default {
   "review.desk.comment": "Comment: “{text}”",
   "review.desk.secondHint": "The second review must be someone else's; a confirmation here makes the event confirmed.",
   "review.desk.undo": "Undo",
+  "review.desk.awaitingSecond": "Awaiting second review",
   "review.desk.undone": "Undone: the event is back",
   "review.desk.undoFailed": "Undo failed",
   "history.workload.title": "Review workload",

@@ -136,6 +136,7 @@ export default {
   "review.desk.comment": "说明：“{text}”",
   "review.desk.secondHint": "复审须由另一名审核员作出；确认后事件即为已确认。",
   "review.desk.undo": "撤销",
+  "review.desk.awaitingSecond": "待复审",
   "review.desk.undone": "已撤销，事件已恢复",
   "review.desk.undoFailed": "撤销失败",
   "history.workload.title": "审核工作量",

@@ -28,6 +28,8 @@ export function showStage(anchor, d) {
     box.replaceChildren();
     return;
   }
+  const badge = anchor.querySelector(".badge");
+  if (badge) badge.textContent = t("review.desk.awaitingSecond");
   const reason = r.reason ? (lang() === "en" ? r.reason.en : r.reason.zh) : null;
   box.replaceChildren(...[
     el("h2", { class: "rv-h" }, t("review.desk.secondTitle")),
