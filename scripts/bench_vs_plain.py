@@ -64,7 +64,7 @@ def bench_clip(spec: str, runs: int, tmp: Path) -> dict:
     if size:
         w, h = (int(v) for v in size.lower().split("x"))
         video = scaled_copy(video, tmp / f"{name}_{w}x{h}.mp4", (w, h))
-    cli = "service.cli" if (ROOT / "service" / "cli").is_dir() else "detector.cli"  # where the CLI lives
+    cli = "service.cli"
     cw_cmd = [sys.executable, "-m", cli, "bench", str(video), "--crossing", str(crossing),
               "--device", "cpu", "--out", str(tmp / "cw.json")]
     plain_cmd = [sys.executable, "-c", PLAIN_CODE, PLAIN_MODEL, str(video)]

@@ -43,7 +43,7 @@ def _env(db: Path) -> dict[str, str]:
 def _process_cmd(clip: str, db: Path, evidence: Path) -> list[str]:
     from detector import assets
 
-    return [sys.executable, "-m", "detector.cli", "process", str(assets.sample_clip(clip)), "--crossing",
+    return [sys.executable, "-m", "service.cli", "process", str(assets.sample_clip(clip)), "--crossing",
             str(assets.sample_crossing(clip)), "--db", f"sqlite:///{db}", "--evidence-dir", str(evidence),
             "--device", "cpu"]
 

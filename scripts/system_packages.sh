@@ -15,6 +15,9 @@ command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 # ffmpeg: the program serves local RTSP/HTTP streams to the live-stream tests and scripts
 # (`crosswatch watch` itself decodes with PyAV's own FFmpeg libraries)
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+# pango: WeasyPrint's text layout (the 创城简报 PDF); poppler-utils: pdftoppm, to look at its pages
+ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0.so.0 || need+=(libpango-1.0-0 libpangoft2-1.0-0)
+command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "crosswatch: please install these Debian packages (as root): ${need[*]}" >&2

@@ -11,11 +11,11 @@ import sys
 from detector.config import ConfigError
 from service.runs.errors import UserError
 
-from . import batch, bench, db, demo, eval, process, serve, user, verify, watch
+from . import batch, bench, db, demo, eval, process, report, serve, user, verify, watch
 from .common import EXIT_FAIL, EXIT_USAGE
 from .serve import DEMO_USERS, ensure_demo_users
 
-COMMANDS = (process, eval, bench, demo, batch, watch, serve, user, db, verify)
+COMMANDS = (process, eval, bench, demo, batch, watch, serve, user, db, verify, report)
 
 __all__ = ["DEMO_USERS", "build_parser", "ensure_demo_users", "main"]
 

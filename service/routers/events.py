@@ -108,6 +108,7 @@ class Label(BaseModel):
 
 
 class ReviewOut(BaseModel):
+    id: int = Field(description="the decision's id (what POST /api/events/{uid}/review/undo takes)")
     stage: int
     action: str
     reason_code: str | None
@@ -223,7 +224,7 @@ def evidence_out(f: EvidenceFileRow) -> EvidenceOut:
 def review_out(r: ReviewRow) -> ReviewOut:
     from .reviews import reason_label
 
-    return ReviewOut(stage=r.stage, action=r.action, reason_code=r.reason_code, reason=reason_label(r.reason_code),
+    return ReviewOut(id=r.id, stage=r.stage, action=r.action, reason_code=r.reason_code, reason=reason_label(r.reason_code),
                      comment=r.comment, username=r.username, at=r.at)
 
 

@@ -104,7 +104,9 @@ def read_hotspots(page) -> list[dict[str, Any]]:
     out = []
     for i in range(rows.count()):
         row = rows.nth(i)
-        cells = {c: shown_number(row.locator(f"[data-col='{c}']").inner_text()) for c in HOTSPOT_COLS}
+        cells = {c: shown_number(row.locator(f"[data-col='{c}'] .rate-value" if c == "rate_per_1000" and
+                                             row.locator(f"[data-col='{c}'] .rate-value").count()
+                                             else f"[data-col='{c}']").inner_text()) for c in HOTSPOT_COLS}
         out.append({"crossing_id": row.get_attribute("data-crossing"),
                     "name": row.locator("[data-col='name']").inner_text(), **cells})
     return out

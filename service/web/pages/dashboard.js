@@ -10,6 +10,8 @@
 import {
   ApiError, DEFAULT_TZ, api, download, el, escapeHtml, fmtDay, fmtNumber, fmtPercent, lang, registerPage, t, timeZone, toast,
 } from "../app.js";
+import { bulletinBar } from "./dashboard/bulletin.js";
+import { rateNotes } from "./dashboard/rates.js";
 
 const ECHARTS_URL = "/static/vendor/echarts.min.js";
 const STATE_KEY = "cw.dashboard.filters";
@@ -17,6 +19,7 @@ const DEFAULT_DAYS = 30;
 const WEEK_BUCKET_AFTER_DAYS = 120; // longer ranges trend by week (a daily line gets unreadable)
 const SPATIAL_BINS = 16;
 const TYPES = ["red_light", "wrong_way"];
+const CLASSES = ["car", "motorcycle", "bicycle", "bus", "truck", "person"];
 const STATUSES = ["not_dismissed", "confirmed", "all"];
 const EXPORT_REPORTS = ["hotspots", "counts", "weekday-hour", "events"];
 const TYPE_COLORS = { red_light: "#c62828", wrong_way: "#1565c0", all: "#37474f" };
@@ -115,7 +118,8 @@ async function defaultState() {
     if (!(e instanceof ApiError) || e.status === 401) throw e; // 403 (scoped role): fall back to today
   }
   const to = dayIn(newest, tz);
-  return { from: addDays(to, 1 - DEFAULT_DAYS), to, crossing: "", type: "", status: "not_dismissed", spatial: "" };
+  return { from: addDays(to, 1 - DEFAULT_DAYS), to, crossing: "", district: "", cls: "", type: "",
+    status: "not_dismissed", spatial: "" };
 }
 
 /** The statistics query of `state`: [from 00:00, day after `to` 00:00) in the UI's zone. */
@@ -125,7 +129,9 @@ export function statsQuery(state) {
     from: zonedMidnightIso(state.from, tz),
     to: zonedMidnightIso(addDays(state.to, 1), tz),
     crossing_id: state.crossing || undefined,
+    district: state.district || undefined,
     type: state.type || undefined,
+    class_name: state.cls || undefined,
     status: state.status,
     tz,
   };
@@ -141,8 +147,8 @@ function rangeDays(state) {
 function eventsQuery(state) {
   const q = statsQuery(state);
   return {
-    from: q.from, to: q.to, crossing_id: q.crossing_id, type: q.type, status: q.status, tz: q.tz,
-    lang: apiLang(),
+    from: q.from, to: q.to, crossing_id: q.crossing_id, district: q.district, type: q.type,
+    class_name: q.class_name, status: q.status, tz: q.tz, lang: apiLang(),
   };
 }
 
@@ -180,7 +186,8 @@ function showError(box, e) {
 const KPIS = [
   { key: "violations", label: "dashboard.kpi.violations", value: (s) => fmtNumber(s.violations) },
   { key: "rate_per_1000", label: "dashboard.kpi.rate", value: (s) => fmtNumber(s.rate_per_1000, 2),
-    hint: (s) => (s.rate_per_1000 === null ? t("dashboard.kpi.noExposure") : t("dashboard.kpi.rateHint")) },
+    hint: (s) => (s.rate_per_1000 === null ? t("dashboard.kpi.noExposure") : t("dashboard.kpi.rateHint")),
+    notes: (s) => (s.rate_per_1000 === null ? [] : rateNotes(s.violations, s.road_users)) },
   { key: "confirmed_share", label: "dashboard.kpi.confirmedShare", value: (s) => fmtPercent(s.confirmed_share),
     hint: (s) => t("dashboard.kpi.confirmedHint", {
       confirmed: fmtNumber(s.by_status.confirmed), dismissed: fmtNumber(s.by_status.dismissed) }) },
@@ -192,6 +199,7 @@ function renderKpis(box, summary) {
   box.replaceChildren(...KPIS.map((k) => el("div", { class: "kpi", dataset: { kpi: k.key } },
     el("div", { class: "kpi-label", id: `kpi-${k.key}-label` }, t(k.label)),
     el("div", { class: "kpi-value", "aria-labelledby": `kpi-${k.key}-label` }, k.value(summary)),
+    k.notes ? el("div", { class: "kpi-notes rate-notes" }, ...k.notes(summary)) : null,
     k.hint ? el("div", { class: "kpi-hint" }, k.hint(summary)) : null)));
   const byType = TYPES.map((ty) => `${typeLabel(ty)} ${fmtNumber(summary.by_type[ty] || 0)}`).join(" · ");
   box.append(el("p", { class: "kpi-foot muted" }, byType));
@@ -207,7 +215,9 @@ const HOTSPOT_COLUMNS = [
   { key: "red_light", label: "common.type.red_light", num: true, value: (h) => fmtNumber(h.by_type.red_light || 0) },
   { key: "wrong_way", label: "common.type.wrong_way", num: true, value: (h) => fmtNumber(h.by_type.wrong_way || 0) },
   { key: "road_users", label: "dashboard.col.roadUsers", num: true, value: (h) => fmtNumber(h.road_users) },
-  { key: "rate_per_1000", label: "dashboard.col.rate", num: true, value: (h) => fmtNumber(h.rate_per_1000, 2) },
+  { key: "rate_per_1000", label: "dashboard.col.rate", num: true, value: (h) => (h.rate_per_1000 === null ? "–"
+    : [el("span", { class: "rate-value" }, fmtNumber(h.rate_per_1000, 2)),
+      el("span", { class: "rate-notes" }, ...rateNotes(h.violations, h.road_users))]) },
 ];
 
 function renderHotspots(box, hotspots, onPick) {
@@ -412,6 +422,13 @@ function filterForm(state, crossings, onApply) {
   const type = el("select", { id: "dash-type" }, el("option", { value: "" }, t("common.all")),
     ...TYPES.map((ty) => el("option", { value: ty }, typeLabel(ty))));
   type.value = state.type;
+  const districts = [...new Set(crossings.map((c) => c.district).filter(Boolean))].sort((a, b) => a.localeCompare(b));
+  const district = el("select", { id: "dash-district" }, el("option", { value: "" }, t("common.all")),
+    ...districts.map((d) => el("option", { value: d }, d)));
+  district.value = districts.includes(state.district) ? state.district : "";
+  const cls = el("select", { id: "dash-class" }, el("option", { value: "" }, t("common.all")),
+    ...CLASSES.map((c) => el("option", { value: c }, t(`common.class.${c}`))));
+  cls.value = CLASSES.includes(state.cls) ? state.cls : "";
   const status = el("select", { id: "dash-status" },
     ...STATUSES.map((s) => el("option", { value: s }, t(`dashboard.status.${s}`))));
   status.value = state.status;
@@ -419,8 +436,10 @@ function filterForm(state, crossings, onApply) {
   const form = el("form", { class: "dash-filters", id: "dash-filters", "aria-label": t("dashboard.filters") },
     el("label", { for: "dash-from" }, t("common.from"), from),
     el("label", { for: "dash-to" }, t("common.to"), to),
+    el("label", { for: "dash-district" }, t("dashboard.district"), district),
     el("label", { for: "dash-crossing" }, t("common.crossing"), crossing),
     el("label", { for: "dash-type" }, t("common.type"), type),
+    el("label", { for: "dash-class" }, t("dashboard.class"), cls),
     el("label", { for: "dash-status" }, t("dashboard.statusFilter"), status),
     el("button", { type: "submit", class: "primary", id: "dash-apply" }, t("common.apply")),
     err);
@@ -435,8 +454,8 @@ function filterForm(state, crossings, onApply) {
       err.textContent = t("dashboard.fromAfterTo");
       return;
     }
-    onApply({ ...state, from: from.value, to: to.value, crossing: crossing.value, type: type.value,
-      status: status.value });
+    onApply({ ...state, from: from.value, to: to.value, crossing: crossing.value, district: district.value,
+      cls: cls.value, type: type.value, status: status.value });
   });
   return form;
 }
@@ -560,7 +579,8 @@ async function render(root) {
       api("/api/stats/hotspots", { query: { ...q, limit: 500 } }).then(async (page) => {
         if (mySeq !== seq) return;
         renderHotspots(hotspotBox, page.data, pickSpatial);
-        const shown = state.crossing ? crossings.filter((c) => c.id === state.crossing) : crossings;
+        const shown = crossings.filter((c) => (!state.crossing || c.id === state.crossing)
+          && (!state.district || c.district === state.district));
         await draw(mapBox, mapOption(shown, page.data));
         if (!state.spatial && page.data[0] && mySeq === seq) spatialSelect.value = page.data[0].crossing_id;
       }).catch((e) => { showError(hotspotBox, e); chartError(mapBox, e); }),
@@ -579,9 +599,11 @@ async function render(root) {
   if (state.spatial && crossings.some((c) => c.id === state.spatial)) spatialSelect.value = state.spatial;
   spatialSelect.addEventListener("change", () => pickSpatial(spatialSelect.value));
 
+  const bulletin = bulletinBar(() => state, statsQuery);
   root.append(el("div", { class: "dashboard" },
     el("div", { class: "dash-head" }, el("h1", {}, t("dashboard.title")),
-      filterForm(state, crossings, (next) => { state = next; refresh(); }), exportBar(() => state)),
+      filterForm(state, crossings, (next) => { state = next; bulletin.refresh(); refresh(); }), bulletin,
+      exportBar(() => state)),
     rangeNote,
     section("dash-kpi-section", "dashboard.kpi.title", kpis),
     el("div", { class: "dash-row" },

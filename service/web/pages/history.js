@@ -7,6 +7,7 @@
 import {
   ApiError, api, el, fmtDate, fmtNumber, hasT, lang, me, navigate, nextDay, registerPage, t, toast, zonedDayStart,
 } from "../app.js";
+import { workloadPanel } from "./review_desk.js";
 
 const PAGE = 50;
 const TYPES = ["red_light", "wrong_way"];
@@ -135,7 +136,8 @@ async function render(root, params) {
   root.append(el("div", { class: "admin-page history-page" },
     el("h1", {}, t("history.title")), filterForm(f, crossings),
     el("div", { class: "history-layout" },
-      el("section", { class: "panel", "aria-label": t("history.results") }, list, pager), detail.root)));
+      el("section", { class: "panel", "aria-label": t("history.results") }, list, pager), detail.root),
+    workloadPanel(f)));
   await load();
   if (f.uid && list.dataset.count === "1") await detail.open(f.uid);
   return () => detail.destroy();

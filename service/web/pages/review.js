@@ -13,6 +13,7 @@ import {
   ApiError, api, download, el, fmtDate, fmtNumber, fmtPercent, hasT, lang, nextDay, registerPage, t, toast,
   zonedDayStart,
 } from "../app.js";
+import { showStage, undoToast } from "./review_desk.js";
 
 const CLASSES = ["motorcycle", "bicycle", "car", "bus", "truck", "person"];
 const TYPES = ["red_light", "wrong_way"];
@@ -209,7 +210,7 @@ class ReviewView {
     const rows = [["J / →", "review.next"], ["K / ←", "review.previous"], ["C / Enter", "review.confirm"],
       ["D", "review.dismiss"], ["N", "review.needsInfo"], ["1–9", "review.pickReason"], ["Z", "review.zoom"],
       ["Space", "review.play"], [", / .", "review.frameStep"], ["S", "review.slow"], ["L", "review.loop"],
-      ["E", "review.exportOne"], ["Esc", "common.close"]];
+      ["E", "review.exportOne"], ["U", "review.desk.undo"], ["Esc", "common.close"]];
     return el("dl", { class: "rv-help-list" }, ...rows.flatMap(([k, key]) => [el("dt", {}, el("kbd", {}, k)),
       el("dd", {}, t(key))]));
   }
@@ -382,7 +383,8 @@ class ReviewView {
       else this.confirmedHere.delete(l.uid);
       this.updateSessionExport();
       ok = true;
-      toast(t("review.decided", { action: t(`review.action.${action}`) }), "success");
+      const undo = { l, reviewId: out.review.id, was, left, confirmedBefore: was === "confirmed" };
+      this.undoItem = undoToast(t("review.decided", { action: t(`review.action.${action}`) }), () => this.undo(undo));
     } catch (e) {
       this.fail(e);
     } finally {
@@ -392,6 +394,29 @@ class ReviewView {
       this.fillDetail(l);
       await this.next();
     }
+  }
+
+  /** Undo a decision of this session from its toast: the event comes back, as it was before. */
+  async undo({ l, reviewId, left }) {
+    try {
+      l.detail = await api(`/api/events/${encodeURIComponent(l.uid)}/review/undo`, { method: "POST",
+        body: { review_id: reviewId } });
+    } catch (e) {
+      toast(`${t("review.desk.undoFailed")}: ${e.message}`, "error");
+      return;
+    }
+    if (left && this.total !== undefined && this.total !== null) this.total += 1;
+    if (l.detail.review_status === "confirmed") this.confirmedHere.add(l.uid);
+    else this.confirmedHere.delete(l.uid);
+    this.updateSessionExport();
+    const i = this.trail.lastIndexOf(l.uid);
+    if (i >= 0) this.pos = i;
+    else {
+      this.trail.push(l.uid);
+      this.pos = this.trail.length - 1;
+    }
+    this.show(l);
+    toast(t("review.desk.undone"), "info");
   }
 
   openPicker(action) {
@@ -539,6 +564,7 @@ class ReviewView {
     const who = d.reviewed_by ? t("review.reviewedBy", { user: d.reviewed_by, at: fmtDate(d.reviewed_at) }) : "";
     this.statusLine.replaceChildren(el("span", { class: `badge badge-${d.review_status}` },
       t(`common.status.${d.review_status}`)), " ", who);
+    showStage(this.statusLine, d);
     this.history.replaceChildren(...(d.reviews.length ? d.reviews.map((r) => el("li", {},
       el("time", { datetime: r.at }, fmtDate(r.at)), " · ", r.username, " · ", t(`review.action.${r.action}`),
       r.reason ? ` · ${lang() === "en" ? r.reason.en : r.reason.zh}` : "", r.comment ? ` · “${r.comment}”` : "",
@@ -742,6 +768,7 @@ class ReviewView {
       z: () => this.toggleZoom(), " ": () => this.playPause(),
       ",": () => this.step(-1), ".": () => this.step(1),
       s: () => this.slow(), l: () => this.loop(), e: () => this.exportCurrent(), "?": () => this.toggleHelp(),
+      u: () => this.undoItem?.isConnected && this.undoItem.querySelector("button:not(:disabled)")?.click(),
     };
     if (!(k in actions)) return;
     if (onButton && (k === "Enter" || k === " ")) return; // let the focused button do its own thing

@@ -52,6 +52,8 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/api/events/{uid}/review"): REV,
     ("PUT", "/api/events/{uid}/plate"): REV,
     ("GET", "/api/events/{uid}/verify"): REV,
+    ("POST", "/api/events/{uid}/review/undo"): REV,  # one's own decision, within seconds
+    ("GET", "/api/reviews/workload"): REV_ANA,
     ("GET", "/api/reviews/reasons"): ANY,
     ("GET", "/api/exports/events.csv"): REV_ANA,
     ("GET", "/api/exports/events.xlsx"): REV_ANA,
@@ -66,6 +68,7 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/stats/summary"): ANA,
     ("GET", "/api/exports/stats.csv"): ANA,
     ("GET", "/api/exports/stats.xlsx"): ANA,
+    ("GET", "/api/reports/bulletin"): ANA,  # 创城简报 (scoped users: their crossings)
     ("GET", "/api/jobs"): OPS,
     ("POST", "/api/jobs"): OPS,
     ("POST", "/api/jobs/upload"): OPS,
@@ -129,6 +132,8 @@ def _valid_body(path: str):
         return {"action": "confirm"}
     if path.endswith("/plate"):
         return {"plate": "粤B12345"}
+    if path.endswith("/review/undo"):
+        return {"review_id": 1}
     return None
 
 
