@@ -16,15 +16,23 @@ from .detection import (
     measure_detection,
     pipeline_thresholds,
     size_table,
+    summary,
+    summary_table,
 )
-from .labels import DEFAULT_DATASET, ROAD_CLASSES, LabelError, load_dataset
-from .signal import DEFAULT_FAIL_DIR, measure_signal, signal_report
+from .labels import DEFAULT_DATASET, EVAL_SETS, ROAD_CLASSES, LabelError, load_dataset
+from .signal import DEFAULT_FAIL_DIR, LIGHT_CLASSES, measure_signal, signal_report
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m detector.quality", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help=f"YOLO data set (default {DEFAULT_DATASET})")
-    ap.add_argument("--models", default=",".join(model_names()), help="comma-separated manifest names or paths")
+    ap.add_argument("--dataset", type=Path, action="append", default=None,
+                    help=f"YOLO data set, repeatable (default {DEFAULT_DATASET})")
+    ap.add_argument("--eval-sets", action="store_true",
+                    help="both held-out sets: " + ", ".join(p.name for p in EVAL_SETS))
+    ap.add_argument("--models", default=None, help="comma-separated manifest names or paths (default: all manifest"
+                                                   " models, or none when --model is given)")
+    ap.add_argument("--model", action="append", default=[], metavar="PATH",
+                    help="a model path (OpenVINO folder, .pt, .onnx) or manifest name; repeatable")
     ap.add_argument("--sizes", default="640,960,1280", help="detector input sizes")
     ap.add_argument("--no-tiles", action="store_true", help="skip the tiled variant")
     ap.add_argument("--conf", type=float, default=0.25, help="the 'usable' threshold (default 0.25)")
@@ -38,52 +46,62 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write every number here")
     args = ap.parse_args(argv)
 
+    th = LampThresholds()
+    if args.lamp_thresholds:
+        try:
+            th = LampThresholds(*(float(v) for v in args.lamp_thresholds.split(",")))
+        except (TypeError, ValueError):
+            print("error: --lamp-thresholds needs up to four numbers: MINB,RED,YELLOW,GREEN", file=sys.stderr)
+            return 2
+    datasets = list(args.dataset or []) + (list(EVAL_SETS) if args.eval_sets else [])
+    datasets = datasets or [DEFAULT_DATASET]
+    if args.models is None:
+        models = [] if args.model else model_names()
+    else:
+        models = [m for m in args.models.split(",") if m]
+    models += args.model
     t_start = time.perf_counter()
-    try:
-        samples = load_dataset(args.dataset)
-    except (OSError, LabelError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    if args.limit:
-        samples = samples[:args.limit]
-    report: dict = {"dataset": str(args.dataset), "images": len(samples), "iou": args.iou, "conf": args.conf}
-    counts = {c: sum(lab.cls == c for s in samples for lab in s.labels) for c in ROAD_CLASSES}
-    print(f"{args.dataset}: {len(samples)} images; labelled " + ", ".join(f"{c} {n}" for c, n in counts.items()))
-    if "detection" not in args.skip:
-        det_conf, track_high = pipeline_thresholds()
-        rows = measure_detection(samples, [m for m in args.models.split(",") if m],
-                                 [int(s) for s in args.sizes.split(",") if s], not args.no_tiles,
-                                 args.device, args.conf, args.iou)
-        print()
-        print(detection_table(rows, args.conf, track_high))
-        print()
-        print(size_table(rows, args.conf))
-        failed = not any(not r.note for r in rows)
-        report["detection"] = {"pipeline_conf": det_conf, "track_high": track_high, "tiles": grid_tiles(640, 640),
-                               "rows": [asdict(r) for r in rows]}
-    if "signal" not in args.skip:
-        th = LampThresholds()
-        if args.lamp_thresholds:
-            try:
-                th = LampThresholds(*(float(v) for v in args.lamp_thresholds.split(",")))
-            except (TypeError, ValueError):
-                print("error: --lamp-thresholds needs up to four numbers: MINB,RED,YELLOW,GREEN", file=sys.stderr)
-                return 2
-        res = measure_signal(samples, th, fail_dir=args.fail_dir)
-        print()
-        print(signal_report(res))
-        print(f"\nfailure crops: {args.fail_dir}/{{split,whole}}/ and {args.fail_dir}/{{split,whole}}_sheet.png")
-        report["signal"] = res
-    report["runtime_s"] = round(time.perf_counter() - t_start, 1)
-    print(f"\nruntime {report['runtime_s']:.0f} s")
+    reports, failed = [], False
+    for dataset in datasets:
+        try:
+            samples = load_dataset(dataset)
+        except (OSError, LabelError, KeyError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        if args.limit:
+            samples = samples[:args.limit]
+        report: dict = {"dataset": str(dataset), "images": len(samples), "iou": args.iou, "conf": args.conf}
+        counts = {c: sum(lab.cls == c for s in samples for lab in s.labels) for c in ROAD_CLASSES}
+        print(f"\n{dataset}: {len(samples)} images; labelled " + ", ".join(f"{c} {n}" for c, n in counts.items()))
+        if "detection" not in args.skip:
+            det_conf, track_high = pipeline_thresholds()
+            rows = measure_detection(samples, models, [int(s) for s in args.sizes.split(",") if s],
+                                     not args.no_tiles, args.device, args.conf, args.iou)
+            print()
+            print(detection_table(rows, args.conf, track_high))
+            print()
+            print(size_table(rows, args.conf))
+            print()
+            print(summary_table(rows, args.conf, dataset.name))
+            failed |= not any(not r.note for r in rows)
+            report["detection"] = {"pipeline_conf": det_conf, "track_high": track_high,
+                                   "tiles": grid_tiles(640, 640), "rows": [asdict(r) for r in rows],
+                                   "summary": summary(rows, args.conf)}
+        has_lights = any(lab.cls in LIGHT_CLASSES for s in samples for lab in s.labels)
+        if "signal" not in args.skip and has_lights:
+            res = measure_signal(samples, th, fail_dir=args.fail_dir)
+            print()
+            print(signal_report(res))
+            print(f"\nfailure crops: {args.fail_dir}/{{split,whole}}/ and {args.fail_dir}/{{split,whole}}_sheet.png")
+            report["signal"] = res
+        reports.append(report)
+    runtime = round(time.perf_counter() - t_start, 1)
+    print(f"\nruntime {runtime:.0f} s")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=1), encoding="utf-8")
+        out = reports[0] if len(reports) == 1 else {"datasets": reports}
+        args.json.write_text(json.dumps({**out, "runtime_s": runtime}, indent=1), encoding="utf-8")
     if "detection" not in args.skip and failed:
         print("error: no detector configuration ran (see the table)", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -33,8 +33,8 @@ def to_label_classes(det: Detections, person_as: str | None = None) -> Detection
 
 def pipeline_thresholds() -> tuple[float, float]:
     """(detector conf, tracker high threshold) of the pipeline's defaults."""
-    from .pipeline import PipelineSettings
-    from .tracking import TrackerConfig
+    from ..pipeline import PipelineSettings
+    from ..tracking import TrackerConfig
 
     return PipelineSettings().conf, TrackerConfig().high_conf
 
@@ -98,7 +98,7 @@ class Row:
 
 def measure_config(model: str, model_path: Path, size: int, tiled: bool, samples: list[Sample],
                    images: list[np.ndarray], device: str, conf: float, iou_thr: float) -> Row:
-    from .detection import YoloDetector
+    from ..detection import YoloDetector
 
     det_conf, track_high = pipeline_thresholds()
     by_shape: dict[tuple[int, int], YoloDetector] = {}
@@ -220,3 +220,56 @@ def size_table(rows: list[Row], conf: float) -> str:
                 cells.append(f"{(f / k if k else float('nan')):>16.2f}")
         lines.append(f"{r.model:<22} {r.size:>4} {r.variant:<8} | " + " ".join(cells))
     return "\n".join(lines)
+
+
+def summary(rows: list[Row], conf: float) -> list[dict]:
+    """The acceptance numbers per configuration that ran: two-wheeler (motobike) and car R/P at `conf` and
+    at the pipeline's thresholds (merged), and recall of boxes under 32 px (at `conf`, merged)."""
+    out = []
+    for r in rows:
+        if r.note:
+            continue
+        item = {"model": r.model, "size": r.size, "variant": r.variant, "ms_per_image": round(r.ms_per_image or 0, 1)}
+        for mode in (f"{conf:g}", "pipe"):
+            merged = r.scores.get(mode, {}).get("merged", {})
+            for c in ROAD_CLASSES:
+                pr = merged.get(c) or {}
+                item[f"{c}@{mode}"] = {"recall": pr.get("recall"), "precision": pr.get("precision")}
+        for c in ROAD_CLASSES:
+            found, n = r.recall_by_size.get(c, {}).get("small", [0, 0])
+            item[f"{c}_small_recall"] = round(found / n, 4) if n else None
+            item[f"{c}_small_n"] = n
+        out.append(item)
+    return out
+
+
+def summary_table(rows: list[Row], conf: float, title: str = "") -> str:
+    """One line per configuration: the numbers issue 11 asks for (see `summary`)."""
+    items = summary(rows, conf)
+    if not items:
+        return ""
+    mode = f"{conf:g}"
+    head = (f"{'model':<40} {'size':>4} {'variant':<8} | {'2w R/P @' + mode:>14} {'2w R/P pipe':>12} "
+            f"{'2w<32 R':>8} | {'car R/P @' + mode:>14} {'car R/P pipe':>12} {'car<32 R':>8}")
+    lines = [f"summary{' ' + title if title else ''}: 2w = two-wheeler (rider + bike as one box), merged,"
+             " IoU 0.5; <32 = labelled boxes under 32 px (sqrt area), at " + mode, head, "-" * len(head)]
+    for it in items:
+        lines.append(f"{_short_name(it['model']):<40} {it['size']:>4} {it['variant']:<8} | "
+                     f"{_rp_of(it, 'motobike@' + mode):>14} {_rp_of(it, 'motobike@pipe'):>12} "
+                     f"{_small_of(it, 'motobike'):>8} | {_rp_of(it, 'car@' + mode):>14} {_rp_of(it, 'car@pipe'):>12} "
+                     f"{_small_of(it, 'car'):>8}")
+    return "\n".join(lines)
+
+
+def _rp_of(item: dict, key: str) -> str:
+    return f"{_fmt(item[key]['recall'])}/{_fmt(item[key]['precision'])}"
+
+
+def _small_of(item: dict, cls: str) -> str:
+    return f"{_fmt(item[cls + '_small_recall'])} ({item[cls + '_small_n']})"
+
+
+def _short_name(model: str) -> str:
+    """A manifest name as it is; a path as its last two parts (the folder says which run it came from)."""
+    parts = Path(str(model)).parts
+    return str(model)[-40:] if len(parts) < 2 else "/".join(parts[-2:])[-40:]

@@ -12,6 +12,7 @@ from ..assets import REPO_ROOT
 
 DATASETS = REPO_ROOT.parent / "shared" / "datasets"
 DEFAULT_DATASET = DATASETS / "redlight_intersections_40"
+EVAL_SETS = (DEFAULT_DATASET, DATASETS / "hanoi_riders_32")  # held out from training: evaluation only
 ROAD_CLASSES = ("car", "motobike")
 # label class names of other sets -> the scored class they are ("người trên xe" = a rider on a vehicle,
 # hanoi_riders_32: the person and the bike as one box, as `motobike` in redlight_intersections_40)
@@ -39,8 +40,11 @@ class Sample:
 
 
 def read_class_names(data_yaml: Path) -> list[str]:
-    data = yaml.safe_load(Path(data_yaml).read_text(encoding="utf-8"))
-    names = data["names"]
+    try:
+        data = yaml.safe_load(Path(data_yaml).read_text(encoding="utf-8"))
+        names = data["names"]
+    except (yaml.YAMLError, TypeError, KeyError):
+        raise LabelError(f"{data_yaml}: no 'names' list") from None
     if isinstance(names, dict):  # {0: car, 1: ...}
         names = [names[k] for k in sorted(names)]
     return [str(n) for n in names]
@@ -80,10 +84,25 @@ def _image_size(path: Path) -> tuple[int, int]:
         return im.size
 
 
+def dataset_class_names(root: Path) -> list[str]:
+    """The set's class names, scored names substituted (LABEL_ALIASES): from data.yaml, else classes.txt
+    (one name per line, as Label Studio exports)."""
+    root = Path(root)
+    if (root / "data.yaml").is_file():
+        names = read_class_names(root / "data.yaml")
+    elif (root / "classes.txt").is_file():
+        names = [n.strip() for n in (root / "classes.txt").read_text(encoding="utf-8").splitlines() if n.strip()]
+    else:
+        raise LabelError(f"{root}: no data.yaml or classes.txt with the class names")
+    return [LABEL_ALIASES.get(n, n) for n in names]
+
+
 def load_dataset(root: Path) -> list[Sample]:
     """Images under root/images with their labels under root/labels (same stem); sorted by name."""
     root = Path(root)
-    names = read_class_names(root / "data.yaml")
+    names = dataset_class_names(root)
+    if not (root / "images").is_dir():
+        raise LabelError(f"{root / 'images'}: no such folder")
     images = sorted(p for p in (root / "images").iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".bmp"})
     if not images:
         raise LabelError(f"{root / 'images'}: no images")
@@ -93,6 +112,7 @@ def load_dataset(root: Path) -> list[Sample]:
         w, h = _image_size(img)
         samples.append(Sample(img, read_yolo_labels(lab, names, w, h) if lab.exists() else []))
     return samples
+
 
 def read_bgr(path: Path) -> np.ndarray:
     import cv2

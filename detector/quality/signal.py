@@ -127,7 +127,7 @@ def measure_signal(samples: list[Sample], thresholds: LampThresholds = LampThres
     """Modes: split, whole (see the module doc), and split_oracle: split, but a horizontal head is read in
     whichever left/right order gives the labelled colour (the set holds mirrored images, and a user
     configures the real order: an upper bound for geometry mistakes)."""
-    from .config import Signal
+    from ..config import Signal
 
     lights: list[LightBox] = []
     images: dict[str, np.ndarray] = {}
