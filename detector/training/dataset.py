@@ -145,7 +145,7 @@ def build(src: Path, out: Path, *, teacher: Teacher | None, preview: int = 0, lo
             h, w = img.shape[:2]
             human = human_boxes(src, split, image, (w, h), names)
             pseudo = teacher.label(img) if teacher is not None else Boxes.empty()
-            joined, n_added = complete(human, pseudo)
+            joined, _ = complete(human, pseudo)
             added = joined[len(human):]
             human_n += np.bincount(human.cls, minlength=len(TRAINED_CLASSES))
             added_n += np.bincount(added.cls, minlength=len(TRAINED_CLASSES))

@@ -32,9 +32,9 @@ TRAINED_ID: dict[str, int] = {
 def tile_grid(width: int, height: int, n: int = 3, scale: float = 2.0) -> list[tuple[int, int, int, int]]:
     """n x n overlapping tiles (x1, y1, x2, y2), each 1/scale of the picture's side, evenly spread."""
     tw, th = int(round(width / scale)), int(round(height / scale))
-    xs = np.linspace(0, width - tw, n).round().astype(int) if n > 1 else [0]
-    ys = np.linspace(0, height - th, n).round().astype(int) if n > 1 else [0]
-    return [(int(x), int(y), int(x) + tw, int(y) + th) for y in ys for x in xs]
+    xs = np.linspace(0, width - tw, n).round().astype(int).tolist() if n > 1 else [0]
+    ys = np.linspace(0, height - th, n).round().astype(int).tolist() if n > 1 else [0]
+    return [(x, y, x + tw, y + th) for y in ys for x in xs]
 
 
 def inside_fraction(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -73,7 +73,8 @@ def keep_model_trainer():
 
 
 def hours_until(until: str, now: dt.datetime | None = None) -> float:
-    """Hours from now to the next HH:MM on the machine clock (at least 0.05)."""
+    """Hours from now to HH:MM on the machine clock: today, or tomorrow when it passed more than 12 h ago
+    (a time passed less than 12 h ago gives the minimum, 0.05 h: one epoch)."""
     now = now or dt.datetime.now()
     hh, mm = (int(v) for v in until.split(":"))
     end = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
