@@ -50,6 +50,8 @@ from .detection import (
     postprocess,
     size_table,
     static_input_size,
+    summary,
+    summary_table,
     to_label_classes,
     variants,
 )
@@ -97,5 +99,6 @@ __all__ = [
     "load_dataset", "main", "match_greedy", "measure_config", "measure_detection", "measure_signal",
     "pipeline_thresholds", "postprocess", "pr_counts", "read_bgr", "read_class_names", "read_yolo_labels",
     "recall_by_size", "signal_report", "size_bucket", "size_table", "split_head", "static_input_size",
+    "summary", "summary_table",
     "to_label_classes", "top_quarter_bgr", "variants",
 ]
