@@ -42,6 +42,7 @@ class FileSpec:
     sha256: str
     size: int
     url: str | None
+    committed: bool = False  # a build output committed in the repo (models/trained/): verified in place
 
     @property
     def rel(self) -> Path:
@@ -68,7 +69,8 @@ def file_specs(manifests: Iterable[Path] = MANIFESTS) -> list[FileSpec]:
         folder, entries = load_manifest(manifest)
         for entry in entries:
             for f in entry["files"]:
-                specs.append(FileSpec(folder, f["file"], f["sha256"].lower(), int(f["size"]), f.get("url")))
+                specs.append(FileSpec(folder, f["file"], f["sha256"].lower(), int(f["size"]), f.get("url"),
+                                      bool(entry.get("committed"))))
     return specs
 
 
@@ -101,8 +103,23 @@ def _write_verified(stream: BinaryIO, target: Path, spec: FileSpec, origin: str)
         tmp.unlink(missing_ok=True)
 
 
+def verify_committed(spec: FileSpec) -> str:
+    """'verified' when the repo's copy of a committed file matches the manifest, else AssetError."""
+    path = REPO_ROOT / spec.rel
+    if not path.is_file():
+        raise AssetError(f"{spec.rel}: committed file missing from the repository")
+    got = sha256_of(path)
+    if got != spec.sha256:
+        raise AssetError(f"{spec.rel}: sha256 does not match {spec.folder}/manifest.yaml: expected {spec.sha256}, "
+                         f"got {got}")
+    return "verified"
+
+
 def fetch_file(spec: FileSpec, dest: Path, mirror: Path | None) -> str:
-    """Make `dest/spec.rel` a verified copy; returns 'verified', 'copied' or 'downloaded'."""
+    """Make `dest/spec.rel` a verified copy; returns 'verified', 'copied' or 'downloaded'. A committed file
+    (`committed: true` in the manifest) is checked where it is in the repo, never copied."""
+    if spec.committed:
+        return verify_committed(spec)
     target = dest / spec.rel
     if target.is_file():
         if sha256_of(target) == spec.sha256:
@@ -170,9 +187,13 @@ def _entry(kind: str, name: str) -> dict:
 def asset_path(kind: str, name: str, root: Path | None = None) -> Path:
     """Where manifest entry `name` (kind 'models' or 'sample_videos') lives once fetched.
 
-    The path may not exist yet: callers check, and say "run `make assets`".
+    The path may not exist yet: callers check, and say "run `make assets`". A committed entry (a
+    crosswatch-trained model under `models/trained/`) is in the repository: `<repo>/models/<path>`.
     """
-    return (Path(root) if root is not None else assets_dir()) / kind / _entry(kind, name)["path"]
+    entry = _entry(kind, name)
+    if entry.get("committed"):  # in the repo itself (models/trained/...), whatever the assets folder
+        return REPO_ROOT / kind / entry["path"]
+    return (Path(root) if root is not None else assets_dir()) / kind / entry["path"]
 
 
 def model_names() -> list[str]:

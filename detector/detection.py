@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from .boxes import nms_merge
-from .types import COCO_ROAD_USERS, Detections
+from .classes import road_user_classes
+from .types import Detections
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_VERBOSE", "False")
@@ -87,10 +88,9 @@ class YoloDetector:
             except Exception as e:  # ultralytics raises many kinds
                 raise ModelError(f"{self.model_path}: cannot load model: {str(e).splitlines()[0]}") from None
             names = self._model.names if isinstance(self._model.names, dict) else dict(enumerate(self._model.names))
-        self._keep = {i: COCO_ROAD_USERS[i] for i in COCO_ROAD_USERS if names.get(i) in
-                      {"person", "bicycle", "car", "motorcycle", "bus", "truck"}}
+        self._keep = road_user_classes(names)  # model class id -> pipeline class (COCO or crosswatch-trained)
         if not self._keep:
-            raise ModelError(f"{self.model_path}: model has no COCO road-user classes")
+            raise ModelError(f"{self.model_path}: model has no road-user classes (names: {sorted(set(names.values()))[:8]})")
 
     def use_regions(self, roi: Sequence[float] | None, tiles: Sequence[Sequence[float]]) -> None:
         """Look at these regions from now on (the pipeline's plan, in the pixel space of the frames it passes)."""

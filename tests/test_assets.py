@@ -160,7 +160,7 @@ def test_sample_resolvers(tmp_path):
 
 # -- the real manifests --------------------------------------------------------------------------------
 def _listed(folder: str) -> dict[str, FileSpec]:
-    return {s.file: s for s in assets.file_specs() if s.folder == folder}
+    return {s.file: s for s in assets.file_specs() if s.folder == folder and not s.committed}
 
 
 @pytest.mark.parametrize("folder", ["models", "sample_videos"])
@@ -206,3 +206,32 @@ def test_real_manifests_are_well_formed():
         assert m["licence"] == "AGPL-3.0" and m["device"] in ("cpu", "cuda")
         if m["format"] == "pytorch":  # derived from the INT8 IR: no public URL
             assert all(f["url"] is None for f in m["files"]) and "derived_from" in m["source"]
+
+
+# -- committed build outputs (models/trained/) ------------------------------------------------------------
+def test_committed_files_are_verified_in_place_never_fetched(tmp_path, monkeypatch):
+    monkeypatch.setattr(assets, "REPO_ROOT", tmp_path)
+    (tmp_path / "models" / "trained").mkdir(parents=True)
+    good = tmp_path / "models" / "trained" / "m.bin"
+    good.write_bytes(b"weights")
+    spec = FileSpec("models", "trained/m.bin", hashlib.sha256(b"weights").hexdigest(), 7, None, committed=True)
+    dest = tmp_path / "assets"
+    assert assets.fetch_file(spec, dest, mirror=None) == "verified"
+    assert not (dest / "models" / "trained" / "m.bin").exists()  # nothing copied
+    good.write_bytes(b"changed")
+    with pytest.raises(AssetError, match=r"trained/m.bin: sha256 does not match models/manifest.yaml"):
+        assets.fetch_file(spec, dest, mirror=None)
+    good.unlink()
+    with pytest.raises(AssetError, match="committed file missing"):
+        assets.fetch_file(spec, dest, mirror=None)
+
+
+def test_committed_models_verify_and_resolve_into_the_repo():
+    committed = [s for s in assets.file_specs() if s.committed]
+    for spec in committed:
+        assert spec.file.startswith("trained/"), spec.file
+        assert assets.verify_committed(spec) == "verified"
+    for e in assets.load_manifest(assets.MODELS_MANIFEST)[1]:
+        if e.get("committed"):
+            assert assets.resolve_model(e["name"]) == assets.REPO_ROOT / "models" / e["path"]
+            assert sum(f["size"] for f in e["files"]) <= 10 * 1024 * 1024, e["name"]

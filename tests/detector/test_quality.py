@@ -281,3 +281,40 @@ def test_top_quarter_bgr_matches_lamp_scores():
     (b, g, r), bright = top_quarter_bgr(img, lamp)
     sc = lamp_scores(img, Signal.model_validate({"id": "s", "lamps": {"red": lamp}}))["red"]
     assert sc == pytest.approx((r - (g + b) / 2, bright), abs=1e-3)
+
+
+# -- other label sets, the summary -------------------------------------------------------------------------
+def test_load_dataset_with_classes_txt_and_aliases(tmp_path):
+    """hanoi_riders_32 names its one class in classes.txt ("người trên xe": rider + bike as one box): it is
+    scored as motobike."""
+    from PIL import Image
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    write(tmp_path, "người trên xe\n", "classes.txt")
+    Image.new("RGB", (100, 100)).save(tmp_path / "images" / "f.png")
+    write(tmp_path / "labels", "0 0.5 0.5 0.2 0.4\n", "f.txt")
+    ds = load_dataset(tmp_path)
+    assert ds[0].labels == [Label("motobike", pytest.approx((40, 30, 60, 70)))]
+
+
+def test_load_dataset_without_names_is_one_line(tmp_path):
+    (tmp_path / "images").mkdir()
+    with pytest.raises(LabelError, match="no data.yaml or classes.txt"):
+        load_dataset(tmp_path)
+
+
+def test_summary_reports_two_wheelers_cars_and_small_recall():
+    from detector.quality import Row, summary, summary_table
+
+    pr = {"car": {"recall": 0.9, "precision": 0.5}, "motobike": {"recall": 0.6, "precision": 0.7}}
+    row = Row("models/trained/x", 640, "full", 12.0,
+              scores={"0.25": {"merged": pr}, "pipe": {"merged": pr}},
+              recall_by_size={"car": {"small": [1, 2]}, "motobike": {"small": [3, 10]}})
+    skipped = Row("other", 960, "full", note="not run: static 640x640 export")
+    items = summary([row, skipped], 0.25)
+    assert len(items) == 1
+    assert items[0]["motobike@0.25"] == {"recall": 0.6, "precision": 0.7}
+    assert items[0]["motobike_small_recall"] == 0.3 and items[0]["motobike_small_n"] == 10
+    text = summary_table([row], 0.25, "set")
+    assert "trained/x" in text and "0.60/0.70" in text and "0.30 (10)" in text

@@ -1,0 +1,6 @@
+"""`python -m detector.quality`."""
+import sys
+
+from .cli import main
+
+sys.exit(main())
