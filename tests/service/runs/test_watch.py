@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from fractions import Fraction
 from pathlib import Path
 
@@ -205,19 +205,19 @@ class WatchRun:
     """A Watcher on `source` in a thread, with a fresh SQLite database and evidence folder."""
 
     def __init__(self, tmp: Path, source: LiveSource, *, stall_s: float = 2.0, pts_anchor: bool = False,
-                 run_start: datetime | None = None, detector=None):
+                 run_start: datetime | None = None, detector=None, recorder: EvidenceRecorder | None = None):
         self.engine = make_engine(f"sqlite:///{tmp / 'live.db'}")
         upgrade(self.engine)
         self.repo = Repository(self.engine)
         version = self.repo.upsert_crossing(CROSSING, "synthetic")
         settings = PipelineSettings(model="scripted")
-        self.run_start = run_start or datetime.now(timezone.utc)
+        self.run_start = run_start or datetime.now(UTC)
         self.run_id = self.repo.start_run(video_path=source.display, video_sha256="f" * 64,
                                           crossing_version_id=version.version_id, model="scripted",
                                           settings=settings.as_dict(), settings_hash=hash_settings(settings.as_dict()),
                                           start_time=self.run_start)
         self.evidence = tmp / "evidence"
-        recorder = EvidenceRecorder(self.evidence, CROSSING.name, start_time=self.run_start)
+        recorder = recorder or EvidenceRecorder(self.evidence, CROSSING.name, start_time=self.run_start)
         self.detector = detector or LoopDetector()
         self.emitted = Recorded()
         self.watcher = Watcher(source, CROSSING, lambda size: self.detector, settings, self.repo, self.run_id, recorder,
@@ -230,7 +230,7 @@ class WatchRun:
     def _run(self) -> None:
         self.summary = self.watcher.run()
 
-    def __enter__(self) -> "WatchRun":
+    def __enter__(self) -> WatchRun:
         self.thread.start()
         return self
 
@@ -687,6 +687,96 @@ def test_followed_file_paused_by_its_writer_gives_the_file_runs_events(tmp_path,
     assert clip_start(clip) == pytest.approx(last.t - 3.5, abs=0.07)
 
 
+PLATE_MODELS = ROOT / "assets" / "models" / "plates"
+needs_plate_models = pytest.mark.skipif(not (PLATE_MODELS / "y5fu_640x_sim.onnx").is_file(),
+                                        reason="plate models missing: run `make assets`")
+
+
+def _watch_request(tmp: Path, source: LiveSource, start: datetime | None):
+    from service.runs.watch import WatchRequest
+
+    return WatchRequest(source, tmp / "synthetic.crossing.yaml", f"sqlite:///{tmp / 'live.db'}", tmp / "evidence",
+                        "scripted", "cpu", 640, 10.0, follow=source.kind == "file", start_time=start)
+
+
+@needs_font
+@needs_plate_models
+def test_live_event_carries_plate_code_and_a_verifiable_anti_forgery_code(tmp_path, loop_ts):
+    """A followed file watched with the recorder `watch` builds (`live_recorder`, as `process` builds
+    it): every stored event has its plate answer (the synthetic rider has no plate: 未识别, with the
+    reason), the violation code of a motorcycle on red (1625), GA/T 832 scene pictures and an
+    anti-forgery code that `verify_event` accepts, and rejects once a picture's byte is flipped."""
+    from PIL import Image
+
+    from service.runs.watch.session import RECEIVER_CLOCK, live_recorder
+    from service.verify import verify_event
+
+    start = datetime(2026, 3, 1, 8, 0, tzinfo=timezone(timedelta(hours=8)))
+    src = tmp_path / "cam.ts"
+    shutil.copy(loop_ts, src)
+    source = parse_source(str(src), True)
+    recorder = live_recorder(_watch_request(tmp_path, source, start), CROSSING, start)
+    assert recorder.plate_reader is not None and recorder.codes is not None and recorder.evidence_key
+    assert recorder.clock_source is None  # --start-time: the file's own clock, as `process` says it
+    network = live_recorder(_watch_request(tmp_path, parse_source("rtsp://cam/live", False), None), CROSSING, start)
+    assert network.clock_label().endswith(RECEIVER_CLOCK)
+    with WatchRun(tmp_path, source, stall_s=1.0, pts_anchor=True, run_start=start, recorder=recorder) as run:
+        wait_for("the file's frames", lambda: run.watcher.stats.frames >= 3 * N - 6, 30)
+        wait_for("two events stored", lambda: len(run.events()) >= 2, 30)
+        summary = run.stop()
+    assert summary["evidence_failures"] == 0 and summary["lost_events"] == 0 and summary["dropped_events"] == 0
+    events = run.events()
+    assert len(events) == 3
+    lines = [f for _, f in run.emitted.kinds("event")]
+    assert [ln["plate_status"] for ln in lines] == ["not_read"] * 3
+    assert [ln["violation_code"] for ln in lines] == ["1625"] * 3
+    assert [ln["anti_forgery_code"] for ln in lines] == [e.anti_forgery_code for e in events]
+    for e in events:
+        assert e.plate_status == "not_read" and e.plate_text is None and e.plate_reason
+        assert e.violation_code == "1625" and e.violation_full_code == "16250" and e.legal_basis
+        assert e.anti_forgery_code and len(e.anti_forgery_code) == 11 and e.evidence_seal
+        result = verify_event(e, run.evidence)
+        assert result.ok, result.problems
+        composite = run.evidence / next(f.relpath for f in e.evidence if f.kind == "composite")
+        with Image.open(composite) as im:
+            assert im.mode == "RGB" and min(im.size) >= 720  # GA/T 832: 24-bit colour, >= 1280 x 720
+    first = events[0]
+    picture = run.evidence / next(f.relpath for f in first.evidence if f.kind == "frame_past")
+    data = bytearray(picture.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    picture.write_bytes(bytes(data))
+    broken = verify_event(first, run.evidence)
+    assert not broken.ok and any("frame_past changed" in p for p in broken.problems)
+    assert verify_event(events[1], run.evidence).ok
+
+
+@needs_plate_models
+def test_watch_refuses_to_start_with_a_changed_plate_model(tmp_path, monkeypatch, capsys):
+    """A plate model that does not match its SHA-256: one line, exit 1, no database, nothing watched."""
+    from detector import assets
+    from service.cli import main
+
+    root = tmp_path / "assets"
+    (root / "models" / "plates").mkdir(parents=True)
+    for f in PLATE_MODELS.glob("*.onnx"):
+        shutil.copy(f, root / "models" / "plates" / f.name)
+    with open(root / "models" / "plates" / "y5fu_320x_sim.onnx", "ab") as fh:
+        fh.write(b"\0")
+    try:
+        model = assets.resolve_model(assets.default_model_name("cpu"), assets.REPO_ROOT / "assets")
+    except Exception as e:  # noqa: BLE001
+        pytest.skip(f"model missing: {e}")
+    monkeypatch.setenv("CROSSWATCH_ASSETS_DIR", str(root))
+    db = tmp_path / "cw.db"
+    rc = main(["watch", str(tmp_path / "cam.ts"), "--follow", "--crossing",
+               str(ROOT / "sample_videos" / "vn_rear_stopline.crossing.yaml"), "--model", str(model),
+               "--db", f"sqlite:///{db}", "--duration", "5"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1, err
+    assert "y5fu_320x_sim.onnx does not match its SHA-256" in err[0] and "make assets" in err[0]
+    assert not db.exists()
+
+
 # -- the real model on a real clip -------------------------------------------------------------------
 VN_CLIP = ROOT / "assets" / "sample_videos" / "vn_rear_stopline.mp4"
 
@@ -737,7 +827,7 @@ def test_watch_command_stores_real_events_while_running(tmp_path):
     assert summary["events"] == 2 and summary["lost_events"] == 0 and summary["evidence_failures"] == 0
     assert [round(e.t, 1) for e in events] == [1.9, 3.7]
     run = repo.get_run(events[0].run_id)
-    assert run.status == "done" and run.start_time == datetime(2026, 3, 1, 0, 0, tzinfo=timezone.utc)
+    assert run.status == "done" and run.start_time == datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
     second = events[1]
     clip = tmp_path / "evidence" / next(f.relpath for f in second.evidence if f.kind == "clip")
     assert clip_start(clip) <= second.t - 3.4  # 3.5 s before the event, from the ring buffer
