@@ -556,6 +556,95 @@ def test_processor_writes_an_event_in_flight_when_the_stream_is_cut(loop_ts):
     assert stats.frames == len([p for p in packets if p.t <= CUT_T]) + N
 
 
+def _feed(proc: LiveProcessor, path: Path) -> None:
+    """Every packet of `path` into the processor as one connection."""
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        ctx = s.codec_context
+        seg = Segment(1, StreamFormat(ctx.name, None, ctx.width, ctx.height, Fraction(FPS)),
+                      SegmentClock(0.0, s.start_time, s.time_base))
+        packets = [BufferedPacket(seg, seg.clock.t(p.pts), p.pts, p.dts, p.is_keyframe, bytes(p))
+                   for p in c.demux(s) if p.size]
+    proc.handle(SegmentStart(seg, "connected"))
+    for p in packets:
+        proc.handle(p)
+
+
+class PlannedLoopDetector(LoopDetector):
+    """A LoopDetector that takes a detection plan (as the model does): records the plan and the size
+    of every picture it is shown."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plans: list[tuple] = []
+        self.shapes: set[tuple[int, ...]] = set()
+
+    def use_regions(self, roi, tiles) -> None:
+        self.plans.append((tuple(roi), tuple(tuple(t) for t in tiles)))
+
+    def detect(self, images: list[np.ndarray]) -> list[Detections]:
+        self.shapes.update(img.shape for img in images)
+        return super().detect(images)
+
+
+def test_processor_detects_at_the_crossing_working_size_like_the_file_pipeline(tmp_path, loop_ts):
+    """A camera at twice the crossing file's resolution: the live processor decodes straight to the
+    crossing's working size (the detector is given the crossing's plan, as in `Pipeline.run`), and its
+    events come back in the stream's pixels, the same events `Pipeline.run` finds in the same file."""
+    from detector.regions import plan_detection
+    from detector.video import scaled_copy
+
+    big = scaled_copy(loop_ts, tmp_path / "loop-2x.ts", (2 * W, 2 * H))
+    reference = Pipeline(CROSSING, PlannedLoopDetector(), PipelineSettings(model="scripted")).run(big)
+    assert len(reference.events) == 3
+
+    detector, writer = PlannedLoopDetector(), WindowOnly()
+    released: list = []
+    writer.submit_event = lambda pending, packets: released.append(pending)  # type: ignore[method-assign]
+    proc = LiveProcessor(CROSSING, lambda size: detector, PipelineSettings(model="scripted"), PacketRing(),
+                         writer, LiveStats(), lambda *a, **k: None, lambda: 0.0, signal_box=lambda c, sid: c.frame_size)
+    _feed(proc, big)
+    proc.close()
+
+    plan = plan_detection(CROSSING)
+    assert detector.plans and set(detector.plans) == {(tuple(plan.roi), tuple(tuple(t) for t in plan.tiles))}
+    assert detector.shapes == {(H, W, 3)}  # the working size, never the stream's 640 x 480
+    assert [(round(p.event.t, 3), [round(v, 1) for v in p.event.box]) for p in released] == \
+        [(round(e.t, 3), [round(v, 1) for v in e.box]) for e in reference.events]
+    for p in released:  # the rider is at x 140-160 in the working picture: 280-320 in the stream's
+        assert p.event.box[0] == pytest.approx(280, abs=2) and p.event.box[2] == pytest.approx(320, abs=2)
+        assert all(b[2] == pytest.approx(320, abs=2) for _, b in p.event.path)
+    assert all(p.signal_box == (2 * W, 2 * H) for p in released)  # the evidence's crossing: the stream's pixels
+
+
+class SwitchingDetector(LoopDetector):
+    """The rider's box, but from 0.2 s after the crossing a road user a third its height stands in its
+    place (a track taking over another road user's box)."""
+
+    def detect(self, images: list[np.ndarray]) -> list[Detections]:
+        out = []
+        for det, img in zip(super().detect(images), images):
+            if len(det.xyxy) and read_code(img) / FPS >= CROSS_T + 0.2:
+                x1, _, x2, y2 = (float(v) for v in det.xyxy[0])
+                det = Detections(np.array([(x1, y2 - 14, x2, y2)], np.float32), det.confidence, det.class_name)
+            out.append(det)
+        return out
+
+
+def test_processor_drops_an_event_whose_path_switches_road_user(loop_ts):
+    """The file pipeline's identity check holds live: an event whose evidence times straddle a switch
+    of road user is not handed to the writer; it is counted and reported."""
+    emitted, writer, stats = Recorded(), WindowOnly(), LiveStats()
+    reference = Pipeline(CROSSING, SwitchingDetector(), PipelineSettings(model="scripted")).run(loop_ts)
+    assert reference.events == [] and len(reference.dropped) == 3
+    proc = LiveProcessor(CROSSING, lambda size: SwitchingDetector(), PipelineSettings(model="scripted"), PacketRing(),
+                         writer, stats, emitted, lambda: 0.0, signal_box=lambda c, sid: None)
+    _feed(proc, loop_ts)
+    proc.close()
+    assert writer.events == [] and stats.dropped_events == 3
+    assert [f["key"] for _, f in emitted.kinds("event_dropped")] == [e.key for e in reference.dropped]
+
+
 # -- streams ----------------------------------------------------------------------------------------
 @needs_ffmpeg
 @needs_font
