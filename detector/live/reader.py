@@ -53,6 +53,7 @@ class LiveStats:
     events: int = 0
     evidence_failures: int = 0
     dropped_events: int = 0  # decided, but the path is not one road user (identity check): not stored
+    plates_s: float = 0.0  # time spent reading plates (inside the evidence stage)
     lost_events: int = 0  # could not be stored (database unreachable until the end)
     count_rows: int = 0
     # silence before each stall was noticed (the last 100: a run of days must not grow a list)
@@ -61,6 +62,7 @@ class LiveStats:
     def as_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d["stalled_after_s"] = [round(s, 2) for s in self.stalled_after_s]
+        d["plates_s"] = round(self.plates_s, 3)
         return d
 
 

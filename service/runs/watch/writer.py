@@ -76,6 +76,8 @@ class EventWriter(threading.Thread):
     def _event(self, p: PendingEvent, packets: list[BufferedPacket]) -> None:
         files = self._evidence(p, packets)
         del packets
+        if p.event.plate is not None:
+            self.stats.plates_s += p.event.plate.ms / 1000.0
         record = EventRecord.from_violation(p.event, [EvidenceRecord(f.kind, f.relpath, f.sha256, f.size, f.mime)
                                                       for f in files])
         added = self._with_retry(lambda: self.repo.add_events(self.run_id, [record]), what=f"event {record.event_key}")

@@ -814,6 +814,7 @@ def test_live_event_carries_plate_code_and_a_verifiable_anti_forgery_code(tmp_pa
         wait_for("two events stored", lambda: len(run.events()) >= 2, 30)
         summary = run.stop()
     assert summary["evidence_failures"] == 0 and summary["lost_events"] == 0 and summary["dropped_events"] == 0
+    assert summary["plates_s"] > 0  # the plate reader looked at every event's road user
     events = run.events()
     assert len(events) == 3
     lines = [f for _, f in run.emitted.kinds("event")]
@@ -915,6 +916,12 @@ def test_watch_command_stores_real_events_while_running(tmp_path):
     summary = lines[-1]["summary"]
     assert summary["events"] == 2 and summary["lost_events"] == 0 and summary["evidence_failures"] == 0
     assert [round(e.t, 1) for e in events] == [1.9, 3.7]
+    from service.verify import verify_event
+
+    for e, line in zip(events, [ln["event"] for ln in lines if "event" in ln]):  # evidence as `process` makes it
+        assert e.plate_status in ("read", "not_read") and (e.plate_text is not None) == (e.plate_status == "read")
+        assert e.violation_code and line["violation_code"] == e.violation_code
+        assert line["anti_forgery_code"] == e.anti_forgery_code and verify_event(e, tmp_path / "evidence").ok
     run = repo.get_run(events[0].run_id)
     assert run.status == "done" and run.start_time == datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
     second = events[1]
