@@ -215,6 +215,28 @@ class FrameSession:
         self.clock.lap("rules")
 
 
+def plan_work(crossing: Crossing, detector: Detector, video_size: tuple[int, int]) -> tuple[int, int]:
+    """The size frames are decoded to and judged at. A detector that takes a plan (the model) is given
+    the crossing's regions (`regions.plan_detection`) and the answer is the crossing's working size; any
+    other (scripted detections in tests) sees the video's own pictures, at `video_size`."""
+    use_regions = getattr(detector, "use_regions", None)
+    if use_regions is None:
+        return video_size
+    regions = plan_detection(crossing)
+    use_regions(regions.roi, regions.tiles)
+    return regions.work_size
+
+
+def to_video_pixels(events: list[ViolationEvent], work: tuple[int, int], video_size: tuple[int, int]) -> None:
+    """Move events judged at the working size `work` into the video's pixels (box and path, in place)."""
+    sx, sy = video_size[0] / work[0], video_size[1] / work[1]
+    if (sx, sy) == (1.0, 1.0):
+        return
+    for e in events:
+        e.box = scale_box(e.box, sx, sy)
+        e.path = [(t, scale_box(b, sx, sy)) for t, b in e.path]
+
+
 class Pipeline:
     def __init__(self, crossing: Crossing, detector: Detector, settings: PipelineSettings | None = None,
                  plan: SignalPlan | None = None):
@@ -229,14 +251,7 @@ class Pipeline:
         started = time.perf_counter()
         info = probe(video)
         crossing = self.crossing.scaled_to((info.width, info.height))
-        # a detector that takes a plan (the model) gets the crossing's working size and regions; any
-        # other (scripted detections in tests) sees the video's own pictures
-        use_regions = getattr(self.detector, "use_regions", None)
-        work = (info.width, info.height)
-        if use_regions is not None:
-            regions = plan_detection(self.crossing)
-            work = regions.work_size
-            use_regions(regions.roi, regions.tiles)
+        work = plan_work(self.crossing, self.detector, (info.width, info.height))
         clock = _Clock()
         session = FrameSession(self.crossing.scaled_to(work), self.detector, self.settings, self.plan, work,
                                clock=clock)
@@ -248,12 +263,9 @@ class Pipeline:
         session.finish()
         final_class = session.final_class
         events = session.events
-        sx, sy = info.width / work[0], info.height / work[1]
         for e in events + session.dropped:
             e.class_name = final_class.get(e.track_id, e.class_name)
-            if (sx, sy) != (1.0, 1.0):
-                e.box = scale_box(e.box, sx, sy)
-                e.path = [(t, scale_box(b, sx, sy)) for t, b in e.path]
+        to_video_pixels(events + session.dropped, work, (info.width, info.height))
         crossings = [replace(c, class_name=final_class.get(c.track_id, c.class_name)) for c in session.crossings]
         counter = TrafficCounter()
         counter.add(crossings)

@@ -3,6 +3,10 @@ demuxes and times their packets and reconnects, and the processor that runs the 
 on them and hands decided events to an `EventSink`. Storing events is the consumer's business
 (`service.runs.watch`).
 
+Detection is what `Pipeline.run` does on a file: the crossing's detection plan, frames decoded
+straight to its working size, class from context, the identity check of each event's path
+(`FrameSession`), and events moved back into the stream's pixels for their evidence.
+
 Time: a frame's time is the wall clock at which its connection's first packet arrived (estimated
 over the connection's first seconds, see `settle_arrivals`), plus the stream's own timestamps since
 then (exact spacing; the wall clock only anchors each connection). A followed file with a start

@@ -1,5 +1,11 @@
 """The live processor: decodes queued packets, runs the pipeline stages (`FrameSession`) and hands
-decided events and traffic counts to an `EventSink` (the port a consumer of live events implements)."""
+decided events and traffic counts to an `EventSink` (the port a consumer of live events implements).
+
+It works like `Pipeline.run` on a file: the detector gets the crossing's detection plan
+(`pipeline.plan_work`), frames are decoded straight to the working size, judged there (class from
+context in the tracker, the identity check of each event's path in the session) and the decided
+events are moved back into the stream's pixels (`pipeline.to_video_pixels`), where the evidence
+is drawn from the buffered packets."""
 from __future__ import annotations
 
 import time
@@ -7,14 +13,15 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import av
 import av.error
+from av.video.codeccontext import VideoCodecContext
 
 from ..config import Crossing
 from ..geometry import signal_box as lamps_box
-from ..pipeline import Detector, FrameSession, PipelineSettings
+from ..pipeline import Detector, FrameSession, PipelineSettings, plan_work, to_video_pixels
 from ..ring import BufferedPacket, PacketRing, Segment
 from ..types import Frame, LineCrossing, ViolationEvent
 from .reader import Emit, LiveStats, SegmentStart, StreamGap
@@ -65,10 +72,11 @@ class LiveProcessor:
         self.count_every_s = count_every_s
         self.signal_box = signal_box or lamps_box  # the lamps' union box: the evidence's signal crop
         self.segment: Segment | None = None
-        self.decoder: av.CodecContext | None = None
+        self.decoder: VideoCodecContext | None = None
         self.waiting_for_key = True
         self.session: FrameSession | None = None
-        self.scaled: Crossing | None = None
+        self.scaled: Crossing | None = None  # the crossing in the stream's pixels (evidence drawing)
+        self.sizes: tuple[tuple[int, int], tuple[int, int]] | None = None  # (stream size, working size)
         self.frame_index = 0
         self.last_t = float("-inf")
         self.next_track_offset = 0
@@ -86,7 +94,8 @@ class LiveProcessor:
             self._packet(item)
         elif isinstance(item, SegmentStart):
             self._end_segment()
-            self.segment, self.decoder, self.waiting_for_key = item.segment, item.segment.fmt.decoder(), True
+            self.segment, self.waiting_for_key = item.segment, True
+            self.decoder = cast(VideoCodecContext, item.segment.fmt.decoder())
             self.connected = True
             self.emit("segment", segment=item.segment.index, reason=item.reason, t=round(item.segment.clock.t0, 3))
         elif isinstance(item, StreamGap):
@@ -137,6 +146,7 @@ class LiveProcessor:
             if not p.keyframe:
                 return
             self.waiting_for_key = False
+        assert self.decoder is not None  # set with the segment
         try:
             frames = self.decoder.decode(p.to_av())
         except (av.error.FFmpegError, ValueError):
@@ -146,20 +156,32 @@ class LiveProcessor:
             self._frame(f)
 
     def _frame(self, f: av.VideoFrame) -> None:
-        step = float(1 / self.segment.fmt.rate) if self.segment.fmt.rate else 1 / 30
-        t = self.segment.clock.t(f.pts) if f.pts is not None else self.last_t + step
+        seg = self.segment
+        assert seg is not None  # frames come from a segment's decoder
+        step = float(1 / seg.fmt.rate) if seg.fmt.rate else 1 / 30
+        t = seg.clock.t(f.pts) if f.pts is not None else self.last_t + step
         if t <= self.last_t:  # keep time monotonic (B-frame reordering at a segment start, broken pts)
             t = self.last_t + 1e-3
         if self.session is None:
-            size = (f.width, f.height)
-            self.scaled = self.crossing.scaled_to(size)
-            self.session = FrameSession(self.scaled, self.detector_for(size), self.settings, None, size,
-                                        track_offset=self.next_track_offset, log_signals=False)
-        self.session.push(Frame(index=self.frame_index, t=round(t, 6), convert=partial(f.to_ndarray, format="bgr24")))
+            self._start_session((f.width, f.height))
+        assert self.session is not None and self.sizes is not None
+        size, work = self.sizes
+        # the picture is made at the working size by the decoder's scaler (as `video.read_frames` does)
+        scale: dict[str, Any] = {} if work == size else {"width": work[0], "height": work[1], "interpolation": "BILINEAR"}
+        self.session.push(Frame(index=self.frame_index, t=round(t, 6),
+                                convert=partial(f.to_ndarray, format="bgr24", **scale)))
         self.frame_index += 1
         self.last_t = t
         self.stats.frames += 1
         self._collect()
+
+    def _start_session(self, size: tuple[int, int]) -> None:
+        """A fresh pipeline session for frames of `size`: judged at the crossing's working size."""
+        detector = self.detector_for(size)
+        work = plan_work(self.crossing, detector, size)
+        self.scaled, self.sizes = self.crossing.scaled_to(size), (size, work)
+        self.session = FrameSession(self.crossing.scaled_to(work), detector, self.settings, None, work,
+                                    track_offset=self.next_track_offset, log_signals=False)
 
     def _collect(self) -> None:
         """Move what the session decided into the pending lists; classes of ended tracks are final."""
@@ -168,10 +190,19 @@ class LiveProcessor:
             return
         self.stats.detected = self._detected_before + s.processed
         rec = self.writer.recorder
+        scaled, sizes = self.scaled, self.sizes
+        assert scaled is not None and sizes is not None  # set with the session
+        size, work = sizes
+        to_video_pixels(s.events + s.dropped, work, size)
         for e in s.events:
             lo, hi = rec.window(e)
-            self.pending.append(PendingEvent(e, lo, hi, self.signal_box(self.scaled, e.signal_id)))
+            self.pending.append(PendingEvent(e, lo, hi, self.signal_box(scaled, e.signal_id)))
         s.events.clear()
+        for e in s.dropped:  # its path jumps between road users (identity.py): never stored as it is
+            self.stats.dropped_events += 1
+            self.emit("event_dropped", key=e.key, type=e.type.value, t=round(float(e.t), 3),
+                      reason="its path jumps between road users")
+        s.dropped.clear()
         for c in s.crossings:
             self.crossings.setdefault(c.track_id, []).append(c)
         s.crossings.clear()

@@ -52,6 +52,8 @@ class LiveStats:
     detected: int = 0
     events: int = 0
     evidence_failures: int = 0
+    dropped_events: int = 0  # decided, but the path is not one road user (identity check): not stored
+    plates_s: float = 0.0  # time spent reading plates (inside the evidence stage)
     lost_events: int = 0  # could not be stored (database unreachable until the end)
     count_rows: int = 0
     # silence before each stall was noticed (the last 100: a run of days must not grow a list)
@@ -60,6 +62,7 @@ class LiveStats:
     def as_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d["stalled_after_s"] = [round(s, 2) for s in self.stalled_after_s]
+        d["plates_s"] = round(self.plates_s, 3)
         return d
 
 
@@ -76,6 +79,13 @@ class RawPacket(NamedTuple):
 
 def _own_pts(p: RawPacket) -> int | None:
     return p.pts if p.pts is not None else p.dts
+
+
+def _timed(p: RawPacket) -> int:
+    """The pts of a packet that went through `fill_timestamps` (always set there)."""
+    if p.pts is None:
+        raise ValueError("packet without a timestamp: fill_timestamps comes first")
+    return p.pts
 
 
 def fill_timestamps(packets: Iterable[RawPacket], step: int, lookahead: int = 4) -> Iterator[RawPacket]:
@@ -96,12 +106,17 @@ def fill_timestamps(packets: Iterable[RawPacket], step: int, lookahead: int = 4)
         return p._replace(pts=pts, dts=p.dts if p.dts is not None else pts)
 
     def release() -> Iterator[RawPacket]:
-        timed = [_own_pts(q) for q in held if _own_pts(q) is not None]
+        timed = [pts for q in held if (pts := _own_pts(q)) is not None]
         first = min(timed) if timed else 0
         lead = next((i for i, q in enumerate(held) if _own_pts(q) is not None), len(held))
         for i, q in enumerate(held):
             own = _own_pts(q)
-            yield stamped(q, first - step * (lead - i) if i < lead else own if own is not None else last + step)
+            if i < lead:
+                own = first - step * (lead - i)
+            elif own is None:
+                assert last is not None  # the first timed packet came before it
+                own = last + step
+            yield stamped(q, own)
         held.clear()
 
     for p in packets:
@@ -111,7 +126,10 @@ def fill_timestamps(packets: Iterable[RawPacket], step: int, lookahead: int = 4)
                 yield from release()
             continue
         own = _own_pts(p)
-        yield stamped(p, own if own is not None else last + step)
+        if own is None:
+            assert last is not None  # an untimed packet is held unless one was timed before
+            own = last + step
+        yield stamped(p, own)
     yield from release()  # the stream ended during the look-ahead
 
 
@@ -128,10 +146,10 @@ def settle_arrivals(arrivals: Iterable[tuple[RawPacket, float]], tb: Fraction,
     warm: list[tuple[RawPacket, float]] = []
 
     def settled() -> Iterator[tuple[RawPacket, float]]:
-        p0 = warm[0][0].pts
-        base = min(at - float((r.pts - p0) * tb) for r, at in warm)
+        p0 = _timed(warm[0][0])
+        base = min(at - float((_timed(r) - p0) * tb) for r, at in warm)
         for r, _ in warm:
-            yield r, base + float((r.pts - p0) * tb)
+            yield r, base + float((_timed(r) - p0) * tb)
         warm.clear()
 
     it = iter(arrivals)
@@ -311,7 +329,7 @@ class StreamReader(threading.Thread):
         try:
             for raw, arrived in arrivals:
                 if resume_dts is not None:
-                    if raw.dts <= resume_dts:
+                    if raw.dts is not None and raw.dts <= resume_dts:
                         continue
                     resume_dts = None
                 if not stable and time.monotonic() - opened >= STABLE_S:
@@ -357,7 +375,7 @@ class StreamReader(threading.Thread):
         """Give the packet its run time (`now_t`: when it arrived); start a new segment at a
         connection or a timestamp jump."""
         seg = self._segment
-        pts = raw.pts
+        pts = _timed(raw)
         if seg is None or seg.fmt != fmt:
             seg = self._new_segment(fmt, self._anchor(pts, tb, now_t), "connected")
         else:

@@ -43,6 +43,8 @@ class Emitter:
             if kind == "event":
                 self.out.write(f"{fields['occurred_at']}  {fields['type']:9s} track {fields['track_id']:<5d} "
                                f"{fields['class']:10s} lane={fields['lane']} "
+                               f"plate={_plate(fields)} code={fields.get('violation_code') or '-'} "
+                               f"防伪码={fields.get('anti_forgery_code') or '-'} "
                                f"({len(fields['evidence'])} evidence files, "
                                f"{fields['latency_s']:.1f} s after it happened)\n")
                 self.out.flush()
@@ -52,6 +54,13 @@ class Emitter:
                 detail = ", ".join(f"{k}={v}" for k, v in fields.items())
                 self.err.write(f"crosswatch watch: {now} {kind}" + (f" ({detail})" if detail else "") + "\n")
             self.err.flush()
+
+
+def _plate(fields: dict[str, Any]) -> str:
+    """The plate as a person reads it: the text, 未识别 (not read), or '-' (not attempted)."""
+    if fields.get("plate"):
+        return str(fields["plate"])
+    return "未识别" if fields.get("plate_status") == "not_read" else "-"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -1,5 +1,8 @@
 """`watch_session(request, emit)`: open a live run for one source at one crossing (the database
-run, its evidence folder, the detectors) and hand back the `LiveRun` that watches it."""
+run, its evidence folder, the detectors) and hand back the `LiveRun` that watches it.
+
+Evidence is made as `process` makes it (`live_recorder`): plate reading, violation code, GA/T 832
+scene pictures and the anti-forgery code and seal, with the key kept beside the evidence folder."""
 from __future__ import annotations
 
 import hashlib
@@ -8,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from detector.config import load_crossing
+from detector.config import Crossing, load_crossing
 from detector.evidence import EvidenceError, EvidenceRecorder
 from detector.live import Emit, LiveSource
 from detector.pipeline import Detector, PipelineSettings
@@ -70,20 +73,45 @@ class LiveRun:
         return summary
 
 
+# a stream's frames are timed by this machine's clock when each connection began, plus the stream's timestamps
+RECEIVER_CLOCK = "接收端系统时钟+帧时间戳 receiver's system clock at connection + frame PTS"
+
+
+def live_recorder(req: WatchRequest, crossing: Crossing, run_start: datetime) -> EvidenceRecorder:
+    """The evidence recorder of a live run, built as `process` builds it: plate reader (models checked
+    against their SHA-256), violation codes, the crossing's geometry for the scene pictures and the
+    evidence key. Any of them missing or broken is one UserError line."""
+    from detector.codes import CodesError, load_codes
+    from detector.evidence.seal import evidence_key
+    from detector.plates import PlateModelError, PlateReader
+    from detector.plates.formats import REGIONS
+    from detector.regions import RegionError, plan_detection
+
+    try:
+        plan_detection(crossing)  # a crossing whose regions leave nothing to detect: refused before the stream
+        plate_reader = PlateReader(regions=tuple(crossing.plate_regions or ()) or REGIONS)
+        clock = None if req.start_time is not None else RECEIVER_CLOCK
+        return EvidenceRecorder(req.evidence_root, crossing.name, start_time=run_start, crossing=crossing,
+                                plate_reader=plate_reader, codes=load_codes(), evidence_key=evidence_key(req.evidence_root),
+                                clock_source=clock)
+    except RegionError as e:
+        raise UserError(f"{req.crossing_file}: {e}") from None
+    except (EvidenceError, PlateModelError, CodesError) as e:
+        raise UserError(str(e)) from None
+
+
 def watch_session(req: WatchRequest, emit: Emit) -> LiveRun:
-    """Register the crossing and open the run (`running`); bad input is a UserError or ConfigError."""
+    """Register the crossing and open the run (`running`); bad input is a UserError or ConfigError,
+    raised before the database is touched."""
     crossing = load_crossing(req.crossing_file)
     path = detectors.model_path(req.model)
     settings = req.settings
     run_start = req.start_time or datetime.now().astimezone()
     settings_dict = {**settings.as_dict(), "live": {"source": req.source.display, "follow": bool(req.follow)}}
+    recorder = live_recorder(req, crossing, run_start)
     engine = make_engine(req.db_url)
     upgrade(engine)
     repo = Repository(engine)
-    try:
-        recorder = EvidenceRecorder(req.evidence_root, crossing.name, start_time=run_start)
-    except EvidenceError as e:
-        raise UserError(str(e)) from None
     version = register_crossing(repo, crossing, req.crossing_file)
     # a live run is one watch of one source from one moment: its identity is (source, start)
     identity = hashlib.sha256(f"live\n{req.source.display}\n{datetime.now().astimezone().isoformat()}".encode()

@@ -1,5 +1,7 @@
 """The live run's writer: evidence files and database rows of each decided event, in order, off
-the processing thread (the `EventSink` of `detector.live.LiveProcessor`)."""
+the processing thread (the `EventSink` of `detector.live.LiveProcessor`). The recorder reads the
+plate, looks up the violation code and seals the evidence from the ring buffer's packets, as
+`process` does from the file."""
 from __future__ import annotations
 
 import queue
@@ -74,6 +76,8 @@ class EventWriter(threading.Thread):
     def _event(self, p: PendingEvent, packets: list[BufferedPacket]) -> None:
         files = self._evidence(p, packets)
         del packets
+        if p.event.plate is not None:
+            self.stats.plates_s += p.event.plate.ms / 1000.0
         record = EventRecord.from_violation(p.event, [EvidenceRecord(f.kind, f.relpath, f.sha256, f.size, f.mime)
                                                       for f in files])
         added = self._with_retry(lambda: self.repo.add_events(self.run_id, [record]), what=f"event {record.event_key}")
@@ -81,7 +85,7 @@ class EventWriter(threading.Thread):
             self.stats.lost_events += 1
             return
         self.stats.events += 1
-        self.emit("event", **self._event_json(p.event, added.get(record.event_key), files))
+        self.emit("event", **self._event_json(p.event, added.get(record.event_key), record, files))
 
     def _counts(self, rows: list[tuple[str, str, int, int]]) -> None:
         records = [CountRecord(sl, cls, minute, n) for sl, cls, minute, n in rows]
@@ -103,7 +107,9 @@ class EventWriter(threading.Thread):
                 time.sleep(delay)
                 waited += delay
 
-    def _event_json(self, e: ViolationEvent, uid: str | None, files: list) -> dict:
+    def _event_json(self, e: ViolationEvent, uid: str | None, record: EventRecord, files: list) -> dict:
+        """The event line: `process --json`'s event fields (plate, code, anti-forgery code as stored) plus
+        the event key and how long after it happened it was stored."""
         occurred = self.run_start.timestamp() + float(e.t)
         return {
             "id": uid, "key": e.key, "type": e.type.value, "track_id": e.track_id, "class": e.class_name,
@@ -111,6 +117,9 @@ class EventWriter(threading.Thread):
             "occurred_at": datetime.fromtimestamp(occurred, self.run_start.tzinfo).isoformat(timespec="milliseconds"),
             "lane": e.lane, "stop_line": e.stop_line, "signal": e.signal.value if e.signal is not None else None,
             "since_red_s": e.since_red_s, "latency_s": round(time.time() - occurred, 2),
+            "plate": record.plate_text, "plate_status": record.plate_status, "plate_colour": record.plate_colour,
+            "plate_confidence": record.plate_confidence, "plate_reason": record.plate_reason,
+            "violation_code": record.violation_code, "anti_forgery_code": record.anti_forgery_code,
             "evidence": {f.kind: {"path": str(self.evidence_root / f.relpath), "sha256": f.sha256, "size": f.size}
                          for f in files},
         }

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from fractions import Fraction
 from pathlib import Path
 
@@ -205,19 +205,19 @@ class WatchRun:
     """A Watcher on `source` in a thread, with a fresh SQLite database and evidence folder."""
 
     def __init__(self, tmp: Path, source: LiveSource, *, stall_s: float = 2.0, pts_anchor: bool = False,
-                 run_start: datetime | None = None, detector=None):
+                 run_start: datetime | None = None, detector=None, recorder: EvidenceRecorder | None = None):
         self.engine = make_engine(f"sqlite:///{tmp / 'live.db'}")
         upgrade(self.engine)
         self.repo = Repository(self.engine)
         version = self.repo.upsert_crossing(CROSSING, "synthetic")
         settings = PipelineSettings(model="scripted")
-        self.run_start = run_start or datetime.now(timezone.utc)
+        self.run_start = run_start or datetime.now(UTC)
         self.run_id = self.repo.start_run(video_path=source.display, video_sha256="f" * 64,
                                           crossing_version_id=version.version_id, model="scripted",
                                           settings=settings.as_dict(), settings_hash=hash_settings(settings.as_dict()),
                                           start_time=self.run_start)
         self.evidence = tmp / "evidence"
-        recorder = EvidenceRecorder(self.evidence, CROSSING.name, start_time=self.run_start)
+        recorder = recorder or EvidenceRecorder(self.evidence, CROSSING.name, start_time=self.run_start)
         self.detector = detector or LoopDetector()
         self.emitted = Recorded()
         self.watcher = Watcher(source, CROSSING, lambda size: self.detector, settings, self.repo, self.run_id, recorder,
@@ -230,7 +230,7 @@ class WatchRun:
     def _run(self) -> None:
         self.summary = self.watcher.run()
 
-    def __enter__(self) -> "WatchRun":
+    def __enter__(self) -> WatchRun:
         self.thread.start()
         return self
 
@@ -556,6 +556,95 @@ def test_processor_writes_an_event_in_flight_when_the_stream_is_cut(loop_ts):
     assert stats.frames == len([p for p in packets if p.t <= CUT_T]) + N
 
 
+def _feed(proc: LiveProcessor, path: Path) -> None:
+    """Every packet of `path` into the processor as one connection."""
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        ctx = s.codec_context
+        seg = Segment(1, StreamFormat(ctx.name, None, ctx.width, ctx.height, Fraction(FPS)),
+                      SegmentClock(0.0, s.start_time, s.time_base))
+        packets = [BufferedPacket(seg, seg.clock.t(p.pts), p.pts, p.dts, p.is_keyframe, bytes(p))
+                   for p in c.demux(s) if p.size]
+    proc.handle(SegmentStart(seg, "connected"))
+    for p in packets:
+        proc.handle(p)
+
+
+class PlannedLoopDetector(LoopDetector):
+    """A LoopDetector that takes a detection plan (as the model does): records the plan and the size
+    of every picture it is shown."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plans: list[tuple] = []
+        self.shapes: set[tuple[int, ...]] = set()
+
+    def use_regions(self, roi, tiles) -> None:
+        self.plans.append((tuple(roi), tuple(tuple(t) for t in tiles)))
+
+    def detect(self, images: list[np.ndarray]) -> list[Detections]:
+        self.shapes.update(img.shape for img in images)
+        return super().detect(images)
+
+
+def test_processor_detects_at_the_crossing_working_size_like_the_file_pipeline(tmp_path, loop_ts):
+    """A camera at twice the crossing file's resolution: the live processor decodes straight to the
+    crossing's working size (the detector is given the crossing's plan, as in `Pipeline.run`), and its
+    events come back in the stream's pixels, the same events `Pipeline.run` finds in the same file."""
+    from detector.regions import plan_detection
+    from detector.video import scaled_copy
+
+    big = scaled_copy(loop_ts, tmp_path / "loop-2x.ts", (2 * W, 2 * H))
+    reference = Pipeline(CROSSING, PlannedLoopDetector(), PipelineSettings(model="scripted")).run(big)
+    assert len(reference.events) == 3
+
+    detector, writer = PlannedLoopDetector(), WindowOnly()
+    released: list = []
+    writer.submit_event = lambda pending, packets: released.append(pending)  # type: ignore[method-assign]
+    proc = LiveProcessor(CROSSING, lambda size: detector, PipelineSettings(model="scripted"), PacketRing(),
+                         writer, LiveStats(), lambda *a, **k: None, lambda: 0.0, signal_box=lambda c, sid: c.frame_size)
+    _feed(proc, big)
+    proc.close()
+
+    plan = plan_detection(CROSSING)
+    assert detector.plans and set(detector.plans) == {(tuple(plan.roi), tuple(tuple(t) for t in plan.tiles))}
+    assert detector.shapes == {(H, W, 3)}  # the working size, never the stream's 640 x 480
+    assert [(round(p.event.t, 3), [round(v, 1) for v in p.event.box]) for p in released] == \
+        [(round(e.t, 3), [round(v, 1) for v in e.box]) for e in reference.events]
+    for p in released:  # the rider is at x 140-160 in the working picture: 280-320 in the stream's
+        assert p.event.box[0] == pytest.approx(280, abs=2) and p.event.box[2] == pytest.approx(320, abs=2)
+        assert all(b[2] == pytest.approx(320, abs=2) for _, b in p.event.path)
+    assert all(p.signal_box == (2 * W, 2 * H) for p in released)  # the evidence's crossing: the stream's pixels
+
+
+class SwitchingDetector(LoopDetector):
+    """The rider's box, but from 0.2 s after the crossing a road user a third its height stands in its
+    place (a track taking over another road user's box)."""
+
+    def detect(self, images: list[np.ndarray]) -> list[Detections]:
+        out = []
+        for det, img in zip(super().detect(images), images):
+            if len(det.xyxy) and read_code(img) / FPS >= CROSS_T + 0.2:
+                x1, _, x2, y2 = (float(v) for v in det.xyxy[0])
+                det = Detections(np.array([(x1, y2 - 14, x2, y2)], np.float32), det.confidence, det.class_name)
+            out.append(det)
+        return out
+
+
+def test_processor_drops_an_event_whose_path_switches_road_user(loop_ts):
+    """The file pipeline's identity check holds live: an event whose evidence times straddle a switch
+    of road user is not handed to the writer; it is counted and reported."""
+    emitted, writer, stats = Recorded(), WindowOnly(), LiveStats()
+    reference = Pipeline(CROSSING, SwitchingDetector(), PipelineSettings(model="scripted")).run(loop_ts)
+    assert reference.events == [] and len(reference.dropped) == 3
+    proc = LiveProcessor(CROSSING, lambda size: SwitchingDetector(), PipelineSettings(model="scripted"), PacketRing(),
+                         writer, stats, emitted, lambda: 0.0, signal_box=lambda c, sid: None)
+    _feed(proc, loop_ts)
+    proc.close()
+    assert writer.events == [] and stats.dropped_events == 3
+    assert [f["key"] for _, f in emitted.kinds("event_dropped")] == [e.key for e in reference.dropped]
+
+
 # -- streams ----------------------------------------------------------------------------------------
 @needs_ffmpeg
 @needs_font
@@ -687,6 +776,97 @@ def test_followed_file_paused_by_its_writer_gives_the_file_runs_events(tmp_path,
     assert clip_start(clip) == pytest.approx(last.t - 3.5, abs=0.07)
 
 
+PLATE_MODELS = ROOT / "assets" / "models" / "plates"
+needs_plate_models = pytest.mark.skipif(not (PLATE_MODELS / "y5fu_640x_sim.onnx").is_file(),
+                                        reason="plate models missing: run `make assets`")
+
+
+def _watch_request(tmp: Path, source: LiveSource, start: datetime | None):
+    from service.runs.watch import WatchRequest
+
+    return WatchRequest(source, tmp / "synthetic.crossing.yaml", f"sqlite:///{tmp / 'live.db'}", tmp / "evidence",
+                        "scripted", "cpu", 640, 10.0, follow=source.kind == "file", start_time=start)
+
+
+@needs_font
+@needs_plate_models
+def test_live_event_carries_plate_code_and_a_verifiable_anti_forgery_code(tmp_path, loop_ts):
+    """A followed file watched with the recorder `watch` builds (`live_recorder`, as `process` builds
+    it): every stored event has its plate answer (the synthetic rider has no plate: 未识别, with the
+    reason), the violation code of a motorcycle on red (1625), GA/T 832 scene pictures and an
+    anti-forgery code that `verify_event` accepts, and rejects once a picture's byte is flipped."""
+    from PIL import Image
+
+    from service.runs.watch.session import RECEIVER_CLOCK, live_recorder
+    from service.verify import verify_event
+
+    start = datetime(2026, 3, 1, 8, 0, tzinfo=timezone(timedelta(hours=8)))
+    src = tmp_path / "cam.ts"
+    shutil.copy(loop_ts, src)
+    source = parse_source(str(src), True)
+    recorder = live_recorder(_watch_request(tmp_path, source, start), CROSSING, start)
+    assert recorder.plate_reader is not None and recorder.codes is not None and recorder.evidence_key
+    assert recorder.clock_source is None  # --start-time: the file's own clock, as `process` says it
+    network = live_recorder(_watch_request(tmp_path, parse_source("rtsp://cam/live", False), None), CROSSING, start)
+    assert network.clock_label().endswith(RECEIVER_CLOCK)
+    with WatchRun(tmp_path, source, stall_s=1.0, pts_anchor=True, run_start=start, recorder=recorder) as run:
+        wait_for("the file's frames", lambda: run.watcher.stats.frames >= 3 * N - 6, 30)
+        wait_for("two events stored", lambda: len(run.events()) >= 2, 30)
+        summary = run.stop()
+    assert summary["evidence_failures"] == 0 and summary["lost_events"] == 0 and summary["dropped_events"] == 0
+    assert summary["plates_s"] > 0  # the plate reader looked at every event's road user
+    events = run.events()
+    assert len(events) == 3
+    lines = [f for _, f in run.emitted.kinds("event")]
+    assert [ln["plate_status"] for ln in lines] == ["not_read"] * 3
+    assert [ln["violation_code"] for ln in lines] == ["1625"] * 3
+    assert [ln["anti_forgery_code"] for ln in lines] == [e.anti_forgery_code for e in events]
+    for e in events:
+        assert e.plate_status == "not_read" and e.plate_text is None and e.plate_reason
+        assert e.violation_code == "1625" and e.violation_full_code == "16250" and e.legal_basis
+        assert e.anti_forgery_code and len(e.anti_forgery_code) == 11 and e.evidence_seal
+        result = verify_event(e, run.evidence)
+        assert result.ok, result.problems
+        composite = run.evidence / next(f.relpath for f in e.evidence if f.kind == "composite")
+        with Image.open(composite) as im:
+            assert im.mode == "RGB" and min(im.size) >= 720  # GA/T 832: 24-bit colour, >= 1280 x 720
+    first = events[0]
+    picture = run.evidence / next(f.relpath for f in first.evidence if f.kind == "frame_past")
+    data = bytearray(picture.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    picture.write_bytes(bytes(data))
+    broken = verify_event(first, run.evidence)
+    assert not broken.ok and any("frame_past changed" in p for p in broken.problems)
+    assert verify_event(events[1], run.evidence).ok
+
+
+@needs_plate_models
+def test_watch_refuses_to_start_with_a_changed_plate_model(tmp_path, monkeypatch, capsys):
+    """A plate model that does not match its SHA-256: one line, exit 1, no database, nothing watched."""
+    from detector import assets
+    from service.cli import main
+
+    root = tmp_path / "assets"
+    (root / "models" / "plates").mkdir(parents=True)
+    for f in PLATE_MODELS.glob("*.onnx"):
+        shutil.copy(f, root / "models" / "plates" / f.name)
+    with open(root / "models" / "plates" / "y5fu_320x_sim.onnx", "ab") as fh:
+        fh.write(b"\0")
+    try:
+        model = assets.resolve_model(assets.default_model_name("cpu"), assets.REPO_ROOT / "assets")
+    except Exception as e:  # noqa: BLE001
+        pytest.skip(f"model missing: {e}")
+    monkeypatch.setenv("CROSSWATCH_ASSETS_DIR", str(root))
+    db = tmp_path / "cw.db"
+    rc = main(["watch", str(tmp_path / "cam.ts"), "--follow", "--crossing",
+               str(ROOT / "sample_videos" / "vn_rear_stopline.crossing.yaml"), "--model", str(model),
+               "--db", f"sqlite:///{db}", "--duration", "5"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1, err
+    assert "y5fu_320x_sim.onnx does not match its SHA-256" in err[0] and "make assets" in err[0]
+    assert not db.exists()
+
+
 # -- the real model on a real clip -------------------------------------------------------------------
 VN_CLIP = ROOT / "assets" / "sample_videos" / "vn_rear_stopline.mp4"
 
@@ -736,8 +916,14 @@ def test_watch_command_stores_real_events_while_running(tmp_path):
     summary = lines[-1]["summary"]
     assert summary["events"] == 2 and summary["lost_events"] == 0 and summary["evidence_failures"] == 0
     assert [round(e.t, 1) for e in events] == [1.9, 3.7]
+    from service.verify import verify_event
+
+    for e, line in zip(events, [ln["event"] for ln in lines if "event" in ln]):  # evidence as `process` makes it
+        assert e.plate_status in ("read", "not_read") and (e.plate_text is not None) == (e.plate_status == "read")
+        assert e.violation_code and line["violation_code"] == e.violation_code
+        assert line["anti_forgery_code"] == e.anti_forgery_code and verify_event(e, tmp_path / "evidence").ok
     run = repo.get_run(events[0].run_id)
-    assert run.status == "done" and run.start_time == datetime(2026, 3, 1, 0, 0, tzinfo=timezone.utc)
+    assert run.status == "done" and run.start_time == datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
     second = events[1]
     clip = tmp_path / "evidence" / next(f.relpath for f in second.evidence if f.kind == "clip")
     assert clip_start(clip) <= second.t - 3.4  # 3.5 s before the event, from the ring buffer
