@@ -101,7 +101,7 @@ def test_reviewer_corrects_a_plate(api):
                                                            headers=h).content.decode("utf-8-sig"))))
     by_uid = {r["Event ID"]: r for r in rows}
     assert by_uid[uid]["Plate"] == "29B112345" and by_uid[uid]["Plate (machine reading)"] == "29B112346"
-    assert by_uid[other]["Plate"] == "未识别 not read" and by_uid[uid]["Violation code"] == "1625"
+    assert by_uid[other]["Plate"] == "not read" and by_uid[uid]["Violation code"] == "1625"
     wb = openpyxl.load_workbook(io.BytesIO(api.client.get("/api/exports/events.xlsx", params={"lang": "en"},
                                                          headers=h).content))
     header = [c.value for c in next(wb.active.iter_rows(max_row=1))]
