@@ -35,7 +35,7 @@ _PG_MIGRATION_LOCK = 0x6372_7377_6174_6368  # "crswatch": advisory lock key for 
 # overflow) 40 threads queued for 15 connections and, after 30 s, failed with 500s under load.
 # Sized to the threads (+ headroom), requests queue for a thread instead and the pool timeout
 # only fires on a real overload (the app answers it 503 + Retry-After). The app also admits at
-# most SERVICE_THREADS requests at once (see `service.app._Admission`). 32, not anyio's 40: the
+# most SERVICE_THREADS requests at once (see `service.api.app._Admission`). 32, not anyio's 40: the
 # CPU cost per request is the same from 8 to 40 threads on 2 cores, and two worker processes then
 # stay well inside PostgreSQL's default max_connections (100).
 SERVICE_THREADS = 32

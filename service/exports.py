@@ -22,7 +22,7 @@ import io
 import json
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Literal
 
 Lang = Literal["zh", "en"]
@@ -66,7 +66,7 @@ def in_zone(value: datetime | None, zone: tzinfo) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value.astimezone(zone)
 
 
@@ -93,7 +93,7 @@ def cell(value: Any) -> Any:
         return "true" if value else "false"
     if isinstance(value, datetime):
         if value.tzinfo is None:  # stored times are aware; be explicit rather than guess a zone
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return value.isoformat()
     if isinstance(value, date):
         return value.isoformat()

@@ -27,7 +27,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 Status = Literal["all", "confirmed", "not_dismissed"]
 Bucket = Literal["hour", "day", "week"]
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_DATE = date(1970, 1, 1)
 _HOUR, _DAY = 3600, 86400
 # 1970-01-01 was a Thursday: Monday-first weekday of local day d is (d + 3) % 7.

@@ -139,7 +139,7 @@ def test_every_label_exists_in_both_languages(page_as):
 def web_client(tmp_path_factory):
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
+    from service.api.app import create_app
     from service.settings import Settings
 
     tmp = tmp_path_factory.mktemp("web")

@@ -10,10 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from .. import audit
+from ... import audit
 from ..deps import Admin, SessionDep
+from ..params import NO_NUL
 from ..schemas import Message, Page
-from .events import NO_NUL
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 _AUTH: dict[int | str, dict[str, Any]] = {401: {"model": Message, "description": "not logged in"},

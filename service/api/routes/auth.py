@@ -11,8 +11,8 @@ from anyio.lowlevel import RunVar
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
-from .. import accounts, security
-from ..audit import append as audit
+from ... import accounts, security
+from ...audit import append as audit
 from ..deps import CurrentUser, SettingsDep
 from ..schemas import StrictIn
 

@@ -23,10 +23,10 @@ from sqlalchemy.exc import IntegrityError
 
 from detector.config import ConfigError, Crossing, load_yaml_text, parse_crossing
 
-from .. import crossings_repo as repo
-from ..audit import append as audit
+from ... import crossings_repo as repo
+from ...audit import append as audit
+from ...models import EVENT_TYPES, REVIEW_STATUSES, CrossingRow, CrossingVersionRow
 from ..deps import CurrentUser, Operator, Principal, SessionDep, WriteSessionDep
-from ..models import EVENT_TYPES, REVIEW_STATUSES, CrossingRow, CrossingVersionRow
 from ..schemas import Message, Page, StrictIn
 
 router = APIRouter(prefix="/api/crossings", tags=["crossings"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,12 +24,12 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
-from .. import jobs_repo as repo
-from ..audit import append as audit
+from ... import jobs_repo as repo
+from ...audit import append as audit
+from ...models import JOB_STATUSES, JobItemRow, JobRow, VideoRunRow
+from ...settings import Settings
 from ..deps import Operator, Principal, SessionDep, WriteSessionDep
-from ..models import JOB_STATUSES, JobItemRow, JobRow, VideoRunRow
 from ..schemas import Message, Page, StrictIn
-from ..settings import Settings
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
@@ -97,8 +97,9 @@ def _job_out(job: JobRow) -> JobOut:
                   finished_at=job.finished_at, cancel_requested=job.cancel_requested, error=job.error)
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+def _assume_utc(value: datetime) -> datetime:
+    """A stored time that lost its zone (SQLite) read as UTC, as it was written."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _reused(item: JobItemRow, run: VideoRunRow | None) -> bool | None:
@@ -106,7 +107,7 @@ def _reused(item: JobItemRow, run: VideoRunRow | None) -> bool | None:
     processed and reused that run (a new run is created by the child, after the item starts)."""
     if item.status != "done" or run is None or item.started_at is None:
         return None
-    return _utc(run.started_at) < _utc(item.started_at)
+    return _assume_utc(run.started_at) < _assume_utc(item.started_at)
 
 
 def _job_detail(job: JobRow) -> JobDetail:
@@ -118,7 +119,7 @@ def _job_detail(job: JobRow) -> JobDetail:
         run = runs.get(i.run_id) if i.run_id is not None else None
         items.append(JobItemOut(id=i.id, path=i.path, status=i.status, progress=i.progress, error=i.error,
                                 events=i.events, run_id=i.run_id, reused=_reused(i, run),
-                                run_start_time=_utc(run.start_time) if run and run.start_time else None,
+                                run_start_time=_assume_utc(run.start_time) if run and run.start_time else None,
                                 started_at=i.started_at, finished_at=i.finished_at))
     return JobDetail(**_job_out(job).model_dump(), items=items)
 
@@ -433,7 +434,7 @@ def setup(app: FastAPI) -> None:
     """Run the jobs worker inside the service process when `settings.worker` is true."""
     if not app.state.settings.worker:
         return
-    from ..worker import Worker
+    from ...worker import Worker
 
     worker = Worker(app)
     app.state.jobs_worker = worker

@@ -10,7 +10,7 @@ Asia/Shanghai). Only events with a known time are counted (see `service/stats_re
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,21 +20,21 @@ from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy.orm import Session
 
-from .. import stats_repo as repo
+from ... import stats_repo as repo
+from ...exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, range_suffix, to_csv, to_xlsx
+from ...models import EVENT_TYPES
+from ...vocabulary import EVENT_TYPE_LABELS, EventType
 from ..deps import Analyst, Principal, SessionDep
-from ..exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, range_suffix, to_csv, to_xlsx
-from ..models import EVENT_TYPES
-from ..schemas import Message, Page
+from ..params import utc
+from ..schemas import Label, Message, Page
 
 router = APIRouter(tags=["statistics"])
 
 MIN_YEAR, MAX_YEAR = 1970, 2200  # epoch arithmetic in SQL; also keeps ranges finite
 MAX_TREND_BUCKETS = 800  # > 2 years of days; a longer trend is unreadable anyway
-EventType = Literal["red_light", "wrong_way"]
 
 TYPE_LABELS: dict[str, dict[str, str]] = {
-    "red_light": {"zh": "闯红灯", "en": "Red-light running"},
-    "wrong_way": {"zh": "逆行", "en": "Wrong-way riding"},
+    **{t: {"zh": zh, "en": en} for t, (zh, en) in EVENT_TYPE_LABELS.items()},
     "all": {"zh": "全部", "en": "All"},
 }
 WEEKDAY_LABELS: list[dict[str, str]] = [
@@ -59,18 +59,6 @@ def _unprocessable(msg: str) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, msg)
 
 
-def _utc(name: str, value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        v = value.astimezone(timezone.utc)
-    except (OverflowError, ValueError):
-        raise _unprocessable(f"{name}: out of range") from None
-    if not MIN_YEAR <= v.year < MAX_YEAR:
-        raise _unprocessable(f"{name}: must be between {MIN_YEAR} and {MAX_YEAR}")
-    return v
-
-
 def parse_tz(name: str) -> ZoneInfo:
     """An IANA zone, or 422 (never a 500 for a made-up or path-like name)."""
     try:
@@ -91,7 +79,7 @@ async def stats_filter(
         "events counted: not_dismissed (pending + confirmed + needs_info), confirmed, or all"))] = "not_dismissed",
     tz: Annotated[str, Query(max_length=64, description="IANA zone of local buckets")] = "Asia/Shanghai",
 ) -> repo.StatsFilter:
-    start, end = _utc("from", from_), _utc("to", to)
+    start, end = utc("from", from_, (MIN_YEAR, MAX_YEAR)), utc("to", to, (MIN_YEAR, MAX_YEAR))
     if start is not None and end is not None and start >= end:
         raise _unprocessable("from must be before to")
     return repo.StatsFilter(scope=p.scope, start=start, end=end, crossing_ids=tuple(sorted(set(crossing_id))),
@@ -129,11 +117,6 @@ class HotspotOut(BaseModel):
     by_type: dict[str, int]
     road_users: int | None = Field(description="road users crossing in the range; null = no traffic counts")
     rate_per_1000: float | None = Field(description="violations per 1,000 road users; null = unknown exposure")
-
-
-class Label(BaseModel):
-    zh: str
-    en: str
 
 
 class WeekdayHourOut(BaseModel):
@@ -268,7 +251,7 @@ def stats_trend(request: Request, s: SessionDep, p: Analyst, f: Filter,
     if f.start is None or f.end is None:
         raise _unprocessable("trend needs both from and to")
     length = f.end - f.start
-    if f.start - length < datetime(MIN_YEAR, 1, 1, tzinfo=timezone.utc):
+    if f.start - length < datetime(MIN_YEAR, 1, 1, tzinfo=UTC):
         raise _unprocessable(f"the previous period would start before {MIN_YEAR}")
     width = 86400 if bucket == "day" else 7 * 86400
     if length.total_seconds() / width > MAX_TREND_BUCKETS:

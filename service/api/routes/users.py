@@ -1,18 +1,19 @@
 """Accounts (admin only) and API keys (admin, or the key's own user)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import func, select
 
-from .. import accounts
-from ..audit import append as audit
+from ... import accounts
+from ...audit import append as audit
+from ...models import ROLES, ApiKeyRow, UserRow
 from ..deps import Admin, CurrentUser, Principal, SessionDep, WriteSessionDep, principal_cache
-from ..models import ROLES, ApiKeyRow, UserRow
-from ..schemas import PRINTABLE_LINE, IntId, Page, StrictIn
+from ..params import PRINTABLE_LINE, IntId
+from ..schemas import Page, StrictIn
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
@@ -116,7 +117,7 @@ def update_user(user_id: IntId, body: UserPatch, request: Request, s: WriteSessi
     u = _user_or_404(s, user_id)
     changes = body.model_dump(exclude_none=True)
     if "password" in changes:
-        from ..security import hash_password
+        from ...security import hash_password
 
         u.password_hash = hash_password(changes.pop("password"))
         changes["password"] = "changed"
@@ -165,7 +166,7 @@ def revoke_key(user_id: IntId, key_id: IntId, s: WriteSessionDep, p: KeyOwner) -
     if k is None or k.user_id != user_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "API key not found")
     if k.revoked_at is None:
-        k.revoked_at = datetime.now(timezone.utc)
+        k.revoked_at = datetime.now(UTC)
         audit(s, actor=p.username, action="api_key_revoke", object_type="user", object_id=str(user_id),
               payload={"key_prefix": k.prefix})
         s.commit()

@@ -53,6 +53,7 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("PUT", "/api/events/{uid}/plate"): REV,
     ("GET", "/api/events/{uid}/verify"): REV,
     ("GET", "/api/reviews/reasons"): ANY,
+    ("GET", "/api/meta"): ANY,
     ("GET", "/api/exports/events.csv"): REV_ANA,
     ("GET", "/api/exports/events.xlsx"): REV_ANA,
     ("GET", "/api/media/{uid}"): EVIDENCE,

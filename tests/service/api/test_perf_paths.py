@@ -35,11 +35,12 @@ from detector.config import parse_crossing
 from service import app as app_module
 from service import db as dbmod
 from service import stats_repo
-from service.deps import Principal, PrincipalCache
+from service.api.deps import PrincipalCache
+from service.principal import Principal
 from service.models import DataVersionRow
 from service.repository import CountRecord, EventRecord, Repository
-from service.routers.events import EventOut
-from service.schemas import Page
+from service.api.schemas.events import EventOut
+from service.api.schemas import Page
 from service.settings import Settings
 
 from .conftest import BASE_TIME, SECRET, Api, crossing_yaml
@@ -209,7 +210,7 @@ def test_list_json_is_the_models_json(api: Api, params):
     ("/api/stats/hotspots", {"min_road_users": 1, "limit": 1}, "HotspotOut"),
 ])
 def test_stats_json_is_the_models_json(api: Api, path, params, model):
-    from service.routers import stats as stats_router
+    from service.api.routes import stats as stats_router
 
     api.seed(events_per_crossing=4)
     r = api.client.get(path, params=params, headers=api.headers("analyst"))
