@@ -25,6 +25,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Literal
 
+from .vocabulary import EVENT_TYPE_LABELS, REVIEW_STATUS_LABELS, SIGNAL_STATE_LABELS
+
 Lang = Literal["zh", "en"]
 Column = tuple[str, str, str]  # (key, zh label, en label)
 
@@ -37,16 +39,17 @@ _SHEET_NAME_MAX = 31
 _SHEET_NAME_BAD = set("[]:*?/\\")
 
 
-# code -> (zh, en), the web UI's labels (service/web/i18n): an export says what the page says.
+# code -> (zh, en): type, review status and signal state from `service.vocabulary` (what the UI
+# shows via GET /api/meta); an export says what the page says.
 LABELS: dict[str, dict[str, tuple[str, str]]] = {
-    "type": {"red_light": ("闯红灯", "Red-light running"), "wrong_way": ("逆行", "Wrong-way riding")},
+    "type": {str(k): v for k, v in EVENT_TYPE_LABELS.items()},
     "class_name": {"car": ("小汽车", "Car"), "motorcycle": ("摩托车/电动车", "Motorcycle / e-bike"),
                    "bicycle": ("自行车", "Bicycle"), "bus": ("公交车", "Bus"), "truck": ("货车", "Truck"),
                    "person": ("行人", "Pedestrian")},
-    "review_status": {"pending": ("待审核", "Pending"), "confirmed": ("已确认", "Confirmed"),
-                      "dismissed": ("已驳回", "Dismissed"), "needs_info": ("待补充信息", "Needs information")},
-    "signal_state": {"red": ("红灯", "Red"), "amber": ("黄灯", "Amber"), "yellow": ("黄灯", "Amber"),
-                     "green": ("绿灯", "Green"), "dark": ("熄灭", "Dark"), "unknown": ("未知", "Unknown")},
+    "review_status": {str(k): v for k, v in REVIEW_STATUS_LABELS.items()},
+    # matched case-blind; "amber" and "dark" are labelled too, as before (not `SignalState` codes)
+    "signal_state": {**{str(k).lower(): v for k, v in SIGNAL_STATE_LABELS.items()},
+                     "amber": ("黄灯", "Amber"), "dark": ("熄灭", "Dark")},
 }
 
 

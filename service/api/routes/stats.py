@@ -291,8 +291,7 @@ HOTSPOT_COLUMNS: list[Column] = [
     ("name", "路口名称", "Crossing name"),
     ("district", "辖区", "District"),
     ("violations", "违法数", "Violations"),
-    ("red_light", "闯红灯", "Red-light running"),
-    ("wrong_way", "逆行", "Wrong-way riding"),
+    *((str(t), zh, en) for t, (zh, en) in EVENT_TYPE_LABELS.items()),  # one column per violation type
     ("road_users", "通行量", "Road users crossing"),
     ("rate_per_1000", "每千通行违法率", "Violations per 1,000 road users"),
 ]
