@@ -181,7 +181,9 @@ def new_revision(message: str, url: str | URL | None = None) -> str:
 def _sqlite_foreign_keys(conn: Connection, on: bool) -> None:
     """PRAGMA foreign_keys on the raw connection: it is a no-op inside a transaction, and going
     through SQLAlchemy would begin one."""
-    conn.connection.driver_connection.execute(f"PRAGMA foreign_keys = {'ON' if on else 'OFF'}")
+    driver = conn.connection.driver_connection
+    assert driver is not None  # a checked-out connection has its driver's
+    driver.execute(f"PRAGMA foreign_keys = {'ON' if on else 'OFF'}")
 
 
 def _retryable(e: DBAPIError) -> bool:
@@ -194,7 +196,7 @@ def upgrade(url_or_engine: str | URL | Engine | None = None, *, revision: str = 
     from alembic import command
 
     own = not isinstance(url_or_engine, Engine)
-    engine = make_engine(url_or_engine) if own else url_or_engine  # type: ignore[arg-type]
+    engine = url_or_engine if isinstance(url_or_engine, Engine) else make_engine(url_or_engine)
     try:
         for attempt in range(1, attempts + 1):
             try:

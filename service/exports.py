@@ -23,7 +23,7 @@ import json
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from .vocabulary import EVENT_TYPE_LABELS, REVIEW_STATUS_LABELS, SIGNAL_STATE_LABELS
 
@@ -64,6 +64,10 @@ def label(field: str, code: str | None, lang: Lang = "zh") -> str | None:
     return pair[1] if lang == "en" else pair[0]
 
 
+@overload
+def in_zone(value: datetime, zone: tzinfo) -> datetime: ...
+@overload
+def in_zone(value: None, zone: tzinfo) -> None: ...
 def in_zone(value: datetime | None, zone: tzinfo) -> datetime | None:
     """`value` as the same instant in `zone` (a naive value is read as UTC, as stored)."""
     if value is None:

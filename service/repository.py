@@ -1,6 +1,7 @@
-"""All SQL of crosswatch lives here.
+"""The store of the pipeline's results: crossing versions, video runs, their events (with
+evidence) and traffic counts, behind one `Repository` that opens its own transactions.
 
-The detector's pipeline writes through `Repository`:
+The pipeline writes through it:
 
     info = repo.upsert_crossing(crossing, yaml_text)          # crossing version (1, 2, 3, ...)
     if (run := repo.find_run(sha, info.version_id, settings_hash)) and run.status == "done":
@@ -12,10 +13,14 @@ The detector's pipeline writes through `Repository`:
     except Exception as e:
         repo.fail_run(run_id, repr(e)); raise
 
+The rest of the store is Session-taking functions, one module per aggregate, the caller owning
+the transaction (`crossings_repo`, `events_repo`, `jobs_repo`, `stats_repo`, `evidence_store`,
+`accounts`, `audit`); `Repository` is moving that way (crossings: it calls `crossings_repo`).
+
 Write transactions take the SQLite write lock at BEGIN (`BEGIN IMMEDIATE`, waits up to the 30 s
 busy timeout) and lock the affected rows on PostgreSQL (`SELECT ... FOR UPDATE`), so several
-processes can share one database. The service (API) never imports the detector: `Crossing` is
-only used for type checking and read through its attributes.
+processes can share one database. `Crossing` is only used for type checking and read through
+its attributes.
 """
 from __future__ import annotations
 
@@ -33,9 +38,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from service import crossings_repo
 from service.db import write_engine
 from service.models import (
-    CrossingRow,
     CrossingVersionRow,
     EventRow,
     EvidenceFileRow,
@@ -309,42 +314,14 @@ class Repository:
 
     # -- crossings -----------------------------------------------------------------------------
     def upsert_crossing(self, crossing: Crossing, config_yaml: str) -> CrossingVersionInfo:
-        """Register `crossing`; the same config (geometry_hash) reuses its version, any change
-        makes version max+1. The crossing row (name, district, location, current version) follows
-        the config registered last."""
-        h = crossing.geometry_hash()
-        loc = crossing.location
+        """Register `crossing` in a write transaction of its own (`crossings_repo.register`: the
+        same config reuses its version, any change makes version max+1), retried when another
+        process inserted the same crossing or version first."""
         for attempt in range(_RETRIES):
             try:
                 with self._write.begin() as s:
-                    row = s.get(CrossingRow, crossing.id, with_for_update=True)
-                    if row is None:
-                        row = CrossingRow(id=crossing.id, name=crossing.name)
-                        s.add(row)
-                        s.flush()
-                    ver = s.scalar(
-                        select(CrossingVersionRow).where(
-                            CrossingVersionRow.crossing_id == crossing.id, CrossingVersionRow.geometry_hash == h
-                        )
-                    )
-                    if ver is None:
-                        last = s.scalar(
-                            select(func.max(CrossingVersionRow.version)).where(
-                                CrossingVersionRow.crossing_id == crossing.id
-                            )
-                        )
-                        ver = CrossingVersionRow(
-                            crossing_id=crossing.id, version=(last or 0) + 1, geometry_hash=h, config_yaml=config_yaml
-                        )
-                        s.add(ver)
-                        s.flush()
-                    # Assigning equal values leaves the row clean: no UPDATE when nothing changed.
-                    row.name = crossing.name
-                    row.district = crossing.district
-                    row.lat = loc.lat if loc is not None else None
-                    row.lon = loc.lon if loc is not None else None
-                    row.current_version_id = ver.id
-                    return CrossingVersionInfo(crossing.id, ver.id, ver.version)
+                    ver = crossings_repo.register(s, crossing, config_yaml).version
+                    return CrossingVersionInfo(ver.crossing_id, ver.id, ver.version)
             except IntegrityError:  # another process inserted the same crossing/version first
                 if attempt == _RETRIES - 1:
                     raise
@@ -353,18 +330,12 @@ class Repository:
     def find_crossing_version(self, crossing_id: str, geometry_hash: str) -> CrossingVersionInfo | None:
         """The stored version of exactly this config, without writing anything."""
         with self._read() as s:
-            r = s.scalar(select(CrossingVersionRow).where(
-                CrossingVersionRow.crossing_id == crossing_id, CrossingVersionRow.geometry_hash == geometry_hash))
+            r = crossings_repo.version_with_hash(s, crossing_id, geometry_hash)
             return CrossingVersionInfo(r.crossing_id, r.id, r.version) if r is not None else None
 
     def crossing_versions(self, crossing_id: str) -> list[CrossingVersionInfo]:
         with self._read() as s:
-            rows = s.scalars(
-                select(CrossingVersionRow)
-                .where(CrossingVersionRow.crossing_id == crossing_id)
-                .order_by(CrossingVersionRow.version)
-            )
-            return [CrossingVersionInfo(r.crossing_id, r.id, r.version) for r in rows]
+            return [CrossingVersionInfo(r.crossing_id, r.id, r.version) for r in crossings_repo.versions(s, crossing_id)]
 
     # -- runs ----------------------------------------------------------------------------------
     def find_run(self, video_sha256: str, crossing_version_id: int, settings_hash: str) -> RunInfo | None:

@@ -211,7 +211,7 @@ def exposure_conditions(f: StatsFilter) -> list[ColumnElement[bool]]:
 
 def _data_bounds(s: Session) -> tuple[datetime, datetime] | None:
     lo, hi = s.execute(select(func.min(EventRow.occurred_at), func.max(EventRow.occurred_at))).one()
-    return None if lo is None else (lo, hi)
+    return None if lo is None or hi is None else (lo, hi)
 
 
 def _segments(s: Session, f: StatsFilter, start: datetime | None = None,
@@ -251,8 +251,7 @@ def counts(s: Session, f: StatsFilter, bucket: Bucket) -> list[CountRow]:
     q = (select(e.crossing_id, e.type, e.class_name, key, func.count().label("n"))
          .where(*event_conditions(f))
          .group_by(e.crossing_id, e.type, e.class_name, key))
-    rows = s.execute(q).all()
-    rows.sort(key=lambda r: (r.k, r.crossing_id, r.type, r.class_name))
+    rows = sorted(s.execute(q).all(), key=lambda r: (r.k, r.crossing_id, r.type, r.class_name))
     return [CountRow(r.crossing_id, r.type, r.class_name, bucket_start(int(r.k), bucket, f.tz), int(r.n))
             for r in rows]
 

@@ -82,7 +82,7 @@ class _Admission:
     metrics probes are not held back (a saturated service is alive; the pool's overflow covers
     their connection). Nor is login: it is async, takes a connection only inside its short
     database steps on a thread (never while waiting), and waits for its password check holding
-    nothing (`routers/auth.login`): a login flood must not queue every other request behind it."""
+    nothing (`routes/auth.login`): a login flood must not queue every other request behind it."""
 
     EXEMPT = frozenset({"/healthz", "/metrics", "/api/auth/login"})
 
@@ -157,7 +157,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             engine.dispose()
 
     # docs_url/redoc_url off: FastAPI's pages load Swagger UI / ReDoc from a CDN (blank offline);
-    # routers/web.py serves /docs from the local npm install instead
+    # routes/web.py serves /docs from the local npm install instead
     app = FastAPI(title="crosswatch", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None)
     app.state.settings = settings

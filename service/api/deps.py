@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 import anyio
@@ -179,10 +179,12 @@ async def current_principal(
     app = request.app
     if bearer is not None:
         cache = principal_cache(app)
-        p = cache.get(bearer.credentials)
-        if p is None:
+        cached = cache.get(bearer.credentials)
+        if cached is None:
             p, expires_at = await run_in_threadpool(_from_token, app, bearer.credentials)
             cache.put(bearer.credentials, p, expires_at)
+        else:
+            p = cached
     elif api_key:
         p = await run_in_threadpool(_from_api_key, app, api_key)
     else:
@@ -194,7 +196,7 @@ async def current_principal(
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 
 
-def require_roles(*roles: str) -> Callable[..., Principal]:
+def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency admitting `roles` (admin is always admitted); 403 for anyone else."""
     allowed = frozenset(roles) | {"admin"}
 

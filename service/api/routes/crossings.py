@@ -27,6 +27,7 @@ from ... import crossings_repo as repo
 from ...audit import append as audit
 from ...models import EVENT_TYPES, REVIEW_STATUSES, CrossingRow, CrossingVersionRow
 from ..deps import CurrentUser, Operator, Principal, SessionDep, WriteSessionDep
+from ..errors import Responses
 from ..schemas import Message, Page, StrictIn
 
 router = APIRouter(prefix="/api/crossings", tags=["crossings"])
@@ -34,8 +35,8 @@ router = APIRouter(prefix="/api/crossings", tags=["crossings"])
 MAX_YAML_CHARS = 1_000_000
 SNAPSHOT_AT_S = 1.0  # the snapshot frame: about 1 s in (the first frames of a camera file are often grey)
 CrossingId = Annotated[str, Field(min_length=1, max_length=64)]
-_NOT_FOUND = {404: {"model": Message, "description": "no such crossing (or out of your scope)"}}
-_WRITE_ERRORS = {403: {"model": Message}, 422: {"model": Message, "description": "invalid crossing config"}}
+_NOT_FOUND: Responses = {404: {"model": Message, "description": "no such crossing (or out of your scope)"}}
+_WRITE_ERRORS: Responses = {403: {"model": Message}, 422: {"model": Message, "description": "invalid crossing config"}}
 
 
 # -- models ------------------------------------------------------------------------------------
@@ -285,7 +286,7 @@ def snapshot(crossing_id: str, request: Request, s: SessionDep, p: CurrentUser,
         if not Path(path).is_file():
             continue
         name = f"{row.id}-{sha}"
-        if overlay and crossing is not None:
+        if overlay and crossing is not None and current is not None:
             name += f"-overlay-{current.geometry_hash[:16]}"
         cached = cache_dir / f"{name}.jpg"
         if not cached.is_file():

@@ -29,7 +29,7 @@ from ...models import EventRow
 from ...stats_repo import StatsCache
 from ...vocabulary import EventType, ReviewStatus
 from ..deps import Principal, Reviewer, SessionDep, SettingsDep, event_or_404, require_roles
-from ..errors import AUTH_ERRORS, NOT_FOUND_ERROR
+from ..errors import AUTH_ERRORS, NOT_FOUND_ERROR, Responses
 from ..params import NO_NUL, utc
 from ..schemas import Page
 from ..schemas.events import Box, EventDetail, EventOut, NextOut, event_detail, event_out
@@ -243,8 +243,8 @@ def _export_filters(filters: repo.EventFilters, scope: str | None) -> repo.Event
 
 def _export_name(filters: repo.EventFilters, zone: tzinfo, ext: str) -> str:
     return f"crosswatch-events{range_suffix(filters.occurred_from, filters.occurred_to, zone)}.{ext}"
-_CSV_RESPONSE = {200: {"content": {"text/csv": {}}, "description": "UTF-8 CSV with BOM"}}
-_XLSX_RESPONSE = {200: {"content": {XLSX_MEDIA_TYPE: {}}, "description": "XLSX workbook"},
+_CSV_RESPONSE: Responses = {200: {"content": {"text/csv": {}}, "description": "UTF-8 CSV with BOM"}}
+_XLSX_RESPONSE: Responses = {200: {"content": {XLSX_MEDIA_TYPE: {}}, "description": "XLSX workbook"},
                   422: {"description": f"bad filters, or more than {XLSX_MAX_ROWS} rows match"}}
 
 

@@ -29,6 +29,7 @@ from ...audit import append as audit
 from ...models import JOB_STATUSES, JobItemRow, JobRow, VideoRunRow
 from ...settings import Settings
 from ..deps import Operator, Principal, SessionDep, WriteSessionDep
+from ..errors import Responses
 from ..schemas import Message, Page, StrictIn
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
@@ -37,7 +38,7 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".ts", ".flv"})
 MAX_ITEMS = 10_000  # after folders are expanded
 MAX_FIELD_BYTES = 1024  # a non-file form field (crossing_id)
 AUDIT_PATHS = 20  # paths named in the submit audit entry (the rest are counted)
-_NOT_FOUND = {404: {"model": Message, "description": "no such job or crossing (or out of your scope)"}}
+_NOT_FOUND: Responses = {404: {"model": Message, "description": "no such job or crossing (or out of your scope)"}}
 
 
 # -- models ------------------------------------------------------------------------------------
