@@ -18,7 +18,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import AwareDatetime, BaseModel, Field
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy import select
@@ -30,7 +29,8 @@ from ...models import JOB_STATUSES, JobItemRow, JobRow, VideoRunRow
 from ...settings import Settings
 from ..deps import Operator, Principal, SessionDep, WriteSessionDep
 from ..errors import Responses
-from ..schemas import Message, Page, StrictIn
+from ..schemas import Message, Page
+from ..schemas.jobs import JobDetail, JobIn, JobItemOut, JobOut
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
@@ -42,55 +42,6 @@ _NOT_FOUND: Responses = {404: {"model": Message, "description": "no such job or 
 
 
 # -- models ------------------------------------------------------------------------------------
-class JobIn(StrictIn):
-    crossing_id: str = Field(min_length=1, max_length=64)
-    paths: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
-        min_length=1, max_length=1000,
-        description="video files or folders (searched recursively for .mp4 .mkv .avi .mov .ts .flv), relative to "
-                    "the server's ingest root or absolute inside it")
-    start_time: AwareDatetime | None = Field(
-        default=None, description="wall clock of the first video's first frame (with a UTC offset); "
-                                  "later videos of the job get no start time")
-
-
-class JobItemOut(BaseModel):
-    id: int
-    path: str
-    status: str
-    progress: float = Field(ge=0, le=1)
-    error: str | None
-    events: int | None
-    run_id: int | None
-    reused: bool | None = Field(description=(
-        "done items: true when the video had already been processed with the same crossing version and "
-        "settings, so that earlier run (run_id) was reused and nothing was added; null before an item is done"))
-    run_start_time: datetime | None = Field(description=(
-        "the wall clock of the video's first frame as its run recorded it: a reused run keeps its own, "
-        "whatever start time this job was given"))
-    started_at: datetime | None
-    finished_at: datetime | None
-
-
-class JobOut(BaseModel):
-    uid: str
-    crossing_id: str
-    status: str
-    progress: float = Field(ge=0, le=1, description="mean over the items (finished items count 1)")
-    items_total: int
-    items_by_status: dict[str, int]
-    start_time: datetime | None
-    created_by: str
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    cancel_requested: bool
-    error: str | None
-
-
-class JobDetail(JobOut):
-    items: list[JobItemOut]
-
-
 def _job_out(job: JobRow) -> JobOut:
     return JobOut(uid=job.uid, crossing_id=job.crossing_id, status=job.status, progress=repo.progress(job),
                   items_total=len(job.items), items_by_status=repo.item_counts(job), start_time=job.start_time,

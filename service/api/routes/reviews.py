@@ -21,7 +21,6 @@ Rules (why they are what they are):
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, status
-from pydantic import BaseModel, Field, model_validator
 
 from detector.plates.formats import plausible_plate
 
@@ -31,44 +30,14 @@ from ...audit import append as audit
 from ...models import utcnow
 from ...review_policy import ReviewRefused, decide
 from ...verify import verify_event
-from ...vocabulary import COMMENT_REQUIRED, REASON_LABELS, ReasonCode, ReviewAction
+from ...vocabulary import COMMENT_REQUIRED, REASON_LABELS
 from ..deps import Admin, CurrentUser, Reviewer, SessionDep, SettingsDep, WriteSessionDep, event_or_404
 from ..errors import AUTH_ERRORS, NOT_FOUND_ERROR
-from ..params import NO_NUL
-from ..schemas import Message, StrictIn
-from ..schemas.events import EventDetail, ReviewOut, event_detail, review_out
+from ..schemas import Message
+from ..schemas.events import EventDetail, event_detail, review_out
+from ..schemas.reviews import PlateIn, ReasonOut, ReopenIn, ReviewIn, ReviewResult, VerifyOut
 
 router = APIRouter(tags=["reviews"])
-
-
-class ReasonOut(BaseModel):
-    code: str
-    zh: str
-    en: str
-    comment_required: bool
-
-
-class ReviewIn(StrictIn):
-    action: ReviewAction
-    reason_code: ReasonCode | None = Field(default=None, description="required for dismiss and needs_info")
-    comment: str | None = Field(default=None, max_length=2000, pattern=NO_NUL)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ReviewIn:
-        if self.comment is not None:
-            self.comment = self.comment.strip() or None
-        if self.action == "confirm" and self.reason_code is not None:
-            raise ValueError("a confirm takes no reason_code")
-        if self.action != "confirm" and self.reason_code is None:
-            raise ValueError(f"{self.action} needs a reason_code (GET /api/reviews/reasons)")
-        if self.reason_code in COMMENT_REQUIRED and self.comment is None:
-            raise ValueError(f"reason_code {self.reason_code.value!r} needs a comment")
-        return self
-
-
-class ReviewResult(BaseModel):
-    review: ReviewOut
-    event: EventDetail
 
 
 @router.post("/api/events/{uid}/review", response_model=ReviewResult,
@@ -96,11 +65,6 @@ def review_event(uid: str, body: ReviewIn, s: WriteSessionDep, p: Reviewer, sett
     return ReviewResult(review=review_out(row), event=detail)
 
 
-class ReopenIn(StrictIn):
-    comment: str = Field(min_length=1, max_length=2000, pattern=NO_NUL,
-                         description="why the decision is sent back (shown to the next reviewer via the audit log)")
-
-
 @router.post("/api/events/{uid}/reopen", response_model=EventDetail,
              responses={**AUTH_ERRORS, **NOT_FOUND_ERROR, 409: {"model": Message, "description": "not decided yet"}})
 def reopen_event(uid: str, body: ReopenIn, s: WriteSessionDep, p: Admin) -> EventDetail:
@@ -124,10 +88,6 @@ def reopen_event(uid: str, body: ReopenIn, s: WriteSessionDep, p: Admin) -> Even
     return detail
 
 
-class PlateIn(StrictIn):
-    plate: str = Field(min_length=1, max_length=32, pattern=NO_NUL, description="the plate as the reviewer reads it")
-
-
 @router.put("/api/events/{uid}/plate", response_model=EventDetail,
             responses={**AUTH_ERRORS, **NOT_FOUND_ERROR,
                        422: {"model": Message, "description": "not a plausible plate (the reason says why)"}})
@@ -149,13 +109,6 @@ def correct_plate(uid: str, body: PlateIn, s: WriteSessionDep, p: Reviewer) -> E
     detail = event_detail(s, p, v)
     s.commit()
     return detail
-
-
-class VerifyOut(BaseModel):
-    uid: str
-    ok: bool
-    anti_forgery_code: str | None
-    problems: list[str]
 
 
 @router.get("/api/events/{uid}/verify", response_model=VerifyOut,

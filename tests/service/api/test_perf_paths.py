@@ -210,12 +210,12 @@ def test_list_json_is_the_models_json(api: Api, params):
     ("/api/stats/hotspots", {"min_road_users": 1, "limit": 1}, "HotspotOut"),
 ])
 def test_stats_json_is_the_models_json(api: Api, path, params, model):
-    from service.api.routes import stats as stats_router
+    from service.api.schemas import stats as stats_schemas
 
     api.seed(events_per_crossing=4)
     r = api.client.get(path, params=params, headers=api.headers("analyst"))
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
-    page = Page[getattr(stats_router, model)].model_validate_json(r.content)
+    page = Page[getattr(stats_schemas, model)].model_validate_json(r.content)
     assert page.model_dump_json().encode() == r.content
     assert page.data and page.count >= len(page.data)
 
