@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, Select, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -340,21 +340,11 @@ class Repository:
     # -- runs ----------------------------------------------------------------------------------
     def find_run(self, video_sha256: str, crossing_version_id: int, settings_hash: str) -> RunInfo | None:
         with self._read() as s:
-            r = s.scalar(self._run_key(video_sha256, crossing_version_id, settings_hash))
-            return _run_info(r) if r is not None else None
+            return find_run(s, video_sha256, crossing_version_id, settings_hash)
 
     def get_run(self, run_id: int) -> RunInfo | None:
         with self._read() as s:
-            r = s.get(VideoRunRow, run_id)
-            return _run_info(r) if r is not None else None
-
-    @staticmethod
-    def _run_key(video_sha256: str, crossing_version_id: int, settings_hash: str):
-        return select(VideoRunRow).where(
-            VideoRunRow.video_sha256 == video_sha256,
-            VideoRunRow.crossing_version_id == crossing_version_id,
-            VideoRunRow.settings_hash == settings_hash,
-        )
+            return get_run(s, run_id)
 
     def start_run(
         self,
@@ -374,7 +364,7 @@ class Repository:
             try:
                 with self._write.begin() as s:
                     run = s.scalar(
-                        self._run_key(video_sha256, crossing_version_id, settings_hash).with_for_update()
+                        _run_key(video_sha256, crossing_version_id, settings_hash).with_for_update()
                     )
                     if run is None:
                         if s.get(CrossingVersionRow, crossing_version_id) is None:
@@ -546,42 +536,76 @@ class Repository:
     def run_events(self, run_id: int) -> list[EventInfo]:
         """The run's events with their evidence, in video order."""
         with self._read() as s:
-            rows = s.scalars(
-                select(EventRow)
-                .where(EventRow.run_id == run_id)
-                .options(selectinload(EventRow.evidence))
-                .order_by(EventRow.t, EventRow.id)
-            )
-            return [_event_info(e) for e in rows]
+            return run_events(s, run_id)
 
     def run_counts(self, run_id: int) -> list[CountRecord]:
         with self._read() as s:
-            rows = s.scalars(
-                select(TrafficCountRow)
-                .where(TrafficCountRow.run_id == run_id)
-                .order_by(TrafficCountRow.stop_line, TrafficCountRow.class_name, TrafficCountRow.minute_start)
-            )
-            return [CountRecord(r.stop_line, r.class_name, r.minute_start, r.count, r.minute_at) for r in rows]
+            return run_counts(s, run_id)
 
     def count_events(self, **filters: Any) -> int:
-        """Number of events matching equality filters (run_id, crossing_id, crossing_version_id,
-        type, review_status, class_name, lane, stop_line, signal_id; a list/tuple/set means any of
-        them, None means unset) and `since` / `until` on occurred_at ([since, until))."""
-        q = select(func.count()).select_from(EventRow)
-        for name, value in filters.items():
-            if name == "since":
-                q = q.where(EventRow.occurred_at >= value)
-            elif name == "until":
-                q = q.where(EventRow.occurred_at < value)
-            elif name in _EVENT_FILTERS:
-                col = _EVENT_FILTERS[name]
-                if value is None:
-                    q = q.where(col.is_(None))
-                elif isinstance(value, (list, tuple, set, frozenset)):
-                    q = q.where(col.in_([_value(v) for v in value]))
-                else:
-                    q = q.where(col == _value(value))
-            else:
-                raise TypeError(f"count_events: unknown filter {name!r} (known: {sorted(_EVENT_FILTERS)}, since, until)")
+        """See the function `count_events`."""
         with self._read() as s:
-            return int(s.scalar(q) or 0)
+            return count_events(s, **filters)
+
+
+# -- reads in the caller's session ----------------------------------------------------------------
+def _run_key(video_sha256: str, crossing_version_id: int, settings_hash: str) -> Select[VideoRunRow]:
+    return select(VideoRunRow).where(
+        VideoRunRow.video_sha256 == video_sha256,
+        VideoRunRow.crossing_version_id == crossing_version_id,
+        VideoRunRow.settings_hash == settings_hash,
+    )
+
+
+def find_run(s: Session, video_sha256: str, crossing_version_id: int, settings_hash: str) -> RunInfo | None:
+    """The run of this video, crossing version and settings (the run key), if any."""
+    r = s.scalar(_run_key(video_sha256, crossing_version_id, settings_hash))
+    return _run_info(r) if r is not None else None
+
+
+def get_run(s: Session, run_id: int) -> RunInfo | None:
+    r = s.get(VideoRunRow, run_id)
+    return _run_info(r) if r is not None else None
+
+
+def run_events(s: Session, run_id: int) -> list[EventInfo]:
+    """The run's events with their evidence, in video order."""
+    rows = s.scalars(
+        select(EventRow)
+        .where(EventRow.run_id == run_id)
+        .options(selectinload(EventRow.evidence))
+        .order_by(EventRow.t, EventRow.id)
+    )
+    return [_event_info(e) for e in rows]
+
+
+def run_counts(s: Session, run_id: int) -> list[CountRecord]:
+    rows = s.scalars(
+        select(TrafficCountRow)
+        .where(TrafficCountRow.run_id == run_id)
+        .order_by(TrafficCountRow.stop_line, TrafficCountRow.class_name, TrafficCountRow.minute_start)
+    )
+    return [CountRecord(r.stop_line, r.class_name, r.minute_start, r.count, r.minute_at) for r in rows]
+
+
+def count_events(s: Session, **filters: Any) -> int:
+    """Number of events matching equality filters (run_id, crossing_id, crossing_version_id,
+    type, review_status, class_name, lane, stop_line, signal_id; a list/tuple/set means any of
+    them, None means unset) and `since` / `until` on occurred_at ([since, until))."""
+    q = select(func.count()).select_from(EventRow)
+    for name, value in filters.items():
+        if name == "since":
+            q = q.where(EventRow.occurred_at >= value)
+        elif name == "until":
+            q = q.where(EventRow.occurred_at < value)
+        elif name in _EVENT_FILTERS:
+            col = _EVENT_FILTERS[name]
+            if value is None:
+                q = q.where(col.is_(None))
+            elif isinstance(value, (list, tuple, set, frozenset)):
+                q = q.where(col.in_([_value(v) for v in value]))
+            else:
+                q = q.where(col == _value(value))
+        else:
+            raise TypeError(f"count_events: unknown filter {name!r} (known: {sorted(_EVENT_FILTERS)}, since, until)")
+    return int(s.scalar(q) or 0)
