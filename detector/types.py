@@ -6,11 +6,12 @@ Rules never see pixels: they take Track observations and SignalTimeline lookups.
 """
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from detector.vocabulary import EventType, SignalState
 
 if TYPE_CHECKING:
     from detector.codes import ViolationCode
@@ -28,16 +29,8 @@ COCO_ROAD_USERS: dict[int, str] = {
 TWO_WHEELERS = frozenset({"bicycle", "motorcycle"})
 
 
-class SignalState(str, enum.Enum):
-    RED = "RED"
-    YELLOW = "YELLOW"
-    GREEN = "GREEN"
-    UNKNOWN = "UNKNOWN"
-
-
-class ViolationType(str, enum.Enum):
-    RED_LIGHT = "red_light"
-    WRONG_WAY = "wrong_way"
+# the codes are defined once, with their labels, in `detector.vocabulary`
+ViolationType = EventType
 
 
 class Frame:

@@ -5,7 +5,7 @@ test: it prints numbers and writes them as JSON; it fails (exit 1) only on reque
 
     .venv/bin/python scripts/load_bench.py --db sqlite:///data/bench.db --clients 50 --duration 30 --out bench.json
 
-Starts the service with uvicorn in a subprocess on a free port (`service.app:create_app`,
+Starts the service with uvicorn in a subprocess on a free port (`service.api.app:create_app`,
 settings from CROSSWATCH_* variables: the database, a secret, no jobs worker; `--workers`
 processes), creates (once) an analyst and a reviewer and logs them in, then loads each endpoint
 in turn with `--clients` concurrent connections and prints p50 / p95 / p99 / max latency,
@@ -142,7 +142,7 @@ def start_server(db_url: str, secret: str, port: int, workers: int, stats_cache_
     if stats_cache_s is not None:
         env["CROSSWATCH_STATS_CACHE_S"] = str(stats_cache_s)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    cmd = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory", "--host", "127.0.0.1",
+    cmd = [sys.executable, "-m", "uvicorn", "service.api.app:create_app", "--factory", "--host", "127.0.0.1",
            "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
     return subprocess.Popen(cmd, env=env, cwd=ROOT)
 

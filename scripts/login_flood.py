@@ -63,7 +63,7 @@ def _free_port() -> int:
 
 def _prepare(db: Path) -> None:
     """Migrate and create the admin account (the server then starts on a ready database)."""
-    code = ("from service.app import create_app; from service.settings import Settings; from service import accounts;"
+    code = ("from service.api.app import create_app; from service.settings import Settings; from service import accounts;"
             f"app = create_app(Settings(db_url='sqlite:///{db}', secret_key='{SECRET}', worker=False));"
             "s = app.state.write_sessionmaker();"
             f"accounts.create_user(s, '{ADMIN}', '{ADMIN_PASSWORD}', 'admin'); s.commit()")
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         _prepare(db)
         port = _free_port()
         log = open(tmpd / "server.log", "w+")
-        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "service.app:create_app",
+        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "service.api.app:create_app",
                                    "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
                                   env=_env(db), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"

@@ -6,7 +6,7 @@ import secrets
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -119,7 +119,7 @@ def user_for_api_key(s: Session, key: str) -> tuple[UserRow, int] | None:
 
 def touch_api_key(write_sessions, key_id: int, every_s: float = 60.0) -> None:
     """Record when a key was last used (at most once per `every_s`, in its own short write)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with write_sessions.begin() as w:
         w.execute(
             update(ApiKeyRow)

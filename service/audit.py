@@ -24,7 +24,7 @@ import hmac
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import or_, select, text
@@ -58,7 +58,7 @@ def _key(s: Session) -> bytes:
 
 
 def _canonical_time(at: datetime) -> str:
-    return at.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _blob(prev_hash: str, at: datetime, actor: str, action: str, object_type: str, object_id: str,
@@ -90,7 +90,7 @@ def append(s: Session, *, actor: str, action: str, object_type: str, object_id: 
         s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
     key = _key(s)
     payload = json.loads(json.dumps(payload or {}, default=str))  # what the JSON column will give back
-    at = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    at = (at or datetime.now(UTC)).astimezone(UTC)
     prev = s.scalar(select(AuditRow.hash).order_by(AuditRow.id.desc()).limit(1)) or GENESIS
     row = AuditRow(at=at, actor=actor, action=action, object_type=object_type, object_id=str(object_id),
                    payload=payload, prev_hash=prev,

@@ -21,7 +21,7 @@ import tempfile
 import time
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -29,8 +29,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import evidence_store
-from .deps import Principal
 from .models import CrossingRow, CrossingVersionRow, EventRow, EvidenceFileRow, ReviewRow, VideoRunRow
+from .principal import Principal
 
 MAX_EVENTS = 200
 MANIFEST = "MANIFEST.sha256"
@@ -118,7 +118,7 @@ class BuiltPackage:
 
 # -- loading -----------------------------------------------------------------------------------
 def _iso(t: datetime | None) -> str | None:
-    return t.astimezone(timezone.utc).isoformat() if t is not None else None
+    return t.astimezone(UTC).isoformat() if t is not None else None
 
 
 def _event_doc(e: EventRow, c: CrossingRow, v: CrossingVersionRow, run: VideoRunRow) -> dict[str, Any]:

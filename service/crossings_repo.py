@@ -1,6 +1,6 @@
 """SQL for the crossings API: lists, versions, registration and per-crossing summaries.
 
-Plain functions taking a `Session`; the handlers in `routers/crossings.py` stay thin. Every
+Plain functions taking a `Session`; the handlers in `api/routes/crossings.py` stay thin. Every
 function that lists takes the caller's scope clause (`Principal.scope(CrossingRow.id)`), so an
 out-of-scope crossing is never read. Registration (`register`) runs inside the caller's write
 session, so the new version and its audit entry commit together or not at all.
@@ -95,10 +95,16 @@ def version(s: Session, crossing_id: str, number: int | None = None) -> Crossing
                                                      CrossingVersionRow.version == number))
 
 
+def version_with_hash(s: Session, crossing_id: str, geometry_hash: str) -> CrossingVersionRow | None:
+    """The stored version of exactly this config (its geometry hash), if any."""
+    return s.scalar(select(CrossingVersionRow).where(CrossingVersionRow.crossing_id == crossing_id,
+                                                     CrossingVersionRow.geometry_hash == geometry_hash))
+
+
 def register(s: Session, crossing: Crossing, config_yaml: str) -> Registered:
     """Make `crossing` the current config: the same config (geometry hash) reuses its version, any
-    change adds version max+1 (what `Repository.upsert_crossing` does, but in the caller's
-    transaction so the audit entry lands with it). The crossing row is locked on PostgreSQL."""
+    change adds version max+1, in the caller's transaction (the API's lands with its audit entry;
+    `Repository.upsert_crossing` opens one of its own). The crossing row is locked on PostgreSQL."""
     row = s.get(CrossingRow, crossing.id, with_for_update=True)
     previous: int | None = None
     if row is None:
@@ -109,8 +115,7 @@ def register(s: Session, crossing: Crossing, config_yaml: str) -> Registered:
         previous = s.scalar(select(CrossingVersionRow.version)
                             .where(CrossingVersionRow.id == row.current_version_id))
     h = crossing.geometry_hash()
-    ver = s.scalar(select(CrossingVersionRow).where(CrossingVersionRow.crossing_id == crossing.id,
-                                                    CrossingVersionRow.geometry_hash == h))
+    ver = version_with_hash(s, crossing.id, h)
     created = ver is None
     if ver is None:
         last = s.scalar(select(func.max(CrossingVersionRow.version))

@@ -35,7 +35,7 @@ _PG_MIGRATION_LOCK = 0x6372_7377_6174_6368  # "crswatch": advisory lock key for 
 # overflow) 40 threads queued for 15 connections and, after 30 s, failed with 500s under load.
 # Sized to the threads (+ headroom), requests queue for a thread instead and the pool timeout
 # only fires on a real overload (the app answers it 503 + Retry-After). The app also admits at
-# most SERVICE_THREADS requests at once (see `service.app._Admission`). 32, not anyio's 40: the
+# most SERVICE_THREADS requests at once (see `service.api.app._Admission`). 32, not anyio's 40: the
 # CPU cost per request is the same from 8 to 40 threads on 2 cores, and two worker processes then
 # stay well inside PostgreSQL's default max_connections (100).
 SERVICE_THREADS = 32
@@ -181,7 +181,9 @@ def new_revision(message: str, url: str | URL | None = None) -> str:
 def _sqlite_foreign_keys(conn: Connection, on: bool) -> None:
     """PRAGMA foreign_keys on the raw connection: it is a no-op inside a transaction, and going
     through SQLAlchemy would begin one."""
-    conn.connection.driver_connection.execute(f"PRAGMA foreign_keys = {'ON' if on else 'OFF'}")
+    driver = conn.connection.driver_connection
+    assert driver is not None  # a checked-out connection has its driver's
+    driver.execute(f"PRAGMA foreign_keys = {'ON' if on else 'OFF'}")
 
 
 def _retryable(e: DBAPIError) -> bool:
@@ -194,7 +196,7 @@ def upgrade(url_or_engine: str | URL | Engine | None = None, *, revision: str = 
     from alembic import command
 
     own = not isinstance(url_or_engine, Engine)
-    engine = make_engine(url_or_engine) if own else url_or_engine  # type: ignore[arg-type]
+    engine = url_or_engine if isinstance(url_or_engine, Engine) else make_engine(url_or_engine)
     try:
         for attempt in range(1, attempts + 1):
             try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select, true
@@ -285,7 +285,7 @@ def add_review(s: Session, event: EventRow, *, stage: int, action: str, status: 
                comment: str | None, user_id: int | None, username: str, at: datetime | None = None) -> ReviewRow:
     """Record one review decision and update the event's review summary (flushed, not committed:
     the caller commits it together with the audit entry)."""
-    at = at or datetime.now(timezone.utc)
+    at = at or datetime.now(UTC)
     row = ReviewRow(event_id=event.id, stage=stage, action=action, reason_code=reason_code, comment=comment,
                     user_id=user_id, username=username, at=at)
     s.add(row)

@@ -28,8 +28,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import audit
-from .deps import Principal
 from .models import EventRow, EvidenceFileRow
+from .principal import Principal
 
 CHUNK = 1024 * 1024  # hash and copy in 1 MiB chunks: memory stays flat for any clip size
 UID_RE = re.compile(r"[0-9a-f]{32}")

@@ -22,8 +22,10 @@ import io
 import json
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import date, datetime, timedelta, timezone, tzinfo
-from typing import Any, Literal
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any, Literal, overload
+
+from .vocabulary import EVENT_TYPE_LABELS, REVIEW_STATUS_LABELS, SIGNAL_STATE_LABELS
 
 Lang = Literal["zh", "en"]
 Column = tuple[str, str, str]  # (key, zh label, en label)
@@ -37,16 +39,17 @@ _SHEET_NAME_MAX = 31
 _SHEET_NAME_BAD = set("[]:*?/\\")
 
 
-# code -> (zh, en), the web UI's labels (service/web/i18n): an export says what the page says.
+# code -> (zh, en): type, review status and signal state from `service.vocabulary` (what the UI
+# shows via GET /api/meta); an export says what the page says.
 LABELS: dict[str, dict[str, tuple[str, str]]] = {
-    "type": {"red_light": ("闯红灯", "Red-light running"), "wrong_way": ("逆行", "Wrong-way riding")},
+    "type": {str(k): v for k, v in EVENT_TYPE_LABELS.items()},
     "class_name": {"car": ("小汽车", "Car"), "motorcycle": ("摩托车/电动车", "Motorcycle / e-bike"),
                    "bicycle": ("自行车", "Bicycle"), "bus": ("公交车", "Bus"), "truck": ("货车", "Truck"),
                    "person": ("行人", "Pedestrian")},
-    "review_status": {"pending": ("待审核", "Pending"), "confirmed": ("已确认", "Confirmed"),
-                      "dismissed": ("已驳回", "Dismissed"), "needs_info": ("待补充信息", "Needs information")},
-    "signal_state": {"red": ("红灯", "Red"), "amber": ("黄灯", "Amber"), "yellow": ("黄灯", "Amber"),
-                     "green": ("绿灯", "Green"), "dark": ("熄灭", "Dark"), "unknown": ("未知", "Unknown")},
+    "review_status": {str(k): v for k, v in REVIEW_STATUS_LABELS.items()},
+    # matched case-blind; "amber" and "dark" are labelled too, as before (not `SignalState` codes)
+    "signal_state": {**{str(k).lower(): v for k, v in SIGNAL_STATE_LABELS.items()},
+                     "amber": ("黄灯", "Amber"), "dark": ("熄灭", "Dark")},
 }
 
 
@@ -61,12 +64,16 @@ def label(field: str, code: str | None, lang: Lang = "zh") -> str | None:
     return pair[1] if lang == "en" else pair[0]
 
 
+@overload
+def in_zone(value: datetime, zone: tzinfo) -> datetime: ...
+@overload
+def in_zone(value: None, zone: tzinfo) -> None: ...
 def in_zone(value: datetime | None, zone: tzinfo) -> datetime | None:
     """`value` as the same instant in `zone` (a naive value is read as UTC, as stored)."""
     if value is None:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value.astimezone(zone)
 
 
@@ -93,7 +100,7 @@ def cell(value: Any) -> Any:
         return "true" if value else "false"
     if isinstance(value, datetime):
         if value.tzinfo is None:  # stored times are aware; be explicit rather than guess a zone
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return value.isoformat()
     if isinstance(value, date):
         return value.isoformat()

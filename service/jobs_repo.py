@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, CursorResult, Update, func, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from .models import CrossingRow, CrossingVersionRow, JobItemRow, JobRow, utcnow
@@ -44,6 +44,13 @@ class ClaimedJob:
 
 
 # -- API ---------------------------------------------------------------------------------------
+def _changed(s: Session, statement: Update) -> int:
+    """Run an UPDATE; the number of rows it changed."""
+    result = s.execute(statement)
+    assert isinstance(result, CursorResult)  # an UPDATE's result is a cursor result
+    return result.rowcount
+
+
 def create_job(s: Session, *, crossing_id: str, paths: Sequence[str], created_by: str,
                start_time: datetime | None = None, settings: dict[str, Any] | None = None) -> JobRow:
     job = JobRow(uid=uuid.uuid4().hex, crossing_id=crossing_id, status="queued", settings=settings or {},
@@ -113,8 +120,8 @@ def requeue_interrupted(sm: sessionmaker[Session]) -> int:
     Jobs of `crosswatch batch` are left alone: their runner resumes them (re-run the command)."""
     service_jobs = select(JobRow.id).where(JobRow.created_by != BATCH_CREATOR)
     with sm.begin() as s:
-        n = s.execute(update(JobItemRow).where(JobItemRow.status == "running", JobItemRow.job_id.in_(service_jobs))
-                      .values(status="queued", progress=0.0, started_at=None)).rowcount
+        n = _changed(s, update(JobItemRow).where(JobItemRow.status == "running", JobItemRow.job_id.in_(service_jobs))
+                      .values(status="queued", progress=0.0, started_at=None))
         s.execute(update(JobRow).where(JobRow.status == "running", JobRow.created_by != BATCH_CREATOR)
                   .values(status="queued"))
     return int(n or 0)
@@ -128,8 +135,8 @@ def claim_next(sm: sessionmaker[Session]) -> ClaimedJob | None:
                               .order_by(JobRow.created_at, JobRow.id).limit(1))
             if job_id is None:
                 return None
-            won = s.execute(update(JobRow).where(JobRow.id == job_id, JobRow.status == "queued")
-                            .values(status="running", started_at=utcnow())).rowcount
+            won = _changed(s, update(JobRow).where(JobRow.id == job_id, JobRow.status == "queued")
+                            .values(status="running", started_at=utcnow()))
             if won != 1:
                 continue
             job = s.get_one(JobRow, job_id)
@@ -154,8 +161,8 @@ def cancel_requested(sm: sessionmaker[Session], job_id: int) -> bool:
 def start_item(sm: sessionmaker[Session], item_id: int) -> bool:
     """queued -> running; False when the item is no longer queued (cancelled meanwhile)."""
     with sm.begin() as s:
-        return s.execute(update(JobItemRow).where(JobItemRow.id == item_id, JobItemRow.status == "queued")
-                         .values(status="running", progress=0.0, started_at=utcnow(), error=None)).rowcount == 1
+        return _changed(s, update(JobItemRow).where(JobItemRow.id == item_id, JobItemRow.status == "queued")
+                         .values(status="running", progress=0.0, started_at=utcnow(), error=None)) == 1
 
 
 def set_progress(sm: sessionmaker[Session], item_id: int, value: float) -> None:

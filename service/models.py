@@ -7,7 +7,7 @@ value read back is an aware datetime in UTC, on SQLite and PostgreSQL alike.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -30,6 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from .vocabulary import EventType, ReviewAction, ReviewStatus, Role, SignalState, values
+
 # Constraint names are part of the schema Alembic manages: keep them deterministic.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -40,13 +42,14 @@ NAMING_CONVENTION = {
 }
 
 RUN_STATUSES = ("running", "done", "failed")
-EVENT_TYPES = ("red_light", "wrong_way")
-REVIEW_STATUSES = ("pending", "confirmed", "dismissed", "needs_info")
-REVIEW_ACTIONS = ("confirm", "dismiss", "needs_info")
-ROLES = ("admin", "operator", "reviewer", "analyst")
+# the CHECK constraints below are made from the enums of `service.vocabulary`
+EVENT_TYPES = values(EventType)
+REVIEW_STATUSES = values(ReviewStatus)
+REVIEW_ACTIONS = values(ReviewAction)
+ROLES = values(Role)
 JOB_STATUSES = ("queued", "running", "done", "failed", "partial", "cancelled")
 JOB_ITEM_STATUSES = ("queued", "running", "done", "failed", "cancelled")
-SIGNAL_STATES = ("RED", "YELLOW", "GREEN", "UNKNOWN")
+SIGNAL_STATES = values(SignalState)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -54,7 +57,7 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -68,7 +71,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"naive datetime {value!r}: crosswatch stores timezone-aware times only")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         # SQLite has no zone type: store UTC wall time; PostgreSQL keeps the aware value.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
@@ -76,8 +79,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):

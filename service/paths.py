@@ -1,6 +1,6 @@
 """Opening a job's video at the moment it is used, confined to the allowed roots.
 
-A path is checked when a job is submitted (`routers/jobs.resolve_paths`), but the folder can be
+A path is checked when a job is submitted (`api/routes/jobs.resolve_paths`), but the folder can be
 swapped for a symlink afterwards. So the jobs worker's child opens the file itself, right before it
 processes it (`service.runs.tasks.Confined`), and reads that open descriptor (through a symlink to
 `/dev/fd/N` named like the video): what it reads is the file that was checked, whatever happens to

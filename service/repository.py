@@ -1,6 +1,7 @@
-"""All SQL of crosswatch lives here.
+"""The store of the pipeline's results: crossing versions, video runs, their events (with
+evidence) and traffic counts, behind one `Repository` that opens its own transactions.
 
-The detector's pipeline writes through `Repository`:
+The pipeline writes through it:
 
     info = repo.upsert_crossing(crossing, yaml_text)          # crossing version (1, 2, 3, ...)
     if (run := repo.find_run(sha, info.version_id, settings_hash)) and run.status == "done":
@@ -12,10 +13,14 @@ The detector's pipeline writes through `Repository`:
     except Exception as e:
         repo.fail_run(run_id, repr(e)); raise
 
+The rest of the store is Session-taking functions, one module per aggregate, the caller owning
+the transaction (`crossings_repo`, `events_repo`, `jobs_repo`, `stats_repo`, `evidence_store`,
+`accounts`, `audit`); `Repository` is moving that way (crossings: it calls `crossings_repo`).
+
 Write transactions take the SQLite write lock at BEGIN (`BEGIN IMMEDIATE`, waits up to the 30 s
 busy timeout) and lock the affected rows on PostgreSQL (`SELECT ... FOR UPDATE`), so several
-processes can share one database. The service (API) never imports the detector: `Crossing` is
-only used for type checking and read through its attributes.
+processes can share one database. `Crossing` is only used for type checking and read through
+its attributes.
 """
 from __future__ import annotations
 
@@ -28,14 +33,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, Select, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from service import crossings_repo
 from service.db import write_engine
 from service.models import (
-    CrossingRow,
     CrossingVersionRow,
     EventRow,
     EvidenceFileRow,
@@ -309,42 +314,14 @@ class Repository:
 
     # -- crossings -----------------------------------------------------------------------------
     def upsert_crossing(self, crossing: Crossing, config_yaml: str) -> CrossingVersionInfo:
-        """Register `crossing`; the same config (geometry_hash) reuses its version, any change
-        makes version max+1. The crossing row (name, district, location, current version) follows
-        the config registered last."""
-        h = crossing.geometry_hash()
-        loc = crossing.location
+        """Register `crossing` in a write transaction of its own (`crossings_repo.register`: the
+        same config reuses its version, any change makes version max+1), retried when another
+        process inserted the same crossing or version first."""
         for attempt in range(_RETRIES):
             try:
                 with self._write.begin() as s:
-                    row = s.get(CrossingRow, crossing.id, with_for_update=True)
-                    if row is None:
-                        row = CrossingRow(id=crossing.id, name=crossing.name)
-                        s.add(row)
-                        s.flush()
-                    ver = s.scalar(
-                        select(CrossingVersionRow).where(
-                            CrossingVersionRow.crossing_id == crossing.id, CrossingVersionRow.geometry_hash == h
-                        )
-                    )
-                    if ver is None:
-                        last = s.scalar(
-                            select(func.max(CrossingVersionRow.version)).where(
-                                CrossingVersionRow.crossing_id == crossing.id
-                            )
-                        )
-                        ver = CrossingVersionRow(
-                            crossing_id=crossing.id, version=(last or 0) + 1, geometry_hash=h, config_yaml=config_yaml
-                        )
-                        s.add(ver)
-                        s.flush()
-                    # Assigning equal values leaves the row clean: no UPDATE when nothing changed.
-                    row.name = crossing.name
-                    row.district = crossing.district
-                    row.lat = loc.lat if loc is not None else None
-                    row.lon = loc.lon if loc is not None else None
-                    row.current_version_id = ver.id
-                    return CrossingVersionInfo(crossing.id, ver.id, ver.version)
+                    ver = crossings_repo.register(s, crossing, config_yaml).version
+                    return CrossingVersionInfo(ver.crossing_id, ver.id, ver.version)
             except IntegrityError:  # another process inserted the same crossing/version first
                 if attempt == _RETRIES - 1:
                     raise
@@ -353,37 +330,21 @@ class Repository:
     def find_crossing_version(self, crossing_id: str, geometry_hash: str) -> CrossingVersionInfo | None:
         """The stored version of exactly this config, without writing anything."""
         with self._read() as s:
-            r = s.scalar(select(CrossingVersionRow).where(
-                CrossingVersionRow.crossing_id == crossing_id, CrossingVersionRow.geometry_hash == geometry_hash))
+            r = crossings_repo.version_with_hash(s, crossing_id, geometry_hash)
             return CrossingVersionInfo(r.crossing_id, r.id, r.version) if r is not None else None
 
     def crossing_versions(self, crossing_id: str) -> list[CrossingVersionInfo]:
         with self._read() as s:
-            rows = s.scalars(
-                select(CrossingVersionRow)
-                .where(CrossingVersionRow.crossing_id == crossing_id)
-                .order_by(CrossingVersionRow.version)
-            )
-            return [CrossingVersionInfo(r.crossing_id, r.id, r.version) for r in rows]
+            return [CrossingVersionInfo(r.crossing_id, r.id, r.version) for r in crossings_repo.versions(s, crossing_id)]
 
     # -- runs ----------------------------------------------------------------------------------
     def find_run(self, video_sha256: str, crossing_version_id: int, settings_hash: str) -> RunInfo | None:
         with self._read() as s:
-            r = s.scalar(self._run_key(video_sha256, crossing_version_id, settings_hash))
-            return _run_info(r) if r is not None else None
+            return find_run(s, video_sha256, crossing_version_id, settings_hash)
 
     def get_run(self, run_id: int) -> RunInfo | None:
         with self._read() as s:
-            r = s.get(VideoRunRow, run_id)
-            return _run_info(r) if r is not None else None
-
-    @staticmethod
-    def _run_key(video_sha256: str, crossing_version_id: int, settings_hash: str):
-        return select(VideoRunRow).where(
-            VideoRunRow.video_sha256 == video_sha256,
-            VideoRunRow.crossing_version_id == crossing_version_id,
-            VideoRunRow.settings_hash == settings_hash,
-        )
+            return get_run(s, run_id)
 
     def start_run(
         self,
@@ -403,7 +364,7 @@ class Repository:
             try:
                 with self._write.begin() as s:
                     run = s.scalar(
-                        self._run_key(video_sha256, crossing_version_id, settings_hash).with_for_update()
+                        _run_key(video_sha256, crossing_version_id, settings_hash).with_for_update()
                     )
                     if run is None:
                         if s.get(CrossingVersionRow, crossing_version_id) is None:
@@ -575,42 +536,76 @@ class Repository:
     def run_events(self, run_id: int) -> list[EventInfo]:
         """The run's events with their evidence, in video order."""
         with self._read() as s:
-            rows = s.scalars(
-                select(EventRow)
-                .where(EventRow.run_id == run_id)
-                .options(selectinload(EventRow.evidence))
-                .order_by(EventRow.t, EventRow.id)
-            )
-            return [_event_info(e) for e in rows]
+            return run_events(s, run_id)
 
     def run_counts(self, run_id: int) -> list[CountRecord]:
         with self._read() as s:
-            rows = s.scalars(
-                select(TrafficCountRow)
-                .where(TrafficCountRow.run_id == run_id)
-                .order_by(TrafficCountRow.stop_line, TrafficCountRow.class_name, TrafficCountRow.minute_start)
-            )
-            return [CountRecord(r.stop_line, r.class_name, r.minute_start, r.count, r.minute_at) for r in rows]
+            return run_counts(s, run_id)
 
     def count_events(self, **filters: Any) -> int:
-        """Number of events matching equality filters (run_id, crossing_id, crossing_version_id,
-        type, review_status, class_name, lane, stop_line, signal_id; a list/tuple/set means any of
-        them, None means unset) and `since` / `until` on occurred_at ([since, until))."""
-        q = select(func.count()).select_from(EventRow)
-        for name, value in filters.items():
-            if name == "since":
-                q = q.where(EventRow.occurred_at >= value)
-            elif name == "until":
-                q = q.where(EventRow.occurred_at < value)
-            elif name in _EVENT_FILTERS:
-                col = _EVENT_FILTERS[name]
-                if value is None:
-                    q = q.where(col.is_(None))
-                elif isinstance(value, (list, tuple, set, frozenset)):
-                    q = q.where(col.in_([_value(v) for v in value]))
-                else:
-                    q = q.where(col == _value(value))
-            else:
-                raise TypeError(f"count_events: unknown filter {name!r} (known: {sorted(_EVENT_FILTERS)}, since, until)")
+        """See the function `count_events`."""
         with self._read() as s:
-            return int(s.scalar(q) or 0)
+            return count_events(s, **filters)
+
+
+# -- reads in the caller's session ----------------------------------------------------------------
+def _run_key(video_sha256: str, crossing_version_id: int, settings_hash: str) -> Select[VideoRunRow]:
+    return select(VideoRunRow).where(
+        VideoRunRow.video_sha256 == video_sha256,
+        VideoRunRow.crossing_version_id == crossing_version_id,
+        VideoRunRow.settings_hash == settings_hash,
+    )
+
+
+def find_run(s: Session, video_sha256: str, crossing_version_id: int, settings_hash: str) -> RunInfo | None:
+    """The run of this video, crossing version and settings (the run key), if any."""
+    r = s.scalar(_run_key(video_sha256, crossing_version_id, settings_hash))
+    return _run_info(r) if r is not None else None
+
+
+def get_run(s: Session, run_id: int) -> RunInfo | None:
+    r = s.get(VideoRunRow, run_id)
+    return _run_info(r) if r is not None else None
+
+
+def run_events(s: Session, run_id: int) -> list[EventInfo]:
+    """The run's events with their evidence, in video order."""
+    rows = s.scalars(
+        select(EventRow)
+        .where(EventRow.run_id == run_id)
+        .options(selectinload(EventRow.evidence))
+        .order_by(EventRow.t, EventRow.id)
+    )
+    return [_event_info(e) for e in rows]
+
+
+def run_counts(s: Session, run_id: int) -> list[CountRecord]:
+    rows = s.scalars(
+        select(TrafficCountRow)
+        .where(TrafficCountRow.run_id == run_id)
+        .order_by(TrafficCountRow.stop_line, TrafficCountRow.class_name, TrafficCountRow.minute_start)
+    )
+    return [CountRecord(r.stop_line, r.class_name, r.minute_start, r.count, r.minute_at) for r in rows]
+
+
+def count_events(s: Session, **filters: Any) -> int:
+    """Number of events matching equality filters (run_id, crossing_id, crossing_version_id,
+    type, review_status, class_name, lane, stop_line, signal_id; a list/tuple/set means any of
+    them, None means unset) and `since` / `until` on occurred_at ([since, until))."""
+    q = select(func.count()).select_from(EventRow)
+    for name, value in filters.items():
+        if name == "since":
+            q = q.where(EventRow.occurred_at >= value)
+        elif name == "until":
+            q = q.where(EventRow.occurred_at < value)
+        elif name in _EVENT_FILTERS:
+            col = _EVENT_FILTERS[name]
+            if value is None:
+                q = q.where(col.is_(None))
+            elif isinstance(value, (list, tuple, set, frozenset)):
+                q = q.where(col.in_([_value(v) for v in value]))
+            else:
+                q = q.where(col == _value(value))
+        else:
+            raise TypeError(f"count_events: unknown filter {name!r} (known: {sorted(_EVENT_FILTERS)}, since, until)")
+    return int(s.scalar(q) or 0)

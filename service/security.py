@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 from argon2 import PasswordHasher
@@ -49,7 +49,7 @@ def issue_token(secret: str, username: str, role: str, ttl_s: int, now: datetime
                 user_id: int, token_version: int) -> tuple[str, datetime]:
     """A signed token naming the user by id AND name, with the user's `token_version`: a password
     reset, deactivation, role change or deletion (a re-created user has a new id) revokes it."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     exp = now + timedelta(seconds=ttl_s)
     payload = {"sub": username, "uid": user_id, "tv": token_version, "role": role, "iss": JWT_ISSUER,
                "iat": int(now.timestamp()), "exp": int(exp.timestamp())}
@@ -69,7 +69,7 @@ def read_token(secret: str, token: str) -> TokenClaims:
     uid, tv = p.get("uid"), p.get("tv")
     if type(uid) is not int or type(tv) is not int:  # tokens from before revocation existed: refused
         raise TokenError("invalid token")
-    return TokenClaims(p["sub"], p["role"], datetime.fromtimestamp(p["exp"], timezone.utc), uid, tv)
+    return TokenClaims(p["sub"], p["role"], datetime.fromtimestamp(p["exp"], UTC), uid, tv)
 
 
 def new_api_key() -> tuple[str, str, str]:
@@ -103,7 +103,7 @@ class LoginLimiter:
 
     def __init__(self, attempts: int, window_s: float, clock=None):
         self.attempts, self.window_s = attempts, window_s
-        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._clock = clock or (lambda: datetime.now(UTC))
 
     def _refused(self, read_sessions, checks: list[tuple[str, int]], now: datetime) -> float:
         """Seconds to wait when a key is already at its limit (read only: a flood of refused

@@ -27,7 +27,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 Status = Literal["all", "confirmed", "not_dismissed"]
 Bucket = Literal["hour", "day", "week"]
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_DATE = date(1970, 1, 1)
 _HOUR, _DAY = 3600, 86400
 # 1970-01-01 was a Thursday: Monday-first weekday of local day d is (d + 3) % 7.
@@ -211,7 +211,7 @@ def exposure_conditions(f: StatsFilter) -> list[ColumnElement[bool]]:
 
 def _data_bounds(s: Session) -> tuple[datetime, datetime] | None:
     lo, hi = s.execute(select(func.min(EventRow.occurred_at), func.max(EventRow.occurred_at))).one()
-    return None if lo is None else (lo, hi)
+    return None if lo is None or hi is None else (lo, hi)
 
 
 def _segments(s: Session, f: StatsFilter, start: datetime | None = None,
@@ -251,8 +251,7 @@ def counts(s: Session, f: StatsFilter, bucket: Bucket) -> list[CountRow]:
     q = (select(e.crossing_id, e.type, e.class_name, key, func.count().label("n"))
          .where(*event_conditions(f))
          .group_by(e.crossing_id, e.type, e.class_name, key))
-    rows = s.execute(q).all()
-    rows.sort(key=lambda r: (r.k, r.crossing_id, r.type, r.class_name))
+    rows = sorted(s.execute(q).all(), key=lambda r: (r.k, r.crossing_id, r.type, r.class_name))
     return [CountRow(r.crossing_id, r.type, r.class_name, bucket_start(int(r.k), bucket, f.tz), int(r.n))
             for r in rows]
 

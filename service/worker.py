@@ -10,7 +10,7 @@ child's crash: its exception or the signal that killed it; evidence a crashed at
 removed). A decoder or model that crashes takes only the child down, never the service. The job
 then ends done / partial / failed / cancelled.
 
-`Worker` is the thread the service starts (`routers/jobs.py` registers it when
+`Worker` is the thread the service starts (`api/routes/jobs.py` registers it when
 `settings.worker` is true); `run_once()` processes one job synchronously, for tests and scripts.
 The database URL reaches the child through its pipe, never a command line.
 """

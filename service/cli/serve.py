@@ -29,7 +29,7 @@ def ensure_demo_users(sessionmaker) -> list[tuple[str, str, str]]:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from service.app import create_app
+    from service.api.app import create_app
     from service.settings import SettingsError
 
     overrides = {"demo": True} if args.demo else {}

@@ -1,3 +1,3 @@
 """The campaign bulletin (创城简报): `data.collect` gathers it (from the statistics functions of
 `/api/stats/*`), `render.render` writes it as an A4 PDF or DOCX; served by
-`service/routers/reports.py` and the `crosswatch report` command (`cli.py`)."""
+`service/api/routes/reports.py` and the `crosswatch report` command (`service/cli/report.py`)."""

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from detector.config import parse_crossing
 from service import accounts
-from service.app import create_app
+from service.api.app import create_app
 from service.repository import EventRecord, EvidenceRecord, Repository
 from service.settings import Settings
 
@@ -65,7 +65,7 @@ def _cheap_password_hashing(monkeypatch):
 @pytest.fixture(autouse=True)
 def _short_tarpit(monkeypatch):
     """Refused logins are answered after `REFUSED_DELAY_S` (2 s) in service; rows here send many."""
-    from service.routers import auth
+    from service.api.routes import auth
 
     monkeypatch.setattr(auth, "REFUSED_DELAY_S", 0.05)
 

@@ -179,7 +179,7 @@ def ui(tmp_path_factory) -> Iterator[UiServer]:
     os.environ.setdefault("YOLO_OFFLINE", "1")
     import uvicorn
 
-    from service.app import create_app
+    from service.api.app import create_app
     from service.cli import ensure_demo_users
     from service.settings import Settings
 

@@ -1,5 +1,5 @@
 """The UI shell: login per role, the nav each role gets, localised errors and labels, logout, the
-page guard, and how `service/routers/web.py` serves the files (containment, vendor ECharts)."""
+page guard, and how `service/api/routes/web.py` serves the files (containment, vendor ECharts)."""
 from __future__ import annotations
 
 import pytest
@@ -139,7 +139,7 @@ def test_every_label_exists_in_both_languages(page_as):
 def web_client(tmp_path_factory):
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
+    from service.api.app import create_app
     from service.settings import Settings
 
     tmp = tmp_path_factory.mktemp("web")
@@ -163,7 +163,7 @@ def web_client(tmp_path_factory):
     ("/favicon.ico", 200, "image/svg+xml"),
     ("/static/vendor/nothing.js", 404, None),
     ("/static/../pyproject.toml", 404, None),
-    ("/static/%2e%2e/routers/web.py", 404, None),
+    ("/static/%2e%2e/api/routes/web.py", 404, None),
     ("/static/..%2F..%2Fpyproject.toml", 404, None),
     ("/static/node_modules/echarts/dist/echarts.min.js", 404, None),
     ("/static/package.json", 404, None),

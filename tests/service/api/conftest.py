@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from detector.config import parse_crossing
 from service import accounts
-from service.app import create_app
+from service.api.app import create_app
 from service.repository import CountRecord, EventRecord, EvidenceRecord, Repository
 from service.settings import Settings
 

@@ -55,6 +55,7 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/api/events/{uid}/review/undo"): REV,  # one's own decision, within seconds
     ("GET", "/api/reviews/workload"): REV_ANA,
     ("GET", "/api/reviews/reasons"): ANY,
+    ("GET", "/api/meta"): ANY,
     ("GET", "/api/exports/events.csv"): REV_ANA,
     ("GET", "/api/exports/events.xlsx"): REV_ANA,
     ("GET", "/api/media/{uid}"): EVIDENCE,

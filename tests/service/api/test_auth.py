@@ -7,7 +7,7 @@ import jwt
 import pytest
 
 from service import security
-from service.app import create_app
+from service.api.app import create_app
 from service.settings import Settings, SettingsError
 
 from .conftest import PASSWORD, SECRET

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from detector.config import parse_crossing
-from service.app import create_app
+from service.api.app import create_app
 from service.audit import verify
 from service.models import AuditRow
 from service.repository import Repository

@@ -19,9 +19,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from service.app import create_app
+from service.api.app import create_app
 from service.models import CrossingRow, EventRow
-from service.routers import events as events_router
+from service.api.routes import events as events_router
 from service.settings import Settings
 
 from pg_schemas import fresh_database

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from service import audit, security
 from service.models import AuditRow, EventRow, EvidenceFileRow
-from service.routers.media import Unsatisfiable, parse_range
+from service.api.routes.media import Unsatisfiable, parse_range
 
 
 @pytest.fixture(autouse=True)

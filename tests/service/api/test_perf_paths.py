@@ -32,14 +32,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from detector.config import parse_crossing
-from service import app as app_module
+from service.api import app as app_module
 from service import db as dbmod
 from service import stats_repo
-from service.deps import Principal, PrincipalCache
+from service.api.deps import PrincipalCache
+from service.principal import Principal
 from service.models import DataVersionRow
 from service.repository import CountRecord, EventRecord, Repository
-from service.routers.events import EventOut
-from service.schemas import Page
+from service.api.schemas.events import EventOut
+from service.api.schemas import Page
 from service.settings import Settings
 
 from .conftest import BASE_TIME, SECRET, Api, crossing_yaml
@@ -209,12 +210,12 @@ def test_list_json_is_the_models_json(api: Api, params):
     ("/api/stats/hotspots", {"min_road_users": 1, "limit": 1}, "HotspotOut"),
 ])
 def test_stats_json_is_the_models_json(api: Api, path, params, model):
-    from service.routers import stats as stats_router
+    from service.api.schemas import stats as stats_schemas
 
     api.seed(events_per_crossing=4)
     r = api.client.get(path, params=params, headers=api.headers("analyst"))
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
-    page = Page[getattr(stats_router, model)].model_validate_json(r.content)
+    page = Page[getattr(stats_schemas, model)].model_validate_json(r.content)
     assert page.model_dump_json().encode() == r.content
     assert page.data and page.count >= len(page.data)
 

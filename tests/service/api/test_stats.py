@@ -21,7 +21,7 @@ from sqlalchemy import update
 
 from detector.config import parse_crossing
 from service import stats_repo
-from service.app import create_app
+from service.api.app import create_app
 from service.models import EventRow
 from service.repository import CountRecord, EventRecord, Repository
 from service.settings import Settings

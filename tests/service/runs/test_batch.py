@@ -427,7 +427,7 @@ def test_batch_is_recorded_as_a_job_visible_through_the_api(big):
     from fastapi.testclient import TestClient
 
     from service import accounts
-    from service.app import create_app
+    from service.api.app import create_app
     from service.settings import Settings
 
     settings = Settings(db_url=big["db"], evidence_dir=big["root"] / "evidence", secret_key="test-secret-" + "x" * 40,

@@ -10,21 +10,21 @@ import mimetypes
 import os
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, BinaryIO
 
 import anyio
 from fastapi import APIRouter, Header, HTTPException, Request, status
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from .. import case_package, evidence_store
-from ..audit import append as audit
+from ... import case_package, evidence_store
+from ...audit import append as audit
 from ..deps import EvidenceViewer, Principal, SessionDep
-from ..schemas import Message, StrictIn
+from ..schemas import Message
+from ..schemas.media import CasePackageIn, Refused
 
 router = APIRouter(tags=["evidence"])
 
@@ -200,35 +200,6 @@ def head_media(uid: str, request: Request, s: SessionDep, p: EvidenceViewer, ran
 
 
 # -- case packages -----------------------------------------------------------------------------
-class Label(BaseModel):
-    zh: str
-    en: str
-
-
-class RefusedItem(BaseModel):
-    """One reason for a 422: FastAPI's validation error shape (loc, msg, type), plus, for an event
-    that is not confirmed, which one, its status and the reason in zh and en."""
-
-    model_config = ConfigDict(extra="allow")
-
-    loc: list[str | int]
-    msg: str
-    type: str
-    event_uid: str | None = None
-    review_status: str | None = None
-    reason: Label | None = None
-
-
-class Refused(BaseModel):
-    detail: list[RefusedItem]
-
-
-class CasePackageIn(StrictIn):
-    event_uids: list[Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]] = Field(
-        min_length=1, max_length=case_package.MAX_EVENTS,
-        description="confirmed events to package (duplicates are packaged once)")
-
-
 @dataclass(frozen=True, slots=True)
 class _Cleanup:
     path: str
@@ -279,7 +250,7 @@ def export_case_package(body: CasePackageIn, request: Request, s: SessionDep, p:
     except BaseException:
         os.unlink(built.path)
         raise
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return FileResponse(built.path, media_type="application/zip", filename=f"case-package-{stamp}.zip",
                         headers={"x-manifest-sha256": built.manifest_sha256, "cache-control": "no-store",
                                  "x-content-type-options": "nosniff"},

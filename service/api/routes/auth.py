@@ -3,18 +3,16 @@ from __future__ import annotations
 
 import os
 import unicodedata
-from datetime import datetime
 
 import anyio
 import anyio.to_thread
 from anyio.lowlevel import RunVar
 from fastapi import APIRouter, HTTPException, Request, status
-from pydantic import BaseModel, Field
 
-from .. import accounts, security
-from ..audit import append as audit
+from ... import accounts, security
+from ...audit import append as audit
 from ..deps import CurrentUser, SettingsDep
-from ..schemas import StrictIn
+from ..schemas.auth import LoginIn, MeOut, TokenOut
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 HASH_WAIT_S = 10.0
@@ -32,27 +30,6 @@ def hash_gate(app) -> anyio.Semaphore:
         gate = anyio.Semaphore(n)
         var.set(gate)
         return gate
-
-
-class LoginIn(StrictIn):
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=1024)
-
-
-class TokenOut(BaseModel):
-    access_token: str
-    token_type: str = "bearer"
-    expires_at: datetime
-    role: str
-    username: str
-
-
-class MeOut(BaseModel):
-    username: str
-    role: str
-    districts: list[str]
-    crossing_ids: list[str]
-    evidence_access: bool
 
 
 def _too_many(wait: float, what: str) -> HTTPException:

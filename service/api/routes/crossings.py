@@ -11,95 +11,34 @@ import io
 import os
 import tempfile
 from dataclasses import asdict
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi import Path as PathParam
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 
 from detector.config import ConfigError, Crossing, load_yaml_text, parse_crossing
 
-from .. import crossings_repo as repo
-from ..audit import append as audit
+from ... import crossings_repo as repo
+from ...audit import append as audit
+from ...models import EVENT_TYPES, REVIEW_STATUSES, CrossingRow, CrossingVersionRow
 from ..deps import CurrentUser, Operator, Principal, SessionDep, WriteSessionDep
-from ..models import EVENT_TYPES, REVIEW_STATUSES, CrossingRow, CrossingVersionRow
-from ..schemas import Message, Page, StrictIn
+from ..errors import Responses
+from ..schemas import Message, Page
+from ..schemas.crossings import CrossingDetail, CrossingIn, CrossingOut, Registration, Summary, VersionInfo, VersionOut
 
 router = APIRouter(prefix="/api/crossings", tags=["crossings"])
 
-MAX_YAML_CHARS = 1_000_000
 SNAPSHOT_AT_S = 1.0  # the snapshot frame: about 1 s in (the first frames of a camera file are often grey)
 CrossingId = Annotated[str, Field(min_length=1, max_length=64)]
-_NOT_FOUND = {404: {"model": Message, "description": "no such crossing (or out of your scope)"}}
-_WRITE_ERRORS = {403: {"model": Message}, 422: {"model": Message, "description": "invalid crossing config"}}
+_NOT_FOUND: Responses = {404: {"model": Message, "description": "no such crossing (or out of your scope)"}}
+_WRITE_ERRORS: Responses = {403: {"model": Message}, 422: {"model": Message, "description": "invalid crossing config"}}
 
 
 # -- models ------------------------------------------------------------------------------------
-class CrossingOut(BaseModel):
-    id: str
-    name: str
-    district: str | None
-    lat: float | None
-    lon: float | None
-    version: int | None = Field(description="current version number")
-    events: int = Field(description="events found at this crossing")
-    last_processed_at: datetime | None = Field(description="when a video of this crossing last finished processing")
-
-
-class VersionInfo(BaseModel):
-    version: int
-    created_at: datetime
-    geometry_hash: str
-    current: bool
-
-
-class VersionOut(BaseModel):
-    crossing_id: str
-    version: int
-    created_at: datetime
-    geometry_hash: str
-    current: bool
-    config: dict[str, Any] = Field(description="the parsed config (frame_size, signals, stop_lines, lanes, ...)")
-    yaml: str = Field(description="the config as registered")
-
-
-class CrossingDetail(CrossingOut):
-    config: dict[str, Any] | None
-    yaml: str | None
-    versions: list[VersionInfo]
-
-
-class CrossingIn(StrictIn):
-    """A crossing config: either its YAML text or the same structure as JSON (exactly one)."""
-
-    yaml: str | None = Field(default=None, max_length=MAX_YAML_CHARS, description="the crossing YAML file's text")
-    config: dict[str, Any] | None = Field(default=None, description="the crossing config as a JSON object")
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> CrossingIn:
-        if (self.yaml is None) == (self.config is None):
-            raise ValueError("send exactly one of `yaml` (text) or `config` (object)")
-        return self
-
-
-class Registration(VersionOut):
-    created: bool = Field(description="false: the config was identical to a stored version, nothing new was made")
-    previous_version: int | None
-
-
-class Summary(BaseModel):
-    crossing_id: str
-    events: dict[str, dict[str, int]] = Field(description="event type -> review status -> count")
-    road_users: int = Field(description="road users counted crossing the stop lines (exposure)")
-    runs: int
-    first_event_at: datetime | None
-    last_event_at: datetime | None
-
-
 # -- helpers -----------------------------------------------------------------------------------
 MAX_JSON_DEPTH = 32
 
@@ -285,7 +224,7 @@ def snapshot(crossing_id: str, request: Request, s: SessionDep, p: CurrentUser,
         if not Path(path).is_file():
             continue
         name = f"{row.id}-{sha}"
-        if overlay and crossing is not None:
+        if overlay and crossing is not None and current is not None:
             name += f"-overlay-{current.geometry_hash[:16]}"
         cached = cache_dir / f"{name}.jpg"
         if not cached.is_file():

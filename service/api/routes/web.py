@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse
 
 router = APIRouter(include_in_schema=False)
 
-WEB_ROOT = (Path(__file__).resolve().parent.parent / "web").resolve()
+WEB_ROOT = (Path(__file__).resolve().parents[2] / "web").resolve()
 INDEX = WEB_ROOT / "index.html"
 # Served under /static/vendor/<name>: third-party files from the npm install (see package.json).
 VENDOR = {

@@ -1,77 +1,22 @@
 """Accounts (admin only) and API keys (admin, or the key's own user)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
-from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import func, select
 
-from .. import accounts
-from ..audit import append as audit
+from ... import accounts
+from ...audit import append as audit
+from ...models import ApiKeyRow, UserRow
 from ..deps import Admin, CurrentUser, Principal, SessionDep, WriteSessionDep, principal_cache
-from ..models import ROLES, ApiKeyRow, UserRow
-from ..schemas import PRINTABLE_LINE, IntId, Page, StrictIn
+from ..params import IntId
+from ..schemas import Page
+from ..schemas.users import ApiKeyCreated, ApiKeyIn, ApiKeyOut, UserIn, UserOut, UserPatch
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
-ROLE_PATTERN = "^(" + "|".join(ROLES) + ")$"
-# Scope names: bounded, printable (no control characters), not blank.
-ScopeName = Annotated[str, Field(min_length=1, max_length=200, pattern=PRINTABLE_LINE)]
-
-
-class UserOut(BaseModel):
-    id: int
-    username: str
-    role: str
-    districts: list[str]
-    crossing_ids: list[str]
-    evidence_access: bool
-    active: bool
-    created_at: datetime
-
-
-class UserIn(StrictIn):
-    username: str = Field(min_length=1, max_length=64, description=accounts.USERNAME_RULE)
-    password: str = Field(min_length=accounts.MIN_PASSWORD_LEN, max_length=1024)
-    role: str = Field(pattern=ROLE_PATTERN)
-    districts: list[ScopeName] = Field(default_factory=list, max_length=200)
-    crossing_ids: list[ScopeName] = Field(default_factory=list, max_length=1000)
-
-    @field_validator("username")
-    @classmethod
-    def _username(cls, v: str) -> str:
-        return accounts.normalise_username(v)
-    evidence_access: bool = False
-
-
-class UserPatch(StrictIn):
-    """A partial update: only the fields sent change (e.g. `{"active": false}` alone)."""
-
-    role: str | None = Field(default=None, pattern=ROLE_PATTERN)
-    districts: list[ScopeName] | None = Field(default=None, max_length=200)
-    crossing_ids: list[ScopeName] | None = Field(default=None, max_length=1000)
-    evidence_access: bool | None = None
-    active: bool | None = None
-    password: str | None = Field(default=None, min_length=accounts.MIN_PASSWORD_LEN, max_length=1024)
-
-
-class ApiKeyIn(StrictIn):
-    name: str = Field(min_length=1, max_length=100, pattern=PRINTABLE_LINE)
-
-
-class ApiKeyOut(BaseModel):
-    id: int
-    name: str
-    prefix: str
-    created_at: datetime
-    last_used_at: datetime | None
-    revoked_at: datetime | None
-
-
-class ApiKeyCreated(ApiKeyOut):
-    key: str = Field(description="the key itself: shown once, store it now")
 
 
 def _user_out(u: UserRow) -> UserOut:
@@ -116,7 +61,7 @@ def update_user(user_id: IntId, body: UserPatch, request: Request, s: WriteSessi
     u = _user_or_404(s, user_id)
     changes = body.model_dump(exclude_none=True)
     if "password" in changes:
-        from ..security import hash_password
+        from ...security import hash_password
 
         u.password_hash = hash_password(changes.pop("password"))
         changes["password"] = "changed"
@@ -165,7 +110,7 @@ def revoke_key(user_id: IntId, key_id: IntId, s: WriteSessionDep, p: KeyOwner) -
     if k is None or k.user_id != user_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "API key not found")
     if k.revoked_at is None:
-        k.revoked_at = datetime.now(timezone.utc)
+        k.revoked_at = datetime.now(UTC)
         audit(s, actor=p.username, action="api_key_revoke", object_type="user", object_id=str(user_id),
               payload={"key_prefix": k.prefix})
         s.commit()

@@ -1,18 +1,17 @@
 """The FastAPI application factory: `create_app(settings)`.
 
-Every module in `service/routers/` that defines `router` is mounted (one router per resource).
+The routers mounted are the explicit list `ROUTES` (one module per resource in `service.api.routes`);
+a module may also define `setup(app)` for its own wiring (startup hooks, caches).
 The app owns one engine and sessionmaker (`app.state`), migrates the database on start, and
 refuses to start without a secret unless `settings.demo` is set.
 """
 from __future__ import annotations
 
-import importlib
 import logging
-import pkgutil
 import secrets
 import time
 from contextlib import asynccontextmanager
-from typing import Any
+from types import ModuleType
 
 import anyio
 import anyio.to_thread
@@ -24,15 +23,16 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import __name__ as _pkg
-from . import db as _db
-from .db import make_engine, session_factory, upgrade
-from .metrics import Metrics
-from . import policy
-from .audit import audit_key
-from .http_guards import BodyLimit, SecurityHeaders
-from .security import LoginLimiter
-from .settings import Settings, SettingsError
+from .. import db as _db
+from .. import policy
+from ..audit import audit_key
+from ..db import make_engine, session_factory, upgrade
+from ..http_guards import BodyLimit, SecurityHeaders
+from ..metrics import Metrics
+from ..security import LoginLimiter
+from ..settings import Settings, SettingsError
+from .routes import audit as audit_routes
+from .routes import auth, crossings, events, health, jobs, media, meta, reports, review_desk, reviews, stats, users, web
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class _Admission:
     metrics probes are not held back (a saturated service is alive; the pool's overflow covers
     their connection). Nor is login: it is async, takes a connection only inside its short
     database steps on a thread (never while waiting), and waits for its password check holding
-    nothing (`routers/auth.login`): a login flood must not queue every other request behind it."""
+    nothing (`routes/auth.login`): a login flood must not queue every other request behind it."""
 
     EXEMPT = frozenset({"/healthz", "/metrics", "/api/auth/login"})
 
@@ -124,10 +124,9 @@ class _RefuseNul:
         await self.app(scope, receive, send)
 
 
-def router_modules() -> list[str]:
-    from . import routers
-
-    return sorted(m.name for m in pkgutil.iter_modules(routers.__path__) if not m.name.startswith("_"))
+# every router, mounted in this order (it is the order of the OpenAPI document)
+ROUTES: tuple[ModuleType, ...] = (audit_routes, auth, crossings, events, health, jobs, media, meta, reports, reviews,
+                                  review_desk, stats, users, web)
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
@@ -158,7 +157,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             engine.dispose()
 
     # docs_url/redoc_url off: FastAPI's pages load Swagger UI / ReDoc from a CDN (blank offline);
-    # routers/web.py serves /docs from the local npm install instead
+    # routes/web.py serves /docs from the local npm install instead
     app = FastAPI(title="crosswatch", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None)
     app.state.settings = settings
@@ -202,11 +201,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     async def _settings_error(_request: Request, exc: SettingsError) -> JSONResponse:  # pragma: no cover
         return JSONResponse({"detail": str(exc)}, status_code=500)
 
-    for name in router_modules():
-        module: Any = importlib.import_module(f"{_pkg}.routers.{name}")
-        router = getattr(module, "router", None)
-        if router is not None:
-            app.include_router(router)
+    for module in ROUTES:
+        app.include_router(module.router)
         setup = getattr(module, "setup", None)
         if setup is not None:  # optional per-router wiring (startup hooks, state)
             setup(app)

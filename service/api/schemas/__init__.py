@@ -1,9 +1,9 @@
-"""Shared API models."""
+"""API models (pydantic) shared by every resource; a resource's own models are in its module here
+(`schemas.events`, `schemas.reviews`, ...)."""
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from typing import Generic, TypeVar
 
-from fastapi import Path
 from pydantic import BaseModel, ConfigDict
 
 T = TypeVar("T")
@@ -26,9 +26,8 @@ class StrictIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-MAX_DB_INT = 2_147_483_647
-# An integer id in a path: bounded, so a huge number is a 422, not a database overflow.
-IntId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
+class Label(BaseModel):
+    """A code's name for people, in both languages of the UI."""
 
-# One line of printable text, not blank: no control characters (NUL, escape sequences, ...).
-PRINTABLE_LINE = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+    zh: str
+    en: str

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from ..deps import Analyst, SessionDep
-from ..reports import data, render
+from ...reports import data, render
 from ..schemas import Message
 from .stats import MIN_YEAR, Filter, json_response
 

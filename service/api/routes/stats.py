@@ -10,31 +10,42 @@ Asia/Shanghai). Only events with a known time are counted (see `service/stats_re
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic_core
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
-from .. import stats_repo as repo
+from ... import stats_repo as repo
+from ...exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, range_suffix, to_csv, to_xlsx
+from ...models import EVENT_TYPES
+from ...vocabulary import EVENT_TYPE_LABELS, EventType
 from ..deps import Analyst, Principal, SessionDep
-from ..exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, range_suffix, to_csv, to_xlsx
-from ..models import EVENT_TYPES
-from ..schemas import Message, Page
+from ..params import utc
+from ..schemas import Label, Message, Page
+from ..schemas.stats import (
+    CountOut,
+    HotspotOut,
+    SpatialOut,
+    SpatialVersionOut,
+    SummaryOut,
+    TrendOut,
+    TrendPoint,
+    TrendSeriesOut,
+    WeekdayHourOut,
+)
 
 router = APIRouter(tags=["statistics"])
 
 MIN_YEAR, MAX_YEAR = 1970, 2200  # epoch arithmetic in SQL; also keeps ranges finite
 MAX_TREND_BUCKETS = 800  # > 2 years of days; a longer trend is unreadable anyway
-EventType = Literal["red_light", "wrong_way"]
 
 TYPE_LABELS: dict[str, dict[str, str]] = {
-    "red_light": {"zh": "闯红灯", "en": "Red-light running"},
-    "wrong_way": {"zh": "逆行", "en": "Wrong-way riding"},
+    **{t: {"zh": zh, "en": en} for t, (zh, en) in EVENT_TYPE_LABELS.items()},
     "all": {"zh": "全部", "en": "All"},
 }
 WEEKDAY_LABELS: list[dict[str, str]] = [
@@ -59,18 +70,6 @@ def _unprocessable(msg: str) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, msg)
 
 
-def _utc(name: str, value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        v = value.astimezone(timezone.utc)
-    except (OverflowError, ValueError):
-        raise _unprocessable(f"{name}: out of range") from None
-    if not MIN_YEAR <= v.year < MAX_YEAR:
-        raise _unprocessable(f"{name}: must be between {MIN_YEAR} and {MAX_YEAR}")
-    return v
-
-
 def parse_tz(name: str) -> ZoneInfo:
     """An IANA zone, or 422 (never a 500 for a made-up or path-like name)."""
     try:
@@ -91,7 +90,7 @@ async def stats_filter(
         "events counted: not_dismissed (pending + confirmed + needs_info), confirmed, or all"))] = "not_dismissed",
     tz: Annotated[str, Query(max_length=64, description="IANA zone of local buckets")] = "Asia/Shanghai",
 ) -> repo.StatsFilter:
-    start, end = _utc("from", from_), _utc("to", to)
+    start, end = utc("from", from_, (MIN_YEAR, MAX_YEAR)), utc("to", to, (MIN_YEAR, MAX_YEAR))
     if start is not None and end is not None and start >= end:
         raise _unprocessable("from must be before to")
     return repo.StatsFilter(scope=p.scope, start=start, end=end, crossing_ids=tuple(sorted(set(crossing_id))),
@@ -112,86 +111,6 @@ def _cached(request: Request, s: Session, p: Principal, f: repo.StatsFilter, nam
 
 
 # -- response models ---------------------------------------------------------------------------
-class CountOut(BaseModel):
-    crossing_id: str
-    type: str
-    class_name: str
-    bucket_start: datetime = Field(description="local start of the bucket, with the zone's offset")
-    count: int
-
-
-class HotspotOut(BaseModel):
-    rank: int
-    crossing_id: str
-    name: str
-    district: str | None
-    violations: int
-    by_type: dict[str, int]
-    road_users: int | None = Field(description="road users crossing in the range; null = no traffic counts")
-    rate_per_1000: float | None = Field(description="violations per 1,000 road users; null = unknown exposure")
-
-
-class Label(BaseModel):
-    zh: str
-    en: str
-
-
-class WeekdayHourOut(BaseModel):
-    tz: str
-    weekdays: list[Label] = Field(description="row labels, Monday first")
-    matrix: list[list[int]] = Field(description="7 rows (Monday first) × 24 local hours")
-    total: int
-
-
-class SpatialVersionOut(BaseModel):
-    version: int
-    frame_size: tuple[int, int]
-    events: int
-
-
-class SpatialOut(BaseModel):
-    crossing_id: str
-    bins: int
-    frame_size: tuple[int, int] = Field(description="[width, height] of the current version: draw the grid over it")
-    grid: list[list[int]] = Field(description="bins rows (top first) × bins columns (left first)")
-    total: int
-    versions: list[SpatialVersionOut]
-
-
-class TrendPoint(BaseModel):
-    bucket_start: datetime
-    count: int
-
-
-class TrendSeriesOut(BaseModel):
-    type: str
-    label: Label
-    current: list[TrendPoint]
-    previous: list[TrendPoint]
-    total: int
-    previous_total: int
-    change_pct: float | None = Field(description="(total - previous_total) / previous_total × 100; null if 0 before")
-
-
-class TrendOut(BaseModel):
-    bucket: str
-    tz: str
-    start: datetime
-    end: datetime
-    previous_start: datetime
-    series: list[TrendSeriesOut]
-
-
-class SummaryOut(BaseModel):
-    violations: int
-    by_type: dict[str, int]
-    by_status: dict[str, int] = Field(description="every review status, whatever `status` chose")
-    road_users: int | None
-    rate_per_1000: float | None
-    confirmed_share: float | None = Field(description="confirmed / (confirmed + dismissed); null before any decision")
-    pending: int
-
-
 # -- endpoints ---------------------------------------------------------------------------------
 def _counts(request: Request, s: Session, p: Principal, f: repo.StatsFilter, bucket: str) -> list[repo.CountRow]:
     return _cached(request, s, p, f, "counts", (bucket,), lambda: repo.counts(s, f, bucket))  # type: ignore[arg-type]
@@ -268,7 +187,7 @@ def stats_trend(request: Request, s: SessionDep, p: Analyst, f: Filter,
     if f.start is None or f.end is None:
         raise _unprocessable("trend needs both from and to")
     length = f.end - f.start
-    if f.start - length < datetime(MIN_YEAR, 1, 1, tzinfo=timezone.utc):
+    if f.start - length < datetime(MIN_YEAR, 1, 1, tzinfo=UTC):
         raise _unprocessable(f"the previous period would start before {MIN_YEAR}")
     width = 86400 if bucket == "day" else 7 * 86400
     if length.total_seconds() / width > MAX_TREND_BUCKETS:
@@ -308,8 +227,7 @@ HOTSPOT_COLUMNS: list[Column] = [
     ("name", "路口名称", "Crossing name"),
     ("district", "辖区", "District"),
     ("violations", "违法数", "Violations"),
-    ("red_light", "闯红灯", "Red-light running"),
-    ("wrong_way", "逆行", "Wrong-way riding"),
+    *((str(t), zh, en) for t, (zh, en) in EVENT_TYPE_LABELS.items()),  # one column per violation type
     ("road_users", "通行量", "Road users crossing"),
     ("rate_per_1000", "每千通行违法率", "Violations per 1,000 road users"),
 ]

@@ -7,157 +7,44 @@ exactly like one that does not exist.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, tzinfo
 from itertools import islice
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic_core
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
 from detector.plates.formats import clean as clean_plate
 
-from .. import events_repo as repo
-from .. import policy
-from ..deps import Principal, Reviewer, SessionDep, SettingsDep, require_roles
-from ..exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, Lang, in_zone, label, range_suffix, to_csv, to_xlsx
-from ..models import EVENT_TYPES, REVIEW_STATUSES, EventRow, EvidenceFileRow, ReviewRow, VideoRunRow
-from ..schemas import Message, Page
-from ..stats_repo import StatsCache
+from ... import events_repo as repo
+from ... import policy
+from ...exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, Lang, in_zone, label, range_suffix, to_csv, to_xlsx
+from ...models import EventRow
+from ...stats_repo import StatsCache
+from ...vocabulary import EventType, ReviewStatus
+from ..deps import Principal, Reviewer, SessionDep, SettingsDep, event_or_404, require_roles
+from ..errors import AUTH_ERRORS, NOT_FOUND_ERROR, Responses
+from ..params import NO_NUL, utc
+from ..schemas import Page
+from ..schemas.events import Box, EventDetail, EventOut, NextOut, event_detail, event_out
 
 router = APIRouter(tags=["events"])
 
 EventReader = Annotated[Principal, Depends(require_roles("reviewer", "analyst"))]
-EventType = Literal["red_light", "wrong_way"]
-ReviewStatus = Literal["pending", "confirmed", "dismissed", "needs_info"]
-assert set(EventType.__args__) == set(EVENT_TYPES) and set(ReviewStatus.__args__) == set(REVIEW_STATUSES)  # type: ignore[attr-defined]
-
 COUNT_CACHE_TTL_S = 300.0
 COUNT_CACHE_ENTRIES = 2048  # (scope, filters) combinations; an entry is one int
 PAGE_CACHE_ENTRIES = 256  # pages of <= PAGE_CACHE_MAX_LIMIT events (~600 bytes each): <= ~15 MB
 PAGE_CACHE_MAX_LIMIT = 100
 XLSX_MAX_ROWS = 200_000  # a workbook is built in memory; beyond this, narrow the filters or use CSV
-NOT_FOUND_ERROR: dict[int | str, dict[str, Any]] = {404: {"model": Message, "description": "no such event in your scope"}}
-AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Message, "description": "not logged in"},
-    403: {"model": Message, "description": "role may not do this"},
-    422: {"description": "bad filter or parameter (the detail says which)"},
-}
-
-
-# -- models -------------------------------------------------------------------------------------
-class Box(BaseModel):
-    """Bounding box in the crossing's frame pixels."""
-
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-
-
-class EventOut(BaseModel):
-    uid: str
-    crossing_id: str
-    crossing_name: str
-    district: str | None
-    type: str
-    class_name: str
-    occurred_at: datetime | None = Field(description="UTC; null when the video's start time is unknown")
-    t: float = Field(description="seconds from the video's start")
-    frame: int
-    box: Box
-    lane: str | None
-    stop_line: str | None
-    signal_id: str | None
-    signal_state: str | None
-    since_red_s: float | None
-    confidence: float | None
-    review_status: str
-    review_stage: int = Field(description="0 not reviewed, 1 first review, 2 second review")
-    reviewed_by: str | None
-    reviewed_at: datetime | None
-    created_at: datetime
-    plate: str | None = Field(default=None, description="the plate to act on: the reviewer's correction, else the "
-                                                         "machine reading; null = not read (未识别)")
-    plate_text: str | None = Field(default=None, description="the machine reading, as read")
-    plate_corrected: str | None = Field(default=None, description="the reviewer's correction")
-    plate_status: str | None = Field(default=None, description="read | not_read | null (not attempted)")
-    plate_colour: str | None = None
-    plate_confidence: float | None = None
-    violation_code: str | None = Field(default=None, description="from the deployment's codes table")
-
-
-class EvidenceOut(BaseModel):
-    uid: str
-    kind: str
-    mime: str
-    size: int
-    sha256: str
-    url: str = Field(description="GET it (SHA-256 checked on every read; Range supported for clips)")
-
-
-class Label(BaseModel):
-    zh: str
-    en: str
-
-
-class ReviewOut(BaseModel):
-    id: int = Field(description="the decision's id (what POST /api/events/{uid}/review/undo takes)")
-    stage: int
-    action: str
-    reason_code: str | None
-    reason: Label | None
-    comment: str | None
-    username: str
-    at: datetime
-
-
-class RunOut(BaseModel):
-    video: str = Field(description="the video's file name (not its server path)")
-    model: str
-    start_time: datetime | None
-
-
-class EventDetail(EventOut):
-    plate_display: str | None = None
-    plate_region: str | None = None
-    plate_reason: str | None = Field(default=None, description="why not read, or how it was read")
-    plate_corrected_by: str | None = None
-    plate_corrected_at: datetime | None = None
-    violation_full_code: str | None = None
-    violation_description: str | None = None
-    legal_basis: str | None = None
-    anti_forgery_code: str | None = Field(default=None, description="防伪码 printed on the composite")
-    evidence: list[EvidenceOut] = Field(description="empty for users without evidence access")
-    reviews: list[ReviewOut] = Field(description="review history, oldest first")
-    run: RunOut | None
-
-
-class NextOut(BaseModel):
-    event: EventOut | None = Field(description="the next event to review; null when the queue is empty")
-    remaining: int = Field(description="events left in the queue, this one included")
 
 
 # -- filters ------------------------------------------------------------------------------------
-NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: refuse it as bad input, not a 500
-
-
-def _utc(name: str, value: datetime | None) -> datetime | None:
-    """`value` in UTC; 422 when the shift to UTC leaves the calendar (e.g. 0001-01-01T00:00+14:00)."""
-    if value is None:
-        return None
-    try:
-        return value.astimezone(timezone.utc)
-    except OverflowError:
-        raise HTTPException(422, f"'{name}' is out of range") from None
-
-
 async def event_filters(
     crossing_id: Annotated[list[str], Query(max_length=200, description="repeatable")] = [],  # noqa: B006
     district: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
@@ -177,7 +64,7 @@ async def event_filters(
                                        description="plate, or part of it (corrected plate where there is one)")] = None,
 ) -> repo.EventFilters:
     """The filters shared by the list, the review queue and the exports."""
-    occurred_from, occurred_to = _utc("from", occurred_from), _utc("to", occurred_to)
+    occurred_from, occurred_to = utc("from", occurred_from), utc("to", occurred_to)
     if occurred_from is not None and occurred_to is not None and occurred_from >= occurred_to:
         raise HTTPException(422, "'from' must be earlier than 'to'")
     for cid in crossing_id:
@@ -200,56 +87,6 @@ def _plate_query(plate: str | None) -> str | None:
 
 Filters = Annotated[repo.EventFilters, Depends(event_filters)]
 Sort = Annotated[repo.SortKey, Query(description="a column, '-' prefix for descending; nulls last")]
-
-
-# -- builders -----------------------------------------------------------------------------------
-def event_out(v: repo.EventView) -> EventOut:
-    e = v.event
-    return EventOut(
-        uid=e.uid, crossing_id=e.crossing_id, crossing_name=v.crossing_name, district=v.district, type=e.type,
-        class_name=e.class_name, occurred_at=e.occurred_at, t=e.t, frame=e.frame,
-        box=Box(x1=e.x1, y1=e.y1, x2=e.x2, y2=e.y2), lane=e.lane, stop_line=e.stop_line, signal_id=e.signal_id,
-        signal_state=e.signal_state, since_red_s=e.since_red_s, confidence=e.confidence,
-        review_status=e.review_status, review_stage=e.review_stage, reviewed_by=e.reviewed_by,
-        reviewed_at=e.reviewed_at, created_at=e.created_at, plate=e.plate, plate_text=e.plate_text,
-        plate_corrected=e.plate_corrected, plate_status=e.plate_status, plate_colour=e.plate_colour,
-        plate_confidence=e.plate_confidence, violation_code=e.violation_code,
-    )
-
-
-def evidence_out(f: EvidenceFileRow) -> EvidenceOut:
-    return EvidenceOut(uid=f.uid, kind=f.kind, mime=f.mime, size=f.size, sha256=f.sha256, url=f"/api/media/{f.uid}")
-
-
-def review_out(r: ReviewRow) -> ReviewOut:
-    from .reviews import reason_label
-
-    return ReviewOut(id=r.id, stage=r.stage, action=r.action, reason_code=r.reason_code, reason=reason_label(r.reason_code),
-                     comment=r.comment, username=r.username, at=r.at)
-
-
-def run_out(run: VideoRunRow | None) -> RunOut | None:
-    if run is None:
-        return None
-    # basename only: the server's folder layout is not the caller's business
-    return RunOut(video=os.path.basename(run.video_path.replace("\\", "/")), model=run.model, start_time=run.start_time)
-
-
-def event_detail(s: Session, p: Principal, v: repo.EventView) -> EventDetail:
-    e = v.event
-    evidence = [evidence_out(f) for f in repo.evidence_of(s, e.id)] if p.can_see_evidence else []
-    extra = {k: getattr(e, k) for k in ("plate_display", "plate_region", "plate_reason", "plate_corrected_by",
-                                         "plate_corrected_at", "violation_full_code", "violation_description",
-                                         "legal_basis", "anti_forgery_code")}
-    return EventDetail(**event_out(v).model_dump(), **extra, evidence=evidence,
-                       reviews=[review_out(r) for r in repo.reviews_of(s, e.id)], run=run_out(repo.run_of(s, e.run_id)))
-
-
-def event_or_404(s: Session, p: Principal, uid: str, *, for_update: bool = False) -> repo.EventView:
-    v = repo.get_event(s, p.scope(EventRow.crossing_id), uid, for_update=for_update)
-    if v is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "event not found")
-    return v
 
 
 # -- endpoints ----------------------------------------------------------------------------------
@@ -359,7 +196,7 @@ EXPORT_COLUMNS: list[Column] = [
 ]
 
 
-def export_row(v: repo.EventView, lang: Lang = "zh", zone: tzinfo = timezone.utc) -> dict[str, Any]:
+def export_row(v: repo.EventView, lang: Lang = "zh", zone: tzinfo = UTC) -> dict[str, Any]:
     """One event as people read it on the page: type, class, status and signal as labels in
     `lang`, times in `zone`."""
     e = v.event
@@ -406,8 +243,8 @@ def _export_filters(filters: repo.EventFilters, scope: str | None) -> repo.Event
 
 def _export_name(filters: repo.EventFilters, zone: tzinfo, ext: str) -> str:
     return f"crosswatch-events{range_suffix(filters.occurred_from, filters.occurred_to, zone)}.{ext}"
-_CSV_RESPONSE = {200: {"content": {"text/csv": {}}, "description": "UTF-8 CSV with BOM"}}
-_XLSX_RESPONSE = {200: {"content": {XLSX_MEDIA_TYPE: {}}, "description": "XLSX workbook"},
+_CSV_RESPONSE: Responses = {200: {"content": {"text/csv": {}}, "description": "UTF-8 CSV with BOM"}}
+_XLSX_RESPONSE: Responses = {200: {"content": {XLSX_MEDIA_TYPE: {}}, "description": "XLSX workbook"},
                   422: {"description": f"bad filters, or more than {XLSX_MAX_ROWS} rows match"}}
 
 

@@ -1,12 +1,13 @@
 """Review decisions on events: confirm / dismiss / needs-info, with an optional second review.
 
 Rules (why they are what they are):
-- dismiss and needs_info need a reason code from `REASON_CODES` (reports per reason are how the
+- dismiss and needs_info need a reason code (`service.vocabulary.ReasonCode`) (reports per reason are how the
   campaign office finds detector weaknesses); `other` needs a comment, since the code alone says
   nothing. A confirm takes no reason code: a contradictory record ("confirmed: signal not red")
   would be worse than none.
 - Without `settings.second_review` every review is stage 1 and sets the status at once; a later
   review overrides it, the history (reviews table + audit log) keeps all.
+- The stage rule is `service.review_policy.decide` (pure, tested without HTTP).
 - With `settings.second_review`, a confirmation (which leads to a penalty) always takes two
   different people: a stage-1 confirm leaves the event pending at stage 1, and the next review
   of it is stage 2, by someone else (the same user gets 409). A dismissal or needs-info, at
@@ -19,104 +20,24 @@ Rules (why they are what they are):
 """
 from __future__ import annotations
 
-from typing import Literal, get_args
-
 from fastapi import APIRouter, HTTPException, Request, status
-from pydantic import BaseModel, Field, model_validator
 
 from detector.plates.formats import plausible_plate
 
-from .. import events_repo as repo
-from .. import policy
-from ..audit import append as audit
-from ..deps import Admin, CurrentUser, Reviewer, SessionDep, SettingsDep, WriteSessionDep
-from ..models import utcnow
-from ..schemas import Message, StrictIn
-from ..verify import verify_event
-from .events import (
-    AUTH_ERRORS,
-    NO_NUL,
-    NOT_FOUND_ERROR,
-    EventDetail,
-    Label,
-    ReviewOut,
-    event_detail,
-    event_or_404,
-    review_out,
-)
+from ... import events_repo as repo
+from ... import policy
+from ...audit import append as audit
+from ...models import utcnow
+from ...review_policy import ReviewRefused, decide
+from ...verify import verify_event
+from ...vocabulary import COMMENT_REQUIRED, REASON_LABELS
+from ..deps import Admin, CurrentUser, Reviewer, SessionDep, SettingsDep, WriteSessionDep, event_or_404
+from ..errors import AUTH_ERRORS, NOT_FOUND_ERROR
+from ..schemas import Message
+from ..schemas.events import EventDetail, event_detail, review_out
+from ..schemas.reviews import PlateIn, ReasonOut, ReopenIn, ReviewIn, ReviewResult, VerifyOut
 
 router = APIRouter(tags=["reviews"])
-
-ReasonCode = Literal["signal_not_red", "not_same_road_user", "exempt_lane", "emergency_vehicle", "duplicate",
-                     "not_a_violation", "evidence_unclear", "wrong_class", "other"]
-ReviewAction = Literal["confirm", "dismiss", "needs_info"]
-
-# code -> labels; the UI shows them, exports and statistics group by the code.
-REASON_CODES: dict[str, Label] = {
-    "signal_not_red": Label(zh="信号灯非红灯", en="Signal was not red"),
-    "not_same_road_user": Label(zh="非同一交通参与者", en="Not the same road user"),
-    "exempt_lane": Label(zh="豁免车道（如右转车道）", en="Exempt lane (e.g. right-turn lane)"),
-    "emergency_vehicle": Label(zh="执行任务的特种车辆", en="Emergency vehicle on duty"),
-    "duplicate": Label(zh="重复事件", en="Duplicate event"),
-    "not_a_violation": Label(zh="不构成违法", en="Not a violation"),
-    "evidence_unclear": Label(zh="证据不清晰", en="Evidence unclear"),
-    "wrong_class": Label(zh="车辆类别识别错误", en="Wrong vehicle class"),
-    "other": Label(zh="其他（需填写说明）", en="Other (comment required)"),
-}
-COMMENT_REQUIRED = frozenset({"other"})
-assert tuple(REASON_CODES) == get_args(ReasonCode)
-
-_STATUS_OF = {"confirm": "confirmed", "dismiss": "dismissed", "needs_info": "needs_info"}
-
-
-def reason_label(code: str | None) -> Label | None:
-    return REASON_CODES.get(code) if code is not None else None
-
-
-class ReasonOut(BaseModel):
-    code: str
-    zh: str
-    en: str
-    comment_required: bool
-
-
-class ReviewIn(StrictIn):
-    action: ReviewAction
-    reason_code: ReasonCode | None = Field(default=None, description="required for dismiss and needs_info")
-    comment: str | None = Field(default=None, max_length=2000, pattern=NO_NUL)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ReviewIn:
-        if self.comment is not None:
-            self.comment = self.comment.strip() or None
-        if self.action == "confirm" and self.reason_code is not None:
-            raise ValueError("a confirm takes no reason_code")
-        if self.action != "confirm" and self.reason_code is None:
-            raise ValueError(f"{self.action} needs a reason_code (GET /api/reviews/reasons)")
-        if self.reason_code in COMMENT_REQUIRED and self.comment is None:
-            raise ValueError(f"reason_code {self.reason_code!r} needs a comment")
-        return self
-
-
-class ReviewResult(BaseModel):
-    review: ReviewOut
-    event: EventDetail
-
-
-def decide(action: str, *, second_review: bool, status_now: str, stage_now: int,
-           reviewed_by: str | None, username: str) -> tuple[int, str]:
-    """(stage, new status) of `username` doing `action`, or 409 when second review forbids it.
-
-    Pure: the whole stage policy in one place, tested without HTTP."""
-    awaiting_second = second_review and status_now == "pending" and stage_now == 1
-    if not awaiting_second:
-        if second_review and action == "confirm":
-            return 1, "pending"  # a confirmation waits for a second reviewer
-        return 1, _STATUS_OF[action]
-    if reviewed_by == username:
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            "you confirmed this event at stage 1; the second review must be someone else's")
-    return 2, _STATUS_OF[action]
 
 
 @router.post("/api/events/{uid}/review", response_model=ReviewResult,
@@ -126,22 +47,22 @@ def review_event(uid: str, body: ReviewIn, s: WriteSessionDep, p: Reviewer, sett
     v = event_or_404(s, p, uid, for_update=True)
     e = v.event
     previous = {"status": e.review_status, "stage": e.review_stage, "reviewed_by": e.reviewed_by}
-    stage, new_status = decide(body.action, second_review=policy.second_review(s, settings), status_now=e.review_status,
-                               stage_now=e.review_stage, reviewed_by=e.reviewed_by, username=p.username)
-    row = repo.add_review(s, e, stage=stage, action=body.action, status=new_status, reason_code=body.reason_code,
+    try:
+        decision = decide(body.action, second_review=policy.second_review(s, settings), status_now=e.review_status,
+                          stage_now=e.review_stage, reviewed_by=e.reviewed_by, username=p.username)
+    except ReviewRefused as refused:
+        raise HTTPException(status.HTTP_409_CONFLICT, refused.reason) from None
+    stage, new_status = decision.stage, decision.status.value
+    action, reason_code = body.action.value, body.reason_code.value if body.reason_code is not None else None
+    row = repo.add_review(s, e, stage=stage, action=action, status=new_status, reason_code=reason_code,
                           comment=body.comment, user_id=p.user_id, username=p.username)
     audit(s, actor=p.username, action="review", object_type="event", object_id=e.uid, at=row.at,
-          payload={"action": body.action, "reason_code": body.reason_code, "comment": body.comment, "stage": stage,
+          payload={"action": action, "reason_code": reason_code, "comment": body.comment, "stage": stage,
                    "status": new_status, "previous_status": previous["status"], "previous_stage": previous["stage"],
                    "previous_reviewed_by": previous["reviewed_by"], "review_id": row.id})
     detail = event_detail(s, p, v)
     s.commit()
     return ReviewResult(review=review_out(row), event=detail)
-
-
-class ReopenIn(StrictIn):
-    comment: str = Field(min_length=1, max_length=2000, pattern=NO_NUL,
-                         description="why the decision is sent back (shown to the next reviewer via the audit log)")
 
 
 @router.post("/api/events/{uid}/reopen", response_model=EventDetail,
@@ -167,10 +88,6 @@ def reopen_event(uid: str, body: ReopenIn, s: WriteSessionDep, p: Admin) -> Even
     return detail
 
 
-class PlateIn(StrictIn):
-    plate: str = Field(min_length=1, max_length=32, pattern=NO_NUL, description="the plate as the reviewer reads it")
-
-
 @router.put("/api/events/{uid}/plate", response_model=EventDetail,
             responses={**AUTH_ERRORS, **NOT_FOUND_ERROR,
                        422: {"model": Message, "description": "not a plausible plate (the reason says why)"}})
@@ -194,13 +111,6 @@ def correct_plate(uid: str, body: PlateIn, s: WriteSessionDep, p: Reviewer) -> E
     return detail
 
 
-class VerifyOut(BaseModel):
-    uid: str
-    ok: bool
-    anti_forgery_code: str | None
-    problems: list[str]
-
-
 @router.get("/api/events/{uid}/verify", response_model=VerifyOut,
             responses={**AUTH_ERRORS, **NOT_FOUND_ERROR, 503: {"model": Message, "description": "no evidence key"}})
 def verify_event_endpoint(uid: str, request: Request, s: SessionDep, p: Reviewer) -> VerifyOut:
@@ -215,5 +125,5 @@ def verify_event_endpoint(uid: str, request: Request, s: SessionDep, p: Reviewer
 
 @router.get("/api/reviews/reasons", response_model=list[ReasonOut], responses={401: {"model": Message}})
 def reasons(_: CurrentUser) -> list[ReasonOut]:
-    return [ReasonOut(code=code, zh=label.zh, en=label.en, comment_required=code in COMMENT_REQUIRED)
-            for code, label in REASON_CODES.items()]
+    return [ReasonOut(code=code, zh=zh, en=en, comment_required=code in COMMENT_REQUIRED)
+            for code, (zh, en) in REASON_LABELS.items()]

@@ -9,8 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 import anyio
@@ -18,12 +17,12 @@ import anyio.to_thread
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.orm import Session
 
-from . import accounts, security
-from .models import CrossingRow, UserRow
-from .settings import Settings
+from .. import accounts, events_repo, security
+from ..models import EventRow, UserRow
+from ..principal import Principal, principal_for
+from ..settings import Settings
 
 
 async def get_settings(request: Request) -> Settings:
@@ -70,55 +69,13 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 # scope="function": the session is closed (its connection back in the pool) once the handler's
 # response is built, before it is sent: a slow client or a long file download holds no
 # connection. (Requests waiting for a pool thread while holding a connection are prevented by
-# the admission limit in `service.app`.) Handlers must not hand out ORM objects that still need
+# the admission limit in `service.api.app`.) Handlers must not hand out ORM objects that still need
 # their session to be read.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
 
 _bearer = HTTPBearer(auto_error=False, description="JWT from POST /api/auth/login")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key of an operator's script")
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling, and which crossings they may see (`None` = all)."""
-
-    user_id: int
-    username: str
-    role: str
-    districts: tuple[str, ...]
-    crossing_ids: tuple[str, ...]
-    evidence_access: bool
-    visible: frozenset[str] | None  # crossing ids in scope; None = unrestricted
-
-    @property
-    def can_see_evidence(self) -> bool:
-        return self.role in ("admin", "reviewer") or self.evidence_access
-
-    def sees(self, crossing_id: str) -> bool:
-        return self.visible is None or crossing_id in self.visible
-
-    def scope(self, crossing_column) -> ColumnElement[bool]:
-        """A WHERE clause limiting `crossing_column` (a crossing id column) to this scope."""
-        if self.visible is None:
-            return true()
-        return crossing_column.in_(sorted(self.visible))
-
-    def require_crossing(self, crossing_id: str) -> None:
-        """404 (not 403: do not reveal what exists) for a crossing out of scope."""
-        if not self.sees(crossing_id):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "crossing not found")
-
-
-def principal_for(s: Session, user: UserRow) -> Principal:
-    visible: frozenset[str] | None = None
-    if user.districts or user.crossing_ids:
-        ids = set(user.crossing_ids)
-        if user.districts:
-            ids.update(s.scalars(select(CrossingRow.id).where(CrossingRow.district.in_(user.districts))))
-        visible = frozenset(ids)
-    return Principal(user.id, user.username, user.role, tuple(user.districts), tuple(user.crossing_ids),
-                     bool(user.evidence_access), visible)
 
 
 def _unauthorised(detail: str) -> HTTPException:
@@ -222,10 +179,12 @@ async def current_principal(
     app = request.app
     if bearer is not None:
         cache = principal_cache(app)
-        p = cache.get(bearer.credentials)
-        if p is None:
+        cached = cache.get(bearer.credentials)
+        if cached is None:
             p, expires_at = await run_in_threadpool(_from_token, app, bearer.credentials)
             cache.put(bearer.credentials, p, expires_at)
+        else:
+            p = cached
     elif api_key:
         p = await run_in_threadpool(_from_api_key, app, api_key)
     else:
@@ -237,7 +196,7 @@ async def current_principal(
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 
 
-def require_roles(*roles: str) -> Callable[..., Principal]:
+def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency admitting `roles` (admin is always admitted); 403 for anyone else."""
     allowed = frozenset(roles) | {"admin"}
 
@@ -262,3 +221,11 @@ Operator = Annotated[Principal, Depends(require_roles("operator"))]
 Reviewer = Annotated[Principal, Depends(require_roles("reviewer"))]
 Analyst = Annotated[Principal, Depends(require_roles("analyst"))]
 EvidenceViewer = Annotated[Principal, Depends(require_evidence)]
+
+
+def event_or_404(s: Session, p: Principal, uid: str, *, for_update: bool = False) -> events_repo.EventView:
+    """The event `uid` in `p`'s scope, or 404 (one out of scope is answered like one that does not exist)."""
+    v = events_repo.get_event(s, p.scope(EventRow.crossing_id), uid, for_update=for_update)
+    if v is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "event not found")
+    return v

@@ -15,11 +15,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import func, select
 
-from ..audit import append as audit
-from ..deps import Principal, Reviewer, SessionDep, WriteSessionDep, require_roles
-from ..models import AuditRow, EventRow, ReviewRow
+from ...audit import append as audit
+from ..deps import Principal, Reviewer, SessionDep, WriteSessionDep, event_or_404, require_roles
+from ...models import AuditRow, EventRow, ReviewRow
 from ..schemas import Message, StrictIn
-from .events import AUTH_ERRORS, NOT_FOUND_ERROR, EventDetail, event_detail, event_or_404
+from ..errors import AUTH_ERRORS, NOT_FOUND_ERROR
+from ..schemas.events import EventDetail, event_detail
 
 router = APIRouter(tags=["reviews"])
 

@@ -12,24 +12,25 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import AwareDatetime, BaseModel, Field
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
-from .. import jobs_repo as repo
-from ..audit import append as audit
+from ... import jobs_repo as repo
+from ...audit import append as audit
+from ...models import JOB_STATUSES, JobItemRow, JobRow, VideoRunRow
+from ...settings import Settings
 from ..deps import Operator, Principal, SessionDep, WriteSessionDep
-from ..models import JOB_STATUSES, JobItemRow, JobRow, VideoRunRow
-from ..schemas import Message, Page, StrictIn
-from ..settings import Settings
+from ..errors import Responses
+from ..schemas import Message, Page
+from ..schemas.jobs import JobDetail, JobIn, JobItemOut, JobOut
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
@@ -37,59 +38,10 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".ts", ".flv"})
 MAX_ITEMS = 10_000  # after folders are expanded
 MAX_FIELD_BYTES = 1024  # a non-file form field (crossing_id)
 AUDIT_PATHS = 20  # paths named in the submit audit entry (the rest are counted)
-_NOT_FOUND = {404: {"model": Message, "description": "no such job or crossing (or out of your scope)"}}
+_NOT_FOUND: Responses = {404: {"model": Message, "description": "no such job or crossing (or out of your scope)"}}
 
 
 # -- models ------------------------------------------------------------------------------------
-class JobIn(StrictIn):
-    crossing_id: str = Field(min_length=1, max_length=64)
-    paths: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
-        min_length=1, max_length=1000,
-        description="video files or folders (searched recursively for .mp4 .mkv .avi .mov .ts .flv), relative to "
-                    "the server's ingest root or absolute inside it")
-    start_time: AwareDatetime | None = Field(
-        default=None, description="wall clock of the first video's first frame (with a UTC offset); "
-                                  "later videos of the job get no start time")
-
-
-class JobItemOut(BaseModel):
-    id: int
-    path: str
-    status: str
-    progress: float = Field(ge=0, le=1)
-    error: str | None
-    events: int | None
-    run_id: int | None
-    reused: bool | None = Field(description=(
-        "done items: true when the video had already been processed with the same crossing version and "
-        "settings, so that earlier run (run_id) was reused and nothing was added; null before an item is done"))
-    run_start_time: datetime | None = Field(description=(
-        "the wall clock of the video's first frame as its run recorded it: a reused run keeps its own, "
-        "whatever start time this job was given"))
-    started_at: datetime | None
-    finished_at: datetime | None
-
-
-class JobOut(BaseModel):
-    uid: str
-    crossing_id: str
-    status: str
-    progress: float = Field(ge=0, le=1, description="mean over the items (finished items count 1)")
-    items_total: int
-    items_by_status: dict[str, int]
-    start_time: datetime | None
-    created_by: str
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    cancel_requested: bool
-    error: str | None
-
-
-class JobDetail(JobOut):
-    items: list[JobItemOut]
-
-
 def _job_out(job: JobRow) -> JobOut:
     return JobOut(uid=job.uid, crossing_id=job.crossing_id, status=job.status, progress=repo.progress(job),
                   items_total=len(job.items), items_by_status=repo.item_counts(job), start_time=job.start_time,
@@ -97,8 +49,9 @@ def _job_out(job: JobRow) -> JobOut:
                   finished_at=job.finished_at, cancel_requested=job.cancel_requested, error=job.error)
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+def _assume_utc(value: datetime) -> datetime:
+    """A stored time that lost its zone (SQLite) read as UTC, as it was written."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _reused(item: JobItemRow, run: VideoRunRow | None) -> bool | None:
@@ -106,7 +59,7 @@ def _reused(item: JobItemRow, run: VideoRunRow | None) -> bool | None:
     processed and reused that run (a new run is created by the child, after the item starts)."""
     if item.status != "done" or run is None or item.started_at is None:
         return None
-    return _utc(run.started_at) < _utc(item.started_at)
+    return _assume_utc(run.started_at) < _assume_utc(item.started_at)
 
 
 def _job_detail(job: JobRow) -> JobDetail:
@@ -118,7 +71,7 @@ def _job_detail(job: JobRow) -> JobDetail:
         run = runs.get(i.run_id) if i.run_id is not None else None
         items.append(JobItemOut(id=i.id, path=i.path, status=i.status, progress=i.progress, error=i.error,
                                 events=i.events, run_id=i.run_id, reused=_reused(i, run),
-                                run_start_time=_utc(run.start_time) if run and run.start_time else None,
+                                run_start_time=_assume_utc(run.start_time) if run and run.start_time else None,
                                 started_at=i.started_at, finished_at=i.finished_at))
     return JobDetail(**_job_out(job).model_dump(), items=items)
 
@@ -433,7 +386,7 @@ def setup(app: FastAPI) -> None:
     """Run the jobs worker inside the service process when `settings.worker` is true."""
     if not app.state.settings.worker:
         return
-    from ..worker import Worker
+    from ...worker import Worker
 
     worker = Worker(app)
     app.state.jobs_worker = worker

@@ -4,39 +4,19 @@ Verification walks the whole chain and names the first entry that does not verif
 edited or deleted row is found even though the table itself is writable by a DBA."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
 
-from .. import audit
+from ... import audit
 from ..deps import Admin, SessionDep
+from ..params import NO_NUL
 from ..schemas import Message, Page
-from .events import NO_NUL
+from ..schemas.audit import AuditEntryOut, ChainReportOut
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 _AUTH: dict[int | str, dict[str, Any]] = {401: {"model": Message, "description": "not logged in"},
                                           403: {"model": Message, "description": "admins only"}}
-
-
-class AuditEntryOut(BaseModel):
-    id: int
-    at: datetime
-    actor: str
-    action: str
-    object_type: str
-    object_id: str
-    payload: dict[str, Any]
-    prev_hash: str
-    hash: str
-
-
-class ChainReportOut(BaseModel):
-    ok: bool
-    entries: int = Field(description="entries verified (all of them when ok)")
-    first_bad_id: int | None = Field(description="id of the first entry that does not verify")
-    reason: str | None
 
 
 @router.get("", response_model=Page[AuditEntryOut], responses=_AUTH)
