@@ -39,6 +39,11 @@ def expand_inputs(inputs: Sequence[str | Path]) -> list[Path]:
 
 def _expand_one(path: Path, out: dict[Path, None], lists_seen: set[Path]) -> None:
     path = Path(os.path.abspath(path))  # symlinks kept: their names may carry the recording time
+    try:
+        path.stat()
+    except OSError:  # missing, a name too long, a loop of links: a failed item with the reason
+        out[path] = None
+        return
     if path.is_dir():
         for video in _videos_under(path):
             out[video] = None
