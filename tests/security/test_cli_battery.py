@@ -177,7 +177,7 @@ for rid, video, crossing, extra, frag in BAD_INPUTS:
     if rid not in BATCH_PER_FILE | BATCH_SKIPS:
         ROWS.append((f"batch-{rid}", batch(video, crossing, *extra), frag))
 VERIFY_FRAGMENT = {"db-in-proc": "no such file", "db-is-folder": "no such file", "db-read-only-folder": "no such file"}
-for rid, db, ev, frag in BAD_STORES:
+for rid, db, _ev, frag in BAD_STORES:
     if rid.startswith("db-"):
         ROWS.append((f"verify-{rid}", verify(db=db, ev="{dir}"), VERIFY_FRAGMENT.get(rid, frag)))
 ROWS += [
@@ -288,7 +288,7 @@ def test_two_processes_one_video_one_run(world, tmp_path):
     procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
-    for code, out, err in results:
+    for code, _out, err in results:
         assert code == 0 and "Traceback" not in err, err
     losers = [out for _c, out, _e in results if "already processed by another process: run 1" in out]
     assert len(losers) == 1 and len(losers[0].splitlines()) == 1, [r[1] for r in results]

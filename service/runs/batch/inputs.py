@@ -8,7 +8,7 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
 import yaml
@@ -144,7 +144,7 @@ def parse_timezone(text: str | None) -> tzinfo:
         assert local is not None
         return local
     if text.upper() in ("UTC", "Z"):
-        return timezone.utc
+        return UTC
     m = re.fullmatch(r"([+-])(\d{2}):?(\d{2})", text)
     if m:
         sign = 1 if m.group(1) == "+" else -1
