@@ -190,7 +190,8 @@ READ_ONLY_ROWS = {r for r in (row[0] for row in ROWS) if "read-only" in r}
 
 
 @pytest.mark.parametrize("rid,build,fragment", ROWS, ids=[r[0] for r in ROWS])
-def test_cli_refuses_in_one_line(world, tmp_path, capsys, monkeypatch, rid, build, fragment):
+def test_cli_refuses_in_one_line(world, tmp_path, capsys, monkeypatch, record_property, rid, build, fragment):
+    record_property("attack_class", f"cli {rid.split('-', 1)[0]}: bad input is one line, nothing stored")
     if IS_ROOT and rid in READ_ONLY_ROWS and not rid.startswith("verify-"):
         pytest.skip("root writes into a folder without write permission")
     monkeypatch.delenv("CROSSWATCH_EVIDENCE_KEY", raising=False)
@@ -220,8 +221,9 @@ def test_cli_refuses_in_one_line(world, tmp_path, capsys, monkeypatch, rid, buil
 
 
 @pytest.mark.parametrize("rid", sorted(BATCH_PER_FILE))
-def test_batch_fails_the_bad_file_in_one_line(world, tmp_path, capsys, rid):
+def test_batch_fails_the_bad_file_in_one_line(world, tmp_path, capsys, record_property, rid):
     """A file no worker can process: the batch exits 1 (all failed), its line names why, nothing stored."""
+    record_property("attack_class", "cli batch: a bad file fails alone, in one line")
     _id, video, crossing, extra, frag = next(r for r in BAD_INPUTS if r[0] == rid)
     argv = batch(video, crossing, *extra)(world, tmp_path)
     code = batch_cli.main(argv[1:], worker_init=synthetic_cli.install_detector)
@@ -235,7 +237,8 @@ def test_batch_fails_the_bad_file_in_one_line(world, tmp_path, capsys, rid):
 
 @pytest.mark.parametrize("uid", ["a\nb\x1b[31mred", "\u202eevil", "x" * 100_000, "'; DROP TABLE events; --"],
                          ids=["newline-ansi", "bidi", "100k", "sql"])
-def test_verify_hostile_event_ids_one_line_each(world, tmp_path, capsys, monkeypatch, uid):
+def test_verify_hostile_event_ids_one_line_each(world, tmp_path, capsys, monkeypatch, record_property, uid):
+    record_property("attack_class", "cli verify: hostile event ids")
     monkeypatch.setenv("CROSSWATCH_EVIDENCE_KEY", "battery-key")
     (tmp_path / "ev").mkdir()
     assert main(["db", "upgrade", "--db", f"sqlite:///{tmp_path / 'cw.db'}"]) == 0
@@ -274,10 +277,11 @@ def _check_one_clean_run(db: Path, ev: Path) -> None:
     assert not any((ev / ".attempts").iterdir()), "an attempt folder was left behind"
 
 
-def test_two_processes_one_video_one_run(world, tmp_path):
+def test_two_processes_one_video_one_run(world, tmp_path, record_property):
     """Two `crosswatch process` of one video into one database, both past the check for a finished
     run before either commits (a barrier at their first detection): both exit 0 without a traceback,
     one says the other process stored it, one run is stored and its files match their SHA-256."""
+    record_property("attack_class", "cli process: two runs of one video at once (cause 9)")
     db, ev = tmp_path / "cw.db", tmp_path / "ev"
     (tmp_path / "barrier").mkdir()
     env = {**os.environ, "YOLO_OFFLINE": "1", "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
@@ -295,10 +299,11 @@ def test_two_processes_one_video_one_run(world, tmp_path):
     _check_one_clean_run(db, ev)
 
 
-def test_a_run_stored_meanwhile_is_never_written_over(world, tmp_path, capsys, monkeypatch):
+def test_a_run_stored_meanwhile_is_never_written_over(world, tmp_path, capsys, monkeypatch, record_property):
     """Deterministic: while this run detects, another run of the same video is stored in full (the
     detector's first call runs it). This run then keeps that run's files as they are (same inode,
     same bytes), stores nothing and says so in one line."""
+    record_property("attack_class", "cli process: two runs of one video at once (cause 9)")
     from service.runs import detectors
 
     db, ev = tmp_path / "cw.db", tmp_path / "ev"
@@ -327,9 +332,10 @@ def test_a_run_stored_meanwhile_is_never_written_over(world, tmp_path, capsys, m
     _check_one_clean_run(db, ev)
 
 
-def test_killed_attempt_folder_is_swept_and_stale_run_folder_cleared(world, tmp_path, capsys):
+def test_killed_attempt_folder_is_swept_and_stale_run_folder_cleared(world, tmp_path, capsys, record_property):
     """What a killed attempt left (its own attempt folder, files in the run's folder no row names) is
     removed by the next run, which then stores its run cleanly."""
+    record_property("attack_class", "cli process: what a killed attempt left")
     from detector.config import load_crossing
     from detector.video import file_sha256
     from service.runs.request import ProcessRequest, run_key_of
