@@ -10,7 +10,7 @@ from typing import Any
 from service.runs.process import ProcessOutcome, process_video
 from service.runs.request import ProcessRequest
 
-from .common import EXIT_OK, add_pipeline_options, request_from_args
+from .common import EXIT_OK, add_pipeline_options, one_line, request_from_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +38,7 @@ def run_and_print(req: ProcessRequest, *, as_json: bool) -> ProcessOutcome:
         if bar:
             bar.close()
     for w in out.warnings:
-        print(f"crosswatch: warning: {w}", file=sys.stderr)
+        print(f"crosswatch: warning: {one_line(w)}", file=sys.stderr)
     if as_json:
         json.dump(out.to_json(), sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
@@ -71,7 +71,7 @@ class _ProgressBar:
 
 def print_summary(out: ProcessOutcome) -> None:
     wall, dur = out.wall_s, out.duration_s
-    name = out.video.name
+    name = one_line(out.video.name, 200)
     if out.concurrent:
         print(f"{name} @ {out.crossing_id}: already processed by another process: run {out.run_id}; nothing added")
         return

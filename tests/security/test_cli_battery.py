@@ -355,3 +355,18 @@ def test_killed_attempt_folder_is_swept_and_stale_run_folder_cleared(world, tmp_
     (ev / rel / "red_light-7-stop-1" / "frame_past.jpg").write_bytes(b"stale")
     assert main(proc()(world, tmp_path)) == 0
     _check_one_clean_run(tmp_path / "cw.db", ev)
+
+
+def test_hostile_video_name_is_escaped_in_a_good_run(world, tmp_path, capsys, record_property):
+    """A video whose name carries a newline and terminal escapes is processed; what is printed about
+    it stays one escaped line per item (no raw escape reaches the terminal)."""
+    record_property("attack_class", "cli process: hostile text in a good run's output")
+    import shutil
+
+    video = tmp_path / "cam\n\x1b[2J\u202e.mp4"
+    shutil.copy(world["clip"], video)
+    assert main(proc(str(video))(world, tmp_path)) == 0
+    out, err = capsys.readouterr()
+    assert "\x1b" not in out + err and "\u202e" not in out + err
+    assert out.splitlines()[0].startswith("cam\\n\\x1b[2J\\u202e.mp4 @ synthetic: ")
+    assert stored(tmp_path / "cw.db") == (1, 1, 1)
