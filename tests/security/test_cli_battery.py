@@ -253,22 +253,48 @@ def test_verify_hostile_event_ids_one_line_each(world, tmp_path, capsys, monkeyp
 
 
 # -- cause 9: two runs of one video at once ------------------------------------------------------------
-def _evidence_rows(db: Path) -> list[tuple[str, str]]:
-    with sqlite3.connect(db) as c:
-        return list(c.execute("select relpath, sha256 from evidence_files"))
+def _url(db: Path | str) -> str:
+    return db if isinstance(db, str) else f"sqlite:///{db}"
 
 
-def _check_one_clean_run(db: Path, ev: Path) -> None:
+def _evidence_rows(db: Path | str) -> list[tuple[str, str]]:
+    from sqlalchemy import text
+
+    from service.db import make_engine
+
+    engine = make_engine(_url(db))
+    try:
+        with engine.connect() as c:
+            return [(r, h) for r, h in c.execute(text("select relpath, sha256 from evidence_files"))]
+    finally:
+        engine.dispose()
+
+
+def _counts(db: Path | str) -> tuple[int, ...]:
+    from sqlalchemy import text
+
+    from service.db import make_engine
+
+    engine = make_engine(_url(db))
+    try:
+        with engine.connect() as c:
+            return tuple(c.execute(text(f"select count(*) from {t}")).scalar_one()
+                         for t in ("video_runs", "events", "crossings"))
+    finally:
+        engine.dispose()
+
+
+def _check_one_clean_run(db: Path | str, ev: Path) -> None:
     from detector.evidence import sha256_file
     from service.db import make_engine
     from service.runs.evidence_check import check_evidence
 
-    assert stored(db) == (1, 1, 1)
+    assert _counts(db) == (1, 1, 1)
     rows = _evidence_rows(db)
     assert len(rows) >= 6
     for rel, digest in rows:
         assert sha256_file(ev / rel) == digest, rel
-    engine = make_engine(f"sqlite:///{db}")
+    engine = make_engine(_url(db))
     try:
         check = check_evidence(engine, ev)
     finally:
@@ -277,18 +303,18 @@ def _check_one_clean_run(db: Path, ev: Path) -> None:
     assert not any((ev / ".attempts").iterdir()), "an attempt folder was left behind"
 
 
-def test_two_processes_one_video_one_run(world, tmp_path, record_property):
+def test_two_processes_one_video_one_run(world, tmp_path, db_url, record_property):
     """Two `crosswatch process` of one video into one database, both past the check for a finished
     run before either commits (a barrier at their first detection): both exit 0 without a traceback,
     one says the other process stored it, one run is stored and its files match their SHA-256."""
     record_property("attack_class", "cli process: two runs of one video at once (cause 9)")
-    db, ev = tmp_path / "cw.db", tmp_path / "ev"
+    ev = tmp_path / "ev"
     (tmp_path / "barrier").mkdir()
     env = {**os.environ, "YOLO_OFFLINE": "1", "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
            "CW_BARRIER": f"{tmp_path / 'barrier'}:2"}
     env.pop("CROSSWATCH_DB_URL", None)
     cmd = [sys.executable, str(HERE / "synthetic_cli.py"), "process", str(world["clip"]), "--crossing",
-           str(world["crossing"]), "--db", f"sqlite:///{db}", "--evidence-dir", str(ev), "--device", "cpu"]
+           str(world["crossing"]), "--db", db_url, "--evidence-dir", str(ev), "--device", "cpu"]
     procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
@@ -296,7 +322,7 @@ def test_two_processes_one_video_one_run(world, tmp_path, record_property):
         assert code == 0 and "Traceback" not in err, err
     losers = [out for _c, out, _e in results if "already processed by another process: run 1" in out]
     assert len(losers) == 1 and len(losers[0].splitlines()) == 1, [r[1] for r in results]
-    _check_one_clean_run(db, ev)
+    _check_one_clean_run(db_url, ev)
 
 
 def test_a_run_stored_meanwhile_is_never_written_over(world, tmp_path, capsys, monkeypatch, record_property):
