@@ -65,7 +65,7 @@ def commit_lock(root: Path, rel: str) -> Iterator[None]:
     shard = int(hashlib.sha256(rel.encode()).hexdigest()[:8], 16) % LOCK_SHARDS
     folder = root / LOCKS
     folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / f"{shard:03d}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(folder / f"{shard:03d}.lock", os.O_RDWR | os.O_CREAT, 0o666)  # the umask decides
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -132,7 +132,7 @@ def process_video(req: ProcessRequest, on_progress: OnProgress | None = None) ->
     only when the run commits (`evidence_store`). When another process stored the same run
     meanwhile, this call's work is discarded and that run comes back (`reused` and `concurrent`)."""
     from detector.codes import CodesError, load_codes
-    from detector.evidence import EvidenceError
+    from detector.evidence import EvidenceError, EvidenceRecorder
     from detector.evidence.seal import evidence_key
     from detector.plates import PlateModelError, PlateReader
     from detector.plates.formats import REGIONS
@@ -147,35 +147,36 @@ def process_video(req: ProcessRequest, on_progress: OnProgress | None = None) ->
     path = detectors.model_path(req.model)
     evidence_store.check_root(req.evidence_root)
 
-    # before anything touches the database: a missing CJK font, a plate model that does not match its
-    # SHA-256 or a bad codes table is one line and nothing stored
+    attempt = evidence_store.Attempt.open(req.evidence_root)  # this call's own evidence folder
     try:
-        plate_t0 = time.perf_counter()
-        plate_reader = PlateReader(regions=tuple(crossing.plate_regions or ()) or REGIONS)
-        plate_init_s = time.perf_counter() - plate_t0
-        recorder_options: dict[str, Any] = dict(start_time=req.start_time, crossing=crossing, plate_reader=plate_reader,
-                                codes=load_codes(), evidence_key=evidence_key(req.evidence_root))
-    except (EvidenceError, PlateModelError, CodesError) as e:
-        raise UserError(str(e)) from None
-    except OSError as e:  # the evidence key file beside the evidence folder
-        raise UserError(f"evidence key beside {req.evidence_root}: {e.strerror or e}") from None
-
-    key = run_key_of(crossing, file_sha256(req.video), req.settings_hash())
-    engine = open_database(req.db_url)
-    try:
-        repo = Repository(engine)
-        version = repo.find_crossing_version(crossing.id, key.geometry_hash)
-        done = repo.find_run(key.video_sha256, version.version_id, key.settings_hash) if version else None
-        if done is not None and done.status == "done":
-            return _reused(req, crossing, repo, done, wall0)
-        attempt = evidence_store.Attempt.open(req.evidence_root)
+        # before anything touches the database: a missing CJK font, a plate model that does not match its
+        # SHA-256 or a bad codes table is one line and nothing stored
         try:
-            return _run(req, crossing, repo, key, attempt, info, path, plan, on_progress, plate_init_s,
-                        recorder_options, wall0)
+            plate_t0 = time.perf_counter()
+            plate_reader = PlateReader(regions=tuple(crossing.plate_regions or ()) or REGIONS)
+            plate_init_s = time.perf_counter() - plate_t0
+            recorder = EvidenceRecorder(attempt.path, crossing.name, start_time=req.start_time, crossing=crossing,
+                                        plate_reader=plate_reader, codes=load_codes(),
+                                        evidence_key=evidence_key(req.evidence_root))
+        except (EvidenceError, PlateModelError, CodesError) as e:
+            raise UserError(str(e)) from None
+        except OSError as e:  # the evidence key file beside the evidence folder
+            raise UserError(f"evidence key beside {req.evidence_root}: {e.strerror or e}") from None
+
+        key = run_key_of(crossing, file_sha256(req.video), req.settings_hash())
+        engine = open_database(req.db_url)
+        try:
+            repo = Repository(engine)
+            version = repo.find_crossing_version(crossing.id, key.geometry_hash)
+            done = repo.find_run(key.video_sha256, version.version_id, key.settings_hash) if version else None
+            if done is not None and done.status == "done":
+                return _reused(req, crossing, repo, done, wall0)
+            return _run(req, crossing, repo, key, attempt, recorder, info, path, plan, on_progress, plate_init_s,
+                        wall0)
         finally:
-            attempt.discard()
+            engine.dispose()
     finally:
-        engine.dispose()
+        attempt.discard()
 
 
 def _reused(req: ProcessRequest, crossing: Crossing, repo: Repository, run: RunInfo, wall0: float, *,
@@ -186,16 +187,14 @@ def _reused(req: ProcessRequest, crossing: Crossing, repo: Repository, run: RunI
 
 
 def _run(req: ProcessRequest, crossing: Crossing, repo: Repository, key: RunKey, attempt: evidence_store.Attempt,
-         info: VideoInfo, path: Path, plan: Any, on_progress: OnProgress | None, plate_init_s: float,
-         recorder_options: dict[str, Any], wall0: float) -> ProcessOutcome:
-    """Run the pipeline, write the evidence into `attempt`, then commit (see `_commit`)."""
-    from detector.evidence import EvidenceBatchError, EvidenceError, EvidenceRecorder
+         recorder: Any, info: VideoInfo, path: Path, plan: Any, on_progress: OnProgress | None, plate_init_s: float,
+         wall0: float) -> ProcessOutcome:
+    """Run the pipeline, let `recorder` write the evidence into `attempt`'s folder, then, under the
+    run key's lock: return the run another process stored meanwhile, or move the folder into place
+    and commit the run."""
+    from detector.evidence import EvidenceBatchError, EvidenceError
 
     settings = req.settings
-    try:
-        recorder = EvidenceRecorder(attempt.path, crossing.name, **recorder_options)
-    except EvidenceError as e:
-        raise UserError(str(e)) from None
     detector = detectors.make_detector(crossing, (info.width, info.height), req.device, path, settings.imgsz)
     setup_s = time.perf_counter() - wall0
     try:
