@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Run the hostile-input battery (tests/security/) and print its table: attacks tried, handled,
 failures, per attack class (one pytest row per attack; a Hypothesis property test counts the
-cases it generated, recorded with `record_property("cases", n)`).
+cases it generated, recorded with `record_property("cases", n)`). A row is filed under its test
+module and function, or under the class it records with `record_property("attack_class", name)`
+(the CLI battery files its rows by command: `cli process: bad input`, ...).
 
     PYTHONPATH=$PWD .venv/bin/python scripts/security_battery.py [-k EXPR] [--no-ui]
 
@@ -30,8 +32,9 @@ class Collector:
         if report.when == "call" or (report.when == "setup" and (report.skipped or report.failed)):
             module = report.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py").removeprefix("test_")
             func = report.nodeid.split("::")[-1].split("[")[0].removeprefix("test_")
-            key = f"{module}: {func}"
-            n = int(dict(report.user_properties).get("cases", 1))
+            props = dict(report.user_properties)
+            key = str(props.get("attack_class") or f"{module}: {func}")
+            n = int(props.get("cases", 1))
             row = self.rows[key]
             if report.skipped:
                 row["skipped"] += 1

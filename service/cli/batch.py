@@ -1,7 +1,8 @@
 """`crosswatch batch INPUTS... --crossing C.yaml | --crossings-map MAP.yaml`: many videos, each
 processed exactly once, on a local pool or on Ray (the use case: `service.runs.batch`).
 
-Exit status: 0 all done, 3 some files failed (`EXIT_PARTIAL`), 1 none could be processed, 2 usage
+Exit status: 0 all done, 3 some files failed (`EXIT_PARTIAL`), 1 none could be processed or the
+database or evidence folder cannot be used, 2 usage
 or configuration error, 4 `--verify` found evidence problems, 130 interrupted.
 
 Wall-clock times: `--start-time` dates every video; otherwise a time in the file name matched by
@@ -17,11 +18,15 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from detector.config import ConfigError
-from service.db import default_db_url, make_engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from detector.config import ConfigError, load_signal_plan
+from service.db import default_db_url
+from service.runs import evidence_store
 from service.runs.batch import (
     DEFAULT_TIME_PATTERN,
     EXIT_EVIDENCE,
+    EXIT_FAIL,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
@@ -39,10 +44,11 @@ from service.runs.batch import (
     parse_timezone,
     plan_batch,
 )
+from service.runs.database import open_database, shown_url
 from service.runs.errors import UserError
 from service.runs.request import evidence_root, parse_start
 
-from .common import add_model_options, add_store_options
+from .common import OneLineParser, add_model_options, add_store_options, one_line, parse, refuse_nul
 
 
 def _summary_lines(files: Sequence[FileState], jobs: dict[str, JobHandle], wall_s: float) -> list[str]:
@@ -55,7 +61,7 @@ def _summary_lines(files: Sequence[FileState], jobs: dict[str, JobHandle], wall_
     lines += [f"  job {h.job.uid} ({cid})" for cid, h in jobs.items()]
     if bad:
         lines.append("files that failed:")
-        lines += [f"  {f.path}: {f.status}: {f.error}" for f in bad]
+        lines += [f"  {one_line(f.path, 300)}: {f.status}: {one_line(f.error)}" for f in bad]
     return lines
 
 
@@ -64,8 +70,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
     try:
         return _cmd_batch(args)
     except (BatchError, ConfigError) as e:
-        print(f"crosswatch: error: {e}", file=sys.stderr)
+        print(f"crosswatch: error: {one_line(e)}", file=sys.stderr)
         return EXIT_USAGE
+    except UserError as e:  # the database or the evidence folder cannot be used
+        print(f"crosswatch: error: {one_line(e)}", file=sys.stderr)
+        return EXIT_FAIL
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
@@ -78,18 +87,26 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         except UserError as e:
             raise BatchError(str(e)) from None
         pattern = TimePattern(args.time_pattern, parse_timezone(args.timezone)) if args.time_pattern else None
-        config = RunConfig(db_url=db_url, evidence_root=str(evidence), model=args.model, device=args.device,
-                           imgsz=args.imgsz, detect_fps=args.detect_fps,
-                           signal_plan=str(Path(args.signal_plan).resolve()) if args.signal_plan else None)
+        try:
+            config = RunConfig(db_url=db_url, evidence_root=str(evidence), model=args.model, device=args.device,
+                               imgsz=args.imgsz, detect_fps=args.detect_fps,
+                               signal_plan=str(Path(args.signal_plan).resolve()) if args.signal_plan else None)
+        except UserError as e:  # a bad --imgsz, --detect-fps or --device
+            raise BatchError(str(e)) from None
         if config.signal_plan and not Path(config.signal_plan).is_file():
             raise BatchError(f"--signal-plan {args.signal_plan}: no such file")
         plan = plan_batch(args.inputs, crossing=args.crossing, crossings_map=args.crossings_map, config=config,
                           start_time=start, time_pattern=pattern)
+        if config.signal_plan:  # a bad plan fails the batch, not each video
+            for _path, crossing in plan.crossings.values():
+                load_signal_plan(config.signal_plan, [sig.id for sig in crossing.signals])
         if args.workers is not None and args.workers < 1:
             raise BatchError("--workers must be at least 1")
         if args.executor == "ray" and args.ray_address and db_url.startswith("sqlite"):
             print("crosswatch: warning: a SQLite database is reachable from this machine's Ray workers only; "
                   "give a cluster a PostgreSQL --db", file=sys.stderr)
+        open_database(db_url).dispose()  # unreachable or unwritable: one line before any worker starts
+        evidence_store.check_root(evidence)
         executor = make_executor(args.executor, args.workers, address=args.ray_address,
                                  init=getattr(args, "worker_init", None))
         t0 = time.perf_counter()
@@ -112,9 +129,12 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     elif not args.verify:
         raise BatchError("no inputs (give videos, folders or list files; or --verify alone to check evidence)")
     if args.verify:
-        engine = make_engine(db_url)
+        engine = open_database(db_url, migrate=False)
         try:
             check = check_evidence(engine, evidence)
+        except SQLAlchemyError as e:
+            raise UserError(f"database {shown_url(db_url)}: cannot read its evidence rows: "
+                            f"{str(getattr(e, 'orig', None) or e).strip().splitlines()[0]}") from None
         finally:
             engine.dispose()
         print("\n".join(check.lines()), file=sys.stderr if args.json else sys.stdout)
@@ -146,7 +166,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     b = sub.add_parser(
         "batch", help="process many videos (files, folders, list files) exactly once, locally or on Ray",
         description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="exit status: 0 all done, 3 some files failed, 1 all failed, 2 usage error, "
+        epilog="exit status: 0 all done, 3 some files failed, 1 all failed or the database or evidence folder "
+               "cannot be used, 2 usage error, "
                "4 --verify found evidence problems, 130 interrupted")
     b.add_argument("inputs", nargs="*", help="video files, folders (recursive) and list files (.txt .lst .list)")
     which = b.add_mutually_exclusive_group()
@@ -178,8 +199,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, *, worker_init: Callable[[], None] | None = None) -> int:
     """`crosswatch batch ...` from Python; `worker_init` runs once in every worker process (e.g. to
     install another detector) and must be importable by name there."""
-    parser = argparse.ArgumentParser(prog="crosswatch")
+    parser = OneLineParser(prog="crosswatch")
     add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["batch", *(argv if argv is not None else sys.argv[1:])])
+    argv = list(argv if argv is not None else sys.argv[1:])
+    if refuse_nul(argv):
+        return EXIT_USAGE
+    args = parse(parser, ["batch", *argv])
+    if isinstance(args, int):
+        return args
     args.worker_init = worker_init
     return cmd_batch(args)

@@ -5,10 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import NoReturn
 
+from service.runs.errors import MAX_LINE, one_line
 from service.runs.request import DEFAULT_DETECT_FPS, DEFAULT_IMGSZ, ProcessRequest, parse_start
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+__all__ = ["EXIT_FAIL", "EXIT_OK", "EXIT_USAGE", "MAX_LINE", "OneLineParser", "error", "one_line", "parse",
+           "refuse_nul", "request_from_args"]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr (exit 2), hostile text escaped."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
 
 def add_model_options(pr: argparse.ArgumentParser) -> None:
@@ -42,8 +54,24 @@ def request_from_args(args: argparse.Namespace, video: str | Path, crossing: str
         start_time=parse_start(start_time), signal_plan=getattr(args, "signal_plan", None))
 
 
-def error(text: str) -> None:
-    print(f"crosswatch: error: {text}", file=sys.stderr)
+def refuse_nul(argv: list[str]) -> bool:
+    """True (after one line on stderr) when an argument holds a NUL character (no path can)."""
+    if any("\x00" in a for a in argv):
+        error("an argument contains a NUL character")
+        return True
+    return False
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace | int:
+    """The parsed options, or the exit status when the parser stopped (--help, a usage error)."""
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
+
+
+def error(text: object) -> None:
+    print(f"crosswatch: error: {one_line(text)}", file=sys.stderr)
 
 
 def service_settings(args: argparse.Namespace, **overrides):

@@ -10,11 +10,14 @@ from typing import Any
 from service.runs.process import ProcessOutcome, process_video
 from service.runs.request import ProcessRequest
 
-from .common import EXIT_OK, add_pipeline_options, request_from_args
+from .common import EXIT_OK, add_pipeline_options, one_line, request_from_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    pr = sub.add_parser("process", help="find violations in one video and store events + evidence")
+    pr = sub.add_parser("process", help="find violations in one video and store events + evidence",
+                        epilog="exit status: 0 stored, or already stored (also when another process stored the same "
+                               "run meanwhile: one line 'already processed by another process: run N'); 1 a bad "
+                               "video, database or evidence folder; 2 a bad crossing file, signal plan or option")
     pr.add_argument("video")
     pr.add_argument("--crossing", required=True, help="crossing YAML file")
     add_pipeline_options(pr)
@@ -35,7 +38,7 @@ def run_and_print(req: ProcessRequest, *, as_json: bool) -> ProcessOutcome:
         if bar:
             bar.close()
     for w in out.warnings:
-        print(f"crosswatch: warning: {w}", file=sys.stderr)
+        print(f"crosswatch: warning: {one_line(w)}", file=sys.stderr)
     if as_json:
         json.dump(out.to_json(), sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
@@ -68,7 +71,10 @@ class _ProgressBar:
 
 def print_summary(out: ProcessOutcome) -> None:
     wall, dur = out.wall_s, out.duration_s
-    name = out.video.name
+    name = one_line(out.video.name, 200)
+    if out.concurrent:
+        print(f"{name} @ {out.crossing_id}: already processed by another process: run {out.run_id}; nothing added")
+        return
     if out.reused:
         print(f"{name} @ {out.crossing_id}: already processed (run {out.run_id}); nothing added")
     else:

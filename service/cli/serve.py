@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 from .common import service_settings
 
@@ -32,7 +33,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from service.api.app import create_app
     from service.settings import SettingsError
 
-    overrides = {"demo": True} if args.demo else {}
+    overrides: dict[str, Any] = {"demo": True} if args.demo else {}
     if args.demo and not os.environ.get("CROSSWATCH_INGEST_ROOT"):
         from detector.assets import REPO_ROOT
 

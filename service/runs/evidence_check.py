@@ -2,19 +2,15 @@
 (`remove_unreferenced`) and check a whole evidence folder (`check_evidence`, `crosswatch batch --verify`)."""
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from detector.evidence import sha256_file
 from service.db import make_engine
-from service.models import EvidenceFileRow
 from service.repository import Repository
+
+from .evidence_store import clear_unreferenced, commit_lock, files_under, referenced
 
 
 def count_events(db_url: str, run_id: int) -> int:
@@ -26,44 +22,19 @@ def count_events(db_url: str, run_id: int) -> int:
         engine.dispose()
 
 
-def _referenced(engine: Any, prefix: str | None = None) -> dict[str, tuple[str, int]]:
-    """relpath -> (sha256, size) of every stored evidence file (under `prefix`/ when given)."""
-    q = select(EvidenceFileRow.relpath, EvidenceFileRow.sha256, EvidenceFileRow.size)
-    if prefix is not None:
-        q = q.where(EvidenceFileRow.relpath.startswith(prefix.rstrip("/") + "/", autoescape=True))
-    with engine.connect() as conn:
-        return {r: (h, int(n)) for r, h, n in conn.execute(q)}
-
-
-def _files_under(root: Path, rel: str) -> Iterator[str]:
-    """POSIX relpaths (to `root`) of every file below root/rel."""
-    base = root / rel
-    for dirpath, _dirs, files in os.walk(base):
-        for name in files:
-            yield (Path(dirpath) / name).relative_to(root).as_posix()
-
-
 def remove_unreferenced(db_url: str, root: Path, rel: str) -> int:
     """Delete every file under root/rel that no evidence row names, then empty folders; the count.
 
-    Called for one run's folder before (and after a failed) attempt: only this batch works on that
-    run, and its earlier attempts never committed, so whatever they wrote there is orphaned."""
+    Runs under the run folder's `commit_lock`, so files another process has just moved there and is
+    committing are never taken: what is left unreferenced was written by an attempt that never committed."""
     if not (root / rel).is_dir():
         return 0
     engine = make_engine(db_url)
     try:
-        keep = _referenced(engine, rel)
+        with commit_lock(root, rel):
+            return clear_unreferenced(engine, root, rel)
     finally:
         engine.dispose()
-    removed = 0
-    for relpath in list(_files_under(root, rel)):
-        if relpath not in keep:
-            (root / relpath).unlink(missing_ok=True)
-            removed += 1
-    for dirpath, _dirs, _files in sorted(os.walk(root / rel), key=lambda x: -len(x[0])):
-        with contextlib.suppress(OSError):  # not empty: kept
-            Path(dirpath).rmdir()
-    return removed
 
 
 @dataclass
@@ -93,7 +64,7 @@ def check_evidence(engine: Any, root: Path, *, hashes: bool = True) -> EvidenceC
     """Every file below `root` must belong to a stored evidence row and every row must have its
     file, same size (and same SHA-256 when `hashes`). Top-level folders starting with '_' or '.'
     (e.g. the service's `_snapshots` cache) are not evidence and are skipped."""
-    rows = _referenced(engine)
+    rows = referenced(engine)
     on_disk: set[str] = set()
     if root.is_dir():
         for top in sorted(root.iterdir()):
@@ -102,7 +73,7 @@ def check_evidence(engine: Any, root: Path, *, hashes: bool = True) -> EvidenceC
             if top.is_file():
                 on_disk.add(top.name)
             else:
-                on_disk.update(_files_under(root, top.name))
+                on_disk.update(files_under(root, top.name))
     check = EvidenceCheck(rows=len(rows), files=len(on_disk))
     check.orphans = sorted(on_disk - rows.keys())
     check.missing = sorted(rows.keys() - on_disk)

@@ -29,7 +29,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 Report = Callable[[str, Any], None]
 Target = Callable[[Any, Report], Any]
@@ -309,7 +309,7 @@ class RayExecutor:
             self._ray.cancel(ref, force=True)
         self._refs.clear()
         try:
-            self._ray.kill(self._queue.actor)
+            self._ray.kill(cast(Any, self._queue.actor))
         except Exception:  # noqa: BLE001 - already gone
             pass
         if self._owns:

@@ -1,11 +1,13 @@
 """`process_video(request)`: one video into events, evidence and traffic counts in the database.
 
 All or nothing per run key: a run already `done` is returned as it is (`reused`), otherwise the
-pipeline runs, the evidence is written under the run key's folder and everything is stored in one
-commit. Progress goes to `on_progress(seconds decoded, video duration)`; nothing is printed.
+pipeline runs, the evidence is written to this call's own attempt folder, moved into the run key's
+folder and stored in one commit under the run key's lock (`evidence_store`); a run that another
+process stored meanwhile is returned as `reused` and `concurrent`, this call's files discarded. Progress goes to `on_progress(seconds decoded, video duration)`; nothing is printed.
 """
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,14 +18,14 @@ from typing import Any
 from detector.config import Crossing, load_signal_plan
 from detector.geometry import signal_box
 from detector.pipeline import Pipeline
-from detector.video import VideoError, file_sha256, probe
-from service.db import make_engine, upgrade
-from service.repository import CountRecord, EventRecord, EvidenceRecord, Repository
+from detector.video import VideoError, VideoInfo, file_sha256, probe
+from service.repository import CountRecord, EventRecord, EvidenceRecord, Repository, RunAlreadyDone, RunInfo
 
-from . import detectors
+from . import detectors, evidence_store
 from .crossings import register_crossing
+from .database import open_database
 from .errors import UserError
-from .request import ProcessRequest, run_key_of
+from .request import ProcessRequest, RunKey, run_key_of
 
 OnProgress = Callable[[float, float | None], None]  # (video seconds decoded, video duration or None)
 
@@ -46,6 +48,7 @@ class ProcessOutcome:
     timings: dict[str, float]
     processed_frames: int | None = None
     warnings: tuple[str, ...] = field(default=())  # e.g. evidence of an event incomplete
+    concurrent: bool = False  # another process stored this run while this call was processing it
 
     def to_json(self) -> dict[str, Any]:
         """The `crosswatch process --json` object."""
@@ -54,7 +57,7 @@ class ProcessOutcome:
             "frames": self.frames, "elapsed_s": round(self.elapsed_s, 3), "events": self.events,
             "counts": self.counts, "run_id": self.run_id, "reused": self.reused,
             "processed_frames": self.processed_frames, "wall_s": round(self.wall_s, 3),
-            "evidence_root": str(self.evidence_root), "timings": self.timings,
+            "evidence_root": str(self.evidence_root), "timings": self.timings, "concurrent": self.concurrent,
         }
 
 
@@ -113,19 +116,23 @@ def _counts(events: list[Any], counts: list[Any]) -> dict[str, Any]:
 
 def _outcome(req: ProcessRequest, crossing: Crossing, repo: Repository, run_id: int, *, reused: bool,
              duration_s: float, frames: int, elapsed_s: float, timings: dict[str, float], wall0: float,
-             processed: int | None = None, warnings: tuple[str, ...] = ()) -> ProcessOutcome:
+             processed: int | None = None, warnings: tuple[str, ...] = (), concurrent: bool = False
+             ) -> ProcessOutcome:
     events, counts = repo.run_events(run_id), repo.run_counts(run_id)
     tz = req.start_time.tzinfo if req.start_time else None
     return ProcessOutcome(req.video, crossing.id, run_id, reused, duration_s, frames, elapsed_s,
                           time.perf_counter() - wall0, [event_json(e, req.evidence_root, tz) for e in events],
-                          _counts(events, counts), req.evidence_root, timings, processed, warnings)
+                          _counts(events, counts), req.evidence_root, timings, processed, warnings, concurrent)
 
 
 def process_video(req: ProcessRequest, on_progress: OnProgress | None = None) -> ProcessOutcome:
-    """Everything `crosswatch process` does. Bad input is a `UserError` or `ConfigError` (one line);
-    `RunAlreadyDone` when another process stored the same run meanwhile."""
+    """Everything `crosswatch process` does. Bad input is a `UserError` or `ConfigError` (one line).
+
+    The evidence is written to this call's own attempt folder and moved into the run key's folder
+    only when the run commits (`evidence_store`). When another process stored the same run
+    meanwhile, this call's work is discarded and that run comes back (`reused` and `concurrent`)."""
     from detector.codes import CodesError, load_codes
-    from detector.evidence import EvidenceBatchError, EvidenceError, EvidenceRecorder
+    from detector.evidence import EvidenceError, EvidenceRecorder
     from detector.evidence.seal import evidence_key
     from detector.plates import PlateModelError, PlateReader
     from detector.plates.formats import REGIONS
@@ -138,32 +145,56 @@ def process_video(req: ProcessRequest, on_progress: OnProgress | None = None) ->
     except VideoError as e:
         raise UserError(str(e)) from None
     path = detectors.model_path(req.model)
+    evidence_store.check_root(req.evidence_root)
 
-    # before anything touches the database: a missing CJK font, a plate model that does not match its
-    # SHA-256 or a bad codes table is one line and nothing stored
+    attempt = evidence_store.Attempt.open(req.evidence_root)  # this call's own evidence folder
     try:
-        plate_t0 = time.perf_counter()
-        plate_reader = PlateReader(regions=tuple(crossing.plate_regions or ()) or REGIONS)
-        plate_init_s = time.perf_counter() - plate_t0
-        recorder = EvidenceRecorder(req.evidence_root, crossing.name, start_time=req.start_time, crossing=crossing,
-                                    plate_reader=plate_reader, codes=load_codes(),
-                                    evidence_key=evidence_key(req.evidence_root))
-    except (EvidenceError, PlateModelError, CodesError) as e:
-        raise UserError(str(e)) from None
+        # before anything touches the database: a missing CJK font, a plate model that does not match its
+        # SHA-256 or a bad codes table is one line and nothing stored
+        try:
+            plate_t0 = time.perf_counter()
+            plate_reader = PlateReader(regions=tuple(crossing.plate_regions or ()) or REGIONS)
+            plate_init_s = time.perf_counter() - plate_t0
+            recorder = EvidenceRecorder(attempt.path, crossing.name, start_time=req.start_time, crossing=crossing,
+                                        plate_reader=plate_reader, codes=load_codes(),
+                                        evidence_key=evidence_key(req.evidence_root))
+        except (EvidenceError, PlateModelError, CodesError) as e:
+            raise UserError(str(e)) from None
+        except OSError as e:  # the evidence key file beside the evidence folder
+            raise UserError(f"evidence key beside {req.evidence_root}: {e.strerror or e}") from None
 
-    settings, settings_dict = req.settings, req.settings_dict()
-    key = run_key_of(crossing, file_sha256(req.video), req.settings_hash())
-    engine = make_engine(req.db_url)
-    upgrade(engine)
-    repo = Repository(engine)
+        key = run_key_of(crossing, file_sha256(req.video), req.settings_hash())
+        engine = open_database(req.db_url)
+        try:
+            repo = Repository(engine)
+            version = repo.find_crossing_version(crossing.id, key.geometry_hash)
+            done = repo.find_run(key.video_sha256, version.version_id, key.settings_hash) if version else None
+            if done is not None and done.status == "done":
+                return _reused(req, crossing, repo, done, wall0)
+            return _run(req, crossing, repo, key, attempt, recorder, info, path, plan, on_progress, plate_init_s,
+                        wall0)
+        finally:
+            engine.dispose()
+    finally:
+        attempt.discard()
 
-    version = repo.find_crossing_version(crossing.id, key.geometry_hash)
-    done = repo.find_run(key.video_sha256, version.version_id, key.settings_hash) if version else None
-    if done is not None and done.status == "done":
-        return _outcome(req, crossing, repo, done.id, reused=True, duration_s=done.duration_s or 0.0,
-                        frames=done.frames or 0, elapsed_s=done.elapsed_s or 0.0, timings=dict(done.timings or {}),
-                        wall0=wall0)
 
+def _reused(req: ProcessRequest, crossing: Crossing, repo: Repository, run: RunInfo, wall0: float, *,
+            concurrent: bool = False) -> ProcessOutcome:
+    return _outcome(req, crossing, repo, run.id, reused=True, duration_s=run.duration_s or 0.0,
+                    frames=run.frames or 0, elapsed_s=run.elapsed_s or 0.0, timings=dict(run.timings or {}),
+                    wall0=wall0, concurrent=concurrent)
+
+
+def _run(req: ProcessRequest, crossing: Crossing, repo: Repository, key: RunKey, attempt: evidence_store.Attempt,
+         recorder: Any, info: VideoInfo, path: Path, plan: Any, on_progress: OnProgress | None, plate_init_s: float,
+         wall0: float) -> ProcessOutcome:
+    """Run the pipeline, let `recorder` write the evidence into `attempt`'s folder, then, under the
+    run key's lock: return the run another process stored meanwhile, or move the folder into place
+    and commit the run."""
+    from detector.evidence import EvidenceBatchError, EvidenceError
+
+    settings = req.settings
     detector = detectors.make_detector(crossing, (info.width, info.height), req.device, path, settings.imgsz)
     setup_s = time.perf_counter() - wall0
     try:
@@ -185,20 +216,38 @@ def process_video(req: ProcessRequest, on_progress: OnProgress | None = None) ->
     records = [EventRecord.from_violation(e, [EvidenceRecord(f.kind, f.relpath, f.sha256, f.size, f.mime)
                                                 for f in files.get(e.key, [])])
                for e in result.events]
+    attempt.keep_only({f.relpath for r in records for f in r.evidence})  # half an event's pictures: not evidence
     counts = [CountRecord(r.stop_line, r.class_name, r.minute, r.count) for r in result.counts]
-
-    t0 = time.perf_counter()
-    version = register_crossing(repo, crossing, req.crossing_file)
-    run_id = repo.start_run(video_path=str(req.video.resolve()), video_sha256=key.video_sha256,
-                            crossing_version_id=version.version_id, model=settings.model,
-                            settings=settings_dict, settings_hash=key.settings_hash, start_time=req.start_time)
     # plate reading (inside "evidence") + loading its models (inside "setup"): what plates cost the command
     plates_s = plate_init_s + sum(e.plate.ms for e in result.events if e.plate is not None) / 1000.0
     timings = {"setup": setup_s, **result.timings, "evidence": evidence_s, "plates": plates_s}
-    timings["database"] = time.perf_counter() - t0  # up to here; the final commit is a few ms more
-    timings = {k: round(v, 3) for k, v in timings.items()}
-    repo.finish_run(run_id, events=records, counts=counts, duration_s=result.duration_s, frames=result.frames,
-                    elapsed_s=round(result.elapsed_s, 3), timings=timings)
+
+    t0 = time.perf_counter()
+    with evidence_store.commit_lock(req.evidence_root, key.evidence_dir):
+        version = repo.find_crossing_version(crossing.id, key.geometry_hash)
+        done = repo.find_run(key.video_sha256, version.version_id, key.settings_hash) if version else None
+        if done is not None and done.status == "done":  # another process stored it meanwhile
+            return _reused(req, crossing, repo, done, wall0, concurrent=True)
+        evidence_store.clear_unreferenced(repo.engine, req.evidence_root, key.evidence_dir)
+        moved = attempt.move_into_place(key.evidence_dir)
+        try:
+            version = register_crossing(repo, crossing, req.crossing_file)
+            run_id = repo.start_run(video_path=str(req.video.resolve()), video_sha256=key.video_sha256,
+                                    crossing_version_id=version.version_id, model=settings.model,
+                                    settings=req.settings_dict(), settings_hash=key.settings_hash,
+                                    start_time=req.start_time)
+            timings["database"] = time.perf_counter() - t0  # up to here; the final commit is a few ms more
+            timings = {k: round(v, 3) for k, v in timings.items()}
+            repo.finish_run(run_id, events=records, counts=counts, duration_s=result.duration_s,
+                            frames=result.frames, elapsed_s=round(result.elapsed_s, 3), timings=timings)
+        except RunAlreadyDone as e:  # stored meanwhile by a process with another evidence folder
+            if moved is not None:
+                shutil.rmtree(moved, ignore_errors=True)  # this attempt's own files: never committed
+            return _reused(req, crossing, repo, e.run, wall0, concurrent=True)
+        except BaseException:
+            if moved is not None:
+                shutil.rmtree(moved, ignore_errors=True)
+            raise
     return _outcome(req, crossing, repo, run_id, reused=False, duration_s=result.duration_s, frames=result.frames,
                     elapsed_s=result.elapsed_s, timings=timings, wall0=wall0, processed=result.processed,
                     warnings=tuple(warnings))

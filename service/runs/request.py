@@ -7,13 +7,15 @@ dispatching them) and the jobs worker all ask the request.
 """
 from __future__ import annotations
 
+import math
 import os
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from detector.config import Crossing, load_crossing
+from detector.config import ConfigError, Crossing, load_crossing
 from detector.pipeline import PipelineSettings
 from service.db import default_db_url
 from service.repository import hash_settings
@@ -22,6 +24,21 @@ from .errors import UserError
 
 DEFAULT_IMGSZ = 640
 DEFAULT_DETECT_FPS = PipelineSettings().detect_fps
+IMGSZ_RANGE = (32, 8192)  # pixels of the model's input side
+MAX_DETECT_FPS = 1000.0
+START_YEARS = (1970, 2999)  # a wall clock outside these years is a typo, and would overflow event times
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,3})?|\d{1,3}")
+
+
+def check_options(*, imgsz: int, detect_fps: float, device: str | None = None) -> None:
+    """The model options a run may be asked for; anything else is a UserError naming the option."""
+    if isinstance(imgsz, bool) or not isinstance(imgsz, int) or not IMGSZ_RANGE[0] <= imgsz <= IMGSZ_RANGE[1]:
+        raise UserError(f"--imgsz must be a whole number of pixels from {IMGSZ_RANGE[0]} to {IMGSZ_RANGE[1]}, "
+                        f"not {imgsz!r}")
+    if not (isinstance(detect_fps, (int, float)) and math.isfinite(detect_fps) and 0 <= detect_fps <= MAX_DETECT_FPS):
+        raise UserError(f"--detect-fps must be from 0 (every frame) to {MAX_DETECT_FPS:g}, not {detect_fps!r}")
+    if device is not None and not _DEVICE.fullmatch(device):
+        raise UserError(f"--device must be cpu, cuda, cuda:N, mps or auto, not {device!r}")
 
 
 def parse_start(value: str | None) -> datetime | None:
@@ -34,6 +51,8 @@ def parse_start(value: str | None) -> datetime | None:
         raise UserError(f"--start-time: not an ISO 8601 date-time with offset: {value!r}") from None
     if dt.tzinfo is None:
         raise UserError(f"--start-time: needs a UTC offset, e.g. 2026-03-01T08:00:00+08:00 (got {value!r})")
+    if not START_YEARS[0] <= dt.year <= START_YEARS[1]:
+        raise UserError(f"--start-time: the year must be from {START_YEARS[0]} to {START_YEARS[1]} (got {value!r})")
     return dt
 
 
@@ -58,7 +77,11 @@ def resolve_device_and_model(device: str | None, model: str | None) -> tuple[str
 def settings_dict(settings: PipelineSettings, signal_plan: Path | None) -> dict[str, Any]:
     """The settings a run is stored with: the pipeline's, plus the signal plan's text."""
     out = settings.as_dict()
-    out["signal_plan"] = Path(signal_plan).read_text(encoding="utf-8") if signal_plan else None
+    try:
+        out["signal_plan"] = Path(signal_plan).read_text(encoding="utf-8") if signal_plan else None
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{signal_plan}: cannot read: {reason}") from None
     return out
 
 
@@ -111,6 +134,7 @@ class ProcessRequest:
               signal_plan: str | Path | None = None) -> ProcessRequest:
         """A request with the defaults filled in: database ($CROSSWATCH_DB_URL or the project's
         SQLite file), evidence root (see `evidence_root`), device and the device's default model."""
+        check_options(imgsz=imgsz, detect_fps=detect_fps, device=device)
         db = db_url or default_db_url()
         dev, model_name = resolve_device_and_model(device, model)
         return cls(Path(video), Path(crossing_file), db, evidence_root(evidence_dir, db), model_name, dev, imgsz,

@@ -25,6 +25,7 @@ from .request import (
     DEFAULT_DETECT_FPS,
     DEFAULT_IMGSZ,
     ProcessRequest,
+    check_options,
     parse_start,
     resolve_device_and_model,
     run_key_of,
@@ -43,6 +44,9 @@ class RunConfig:
     imgsz: int = DEFAULT_IMGSZ
     detect_fps: float = DEFAULT_DETECT_FPS
     signal_plan: str | None = None
+
+    def __post_init__(self) -> None:
+        check_options(imgsz=self.imgsz, detect_fps=self.detect_fps, device=self.device)
 
     def request(self, video: str | Path, crossing_file: str | Path, start_time: str | None) -> ProcessRequest:
         return ProcessRequest.build(video, crossing_file, db_url=self.db_url, evidence_dir=self.evidence_root,

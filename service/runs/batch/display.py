@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from ..errors import one_line
+
 LOG_EVERY_S = 30.0  # plain-log progress line interval (not a terminal)
 
 
@@ -88,8 +90,8 @@ def _outcome(f: FileState) -> str:
         what = "already processed" if f.reused else f"done, {f.events} events"
         timed = f.wall_s and not f.reused and f.duration_s
         extra = f" ({f.duration_s:.1f} s video in {f.wall_s:.1f} s)" if timed else ""
-        return f"{f.path.name}: {what}{extra}"
-    return f"{f.path.name}: {f.status.upper()}: {f.error}"
+        return f"{one_line(f.path.name, 200)}: {what}{extra}"
+    return f"{one_line(f.path.name, 200)}: {f.status.upper()}: {one_line(f.error)}"
 
 
 # -- progress display --------------------------------------------------------------------------------
@@ -113,7 +115,7 @@ class LogDisplay:
         self._last = time.monotonic()
 
     def _print(self, text: str) -> None:
-        print(f"crosswatch batch: {text}", file=self.stream, flush=True)
+        print(f"crosswatch batch: {one_line(text)}", file=self.stream, flush=True)
 
     def started(self, f: FileState) -> None:
         pass
@@ -153,7 +155,7 @@ class TerminalDisplay:
         slot = self._free.pop(0) if self._free else len(self._bars) + 1
         length = f" ({f.duration_s / 60:.1f} min)" if f.duration_s else ""
         bar = self._tqdm(total=100, position=slot, leave=False, file=self.stream, dynamic_ncols=True,
-                         desc=f.path.name[-40:] + length, bar_format="  {desc}: {percentage:3.0f}%|{bar}|")
+                         desc=one_line(f.path.name[-40:]) + length, bar_format="  {desc}: {percentage:3.0f}%|{bar}|")
         self._bars[f.path] = (bar, slot)
 
     def progress(self, f: FileState) -> None:

@@ -8,7 +8,7 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
 import yaml
@@ -39,6 +39,11 @@ def expand_inputs(inputs: Sequence[str | Path]) -> list[Path]:
 
 def _expand_one(path: Path, out: dict[Path, None], lists_seen: set[Path]) -> None:
     path = Path(os.path.abspath(path))  # symlinks kept: their names may carry the recording time
+    try:
+        path.stat()
+    except OSError:  # missing, a name too long, a loop of links: a failed item with the reason
+        out[path] = None
+        return
     if path.is_dir():
         for video in _videos_under(path):
             out[video] = None
@@ -139,7 +144,7 @@ def parse_timezone(text: str | None) -> tzinfo:
         assert local is not None
         return local
     if text.upper() in ("UTC", "Z"):
-        return timezone.utc
+        return UTC
     m = re.fullmatch(r"([+-])(\d{2}):?(\d{2})", text)
     if m:
         sign = 1 if m.group(1) == "+" else -1

@@ -169,7 +169,8 @@ class BatchRunner:
                 if f.crossing_id is None:
                     self._finish(f, "failed", error=f"{f.path}: matched no pattern of the crossings map")
             todo = [f for f in self.files if not f.finished]
-            hashes = deque((f, hasher.submit(file_sha, f.path, self.jobs[f.crossing_id].sha_cache.get(str(f.path))))
+            hashes = deque((f, hasher.submit(file_sha, f.path, self.jobs[f.crossing_id]  # type: ignore[index]
+                                              .sha_cache.get(str(f.path))))
                            for f in todo)
             self._loop(hashes)
         except (KeyboardInterrupt, Interrupted):
@@ -227,7 +228,7 @@ class BatchRunner:
         if run is not None and run.status == "done":
             self._finish_reused(f, run)
             return
-        if str(f.path) in self.jobs[f.crossing_id].job.done_before:  # type: ignore[index]
+        if str(f.path) in self.jobs[f.crossing_id].job.done_before and f.item_id is not None:  # type: ignore[index]
                 jobs_repo.requeue_items(self.write, [f.item_id])  # its run is gone: process it again
         ready.append(f)
 

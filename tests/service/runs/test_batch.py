@@ -533,7 +533,7 @@ def test_check_evidence_finds_each_kind_of_problem(big, tmp_path, damage, field)
     engine = _engine(big["db"])
     try:
         assert batch.check_evidence(engine, root).ok
-        rel = sorted(evidence_check._referenced(engine))[0]
+        rel = sorted(evidence_check.referenced(engine))[0]
         damage(root, rel)
         check = batch.check_evidence(engine, root)
     finally:
