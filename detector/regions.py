@@ -192,7 +192,7 @@ def plan_detection(crossing: Crossing) -> DetectionPlan:
         t_scale = max((MODEL_SIDE / max(t[2] - t[0], t[3] - t[1]) for t in tiles), default=0.0)
     else:
         tiles, t_scale = auto_tiles(c, roi, r_scale)
-    automatic = opts.roi is None or not ("tiles" in opts.model_fields_set)
+    automatic = opts.roi is None or "tiles" not in opts.model_fields_set
     return DetectionPlan(size, roi, tiles, round(r_scale, 3), t_scale, automatic)
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-import numpy as np
 import lap
+import numpy as np
 
 from .perspective import Perspective, context_class
 from .types import Detections, TrackPoint

@@ -28,14 +28,14 @@ COCO_ROAD_USERS: dict[int, str] = {
 TWO_WHEELERS = frozenset({"bicycle", "motorcycle"})
 
 
-class SignalState(str, enum.Enum):
+class SignalState(str, enum.Enum):  # noqa: UP042 (StrEnum would change str(), which stored data uses)
     RED = "RED"
     YELLOW = "YELLOW"
     GREEN = "GREEN"
     UNKNOWN = "UNKNOWN"
 
 
-class ViolationType(str, enum.Enum):
+class ViolationType(str, enum.Enum):  # noqa: UP042 (as SignalState)
     RED_LIGHT = "red_light"
     WRONG_WAY = "wrong_way"
 
@@ -90,11 +90,11 @@ class Detections:
     def __len__(self) -> int:
         return len(self.xyxy)
 
-    def __getitem__(self, mask) -> "Detections":
+    def __getitem__(self, mask) -> Detections:
         return Detections(self.xyxy[mask], self.confidence[mask], self.class_name[mask], self.tracker_id[mask])
 
     @classmethod
-    def empty(cls) -> "Detections":
+    def empty(cls) -> Detections:
         return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, object))
 
     @property
@@ -149,8 +149,8 @@ class ViolationEvent:
     path: list[tuple[float, tuple[float, float, float, float]]] = field(default_factory=list)
     confidence: float = 1.0
     # filled in by the evidence stage (it re-decodes the event window, where reading is cheapest):
-    plate: "PlateReading | None" = None  # the road user's plate, or a "not read" answer with its reason
-    code: "ViolationCode | None" = None  # violation code + legal basis from the codes table
+    plate: PlateReading | None = None  # the road user's plate, or a "not read" answer with its reason
+    code: ViolationCode | None = None  # violation code + legal basis from the codes table
     anti_forgery: str | None = None  # 防伪码 printed on the composite (detector.evidence.seal)
     evidence_seal: str | None = None  # HMAC over the event fields and every evidence file's hash
 

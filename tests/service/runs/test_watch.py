@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from fractions import Fraction
 from pathlib import Path
 
@@ -211,7 +211,7 @@ class WatchRun:
         self.repo = Repository(self.engine)
         version = self.repo.upsert_crossing(CROSSING, "synthetic")
         settings = PipelineSettings(model="scripted")
-        self.run_start = run_start or datetime.now(timezone.utc)
+        self.run_start = run_start or datetime.now(UTC)
         self.run_id = self.repo.start_run(video_path=source.display, video_sha256="f" * 64,
                                           crossing_version_id=version.version_id, model="scripted",
                                           settings=settings.as_dict(), settings_hash=hash_settings(settings.as_dict()),
@@ -230,7 +230,7 @@ class WatchRun:
     def _run(self) -> None:
         self.summary = self.watcher.run()
 
-    def __enter__(self) -> "WatchRun":
+    def __enter__(self) -> WatchRun:
         self.thread.start()
         return self
 
@@ -703,7 +703,7 @@ def test_watch_command_stores_real_events_while_running(tmp_path):
 
     try:
         resolve_model("yolo11n-openvino-int8")
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         pytest.skip(f"model missing: {e}")
     ts = tmp_path / "vn8.ts"
     subprocess.run([FFMPEG, "-v", "error", "-i", str(VN_CLIP), "-t", "8", "-an", "-c", "copy", "-f", "mpegts", str(ts)],
@@ -737,7 +737,7 @@ def test_watch_command_stores_real_events_while_running(tmp_path):
     assert summary["events"] == 2 and summary["lost_events"] == 0 and summary["evidence_failures"] == 0
     assert [round(e.t, 1) for e in events] == [1.9, 3.7]
     run = repo.get_run(events[0].run_id)
-    assert run.status == "done" and run.start_time == datetime(2026, 3, 1, 0, 0, tzinfo=timezone.utc)
+    assert run.status == "done" and run.start_time == datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
     second = events[1]
     clip = tmp_path / "evidence" / next(f.relpath for f in second.evidence if f.kind == "clip")
     assert clip_start(clip) <= second.t - 3.4  # 3.5 s before the event, from the ring buffer
@@ -749,5 +749,5 @@ def _events(repo: Repository):
     """The watch's events so far (run 1 of its fresh database); none while it is still creating it."""
     try:
         return repo.run_events(1)
-    except Exception:  # noqa: BLE001 - no tables yet
+    except Exception:  # no tables yet
         return []
