@@ -81,7 +81,7 @@ class CodeTable:
         self.rows = {(r.type, r.road_user): ViolationCode(r.code, r.full_code, r.description, r.law, r.road_user)
                      for r in table.codes}
 
-    def road_user(self, class_name: str) -> str | None:
+    def road_user(self, class_name: str) -> RoadUser | None:
         return self.classes.get(class_name)
 
     def code_for(self, event: ViolationEvent) -> ViolationCode | None:

@@ -346,7 +346,7 @@ class _BoundedLoader(yaml.SafeLoader):
     into a million points), nesting deeper than MAX_YAML_DEPTH (the composer recurses: 2,000
     levels crashed it) and integers longer than MAX_INT_DIGITS digits."""
 
-    def compose_node(self, parent, index):  # type: ignore[override]
+    def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in crossing files",
@@ -360,7 +360,7 @@ class _BoundedLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
-    def construct_yaml_int(self, node):  # type: ignore[override]
+    def construct_yaml_int(self, node):
         digits = sum(c.isdigit() for c in str(node.value))
         if digits > MAX_INT_DIGITS:
             raise yaml.constructor.ConstructorError(None, None, f"integer with {digits} digits is too large",

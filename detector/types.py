@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -69,6 +70,18 @@ class Frame:
         return f"Frame(index={self.index}, t={self.t})"
 
 
+XYXY = tuple[float, float, float, float]  # a pixel box: x1, y1, x2, y2
+
+
+def as_box(values: Iterable[float]) -> XYXY:
+    """Four numbers (a numpy row, a list) as a box of floats; ValueError unless there are four."""
+    x1, y1, x2, y2 = (float(v) for v in values)
+    return x1, y1, x2, y2
+
+
+_UNTRACKED = np.empty(0, dtype=np.int64)  # Detections' default tracker_id, replaced by N times -1
+
+
 @dataclass(slots=True)
 class Detections:
     """N boxes in pixel xyxy, with class names and (after tracking) tracker ids (-1 = none)."""
@@ -76,14 +89,14 @@ class Detections:
     xyxy: np.ndarray  # (N, 4) float32
     confidence: np.ndarray  # (N,) float32
     class_name: np.ndarray  # (N,) object (str)
-    tracker_id: np.ndarray = field(default=None)  # type: ignore[assignment]  # (N,) int64
+    tracker_id: np.ndarray = field(default_factory=lambda: _UNTRACKED)  # (N,) int64; left out: all -1
 
     def __post_init__(self) -> None:
         self.xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4)
         n = len(self.xyxy)
         self.confidence = np.asarray(self.confidence, dtype=np.float32).reshape(n)
         self.class_name = np.asarray(self.class_name, dtype=object).reshape(n)
-        if self.tracker_id is None:
+        if self.tracker_id is None or self.tracker_id is _UNTRACKED:
             self.tracker_id = np.full(n, -1, dtype=np.int64)
         self.tracker_id = np.asarray(self.tracker_id, dtype=np.int64).reshape(n)
 
