@@ -7,8 +7,8 @@ Rules never see pixels: they take Track observations and SignalTimeline lookups.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
