@@ -691,6 +691,7 @@ def test_followed_file_paused_by_its_writer_gives_the_file_runs_events(tmp_path,
 VN_CLIP = ROOT / "assets" / "sample_videos" / "vn_rear_stopline.mp4"
 
 
+@pytest.mark.needs_assets
 @needs_ffmpeg
 @needs_font
 @pytest.mark.skipif(not VN_CLIP.exists(), reason=f"{VN_CLIP.name} missing: run `make assets`")
