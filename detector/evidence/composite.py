@@ -69,7 +69,8 @@ def _scaled(scene: SceneGeometry, s: float) -> SceneGeometry:
 def scene_picture(job: _Job, img: Image.Image, t: float, index: int, kind: str, scene: SceneGeometry
                   ) -> tuple[Image.Image, str | None]:
     """A full-scene picture: upscaled to >= 1280x720 when smaller, the lane + arrow, stop line, signal box
-    and the road user's box drawn, and a two-line caption. Returns (picture, upscale note or None)."""
+    and the road user's box drawn, and a four-line caption (which picture and when; crossing and direction;
+    lane, violation and time since red; plate and code). Returns (picture, upscale note or None)."""
     W, H = img.size
     s = max(1.0, min(max(MIN_SCENE_W / W, MIN_SCENE_H / H), MAX_SCENE_W / W))
     note = None
@@ -100,8 +101,9 @@ def scene_picture(job: _Job, img: Image.Image, t: float, index: int, kind: str, 
 
 
 def write_pictures(job: _Job, clip: EvidenceFile) -> list[EvidenceFile]:
-    """Save every picture of the event, compute its anti-forgery code and seal, save the composite.
-    Returns the files in order: scene pictures, close-up, signal, plate, composite, clip."""
+    """Save every picture of the event and the composite; with the recorder's evidence key, also its
+    anti-forgery code and seal. Returns the files in order: scene pictures, close-up, signal and plate
+    (when there are), composite, clip."""
     rec, ev = job.rec, job.event
     if rec.codes is not None:
         ev.code = rec.codes.code_for(ev)
