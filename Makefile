@@ -31,19 +31,18 @@ demo: assets
 	$(PY) -m service.cli serve --demo
 
 # The fast gate, from `make setup` alone (no model, clip, shared mirror, PostgreSQL or browser):
-# ruff lint, ruff format, mypy, and the tests not marked needs_assets or postgres (tests/conftest.py),
+# ruff lint, ruff format, mypy, and the tests not marked needs_assets, postgres or slow (tests/conftest.py),
 # with the assets folder and the mirror pointed at an empty folder as in a clean clone. Every step
 # runs; it fails if any did.
-CHECK_TMP ?= $(or $(TMPDIR),/tmp)/crosswatch-check
 check: setup
-	@rm -rf $(CHECK_TMP) && mkdir -p $(CHECK_TMP)/assets $(CHECK_TMP)/mirror; failed=""; \
-	echo "== ruff check";        $(VENV)/bin/ruff check . || failed="$$failed ruff-check"; \
-	echo "== ruff format --check"; $(VENV)/bin/ruff format --check . || failed="$$failed ruff-format"; \
+	@empty=$$(mktemp -d); failed=""; \
+	echo "== ruff check";        $(VENV)/bin/ruff check --output-format concise . || failed="$$failed ruff-check"; \
+	echo "== ruff format --check"; $(VENV)/bin/ruff format --check --output-format concise . || failed="$$failed ruff-format"; \
 	echo "== mypy";              $(VENV)/bin/mypy || failed="$$failed mypy"; \
-	echo "== unit tests";        env -u CROSSWATCH_TEST_PG_URL YOLO_OFFLINE=1 CROSSWATCH_ASSETS_DIR=$(CHECK_TMP)/assets \
-	  CROSSWATCH_ASSETS_MIRROR=$(CHECK_TMP)/mirror $(PY) -m pytest -q -m "not needs_assets and not postgres" \
+	echo "== unit tests";        env -u CROSSWATCH_TEST_PG_URL YOLO_OFFLINE=1 CROSSWATCH_ASSETS_DIR=$$empty \
+	  CROSSWATCH_ASSETS_MIRROR=$$empty $(PY) -m pytest -q -m "not needs_assets and not postgres and not slow" \
 	  || failed="$$failed tests"; \
-	rm -rf $(CHECK_TMP); \
+	rm -rf "$$empty"; \
 	if [ -n "$$failed" ]; then echo "make check failed:$$failed"; exit 1; fi; echo "make check passed"
 
 # `make check` first, then the whole test suite, against SQLite and a throwaway PostgreSQL server started here.

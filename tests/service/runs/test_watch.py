@@ -557,6 +557,7 @@ def test_processor_writes_an_event_in_flight_when_the_stream_is_cut(loop_ts):
 
 
 # -- streams ----------------------------------------------------------------------------------------
+@pytest.mark.slow
 @needs_ffmpeg
 @needs_font
 def test_rtsp_cut_and_stall_reconnect_without_losing_or_doubling_events(tmp_path, loop_mp4):
@@ -627,6 +628,7 @@ def test_rtsp_cut_and_stall_reconnect_without_losing_or_doubling_events(tmp_path
     assert max(lengths) >= 6.9 and 1.0 <= lengths[-1] <= 6.0
 
 
+@pytest.mark.slow
 @needs_ffmpeg
 @needs_font
 def test_http_stream_reconnects_after_the_server_is_cut(tmp_path, loop_mp4):
@@ -648,6 +650,7 @@ def test_http_stream_reconnects_after_the_server_is_cut(tmp_path, loop_mp4):
     assert [g["reason"] for g in gap] == ["connected", "connected"] and gap[1]["t"] > gap[0]["t"]
 
 
+@pytest.mark.slow
 @needs_ffmpeg
 @needs_font
 def test_followed_file_paused_by_its_writer_gives_the_file_runs_events(tmp_path, loop_ts):
