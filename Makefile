@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup assets test demo bench eval clean
+.PHONY: setup assets check test demo bench eval clean
 
 # Virtualenv + the package and its tools (torch/torchvision are pinned in pyproject.toml).
 $(STAMP): pyproject.toml service/web/package.json service/web/package-lock.json
@@ -30,8 +30,23 @@ demo: assets
 	$(PY) -m service.cli demo
 	$(PY) -m service.cli serve --demo
 
-# The whole test suite, against SQLite and a throwaway PostgreSQL server started here.
-test: assets
+# The fast gate, from `make setup` alone (no model, clip, shared mirror, PostgreSQL or browser):
+# ruff lint, ruff format, mypy, and the tests not marked needs_assets, postgres or slow (tests/conftest.py),
+# with the assets folder and the mirror pointed at an empty folder as in a clean clone. Every step
+# runs; it fails if any did.
+check: setup
+	@empty=$$(mktemp -d); failed=""; \
+	echo "== ruff check";        $(VENV)/bin/ruff check --output-format concise . || failed="$$failed ruff-check"; \
+	echo "== ruff format --check"; $(VENV)/bin/ruff format --check --output-format concise . || failed="$$failed ruff-format"; \
+	echo "== mypy";              $(VENV)/bin/mypy || failed="$$failed mypy"; \
+	echo "== unit tests";        env -u CROSSWATCH_TEST_PG_URL YOLO_OFFLINE=1 CROSSWATCH_ASSETS_DIR=$$empty \
+	  CROSSWATCH_ASSETS_MIRROR=$$empty $(PY) -m pytest -q -m "not needs_assets and not postgres and not slow" \
+	  || failed="$$failed tests"; \
+	rm -rf "$$empty"; \
+	if [ -n "$$failed" ]; then echo "make check failed:$$failed"; exit 1; fi; echo "make check passed"
+
+# `make check` first, then the whole test suite, against SQLite and a throwaway PostgreSQL server started here.
+test: check assets
 	bash scripts/run_tests.sh
 
 # `crosswatch bench` of every sample clip (one run each; JSON into $(BENCH_DIR)) and the

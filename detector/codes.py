@@ -1,7 +1,7 @@
 """Violation codes and legal basis from a YAML table (default `detector/violation_codes.yaml`).
 
 The defaults come from public code lists, not from the GA 408.1 text itself; a deployment overrides
-the whole table with its own file (`--violation-codes FILE` or $CROSSWATCH_VIOLATION_CODES). The
+the whole table with its own file ($CROSSWATCH_VIOLATION_CODES, or `load_codes(path)`). The
 table is validated: an unknown event type, road-user kind or class, a malformed code or a duplicate
 row is refused with a one-line error naming the file and the field.
 """
@@ -81,7 +81,7 @@ class CodeTable:
         self.rows = {(r.type, r.road_user): ViolationCode(r.code, r.full_code, r.description, r.law, r.road_user)
                      for r in table.codes}
 
-    def road_user(self, class_name: str) -> str | None:
+    def road_user(self, class_name: str) -> RoadUser | None:
         return self.classes.get(class_name)
 
     def code_for(self, event: ViolationEvent) -> ViolationCode | None:

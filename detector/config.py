@@ -14,8 +14,16 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, Strict, ConfigDict, Field, ValidationError, field_validator, model_validator
-
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 # Bounds on what a crossing file may hold: real cameras are far inside them, and every value past
 # them was an attack or an accident (a 6 MB name copied into every event, 1.2 M polygon points from
@@ -104,7 +112,7 @@ class StopLine(_Strict):
         return pts
 
     @model_validator(mode="after")
-    def _entering_crosses_line(self) -> "StopLine":
+    def _entering_crosses_line(self) -> StopLine:
         (x1, y1), (x2, y2) = self.points
         dx, dy = x2 - x1, y2 - y1
         ex, ey = self.entering
@@ -183,7 +191,7 @@ class Crossing(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _references_and_bounds(self) -> "Crossing":
+    def _references_and_bounds(self) -> Crossing:
         w, h = self.frame_size  # already validated (a field error stops before here)
         signal_ids = [s.id for s in self.signals]
         errors: list[str] = []
@@ -195,7 +203,7 @@ class Crossing(_Strict):
                     return
 
         for kind, ids in (("signals", signal_ids), ("stop_lines", [s.id for s in self.stop_lines]),
-                          ("lanes", [l.id for l in self.lanes])):
+                          ("lanes", [lane.id for lane in self.lanes])):
             dup = {i for i in ids if ids.count(i) > 1}
             if dup:
                 errors.append(f"{kind}: duplicate id {sorted(dup)}")
@@ -246,7 +254,7 @@ class Crossing(_Strict):
         blob = json.dumps(data, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()
 
-    def scaled_to(self, size: tuple[int, int]) -> "Crossing":
+    def scaled_to(self, size: tuple[int, int]) -> Crossing:
         """The same crossing in the pixel space of a video of `size` (width, height)."""
         if tuple(size) == tuple(self.frame_size):
             return self
@@ -296,7 +304,7 @@ class SignalPlan(_Strict):
     signals: dict[str, list[PlanStep]]
 
     @model_validator(mode="after")
-    def _sorted(self) -> "SignalPlan":
+    def _sorted(self) -> SignalPlan:
         for sid, steps in self.signals.items():
             if not steps:
                 raise ValueError(f"signals.{sid}: needs at least one step")
@@ -338,7 +346,7 @@ class _BoundedLoader(yaml.SafeLoader):
     into a million points), nesting deeper than MAX_YAML_DEPTH (the composer recurses: 2,000
     levels crashed it) and integers longer than MAX_INT_DIGITS digits."""
 
-    def compose_node(self, parent, index):  # type: ignore[override]
+    def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in crossing files",
@@ -352,7 +360,7 @@ class _BoundedLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
-    def construct_yaml_int(self, node):  # type: ignore[override]
+    def construct_yaml_int(self, node):
         digits = sum(c.isdigit() for c in str(node.value))
         if digits > MAX_INT_DIGITS:
             raise yaml.constructor.ConstructorError(None, None, f"integer with {digits} digits is too large",
@@ -369,7 +377,7 @@ def load_yaml_text(text: str, source: str) -> object:
     if len(text) > MAX_YAML_CHARS:
         raise ConfigError(f"{source}: file too large ({len(text)} characters; at most {MAX_YAML_CHARS})")
     try:
-        return yaml.load(text, Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_BoundedLoader)  # a SafeLoader subclass: no arbitrary objects
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -38,6 +38,13 @@ def pick_device(device: str | None) -> str:
         return "cpu"
 
 
+def _boxes_array(result) -> np.ndarray:
+    """An ultralytics result's boxes as an (N, 6) array: x1, y1, x2, y2, confidence, class. `result` is
+    left untyped: ultralytics annotates predict() as giving Results | Tensor and Boxes.data as Tensor | ndarray."""
+    boxes = result.boxes
+    return boxes.data.cpu().numpy() if len(boxes) else np.zeros((0, 6), np.float32)
+
+
 class YoloDetector:
     """Runs a YOLO model (OpenVINO folder, ONNX or .pt) on whole frames plus optional tiles.
 
@@ -103,8 +110,7 @@ class YoloDetector:
                     self._ov.predict(images, conf=self.conf, iou=self.iou, classes=list(self._keep))]
         results = self._model.predict(images, imgsz=self.imgsz, conf=self.conf, iou=self.iou,
                                       classes=list(self._keep), device=self.device, half=self.half, verbose=False)
-        return [self._to_detections(r.boxes.data.cpu().numpy() if len(r.boxes) else np.zeros((0, 6), np.float32))
-                for r in results]
+        return [self._to_detections(_boxes_array(r)) for r in results]
 
     def _to_detections(self, data: np.ndarray) -> Detections:
         return Detections(data[:, :4], data[:, 4], np.array([self._keep[int(c)] for c in data[:, 5]], dtype=object))
@@ -138,10 +144,10 @@ class YoloDetector:
             frame_hw = (min(frame_hw[0], y2) - max(0, y1), min(frame_hw[1], x2) - max(0, x1))
         return stack_count(frame_hw)
 
-    def _predict_roi(self, images: list[np.ndarray]) -> list[Detections]:
-        """The whole-picture pass on the region of interest only, boxes moved back to the frame. A
+    def _predict_roi(self, images: list[np.ndarray], roi: tuple[int, ...]) -> list[Detections]:
+        """The whole-picture pass on the region of interest `roi` only, boxes moved back to the frame. A
         road user cut by the region's edge keeps its visible part (the rules only look inside)."""
-        x1, y1, x2, y2 = self.roi
+        x1, y1, x2, y2 = roi
         crops = [img[max(0, y1):min(img.shape[0], y2), max(0, x1):min(img.shape[1], x2)] for img in images]
         out = self._predict_packed(crops)
         for det in out:
@@ -153,7 +159,7 @@ class YoloDetector:
         """One Detections per image: full-frame detections merged with the tiles' (offset back)."""
         if not images:
             return []
-        full = self._predict_roi(images) if self.roi is not None else self._predict_packed(images)
+        full = self._predict_roi(images, self.roi) if self.roi is not None else self._predict_packed(images)
         if not self.tiles:
             return full
         crops, owners = [], []

@@ -116,13 +116,13 @@ def score(kind: str, events: list[dict], truth: dict) -> TypeScore:
         used_l.add(j)
     res = TypeScore(kind, positives=sum(lab.kind == "pos" for lab in labels), events=len(events))
     for i, e in enumerate(events):
-        j = used_e.get(i)
-        if j is None:
+        label = labels[used_e[i]] if i in used_e else None
+        if label is None:
             res.false.append((e, None))
-        elif labels[j].kind == "pos":
-            res.matched.append((e, labels[j]))
-        elif labels[j].kind == "neg":
-            res.false.append((e, labels[j]))
+        elif label.kind == "pos":
+            res.matched.append((e, label))
+        elif label.kind == "neg":
+            res.false.append((e, label))
     res.missed = [lab for j, lab in enumerate(labels) if lab.kind == "pos" and j not in used_l]
     return res
 

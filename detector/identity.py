@@ -85,7 +85,8 @@ def same_road_user(event: ViolationEvent, limits: IdentityLimits = IdentityLimit
 def check_events(events: list[ViolationEvent], frame: tuple[int, int] | None = None,
                  limits: IdentityLimits = IdentityLimits()) -> tuple[list[ViolationEvent], list[ViolationEvent]]:
     """(kept, dropped): events whose evidence shows one road user, and those whose path jumps."""
-    kept, dropped = [], []
+    kept: list[ViolationEvent] = []
+    dropped: list[ViolationEvent] = []
     for e in events:
         (kept if same_road_user(e, limits, frame) else dropped).append(e)
     return kept, dropped

@@ -121,7 +121,7 @@ class OpenVinoYolo:
         self.names: dict[int, str] = {int(k): v for k, v in meta["names"].items()}
         imgsz = meta.get("imgsz", [640, 640])
         self.input_hw = (int(imgsz[0]), int(imgsz[1])) if isinstance(imgsz, list) else (int(imgsz), int(imgsz))
-        config = {"PERFORMANCE_HINT": "LATENCY"}
+        config: dict[str, str | int] = {"PERFORMANCE_HINT": "LATENCY"}
         if threads:
             config["INFERENCE_NUM_THREADS"] = int(threads)
         core = ov.Core()

@@ -180,19 +180,24 @@ def auto_tiles(crossing: Crossing, roi: Box, roi_scale: float) -> tuple[list[Box
     return tiles, round(scale, 3)
 
 
+def _rounded(box: tuple[float, float, float, float]) -> Box:
+    x1, y1, x2, y2 = box
+    return round(x1), round(y1), round(x2), round(y2)
+
+
 def plan_detection(crossing: Crossing) -> DetectionPlan:
     """The detection plan of a crossing, in its working pixel space (see the module docstring)."""
     size = work_size(crossing.frame_size)
     c = crossing.scaled_to(size)
     opts = c.detection
-    roi = tuple(round(v) for v in opts.roi) if opts.roi is not None else auto_roi(c)
+    roi = _rounded(opts.roi) if opts.roi is not None else auto_roi(c)
     r_scale = pass_scale(roi)
     if opts.tiles or "tiles" in opts.model_fields_set:
-        tiles = [tuple(round(v) for v in t) for t in opts.tiles]
+        tiles = [_rounded(t) for t in opts.tiles]
         t_scale = max((MODEL_SIDE / max(t[2] - t[0], t[3] - t[1]) for t in tiles), default=0.0)
     else:
         tiles, t_scale = auto_tiles(c, roi, r_scale)
-    automatic = opts.roi is None or not ("tiles" in opts.model_fields_set)
+    automatic = opts.roi is None or "tiles" not in opts.model_fields_set
     return DetectionPlan(size, roi, tiles, round(r_scale, 3), t_scale, automatic)
 
 

@@ -23,6 +23,7 @@ from fractions import Fraction
 
 import av
 import av.error
+from av.video.codeccontext import VideoCodecContext
 
 # Bookkeeping of one stored packet besides its bytes (object headers, the dataclass, deque slot):
 # counted against `max_bytes` so that a stream of tiny packets cannot grow the ring unnoticed.
@@ -39,8 +40,10 @@ class StreamFormat:
     height: int
     rate: Fraction | None  # nominal frame rate when known
 
-    def decoder(self) -> av.CodecContext:
+    def decoder(self) -> VideoCodecContext:
         ctx = av.CodecContext.create(self.codec, "r")
+        if not isinstance(ctx, VideoCodecContext):
+            raise ValueError(f"{self.codec}: not a video codec")
         if self.extradata:
             ctx.extradata = self.extradata
         ctx.thread_type = "AUTO"
@@ -161,20 +164,21 @@ class RingFrames:
     def frames(self, t0: float, t1: float) -> Iterator[tuple[float, av.VideoFrame]]:
         """(t, frame) in presentation order of each segment, up to the first frame after `t1`."""
         segment: Segment | None = None
-        decoder: av.CodecContext | None = None
+        decoder: VideoCodecContext | None = None
         waiting_for_key = True
         last_t = float("-inf")
         step = float(1 / self.rate)
 
         def drain(frames) -> Iterator[tuple[float, av.VideoFrame]]:
             nonlocal last_t
+            assert segment is not None, "frames come only after a segment's first packet"
             for f in frames:
                 t = segment.clock.t(f.pts) if f.pts is not None else last_t + step
                 last_t = max(last_t, t)
                 yield t, f
 
         for p in self.packets:
-            if p.segment is not segment:
+            if p.segment is not segment or decoder is None:
                 if decoder is not None:
                     yield from self._flush(decoder, drain)
                 segment, decoder, waiting_for_key = p.segment, p.segment.fmt.decoder(), True
@@ -193,7 +197,7 @@ class RingFrames:
         if decoder is not None:
             yield from self._flush(decoder, drain)
 
-    def _flush(self, decoder: av.CodecContext, drain) -> Iterator[tuple[float, av.VideoFrame]]:
+    def _flush(self, decoder: VideoCodecContext, drain) -> Iterator[tuple[float, av.VideoFrame]]:
         try:
             frames = decoder.decode(None)
         except (av.error.FFmpegError, ValueError):

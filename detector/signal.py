@@ -59,7 +59,7 @@ def classify_lamps(scores: dict[str, tuple[float, float]], th: LampThresholds = 
         return SignalState.UNKNOWN
     if "red" in margin and "yellow" in margin:  # red+amber (some countries): still red
         return SignalState.RED
-    best = max(margin, key=margin.get)
+    best = max(margin, key=lambda colour: margin[colour])
     return SignalState(best.upper())
 
 
@@ -158,7 +158,9 @@ class PlanSignals:
     def __init__(self, plan: SignalPlan):
         self._steps: dict[str, tuple[list[float], list[SignalState], list[float]]] = {}
         for sid, steps in plan.signals.items():
-            times, states, onsets = [], [], []
+            times: list[float] = []
+            states: list[SignalState] = []
+            onsets: list[float] = []
             for s in steps:
                 st = SignalState(s.state)
                 onset = onsets[-1] if states and states[-1] is st else s.t

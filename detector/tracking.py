@@ -13,11 +13,11 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-import numpy as np
 import lap
+import numpy as np
 
 from .perspective import Perspective, context_class
-from .types import Detections, TrackPoint
+from .types import Detections, TrackPoint, as_box
 
 _FOUR_WHEELERS = {"car", "bus", "truck"}
 _GATED = 1e6
@@ -186,13 +186,13 @@ class Tracker:
             if conf[j] >= cfg.new_track_conf:
                 tr = _Track(next(self._keys), det.xyxy[j].astype(np.float64), t, frame,
                             votes={det.class_name[j]: float(conf[j])})
-                tr.backlog.append((t, frame, tuple(map(float, det.xyxy[j])), float(conf[j])))
+                tr.backlog.append((t, frame, as_box(det.xyxy[j]), float(conf[j])))
                 self._tracks.append(tr)
         self._tracks = [tr for tr in self._tracks if tr not in left_tentative]
 
         points: list[TrackPoint] = []
         for j, tr in sorted(matched.items(), key=lambda kv: kv[0]):
-            box = tuple(map(float, det.xyxy[j]))
+            box = as_box(det.xyxy[j])
             score = float(conf[j])
             if not tr.confirmed:
                 tr.backlog.append((t, frame, box, score))

@@ -6,6 +6,7 @@ Rules never see pixels: they take Track observations and SignalTimeline lookups.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -62,6 +63,18 @@ class Frame:
         return f"Frame(index={self.index}, t={self.t})"
 
 
+XYXY = tuple[float, float, float, float]  # a pixel box: x1, y1, x2, y2
+
+
+def as_box(values: Iterable[float]) -> XYXY:
+    """Four numbers (a numpy row, a list) as a box of floats; ValueError unless there are four."""
+    x1, y1, x2, y2 = (float(v) for v in values)
+    return x1, y1, x2, y2
+
+
+_UNTRACKED = np.empty(0, dtype=np.int64)  # Detections' default tracker_id, replaced by N times -1
+
+
 @dataclass(slots=True)
 class Detections:
     """N boxes in pixel xyxy, with class names and (after tracking) tracker ids (-1 = none)."""
@@ -69,25 +82,25 @@ class Detections:
     xyxy: np.ndarray  # (N, 4) float32
     confidence: np.ndarray  # (N,) float32
     class_name: np.ndarray  # (N,) object (str)
-    tracker_id: np.ndarray = field(default=None)  # type: ignore[assignment]  # (N,) int64
+    tracker_id: np.ndarray = field(default_factory=lambda: _UNTRACKED)  # (N,) int64; left out: all -1
 
     def __post_init__(self) -> None:
         self.xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4)
         n = len(self.xyxy)
         self.confidence = np.asarray(self.confidence, dtype=np.float32).reshape(n)
         self.class_name = np.asarray(self.class_name, dtype=object).reshape(n)
-        if self.tracker_id is None:
+        if self.tracker_id is None or self.tracker_id is _UNTRACKED:
             self.tracker_id = np.full(n, -1, dtype=np.int64)
         self.tracker_id = np.asarray(self.tracker_id, dtype=np.int64).reshape(n)
 
     def __len__(self) -> int:
         return len(self.xyxy)
 
-    def __getitem__(self, mask) -> "Detections":
+    def __getitem__(self, mask) -> Detections:
         return Detections(self.xyxy[mask], self.confidence[mask], self.class_name[mask], self.tracker_id[mask])
 
     @classmethod
-    def empty(cls) -> "Detections":
+    def empty(cls) -> Detections:
         return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, object))
 
     @property
@@ -142,8 +155,8 @@ class ViolationEvent:
     path: list[tuple[float, tuple[float, float, float, float]]] = field(default_factory=list)
     confidence: float = 1.0
     # filled in by the evidence stage (it re-decodes the event window, where reading is cheapest):
-    plate: "PlateReading | None" = None  # the road user's plate, or a "not read" answer with its reason
-    code: "ViolationCode | None" = None  # violation code + legal basis from the codes table
+    plate: PlateReading | None = None  # the road user's plate, or a "not read" answer with its reason
+    code: ViolationCode | None = None  # violation code + legal basis from the codes table
     anti_forgery: str | None = None  # 防伪码 printed on the composite (detector.evidence.seal)
     evidence_seal: str | None = None  # HMAC over the event fields and every evidence file's hash
 

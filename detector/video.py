@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -103,7 +104,7 @@ def read_frames(path: str | Path, *, threads: int | None = None,
     step = 1.0 / info.nominal_fps if info.nominal_fps else 1.0 / 30
     index = 0
     last_t = None
-    scale = {} if size is None or tuple(size) == (info.width, info.height) else \
+    scale: dict[str, Any] = {} if size is None or tuple(size) == (info.width, info.height) else \
         {"width": int(size[0]), "height": int(size[1]), "interpolation": "BILINEAR"}
     try:
         for f in container.decode(stream):
@@ -173,6 +174,8 @@ def scaled_copy(src: str | Path, dst: str | Path, size: tuple[int, int], preset:
         vs = out.add_stream("libx264", rate=stream.average_rate or 30)
         vs.width, vs.height = int(size[0]), int(size[1])
         vs.pix_fmt = "yuv420p"
+        if stream.time_base is None:
+            raise VideoError(f"{src}: the video stream has no time base")
         vs.time_base = vs.codec_context.time_base = stream.time_base
         vs.codec_context.options = {"crf": "18", "preset": preset}
         start, last = None, -1

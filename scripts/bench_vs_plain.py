@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from detector.video import scaled_copy
+from detector.video import scaled_copy  # noqa: E402 (needs the sys.path line: run as a script)
 
 PLAIN_MODEL = "assets/models/yolo11n_int8_openvino_model"
 DEFAULT_CLIPS = ["hanoi_giangvo_langha", "vn_rear_stopline", "vn_rear_stopline@3240x1440"]

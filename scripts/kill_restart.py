@@ -40,7 +40,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +169,7 @@ def _utc(t: datetime | None) -> str | None:
     """UTC, without an offset: SQLite hands back naive UTC, PostgreSQL aware datetimes."""
     if t is None:
         return None
-    return (t.astimezone(timezone.utc).replace(tzinfo=None) if t.tzinfo else t).isoformat()
+    return (t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t).isoformat()
 
 
 def compare(reference: dict[tuple, dict], result: dict[tuple, dict]) -> list[str]:
@@ -221,8 +221,8 @@ def done_runs(db_url: str) -> int:
 
 
 def check_evidence(db_url: str, evidence: Path) -> tuple[bool, list[str]]:
-    from service.runs.evidence_check import check_evidence as check
     from service.db import make_engine
+    from service.runs.evidence_check import check_evidence as check
 
     engine = make_engine(db_url)
     try:

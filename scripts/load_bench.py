@@ -89,13 +89,13 @@ function done(summary, latency, requests)
 end
 """
 # Added when the path has placeholders: every request asks for a random page.
-WRK_RANDOM_PAGE = r"""
+WRK_RANDOM_PAGE = rf"""
 function request()
-  local path = template:gsub("{offset}", tostring(50 * math.random(0, %d)))
-  path = path:gsub("{limit}", tostring(math.random(%d, %d)))
+  local path = template:gsub("{{offset}}", tostring(50 * math.random(0, {OFFSETS - 1})))
+  path = path:gsub("{{limit}}", tostring(math.random({LIMITS[0]}, {LIMITS[1]})))
   return wrk.format("GET", path)
 end
-""" % (OFFSETS - 1, LIMITS[0], LIMITS[1])
+"""
 WRK_MARK = "WRKJSON "
 
 

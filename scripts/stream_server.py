@@ -56,7 +56,7 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 class _Proc:
     """A child process in its own session, killed with its whole group by its id."""
 
-    _live: set["_Proc"] = set()
+    _live: set[_Proc] = set()
 
     def __init__(self, argv: list[str], log: Path | None = None):
         self.argv = argv
@@ -111,7 +111,7 @@ class RtspServer:
         self.relay: _Proc | None = None
         self.feeder_started = 0.0  # wall clock when the feeder began playing the clip (its t = 0)
 
-    def start(self) -> "RtspServer":
+    def start(self) -> RtspServer:
         self.sdp.unlink(missing_ok=True)
         self.feeder = _Proc([FFMPEG, "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1",
                              "-i", str(self.clip), "-an", "-c:v", "copy", "-f", "rtp", "-sdp_file", str(self.sdp),
@@ -149,7 +149,7 @@ class RtspServer:
                 p.signal(signal.SIGCONT)
                 p.kill()
 
-    def __enter__(self) -> "RtspServer":
+    def __enter__(self) -> RtspServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -165,7 +165,7 @@ class HttpTsServer:
         self.url = f"http://127.0.0.1:{self.port}/live.ts"
         self.proc: _Proc | None = None
 
-    def start(self) -> "HttpTsServer":
+    def start(self) -> HttpTsServer:
         self.proc = _Proc([FFMPEG, "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i",
                            str(self.clip), "-an", "-c:v", "copy", "-f", "mpegts", "-listen", "1", self.url],
                           self.workdir / "http.log")
@@ -181,7 +181,7 @@ class HttpTsServer:
     def close(self) -> None:
         self.cut()
 
-    def __enter__(self) -> "HttpTsServer":
+    def __enter__(self) -> HttpTsServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -215,7 +215,7 @@ class GrowingFile:
         self.args = [str(chunk), str(every_s), str(pause_after if pause_after is not None else -1), str(pause_s)]
         self.proc: _Proc | None = None
 
-    def start(self) -> "GrowingFile":
+    def start(self) -> GrowingFile:
         self.dst.unlink(missing_ok=True)
         self.proc = _Proc([sys.executable, __file__, "grow", str(self.src), str(self.dst), *self.args])
         return self

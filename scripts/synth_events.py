@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -201,7 +201,7 @@ def fill(db_url: str, n_events: int, n_crossings: int, days: int = 180, seed: in
     upgrade(engine)
     sqlite = engine.dialect.name == "sqlite"
     rng = np.random.default_rng(seed)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     p = plan(n_events, n_crossings, days, end or now, rng)
     stats: dict[str, Any] = {"dialect": engine.dialect.name}
     raw = engine.raw_connection()

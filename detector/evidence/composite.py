@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw
 
-from ..types import ViolationType
+from ..types import ViolationType, as_box
 from .drawing import (
     CLOSEUP_GROW,
     CLOSEUP_MIN_H,
@@ -54,19 +54,23 @@ PLATE_MIN_H = 96
 def _scaled(scene: SceneGeometry, s: float) -> SceneGeometry:
     if s == 1.0:
         return scene
-    pt = lambda p: (p[0] * s, p[1] * s)  # noqa: E731
+
+    def pt(p: tuple[float, float]) -> tuple[float, float]:
+        return p[0] * s, p[1] * s
+
     return SceneGeometry(
-        stop_line=tuple(pt(p) for p in scene.stop_line) if scene.stop_line else None,
+        stop_line=(pt(scene.stop_line[0]), pt(scene.stop_line[1])) if scene.stop_line else None,
         lane_polygon=tuple(pt(p) for p in scene.lane_polygon) if scene.lane_polygon else None,
         lane_direction=scene.lane_direction,
-        signal_box=tuple(v * s for v in scene.signal_box) if scene.signal_box else None,
+        signal_box=as_box(v * s for v in scene.signal_box) if scene.signal_box else None,
         lane_name=scene.lane_name, heading=scene.heading, stop_line_name=scene.stop_line_name)
 
 
 def scene_picture(job: _Job, img: Image.Image, t: float, index: int, kind: str, scene: SceneGeometry
                   ) -> tuple[Image.Image, str | None]:
     """A full-scene picture: upscaled to >= 1280x720 when smaller, the lane + arrow, stop line, signal box
-    and the road user's box drawn, and a two-line caption. Returns (picture, upscale note or None)."""
+    and the road user's box drawn, and a four-line caption (which picture and when; crossing and direction;
+    lane, violation and time since red; plate and code). Returns (picture, upscale note or None)."""
     W, H = img.size
     s = max(1.0, min(max(MIN_SCENE_W / W, MIN_SCENE_H / H), MAX_SCENE_W / W))
     note = None
@@ -97,22 +101,26 @@ def scene_picture(job: _Job, img: Image.Image, t: float, index: int, kind: str, 
 
 
 def write_pictures(job: _Job, clip: EvidenceFile) -> list[EvidenceFile]:
-    """Save every picture of the event, compute its anti-forgery code and seal, save the composite.
-    Returns the files in order: scene pictures, close-up, signal, plate, composite, clip."""
+    """Save every picture of the event and the composite; with the recorder's evidence key, also its
+    anti-forgery code and seal. Returns the files in order: scene pictures, close-up, signal and plate
+    (when there are), composite, clip."""
     rec, ev = job.rec, job.event
     if rec.codes is not None:
         ev.code = rec.codes.code_for(ev)
-    base = job.at_event.img
+    base, at_t = job.at_event.img, job.at_event.t
+    assert base is not None and at_t is not None, "finish() records only an event with a picture"
     W, H = base.size
     scene = scene_for(rec.crossing, ev, (W, H), job.signal_box)
     files: list[EvidenceFile] = []
     frames: list[Image.Image] = []
     for i, (kind, n) in enumerate(zip(job.kinds, job.nearest), start=1):
-        pic, _ = scene_picture(job, n.img, n.t, i, kind, scene)
+        img, t = n.img, n.t
+        assert img is not None and t is not None, "every key picture saw the frames the event's did"
+        pic, _ = scene_picture(job, img, t, i, kind, scene)
         frames.append(pic)
         files.append(job._save_jpeg(kind, pic))
 
-    box = job.box_at(job.at_event.t) if job.path else tuple(float(v) for v in ev.box)
+    box = job.box_at(at_t)  # the event's own box when there is no path
     region = _region(box, CLOSEUP_GROW, 4, W, H)
     if region is None:  # the box misses the picture: show the nearest edge of it
         log.warning("event %s: box %s lies outside the %dx%d picture", ev.key, box, W, H)
@@ -142,8 +150,8 @@ def write_pictures(job: _Job, clip: EvidenceFile) -> list[EvidenceFile]:
     if ev.plate is not None and ev.plate.crop is not None:
         crop = Image.fromarray(ev.plate.crop[:, :, ::-1].copy())
         if crop.height < PLATE_MIN_H:
-            k = PLATE_MIN_H / crop.height
-            crop = crop.resize((max(1, round(crop.width * k)), PLATE_MIN_H), Image.Resampling.BICUBIC)
+            s = PLATE_MIN_H / crop.height
+            crop = crop.resize((max(1, round(crop.width * s)), PLATE_MIN_H), Image.Resampling.BICUBIC)
         plate = crop
         files.append(job._save_jpeg("plate", plate))
 
@@ -153,7 +161,7 @@ def write_pictures(job: _Job, clip: EvidenceFile) -> list[EvidenceFile]:
         ev.anti_forgery = anti_forgery_code(rec.evidence_key, fields, hashes)
     composite = job._save_jpeg("composite", _composite(job, frames, closeup, signal, plate, scene))
     files += [composite, clip]
-    if rec.evidence_key is not None:
+    if rec.evidence_key is not None and ev.anti_forgery is not None:
         ev.evidence_seal = evidence_seal(rec.evidence_key, fields, {f.kind: f.sha256 for f in files}, ev.anti_forgery)
     return files
 

@@ -156,9 +156,8 @@ def _jpeg(img: Image.Image) -> bytes:
 
 def _even_size(w: int, h: int) -> tuple[int, int]:
     if w > MAX_CLIP_W:
-        h = h * MAX_CLIP_W / w
-        w = MAX_CLIP_W
-    w, h = int(w) - int(w) % 2, int(round(h))
+        w, h = MAX_CLIP_W, round(h * MAX_CLIP_W / w)
+    w -= w % 2
     h -= h % 2
     return max(w, 2), max(h, 2)
 

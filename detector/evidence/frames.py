@@ -140,7 +140,8 @@ class _FrameCache:
     __slots__ = ("frame", "_img")
 
     def __init__(self, frame: av.VideoFrame):
-        self.frame, self._img = frame, None
+        self.frame = frame
+        self._img: Image.Image | None = None
 
     def image(self) -> Image.Image:
         if self._img is None:
@@ -158,7 +159,9 @@ class _Nearest:
     __slots__ = ("target", "dist", "t", "_cache")
 
     def __init__(self, target: float):
-        self.target, self.dist, self.t, self._cache = target, math.inf, None, None
+        self.target, self.dist = target, math.inf
+        self.t: float | None = None  # the kept frame's time
+        self._cache: _FrameCache | None = None
 
     def offer(self, t: float, cache: _FrameCache) -> None:
         d = abs(t - self.target)

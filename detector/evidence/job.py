@@ -6,6 +6,7 @@ the encoder.
 from __future__ import annotations
 
 from bisect import bisect_left
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from ..types import ViolationEvent, ViolationType
+from ..types import ViolationEvent, ViolationType, as_box
 from .composite import write_pictures
 from .drawing import _draw_box, _even_size, _jpeg, boxed_yuv420
 from .files import EvidenceError, EvidenceFile, _commit, _temp_path, _write_bytes_atomic
@@ -22,6 +23,9 @@ from .frames import FrameSource, _FrameCache, _Nearest, _Source
 from .scene import KEY_FRAME_KINDS
 
 if TYPE_CHECKING:
+    from av.container import OutputContainer
+    from av.video.stream import VideoStream
+
     from .recorder import EvidenceRecorder
 
 Box = tuple[float, float, float, float]
@@ -39,6 +43,16 @@ def key_times(event: ViolationEvent) -> tuple[float, ...]:
     return keys
 
 
+@dataclass(slots=True)
+class _Clip:
+    """An evidence clip open for writing: its container, video stream, first frame's time and time base."""
+
+    out: OutputContainer
+    stream: VideoStream
+    t0: float
+    time_base: Fraction
+
+
 class _Job:
     """One event being recorded: fed every decoded frame of its window, it keeps the key pictures
     (and the road user's best pictures for the plate reader) and streams the clip."""
@@ -50,7 +64,7 @@ class _Job:
         self.folder = rec.root.joinpath(*self.rel_dir.parts)
         self.kinds = KEY_FRAME_KINDS[ViolationType(event.type)]
         self.key_times = key_times(event)
-        self.path = sorted(((float(pt), tuple(float(v) for v in b)) for pt, b in event.path), key=lambda p: p[0])
+        self.path = sorted(((float(pt), as_box(b)) for pt, b in event.path), key=lambda p: p[0])
         self._path_t = [p[0] for p in self.path]
         self.lo, self.hi = rec.window(event)
         self.nearest = [_Nearest(k) for k in self.key_times]
@@ -58,17 +72,17 @@ class _Job:
         self.plate_frames = [_Nearest(pt) for pt in self._plate_times()] if rec.plate_reader is not None else []
         self.src = src
         self.out_size = _even_size(src.width, src.height)
-        self._out = self._ostream = None
+        self._clip: _Clip | None = None  # the evidence clip being encoded
         self._clip_tmp: Path | None = None
-        self._clip_t0: float | None = None
         self._last_pts = -1
         self._n_clip = 0
 
     def _plate_times(self) -> list[float]:
         """Times of the road user's largest boxes inside the window (at most PLATE_FRAMES, spread
         PLATE_MIN_GAP_S apart): the pictures where a plate is most legible."""
-        samples = [(t, b) for t, b in self.path if self.lo <= t <= self.hi] or [(float(self.event.t), None)]
-        samples.sort(key=lambda s: -((s[1][2] - s[1][0]) * (s[1][3] - s[1][1]) if s[1] else 0.0))
+        areas = [(t, (b[2] - b[0]) * (b[3] - b[1])) for t, b in self.path if self.lo <= t <= self.hi]
+        samples = areas or [(float(self.event.t), 0.0)]
+        samples.sort(key=lambda s: -s[1])
         chosen: list[float] = []
         for t, _ in samples:
             if all(abs(t - c) >= PLATE_MIN_GAP_S for c in chosen):
@@ -80,7 +94,7 @@ class _Job:
     # ---- path of the road user
     def box_at(self, t: float) -> Box:
         if not self.path:
-            return tuple(float(v) for v in self.event.box)  # type: ignore[return-value]
+            return as_box(self.event.box)
         i = bisect_left(self._path_t, t)
         if i <= 0:
             return self.path[0][1]
@@ -88,7 +102,7 @@ class _Job:
             return self.path[-1][1]
         (ta, ba), (tb, bb) = self.path[i - 1], self.path[i]
         a = 0.0 if tb <= ta else (t - ta) / (tb - ta)
-        return tuple(p + (q - p) * a for p, q in zip(ba, bb))  # type: ignore[return-value]
+        return as_box(p + (q - p) * a for p, q in zip(ba, bb))
 
     def near_path(self, t: float) -> bool:
         if self.path:
@@ -107,9 +121,7 @@ class _Job:
             self._encode(t, cache)
 
     def _encode(self, t: float, cache: _FrameCache) -> None:
-        if self._out is None:
-            self._open_clip(t)
-            self._clip_t0 = t
+        clip = self._clip or self._open_clip(t)
         w, h = self.out_size
         if self.near_path(t):
             src = cache.frame
@@ -122,16 +134,16 @@ class _Job:
             vf = cache.frame
         if (vf.width, vf.height, vf.format.name) != (w, h, "yuv420p"):
             vf = vf.reformat(width=w, height=h, format="yuv420p")
-        pts = int(round((t - self._clip_t0) / self._tb))
+        pts = int(round((t - clip.t0) / clip.time_base))
         if pts <= self._last_pts:
             pts = self._last_pts + 1
         self._last_pts = pts
-        vf.pts, vf.time_base = pts, self._tb
-        for packet in self._ostream.encode(vf):
-            self._out.mux(packet)
+        vf.pts, vf.time_base = pts, clip.time_base
+        for packet in clip.stream.encode(vf):
+            clip.out.mux(packet)
         self._n_clip += 1
 
-    def _open_clip(self, t_first: float) -> None:
+    def _open_clip(self, t_first: float) -> _Clip:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._clip_tmp = _temp_path(self.folder, "clip.mp4")
         out = av.open(str(self._clip_tmp), mode="w", format="mp4", options={"movflags": "+faststart"})
@@ -142,28 +154,29 @@ class _Job:
         st.width, st.height = self.out_size
         st.pix_fmt = "yuv420p"
         tb = self.src.time_base
-        self._tb = tb if tb <= Fraction(1, 1000) else Fraction(1, 90000)
-        st.codec_context.time_base = self._tb
-        self._out, self._ostream = out, st
+        self._clip = _Clip(out, st, t_first, tb if tb <= Fraction(1, 1000) else Fraction(1, 90000))
+        st.codec_context.time_base = self._clip.time_base
+        return self._clip
 
     # ---- results
     def finish(self) -> list[EvidenceFile]:
-        if self._out is None or self._n_clip == 0 or self.at_event.img is None:
+        clip, tmp = self._clip, self._clip_tmp
+        if clip is None or tmp is None or self._n_clip == 0 or self.at_event.img is None:
             self.abort()
             raise EvidenceError(
                 f"no decoded frames near t={self.event.t:.3f} s for event {self.event.key} in {self.src.video} "
                 f"(window {self.lo:.3f}..{self.hi:.3f} s)"
             )
-        for packet in self._ostream.encode():
-            self._out.mux(packet)
-        self._out.close()
-        self._out = self._ostream = None
+        for packet in clip.stream.encode():
+            clip.out.mux(packet)
+        clip.out.close()
+        self._clip = None
         try:
-            digest, size = _commit(self._clip_tmp, self.folder / "clip.mp4")
+            digest, size = _commit(tmp, self.folder / "clip.mp4")
             self._clip_tmp = None
-            clip = self._ef("clip", "clip.mp4", digest, size, "video/mp4")
+            clip_file = self._ef("clip", "clip.mp4", digest, size, "video/mp4")
             self.read_plate()
-            return write_pictures(self, clip)
+            return write_pictures(self, clip_file)
         finally:
             self.abort()
 
@@ -174,18 +187,18 @@ class _Job:
             return
         pictures = []
         for n in self.plate_frames:
-            if n.img is not None:
+            if n.img is not None and n.t is not None:
                 bgr = np.asarray(n.img)[:, :, ::-1]
                 pictures.append((bgr, self.box_at(n.t)))
         self.event.plate = reader.read_track(pictures)
 
     def abort(self) -> None:
-        if self._out is not None:
+        if self._clip is not None:
             try:
-                self._out.close()
+                self._clip.out.close()
             except Exception:
                 pass
-            self._out = self._ostream = None
+            self._clip = None
         if self._clip_tmp is not None:
             self._clip_tmp.unlink(missing_ok=True)
             self._clip_tmp = None

@@ -73,7 +73,7 @@ def scene_for(crossing: Crossing | None, event: ViolationEvent, size: tuple[int,
     if line is None and len(c.stop_lines) == 1:
         line = c.stop_lines[0]
     return SceneGeometry(
-        stop_line=tuple(line.points) if line else None,
+        stop_line=line.points if line else None,
         lane_polygon=tuple(lane.polygon) if lane else None,
         lane_direction=lane.direction if lane else None,
         signal_box=signal_box,

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from .. import assets
+from ..types import as_box
 
 COLOURS = ("blue", "green", "yellow")
 DETECTOR_320, DETECTOR_640 = "hyperlpr3-plate-detector-320", "hyperlpr3-plate-detector-640"
@@ -96,7 +97,7 @@ class PlateDetector:
         for i in np.asarray(keep, dtype=int).reshape(-1):
             b = (boxes[i] - [left, top, left, top]) / r
             corners = ((rows[i, 5:13].reshape(4, 2) - [left, top]) / r).astype(np.float32)
-            found.append(PlateBox(float(score[i]), tuple(float(v) for v in b), corners, bool(layer[i, 1] > layer[i, 0])))
+            found.append(PlateBox(float(score[i]), as_box(b), corners, bool(layer[i, 1] > layer[i, 0])))
         found.sort(key=lambda p: -p.score)
         return found
 

@@ -59,7 +59,7 @@ def rectify(img: np.ndarray, corners: np.ndarray) -> np.ndarray:
     w = round(float(max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl))))
     h = round(float(max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr))))
     w, h = max(w, 2), max(h, 2)
-    m = cv2.getPerspectiveTransform(np.float32([tl, tr, br, bl]), np.float32([[0, 0], [w, 0], [w, h], [0, h]]))
+    m = cv2.getPerspectiveTransform(np.array([tl, tr, br, bl], np.float32), np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32))
     return cv2.warpPerspective(img, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
 
@@ -160,17 +160,18 @@ class PlateReader:
         reads = [self.read_picture(img, box) for img, box in pictures]
         ms = (time.perf_counter() - t0) * 1000.0
         seen = [r for r in reads if r.crop is not None]
-        colours = defaultdict(int)
+        colours: dict[str | None, int] = defaultdict(int)
         for r in seen:
             colours[r.colour] += 1
-        colour = max(colours, key=colours.get) if colours else None
+        colour = max(colours, key=lambda c: colours[c]) if colours else None
         votes: dict[str, list[_FrameRead]] = defaultdict(list)
         for r in reads:
             if r.plate is not None:
                 votes[r.plate.text].append(r)
         if not votes:
             notes = sorted({r.note for r in reads if r.note}) or ["no pictures"]
-            best_crop = max(seen, key=lambda r: r.crop.shape[1]).crop if seen else None
+            crops = [r.crop for r in seen if r.crop is not None]
+            best_crop = max(crops, key=lambda c: c.shape[1]) if crops else None
             return PlateReading(None, colour=colour, reason="; ".join(notes), crop=best_crop,
                                 frames=len(reads), ms=ms)
         # each picture that saw a plate is one voter; a plate text's confidence is the summed score
@@ -179,12 +180,13 @@ class PlateReader:
         _, group = max(votes.items(), key=lambda kv: sum(r.score for r in kv[1]))
         confidence = min(1.0, sum(r.score for r in group) / voters)
         best = max(group, key=lambda r: r.score)
+        p = best.plate
+        assert p is not None, "every voter read a plate"
         how = f"{len(group)} of {voters} pictures agree"
         if confidence < self.min_confidence:
             return PlateReading(None, colour=colour, confidence=round(confidence, 3), crop=best.crop,
                                 reason=f"low confidence {confidence:.2f} < {self.min_confidence:.2f} "
-                                       f"(best {best.plate.display}; {how})", frames=len(reads), ms=ms)
-        p = best.plate
+                                       f"(best {p.display}; {how})", frames=len(reads), ms=ms)
         return PlateReading(p.text, p.display, p.region, p.kind, colour, round(confidence, 3),
                             how + (" (a look-alike glyph swapped to fit the format)" if p.fixed else ""),
                             best.crop, len(reads), ms)

@@ -19,9 +19,17 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..config import Crossing, StopLine
+from ..config import Crossing, Lane, StopLine
 from ..geometry import DirectedLine, angle_deg, point_in_polygon
-from ..types import LineCrossing, SignalReading, SignalState, TrackPoint, ViolationEvent, ViolationType
+from ..types import (
+    LineCrossing,
+    SignalReading,
+    SignalState,
+    TrackPoint,
+    ViolationEvent,
+    ViolationType,
+    as_box,
+)
 
 SignalLookup = Callable[[str, float], SignalReading]
 Box = tuple[float, float, float, float]
@@ -64,7 +72,7 @@ class RedLightRule:
         self.exit_motion = exit_motion
         self.min_confidence = min_confidence  # a weak box may keep a track alive but never decides
         self.lines: list[tuple[StopLine, DirectedLine]] = [
-            (sl, DirectedLine(tuple(sl.points[0]), tuple(sl.points[1]), tuple(sl.entering)))
+            (sl, DirectedLine(sl.points[0], sl.points[1], sl.entering))
             for sl in crossing.stop_lines
         ]
         self._mem: dict[int, _TrackMemory] = {}
@@ -150,7 +158,7 @@ class RedLightRule:
         dy = p.box[3] - start[3]
         return angle_deg((dx, dy), sl.entering) <= self.max_heading_deg
 
-    def _lane_at(self, point) -> object | None:
+    def _lane_at(self, point) -> Lane | None:
         return next((ln for ln in self.crossing.lanes if point_in_polygon(point, ln.polygon)), None)
 
     def _decide(self, sl: StopLine, st: _Passage, p: TrackPoint, mem: _TrackMemory,
@@ -173,7 +181,7 @@ class RedLightRule:
             return
         events.append(ViolationEvent(
             type=ViolationType.RED_LIGHT, track_id=p.track_id, class_name=p.class_name,
-            t=round(st.cross_t, 3), frame=st.cross_frame, box=tuple(round(v, 1) for v in st.cross_box),
+            t=round(st.cross_t, 3), frame=st.cross_frame, box=as_box(round(v, 1) for v in st.cross_box),
             lane=lane.id if lane is not None else None, signal_id=signal_id, signal=at_line.state,
             signal_source=at_line.source, since_red_s=round(at_line.since_s, 3), stop_line=sl.id,
             key_times=(st.before_t, st.past_t, max(p.t, st.past_t)),

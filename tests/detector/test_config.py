@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # the project may not be pip-installed in the test environment
@@ -74,7 +75,7 @@ def test_contract_example_loads(tmp_path):
 
 def test_config_is_frozen(tmp_path):
     c = load_crossing(_write(tmp_path, CONTRACT))
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         c.grace_s = 3.0  # type: ignore[misc]
 
 

@@ -84,6 +84,7 @@ def test_count_error():
 REFERENCE = ROOT.parent / "shared" / "tools" / "score_events.py"
 
 
+@pytest.mark.needs_assets
 @pytest.mark.skipif(not REFERENCE.exists(), reason=f"reference scorer not at {REFERENCE}")
 @pytest.mark.parametrize("name", list(CASES), ids=list(CASES))
 def test_agrees_with_the_reference_scorer(name):

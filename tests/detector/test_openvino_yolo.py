@@ -65,6 +65,7 @@ def test_letterbox_matches_ultralytics(shape):
     assert gain == pytest.approx(min(640 / shape[0], 640 / shape[1]))
 
 
+@pytest.mark.needs_assets
 def test_same_boxes_as_ultralytics_on_real_frames():
     """Same counts, every box matched at IoU >= 0.98, same classes, on frames of 3 real clips."""
     av = pytest.importorskip("av")

@@ -9,9 +9,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from detector.detection import STACK_GAP, stack_count, unstack  # noqa: E402
-from detector.types import Detections  # noqa: E402
-
+from detector.detection import STACK_GAP, stack_count, unstack
+from detector.types import Detections
 
 SHAPES = [((720, 1620), 2), ((720, 1280), 1), ((1080, 1920), 1), ((480, 640), 1), ((308, 596), 1),
           ((320, 640), 2), ((400, 1620), 4), ((720, 720), 1), ((1280, 720), 1)]

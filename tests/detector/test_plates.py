@@ -57,6 +57,7 @@ def test_rectify_flattens_a_skewed_quad():
     assert flat.shape[:2] == (40, 120) and flat[5:35, 5:115].min() == 255
 
 
+@pytest.mark.needs_assets
 @needs_models
 def test_a_changed_model_file_is_refused_with_one_line(tmp_path):
     root = tmp_path / "assets"
@@ -101,6 +102,7 @@ def offline_reader():
         mp.undo()
 
 
+@pytest.mark.needs_assets
 @needs_models
 @needs_samples
 def test_plate_samples_read_exactly_or_not_at_all(offline_reader, monkeypatch):
@@ -116,6 +118,7 @@ def test_plate_samples_read_exactly_or_not_at_all(offline_reader, monkeypatch):
             assert got.confidence >= offline_reader.min_confidence and got.crop is not None
 
 
+@pytest.mark.needs_assets
 @needs_models
 @needs_samples
 def test_a_vote_against_disagreeing_pictures_is_not_read(offline_reader):
@@ -130,6 +133,7 @@ def test_a_vote_against_disagreeing_pictures_is_not_read(offline_reader):
     assert offline_reader.read_track([(blank, None)]).text is None
 
 
+@pytest.mark.needs_assets
 @needs_models
 def test_process_refuses_to_start_with_a_changed_plate_model(tmp_path, monkeypatch, capsys):
     """`crosswatch process` with a plate model that does not match its SHA-256: one line, exit 1,

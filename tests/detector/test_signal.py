@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # the project may not be pip-installed in the test environment
     sys.path.insert(0, str(ROOT))
 
+from detector import assets  # noqa: E402
 from detector.config import PlanStep, Signal, SignalPlan, parse_crossing  # noqa: E402
 from detector.signal import (  # noqa: E402
     LampSignals,
@@ -285,7 +286,7 @@ def test_plan_signals_merge_many_repeats():
 
 
 # -- real lamp crops from the shared clips -------------------------------------------------------
-SAMPLES = Path("/work/shared/sample_videos")
+SAMPLES = assets.default_mirror() / "sample_videos"  # the shared mirror (../shared or $CROSSWATCH_ASSETS_MIRROR)
 VN = SAMPLES / "vn_rear_stopline.mp4"
 HANOI = SAMPLES / "hanoi_giangvo_langha.mp4"
 

@@ -14,10 +14,10 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # the project may not be pip-installed in the test environment
     sys.path.insert(0, str(ROOT))
 
+from pg_schemas import fresh_database  # noqa: E402  (tests/service is on sys.path: rootdir conftest)
+
 from service.db import make_engine, upgrade  # noqa: E402
 from service.repository import Repository  # noqa: E402
-
-from pg_schemas import fresh_database  # noqa: E402  (tests/service is on sys.path: rootdir conftest)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

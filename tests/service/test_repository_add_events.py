@@ -9,10 +9,9 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy.exc import IntegrityError
+from test_repository import T0, event, finish, new_run, table_counts
 
 from service.repository import CountRecord, EvidenceRecord, RunAlreadyDone, RunStateError
-
-from test_repository import T0, event, finish, new_run, table_counts
 
 
 @pytest.mark.parametrize(

@@ -79,7 +79,9 @@ def test_create_a_scoped_user_then_change_and_reset_it(page_as, ui, screenshot):
     page.fill("#user-password2", "second-password-2")
     page.click("#user-password-submit")
     page.wait_for_function("document.getElementById('user-password').value === ''")
-    login = lambda pw: httpx.post(f"{ui.base_url}/api/auth/login", json={"username": name, "password": pw})
+    def login(pw: str) -> httpx.Response:
+        return httpx.post(f"{ui.base_url}/api/auth/login", json={"username": name, "password": pw})
+
     assert login("second-password-2").status_code == 200
     assert login("first-password-1").status_code == 401
     screenshot(page, "admin-user-detail")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -130,7 +130,7 @@ def test_submit_a_folder_and_watch_it_finish(page_as, ui, ingest, screenshot):
     job = ui.get("operator", f"/api/jobs/{uid}")
     assert job["status"] == "partial" and job["progress"] == 1
     assert {Path(i["path"]).name: i["status"] for i in job["items"]} == {"short.mp4": "done", "broken.mp4": "failed"}
-    assert datetime.fromisoformat(job["start_time"]) == datetime(2026, 3, 5, 2, 0, tzinfo=timezone.utc)
+    assert datetime.fromisoformat(job["start_time"]) == datetime(2026, 3, 5, 2, 0, tzinfo=UTC)
     assert page.get_attribute("#job-results", "href") == f"#/crossings/{CROSSING}"  # operators: the crossing
     row = page.locator(f"#jobs-table tr[data-job='{uid}']")
     row.wait_for()

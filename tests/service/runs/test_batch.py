@@ -31,8 +31,7 @@ if str(ROOT) not in sys.path:
 av = pytest.importorskip("av")
 
 from service.cli import batch as batch_cli  # noqa: E402
-from service.runs import batch  # noqa: E402
-from service.runs import evidence_check  # noqa: E402
+from service.runs import batch, evidence_check  # noqa: E402
 from service.runs.executors import LocalExecutor, Message, describe_exit  # noqa: E402
 
 W, H, FPS, FRAMES = 320, 240, 10, 30

@@ -38,9 +38,9 @@ def test_sigkill_at_random_points_then_restart_gives_one_clean_run(tmp_path):
     import pytest
 
     pytest.importorskip("av")
+    import test_batch as tb
     from sqlalchemy import select
 
-    import test_batch as tb
     from service.models import JobItemRow, JobRow
 
     tb.need_font()
@@ -80,12 +80,12 @@ def test_sigterm_stops_the_batch_and_leaves_a_clean_state(tmp_path):
     import pytest
 
     pytest.importorskip("av")
+    import test_batch as tb
     from sqlalchemy import select
     from sqlalchemy.exc import OperationalError
 
-    import test_batch as tb
-    from service.runs import batch
     from service.models import JobItemRow, JobRow
+    from service.runs import batch
 
     tb.need_font()
     for i in range(4):

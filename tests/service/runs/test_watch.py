@@ -646,6 +646,7 @@ def test_processor_drops_an_event_whose_path_switches_road_user(loop_ts):
 
 
 # -- streams ----------------------------------------------------------------------------------------
+@pytest.mark.slow
 @needs_ffmpeg
 @needs_font
 def test_rtsp_cut_and_stall_reconnect_without_losing_or_doubling_events(tmp_path, loop_mp4):
@@ -716,6 +717,7 @@ def test_rtsp_cut_and_stall_reconnect_without_losing_or_doubling_events(tmp_path
     assert max(lengths) >= 6.9 and 1.0 <= lengths[-1] <= 6.0
 
 
+@pytest.mark.slow
 @needs_ffmpeg
 @needs_font
 def test_http_stream_reconnects_after_the_server_is_cut(tmp_path, loop_mp4):
@@ -737,6 +739,7 @@ def test_http_stream_reconnects_after_the_server_is_cut(tmp_path, loop_mp4):
     assert [g["reason"] for g in gap] == ["connected", "connected"] and gap[1]["t"] > gap[0]["t"]
 
 
+@pytest.mark.slow
 @needs_ffmpeg
 @needs_font
 def test_followed_file_paused_by_its_writer_gives_the_file_runs_events(tmp_path, loop_ts):
@@ -871,6 +874,7 @@ def test_watch_refuses_to_start_with_a_changed_plate_model(tmp_path, monkeypatch
 VN_CLIP = ROOT / "assets" / "sample_videos" / "vn_rear_stopline.mp4"
 
 
+@pytest.mark.needs_assets
 @needs_ffmpeg
 @needs_font
 @pytest.mark.skipif(not VN_CLIP.exists(), reason=f"{VN_CLIP.name} missing: run `make assets`")
@@ -883,7 +887,7 @@ def test_watch_command_stores_real_events_while_running(tmp_path):
 
     try:
         resolve_model("yolo11n-openvino-int8")
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         pytest.skip(f"model missing: {e}")
     ts = tmp_path / "vn8.ts"
     subprocess.run([FFMPEG, "-v", "error", "-i", str(VN_CLIP), "-t", "8", "-an", "-c", "copy", "-f", "mpegts", str(ts)],
@@ -935,5 +939,5 @@ def _events(repo: Repository):
     """The watch's events so far (run 1 of its fresh database); none while it is still creating it."""
     try:
         return repo.run_events(1)
-    except Exception:  # noqa: BLE001 - no tables yet
+    except Exception:  # no tables yet
         return []

@@ -9,13 +9,13 @@ import random
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -26,7 +26,7 @@ import synth_events  # noqa: E402
 from service.db import make_engine  # noqa: E402
 from service.models import CrossingRow, EventRow, TrafficCountRow, VideoRunRow  # noqa: E402
 
-END = datetime(2026, 6, 30, tzinfo=timezone.utc)
+END = datetime(2026, 6, 30, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_generated_times_are_in_range_with_rush_hours(filled):
         lo, hi = c.execute(select(func.min(EventRow.occurred_at), func.max(EventRow.occurred_at))).one()
         times = c.execute(select(EventRow.occurred_at)).scalars().all()
     engine.dispose()
-    assert END.replace(day=10) <= lo.replace(tzinfo=timezone.utc) and hi.replace(tzinfo=timezone.utc) <= END
+    assert END.replace(day=10) <= lo.replace(tzinfo=UTC) and hi.replace(tzinfo=UTC) <= END
     hours = [(t.hour + 8) % 24 for t in times]  # Shanghai local hour
     rush = sum(h in (7, 8, 17, 18) for h in hours) / len(hours)
     night = sum(h in (1, 2, 3, 4) for h in hours) / len(hours)

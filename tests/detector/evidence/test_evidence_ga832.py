@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-from test_evidence import make_event, make_video  # noqa: E402  (tests/ is on sys.path)
+from test_evidence import make_event, make_video
 
 from detector.codes import DEFAULT_CODES, load_codes
 from detector.config import parse_crossing

@@ -52,6 +52,7 @@ def test_crossing_loads_and_references_exist(path):
         assert governing, f"stop line {sl.id}: its midpoint is in no lane governed by signal {sl.signal!r}"
 
 
+@pytest.mark.needs_assets
 @pytest.mark.parametrize("path", CROSSINGS, ids=[p.name for p in CROSSINGS])
 def test_frame_size_matches_the_real_clip(path):
     av = pytest.importorskip("av")

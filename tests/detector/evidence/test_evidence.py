@@ -30,7 +30,7 @@ from detector.evidence import (
 )
 from detector.types import SignalState, ViolationEvent, ViolationType
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED = Path(__file__).resolve().parents[3].parent / "shared"
 VN_CLIP = SHARED / "sample_videos" / "vn_rear_stopline.mp4"
 
 # 30 frames 200 ms apart, then 80 frames 50 ms apart: t = 0.0 .. 5.8, 6.0 .. 9.95
@@ -408,6 +408,7 @@ def test_event_folder_must_stay_inside_the_root(video, rec, rel_dir):
         rec.record(video, make_event(), rel_dir, None)
 
 
+@pytest.mark.needs_assets
 @pytest.mark.skipif(not VN_CLIP.is_file(), reason=f"real clip not available at {VN_CLIP} (shared assets absent)")
 def test_real_clip_red_light_motorcycle(tmp_path):
     t = 1.933  # motorbike c2_P1 crosses on red (vn_rear_stopline.truth.json)

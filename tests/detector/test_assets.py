@@ -163,6 +163,7 @@ def _listed(folder: str) -> dict[str, FileSpec]:
     return {s.file: s for s in assets.file_specs() if s.folder == folder and not s.committed}
 
 
+@pytest.mark.needs_assets
 @pytest.mark.parametrize("folder", ["models", "sample_videos"])
 def test_real_manifests_match_the_shared_mirror(folder):
     mirror = assets.default_mirror() / folder

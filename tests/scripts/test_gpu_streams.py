@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "gpu_streams.py"
 
 
@@ -23,6 +23,7 @@ def test_without_cuda_it_says_so_and_measures_nothing():
     assert out.returncode == 0 and "no CUDA device" in out.stdout
 
 
+@pytest.mark.needs_assets
 def test_cpu_smoke_run(tmp_path):
     from detector import assets
 
