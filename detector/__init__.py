@@ -15,21 +15,39 @@ this package imports nothing from there). The public API, by stage:
 Names are imported on first use (`detector.Pipeline` loads the pipeline then), so `import detector`
 stays cheap for code that needs only one stage.
 """
+
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
 _PUBLIC = {
-    "ConfigError": "config", "Crossing": "config", "load_crossing": "config", "parse_crossing": "config",
+    "ConfigError": "config",
+    "Crossing": "config",
+    "load_crossing": "config",
+    "parse_crossing": "config",
     "load_signal_plan": "config",
-    "VideoError": "video", "VideoInfo": "video", "probe": "video", "file_sha256": "video",
-    "ModelError": "detection", "YoloDetector": "detection", "pick_device": "detection",
-    "Detector": "pipeline", "FrameSession": "pipeline", "Pipeline": "pipeline", "PipelineResult": "pipeline",
+    "VideoError": "video",
+    "VideoInfo": "video",
+    "probe": "video",
+    "file_sha256": "video",
+    "ModelError": "detection",
+    "YoloDetector": "detection",
+    "pick_device": "detection",
+    "Detector": "pipeline",
+    "FrameSession": "pipeline",
+    "Pipeline": "pipeline",
+    "PipelineResult": "pipeline",
     "PipelineSettings": "pipeline",
-    "Detections": "types", "Frame": "types", "LineCrossing": "types", "SignalState": "types",
-    "ViolationEvent": "types", "ViolationType": "types",
-    "EvidenceError": "evidence", "EvidenceFile": "evidence", "EvidenceRecorder": "evidence",
+    "Detections": "types",
+    "Frame": "types",
+    "LineCrossing": "types",
+    "SignalState": "types",
+    "ViolationEvent": "types",
+    "ViolationType": "types",
+    "EvidenceError": "evidence",
+    "EvidenceFile": "evidence",
+    "EvidenceRecorder": "evidence",
     "EventSink": "live",
 }
 

@@ -7,6 +7,7 @@ sha256 and public URL. `fetch_assets` puts them under `<repo>/assets/<folder>/` 
 
     python -m detector.assets [--mirror DIR] [--dest DIR]      # what `make assets` runs
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,8 +70,16 @@ def file_specs(manifests: Iterable[Path] = MANIFESTS) -> list[FileSpec]:
         folder, entries = load_manifest(manifest)
         for entry in entries:
             for f in entry["files"]:
-                specs.append(FileSpec(folder, f["file"], f["sha256"].lower(), int(f["size"]), f.get("url"),
-                                      bool(entry.get("committed"))))
+                specs.append(
+                    FileSpec(
+                        folder,
+                        f["file"],
+                        f["sha256"].lower(),
+                        int(f["size"]),
+                        f.get("url"),
+                        bool(entry.get("committed")),
+                    )
+                )
     return specs
 
 
@@ -95,8 +104,10 @@ def _write_verified(stream: BinaryIO, target: Path, spec: FileSpec, origin: str)
                 h.update(chunk)
                 out.write(chunk)
         if h.hexdigest() != spec.sha256:
-            raise AssetError(f"{spec.rel}: sha256 mismatch in the copy from {origin}: "
-                             f"expected {spec.sha256}, got {h.hexdigest()}; nothing was kept")
+            raise AssetError(
+                f"{spec.rel}: sha256 mismatch in the copy from {origin}: "
+                f"expected {spec.sha256}, got {h.hexdigest()}; nothing was kept"
+            )
         tmp.chmod(0o644)
         os.replace(tmp, target)
     finally:
@@ -110,8 +121,9 @@ def verify_committed(spec: FileSpec) -> str:
         raise AssetError(f"{spec.rel}: committed file missing from the repository")
     got = sha256_of(path)
     if got != spec.sha256:
-        raise AssetError(f"{spec.rel}: sha256 does not match {spec.folder}/manifest.yaml: expected {spec.sha256}, "
-                         f"got {got}")
+        raise AssetError(
+            f"{spec.rel}: sha256 does not match {spec.folder}/manifest.yaml: expected {spec.sha256}, got {got}"
+        )
     return "verified"
 
 
@@ -136,13 +148,19 @@ def fetch_file(spec: FileSpec, dest: Path, mirror: Path | None) -> str:
         with urllib.request.urlopen(spec.url, timeout=DOWNLOAD_TIMEOUT_S) as resp:
             _write_verified(resp, target, spec, spec.url)
     except (urllib.error.URLError, OSError) as e:  # URLError, HTTPError, timeouts, resets
-        raise AssetError(f"{spec.rel}: not in the mirror ({mirror}) and the download from {spec.url} "
-                         f"failed: {getattr(e, 'reason', None) or e}") from e
+        raise AssetError(
+            f"{spec.rel}: not in the mirror ({mirror}) and the download from {spec.url} "
+            f"failed: {getattr(e, 'reason', None) or e}"
+        ) from e
     return "downloaded"
 
 
-def fetch_assets(dest: Path | None = None, mirror: Path | None = None, manifests: Iterable[Path] | None = None,
-                 report: Callable[[FileSpec, str, str], None] | None = None) -> dict[str, str]:
+def fetch_assets(
+    dest: Path | None = None,
+    mirror: Path | None = None,
+    manifests: Iterable[Path] | None = None,
+    report: Callable[[FileSpec, str, str], None] | None = None,
+) -> dict[str, str]:
     """Fetch every file of `manifests` (default: both repo manifests) into `dest` (default
     `assets_dir()`); `mirror` None = `default_mirror()`.
 
@@ -252,17 +270,25 @@ def sample_truth(name: str, root: Path | None = None) -> Path | None:
 
 def sample_clips_with_crossings(root: Path | None = None) -> list[tuple[str, Path, Path]]:
     """(name, clip path under the assets folder, committed crossing file) for every sample clip."""
-    return [(e["name"], asset_path("sample_videos", e["name"], root), REPO_ROOT / "sample_videos" / e["crossing"])
-            for e in load_manifest(SAMPLES_MANIFEST)[1] if e["kind"] == "clip"]
+    return [
+        (e["name"], asset_path("sample_videos", e["name"], root), REPO_ROOT / "sample_videos" / e["crossing"])
+        for e in load_manifest(SAMPLES_MANIFEST)[1]
+        if e["kind"] == "clip"
+    ]
 
 
 # -- CLI -----------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m detector.assets", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--mirror", type=Path, default=None,
-                    help="folder to copy from first (default: $CROSSWATCH_ASSETS_MIRROR or ../shared)")
-    ap.add_argument("--dest", type=Path, default=None,
-                    help="assets folder (default: $CROSSWATCH_ASSETS_DIR or <repo>/assets)")
+    ap.add_argument(
+        "--mirror",
+        type=Path,
+        default=None,
+        help="folder to copy from first (default: $CROSSWATCH_ASSETS_MIRROR or ../shared)",
+    )
+    ap.add_argument(
+        "--dest", type=Path, default=None, help="assets folder (default: $CROSSWATCH_ASSETS_DIR or <repo>/assets)"
+    )
     args = ap.parse_args(argv)
 
     def report(spec: FileSpec, status: str, detail: str) -> None:

@@ -1,4 +1,5 @@
 """Box arithmetic on Detections: overlaps and duplicate suppression (numpy only)."""
+
 from __future__ import annotations
 
 import numpy as np

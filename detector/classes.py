@@ -7,6 +7,7 @@ motorbike/scooter/e-bike under them as ONE box: it becomes the pipeline's `motor
 the evidence treat it as every two-wheeler, and the rider merge (`riders.py`) has nothing to fold
 (pedestrians stay `person`). A model with none of these names is refused.
 """
+
 from __future__ import annotations
 
 # The trained model's classes, in id order (docs/training.md).

@@ -5,6 +5,7 @@ the whole table with its own file ($CROSSWATCH_VIOLATION_CODES, or `load_codes(p
 table is validated: an unknown event type, road-user kind or class, a malformed code or a duplicate
 row is refused with a one-line error naming the file and the field.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,11 @@ from .types import ViolationEvent, ViolationType
 DEFAULT_CODES = Path(__file__).with_name("violation_codes.yaml")
 CODES_ENV = "CROSSWATCH_VIOLATION_CODES"
 RoadUser = Literal["motor", "non_motor", "pedestrian"]
-ROAD_USER_LABELS = {"motor": "机动车 motor vehicle", "non_motor": "非机动车 non-motor vehicle",
-                    "pedestrian": "行人 pedestrian"}
+ROAD_USER_LABELS = {
+    "motor": "机动车 motor vehicle",
+    "non_motor": "非机动车 non-motor vehicle",
+    "pedestrian": "行人 pedestrian",
+}
 
 
 class CodesError(ValueError):
@@ -78,8 +82,10 @@ class CodeTable:
     def __init__(self, table: _Table, path: Path):
         self.path, self.source = path, table.source
         self.classes = dict(table.classes)
-        self.rows = {(r.type, r.road_user): ViolationCode(r.code, r.full_code, r.description, r.law, r.road_user)
-                     for r in table.codes}
+        self.rows = {
+            (r.type, r.road_user): ViolationCode(r.code, r.full_code, r.description, r.law, r.road_user)
+            for r in table.codes
+        }
 
     def road_user(self, class_name: str) -> RoadUser | None:
         return self.classes.get(class_name)

@@ -3,6 +3,7 @@
 Every coordinate is in the pixel space of `frame_size`; `scaled_to()` maps it onto a video of
 another size. Errors name the file and the field.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,23 +40,28 @@ MAX_YAML_CHARS = 1_000_000
 MAX_INT_DIGITS = 20
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
+
 class ConfigError(ValueError):
     """A crossing or plan file that cannot be used; the message names the file and the field."""
+
 
 class _Strict(BaseModel):
     # allow_inf_nan=False: `.nan` / `.inf` anywhere is an error (NaN passed every bound check and
     # made the pipeline silently find nothing)
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
+
 def _clean_text(v: str) -> str:
     """Printable, not blank: no control, format (zero-width, bidi overrides), surrogate, private-use
     or unassigned characters, no line/paragraph separators (NUL included)."""
-    if _CONTROL.search(v) or any(unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp")
-                                 for ch in v):
+    if _CONTROL.search(v) or any(
+        unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp") for ch in v
+    ):
         raise ValueError("must not contain control characters")
     if not v.strip():
         raise ValueError("must not be blank")
     return v
+
 
 # Strict: text must be text (a YAML `!!binary` value is bytes, not a name)
 Text = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(_clean_text)]
@@ -66,14 +72,17 @@ Point = tuple[Coord, Coord]
 Vector = tuple[Vec, Vec]
 Box = tuple[Coord, Coord, Coord, Coord]  # x, y, w, h
 
+
 def _nonzero(v: Point) -> Point:
     if math.hypot(v[0], v[1]) < 1e-9:
         raise ValueError("direction vector must not be zero")
     return v
 
+
 class Location(_Strict):
     lat: float = Field(ge=-90, le=90, description="latitude, degrees")
     lon: float = Field(ge=-180, le=180, description="longitude, degrees")
+
 
 class Lamps(_Strict):
     red: Box = Field(description="red lamp box [x, y, w, h]")
@@ -90,9 +99,11 @@ class Lamps(_Strict):
     def items(self) -> list[tuple[str, Box]]:
         return [(k, b) for k, b in (("red", self.red), ("yellow", self.yellow), ("green", self.green)) if b is not None]
 
+
 class Signal(_Strict):
     id: Ident = Field(description="signal id, referenced by stop lines and lanes")
     lamps: Lamps
+
 
 class StopLine(_Strict):
     id: Ident
@@ -121,6 +132,7 @@ class StopLine(_Strict):
             raise ValueError("entering direction runs along the stop line; it must point across it")
         return self
 
+
 class Lane(_Strict):
     id: Ident
     name: Text | None = Field(default=None, description="shown to people on evidence, e.g. 直行车道 straight lane")
@@ -147,6 +159,7 @@ class Lane(_Strict):
         """The lane's own `signal` when the file sets it (null = none, exempt); else the stop line's."""
         return self.signal if "signal" in self.model_fields_set else stop_line_signal
 
+
 def _box_meets(box: tuple[float, float, float, float], pts) -> bool:
     """The bounding box of `pts` meets `box` (x1, y1, x2, y2)."""
     xs, ys = [p[0] for p in pts], [p[1] for p in pts]
@@ -157,31 +170,44 @@ class DetectionOptions(_Strict):
     """Optional per-crossing detection hints."""
 
     tiles: list[tuple[Coord, Coord, Coord, Coord]] = Field(
-        default_factory=list, max_length=MAX_ITEMS,
+        default_factory=list,
+        max_length=MAX_ITEMS,
         description="extra regions [x1, y1, x2, y2] detected at full resolution (far field with small road users)",
     )
     roi: tuple[Coord, Coord, Coord, Coord] | None = Field(
         default=None,
         description="[x1, y1, x2, y2]: the whole-picture pass looks only here (lanes, stop-line band, junction "
-                    "and the way out); a short, wide region lets several frames share one model input",
+        "and the way out); a short, wide region lets several frames share one model input",
     )
 
+
 class Crossing(_Strict):
-    id: Annotated[str, Strict(), Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=MAX_ID_CHARS,
-                             description="unique id: lowercase letters, digits, '-'")]
+    id: Annotated[
+        str,
+        Strict(),
+        Field(
+            pattern=r"^[a-z0-9][a-z0-9-]*$",
+            max_length=MAX_ID_CHARS,
+            description="unique id: lowercase letters, digits, '-'",
+        ),
+    ]
     name: Text = Field(description="shown to people")
     district: Text | None = Field(default=None, description="null = none; never blank")
     location: Location | None = None
-    frame_size: tuple[int, int] = Field(description=f"[width, height] of the pixel space used below, each 1..{MAX_FRAME_SIDE}")
+    frame_size: tuple[int, int] = Field(
+        description=f"[width, height] of the pixel space used below, each 1..{MAX_FRAME_SIDE}"
+    )
     signals: list[Signal] = Field(default_factory=list, max_length=MAX_ITEMS)
     stop_lines: list[StopLine] = Field(default_factory=list, max_length=MAX_ITEMS)
     lanes: list[Lane] = Field(default_factory=list, max_length=MAX_ITEMS)
     grace_s: float = Field(default=0.5, ge=0, le=10, description="seconds after red onset before crossing counts")
     detection: DetectionOptions = Field(default_factory=DetectionOptions)
     plate_regions: list[Literal["CN", "VN", "ID"]] | None = Field(
-        default=None, description="plate formats the reader accepts here (CN, VN, ID); unset = all. A country's "
-                                  "formats only: a Chinese plate read without its province character must not pass "
-                                  "as an Indonesian one")
+        default=None,
+        description="plate formats the reader accepts here (CN, VN, ID); unset = all. A country's "
+        "formats only: a Chinese plate read without its province character must not pass "
+        "as an Indonesian one",
+    )
 
     @field_validator("frame_size")
     @classmethod
@@ -202,8 +228,11 @@ class Crossing(_Strict):
                     errors.append(f"{field}: point ({x:g}, {y:g}) lies outside the frame {w}x{h}")
                     return
 
-        for kind, ids in (("signals", signal_ids), ("stop_lines", [s.id for s in self.stop_lines]),
-                          ("lanes", [lane.id for lane in self.lanes])):
+        for kind, ids in (
+            ("signals", signal_ids),
+            ("stop_lines", [s.id for s in self.stop_lines]),
+            ("lanes", [lane.id for lane in self.lanes]),
+        ):
             dup = {i for i in ids if ids.count(i) > 1}
             if dup:
                 errors.append(f"{kind}: duplicate id {sorted(dup)}")
@@ -228,8 +257,9 @@ class Crossing(_Strict):
                 errors.append("detection.roi: needs x2 > x1 and y2 > y1")
             inside("detection.roi", [(x1, y1), (x2, y2)])
             if (self.lanes or self.stop_lines) and not any(
-                    _box_meets(self.detection.roi, pts) for pts in
-                    [ln.polygon for ln in self.lanes] + [sl.points for sl in self.stop_lines]):
+                _box_meets(self.detection.roi, pts)
+                for pts in [ln.polygon for ln in self.lanes] + [sl.points for sl in self.stop_lines]
+            ):
                 errors.append("detection.roi: covers no lane or stop line (nothing left to detect)")
         if errors:
             raise ValueError("; ".join(errors))
@@ -294,9 +324,11 @@ class Crossing(_Strict):
             msg = _format_errors(Path(self.id), e).replace("invalid crossing file", f"does not fit a {W}x{H} video")
             raise ConfigError(msg) from None
 
+
 class PlanStep(_Strict):
     t: float = Field(ge=0, le=10 * 365 * 86400, description="seconds from video start when this state begins")
     state: Literal["RED", "YELLOW", "GREEN"]
+
 
 class SignalPlan(_Strict):
     """A phase plan: `[{t, state}, ...]` for every signal, or `{signals: {id: [{t, state}, ...]}}`."""
@@ -312,6 +344,7 @@ class SignalPlan(_Strict):
             if ts != sorted(ts):
                 raise ValueError(f"signals.{sid}: steps must be in increasing t")
         return self
+
 
 MAX_REPORTED_ERRORS = 10
 
@@ -341,6 +374,7 @@ def _format_errors(path: Path, err: ValidationError) -> str:
         parts.append(f"and {len(errors) - MAX_REPORTED_ERRORS} more")
     return f"{path}: invalid crossing file: " + "; ".join(parts)
 
+
 class _BoundedLoader(yaml.SafeLoader):
     """PyYAML's safe loader that refuses aliases (`*name`: one anchor repeated can expand 58 KiB
     into a million points), nesting deeper than MAX_YAML_DEPTH (the composer recurses: 2,000
@@ -349,13 +383,15 @@ class _BoundedLoader(yaml.SafeLoader):
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
-            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in crossing files",
-                                              event.start_mark)
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in crossing files", event.start_mark
+            )
         self._depth = getattr(self, "_depth", 0) + 1
         try:
             if self._depth > MAX_YAML_DEPTH:
-                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels",
-                                                  self.peek_event().start_mark)
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", self.peek_event().start_mark
+                )
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -363,8 +399,9 @@ class _BoundedLoader(yaml.SafeLoader):
     def construct_yaml_int(self, node):
         digits = sum(c.isdigit() for c in str(node.value))
         if digits > MAX_INT_DIGITS:
-            raise yaml.constructor.ConstructorError(None, None, f"integer with {digits} digits is too large",
-                                                    node.start_mark)
+            raise yaml.constructor.ConstructorError(
+                None, None, f"integer with {digits} digits is too large", node.start_mark
+            )
         return super().construct_yaml_int(node)
 
 
@@ -395,6 +432,7 @@ def _read_yaml(path: Path) -> object:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     return load_yaml_text(text, str(path))
 
+
 def parse_crossing(data: object, source: str = "<crossing>") -> Crossing:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: invalid crossing file: expected a mapping at the top level")
@@ -405,9 +443,11 @@ def parse_crossing(data: object, source: str = "<crossing>") -> Crossing:
     except RecursionError:
         raise ConfigError(f"{source}: invalid crossing file: nested too deeply") from None
 
+
 def load_crossing(path: str | Path) -> Crossing:
     path = Path(path)
     return parse_crossing(_read_yaml(path), str(path))
+
 
 def load_signal_plan(path: str | Path, signal_ids: list[str]) -> SignalPlan:
     path = Path(path)

@@ -1,4 +1,5 @@
 """Detect: pictures -> Detections of road users. The only module that imports ultralytics."""
+
 from __future__ import annotations
 
 import os
@@ -52,10 +53,19 @@ class YoloDetector:
     (`openvino_yolo.py`, same pre/post-processing, no PyTorch import: `backend == "openvino"`);
     everything else runs through ultralytics (`backend == "ultralytics"`). `backend=` forces one."""
 
-    def __init__(self, model_path: str | Path, *, device: str | None = None, imgsz: int = 640,
-                 conf: float = 0.1, iou: float = 0.5, half: bool | None = None,
-                 tiles: Sequence[Sequence[float]] = (), roi: Sequence[float] | None = None,
-                 backend: str = "auto"):
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        device: str | None = None,
+        imgsz: int = 640,
+        conf: float = 0.1,
+        iou: float = 0.5,
+        half: bool | None = None,
+        tiles: Sequence[Sequence[float]] = (),
+        roi: Sequence[float] | None = None,
+        backend: str = "auto",
+    ):
         self.model_path = Path(model_path)
         if not self.model_path.exists():
             raise ModelError(f"{self.model_path}: model file not found (run `make assets`)")
@@ -83,7 +93,9 @@ class YoloDetector:
             except Exception as e:  # the runtime raises RuntimeError for unreadable IR
                 raise ModelError(f"{self.model_path}: cannot load model: {str(e).splitlines()[0]}") from None
         if backend == "openvino" and self._ov is None:
-            raise ModelError(f"{self.model_path}: the OpenVINO backend needs a fixed-shape OpenVINO folder, CPU, imgsz 640")
+            raise ModelError(
+                f"{self.model_path}: the OpenVINO backend needs a fixed-shape OpenVINO folder, CPU, imgsz 640"
+            )
         self.backend = "openvino" if self._ov is not None else "ultralytics"
         if self._ov is not None:
             names = self._ov.names
@@ -97,7 +109,9 @@ class YoloDetector:
             names = self._model.names if isinstance(self._model.names, dict) else dict(enumerate(self._model.names))
         self._keep = road_user_classes(names)  # model class id -> pipeline class (COCO or crosswatch-trained)
         if not self._keep:
-            raise ModelError(f"{self.model_path}: model has no road-user classes (names: {sorted(set(names.values()))[:8]})")
+            raise ModelError(
+                f"{self.model_path}: model has no road-user classes (names: {sorted(set(names.values()))[:8]})"
+            )
 
     def use_regions(self, roi: Sequence[float] | None, tiles: Sequence[Sequence[float]]) -> None:
         """Look at these regions from now on (the pipeline's plan, in the pixel space of the frames it passes)."""
@@ -106,10 +120,20 @@ class YoloDetector:
 
     def _predict(self, images: list[np.ndarray]) -> list[Detections]:
         if self._ov is not None:
-            return [self._to_detections(d) for d in
-                    self._ov.predict(images, conf=self.conf, iou=self.iou, classes=list(self._keep))]
-        results = self._model.predict(images, imgsz=self.imgsz, conf=self.conf, iou=self.iou,
-                                      classes=list(self._keep), device=self.device, half=self.half, verbose=False)
+            return [
+                self._to_detections(d)
+                for d in self._ov.predict(images, conf=self.conf, iou=self.iou, classes=list(self._keep))
+            ]
+        results = self._model.predict(
+            images,
+            imgsz=self.imgsz,
+            conf=self.conf,
+            iou=self.iou,
+            classes=list(self._keep),
+            device=self.device,
+            half=self.half,
+            verbose=False,
+        )
         return [self._to_detections(_boxes_array(r)) for r in results]
 
     def _to_detections(self, data: np.ndarray) -> Detections:
@@ -121,15 +145,18 @@ class YoloDetector:
         i = 0
         while i < len(images):
             n = stack_count(images[i].shape[:2]) if self.pack else 1
-            group = [im for im in images[i:i + n] if im.shape == images[i].shape]
+            group = [im for im in images[i : i + n] if im.shape == images[i].shape]
             if len(group) == 1:
                 out.extend(self._predict(group))
             else:
-                canvas = np.full((sum(im.shape[0] for im in group) + STACK_GAP * (len(group) - 1),
-                                  group[0].shape[1], 3), 114, np.uint8)
+                canvas = np.full(
+                    (sum(im.shape[0] for im in group) + STACK_GAP * (len(group) - 1), group[0].shape[1], 3),
+                    114,
+                    np.uint8,
+                )
                 y = 0
                 for im in group:
-                    canvas[y:y + im.shape[0]] = im
+                    canvas[y : y + im.shape[0]] = im
                     y += im.shape[0] + STACK_GAP
                 out.extend(unstack(self._predict([canvas])[0], group[0].shape[0], len(group), STACK_GAP))
             i += len(group)
@@ -148,7 +175,7 @@ class YoloDetector:
         """The whole-picture pass on the region of interest `roi` only, boxes moved back to the frame. A
         road user cut by the region's edge keeps its visible part (the rules only look inside)."""
         x1, y1, x2, y2 = roi
-        crops = [img[max(0, y1):min(img.shape[0], y2), max(0, x1):min(img.shape[1], x2)] for img in images]
+        crops = [img[max(0, y1) : min(img.shape[0], y2), max(0, x1) : min(img.shape[1], x2)] for img in images]
         out = self._predict_packed(crops)
         for det in out:
             det.xyxy[:, [0, 2]] += max(0, x1)
@@ -166,7 +193,7 @@ class YoloDetector:
         for i, img in enumerate(images):
             h, w = img.shape[:2]
             for x1, y1, x2, y2 in self.tiles:
-                crops.append(img[max(0, y1):min(h, y2), max(0, x1):min(w, x2)])
+                crops.append(img[max(0, y1) : min(h, y2), max(0, x1) : min(w, x2)])
                 owners.append((i, max(0, x1), max(0, y1)))
         merged = [[d] for d in full]
         for (i, ox, oy), crop, det in zip(owners, crops, self._predict_packed(crops)):

@@ -7,6 +7,7 @@ labelled box (interpolated along the labelled path for lane labels). Pairs are t
 one to one. A label marked `uncertain` counts neither way; an event matching a `legal` road user,
 or nothing, is false.
 """
+
 from __future__ import annotations
 
 import math
@@ -57,11 +58,18 @@ class TypeScore:
         def ev(e: dict) -> dict:
             return {"t": e["t"], "box": e["box"], "class": e.get("class"), "track_id": e.get("track_id")}
 
-        return {"type": self.type, "positives": self.positives, "events": self.events, "hit": self.hit,
-                "false": len(self.false), "capture": round(self.capture, 3), "validity": round(self.validity, 3),
-                "matched": [{"event": ev(e), "label": lab(x)} for e, x in self.matched],
-                "missed": [lab(x) for x in self.missed],
-                "false_events": [{"event": ev(e), "label": lab(x) if x else None} for e, x in self.false]}
+        return {
+            "type": self.type,
+            "positives": self.positives,
+            "events": self.events,
+            "hit": self.hit,
+            "false": len(self.false),
+            "capture": round(self.capture, 3),
+            "validity": round(self.validity, 3),
+            "matched": [{"event": ev(e), "label": lab(x)} for e, x in self.matched],
+            "missed": [lab(x) for x in self.missed],
+            "false_events": [{"event": ev(e), "label": lab(x) if x else None} for e, x in self.false],
+        }
 
 
 def _family(cls: str | None) -> str | None:
@@ -78,12 +86,30 @@ def labels_for(kind: str, truth: dict) -> list[Label]:
     out = []
     if kind == "red_light":
         for i, c in enumerate(truth.get("crossings", [])):
-            out.append(Label(c.get("id", f"c{i}"), verdict.get(c["verdict"], "ign"), c["t"], c["t"],
-                             tuple(c["box"]), tuple(c["box"]), c.get("class")))
+            out.append(
+                Label(
+                    c.get("id", f"c{i}"),
+                    verdict.get(c["verdict"], "ign"),
+                    c["t"],
+                    c["t"],
+                    tuple(c["box"]),
+                    tuple(c["box"]),
+                    c.get("class"),
+                )
+            )
     else:
         for i, v in enumerate(truth.get("vehicles", [])):
-            out.append(Label(v.get("id", f"v{i}"), verdict.get(v["verdict"], "ign"), v["t_first"], v["t_last"],
-                             tuple(v["box_first"]), tuple(v["box_last"]), v.get("class")))
+            out.append(
+                Label(
+                    v.get("id", f"v{i}"),
+                    verdict.get(v["verdict"], "ign"),
+                    v["t_first"],
+                    v["t_last"],
+                    tuple(v["box_first"]),
+                    tuple(v["box_last"]),
+                    v.get("class"),
+                )
+            )
     return out
 
 
@@ -105,8 +131,9 @@ def distance(event: dict, label: Label) -> float | None:
 def score(kind: str, events: list[dict], truth: dict) -> TypeScore:
     events = [e for e in events if e.get("type") == kind]
     labels = labels_for(kind, truth)
-    pairs = sorted((d, i, j) for i, e in enumerate(events) for j, lab in enumerate(labels)
-                   if (d := distance(e, lab)) is not None)
+    pairs = sorted(
+        (d, i, j) for i, e in enumerate(events) for j, lab in enumerate(labels) if (d := distance(e, lab)) is not None
+    )
     used_e: dict[int, int] = {}
     used_l: set[int] = set()
     for _, i, j in pairs:
@@ -156,10 +183,15 @@ def signal_agreement(transitions: list[tuple[float, str]], phases: list[dict], d
     for ph in phases:
         if ph["state"] == "RED" and ph["t_start"] > 0.05:
             ours = [ts for ts, st in transitions if st == "RED" and abs(ts - ph["t_start"]) <= 5.0]
-            onsets.append({"labelled": ph["t_start"],
-                           "found": min(ours, key=lambda x: abs(x - ph["t_start"])) if ours else None,
-                           "error_s": round(min(ours, key=lambda x: abs(x - ph["t_start"])) - ph["t_start"], 3)
-                           if ours else None})
+            onsets.append(
+                {
+                    "labelled": ph["t_start"],
+                    "found": min(ours, key=lambda x: abs(x - ph["t_start"])) if ours else None,
+                    "error_s": round(min(ours, key=lambda x: abs(x - ph["t_start"])) - ph["t_start"], 3)
+                    if ours
+                    else None,
+                }
+            )
     return {"agreement": round(agree / total, 4) if total else None, "red_onsets": onsets}
 
 
@@ -169,8 +201,12 @@ def count_error(counts: dict[str, dict[str, int]], truth: dict) -> dict | None:
         return None
     labelled = len(truth["crossings"])
     ours = sum(sum(per.values()) for per in counts.values())
-    return {"labelled": labelled, "counted": ours, "error": ours - labelled,
-            "relative": round((ours - labelled) / labelled, 3) if labelled else None}
+    return {
+        "labelled": labelled,
+        "counted": ours,
+        "error": ours - labelled,
+        "relative": round((ours - labelled) / labelled, 3) if labelled else None,
+    }
 
 
 def reverse_truth(truth: dict, duration: float | None = None) -> dict:
@@ -180,8 +216,15 @@ def reverse_truth(truth: dict, duration: float | None = None) -> dict:
     end = (n - 1) / fps if n and fps else duration
     if end is None:
         raise ValueError("reverse_truth needs `frames` and `fps` in the labels, or the clip duration")
-    vehicles = [{**v, "t_first": round(end - v["t_last"], 3), "t_last": round(end - v["t_first"], 3),
-                 "box_first": v["box_last"], "box_last": v["box_first"],
-                 "verdict": {"legal": "wrong_way"}.get(v["verdict"], v["verdict"])}
-                for v in truth.get("vehicles", [])]
+    vehicles = [
+        {
+            **v,
+            "t_first": round(end - v["t_last"], 3),
+            "t_last": round(end - v["t_first"], 3),
+            "box_first": v["box_last"],
+            "box_last": v["box_first"],
+            "verdict": {"legal": "wrong_way"}.get(v["verdict"], v["verdict"]),
+        }
+        for v in truth.get("vehicles", [])
+    ]
     return {**truth, "vehicles": vehicles}

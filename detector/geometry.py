@@ -1,4 +1,5 @@
 """Plane geometry in image pixels: stop lines, lanes, directions. Pure functions, no pixels."""
+
 from __future__ import annotations
 
 import math
@@ -98,5 +99,9 @@ def signal_box(crossing, signal_id: str | None) -> tuple[float, float, float, fl
     if signal_id is None:
         return None
     boxes = [b for _, b in crossing.signal(signal_id).lamps.items()]
-    return (min(b[0] for b in boxes), min(b[1] for b in boxes),
-            max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes))
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[0] + b[2] for b in boxes),
+        max(b[1] + b[3] for b in boxes),
+    )

@@ -5,6 +5,7 @@ in the junction) leaves a step in its path that is too far for the time between 
 a box that changes size abruptly. `path_break` finds the first such step; an event whose evidence
 times straddle one shows two road users and must not be stored as it is (`check_events` drops it).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -40,8 +41,9 @@ def _cut(b: Box, frame: tuple[int, int] | None, px: float = 2.0) -> bool:
     return frame is not None and (b[0] <= px or b[1] <= px or b[2] >= frame[0] - px or b[3] >= frame[1] - px)
 
 
-def path_break(path: Sequence[tuple[float, Box]], limits: IdentityLimits = IdentityLimits(),
-               frame: tuple[int, int] | None = None) -> float | None:
+def path_break(
+    path: Sequence[tuple[float, Box]], limits: IdentityLimits = IdentityLimits(), frame: tuple[int, int] | None = None
+) -> float | None:
     """Time of the first step of `path` ((t, box) in time order) that one road user cannot make, else None.
 
     A step breaks when it moves further than `max_speed` box heights per second (plus `slack`), when its
@@ -74,16 +76,18 @@ def path_break(path: Sequence[tuple[float, Box]], limits: IdentityLimits = Ident
     return None
 
 
-def same_road_user(event: ViolationEvent, limits: IdentityLimits = IdentityLimits(),
-                   frame: tuple[int, int] | None = None) -> bool:
+def same_road_user(
+    event: ViolationEvent, limits: IdentityLimits = IdentityLimits(), frame: tuple[int, int] | None = None
+) -> bool:
     """The event's path, over the span of its evidence times, has no break."""
     lo, hi = min(event.key_times), max(event.key_times)
     span = [(t, b) for t, b in event.path if lo - 1e-6 <= t <= hi + 1e-6]
     return path_break(span, limits, frame) is None
 
 
-def check_events(events: list[ViolationEvent], frame: tuple[int, int] | None = None,
-                 limits: IdentityLimits = IdentityLimits()) -> tuple[list[ViolationEvent], list[ViolationEvent]]:
+def check_events(
+    events: list[ViolationEvent], frame: tuple[int, int] | None = None, limits: IdentityLimits = IdentityLimits()
+) -> tuple[list[ViolationEvent], list[ViolationEvent]]:
     """(kept, dropped): events whose evidence shows one road user, and those whose path jumps."""
     kept: list[ViolationEvent] = []
     dropped: list[ViolationEvent] = []

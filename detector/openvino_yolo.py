@@ -8,6 +8,7 @@ threshold, class filter applied after the best class is picked, class-wise greed
 `max_det` boxes, boxes mapped back and clipped. `tests/detector/test_openvino_yolo.py` checks the
 boxes against ultralytics on real frames.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -65,8 +66,9 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
     return np.asarray(keep, dtype=np.int64)
 
 
-def decode(raw: np.ndarray, conf: float, iou: float, classes: Iterable[int] | None, max_det: int = 300,
-           max_nms: int = 30000) -> np.ndarray:
+def decode(
+    raw: np.ndarray, conf: float, iou: float, classes: Iterable[int] | None, max_det: int = 300, max_nms: int = 30000
+) -> np.ndarray:
     """(4 + nc, anchors) model output -> (N, 6) [x1, y1, x2, y2, conf, cls] in model-input pixels.
 
     The best class is looked up only for anchors whose best score passes `conf` (a handful of
@@ -133,8 +135,9 @@ class OpenVinoYolo:
         self._compiled = core.compile_model(model, "CPU", config)
         self._request = self._compiled.create_infer_request()
 
-    def predict(self, images: list[np.ndarray], *, conf: float, iou: float,
-                classes: Iterable[int] | None = None) -> list[np.ndarray]:
+    def predict(
+        self, images: list[np.ndarray], *, conf: float, iou: float, classes: Iterable[int] | None = None
+    ) -> list[np.ndarray]:
         classes = list(classes) if classes is not None else None
         out = []
         for img in images:

@@ -7,6 +7,7 @@ from confident, plausibly shaped boxes only. `context_class` uses it, and the sh
 correct a class the detector gets wrong in a way the size contradicts: a car box clearly taller than
 wide, or far smaller than a car at that row (a motorbike's headlight at dusk), is a two-wheeler.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

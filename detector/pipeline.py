@@ -5,6 +5,7 @@ crossings and per-minute counts. The detector is any object with `detect(images)
 so tests drive it with scripted detections and no model. `FrameSession` is the per-frame part:
 `Pipeline.run` feeds it a file's frames, `detector.live` (`crosswatch watch`) a stream's.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -94,9 +95,18 @@ class FrameSession:
     history of each signal (a file run reports it; a stream never ends, so it does not keep it).
     """
 
-    def __init__(self, crossing: Crossing, detector: Detector, settings: PipelineSettings,
-                 plan: SignalPlan | None, frame_size: tuple[int, int], *, track_offset: int = 0,
-                 log_signals: bool = True, clock: _Clock | None = None):
+    def __init__(
+        self,
+        crossing: Crossing,
+        detector: Detector,
+        settings: PipelineSettings,
+        plan: SignalPlan | None,
+        frame_size: tuple[int, int],
+        *,
+        track_offset: int = 0,
+        log_signals: bool = True,
+        clock: _Clock | None = None,
+    ):
         self.crossing = crossing  # already in the video's pixel space
         self.detector = detector
         self.settings = settings
@@ -194,8 +204,12 @@ class FrameSession:
                     if not log or log[-1][1] != reading.state.value:
                         log.append((round(frame.t - reading.since_s, 3), reading.state.value))
             clock.lap("signal")
-        if (due and self.settings.skip_duplicates and self._last_image is not None
-                and is_duplicate(frame.image, self._last_image)):
+        if (
+            due
+            and self.settings.skip_duplicates
+            and self._last_image is not None
+            and is_duplicate(frame.image, self._last_image)
+        ):
             due = False
         if due:
             self._last_detect_t, self._last_image = frame.t, frame.image
@@ -238,8 +252,13 @@ def to_video_pixels(events: list[ViolationEvent], work: tuple[int, int], video_s
 
 
 class Pipeline:
-    def __init__(self, crossing: Crossing, detector: Detector, settings: PipelineSettings | None = None,
-                 plan: SignalPlan | None = None):
+    def __init__(
+        self,
+        crossing: Crossing,
+        detector: Detector,
+        settings: PipelineSettings | None = None,
+        plan: SignalPlan | None = None,
+    ):
         self.crossing = crossing
         self.detector = detector
         self.settings = settings or PipelineSettings()
@@ -253,8 +272,9 @@ class Pipeline:
         crossing = self.crossing.scaled_to((info.width, info.height))
         work = plan_work(self.crossing, self.detector, (info.width, info.height))
         clock = _Clock()
-        session = FrameSession(self.crossing.scaled_to(work), self.detector, self.settings, self.plan, work,
-                               clock=clock)
+        session = FrameSession(
+            self.crossing.scaled_to(work), self.detector, self.settings, self.plan, work, clock=clock
+        )
         frame: Frame
         for frame in read_frames(video, size=work):
             session.push(frame)
@@ -273,7 +293,17 @@ class Pipeline:
         events.sort(key=lambda e: (e.t, e.track_id))
         last_t = session.last_t
         duration = max(last_t + (1.0 / info.nominal_fps if info.nominal_fps else 0.0), info.duration_s or 0.0)
-        return PipelineResult(info=info, events=events, crossings=crossings, counts=counter.rows(),
-                              frames=session.frames, processed=session.processed, duration_s=round(duration, 3),
-                              elapsed_s=time.perf_counter() - started, timings=clock.spent, crossing=crossing,
-                              signal_log=session.signal_log, dropped=session.dropped)
+        return PipelineResult(
+            info=info,
+            events=events,
+            crossings=crossings,
+            counts=counter.rows(),
+            frames=session.frames,
+            processed=session.processed,
+            duration_s=round(duration, 3),
+            elapsed_s=time.perf_counter() - started,
+            timings=clock.spent,
+            crossing=crossing,
+            signal_log=session.signal_log,
+            dropped=session.dropped,
+        )

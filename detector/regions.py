@@ -16,6 +16,7 @@ frame is never converted to a full-size picture. Inside that space the plan has
   where the whole-picture pass would see two-wheelers smaller than `MIN_MODEL_PX`.
 `detection.roi` / `detection.tiles` in the crossing file override the automatic choice.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,7 +27,9 @@ from .config import Crossing
 MODEL_SIDE = 640  # input side of the fixed-shape model
 MIN_MODEL_PX = 40.0  # a two-wheeler should be this tall in the model input
 TWO_WHEELER_PER_ROAD = 0.15  # rider + bike height / lane width at the same row (0.11-0.17 on the sample clips)
-LANE_MARGIN = 0.08  # the region reaches this share of the picture's long side around the lanes (riders enter from outside)
+LANE_MARGIN = (
+    0.08  # the region reaches this share of the picture's long side around the lanes (riders enter from outside)
+)
 JUNCTION_HEIGHTS = 2.5  # how far past a stop line the picture is looked at, in two-wheeler heights
 MAX_TILE_SCALE = 3.0  # tiles never upscale more than this (beyond it the picture holds no detail)
 MAX_TILES = 6  # at most this many upscaled tiles per frame (cost bound)
@@ -124,7 +127,12 @@ def auto_roi(crossing: Crossing) -> Box:
     if not pts:
         return (0, 0, W, H)
     xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-    box = (max(0, math.floor(min(xs))), max(0, math.floor(min(ys))), min(W, math.ceil(max(xs))), min(H, math.ceil(max(ys))))
+    box = (
+        max(0, math.floor(min(xs))),
+        max(0, math.floor(min(ys))),
+        min(W, math.ceil(max(xs))),
+        min(H, math.ceil(max(ys))),
+    )
     if box[2] - box[0] < 8 or box[3] - box[1] < 8:
         raise RegionError("lanes/stop_lines: the detection region they span is empty (under 8 px)")
     return box
@@ -172,9 +180,17 @@ def auto_tiles(crossing: Crossing, roi: Box, roi_scale: float) -> tuple[list[Box
     tiles = []
     for j in range(ny):
         # a single tile is centred on its band, inside the frame
-        ty = ya + round(j * (yb - ya - side) / (ny - 1)) if ny > 1 else int(min(max(0, (ya + yb - th) / 2), max(0, H - th)))
+        ty = (
+            ya + round(j * (yb - ya - side) / (ny - 1))
+            if ny > 1
+            else int(min(max(0, (ya + yb - th) / 2), max(0, H - th)))
+        )
         for i in range(nx):
-            tx = xa + round(i * (xb - xa - side) / (nx - 1)) if nx > 1 else int(min(max(0, (xa + xb - tw) / 2), max(0, W - tw)))
+            tx = (
+                xa + round(i * (xb - xa - side) / (nx - 1))
+                if nx > 1
+                else int(min(max(0, (xa + xb - tw) / 2), max(0, W - tw)))
+            )
             tiles.append((tx, ty, min(W, tx + tw), min(H, ty + th)))
     scale = min(scale, MODEL_SIDE / max(tw, th))
     return tiles, round(scale, 3)

@@ -1,4 +1,5 @@
 """Merge: a person riding a bicycle/motorcycle becomes one road user (the vehicle's class)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,7 +34,8 @@ def merge_riders(det: Detections, min_cover: float = 0.15) -> Detections:
     iy = np.clip(np.minimum(p[..., 3], b[..., 3]) - np.maximum(p[..., 1], b[..., 1]), 0, None)
     cover = ix * iy / np.maximum(pw * ph, 1e-6)
     ok = (
-        (pcx >= b[..., 0] - 0.25 * bw) & (pcx <= b[..., 2] + 0.25 * bw)
+        (pcx >= b[..., 0] - 0.25 * bw)
+        & (pcx <= b[..., 2] + 0.25 * bw)
         & (p[..., 3] <= b[..., 3] + 0.25 * bh)
         & (p[..., 1] < b[..., 1] + 0.5 * bh)  # the person's head is above the bike's middle
         & (cover >= min_cover)

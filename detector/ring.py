@@ -13,6 +13,7 @@ decoder set-up (`StreamFormat`) and one mapping of presentation timestamps to se
 time axis (`SegmentClock`). A reconnect, a timestamp jump or dropped packets start a new segment;
 decoding starts again at the new segment's first keyframe.
 """
+
 from __future__ import annotations
 
 import threading
@@ -124,8 +125,9 @@ class PacketRing:
             self._bytes += packet.cost
             self._newest_t = max(self._newest_t, packet.t)
             # one packet is always kept, however large (the bound then is that packet)
-            while len(self._packets) > 1 and (self._bytes > self.max_bytes
-                                              or self._newest_t - self._packets[0].t > self.max_s):
+            while len(self._packets) > 1 and (
+                self._bytes > self.max_bytes or self._newest_t - self._packets[0].t > self.max_s
+            ):
                 self._bytes -= self._packets.popleft().cost
                 self.evicted += 1
             self.peak_bytes = max(self.peak_bytes, self._bytes)

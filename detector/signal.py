@@ -1,4 +1,5 @@
 """Signal state: lamp boxes (or a phase plan) -> debounced RED / YELLOW / GREEN per signal over time."""
+
 from __future__ import annotations
 
 import bisect
@@ -72,8 +73,17 @@ class SignalTimeline:
     Keeps `keep_s` seconds of history, so memory stays flat on long videos.
     """
 
-    def __init__(self, signal_id: str, *, has_yellow: bool, debounce_s: float = 0.15, min_readings: int = 2,
-                 hold_s: float = 1.0, keep_s: float = 120.0, amber_s: float = 6.0):
+    def __init__(
+        self,
+        signal_id: str,
+        *,
+        has_yellow: bool,
+        debounce_s: float = 0.15,
+        min_readings: int = 2,
+        hold_s: float = 1.0,
+        keep_s: float = 120.0,
+        amber_s: float = 6.0,
+    ):
         self.signal_id = signal_id
         self.has_yellow = has_yellow
         self.debounce_s, self.min_readings, self.hold_s, self.keep_s = debounce_s, min_readings, hold_s, keep_s
@@ -94,8 +104,11 @@ class SignalTimeline:
             self._t0 = t
             self._onset = t
         if raw is SignalState.UNKNOWN:
-            if (not self.has_yellow and self._state in (SignalState.GREEN, SignalState.YELLOW)
-                    and t - self._last_green_t <= self.amber_s):
+            if (
+                not self.has_yellow
+                and self._state in (SignalState.GREEN, SignalState.YELLOW)
+                and t - self._last_green_t <= self.amber_s
+            ):
                 raw = SignalState.YELLOW
             elif t - self._last_lit_t <= self.hold_s:
                 raw = self._state
@@ -143,8 +156,10 @@ class LampSignals:
         self.timelines = {s.id: SignalTimeline(s.id, has_yellow=s.lamps.yellow is not None) for s in crossing.signals}
 
     def update(self, image: np.ndarray, t: float) -> dict[str, SignalReading]:
-        return {s.id: self.timelines[s.id].push(t, classify_lamps(lamp_scores(image, s), self.thresholds))
-                for s in self.crossing.signals}
+        return {
+            s.id: self.timelines[s.id].push(t, classify_lamps(lamp_scores(image, s), self.thresholds))
+            for s in self.crossing.signals
+        }
 
     def at(self, signal_id: str, t: float) -> SignalReading:
         return self.timelines[signal_id].at(t)

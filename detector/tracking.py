@@ -8,6 +8,7 @@ so a fast motorbike whose boxes no longer overlap between two low-fps frames kee
 Only confirmed tracks reach the rules; a track's tentative observations are handed over when it is
 confirmed, so no part of its path is lost.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -114,11 +115,16 @@ class Tracker:
             # the nearest of the centres, bottom-centres and top-centres: a road user whose box loses
             # its top (rider not merged) or its bottom (bike hidden, person box alone) keeps one anchor
             pcx = (p[0] + p[2]) / 2
-            dist = np.minimum.reduce([
-                np.linalg.norm(d_c - (p[:2] + p[2:]) / 2, axis=1),
-                np.hypot(d_c[:, 0] - pcx, boxes[:, 3] - p[3]),
-                np.hypot(d_c[:, 0] - pcx, boxes[:, 1] - p[1]),
-            ]) / size
+            dist = (
+                np.minimum.reduce(
+                    [
+                        np.linalg.norm(d_c - (p[:2] + p[2:]) / 2, axis=1),
+                        np.hypot(d_c[:, 0] - pcx, boxes[:, 3] - p[3]),
+                        np.hypot(d_c[:, 0] - pcx, boxes[:, 1] - p[1]),
+                    ]
+                )
+                / size
+            )
             lost_for = t - tr.t
             ratio = np.maximum(d_area / t_area, t_area / d_area)
             if weak:
@@ -184,8 +190,13 @@ class Tracker:
 
         for j in high_left:
             if conf[j] >= cfg.new_track_conf:
-                tr = _Track(next(self._keys), det.xyxy[j].astype(np.float64), t, frame,
-                            votes={det.class_name[j]: float(conf[j])})
+                tr = _Track(
+                    next(self._keys),
+                    det.xyxy[j].astype(np.float64),
+                    t,
+                    frame,
+                    votes={det.class_name[j]: float(conf[j])},
+                )
                 tr.backlog.append((t, frame, as_box(det.xyxy[j]), float(conf[j])))
                 self._tracks.append(tr)
         self._tracks = [tr for tr in self._tracks if tr not in left_tentative]
@@ -199,7 +210,9 @@ class Tracker:
                 if tr.hits < cfg.min_hits:
                     continue
                 tr.track_id = next(self._ids)
-                points.extend(TrackPoint(tr.track_id, bt, bf, bb, tr.class_name, bc) for bt, bf, bb, bc in tr.backlog[:-1])
+                points.extend(
+                    TrackPoint(tr.track_id, bt, bf, bb, tr.class_name, bc) for bt, bf, bb, bc in tr.backlog[:-1]
+                )
                 tr.backlog.clear()
             tracker_id[j] = tr.track_id
             points.append(TrackPoint(tr.track_id, t, frame, box, tr.class_name, score))

@@ -4,6 +4,7 @@ decode -> Frame; detect -> Detections; track -> Detections with tracker ids;
 signal -> SignalReading; rules -> ViolationEvent / Crossing counts; evidence -> EvidenceFile.
 Rules never see pixels: they take Track observations and SignalTimeline lookups.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable

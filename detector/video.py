@@ -1,4 +1,5 @@
 """Decode: a video file -> Frames with real presentation times (PyAV)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -79,8 +80,9 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def read_frames(path: str | Path, *, threads: int | None = None,
-                size: tuple[int, int] | None = None) -> Iterator[Frame]:
+def read_frames(
+    path: str | Path, *, threads: int | None = None, size: tuple[int, int] | None = None
+) -> Iterator[Frame]:
     """Every frame in presentation order, with t = (pts - stream start) * time_base seconds.
 
     `size` (width, height): pictures are made at that size by the decoder's scaler (a 4K frame is
@@ -104,8 +106,11 @@ def read_frames(path: str | Path, *, threads: int | None = None,
     step = 1.0 / info.nominal_fps if info.nominal_fps else 1.0 / 30
     index = 0
     last_t = None
-    scale: dict[str, Any] = {} if size is None or tuple(size) == (info.width, info.height) else \
-        {"width": int(size[0]), "height": int(size[1]), "interpolation": "BILINEAR"}
+    scale: dict[str, Any] = (
+        {}
+        if size is None or tuple(size) == (info.width, info.height)
+        else {"width": int(size[0]), "height": int(size[1]), "interpolation": "BILINEAR"}
+    )
     try:
         for f in container.decode(stream):
             if f.pts is not None and tb is not None:
@@ -130,9 +135,7 @@ def read_frames(path: str | Path, *, threads: int | None = None,
     if info.duration_s and last_t is not None and info.duration_s > 2.0:
         covered = last_t + step
         if covered < 0.9 * info.duration_s - 1.0:
-            raise VideoError(
-                f"{path}: truncated: decoded {covered:.1f} s of the declared {info.duration_s:.1f} s"
-            )
+            raise VideoError(f"{path}: truncated: decoded {covered:.1f} s of the declared {info.duration_s:.1f} s")
 
 
 def is_duplicate(a: np.ndarray, b: np.ndarray, level: int = 25, max_changed: int = 1) -> bool:

@@ -2,6 +2,7 @@
 signal state and evidence kind. Every list of these codes elsewhere (the database's CHECK
 constraints, the API's parameter types, the UI's lists via `GET /api/meta`, export labels) is
 derived from the enums here: adding a violation type starts with one member and its labels."""
+
 from __future__ import annotations
 
 import enum

@@ -14,6 +14,7 @@ Both are timed from process start to exit (wall and CPU time of the child), the 
 wall second) for both and the ratio plain wall / crosswatch wall (> 1: crosswatch is faster).
 Prints one line per clip and writes everything as JSON. Numbers are only as quiet as the machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,14 @@ def timed(cmd: list[str]) -> dict:
     """Run a child process; its wall and CPU seconds (user + system) and stdout."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, check=False, cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), "YOLO_OFFLINE": "1"})
+    proc = subprocess.run(
+        cmd,
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "YOLO_OFFLINE": "1"},
+    )
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -65,13 +72,27 @@ def bench_clip(spec: str, runs: int, tmp: Path) -> dict:
         w, h = (int(v) for v in size.lower().split("x"))
         video = scaled_copy(video, tmp / f"{name}_{w}x{h}.mp4", (w, h))
     cli = "service.cli"
-    cw_cmd = [sys.executable, "-m", cli, "bench", str(video), "--crossing", str(crossing),
-              "--device", "cpu", "--out", str(tmp / "cw.json")]
+    cw_cmd = [
+        sys.executable,
+        "-m",
+        cli,
+        "bench",
+        str(video),
+        "--crossing",
+        str(crossing),
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp / "cw.json"),
+    ]
     plain_cmd = [sys.executable, "-c", PLAIN_CODE, PLAIN_MODEL, str(video)]
     cw_runs, plain_runs = [], []
     for k in range(runs):
-        order = [("plain", plain_cmd), ("crosswatch", cw_cmd)] if k % 2 == 0 else \
-            [("crosswatch", cw_cmd), ("plain", plain_cmd)]
+        order = (
+            [("plain", plain_cmd), ("crosswatch", cw_cmd)]
+            if k % 2 == 0
+            else [("crosswatch", cw_cmd), ("plain", plain_cmd)]
+        )
         for who, cmd in order:
             r = timed(cmd)
             if who == "crosswatch":
@@ -86,7 +107,8 @@ def bench_clip(spec: str, runs: int, tmp: Path) -> dict:
     cw = min(cw_runs, key=lambda r: r["wall_s"])
     plain = min(plain_runs, key=lambda r: r["wall_s"])
     return {
-        "clip": spec, "duration_s": duration,
+        "clip": spec,
+        "duration_s": duration,
         "crosswatch": {**cw, "realtime_factor": round(duration / cw["wall_s"], 2)},
         "plain": {**plain, "realtime_factor": round(duration / plain["wall_s"], 2)},
         "speedup_wall": round(plain["wall_s"] / cw["wall_s"], 2),
@@ -106,11 +128,14 @@ def main(argv: list[str] | None = None) -> int:
         for spec in args.clips:
             r = bench_clip(spec, max(1, args.runs), Path(tmp))
             results.append(r)
-            print(f"{spec:<32} {r['duration_s']:6.1f} s video  crosswatch {r['crosswatch']['wall_s']:6.1f} s "
-                  f"({r['crosswatch']['realtime_factor']:5.2f}x rt, cpu {r['crosswatch']['cpu_s']:.1f} s)  "
-                  f"plain {r['plain']['wall_s']:6.1f} s ({r['plain']['realtime_factor']:5.2f}x rt, "
-                  f"cpu {r['plain']['cpu_s']:.1f} s)  crosswatch faster: {r['speedup_wall']:.2f}x wall, "
-                  f"{r['speedup_cpu']:.2f}x cpu", flush=True)
+            print(
+                f"{spec:<32} {r['duration_s']:6.1f} s video  crosswatch {r['crosswatch']['wall_s']:6.1f} s "
+                f"({r['crosswatch']['realtime_factor']:5.2f}x rt, cpu {r['crosswatch']['cpu_s']:.1f} s)  "
+                f"plain {r['plain']['wall_s']:6.1f} s ({r['plain']['realtime_factor']:5.2f}x rt, "
+                f"cpu {r['plain']['cpu_s']:.1f} s)  crosswatch faster: {r['speedup_wall']:.2f}x wall, "
+                f"{r['speedup_cpu']:.2f}x cpu",
+                flush=True,
+            )
     report = {"results": results, "cpu_count": os.cpu_count(), "load_avg": os.getloadavg()}
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ NVDEC or CPU decoders feed the model; say which when quoting).
 
 Without CUDA it says so and exits 0 unless `--device cpu` is given (a smoke run of the same code).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,8 +76,9 @@ def measure_plain(model_path: Path, device: str, frames: list[np.ndarray], strea
     return done / (time.perf_counter() - t0)
 
 
-def measure_batched(model_path: Path, device: str, frames: list[np.ndarray], streams: int, rounds: int,
-                    batch: int) -> float:
+def measure_batched(
+    model_path: Path, device: str, frames: list[np.ndarray], streams: int, rounds: int, batch: int
+) -> float:
     """Frames per second of crosswatch's detector given one frame of every stream per round."""
     from detector.detection import YoloDetector
 
@@ -115,9 +117,14 @@ def main(argv: list[str] | None = None) -> int:
     plain = measure_plain(model, args.device, frames, args.streams, args.frames)
     batched = measure_batched(model, args.device, frames, args.streams, args.frames, args.batch)
     result = {
-        "device": args.device, "model": args.model, "frame_size": [1920, 1080], "streams_simulated": args.streams,
-        "frames_per_stream": args.frames, "batch": args.batch,
-        "plain_predict_fps": round(plain, 1), "batched_fps": round(batched, 1),
+        "device": args.device,
+        "model": args.model,
+        "frame_size": [1920, 1080],
+        "streams_simulated": args.streams,
+        "frames_per_stream": args.frames,
+        "batch": args.batch,
+        "plain_predict_fps": round(plain, 1),
+        "batched_fps": round(batched, 1),
         "plain_realtime_1080p30_streams": round(plain / 30, 1),
         "batched_realtime_1080p30_streams": round(batched / 30, 1),
         "speedup": round(batched / plain, 2),

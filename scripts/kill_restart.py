@@ -25,6 +25,7 @@ Each phase runs the real command in a child process, `python -m service.cli batc
 Exit status 0 when everything matches, 1 otherwise. `tests/service/runs/test_batch_kill.py` runs the same
 functions with a scripted detector and fewer kills.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -83,18 +84,28 @@ class Report:
 
 
 # -- running the batch -------------------------------------------------------------------------------
-def batch_argv(inputs: Sequence[str], selector: Sequence[str], db: str, evidence: Path, extra: Sequence[str]) -> list[str]:
+def batch_argv(
+    inputs: Sequence[str], selector: Sequence[str], db: str, evidence: Path, extra: Sequence[str]
+) -> list[str]:
     return [*inputs, *selector, "--db", db, "--evidence-dir", str(evidence), *extra]
 
 
-def run_to_end(runner: Sequence[str], argv: Sequence[str], log: Path,
-               timeout_s: float = 3600) -> tuple[int, float, dict[str, int]]:
+def run_to_end(
+    runner: Sequence[str], argv: Sequence[str], log: Path, timeout_s: float = 3600
+) -> tuple[int, float, dict[str, int]]:
     """Run the batch (`--json`) to its end; (exit status, wall seconds, videos per outcome:
     processed / reused / failed, from its summary)."""
     t0 = time.perf_counter()
     with open(log, "ab") as err:
-        done = subprocess.run([*runner, *argv, "--json"], stdout=subprocess.PIPE, stderr=err,
-                              stdin=subprocess.DEVNULL, cwd=ROOT, timeout=timeout_s, env=_env())
+        done = subprocess.run(
+            [*runner, *argv, "--json"],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            cwd=ROOT,
+            timeout=timeout_s,
+            env=_env(),
+        )
     wall = time.perf_counter() - t0
     lines = [ln for ln in done.stdout.decode("utf-8", "replace").splitlines() if ln.startswith("{")]
     files = json.loads(lines[-1])["files"] if lines else []
@@ -106,8 +117,9 @@ def run_and_kill(runner: Sequence[str], argv: Sequence[str], delay_s: float, log
     """Start the batch, SIGKILL the runner (only the runner: its workers die with it) after
     `delay_s`, and wait until it is gone."""
     with open(log, "ab") as out:
-        proc = subprocess.Popen([*runner, *argv], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=ROOT, env=_env())
+        proc = subprocess.Popen(
+            [*runner, *argv], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT, env=_env()
+        )
         try:
             rc = proc.wait(timeout=delay_s)
             return Attempt(round(delay_s, 2), False, rc)
@@ -147,18 +159,38 @@ def fingerprint(db_url: str) -> dict[tuple, dict[str, Any]]:
                 if key in out:
                     out[key]["duplicate_runs"] += 1
                     continue
-                events = s.scalars(select(EventRow).where(EventRow.run_id == run.id)
-                                   .options(selectinload(EventRow.evidence)).order_by(EventRow.event_key)).all()
-                counts = s.execute(select(TrafficCountRow.stop_line, TrafficCountRow.class_name,
-                                          TrafficCountRow.minute_start, TrafficCountRow.count)
-                                   .where(TrafficCountRow.run_id == run.id)).all()
+                events = s.scalars(
+                    select(EventRow)
+                    .where(EventRow.run_id == run.id)
+                    .options(selectinload(EventRow.evidence))
+                    .order_by(EventRow.event_key)
+                ).all()
+                counts = s.execute(
+                    select(
+                        TrafficCountRow.stop_line,
+                        TrafficCountRow.class_name,
+                        TrafficCountRow.minute_start,
+                        TrafficCountRow.count,
+                    ).where(TrafficCountRow.run_id == run.id)
+                ).all()
                 out[key] = {
-                    "status": run.status, "duplicate_runs": 0, "counts": sorted(tuple(c) for c in counts),
-                    "events": [(e.event_key, e.type, e.track_id, e.class_name, round(e.t, 3), e.frame,
-                                tuple(round(v, 1) for v in (e.x1, e.y1, e.x2, e.y2)),
-                                _utc(e.occurred_at),
-                                tuple(sorted((f.kind, f.relpath, f.size, f.sha256) for f in e.evidence)))
-                               for e in events],
+                    "status": run.status,
+                    "duplicate_runs": 0,
+                    "counts": sorted(tuple(c) for c in counts),
+                    "events": [
+                        (
+                            e.event_key,
+                            e.type,
+                            e.track_id,
+                            e.class_name,
+                            round(e.t, 3),
+                            e.frame,
+                            tuple(round(v, 1) for v in (e.x1, e.y1, e.x2, e.y2)),
+                            _utc(e.occurred_at),
+                            tuple(sorted((f.kind, f.relpath, f.size, f.sha256) for f in e.evidence)),
+                        )
+                        for e in events
+                    ],
                 }
     finally:
         engine.dispose()
@@ -233,10 +265,22 @@ def check_evidence(db_url: str, evidence: Path) -> tuple[bool, list[str]]:
 
 
 # -- the whole experiment ----------------------------------------------------------------------------
-def kill_restart(runner: Sequence[str], inputs: Sequence[str], selector: Sequence[str], workdir: Path, *,
-                 kills: int, rng: random.Random, min_s: float, max_s: float | None, extra: Sequence[str] = (),
-                 db_ref: str | None = None, db: str | None = None, max_share: float = 0.5,
-                 say=print) -> Report:
+def kill_restart(
+    runner: Sequence[str],
+    inputs: Sequence[str],
+    selector: Sequence[str],
+    workdir: Path,
+    *,
+    kills: int,
+    rng: random.Random,
+    min_s: float,
+    max_s: float | None,
+    extra: Sequence[str] = (),
+    db_ref: str | None = None,
+    db: str | None = None,
+    max_share: float = 0.5,
+    say=print,
+) -> Report:
     """Reference run, `kills` killed runs, final run, comparison (see the module docstring).
     Without `max_s`, kills fall up to `max_share` of the reference's wall time after a start. A
     start that ends before its kill has finished the batch: the kills stop there."""
@@ -261,8 +305,10 @@ def kill_restart(runner: Sequence[str], inputs: Sequence[str], selector: Sequenc
         say(f"  start {len(report.attempts)}: SIGKILL after {attempt.delay_s:.2f} s")
     report.final_exit, final_wall, report.final_outcome = run_to_end(runner, argv, log)
     report.final_wall_s = round(final_wall, 1)
-    say(f"final run: exit {report.final_exit} in {final_wall:.1f} s: {_outcome(report.final_outcome)} "
-        "(reused = finished during a killed start)")
+    say(
+        f"final run: exit {report.final_exit} in {final_wall:.1f} s: {_outcome(report.final_outcome)} "
+        "(reused = finished during a killed start)"
+    )
     ref, got = fingerprint(db_ref), fingerprint(db)
     report.runs = len(got)
     report.events = sum(len(r["events"]) for r in got.values())
@@ -273,7 +319,9 @@ def kill_restart(runner: Sequence[str], inputs: Sequence[str], selector: Sequenc
 
 # -- the default batch -------------------------------------------------------------------------------
 SYNTH_CROSSING = {
-    "id": "synthetic-clips", "name": "合成路口", "frame_size": [320, 240],
+    "id": "synthetic-clips",
+    "name": "合成路口",
+    "frame_size": [320, 240],
     "signals": [{"id": "main", "lamps": {"red": [280, 10, 24, 24], "green": [280, 44, 24, 24]}}],
     "stop_lines": [{"id": "stop-1", "points": [[0, 120], [270, 120]], "entering": [0, -1], "signal": "main"}],
 }
@@ -303,7 +351,7 @@ def _synthetic_frames(shade: int, n: int = 30) -> list[Any]:
         img[10:34, 280:304] = (250, 40, 40)  # the red lamp, lit
         bottom = 205 - 10 * i
         if bottom > 0:
-            img[max(0, bottom - 40):bottom, 100:120] = 230
+            img[max(0, bottom - 40) : bottom, 100:120] = 230
         frames.append(img)
     return frames
 
@@ -317,8 +365,12 @@ def make_bad_files(folder: Path, sample: Path | None) -> list[Path]:
     (folder / "zero.mp4").write_bytes(b"")
     (folder / "notes.mp4").write_text("not a video\n" * 40)
     rng = np.random.default_rng(0)
-    full = _encode(folder / "full.tmp.mp4", [rng.integers(0, 255, (120, 160, 3), dtype=np.uint8) for _ in range(80)],
-                   codec="mpeg4", faststart=True)
+    full = _encode(
+        folder / "full.tmp.mp4",
+        [rng.integers(0, 255, (120, 160, 3), dtype=np.uint8) for _ in range(80)],
+        codec="mpeg4",
+        faststart=True,
+    )
     data = full.read_bytes()
     full.unlink()
     (folder / "truncated.mp4").write_bytes(data[: len(data) // 2])
@@ -358,8 +410,11 @@ def default_batch(workdir: Path, synthetic: int = 10) -> tuple[list[str], list[s
             rules[f"{name}_*"] = str(crossing)
             first_sample = first_sample or clip
     if first_sample is None:
-        print("kill_restart: no sample clips (run `make assets`): the batch has synthetic clips only, and the real "
-              "model finds no events in them", file=sys.stderr)
+        print(
+            "kill_restart: no sample clips (run `make assets`): the batch has synthetic clips only, and the real "
+            "model finds no events in them",
+            file=sys.stderr,
+        )
     (workdir / "synthetic.crossing.yaml").write_text(yaml.safe_dump(SYNTH_CROSSING, allow_unicode=True))
     rules["synthetic_*"] = str(workdir / "synthetic.crossing.yaml")
     for i in range(synthetic):
@@ -375,11 +430,18 @@ def default_batch(workdir: Path, synthetic: int = 10) -> tuple[list[str], list[s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--kills", type=int, default=10)
     p.add_argument("--seed", type=int, default=None, help="random seed (default: random, printed)")
     p.add_argument("--min-s", type=float, default=1.0, help="earliest kill after a start (s)")
-    p.add_argument("--max-s", type=float, default=None, help="latest kill after a start (default: reference wall / 2 x share of videos left)")
+    p.add_argument(
+        "--max-s",
+        type=float,
+        default=None,
+        help="latest kill after a start (default: reference wall / 2 x share of videos left)",
+    )
     p.add_argument("--workdir", help="keep everything here (default: a temporary folder, removed)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--json", action="store_true")
@@ -392,19 +454,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         inputs, selector = default_batch(workdir)
         say(f"kill_restart: seed {seed}, {args.kills} kills, workdir {workdir}")
-        report = kill_restart(DEFAULT_RUNNER, inputs, selector, workdir, kills=args.kills, rng=random.Random(seed),
-                              min_s=args.min_s, max_s=args.max_s, say=say,
-                              extra=["--workers", str(args.workers), "--device", "cpu", "--timezone", "+08:00"])
+        report = kill_restart(
+            DEFAULT_RUNNER,
+            inputs,
+            selector,
+            workdir,
+            kills=args.kills,
+            rng=random.Random(seed),
+            min_s=args.min_s,
+            max_s=args.max_s,
+            say=say,
+            extra=["--workers", str(args.workers), "--device", "cpu", "--timezone", "+08:00"],
+        )
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
         print(json.dumps({**asdict(report), "kills": report.kills, "ok": report.ok, "seed": seed}, indent=1))
     else:
-        print(f"{report.kills} kills{' (then a start finished the batch)' if len(report.attempts) > report.kills else ''}; "
-              f"final exit {report.final_exit} (reference {report.reference_exit}); "
-              f"{report.runs} runs, {report.events} events")
-        print("database vs clean run: " + ("identical" if not report.differences else f"{len(report.differences)} differences"))
+        print(
+            f"{report.kills} kills{' (then a start finished the batch)' if len(report.attempts) > report.kills else ''}; "
+            f"final exit {report.final_exit} (reference {report.reference_exit}); "
+            f"{report.runs} runs, {report.events} events"
+        )
+        print(
+            "database vs clean run: "
+            + ("identical" if not report.differences else f"{len(report.differences)} differences")
+        )
         for d in report.differences:
             print(f"  {d}")
         print("\n".join(report.evidence))

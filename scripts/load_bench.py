@@ -22,6 +22,7 @@ Endpoints: the events list (first page, default sort; and filtered by type + rev
 the reviewer), statistics counts per day and the hotspot ranking (as the analyst).
 `--stats-cache-s 0` turns the statistics answer cache off, to measure the aggregation itself.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -101,8 +102,7 @@ WRK_MARK = "WRKJSON "
 
 def concrete(path: str, rng: random.Random) -> str:
     """`path` with "{offset}" and "{limit}" replaced by a random page's."""
-    return (path.replace("{offset}", str(50 * rng.randrange(OFFSETS)))
-            .replace("{limit}", str(rng.randint(*LIMITS))))
+    return path.replace("{offset}", str(50 * rng.randrange(OFFSETS))).replace("{limit}", str(rng.randint(*LIMITS)))
 
 
 def templated(path: str) -> bool:
@@ -142,8 +142,22 @@ def start_server(db_url: str, secret: str, port: int, workers: int, stats_cache_
     if stats_cache_s is not None:
         env["CROSSWATCH_STATS_CACHE_S"] = str(stats_cache_s)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    cmd = [sys.executable, "-m", "uvicorn", "service.api.app:create_app", "--factory", "--host", "127.0.0.1",
-           "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "service.api.app:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
     return subprocess.Popen(cmd, env=env, cwd=ROOT)
 
 
@@ -212,16 +226,36 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 # -- load generators -------------------------------------------------------------------------------
-def _result(path: str, client: str, n: int, errors: dict[str, int], wall_s: float, p50_ms: float, p95_ms: float,
-            p99_ms: float, max_ms: float, mean_ms: float) -> dict[str, Any]:
-    return {"path": path, "client": client, "n": n, "errors": errors, "wall_s": round(wall_s, 3),
-            "rps": round(n / wall_s, 1) if wall_s > 0 else None, "p50_ms": round(p50_ms, 1),
-            "p95_ms": round(p95_ms, 1), "p99_ms": round(p99_ms, 1), "max_ms": round(max_ms, 1),
-            "mean_ms": round(mean_ms, 1)}
+def _result(
+    path: str,
+    client: str,
+    n: int,
+    errors: dict[str, int],
+    wall_s: float,
+    p50_ms: float,
+    p95_ms: float,
+    p99_ms: float,
+    max_ms: float,
+    mean_ms: float,
+) -> dict[str, Any]:
+    return {
+        "path": path,
+        "client": client,
+        "n": n,
+        "errors": errors,
+        "wall_s": round(wall_s, 3),
+        "rps": round(n / wall_s, 1) if wall_s > 0 else None,
+        "p50_ms": round(p50_ms, 1),
+        "p95_ms": round(p95_ms, 1),
+        "p99_ms": round(p99_ms, 1),
+        "max_ms": round(max_ms, 1),
+        "mean_ms": round(mean_ms, 1),
+    }
 
 
-async def hammer(base: str, path: str, headers: dict[str, str], clients: int, requests: int,
-                 timeout_s: float) -> dict[str, Any]:
+async def hammer(
+    base: str, path: str, headers: dict[str, str], clients: int, requests: int, timeout_s: float
+) -> dict[str, Any]:
     """The Python client: `requests` GETs of `path` from `clients` concurrent workers sharing a
     connection pool."""
     latencies: list[float] = []
@@ -230,6 +264,7 @@ async def hammer(base: str, path: str, headers: dict[str, str], clients: int, re
     rng = random.Random(1)
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=timeout_s) as client:
+
         async def worker() -> None:
             for _ in todo:
                 t0 = time.perf_counter()
@@ -248,8 +283,18 @@ async def hammer(base: str, path: str, headers: dict[str, str], clients: int, re
     lat = sorted(x * 1000 for x in latencies)
     if not lat:
         raise BenchError("no request was sent")
-    return _result(path, "python", len(lat), errors, wall, percentile(lat, 50), percentile(lat, 95),
-                   percentile(lat, 99), lat[-1], statistics.fmean(lat))
+    return _result(
+        path,
+        "python",
+        len(lat),
+        errors,
+        wall,
+        percentile(lat, 50),
+        percentile(lat, 95),
+        percentile(lat, 99),
+        lat[-1],
+        statistics.fmean(lat),
+    )
 
 
 def parse_wrk(stdout: str, path: str) -> dict[str, Any]:
@@ -259,25 +304,50 @@ def parse_wrk(stdout: str, path: str) -> dict[str, Any]:
     if line is None:
         raise BenchError(f"wrk printed no {WRK_MARK.strip()} line (is it wrk 4 with Lua?):\n{stdout[-2000:]}")
     try:
-        w = json.loads(line[len(WRK_MARK):])
+        w = json.loads(line[len(WRK_MARK) :])
     except json.JSONDecodeError as e:
         raise BenchError(f"unreadable wrk summary {line!r}: {e}") from None
     errors = {code: int(n) for code, n in w["statuses"].items() if code != "200"}
     errors.update({kind: int(w[kind]) for kind in ("connect", "read", "write", "timeout") if w[kind]})
     wall = w["duration_us"] / 1e6
-    return _result(path, "wrk", int(w["requests"]), errors, wall, w["p50_us"] / 1000, w["p95_us"] / 1000,
-                   w["p99_us"] / 1000, w["max_us"] / 1000, w["mean_us"] / 1000)
+    return _result(
+        path,
+        "wrk",
+        int(w["requests"]),
+        errors,
+        wall,
+        w["p50_us"] / 1000,
+        w["p95_us"] / 1000,
+        w["p99_us"] / 1000,
+        w["max_us"] / 1000,
+        w["mean_us"] / 1000,
+    )
 
 
-def run_wrk(wrk: str, base: str, path: str, headers: dict[str, str], clients: int, duration_s: float,
-            timeout_s: float, threads: int = 2) -> dict[str, Any]:
+def run_wrk(
+    wrk: str,
+    base: str,
+    path: str,
+    headers: dict[str, str],
+    clients: int,
+    duration_s: float,
+    timeout_s: float,
+    threads: int = 2,
+) -> dict[str, Any]:
     """`clients` keep-alive connections on `threads` wrk threads for `duration_s` seconds."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(WRK_SCRIPT + (WRK_RANDOM_PAGE if templated(path) else ""))
         script = f.name
     try:
-        cmd = [wrk, f"-t{min(threads, clients)}", f"-c{clients}", f"-d{max(1, round(duration_s))}s",
-               f"--timeout={max(1, round(timeout_s))}s", "-s", script]
+        cmd = [
+            wrk,
+            f"-t{min(threads, clients)}",
+            f"-c{clients}",
+            f"-d{max(1, round(duration_s))}s",
+            f"--timeout={max(1, round(timeout_s))}s",
+            "-s",
+            script,
+        ]
         for k, v in headers.items():
             cmd += ["-H", f"{k}: {v}"]
         url = base + concrete(path, random.Random(0))
@@ -301,18 +371,21 @@ def pick_client(choice: str) -> str | None:
 
 def format_line(name: str, res: dict[str, Any]) -> str:
     cpu = res.get("server_cpu_ms_per_req")
-    return (f"{name:21s} {res['client']:6s} n={res['n']:6d} err={sum(res['errors'].values()):4d} "
-            f"p50={res['p50_ms']:7.1f} p95={res['p95_ms']:7.1f} p99={res['p99_ms']:7.1f} max={res['max_ms']:7.1f} ms "
-            f"{res['rps']:7.1f} req/s  cpu/req={'-' if cpu is None else f'{cpu:.2f} ms'}  "
-            f"load {res.get('load_before')}->{res.get('load_after')}")
+    return (
+        f"{name:21s} {res['client']:6s} n={res['n']:6d} err={sum(res['errors'].values()):4d} "
+        f"p50={res['p50_ms']:7.1f} p95={res['p95_ms']:7.1f} p99={res['p99_ms']:7.1f} max={res['max_ms']:7.1f} ms "
+        f"{res['rps']:7.1f} req/s  cpu/req={'-' if cpu is None else f'{cpu:.2f} ms'}  "
+        f"load {res.get('load_before')}->{res.get('load_after')}"
+    )
 
 
 WARM_MAX_MS = 1000.0  # warm: no request of a warm-up burst took longer than this
 WARM_LIMIT_S = 120.0
 
 
-def warm_up(wrk: str | None, base: str, path: str, headers: dict[str, str], clients: int, seconds: float,
-            timeout_s: float) -> float:
+def warm_up(
+    wrk: str | None, base: str, path: str, headers: dict[str, str], clients: int, seconds: float, timeout_s: float
+) -> float:
     """Fill the caches before measuring: one request alone (the first answer may take seconds to
     compute; concurrent identical requests would just wait for it), then bursts of the same load
     until none of a burst's requests took over `WARM_MAX_MS` (every worker process has computed
@@ -329,10 +402,20 @@ def warm_up(wrk: str | None, base: str, path: str, headers: dict[str, str], clie
     return time.monotonic() - t0
 
 
-def run(db_url: str, clients: int = 50, requests: int = 1000, secret: str = DEFAULT_SECRET, workers: int = 1,
-        stats_cache_s: float | None = None, warmup_s: float = 3.0, timeout_s: float = 60.0,
-        endpoints: Sequence[str] = DEFAULT_ENDPOINTS, client: str = "auto", duration_s: float = 30.0,
-        log: Callable[[str], Any] = print) -> dict[str, Any]:
+def run(
+    db_url: str,
+    clients: int = 50,
+    requests: int = 1000,
+    secret: str = DEFAULT_SECRET,
+    workers: int = 1,
+    stats_cache_s: float | None = None,
+    warmup_s: float = 3.0,
+    timeout_s: float = 60.0,
+    endpoints: Sequence[str] = DEFAULT_ENDPOINTS,
+    client: str = "auto",
+    duration_s: float = 30.0,
+    log: Callable[[str], Any] = print,
+) -> dict[str, Any]:
     unknown = sorted(set(endpoints) - set(ENDPOINTS))
     if unknown:
         raise BenchError(f"unknown endpoints {unknown}; known: {sorted(ENDPOINTS)}")
@@ -354,8 +437,11 @@ def run(db_url: str, clients: int = 50, requests: int = 1000, secret: str = DEFA
             else:
                 res = asyncio.run(hammer(base, path, headers[role], clients, requests, timeout_s))
             cpu1 = cpu_seconds(proc.pid)
-            res["server_cpu_ms_per_req"] = (round((cpu1 - cpu0) * 1000 / res["n"], 3)
-                                            if cpu0 is not None and cpu1 is not None and res["n"] else None)
+            res["server_cpu_ms_per_req"] = (
+                round((cpu1 - cpu0) * 1000 / res["n"], 3)
+                if cpu0 is not None and cpu1 is not None and res["n"]
+                else None
+            )
             res["load_before"], res["load_after"] = load0, loadavg()
             res["warmup_s"] = round(warm_s, 1)
             results[name] = res
@@ -366,9 +452,17 @@ def run(db_url: str, clients: int = 50, requests: int = 1000, secret: str = DEFA
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-    return {"db": _redact(db_url), "clients": clients, "client": "wrk" if wrk else "python",
-            "duration_s": duration_s if wrk else None, "requests": None if wrk else requests, "workers": workers,
-            "stats_cache_s": stats_cache_s, "cpus": os.cpu_count(), "results": results}
+    return {
+        "db": _redact(db_url),
+        "clients": clients,
+        "client": "wrk" if wrk else "python",
+        "duration_s": duration_s if wrk else None,
+        "requests": None if wrk else requests,
+        "workers": workers,
+        "stats_cache_s": stats_cache_s,
+        "cpus": os.cpu_count(),
+        "results": results,
+    }
 
 
 def _redact(url: str) -> str:
@@ -387,19 +481,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--secret", default=os.environ.get("CROSSWATCH_SECRET_KEY", DEFAULT_SECRET))
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     ap.add_argument("--stats-cache-s", type=float, default=None, help="0 = statistics answer cache off")
-    ap.add_argument("--endpoint", action="append", choices=sorted(ENDPOINTS),
-                    help=f"repeatable; default {', '.join(DEFAULT_ENDPOINTS)}")
-    ap.add_argument("--warmup", type=float, default=3.0,
-                    help="seconds per warm-up burst (repeated until warm; 0 = one request only)")
+    ap.add_argument(
+        "--endpoint",
+        action="append",
+        choices=sorted(ENDPOINTS),
+        help=f"repeatable; default {', '.join(DEFAULT_ENDPOINTS)}",
+    )
+    ap.add_argument(
+        "--warmup",
+        type=float,
+        default=3.0,
+        help="seconds per warm-up burst (repeated until warm; 0 = one request only)",
+    )
     ap.add_argument("--timeout", type=float, default=60.0, help="per request, seconds")
     ap.add_argument("--out", type=Path, help="write the results as JSON here")
     a = ap.parse_args(argv)
     if a.clients < 1 or a.requests < 1 or a.workers < 1 or a.duration < 1:
         ap.error("--clients, --requests, --workers and --duration must be >= 1")
     try:
-        report = run(a.db, a.clients, a.requests, a.secret, a.workers, a.stats_cache_s, warmup_s=a.warmup,
-                     timeout_s=a.timeout, endpoints=a.endpoint or DEFAULT_ENDPOINTS, client=a.client,
-                     duration_s=a.duration)
+        report = run(
+            a.db,
+            a.clients,
+            a.requests,
+            a.secret,
+            a.workers,
+            a.stats_cache_s,
+            warmup_s=a.warmup,
+            timeout_s=a.timeout,
+            endpoints=a.endpoint or DEFAULT_ENDPOINTS,
+            client=a.client,
+            duration_s=a.duration,
+        )
     except BenchError as e:
         print(f"load_bench: error: {e}", file=sys.stderr)
         return 2

@@ -10,6 +10,7 @@ Sets (labels by eye on zoomed crops; see each file):
 
     PYTHONPATH=. .venv/bin/python scripts/plate_eval.py [--json OUT]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,8 +67,9 @@ def cases():
         kind = "CN new-energy (green)" if len(item["text"]) == 8 else "CN standard (blue)"
         for width in WIDTHS:
             s = width / (x2 - x1)
-            small = cv2.resize(img, (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s))),
-                               interpolation=cv2.INTER_AREA)
+            small = cv2.resize(
+                img, (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s))), interpolation=cv2.INTER_AREA
+            )
             box = (x1 * s, y1 * s, x2 * s, y2 * s)
             for tilt in TILTS:
                 cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
@@ -87,40 +89,75 @@ def main() -> int:
         t0 = time.perf_counter()
         got = reader.read_track([(img, box)])
         if group.startswith("scaled"):
-            rows.append(dict(group=group + " (CN only)", kind=kind, truth=truth, read=None, confidence=0.0,
-                             outcome="", reason="", ms=0.0))
+            rows.append(
+                dict(
+                    group=group + " (CN only)",
+                    kind=kind,
+                    truth=truth,
+                    read=None,
+                    confidence=0.0,
+                    outcome="",
+                    reason="",
+                    ms=0.0,
+                )
+            )
             t1 = time.perf_counter()
             cn = china.read_track([(img, box)])
             r = rows[-1]
             r["ms"] = round((time.perf_counter() - t1) * 1000, 1)
-            r.update(read=cn.text, confidence=cn.confidence, reason=cn.reason,
-                     outcome=("exact" if cn.text == truth else "wrong") if cn.text else "not read")
+            r.update(
+                read=cn.text,
+                confidence=cn.confidence,
+                reason=cn.reason,
+                outcome=("exact" if cn.text == truth else "wrong") if cn.text else "not read",
+            )
             t0 = time.perf_counter()
             got = reader.read_track([(img, box)])
         ms = (time.perf_counter() - t0) * 1000
-        outcome = ("exact" if got.text == truth else "wrong") if got.text else ("not read" if truth is not None
-                                                                               else "correctly not read")
-        rows.append(dict(group=group, kind=kind, truth=truth, read=got.text, confidence=got.confidence,
-                         outcome=outcome, reason=got.reason, ms=round(ms, 1)))
+        outcome = (
+            ("exact" if got.text == truth else "wrong")
+            if got.text
+            else ("not read" if truth is not None else "correctly not read")
+        )
+        rows.append(
+            dict(
+                group=group,
+                kind=kind,
+                truth=truth,
+                read=got.text,
+                confidence=got.confidence,
+                outcome=outcome,
+                reason=got.reason,
+                ms=round(ms, 1),
+            )
+        )
     table: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for r in rows:
         table[(r["group"], r["kind"])][r["outcome"]] += 1
         table[(r["group"], r["kind"])]["n"] += 1
-    print(f"{'set':<16} {'plate type':<38} {'n':>3} {'exact':>6} {'not read':>9} {'wrong':>6} {'illegible→not read':>19}")
+    print(
+        f"{'set':<16} {'plate type':<38} {'n':>3} {'exact':>6} {'not read':>9} {'wrong':>6} {'illegible→not read':>19}"
+    )
     for (group, kind), c in table.items():
-        print(f"{group:<16} {kind:<38} {c['n']:>3} {c['exact']:>6} {c['not read']:>9} {c['wrong']:>6} "
-              f"{c['correctly not read']:>19}")
-    for mode, keep in (("all formats", lambda g: not g.endswith("(CN only)")),
-                       ("CN only on the scaled set", lambda g: g.endswith("(CN only)") or not g.startswith("scaled"))):
+        print(
+            f"{group:<16} {kind:<38} {c['n']:>3} {c['exact']:>6} {c['not read']:>9} {c['wrong']:>6} "
+            f"{c['correctly not read']:>19}"
+        )
+    for mode, keep in (
+        ("all formats", lambda g: not g.endswith("(CN only)")),
+        ("CN only on the scaled set", lambda g: g.endswith("(CN only)") or not g.startswith("scaled")),
+    ):
         sel = [r for r in rows if keep(r["group"])]
         legible = [r for r in sel if r["truth"] is not None]
         illegible = [r for r in sel if r["truth"] is None]
         n = max(1, len(legible))
-        print(f"[{mode}] legible plates {len(legible)}: exact {sum(r['outcome'] == 'exact' for r in legible) / n:.0%}, "
-              f"not read {sum(r['outcome'] == 'not read' for r in legible) / n:.0%}, "
-              f"wrong {sum(r['outcome'] == 'wrong' for r in legible) / n:.0%}; illegible plates {len(illegible)}: "
-              f"'not read' {sum(r['outcome'] == 'correctly not read' for r in illegible)}, "
-              f"wrong {sum(r['outcome'] == 'wrong' for r in illegible)}")
+        print(
+            f"[{mode}] legible plates {len(legible)}: exact {sum(r['outcome'] == 'exact' for r in legible) / n:.0%}, "
+            f"not read {sum(r['outcome'] == 'not read' for r in legible) / n:.0%}, "
+            f"wrong {sum(r['outcome'] == 'wrong' for r in legible) / n:.0%}; illegible plates {len(illegible)}: "
+            f"'not read' {sum(r['outcome'] == 'correctly not read' for r in illegible)}, "
+            f"wrong {sum(r['outcome'] == 'wrong' for r in illegible)}"
+        )
     ms = sorted(r["ms"] for r in rows)
     print(f"ms per picture read: median {ms[len(ms) // 2]:.0f}, max {ms[-1]:.0f} (machine loaded: 2 cores shared)")
     wrong = [r for r in rows if r["outcome"] == "wrong"]

@@ -9,6 +9,7 @@ module and function, or under the class it records with `record_property("attack
 
 Exit status 0 only when nothing failed. PostgreSQL rows run when CROSSWATCH_TEST_PG_URL is set.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 class Collector:
     def __init__(self) -> None:
-        self.rows: dict[str, dict[str, int]] = defaultdict(lambda: {"tried": 0, "handled": 0, "failed": 0,
-                                                                    "skipped": 0})
+        self.rows: dict[str, dict[str, int]] = defaultdict(
+            lambda: {"tried": 0, "handled": 0, "failed": 0, "skipped": 0}
+        )
         self.failures: list[str] = []
 
     def pytest_runtest_logreport(self, report) -> None:
@@ -72,9 +74,13 @@ def main(argv: list[str] | None = None) -> int:
             total[k] += r[k]
         print(f"{key:<{width}}  {r['tried']:>6}  {r['handled']:>7}  {r['failed']:>8}  {r['skipped']:>7}")
     print("-" * (width + 36))
-    print(f"{'TOTAL':<{width}}  {total['tried']:>6}  {total['handled']:>7}  {total['failed']:>8}  {total['skipped']:>7}")
-    print(f"\nattacks tried: {total['tried']}, handled: {total['handled']}, failures: {total['failed']}"
-          f" (skipped rows: {total['skipped']}, e.g. PostgreSQL without CROSSWATCH_TEST_PG_URL)")
+    print(
+        f"{'TOTAL':<{width}}  {total['tried']:>6}  {total['handled']:>7}  {total['failed']:>8}  {total['skipped']:>7}"
+    )
+    print(
+        f"\nattacks tried: {total['tried']}, handled: {total['handled']}, failures: {total['failed']}"
+        f" (skipped rows: {total['skipped']}, e.g. PostgreSQL without CROSSWATCH_TEST_PG_URL)"
+    )
     for f in c.failures:
         print(f"FAILED {f}")
     return 0 if rc == 0 and not c.failures else 1

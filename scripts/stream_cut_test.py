@@ -17,6 +17,7 @@
 
     .venv/bin/python scripts/stream_cut_test.py [--minutes 5] [--cut-every 30] [--down 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,9 +49,26 @@ def env() -> dict[str, str]:
 
 def reference(clip: Path, crossing: Path, tmp: Path) -> tuple[list[dict], float]:
     """`crosswatch process` of the clip: (events, clip length L in s)."""
-    out = subprocess.run([sys.executable, "-m", "service.cli", "process", str(clip), "--crossing", str(crossing),
-                          "--db", f"sqlite:///{tmp}/reference.db", "--json"], cwd=ROOT, env=env(),
-                         capture_output=True, text=True, timeout=600, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "process",
+            str(clip),
+            "--crossing",
+            str(crossing),
+            "--db",
+            f"sqlite:///{tmp}/reference.db",
+            "--json",
+        ],
+        cwd=ROOT,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
     res = json.loads(out.stdout)
     return res["events"], float(res["duration_s"])
 
@@ -105,18 +123,38 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="crosswatch-cut-") as tmp_name:
         tmp = Path(tmp_name)
         ref, length = reference(a.clip, a.crossing, tmp)
-        print(f"reference (`crosswatch process`): {len(ref)} events in {length:.3f} s: "
-              + ", ".join(f"{e['type']} t={e['t']:.2f}" for e in ref), flush=True)
+        print(
+            f"reference (`crosswatch process`): {len(ref)} events in {length:.3f} s: "
+            + ", ".join(f"{e['type']} t={e['t']:.2f}" for e in ref),
+            flush=True,
+        )
         lines: list[dict] = []
         cuts: list[tuple[float, float]] = []  # (down at, up at) wall times
         with RtspServer(a.clip, tmp) as srv:
             f0 = srv.feeder_started
-            proc = subprocess.Popen([sys.executable, "-m", "service.cli", "watch", srv.url, "--crossing",
-                                     str(a.crossing), "--db", f"sqlite:///{tmp}/watch.db", "--json"], cwd=ROOT,
-                                    env=env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                    start_new_session=True)
-            reader = threading.Thread(target=lambda: [lines.append(json.loads(x)) for x in proc.stdout if x.strip()],
-                                      daemon=True)
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "service.cli",
+                    "watch",
+                    srv.url,
+                    "--crossing",
+                    str(a.crossing),
+                    "--db",
+                    f"sqlite:///{tmp}/watch.db",
+                    "--json",
+                ],
+                cwd=ROOT,
+                env=env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                start_new_session=True,
+            )
+            reader = threading.Thread(
+                target=lambda: [lines.append(json.loads(x)) for x in proc.stdout if x.strip()], daemon=True
+            )
             reader.start()
             try:
                 end = time.time() + a.minutes * 60
@@ -138,8 +176,10 @@ def main(argv: list[str] | None = None) -> int:
                         time.sleep(a.down)
                         srv.restore()
                         cuts.append((down, time.time()))
-                        print(f"cut {len(cuts)} at clip phase {(down - f0) % length:5.2f} s, down {a.down:.1f} s",
-                              flush=True)
+                        print(
+                            f"cut {len(cuts)} at clip phase {(down - f0) % length:5.2f} s, down {a.down:.1f} s",
+                            flush=True,
+                        )
                         cut_at += a.cut_every
                     time.sleep(0.05)
                 stop_wall = time.time()
@@ -177,8 +217,11 @@ def main(argv: list[str] | None = None) -> int:
             expected.append({"loop": n, "type": r["type"], "clip_t": r["t"], "wall": w, "observable": seen})
     used: set[int] = set()
     for x in expected:
-        best = min((i for i, e in enumerate(events) if i not in used and e["type"] == x["type"]),
-                   key=lambda i: abs(occurred[i] - x["wall"]), default=None)
+        best = min(
+            (i for i, e in enumerate(events) if i not in used and e["type"] == x["type"]),
+            key=lambda i: abs(occurred[i] - x["wall"]),
+            default=None,
+        )
         if best is not None and abs(occurred[best] - x["wall"]) <= a.tolerance:
             used.add(best)
             x["found"] = round(occurred[best] - x["wall"], 3)
@@ -191,34 +234,58 @@ def main(argv: list[str] | None = None) -> int:
     latencies = sorted(e["latency_s"] for e in events)
 
     report = {
-        "minutes": a.minutes, "cut_every_s": a.cut_every, "down_s": a.down, "cuts": len(cuts),
-        "reconnects": summary.get("reconnects"), "stalls": summary.get("stalls"),
-        "connect_failures": summary.get("connect_failures"), "dropped_packets": summary.get("dropped_packets"),
-        "reference_events_per_loop": len(ref), "loops_played": round((stop_wall - f0) / length, 2),
-        "expected_observable": len(observable), "matched": len(matched), "missed": len(missed),
-        "extra": len(extra), "not_observable": len(unobservable),
+        "minutes": a.minutes,
+        "cut_every_s": a.cut_every,
+        "down_s": a.down,
+        "cuts": len(cuts),
+        "reconnects": summary.get("reconnects"),
+        "stalls": summary.get("stalls"),
+        "connect_failures": summary.get("connect_failures"),
+        "dropped_packets": summary.get("dropped_packets"),
+        "reference_events_per_loop": len(ref),
+        "loops_played": round((stop_wall - f0) / length, 2),
+        "expected_observable": len(observable),
+        "matched": len(matched),
+        "missed": len(missed),
+        "extra": len(extra),
+        "not_observable": len(unobservable),
         "not_observable_found": sum("found" in x for x in unobservable),
         "duplicate_keys": len(keys) - len(set(keys)),
         "server_latency_s": round(lat, 3),
         "watch_threads_first_last_max": [thread_counts[0], thread_counts[-1], max(thread_counts)]
-        if thread_counts else None,
+        if thread_counts
+        else None,
         "match_offsets_s": sorted(x["found"] for x in matched),
         "event_write_latency_s": {"min": latencies[0], "median": statistics.median(latencies), "max": latencies[-1]}
-        if latencies else None,
-        "watch_summary": {k: summary.get(k) for k in ("events", "frames", "detected", "connects", "disconnects",
-                                                       "segments", "lost_events", "evidence_failures", "elapsed_s")},
-        "missed_events": missed, "extra_events": [{k: e[k] for k in ("type", "t", "occurred_at", "track_id")}
-                                                  for e in extra],
+        if latencies
+        else None,
+        "watch_summary": {
+            k: summary.get(k)
+            for k in (
+                "events",
+                "frames",
+                "detected",
+                "connects",
+                "disconnects",
+                "segments",
+                "lost_events",
+                "evidence_failures",
+                "elapsed_s",
+            )
+        },
+        "missed_events": missed,
+        "extra_events": [{k: e[k] for k in ("type", "t", "occurred_at", "track_id")} for e in extra],
         "exit_code": proc.returncode,
     }
     print(json.dumps(report, indent=1))
     if a.out:
         a.out.write_text(json.dumps(report, indent=1))
     ok = proc.returncode == 0 and not missed and not extra and report["duplicate_keys"] == 0
-    print(f"reconnects {report['reconnects']} after {len(cuts)} cuts; matched {len(matched)}/{len(observable)}, "
-          f"missed {len(missed)}, extra {len(extra)} ({len(unobservable)} not observable: before the watch's "
-          "first video or within a cut): "
-          + ("OK" if ok else "NOT OK"))
+    print(
+        f"reconnects {report['reconnects']} after {len(cuts)} cuts; matched {len(matched)}/{len(observable)}, "
+        f"missed {len(missed)}, extra {len(extra)} ({len(unobservable)} not observable: before the watch's "
+        "first video or within a cut): " + ("OK" if ok else "NOT OK")
+    )
     return 0 if ok else 1
 
 

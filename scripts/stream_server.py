@@ -17,6 +17,7 @@ FFmpeg cannot serve RTSP to a player by itself (`-rtsp_flags listen` exists only
 Every process is started in its own session and killed by its own id (`close()`, also at exit).
 Run the relay by hand: `python scripts/stream_server.py relay --port 8554 --rtp-port 5004 --sdp feed.sdp`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -113,9 +114,28 @@ class RtspServer:
 
     def start(self) -> RtspServer:
         self.sdp.unlink(missing_ok=True)
-        self.feeder = _Proc([FFMPEG, "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1",
-                             "-i", str(self.clip), "-an", "-c:v", "copy", "-f", "rtp", "-sdp_file", str(self.sdp),
-                             f"rtp://127.0.0.1:{self.rtp_port}?pkt_size=1316"], self.workdir / "feeder.log")
+        self.feeder = _Proc(
+            [
+                FFMPEG,
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-re",
+                "-stream_loop",
+                "-1",
+                "-i",
+                str(self.clip),
+                "-an",
+                "-c:v",
+                "copy",
+                "-f",
+                "rtp",
+                "-sdp_file",
+                str(self.sdp),
+                f"rtp://127.0.0.1:{self.rtp_port}?pkt_size=1316",
+            ],
+            self.workdir / "feeder.log",
+        )
         self.feeder_started = time.time()
         deadline = time.monotonic() + 10
         while not (self.sdp.exists() and self.sdp.stat().st_size > 0):
@@ -127,8 +147,20 @@ class RtspServer:
 
     def restore(self) -> None:
         """Start the relay (again): clients can connect."""
-        self.relay = _Proc([sys.executable, __file__, "relay", "--port", str(self.port), "--rtp-port",
-                            str(self.rtp_port), "--sdp", str(self.sdp)], self.workdir / "relay.log")
+        self.relay = _Proc(
+            [
+                sys.executable,
+                __file__,
+                "relay",
+                "--port",
+                str(self.port),
+                "--rtp-port",
+                str(self.rtp_port),
+                "--sdp",
+                str(self.sdp),
+            ],
+            self.workdir / "relay.log",
+        )
         wait_port(self.port)
 
     def cut(self) -> None:
@@ -166,9 +198,28 @@ class HttpTsServer:
         self.proc: _Proc | None = None
 
     def start(self) -> HttpTsServer:
-        self.proc = _Proc([FFMPEG, "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i",
-                           str(self.clip), "-an", "-c:v", "copy", "-f", "mpegts", "-listen", "1", self.url],
-                          self.workdir / "http.log")
+        self.proc = _Proc(
+            [
+                FFMPEG,
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-re",
+                "-stream_loop",
+                "-1",
+                "-i",
+                str(self.clip),
+                "-an",
+                "-c:v",
+                "copy",
+                "-f",
+                "mpegts",
+                "-listen",
+                "1",
+                self.url,
+            ],
+            self.workdir / "http.log",
+        )
         wait_port_listening(self.port)
         return self
 
@@ -209,8 +260,16 @@ class GrowingFile:
     """Copies `src` (MPEG-TS) to `dst` `chunk` bytes every `every_s` seconds from another process,
     stopping for `pause_s` after `pause_after` bytes: a recorder writing a file as it goes."""
 
-    def __init__(self, src: Path, dst: Path, *, chunk: int = 32 * 1024, every_s: float = 0.05,
-                 pause_after: int | None = None, pause_s: float = 0.0):
+    def __init__(
+        self,
+        src: Path,
+        dst: Path,
+        *,
+        chunk: int = 32 * 1024,
+        every_s: float = 0.05,
+        pause_after: int | None = None,
+        pause_s: float = 0.0,
+    ):
         self.src, self.dst = Path(src), Path(dst)
         self.args = [str(chunk), str(every_s), str(pause_after if pause_after is not None else -1), str(pause_s)]
         self.proc: _Proc | None = None
@@ -236,7 +295,7 @@ def _grow(src: str, dst: str, chunk: int, every_s: float, pause_after: int, paus
             if not paused and i >= pause_after:
                 paused = True
                 time.sleep(pause_s)
-            f.write(data[i:i + chunk])
+            f.write(data[i : i + chunk])
             f.flush()
             time.sleep(every_s)
 
@@ -249,7 +308,7 @@ def _rtp_starts_idr(pkt: bytes) -> bool:
         return False
     off = 12 + 4 * (pkt[0] & 0x0F)
     if pkt[0] & 0x10 and len(pkt) >= off + 4:  # header extension
-        off += 4 + 4 * struct.unpack(">H", pkt[off + 2:off + 4])[0]
+        off += 4 + 4 * struct.unpack(">H", pkt[off + 2 : off + 4])[0]
     if off >= len(pkt):
         return False
     nal_type = pkt[off] & 0x1F
@@ -258,7 +317,7 @@ def _rtp_starts_idr(pkt: bytes) -> bool:
     if nal_type == 24:
         p = off + 1
         while p + 3 <= len(pkt):
-            size = struct.unpack(">H", pkt[p:p + 2])[0]
+            size = struct.unpack(">H", pkt[p : p + 2])[0]
             if pkt[p + 2] & 0x1F in (5, 7):
                 return True
             p += 2 + size
@@ -347,7 +406,7 @@ def _relay(port: int, rtp_port: int, sdp_path: str) -> None:
                         size = struct.unpack(">H", buf[2:4])[0]
                         if len(buf) < 4 + size:
                             break
-                        buf = buf[4 + size:]
+                        buf = buf[4 + size :]
                         continue
                     end = buf.find(b"\r\n\r\n")
                     if end < 0:
@@ -357,7 +416,7 @@ def _relay(port: int, rtp_port: int, sdp_path: str) -> None:
                     body_len = int(headers.get("content-length", "0"))
                     if len(buf) < end + 4 + body_len:
                         break
-                    buf = buf[end + 4 + body_len:]
+                    buf = buf[end + 4 + body_len :]
                     if not _answer(c, head[0], headers):
                         return
         except OSError:

@@ -13,6 +13,7 @@ Why bulk: a million ORM inserts take many minutes. Rows are generated as tuples 
 written with the driver directly: `executemany` in one transaction on SQLite, `COPY` on
 PostgreSQL. The database is migrated first (`service.db.upgrade`) and must hold no events.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,34 @@ CLASSES = (("motorcycle", 0.45), ("car", 0.35), ("bicycle", 0.12), ("truck", 0.0
 STATUSES = (("pending", 0.5), ("confirmed", 0.3), ("dismissed", 0.12), ("needs_info", 0.08))
 COUNT_CLASSES = (("motorcycle", 30.0), ("car", 22.0))  # mean road users per minute, before hour weight
 # Relative traffic by local hour (Asia/Shanghai): night lull, 7-9 and 17-19 peaks.
-HOUR_WEIGHT = np.array([0.15, 0.1, 0.08, 0.08, 0.1, 0.25, 0.6, 1.4, 1.8, 1.1, 0.8, 0.8,
-                        0.9, 0.8, 0.8, 0.9, 1.1, 1.7, 1.9, 1.2, 0.8, 0.6, 0.4, 0.25])
+HOUR_WEIGHT = np.array(
+    [
+        0.15,
+        0.1,
+        0.08,
+        0.08,
+        0.1,
+        0.25,
+        0.6,
+        1.4,
+        1.8,
+        1.1,
+        0.8,
+        0.8,
+        0.9,
+        0.8,
+        0.8,
+        0.9,
+        1.1,
+        1.7,
+        1.9,
+        1.2,
+        0.8,
+        0.6,
+        0.4,
+        0.25,
+    ]
+)
 LOCAL_OFFSET = timedelta(hours=8)
 RUNS_PER_DAY = 2
 RUN_MINUTES = 60
@@ -82,8 +109,7 @@ def plan(n_events: int, n_crossings: int, days: int, end: datetime, rng: np.rand
     run_crossing = np.repeat(np.arange(n_crossings), days * RUNS_PER_DAY)
     run_day = np.tile(np.repeat(np.arange(days), RUNS_PER_DAY), n_crossings)
     run_hour = rng.choice(24, size=n_runs, p=p_hour)  # local hour: rush hours are filmed more
-    run_start = [start_day - LOCAL_OFFSET + timedelta(days=int(d), hours=int(h))
-                 for d, h in zip(run_day, run_hour)]
+    run_start = [start_day - LOCAL_OFFSET + timedelta(days=int(d), hours=int(h)) for d, h in zip(run_day, run_hour)]
     hotness = rng.lognormal(0.0, 0.6, size=n_crossings)  # a few crossings are much worse
     w = hotness[run_crossing] * HOUR_WEIGHT[run_hour]
     events_per_run = rng.multinomial(n_events, w / w.sum())
@@ -108,9 +134,20 @@ def run_rows(p: Plan, sqlite: bool) -> Iterator[tuple]:
     for r, (ci, start) in enumerate(zip(p.run_crossing, p.run_start)):
         cid = p.crossings[ci][0]
         end = start + timedelta(minutes=RUN_MINUTES)
-        yield (r + 1, f"/videos/{cid}/{start:%Y%m%d-%H%M}.mp4", hashlib.sha256(f"{cid}{r}".encode()).hexdigest(),
-               int(ci) + 1, "yolo11n.pt", settings, "synthetic", "done", _ts(start, sqlite), _ts(end, sqlite),
-               RUN_MINUTES * 60.0, _ts(start, sqlite))
+        yield (
+            r + 1,
+            f"/videos/{cid}/{start:%Y%m%d-%H%M}.mp4",
+            hashlib.sha256(f"{cid}{r}".encode()).hexdigest(),
+            int(ci) + 1,
+            "yolo11n.pt",
+            settings,
+            "synthetic",
+            "done",
+            _ts(start, sqlite),
+            _ts(end, sqlite),
+            RUN_MINUTES * 60.0,
+            _ts(start, sqlite),
+        )
 
 
 def event_rows(p: Plan, rng: np.random.Generator, sqlite: bool, now: datetime) -> Iterator[tuple]:
@@ -133,13 +170,36 @@ def event_rows(p: Plan, rng: np.random.Generator, sqlite: bool, now: datetime) -
         red = types[i] == "red_light"
         st = statuses[i]
         reviewed = st != "pending"
-        yield (i + 1, f"{uid_hi[i]:016x}{i:016x}", r + 1,
-               p.crossings[ci][0], ci + 1, f"e{i}", types[i], i % 100_000, classes[i], float(t[i]),
-               int(t[i] * 10), float(cx[i] - half_w[i]), float(bottom[i] - height[i]), float(cx[i] + half_w[i]),
-               float(bottom[i]), "approach", "main", "main", "RED" if red else None, "lamp" if red else None,
-               float(rng.uniform(0.5, 20)) if red else None, 0.8, _ts(at, sqlite), st,
-               1 if reviewed else 0, "reviewer" if reviewed else None,
-               _ts(at + timedelta(days=1), sqlite) if reviewed else None, created)
+        yield (
+            i + 1,
+            f"{uid_hi[i]:016x}{i:016x}",
+            r + 1,
+            p.crossings[ci][0],
+            ci + 1,
+            f"e{i}",
+            types[i],
+            i % 100_000,
+            classes[i],
+            float(t[i]),
+            int(t[i] * 10),
+            float(cx[i] - half_w[i]),
+            float(bottom[i] - height[i]),
+            float(cx[i] + half_w[i]),
+            float(bottom[i]),
+            "approach",
+            "main",
+            "main",
+            "RED" if red else None,
+            "lamp" if red else None,
+            float(rng.uniform(0.5, 20)) if red else None,
+            0.8,
+            _ts(at, sqlite),
+            st,
+            1 if reviewed else 0,
+            "reviewer" if reviewed else None,
+            _ts(at + timedelta(days=1), sqlite) if reviewed else None,
+            created,
+        )
 
 
 def count_rows(p: Plan, rng: np.random.Generator, sqlite: bool) -> Iterator[tuple]:
@@ -151,18 +211,74 @@ def count_rows(p: Plan, rng: np.random.Generator, sqlite: bool) -> Iterator[tupl
             lam = mean * HOUR_WEIGHT[hours[r]]
             for m, c in enumerate(rng.poisson(lam, size=RUN_MINUTES)):
                 row_id += 1
-                yield (row_id, p.crossings[ci][0], ci + 1, r + 1, "main", cls, m,
-                       _ts(start + timedelta(minutes=m), sqlite), int(c))
+                yield (
+                    row_id,
+                    p.crossings[ci][0],
+                    ci + 1,
+                    r + 1,
+                    "main",
+                    cls,
+                    m,
+                    _ts(start + timedelta(minutes=m), sqlite),
+                    int(c),
+                )
 
 
-EVENT_COLS = ("id", "uid", "run_id", "crossing_id", "crossing_version_id", "event_key", "type", "track_id",
-              "class_name", "t", "frame", "x1", "y1", "x2", "y2", "lane", "stop_line", "signal_id", "signal_state",
-              "signal_source", "since_red_s", "confidence", "occurred_at", "review_status", "review_stage",
-              "reviewed_by", "reviewed_at", "created_at")
-RUN_COLS = ("id", "video_path", "video_sha256", "crossing_version_id", "model", "settings", "settings_hash",
-            "status", "started_at", "finished_at", "duration_s", "start_time")
-COUNT_COLS = ("id", "crossing_id", "crossing_version_id", "run_id", "stop_line", "class_name", "minute_start",
-              "minute_at", "count")
+EVENT_COLS = (
+    "id",
+    "uid",
+    "run_id",
+    "crossing_id",
+    "crossing_version_id",
+    "event_key",
+    "type",
+    "track_id",
+    "class_name",
+    "t",
+    "frame",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "lane",
+    "stop_line",
+    "signal_id",
+    "signal_state",
+    "signal_source",
+    "since_red_s",
+    "confidence",
+    "occurred_at",
+    "review_status",
+    "review_stage",
+    "reviewed_by",
+    "reviewed_at",
+    "created_at",
+)
+RUN_COLS = (
+    "id",
+    "video_path",
+    "video_sha256",
+    "crossing_version_id",
+    "model",
+    "settings",
+    "settings_hash",
+    "status",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "start_time",
+)
+COUNT_COLS = (
+    "id",
+    "crossing_id",
+    "crossing_version_id",
+    "run_id",
+    "stop_line",
+    "class_name",
+    "minute_start",
+    "minute_at",
+    "count",
+)
 
 
 def _batches(rows: Iterator[tuple], size: int = BATCH) -> Iterator[list[tuple]]:
@@ -193,8 +309,9 @@ def _write(dbapi: Any, sqlite: bool, table: str, cols: Sequence[str], rows: Iter
     return n
 
 
-def fill(db_url: str, n_events: int, n_crossings: int, days: int = 180, seed: int = 1,
-         end: datetime | None = None, log=print) -> dict[str, Any]:
+def fill(
+    db_url: str, n_events: int, n_crossings: int, days: int = 180, seed: int = 1, end: datetime | None = None, log=print
+) -> dict[str, Any]:
     """Migrate `db_url` and fill it; returns row counts and timings."""
     t0 = time.perf_counter()
     engine = make_engine(db_url)
@@ -215,26 +332,38 @@ def fill(db_url: str, n_events: int, n_crossings: int, days: int = 180, seed: in
         if n_existing:
             raise SystemExit(f"{db_url}: already holds {n_existing} events; use an empty database")
         crossings, versions = crossing_rows(p, now, sqlite)
-        _write(dbapi, sqlite, "crossings", ("id", "name", "district", "lat", "lon", "current_version_id"),
-               iter(crossings))
-        _write(dbapi, sqlite, "crossing_versions", ("id", "crossing_id", "version", "geometry_hash", "config_yaml",
-                                                    "created_at"), iter(versions))
-        cur.execute("UPDATE crossings SET current_version_id = (SELECT v.id FROM crossing_versions v "
-                    "WHERE v.crossing_id = crossings.id)")
+        _write(
+            dbapi, sqlite, "crossings", ("id", "name", "district", "lat", "lon", "current_version_id"), iter(crossings)
+        )
+        _write(
+            dbapi,
+            sqlite,
+            "crossing_versions",
+            ("id", "crossing_id", "version", "geometry_hash", "config_yaml", "created_at"),
+            iter(versions),
+        )
+        cur.execute(
+            "UPDATE crossings SET current_version_id = (SELECT v.id FROM crossing_versions v "
+            "WHERE v.crossing_id = crossings.id)"
+        )
         stats["runs"] = _write(dbapi, sqlite, "video_runs", RUN_COLS, run_rows(p, sqlite))
         t1 = time.perf_counter()
         stats["events"] = _write(dbapi, sqlite, "events", EVENT_COLS, event_rows(p, rng, sqlite, now))
         stats["events_s"] = round(time.perf_counter() - t1, 1)
-        log(f"events: {stats['events']} in {stats['events_s']} s "
-            f"({stats['events'] / max(stats['events_s'], 1e-9):,.0f}/s)")
+        log(
+            f"events: {stats['events']} in {stats['events_s']} s "
+            f"({stats['events'] / max(stats['events_s'], 1e-9):,.0f}/s)"
+        )
         t1 = time.perf_counter()
         stats["traffic_counts"] = _write(dbapi, sqlite, "traffic_counts", COUNT_COLS, count_rows(p, rng, sqlite))
         stats["traffic_counts_s"] = round(time.perf_counter() - t1, 1)
         log(f"traffic_counts: {stats['traffic_counts']} in {stats['traffic_counts_s']} s")
         if not sqlite:  # COPY with explicit ids: move the sequences past them
             for table in ("crossing_versions", "video_runs", "events", "traffic_counts"):
-                cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                            f"(SELECT coalesce(max(id), 1) FROM {table}))")
+                cur.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT coalesce(max(id), 1) FROM {table}))"
+                )
         dbapi.commit()
         cur.execute("ANALYZE")  # fresh planner statistics for the new volume
         if not sqlite:

@@ -9,6 +9,7 @@ difference over the same stretch. Everything it starts is stopped at the end.
 
     .venv/bin/python scripts/watch_memory.py [--minutes 30] [--clip CLIP --crossing CROSSING.yaml]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -81,12 +82,14 @@ def figures(samples: list[tuple[float, float]], warmup: float, window: float = 1
         first = [m for t, m in late if t < late[0][0] + window]
         last = [m for t, m in late if t > late[-1][0] - window]
         hours = (late[-1][0] - late[0][0] - window) / 3600
-        out.update({
-            "rss_median_first_last_mib": [round(statistics.median(first), 1), round(statistics.median(last), 1)],
-            "rss_min_first_last_mib": [round(min(first), 1), round(min(last), 1)],
-            "growth_mib_per_hour_median": round((statistics.median(last) - statistics.median(first)) / hours, 2),
-            "growth_mib_per_hour_min": round((min(last) - min(first)) / hours, 2),
-        })
+        out.update(
+            {
+                "rss_median_first_last_mib": [round(statistics.median(first), 1), round(statistics.median(last), 1)],
+                "rss_min_first_last_mib": [round(min(first), 1), round(min(last), 1)],
+                "growth_mib_per_hour_median": round((statistics.median(last) - statistics.median(first)) / hours, 2),
+                "growth_mib_per_hour_min": round((min(last) - min(first)) / hours, 2),
+            }
+        )
     return out
 
 
@@ -109,8 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--analyze", type=Path, help="only print the figures of a report written with --out")
     a = p.parse_args(argv)
     if a.analyze:
-        print(json.dumps(figures([tuple(s) for s in json.loads(a.analyze.read_text())["rss_samples"]], a.warmup),
-                         indent=1))
+        print(
+            json.dumps(
+                figures([tuple(s) for s in json.loads(a.analyze.read_text())["rss_samples"]], a.warmup), indent=1
+            )
+        )
         return 0
     if not a.clip.exists():
         print(f"{a.clip}: missing (run `make assets`)", file=sys.stderr)
@@ -118,10 +124,23 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="crosswatch-memory-") as tmp, RtspServer(a.clip, Path(tmp)) as srv:
         env = {**os.environ, "YOLO_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-        cmd = [sys.executable, "-m", "service.cli", "watch", srv.url, "--crossing", str(a.crossing),
-               "--db", f"sqlite:///{tmp}/memory.db", "--json", "--duration", str(a.minutes * 60)]
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                start_new_session=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "watch",
+            srv.url,
+            "--crossing",
+            str(a.crossing),
+            "--db",
+            f"sqlite:///{tmp}/memory.db",
+            "--json",
+            "--duration",
+            str(a.minutes * 60),
+        ]
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True
+        )
         lines: list[dict] = []
         reader = threading.Thread(target=read_lines, args=(proc.stdout, lines), daemon=True)
         reader.start()
@@ -152,10 +171,26 @@ def main(argv: list[str] | None = None) -> int:
     summary = next((ln["summary"] for ln in reversed(lines) if "summary" in ln), {})
     beats = [ln for ln in lines if ln.get("status") == "alive"]
     report = {
-        "minutes": a.minutes, "clip": str(a.clip), **figures(samples, a.warmup),
+        "minutes": a.minutes,
+        "clip": str(a.clip),
+        **figures(samples, a.warmup),
         "threads_first_last_max": [thread_counts[0], thread_counts[-1], max(thread_counts)] if thread_counts else None,
-        "watch": {k: summary.get(k) for k in ("duration_s", "frames", "detected", "events", "connects", "reconnects",
-                                               "stalls", "dropped_packets", "lost_events", "evidence_failures", "ring")},
+        "watch": {
+            k: summary.get(k)
+            for k in (
+                "duration_s",
+                "frames",
+                "detected",
+                "events",
+                "connects",
+                "reconnects",
+                "stalls",
+                "dropped_packets",
+                "lost_events",
+                "evidence_failures",
+                "ring",
+            )
+        },
         "lag_s_last_heartbeats": [b.get("lag_s") for b in beats[-5:]],
         "ring_bytes_last_heartbeats": [b.get("ring_bytes") for b in beats[-5:]],
         "exit_code": proc.returncode,

@@ -1,4 +1,5 @@
 """Users and API keys (all their SQL)."""
+
 from __future__ import annotations
 
 import re
@@ -15,8 +16,10 @@ from . import security
 from .models import ROLES, ApiKeyRow, UserRow
 
 MIN_PASSWORD_LEN = 8
-USERNAME_RULE = ("1..64 characters after NFKC normalisation: ASCII letters, digits and . _ @ - only, starting "
-                 "with a letter or digit (no look-alike letters from other scripts, e.g. a Cyrillic 'а')")
+USERNAME_RULE = (
+    "1..64 characters after NFKC normalisation: ASCII letters, digits and . _ @ - only, starting "
+    "with a letter or digit (no look-alike letters from other scripts, e.g. a Cyrillic 'а')"
+)
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
 
@@ -54,8 +57,12 @@ def create_user(
     if s.scalar(select(UserRow.id).where(UserRow.username == username)) is not None:
         raise AccountError(f"user {username!r} exists")
     row = UserRow(
-        username=username, password_hash=security.hash_password(password), role=role,
-        districts=sorted(set(districts)), crossing_ids=sorted(set(crossing_ids)), evidence_access=evidence_access,
+        username=username,
+        password_hash=security.hash_password(password),
+        role=role,
+        districts=sorted(set(districts)),
+        crossing_ids=sorted(set(crossing_ids)),
+        evidence_access=evidence_access,
         # a random start: a user deleted and created again may get the same id (SQLite reuses the
         # highest rowid), and must still not accept the old user's tokens
         token_version=secrets.randbelow(2**31),
@@ -123,7 +130,9 @@ def touch_api_key(write_sessions, key_id: int, every_s: float = 60.0) -> None:
     with write_sessions.begin() as w:
         w.execute(
             update(ApiKeyRow)
-            .where(ApiKeyRow.id == key_id,
-                   (ApiKeyRow.last_used_at.is_(None)) | (ApiKeyRow.last_used_at < now - timedelta(seconds=every_s)))
+            .where(
+                ApiKeyRow.id == key_id,
+                (ApiKeyRow.last_used_at.is_(None)) | (ApiKeyRow.last_used_at < now - timedelta(seconds=every_s)),
+            )
             .values(last_used_at=now)
         )

@@ -17,6 +17,7 @@ Appends are serialised: callers use a write session (SQLite: BEGIN IMMEDIATE hol
 lock) and on PostgreSQL an advisory transaction lock is taken here, so two requests never chain
 to the same predecessor.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -61,17 +62,36 @@ def _canonical_time(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _blob(prev_hash: str, at: datetime, actor: str, action: str, object_type: str, object_id: str,
-          payload: dict[str, Any]) -> bytes:
+def _blob(
+    prev_hash: str, at: datetime, actor: str, action: str, object_type: str, object_id: str, payload: dict[str, Any]
+) -> bytes:
     return json.dumps(
-        {"prev": prev_hash, "at": _canonical_time(at), "actor": actor, "action": action,
-         "object_type": object_type, "object_id": object_id, "payload": payload},
-        sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str,
+        {
+            "prev": prev_hash,
+            "at": _canonical_time(at),
+            "actor": actor,
+            "action": action,
+            "object_type": object_type,
+            "object_id": object_id,
+            "payload": payload,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=str,
     ).encode()
 
 
-def entry_hash(prev_hash: str, at: datetime, actor: str, action: str, object_type: str, object_id: str,
-               payload: dict[str, Any], key: bytes | None = None) -> str:
+def entry_hash(
+    prev_hash: str,
+    at: datetime,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    payload: dict[str, Any],
+    key: bytes | None = None,
+) -> str:
     """HMAC-SHA-256 under `key` (None: the unkeyed SHA-256 of entries from before 0005)."""
     blob = _blob(prev_hash, at, actor, action, object_type, object_id, payload)
     if key is None:
@@ -83,8 +103,16 @@ def head_mac(key: bytes, last_id: int, last_hash: str, entries: int) -> str:
     return hmac.new(key, f"head:{last_id}:{last_hash}:{entries}".encode(), hashlib.sha256).hexdigest()
 
 
-def append(s: Session, *, actor: str, action: str, object_type: str, object_id: str,
-           payload: dict[str, Any] | None = None, at: datetime | None = None) -> AuditRow:
+def append(
+    s: Session,
+    *,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    payload: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> AuditRow:
     """Add one entry and move the head (flushed, not committed: both land with the caller's transaction)."""
     if s.get_bind().dialect.name == "postgresql":
         s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
@@ -92,9 +120,16 @@ def append(s: Session, *, actor: str, action: str, object_type: str, object_id: 
     payload = json.loads(json.dumps(payload or {}, default=str))  # what the JSON column will give back
     at = (at or datetime.now(UTC)).astimezone(UTC)
     prev = s.scalar(select(AuditRow.hash).order_by(AuditRow.id.desc()).limit(1)) or GENESIS
-    row = AuditRow(at=at, actor=actor, action=action, object_type=object_type, object_id=str(object_id),
-                   payload=payload, prev_hash=prev,
-                   hash=entry_hash(prev, at, actor, action, object_type, str(object_id), payload, key))
+    row = AuditRow(
+        at=at,
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        payload=payload,
+        prev_hash=prev,
+        hash=entry_hash(prev, at, actor, action, object_type, str(object_id), payload, key),
+    )
     s.add(row)
     s.flush()
     head = s.get(AuditHeadRow, 1)
@@ -131,13 +166,19 @@ def verify(s: Session, batch: int = 5000) -> ChainReport:
             break
         for r in rows:
             if r.prev_hash != prev:
-                return ChainReport(False, n, r.id, "prev_hash does not match the previous entry (entry removed or inserted)")
+                return ChainReport(
+                    False, n, r.id, "prev_hash does not match the previous entry (entry removed or inserted)"
+                )
             fields = (r.prev_hash, r.at, r.actor, r.action, r.object_type, r.object_id, r.payload)
             if entry_hash(*fields, key=key) == r.hash:
                 keyed_seen = True
             elif keyed_seen or entry_hash(*fields) != r.hash:
-                return ChainReport(False, n, r.id, "hash does not match the entry's content (entry changed, or "
-                                   "written without the audit key)")
+                return ChainReport(
+                    False,
+                    n,
+                    r.id,
+                    "hash does not match the entry's content (entry changed, or written without the audit key)",
+                )
             if r.action == "review" and r.object_type == "event":
                 reviews[r.object_id] = {**r.payload, "actor": r.actor}
             prev, n, last_id = r.hash, n + 1, r.id
@@ -148,8 +189,13 @@ def verify(s: Session, batch: int = 5000) -> ChainReport:
     elif not hmac.compare_digest(head.mac, head_mac(key, head.last_id, head.last_hash, head.entries)):
         return ChainReport(False, n, None, "the audit head's signature does not verify (head edited, or another key)")
     elif (head.last_id, head.last_hash, head.entries) != (last_id, prev, n):
-        return ChainReport(False, n, head.last_id, f"the chain ends at entry {last_id} ({n} entries) but the head "
-                           f"says {head.last_id} ({head.entries} entries): entries were removed from the end")
+        return ChainReport(
+            False,
+            n,
+            head.last_id,
+            f"the chain ends at entry {last_id} ({n} entries) but the head "
+            f"says {head.last_id} ({head.entries} entries): entries were removed from the end",
+        )
     bad = _review_mismatch(s, reviews)
     if bad is not None:
         return ChainReport(False, n, None, bad)
@@ -160,28 +206,50 @@ def _review_mismatch(s: Session, reviews: dict[str, dict[str, Any]], batch: int 
     """Why an event's review summary differs from its last audited review, or None."""
     uids = list(reviews)
     for i in range(0, len(uids), batch):
-        for uid, st, stage, by in s.execute(select(EventRow.uid, EventRow.review_status, EventRow.review_stage,
-                                                   EventRow.reviewed_by).where(EventRow.uid.in_(uids[i:i + batch]))):
+        for uid, st, stage, by in s.execute(
+            select(EventRow.uid, EventRow.review_status, EventRow.review_stage, EventRow.reviewed_by).where(
+                EventRow.uid.in_(uids[i : i + batch])
+            )
+        ):
             want = reviews[uid]
             if (st, stage, by) != (want.get("status"), want.get("stage"), want.get("actor")):
-                return (f"event {uid}: review status {st!r} (stage {stage}, by {by!r}) is not what its last audited "
-                        f"review says ({want.get('status')!r}, stage {want.get('stage')}, by {want.get('actor')!r})")
-    reviewed = s.execute(select(EventRow.uid).where(
-        or_(EventRow.review_status != "pending", EventRow.review_stage != 0, EventRow.reviewed_by.is_not(None)))
-        .execution_options(yield_per=5000)).scalars()
+                return (
+                    f"event {uid}: review status {st!r} (stage {stage}, by {by!r}) is not what its last audited "
+                    f"review says ({want.get('status')!r}, stage {want.get('stage')}, by {want.get('actor')!r})"
+                )
+    reviewed = s.execute(
+        select(EventRow.uid)
+        .where(or_(EventRow.review_status != "pending", EventRow.review_stage != 0, EventRow.reviewed_by.is_not(None)))
+        .execution_options(yield_per=5000)
+    ).scalars()
     for uid in reviewed:
         if uid not in reviews:
             return f"event {uid}: reviewed, but no review of it is in the audit log (status edited directly)"
     return None
 
 
-def entries(s: Session, *, actor: str | None = None, action: str | None = None, object_type: str | None = None,
-            object_id: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list[AuditRow], int]:
+def entries(
+    s: Session,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[AuditRow], int]:
     """One page of entries, newest first, and the count of all matching (the admin's log view)."""
     from sqlalchemy import func
 
-    where = [col == value for col, value in ((AuditRow.actor, actor), (AuditRow.action, action),
-                                              (AuditRow.object_type, object_type), (AuditRow.object_id, object_id))
-             if value is not None]
+    where = [
+        col == value
+        for col, value in (
+            (AuditRow.actor, actor),
+            (AuditRow.action, action),
+            (AuditRow.object_type, object_type),
+            (AuditRow.object_id, object_id),
+        )
+        if value is not None
+    ]
     rows = s.scalars(select(AuditRow).where(*where).order_by(AuditRow.id.desc()).limit(limit).offset(offset)).all()
     return list(rows), s.scalar(select(func.count()).select_from(AuditRow).where(*where)) or 0

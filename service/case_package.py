@@ -11,6 +11,7 @@ Only complete packages exist: every evidence file is hashed while it is copied i
 changed or missing file aborts the whole package (a case with a hole in it is worse than none).
 The zip is written to a temporary file, never held in memory (clips can be large).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,10 +44,18 @@ TYPE_LABELS = {
     "wrong_way": {"zh": "逆行", "en": "wrong-way driving"},
 }
 NOT_CONFIRMED = {
-    "pending": {"zh": "事件尚未审核，只能导出已确认的事件", "en": "the event has not been reviewed; only confirmed events can be exported"},
-    "dismissed": {"zh": "事件已被驳回，只能导出已确认的事件", "en": "the event was dismissed; only confirmed events can be exported"},
-    "needs_info": {"zh": "事件需要补充信息，只能导出已确认的事件",
-                   "en": "the event needs more information; only confirmed events can be exported"},
+    "pending": {
+        "zh": "事件尚未审核，只能导出已确认的事件",
+        "en": "the event has not been reviewed; only confirmed events can be exported",
+    },
+    "dismissed": {
+        "zh": "事件已被驳回，只能导出已确认的事件",
+        "en": "the event was dismissed; only confirmed events can be exported",
+    },
+    "needs_info": {
+        "zh": "事件需要补充信息，只能导出已确认的事件",
+        "en": "the event needs more information; only confirmed events can be exported",
+    },
 }
 
 README_TEXT = """crosswatch 案件证据包 / crosswatch case package
@@ -123,26 +132,64 @@ def _iso(t: datetime | None) -> str | None:
 
 def _event_doc(e: EventRow, c: CrossingRow, v: CrossingVersionRow, run: VideoRunRow) -> dict[str, Any]:
     return {
-        "uid": e.uid, "type": e.type, "type_label": TYPE_LABELS.get(e.type, {"zh": e.type, "en": e.type}),
-        "class_name": e.class_name, "occurred_at": _iso(e.occurred_at), "t": e.t, "frame": e.frame,
-        "track_id": e.track_id, "box": {"x1": e.x1, "y1": e.y1, "x2": e.x2, "y2": e.y2},
-        "lane": e.lane, "stop_line": e.stop_line, "signal_id": e.signal_id, "signal_state": e.signal_state,
-        "signal_source": e.signal_source, "since_red_s": e.since_red_s, "confidence": e.confidence,
-        "review_status": e.review_status, "review_stage": e.review_stage, "reviewed_by": e.reviewed_by,
-        "reviewed_at": _iso(e.reviewed_at), "created_at": _iso(e.created_at),
+        "uid": e.uid,
+        "type": e.type,
+        "type_label": TYPE_LABELS.get(e.type, {"zh": e.type, "en": e.type}),
+        "class_name": e.class_name,
+        "occurred_at": _iso(e.occurred_at),
+        "t": e.t,
+        "frame": e.frame,
+        "track_id": e.track_id,
+        "box": {"x1": e.x1, "y1": e.y1, "x2": e.x2, "y2": e.y2},
+        "lane": e.lane,
+        "stop_line": e.stop_line,
+        "signal_id": e.signal_id,
+        "signal_state": e.signal_state,
+        "signal_source": e.signal_source,
+        "since_red_s": e.since_red_s,
+        "confidence": e.confidence,
+        "review_status": e.review_status,
+        "review_stage": e.review_stage,
+        "reviewed_by": e.reviewed_by,
+        "reviewed_at": _iso(e.reviewed_at),
+        "created_at": _iso(e.created_at),
         # the plate to act on (the reviewer's correction where there is one) and the machine reading beside it
-        "plate": {"plate": e.plate, "machine_reading": e.plate_text, "display": e.plate_display,
-                  "status": e.plate_status, "colour": e.plate_colour, "confidence": e.plate_confidence,
-                  "reason": e.plate_reason, "corrected": e.plate_corrected, "corrected_by": e.plate_corrected_by,
-                  "corrected_at": _iso(e.plate_corrected_at)},
-        "violation": {"code": e.violation_code, "full_code": e.violation_full_code,
-                      "description": e.violation_description, "legal_basis": e.legal_basis,
-                      "note": "codes from the deployment's codes table (defaults: public code lists, not GA 408.1)"},
-        "anti_forgery_code": e.anti_forgery_code, "evidence_seal": e.evidence_seal,
-        "crossing": {"id": c.id, "name": c.name, "district": c.district, "lat": c.lat, "lon": c.lon,
-                     "version": v.version, "geometry_hash": v.geometry_hash},
-        "video": {"sha256": run.video_sha256, "file_name": PurePosixPath(run.video_path).name, "model": run.model,
-                  "start_time": _iso(run.start_time)},
+        "plate": {
+            "plate": e.plate,
+            "machine_reading": e.plate_text,
+            "display": e.plate_display,
+            "status": e.plate_status,
+            "colour": e.plate_colour,
+            "confidence": e.plate_confidence,
+            "reason": e.plate_reason,
+            "corrected": e.plate_corrected,
+            "corrected_by": e.plate_corrected_by,
+            "corrected_at": _iso(e.plate_corrected_at),
+        },
+        "violation": {
+            "code": e.violation_code,
+            "full_code": e.violation_full_code,
+            "description": e.violation_description,
+            "legal_basis": e.legal_basis,
+            "note": "codes from the deployment's codes table (defaults: public code lists, not GA 408.1)",
+        },
+        "anti_forgery_code": e.anti_forgery_code,
+        "evidence_seal": e.evidence_seal,
+        "crossing": {
+            "id": c.id,
+            "name": c.name,
+            "district": c.district,
+            "lat": c.lat,
+            "lon": c.lon,
+            "version": v.version,
+            "geometry_hash": v.geometry_hash,
+        },
+        "video": {
+            "sha256": run.video_sha256,
+            "file_name": PurePosixPath(run.video_path).name,
+            "model": run.model,
+            "start_time": _iso(run.start_time),
+        },
         "reviews": [],
         "evidence": [],
     }
@@ -163,12 +210,19 @@ def load_events(s: Session, p: Principal, uids: list[str]) -> list[PackagedEvent
     if missing:
         raise EventsNotFound(missing)
     errors = [
-        {"loc": ["body", "event_uids", i], "type": "event_not_confirmed", "event_uid": u,
-         "review_status": by_uid[u][0].review_status,
-         "msg": f"event {u} is {by_uid[u][0].review_status}, not confirmed",
-         "reason": NOT_CONFIRMED.get(by_uid[u][0].review_status,
-                                     {"zh": "只能导出已确认的事件", "en": "only confirmed events can be exported"})}
-        for i, u in enumerate(uids) if by_uid[u][0].review_status != "confirmed"
+        {
+            "loc": ["body", "event_uids", i],
+            "type": "event_not_confirmed",
+            "event_uid": u,
+            "review_status": by_uid[u][0].review_status,
+            "msg": f"event {u} is {by_uid[u][0].review_status}, not confirmed",
+            "reason": NOT_CONFIRMED.get(
+                by_uid[u][0].review_status,
+                {"zh": "只能导出已确认的事件", "en": "only confirmed events can be exported"},
+            ),
+        }
+        for i, u in enumerate(uids)
+        if by_uid[u][0].review_status != "confirmed"
     ]
     if errors:
         raise EventsNotConfirmed(errors)
@@ -182,15 +236,23 @@ def load_events(s: Session, p: Principal, uids: list[str]) -> list[PackagedEvent
 def _add_reviews(s: Session, ids: dict[int, str], events: dict[str, PackagedEvent]) -> None:
     for r in s.scalars(select(ReviewRow).where(ReviewRow.event_id.in_(ids)).order_by(ReviewRow.at, ReviewRow.id)):
         events[ids[r.event_id]].doc["reviews"].append(
-            {"stage": r.stage, "action": r.action, "reason_code": r.reason_code, "comment": r.comment,
-             "username": r.username, "at": _iso(r.at)})
+            {
+                "stage": r.stage,
+                "action": r.action,
+                "reason_code": r.reason_code,
+                "comment": r.comment,
+                "username": r.username,
+                "at": _iso(r.at),
+            }
+        )
 
 
 def _add_evidence(s: Session, ids: dict[int, str], events: dict[str, PackagedEvent]) -> None:
     rows = s.execute(
         select(EvidenceFileRow, EventRow.uid, EventRow.crossing_id)
         .join(EventRow, EventRow.id == EvidenceFileRow.event_id)
-        .where(EvidenceFileRow.event_id.in_(ids)).order_by(EvidenceFileRow.id)
+        .where(EvidenceFileRow.event_id.in_(ids))
+        .order_by(EvidenceFileRow.id)
     ).all()
     for f, event_uid, crossing_id in rows:
         events[event_uid].evidence.append(evidence_store.ref_of(f, event_uid, crossing_id))
@@ -223,20 +285,24 @@ def _write_bytes(zf: zipfile.ZipFile, name: str, data: bytes, when: tuple[int, .
     return hashlib.sha256(data).hexdigest()
 
 
-def _write_evidence(zf: zipfile.ZipFile, root: Path, name: str, ref: evidence_store.EvidenceRef,
-                    when: tuple[int, ...]) -> None:
+def _write_evidence(
+    zf: zipfile.ZipFile, root: Path, name: str, ref: evidence_store.EvidenceRef, when: tuple[int, ...]
+) -> None:
     with zf.open(_info(name, ref.mime, when), "w", force_zip64=ref.size >= 2**31) as dest:
         evidence_store.copy_verified(root, ref, dest.write)
 
 
-def _write_all(zf: zipfile.ZipFile, root: Path, events: list[PackagedEvent], when: tuple[int, ...]) -> list[tuple[str, str]]:
+def _write_all(
+    zf: zipfile.ZipFile, root: Path, events: list[PackagedEvent], when: tuple[int, ...]
+) -> list[tuple[str, str]]:
     """Every entry but the manifest; returns (sha256, name) for the manifest, in zip order."""
     listed = [(_write_bytes(zf, README, README_TEXT.encode(), when), README)]
     for ev in events:
         names = _file_names(ev.evidence)
         ev.doc["evidence"] = [
             {"uid": r.uid, "kind": r.kind, "mime": r.mime, "size": r.size, "sha256": r.sha256, "file": f"{ev.uid}/{n}"}
-            for r, n in zip(ev.evidence, names, strict=True)]
+            for r, n in zip(ev.evidence, names, strict=True)
+        ]
         doc = json.dumps(ev.doc, ensure_ascii=False, indent=2, sort_keys=False).encode() + b"\n"
         listed.append((_write_bytes(zf, f"{ev.uid}/event.json", doc, when), f"{ev.uid}/event.json"))
         for ref, n in zip(ev.evidence, names, strict=True):

@@ -5,6 +5,7 @@ function that lists takes the caller's scope clause (`Principal.scope(CrossingRo
 out-of-scope crossing is never read. Registration (`register`) runs inside the caller's write
 session, so the new version and its audit entry commit together or not at all.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -51,27 +52,34 @@ class Summary:
     last_event_at: datetime | None
 
 
-def list_crossings(s: Session, scope: ColumnElement[bool], *, district: str | None, limit: int,
-                   offset: int) -> tuple[list[CrossingListRow], int]:
+def list_crossings(
+    s: Session, scope: ColumnElement[bool], *, district: str | None, limit: int, offset: int
+) -> tuple[list[CrossingListRow], int]:
     """One page of crossings (by id) with their current version, event count and the finish time
     of their last successful run; plus the count of all matching crossings."""
     where = [scope]
     if district is not None:
         where.append(CrossingRow.district == district)
     total = s.scalar(select(func.count()).select_from(CrossingRow).where(*where)) or 0
-    events = (select(EventRow.crossing_id, func.count().label("n"))
-              .group_by(EventRow.crossing_id).subquery())
-    last_run = (select(CrossingVersionRow.crossing_id, func.max(VideoRunRow.finished_at).label("at"))
-                .join(VideoRunRow, VideoRunRow.crossing_version_id == CrossingVersionRow.id)
-                .where(VideoRunRow.status == "done")
-                .group_by(CrossingVersionRow.crossing_id).subquery())
-    q = (select(CrossingRow, CrossingVersionRow.version, events.c.n, last_run.c.at)
-         .outerjoin(CrossingVersionRow, CrossingVersionRow.id == CrossingRow.current_version_id)
-         .outerjoin(events, events.c.crossing_id == CrossingRow.id)
-         .outerjoin(last_run, last_run.c.crossing_id == CrossingRow.id)
-         .where(*where).order_by(CrossingRow.id).limit(limit).offset(offset))
-    rows = [CrossingListRow(c.id, c.name, c.district, c.lat, c.lon, v, int(n or 0), at)
-            for c, v, n, at in s.execute(q)]
+    events = select(EventRow.crossing_id, func.count().label("n")).group_by(EventRow.crossing_id).subquery()
+    last_run = (
+        select(CrossingVersionRow.crossing_id, func.max(VideoRunRow.finished_at).label("at"))
+        .join(VideoRunRow, VideoRunRow.crossing_version_id == CrossingVersionRow.id)
+        .where(VideoRunRow.status == "done")
+        .group_by(CrossingVersionRow.crossing_id)
+        .subquery()
+    )
+    q = (
+        select(CrossingRow, CrossingVersionRow.version, events.c.n, last_run.c.at)
+        .outerjoin(CrossingVersionRow, CrossingVersionRow.id == CrossingRow.current_version_id)
+        .outerjoin(events, events.c.crossing_id == CrossingRow.id)
+        .outerjoin(last_run, last_run.c.crossing_id == CrossingRow.id)
+        .where(*where)
+        .order_by(CrossingRow.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = [CrossingListRow(c.id, c.name, c.district, c.lat, c.lon, v, int(n or 0), at) for c, v, n, at in s.execute(q)]
     return rows, int(total)
 
 
@@ -80,8 +88,13 @@ def get_crossing(s: Session, crossing_id: str) -> CrossingRow | None:
 
 
 def versions(s: Session, crossing_id: str) -> list[CrossingVersionRow]:
-    return list(s.scalars(select(CrossingVersionRow).where(CrossingVersionRow.crossing_id == crossing_id)
-                          .order_by(CrossingVersionRow.version)))
+    return list(
+        s.scalars(
+            select(CrossingVersionRow)
+            .where(CrossingVersionRow.crossing_id == crossing_id)
+            .order_by(CrossingVersionRow.version)
+        )
+    )
 
 
 def version(s: Session, crossing_id: str, number: int | None = None) -> CrossingVersionRow | None:
@@ -91,14 +104,20 @@ def version(s: Session, crossing_id: str, number: int | None = None) -> Crossing
         if row is None or row.current_version_id is None:
             return None
         return s.get(CrossingVersionRow, row.current_version_id)
-    return s.scalar(select(CrossingVersionRow).where(CrossingVersionRow.crossing_id == crossing_id,
-                                                     CrossingVersionRow.version == number))
+    return s.scalar(
+        select(CrossingVersionRow).where(
+            CrossingVersionRow.crossing_id == crossing_id, CrossingVersionRow.version == number
+        )
+    )
 
 
 def version_with_hash(s: Session, crossing_id: str, geometry_hash: str) -> CrossingVersionRow | None:
     """The stored version of exactly this config (its geometry hash), if any."""
-    return s.scalar(select(CrossingVersionRow).where(CrossingVersionRow.crossing_id == crossing_id,
-                                                     CrossingVersionRow.geometry_hash == geometry_hash))
+    return s.scalar(
+        select(CrossingVersionRow).where(
+            CrossingVersionRow.crossing_id == crossing_id, CrossingVersionRow.geometry_hash == geometry_hash
+        )
+    )
 
 
 def register(s: Session, crossing: Crossing, config_yaml: str) -> Registered:
@@ -112,16 +131,17 @@ def register(s: Session, crossing: Crossing, config_yaml: str) -> Registered:
         s.add(row)
         s.flush()
     elif row.current_version_id is not None:
-        previous = s.scalar(select(CrossingVersionRow.version)
-                            .where(CrossingVersionRow.id == row.current_version_id))
+        previous = s.scalar(select(CrossingVersionRow.version).where(CrossingVersionRow.id == row.current_version_id))
     h = crossing.geometry_hash()
     ver = version_with_hash(s, crossing.id, h)
     created = ver is None
     if ver is None:
-        last = s.scalar(select(func.max(CrossingVersionRow.version))
-                        .where(CrossingVersionRow.crossing_id == crossing.id))
-        ver = CrossingVersionRow(crossing_id=crossing.id, version=(last or 0) + 1, geometry_hash=h,
-                                 config_yaml=config_yaml)
+        last = s.scalar(
+            select(func.max(CrossingVersionRow.version)).where(CrossingVersionRow.crossing_id == crossing.id)
+        )
+        ver = CrossingVersionRow(
+            crossing_id=crossing.id, version=(last or 0) + 1, geometry_hash=h, config_yaml=config_yaml
+        )
         s.add(ver)
         s.flush()
     loc = crossing.location
@@ -136,10 +156,13 @@ def register(s: Session, crossing: Crossing, config_yaml: str) -> Registered:
 
 def recent_videos(s: Session, crossing_id: str, limit: int = 20) -> list[tuple[str, str]]:
     """(video_path, video_sha256) of the crossing's runs, most recent first, one per video."""
-    q = (select(VideoRunRow.video_path, VideoRunRow.video_sha256)
-         .join(CrossingVersionRow, CrossingVersionRow.id == VideoRunRow.crossing_version_id)
-         .where(CrossingVersionRow.crossing_id == crossing_id)
-         .order_by(VideoRunRow.started_at.desc(), VideoRunRow.id.desc()).limit(limit * 4))
+    q = (
+        select(VideoRunRow.video_path, VideoRunRow.video_sha256)
+        .join(CrossingVersionRow, CrossingVersionRow.id == VideoRunRow.crossing_version_id)
+        .where(CrossingVersionRow.crossing_id == crossing_id)
+        .order_by(VideoRunRow.started_at.desc(), VideoRunRow.id.desc())
+        .limit(limit * 4)
+    )
     seen: set[str] = set()
     out: list[tuple[str, str]] = []
     for path, sha in s.execute(q):
@@ -153,17 +176,32 @@ def summary(s: Session, crossing_id: str, event_types: Iterable[str], review_sta
     """Events by type x review status (every combination present, zeros included), road users
     counted crossing its stop lines, runs and the first / last event time."""
     matrix: dict[str, dict[str, int]] = {t: {r: 0 for r in review_statuses} for t in event_types}
-    for typ, status, n in s.execute(select(EventRow.type, EventRow.review_status, func.count())
-                                    .where(EventRow.crossing_id == crossing_id)
-                                    .group_by(EventRow.type, EventRow.review_status)):
+    for typ, status, n in s.execute(
+        select(EventRow.type, EventRow.review_status, func.count())
+        .where(EventRow.crossing_id == crossing_id)
+        .group_by(EventRow.type, EventRow.review_status)
+    ):
         matrix.setdefault(typ, {})[status] = int(n)
-    road_users = s.scalar(select(func.coalesce(func.sum(TrafficCountRow.count), 0))
-                          .where(TrafficCountRow.crossing_id == crossing_id)) or 0
-    runs = s.scalar(select(func.count()).select_from(VideoRunRow)
-                    .join(CrossingVersionRow, CrossingVersionRow.id == VideoRunRow.crossing_version_id)
-                    .where(CrossingVersionRow.crossing_id == crossing_id)) or 0
-    first, last = s.execute(select(func.min(EventRow.occurred_at), func.max(EventRow.occurred_at))
-                            .where(EventRow.crossing_id == crossing_id)).one()
+    road_users = (
+        s.scalar(
+            select(func.coalesce(func.sum(TrafficCountRow.count), 0)).where(TrafficCountRow.crossing_id == crossing_id)
+        )
+        or 0
+    )
+    runs = (
+        s.scalar(
+            select(func.count())
+            .select_from(VideoRunRow)
+            .join(CrossingVersionRow, CrossingVersionRow.id == VideoRunRow.crossing_version_id)
+            .where(CrossingVersionRow.crossing_id == crossing_id)
+        )
+        or 0
+    )
+    first, last = s.execute(
+        select(func.min(EventRow.occurred_at), func.max(EventRow.occurred_at)).where(
+            EventRow.crossing_id == crossing_id
+        )
+    ).one()
     return Summary(matrix, int(road_users), int(runs), _aware(first), _aware(last))
 
 

@@ -7,6 +7,7 @@
   every start and from several processes at once: the migration runs under a database-wide lock
   (`BEGIN IMMEDIATE` on SQLite, an advisory lock on PostgreSQL) and retries on transient errors.
 """
+
 from __future__ import annotations
 
 import logging
@@ -41,8 +42,14 @@ _PG_MIGRATION_LOCK = 0x6372_7377_6174_6368  # "crswatch": advisory lock key for 
 SERVICE_THREADS = 32
 SERVICE_POOL_OVERFLOW = 10
 SERVICE_POOL_TIMEOUT_S = 10.0
-_RETRYABLE = ("database is locked", "database table is locked", "already exists", "deadlock detected",
-              "could not serialize", "duplicate key value")
+_RETRYABLE = (
+    "database is locked",
+    "database table is locked",
+    "already exists",
+    "deadlock detected",
+    "could not serialize",
+    "duplicate key value",
+)
 
 
 def default_db_url() -> str:

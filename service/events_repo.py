@@ -4,6 +4,7 @@ Plain functions taking a `Session` (the routers stay thin). Every read takes the
 clause (`Principal.scope(EventRow.crossing_id)`) so an out-of-scope event is indistinguishable
 from a missing one. Works on SQLite and PostgreSQL (`NULLS LAST` is supported by both).
 """
+
 from __future__ import annotations
 
 import re
@@ -18,15 +19,36 @@ from sqlalchemy.orm import Session
 from .models import CrossingRow, EventRow, EvidenceFileRow, ReviewRow, VideoRunRow
 
 SortKey = Literal[
-    "occurred_at", "-occurred_at", "created_at", "-created_at", "confidence", "-confidence",
-    "since_red_s", "-since_red_s", "reviewed_at", "-reviewed_at", "crossing_id", "-crossing_id",
-    "type", "-type", "class_name", "-class_name", "review_status", "-review_status",
+    "occurred_at",
+    "-occurred_at",
+    "created_at",
+    "-created_at",
+    "confidence",
+    "-confidence",
+    "since_red_s",
+    "-since_red_s",
+    "reviewed_at",
+    "-reviewed_at",
+    "crossing_id",
+    "-crossing_id",
+    "type",
+    "-type",
+    "class_name",
+    "-class_name",
+    "review_status",
+    "-review_status",
 ]
 DEFAULT_SORT: SortKey = "-occurred_at"
 _SORT_COLUMNS: dict[str, Any] = {
-    "occurred_at": EventRow.occurred_at, "created_at": EventRow.created_at, "confidence": EventRow.confidence,
-    "since_red_s": EventRow.since_red_s, "reviewed_at": EventRow.reviewed_at, "crossing_id": EventRow.crossing_id,
-    "type": EventRow.type, "class_name": EventRow.class_name, "review_status": EventRow.review_status,
+    "occurred_at": EventRow.occurred_at,
+    "created_at": EventRow.created_at,
+    "confidence": EventRow.confidence,
+    "since_red_s": EventRow.since_red_s,
+    "reviewed_at": EventRow.reviewed_at,
+    "crossing_id": EventRow.crossing_id,
+    "type": EventRow.type,
+    "class_name": EventRow.class_name,
+    "review_status": EventRow.review_status,
 }
 _NULLABLE_SORTS = frozenset({"occurred_at", "confidence", "since_red_s", "reviewed_at"})
 # Event uids are uuid4 hex; anything else cannot exist, so it is answered 404 without a query.
@@ -58,9 +80,14 @@ class EventFilters:
         if self.district is not None:
             # a sub-select, not a join: counting and paging then never touch the crossings table
             out.append(EventRow.crossing_id.in_(select(CrossingRow.id).where(CrossingRow.district == self.district)))
-        for value, column in ((self.type, EventRow.type), (self.class_name, EventRow.class_name),
-                              (self.review_status, EventRow.review_status), (self.lane, EventRow.lane),
-                              (self.stop_line, EventRow.stop_line), (self.reviewed_by, EventRow.reviewed_by)):
+        for value, column in (
+            (self.type, EventRow.type),
+            (self.class_name, EventRow.class_name),
+            (self.review_status, EventRow.review_status),
+            (self.lane, EventRow.lane),
+            (self.stop_line, EventRow.stop_line),
+            (self.reviewed_by, EventRow.reviewed_by),
+        ):
             if value is not None:
                 out.append(column == value)
         if self.uid_prefix is not None:
@@ -68,9 +95,12 @@ class EventFilters:
         if self.review_status_not is not None:
             out.append(EventRow.review_status != self.review_status_not)
         if self.plate is not None:
-            out.append(or_(EventRow.plate_corrected.contains(self.plate, autoescape=True),
-                           and_(EventRow.plate_corrected.is_(None),
-                                EventRow.plate_text.contains(self.plate, autoescape=True))))
+            out.append(
+                or_(
+                    EventRow.plate_corrected.contains(self.plate, autoescape=True),
+                    and_(EventRow.plate_corrected.is_(None), EventRow.plate_text.contains(self.plate, autoescape=True)),
+                )
+            )
         if self.occurred_from is not None:
             out.append(EventRow.occurred_at >= self.occurred_from)
         if self.occurred_to is not None:
@@ -130,8 +160,9 @@ class AnswerCache(Protocol):
     def get(self, s: Session, key: Hashable, compute: Callable[[], Any]) -> Any: ...
 
 
-def cached_count(cache: AnswerCache, s: Session, visible: Hashable, scope: ColumnElement[bool],
-                 filters: EventFilters) -> int:
+def cached_count(
+    cache: AnswerCache, s: Session, visible: Hashable, scope: ColumnElement[bool], filters: EventFilters
+) -> int:
     """`count_events`, reused from `cache` while no event or crossing changed.
 
     Why: a list answers `{data, count}`, and counting the rows matching a filter means visiting
@@ -142,8 +173,16 @@ def cached_count(cache: AnswerCache, s: Session, visible: Hashable, scope: Colum
     return cache.get(s, ("events_count", visible, filters), lambda: count_events(s, scope, filters))
 
 
-def _page(s: Session, base: Select, where: list[ColumnElement[bool]], sort: str, limit: int, offset: int, *,
-          execute: Callable[[Select], Any] | None = None) -> list[Any]:
+def _page(
+    s: Session,
+    base: Select,
+    where: list[ColumnElement[bool]],
+    sort: str,
+    limit: int,
+    offset: int,
+    *,
+    execute: Callable[[Select], Any] | None = None,
+) -> list[Any]:
     """Rows `offset`..`offset + limit` of `base` filtered by `where` in `sort` order, read part
     by part (see `order_parts`): the NULL part is only queried when the dated part does not fill
     the page. The first page of the default sort is an index walk of `limit` rows. `execute`
@@ -163,9 +202,16 @@ def _page(s: Session, base: Select, where: list[ColumnElement[bool]], sort: str,
     return rows
 
 
-def list_events(s: Session, scope: ColumnElement[bool], filters: EventFilters, sort: str = DEFAULT_SORT,
-                limit: int = 50, offset: int = 0, *,
-                count: Callable[[], int] | None = None) -> tuple[list[EventView], int]:
+def list_events(
+    s: Session,
+    scope: ColumnElement[bool],
+    filters: EventFilters,
+    sort: str = DEFAULT_SORT,
+    limit: int = 50,
+    offset: int = 0,
+    *,
+    count: Callable[[], int] | None = None,
+) -> tuple[list[EventView], int]:
     """One page of events (ORM rows with their crossing's name and district) and the count of
     all that match (`count()` if given, e.g. a `cached_count`, else counted now)."""
     rows = _page(s, _view_select(), _where(scope, filters), sort, limit, offset)
@@ -176,21 +222,51 @@ def list_events(s: Session, scope: ColumnElement[bool], filters: EventFilters, s
 # What a list shows of an event: plain columns, no ORM objects (building 50 mapped instances per
 # page costs more than the indexed query that finds them).
 LIST_COLUMNS: tuple[Any, ...] = (
-    EventRow.uid, EventRow.crossing_id, CrossingRow.name.label("crossing_name"), CrossingRow.district,
-    EventRow.type, EventRow.class_name, EventRow.occurred_at, EventRow.t, EventRow.frame, EventRow.x1, EventRow.y1,
-    EventRow.x2, EventRow.y2, EventRow.lane, EventRow.stop_line, EventRow.signal_id, EventRow.signal_state,
-    EventRow.since_red_s, EventRow.confidence, EventRow.review_status, EventRow.review_stage, EventRow.reviewed_by,
-    EventRow.reviewed_at, EventRow.created_at,
-    func.coalesce(EventRow.plate_corrected, EventRow.plate_text).label("plate"), EventRow.plate_text,
-    EventRow.plate_corrected, EventRow.plate_status, EventRow.plate_colour, EventRow.plate_confidence,
+    EventRow.uid,
+    EventRow.crossing_id,
+    CrossingRow.name.label("crossing_name"),
+    CrossingRow.district,
+    EventRow.type,
+    EventRow.class_name,
+    EventRow.occurred_at,
+    EventRow.t,
+    EventRow.frame,
+    EventRow.x1,
+    EventRow.y1,
+    EventRow.x2,
+    EventRow.y2,
+    EventRow.lane,
+    EventRow.stop_line,
+    EventRow.signal_id,
+    EventRow.signal_state,
+    EventRow.since_red_s,
+    EventRow.confidence,
+    EventRow.review_status,
+    EventRow.review_stage,
+    EventRow.reviewed_by,
+    EventRow.reviewed_at,
+    EventRow.created_at,
+    func.coalesce(EventRow.plate_corrected, EventRow.plate_text).label("plate"),
+    EventRow.plate_text,
+    EventRow.plate_corrected,
+    EventRow.plate_status,
+    EventRow.plate_colour,
+    EventRow.plate_confidence,
     EventRow.violation_code,
 )
 LIST_KEYS: tuple[str, ...] = tuple(c.key for c in LIST_COLUMNS)
 
 
-def list_event_rows(s: Session, scope: ColumnElement[bool], filters: EventFilters, sort: str = DEFAULT_SORT,
-                    limit: int = 50, offset: int = 0, *,
-                    count: Callable[[], int] | None = None) -> tuple[list[Row[Any]], int]:
+def list_event_rows(
+    s: Session,
+    scope: ColumnElement[bool],
+    filters: EventFilters,
+    sort: str = DEFAULT_SORT,
+    limit: int = 50,
+    offset: int = 0,
+    *,
+    count: Callable[[], int] | None = None,
+) -> tuple[list[Row[Any]], int]:
     """`list_events` as rows of `LIST_COLUMNS` (named `LIST_KEYS`), what the list API answers.
     Run on the session's connection (Core): no ORM result processing for plain columns."""
     conn = s.connection()
@@ -199,8 +275,9 @@ def list_event_rows(s: Session, scope: ColumnElement[bool], filters: EventFilter
     return rows, count() if count is not None else count_events(s, scope, filters)
 
 
-def iter_events(s: Session, scope: ColumnElement[bool], filters: EventFilters, sort: str = DEFAULT_SORT,
-                batch: int = 1000) -> Iterator[EventView]:
+def iter_events(
+    s: Session, scope: ColumnElement[bool], filters: EventFilters, sort: str = DEFAULT_SORT, batch: int = 1000
+) -> Iterator[EventView]:
     """All matching events, fetched `batch` at a time (server-side cursor on PostgreSQL), for
     exports of any size without loading them all."""
     where = _where(scope, filters)
@@ -222,8 +299,9 @@ def get_event(s: Session, scope: ColumnElement[bool], uid: str, *, for_update: b
 
 
 def evidence_of(s: Session, event_id: int) -> list[EvidenceFileRow]:
-    return list(s.scalars(select(EvidenceFileRow).where(EvidenceFileRow.event_id == event_id)
-                          .order_by(EvidenceFileRow.id)))
+    return list(
+        s.scalars(select(EvidenceFileRow).where(EvidenceFileRow.event_id == event_id).order_by(EvidenceFileRow.id))
+    )
 
 
 def reviews_of(s: Session, event_id: int) -> list[ReviewRow]:
@@ -244,13 +322,21 @@ def _after(anchor: EventRow) -> ColumnElement[bool]:
     """Events strictly after `anchor` in queue order (occurred_at ascending, NULLs last, id)."""
     if anchor.occurred_at is None:
         return and_(EventRow.occurred_at.is_(None), EventRow.id > anchor.id)
-    return or_(EventRow.occurred_at > anchor.occurred_at,
-               and_(EventRow.occurred_at == anchor.occurred_at, EventRow.id > anchor.id),
-               EventRow.occurred_at.is_(None))
+    return or_(
+        EventRow.occurred_at > anchor.occurred_at,
+        and_(EventRow.occurred_at == anchor.occurred_at, EventRow.id > anchor.id),
+        EventRow.occurred_at.is_(None),
+    )
 
 
-def next_in_queue(s: Session, scope: ColumnElement[bool], filters: EventFilters, *, after: EventRow | None = None,
-                  skip_awaiting_second_by: str | None = None) -> tuple[EventView | None, int]:
+def next_in_queue(
+    s: Session,
+    scope: ColumnElement[bool],
+    filters: EventFilters,
+    *,
+    after: EventRow | None = None,
+    skip_awaiting_second_by: str | None = None,
+) -> tuple[EventView | None, int]:
     """The oldest event matching `filters` (the caller sets review_status, normally pending),
     after `after` if given, and how many match after it (itself included).
 
@@ -260,8 +346,14 @@ def next_in_queue(s: Session, scope: ColumnElement[bool], filters: EventFilters,
     if after is not None:
         where.append(_after(after))
     if skip_awaiting_second_by is not None:
-        where.append(or_(EventRow.review_stage != 1, EventRow.review_status != "pending",
-                         EventRow.reviewed_by.is_(None), EventRow.reviewed_by != skip_awaiting_second_by))
+        where.append(
+            or_(
+                EventRow.review_stage != 1,
+                EventRow.review_status != "pending",
+                EventRow.reviewed_by.is_(None),
+                EventRow.reviewed_by != skip_awaiting_second_by,
+            )
+        )
     row = s.execute(_view_select().where(*where).order_by(*_queue_order()).limit(1)).first()
     if row is None:
         return None, 0
@@ -281,13 +373,32 @@ def reopen(s: Session, event: EventRow) -> None:
     s.flush()
 
 
-def add_review(s: Session, event: EventRow, *, stage: int, action: str, status: str, reason_code: str | None,
-               comment: str | None, user_id: int | None, username: str, at: datetime | None = None) -> ReviewRow:
+def add_review(
+    s: Session,
+    event: EventRow,
+    *,
+    stage: int,
+    action: str,
+    status: str,
+    reason_code: str | None,
+    comment: str | None,
+    user_id: int | None,
+    username: str,
+    at: datetime | None = None,
+) -> ReviewRow:
     """Record one review decision and update the event's review summary (flushed, not committed:
     the caller commits it together with the audit entry)."""
     at = at or datetime.now(UTC)
-    row = ReviewRow(event_id=event.id, stage=stage, action=action, reason_code=reason_code, comment=comment,
-                    user_id=user_id, username=username, at=at)
+    row = ReviewRow(
+        event_id=event.id,
+        stage=stage,
+        action=action,
+        reason_code=reason_code,
+        comment=comment,
+        user_id=user_id,
+        username=username,
+        at=at,
+    )
     s.add(row)
     event.review_status = status
     event.review_stage = stage

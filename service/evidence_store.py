@@ -13,6 +13,7 @@ Evidence is what a fine rests on, so the store trusts nothing, not even its own 
 
 SQL here is plain functions taking a `Session`, like `service/repository.py`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -115,8 +116,16 @@ def find_evidence(s: Session, p: Principal, uid: str) -> EvidenceRef:
 
 
 def ref_of(f: EvidenceFileRow, event_uid: str, crossing_id: str) -> EvidenceRef:
-    return EvidenceRef(uid=f.uid, event_uid=event_uid, crossing_id=crossing_id, kind=f.kind, relpath=f.relpath,
-                       sha256=f.sha256.lower(), size=f.size, mime=f.mime)
+    return EvidenceRef(
+        uid=f.uid,
+        event_uid=event_uid,
+        crossing_id=crossing_id,
+        kind=f.kind,
+        relpath=f.relpath,
+        sha256=f.sha256.lower(),
+        size=f.size,
+        mime=f.mime,
+    )
 
 
 # -- paths -------------------------------------------------------------------------------------
@@ -126,7 +135,8 @@ def resolve_path(root: Path, ref: EvidenceRef) -> Path:
     NUL) and then checks the resolved path, which catches symlinks pointing outside."""
     rel = ref.relpath
     refused = EvidencePathRefused(
-        ref.uid, "the evidence record's path is outside the evidence root; the file was not served",
+        ref.uid,
+        "the evidence record's path is outside the evidence root; the file was not served",
         {"relpath": rel},
     )
     if not rel or "\x00" in rel or "\\" in rel or PurePosixPath(rel).is_absolute() or PureWindowsPath(rel).drive:
@@ -144,16 +154,26 @@ def resolve_path(root: Path, ref: EvidenceRef) -> Path:
 
 def _missing(ref: EvidenceRef) -> EvidenceMissing:
     return EvidenceMissing(
-        ref.uid, "the evidence file is missing from the evidence store (it was recorded but is gone); "
-                 "this has been logged as an alarm", {"relpath": ref.relpath, "sha256": ref.sha256})
+        ref.uid,
+        "the evidence file is missing from the evidence store (it was recorded but is gone); "
+        "this has been logged as an alarm",
+        {"relpath": ref.relpath, "sha256": ref.sha256},
+    )
 
 
 def _tampered(ref: EvidenceRef, actual_sha: str, actual_size: int) -> EvidenceTampered:
     return EvidenceTampered(
-        ref.uid, "the evidence file no longer matches its recorded SHA-256 and was not served; "
-                 "this has been logged as an integrity failure",
-        {"expected_sha256": ref.sha256, "actual_sha256": actual_sha, "expected_size": ref.size,
-         "actual_size": actual_size, "relpath": ref.relpath})
+        ref.uid,
+        "the evidence file no longer matches its recorded SHA-256 and was not served; "
+        "this has been logged as an integrity failure",
+        {
+            "expected_sha256": ref.sha256,
+            "actual_sha256": actual_sha,
+            "expected_size": ref.size,
+            "actual_size": actual_size,
+            "relpath": ref.relpath,
+        },
+    )
 
 
 def open_file(root: Path, ref: EvidenceRef) -> BinaryIO:
@@ -164,12 +184,14 @@ def open_file(root: Path, ref: EvidenceRef) -> BinaryIO:
     except FileNotFoundError:
         raise _missing(ref) from None
     except OSError:  # ELOOP (swapped for a symlink), EACCES, ...: not servable as recorded
-        raise EvidencePathRefused(ref.uid, "the evidence file cannot be opened as a regular file; it was not served",
-                                  {"relpath": ref.relpath}) from None
+        raise EvidencePathRefused(
+            ref.uid, "the evidence file cannot be opened as a regular file; it was not served", {"relpath": ref.relpath}
+        ) from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise EvidencePathRefused(ref.uid, "the evidence path is not a regular file; it was not served",
-                                      {"relpath": ref.relpath})
+            raise EvidencePathRefused(
+                ref.uid, "the evidence path is not a regular file; it was not served", {"relpath": ref.relpath}
+            )
         return os.fdopen(fd, "rb", buffering=0)
     except BaseException:
         os.close(fd)
@@ -218,6 +240,12 @@ def record_failure(write_sessions: sessionmaker[Session], actor: str, err: Evide
     if err.action is None:
         return
     with write_sessions() as s:
-        audit.append(s, actor=actor, action=err.action, object_type="evidence", object_id=err.uid,
-                     payload={"detail": err.detail, **err.payload})
+        audit.append(
+            s,
+            actor=actor,
+            action=err.action,
+            object_type="evidence",
+            object_id=err.uid,
+            payload={"detail": err.detail, **err.payload},
+        )
         s.commit()

@@ -15,6 +15,7 @@ road-user class, review status, signal state) have labels in both languages (`la
 export reads like the page it was made from; `in_zone` shows a time in the page's zone and
 `range_suffix` names a file after its date range.
 """
+
 from __future__ import annotations
 
 import csv
@@ -43,13 +44,21 @@ _SHEET_NAME_BAD = set("[]:*?/\\")
 # shows via GET /api/meta); an export says what the page says.
 LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "type": {str(k): v for k, v in EVENT_TYPE_LABELS.items()},
-    "class_name": {"car": ("小汽车", "Car"), "motorcycle": ("摩托车/电动车", "Motorcycle / e-bike"),
-                   "bicycle": ("自行车", "Bicycle"), "bus": ("公交车", "Bus"), "truck": ("货车", "Truck"),
-                   "person": ("行人", "Pedestrian")},
+    "class_name": {
+        "car": ("小汽车", "Car"),
+        "motorcycle": ("摩托车/电动车", "Motorcycle / e-bike"),
+        "bicycle": ("自行车", "Bicycle"),
+        "bus": ("公交车", "Bus"),
+        "truck": ("货车", "Truck"),
+        "person": ("行人", "Pedestrian"),
+    },
     "review_status": {str(k): v for k, v in REVIEW_STATUS_LABELS.items()},
     # matched case-blind; "amber" and "dark" are labelled too, as before (not `SignalState` codes)
-    "signal_state": {**{str(k).lower(): v for k, v in SIGNAL_STATE_LABELS.items()},
-                     "amber": ("黄灯", "Amber"), "dark": ("熄灭", "Dark")},
+    "signal_state": {
+        **{str(k).lower(): v for k, v in SIGNAL_STATE_LABELS.items()},
+        "amber": ("黄灯", "Amber"),
+        "dark": ("熄灭", "Dark"),
+    },
 }
 
 
@@ -78,7 +87,7 @@ def in_zone(value: datetime | None, zone: tzinfo) -> datetime | None:
 
 
 def range_suffix(start: datetime | None, end: datetime | None, zone: tzinfo) -> str:
-    """"_2026-03-01_2026-03-07" for [start, end) in `zone` (the last day is the one before `end`),
+    """ "_2026-03-01_2026-03-07" for [start, end) in `zone` (the last day is the one before `end`),
     "_2026-03-01_now" or "_begin_2026-03-07" with one bound, "" with none: for file names."""
     if start is None and end is None:
         return ""
@@ -160,8 +169,9 @@ def _sheet_name(name: str) -> str:
     return cleaned[:_SHEET_NAME_MAX]
 
 
-def to_xlsx(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], sheet: str = "data",
-            lang: Lang = "zh") -> bytes:
+def to_xlsx(
+    rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], sheet: str = "data", lang: Lang = "zh"
+) -> bytes:
     """The XLSX workbook (one sheet named `sheet`) as bytes; header row bold and frozen."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell

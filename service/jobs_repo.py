@@ -6,6 +6,7 @@ workers race for the same job exactly one UPDATE changes a row, the other sees r
 looks again. Worker functions take a `sessionmaker` and commit each step on its own, so the API
 sees progress while a video is being processed.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -51,18 +52,32 @@ def _changed(s: Session, statement: Update) -> int:
     return result.rowcount
 
 
-def create_job(s: Session, *, crossing_id: str, paths: Sequence[str], created_by: str,
-               start_time: datetime | None = None, settings: dict[str, Any] | None = None) -> JobRow:
-    job = JobRow(uid=uuid.uuid4().hex, crossing_id=crossing_id, status="queued", settings=settings or {},
-                 start_time=start_time, created_by=created_by,
-                 items=[JobItemRow(path=p, status="queued", progress=0.0) for p in paths])
+def create_job(
+    s: Session,
+    *,
+    crossing_id: str,
+    paths: Sequence[str],
+    created_by: str,
+    start_time: datetime | None = None,
+    settings: dict[str, Any] | None = None,
+) -> JobRow:
+    job = JobRow(
+        uid=uuid.uuid4().hex,
+        crossing_id=crossing_id,
+        status="queued",
+        settings=settings or {},
+        start_time=start_time,
+        created_by=created_by,
+        items=[JobItemRow(path=p, status="queued", progress=0.0) for p in paths],
+    )
     s.add(job)
     s.flush()
     return job
 
 
-def list_jobs(s: Session, scope: ColumnElement[bool], *, status: str | None, crossing_id: str | None,
-              limit: int, offset: int) -> tuple[list[JobRow], int]:
+def list_jobs(
+    s: Session, scope: ColumnElement[bool], *, status: str | None, crossing_id: str | None, limit: int, offset: int
+) -> tuple[list[JobRow], int]:
     """Newest first, with their items loaded (for progress and per-status counts)."""
     where = [scope]
     if status is not None:
@@ -70,8 +85,14 @@ def list_jobs(s: Session, scope: ColumnElement[bool], *, status: str | None, cro
     if crossing_id is not None:
         where.append(JobRow.crossing_id == crossing_id)
     total = s.scalar(select(func.count()).select_from(JobRow).where(*where)) or 0
-    rows = s.scalars(select(JobRow).where(*where).options(selectinload(JobRow.items))
-                     .order_by(JobRow.created_at.desc(), JobRow.id.desc()).limit(limit).offset(offset)).all()
+    rows = s.scalars(
+        select(JobRow)
+        .where(*where)
+        .options(selectinload(JobRow.items))
+        .order_by(JobRow.created_at.desc(), JobRow.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
     return list(rows), int(total)
 
 
@@ -120,10 +141,15 @@ def requeue_interrupted(sm: sessionmaker[Session]) -> int:
     Jobs of `crosswatch batch` are left alone: their runner resumes them (re-run the command)."""
     service_jobs = select(JobRow.id).where(JobRow.created_by != BATCH_CREATOR)
     with sm.begin() as s:
-        n = _changed(s, update(JobItemRow).where(JobItemRow.status == "running", JobItemRow.job_id.in_(service_jobs))
-                      .values(status="queued", progress=0.0, started_at=None))
-        s.execute(update(JobRow).where(JobRow.status == "running", JobRow.created_by != BATCH_CREATOR)
-                  .values(status="queued"))
+        n = _changed(
+            s,
+            update(JobItemRow)
+            .where(JobItemRow.status == "running", JobItemRow.job_id.in_(service_jobs))
+            .values(status="queued", progress=0.0, started_at=None),
+        )
+        s.execute(
+            update(JobRow).where(JobRow.status == "running", JobRow.created_by != BATCH_CREATOR).values(status="queued")
+        )
     return int(n or 0)
 
 
@@ -131,25 +157,43 @@ def claim_next(sm: sessionmaker[Session]) -> ClaimedJob | None:
     """Claim the oldest queued job for this worker (None when there is none)."""
     for _ in range(20):  # another worker may win each candidate; a few rounds at most in practice
         with sm.begin() as s:
-            job_id = s.scalar(select(JobRow.id).where(JobRow.status == "queued")
-                              .order_by(JobRow.created_at, JobRow.id).limit(1))
+            job_id = s.scalar(
+                select(JobRow.id).where(JobRow.status == "queued").order_by(JobRow.created_at, JobRow.id).limit(1)
+            )
             if job_id is None:
                 return None
-            won = _changed(s, update(JobRow).where(JobRow.id == job_id, JobRow.status == "queued")
-                            .values(status="running", started_at=utcnow()))
+            won = _changed(
+                s,
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.status == "queued")
+                .values(status="running", started_at=utcnow()),
+            )
             if won != 1:
                 continue
             job = s.get_one(JobRow, job_id)
-            cfg = s.scalar(select(CrossingVersionRow.config_yaml)
-                           .join(CrossingRow, CrossingRow.current_version_id == CrossingVersionRow.id)
-                           .where(CrossingRow.id == job.crossing_id))
-            items = s.execute(select(JobItemRow.id, JobItemRow.path).where(JobItemRow.job_id == job_id)
-                              .order_by(JobItemRow.id)).all()
-            queued = s.execute(select(JobItemRow.id, JobItemRow.path)
-                               .where(JobItemRow.job_id == job_id, JobItemRow.status == "queued")
-                               .order_by(JobItemRow.id)).all()
-            return ClaimedJob(job.id, job.uid, job.crossing_id, cfg, job.start_time, dict(job.settings or {}),
-                              tuple(ClaimedItem(i, p) for i, p in queued), items[0][0] if items else None)
+            cfg = s.scalar(
+                select(CrossingVersionRow.config_yaml)
+                .join(CrossingRow, CrossingRow.current_version_id == CrossingVersionRow.id)
+                .where(CrossingRow.id == job.crossing_id)
+            )
+            items = s.execute(
+                select(JobItemRow.id, JobItemRow.path).where(JobItemRow.job_id == job_id).order_by(JobItemRow.id)
+            ).all()
+            queued = s.execute(
+                select(JobItemRow.id, JobItemRow.path)
+                .where(JobItemRow.job_id == job_id, JobItemRow.status == "queued")
+                .order_by(JobItemRow.id)
+            ).all()
+            return ClaimedJob(
+                job.id,
+                job.uid,
+                job.crossing_id,
+                cfg,
+                job.start_time,
+                dict(job.settings or {}),
+                tuple(ClaimedItem(i, p) for i, p in queued),
+                items[0][0] if items else None,
+            )
     return None
 
 
@@ -161,18 +205,35 @@ def cancel_requested(sm: sessionmaker[Session], job_id: int) -> bool:
 def start_item(sm: sessionmaker[Session], item_id: int) -> bool:
     """queued -> running; False when the item is no longer queued (cancelled meanwhile)."""
     with sm.begin() as s:
-        return _changed(s, update(JobItemRow).where(JobItemRow.id == item_id, JobItemRow.status == "queued")
-                         .values(status="running", progress=0.0, started_at=utcnow(), error=None)) == 1
+        return (
+            _changed(
+                s,
+                update(JobItemRow)
+                .where(JobItemRow.id == item_id, JobItemRow.status == "queued")
+                .values(status="running", progress=0.0, started_at=utcnow(), error=None),
+            )
+            == 1
+        )
 
 
 def set_progress(sm: sessionmaker[Session], item_id: int, value: float) -> None:
     with sm.begin() as s:
-        s.execute(update(JobItemRow).where(JobItemRow.id == item_id, JobItemRow.status == "running")
-                  .values(progress=min(max(float(value), 0.0), 1.0)))
+        s.execute(
+            update(JobItemRow)
+            .where(JobItemRow.id == item_id, JobItemRow.status == "running")
+            .values(progress=min(max(float(value), 0.0), 1.0))
+        )
 
 
-def finish_item(sm: sessionmaker[Session], item_id: int, *, status: str, error: str | None = None,
-                run_id: int | None = None, events: int | None = None) -> None:
+def finish_item(
+    sm: sessionmaker[Session],
+    item_id: int,
+    *,
+    status: str,
+    error: str | None = None,
+    run_id: int | None = None,
+    events: int | None = None,
+) -> None:
     values: dict[str, Any] = dict(status=status, error=error, finished_at=utcnow())
     if status == "done":
         values.update(progress=1.0, run_id=run_id, events=events)
@@ -183,8 +244,9 @@ def finish_item(sm: sessionmaker[Session], item_id: int, *, status: str, error: 
 def requeue_item(sm: sessionmaker[Session], job_id: int, item_id: int) -> None:
     """The worker is stopping mid-video: the item and job wait for the next start."""
     with sm.begin() as s:
-        s.execute(update(JobItemRow).where(JobItemRow.id == item_id)
-                  .values(status="queued", progress=0.0, started_at=None))
+        s.execute(
+            update(JobItemRow).where(JobItemRow.id == item_id).values(status="queued", progress=0.0, started_at=None)
+        )
         s.execute(update(JobRow).where(JobRow.id == job_id, JobRow.status == "running").values(status="queued"))
 
 
@@ -228,23 +290,38 @@ class BatchJob:
     settings: dict[str, Any]
 
 
-def open_batch_job(sm: sessionmaker[Session], *, crossing_id: str, key: str, paths: Sequence[str],
-                   settings: dict[str, Any], created_by: str = BATCH_CREATOR,
-                   start_time: datetime | None = None) -> BatchJob:
+def open_batch_job(
+    sm: sessionmaker[Session],
+    *,
+    crossing_id: str,
+    key: str,
+    paths: Sequence[str],
+    settings: dict[str, Any],
+    created_by: str = BATCH_CREATOR,
+    start_time: datetime | None = None,
+) -> BatchJob:
     """The job recording one crossing's share of a batch, created `running` — never `queued`, so
     the service's worker does not claim it. Running the same batch again (same `key`: inputs,
     crossing config, settings) reopens that job instead of adding another: it is running again,
     its unfinished items are queued again, new paths get items, and unfinished items whose file
     is no longer among the inputs are failed with that reason. Done items stay done."""
     with sm.begin() as s:
-        found = s.execute(select(JobRow.id, JobRow.settings)
-                          .where(JobRow.crossing_id == crossing_id, JobRow.created_by == created_by)
-                          .order_by(JobRow.id.desc())).all()
+        found = s.execute(
+            select(JobRow.id, JobRow.settings)
+            .where(JobRow.crossing_id == crossing_id, JobRow.created_by == created_by)
+            .order_by(JobRow.id.desc())
+        ).all()
         job_id = next((i for i, st in found if (st or {}).get("batch_key") == key), None)
         now = utcnow()
         if job_id is None:
-            job = create_job(s, crossing_id=crossing_id, paths=paths, created_by=created_by, start_time=start_time,
-                             settings={**settings, "batch_key": key})
+            job = create_job(
+                s,
+                crossing_id=crossing_id,
+                paths=paths,
+                created_by=created_by,
+                start_time=start_time,
+                settings={**settings, "batch_key": key},
+            )
             job.status, job.started_at = "running", now
             s.flush()
             return BatchJob(job.id, job.uid, {i.path: i.id for i in job.items}, frozenset(), dict(job.settings))
@@ -282,9 +359,13 @@ def requeue_items(sm: sessionmaker[Session], item_ids: Sequence[int]) -> None:
     if not item_ids:
         return
     with sm.begin() as s:
-        s.execute(update(JobItemRow).where(JobItemRow.id.in_(list(item_ids)))
-                  .values(status="queued", progress=0.0, error=None, run_id=None, events=None,
-                          started_at=None, finished_at=None))
+        s.execute(
+            update(JobItemRow)
+            .where(JobItemRow.id.in_(list(item_ids)))
+            .values(
+                status="queued", progress=0.0, error=None, run_id=None, events=None, started_at=None, finished_at=None
+            )
+        )
 
 
 def interrupt_job(sm: sessionmaker[Session], job_id: int, message: str) -> None:
@@ -292,7 +373,9 @@ def interrupt_job(sm: sessionmaker[Session], job_id: int, message: str) -> None:
     `cancelled` with `message` (re-running the batch reopens them)."""
     now = utcnow()
     with sm.begin() as s:
-        s.execute(update(JobItemRow).where(JobItemRow.job_id == job_id, JobItemRow.status.in_(("queued", "running")))
-                  .values(status="cancelled", error=message, finished_at=now))
-        s.execute(update(JobRow).where(JobRow.id == job_id)
-                  .values(status="cancelled", error=message, finished_at=now))
+        s.execute(
+            update(JobItemRow)
+            .where(JobItemRow.job_id == job_id, JobItemRow.status.in_(("queued", "running")))
+            .values(status="cancelled", error=message, finished_at=now)
+        )
+        s.execute(update(JobRow).where(JobRow.id == job_id).values(status="cancelled", error=message, finished_at=now))

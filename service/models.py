@@ -4,6 +4,7 @@
 Times are stored timezone-aware (`UTCDateTime`): naive datetimes are refused on write, and every
 value read back is an aware datetime in UTC, on SQLite and PostgreSQL alike.
 """
+
 from __future__ import annotations
 
 import uuid

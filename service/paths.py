@@ -12,6 +12,7 @@ the path later.
 - a final component that is a symlink (`O_NOFOLLOW`), or anything but a regular file;
 - a descriptor whose real path (read back from the kernel, `/proc/self/fd/N`) is outside the roots.
 """
+
 from __future__ import annotations
 
 import os
@@ -47,8 +48,10 @@ def open_video(path: str, roots: Sequence[Path]) -> int:
     except (OSError, RuntimeError) as e:
         raise PathRefused(f"{path!r}: cannot be opened: {getattr(e, 'strerror', None) or e}") from None
     if real != os.path.normpath(path):
-        raise PathRefused(f"{path!r}: now resolves to another place than when it was submitted (a symlink was put "
-                          "in its way); refused")
+        raise PathRefused(
+            f"{path!r}: now resolves to another place than when it was submitted (a symlink was put "
+            "in its way); refused"
+        )
     if not _inside(real, roots):
         raise PathRefused(f"{path!r}: outside the ingest root")
     try:

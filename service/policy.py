@@ -7,6 +7,7 @@ reviewer finish alone). Turning it off again is a deliberate act: `DELETE FROM s
 WHERE key = 'second_review'` while no instance runs. Reviews also read the recorded value, so an
 instance that started before the first one with the setting follows it at once.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -24,8 +25,10 @@ def enforce(write_sessions: sessionmaker[Session], settings: Settings) -> None:
         row = w.get(ServicePolicyRow, SECOND_REVIEW)
         recorded = row is not None and row.value == "1"
         if recorded and not settings.second_review:
-            raise SettingsError("this database requires second review (another instance runs with it): set "
-                                "CROSSWATCH_SECOND_REVIEW=1, or turn it off for all instances first (see service.policy)")
+            raise SettingsError(
+                "this database requires second review (another instance runs with it): set "
+                "CROSSWATCH_SECOND_REVIEW=1, or turn it off for all instances first (see service.policy)"
+            )
         if settings.second_review and not recorded:
             if row is None:
                 w.add(ServicePolicyRow(key=SECOND_REVIEW, value="1"))

@@ -1,4 +1,5 @@
 """Who is calling: a user's role and the crossings they may see, made from their user row."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,5 +49,12 @@ def principal_for(s: Session, user: UserRow) -> Principal:
         if user.districts:
             ids.update(s.scalars(select(CrossingRow.id).where(CrossingRow.district.in_(user.districts))))
         visible = frozenset(ids)
-    return Principal(user.id, user.username, user.role, tuple(user.districts), tuple(user.crossing_ids),
-                     bool(user.evidence_access), visible)
+    return Principal(
+        user.id,
+        user.username,
+        user.role,
+        tuple(user.districts),
+        tuple(user.crossing_ids),
+        bool(user.evidence_access),
+        visible,
+    )

@@ -22,6 +22,7 @@ busy timeout) and lock the affected rows on PostgreSQL (`SELECT ... FOR UPDATE`)
 processes can share one database. `Crossing` is only used for type checking and read through
 its attributes.
 """
+
 from __future__ import annotations
 
 import enum
@@ -135,22 +136,46 @@ class EventRecord:
         """From a `detector.types.ViolationEvent` (duck-typed: no detector import here)."""
         x1, y1, x2, y2 = (float(v) for v in ev.box)
         values: dict[str, Any] = dict(
-            event_key=ev.key, type=ev.type, track_id=int(ev.track_id), class_name=ev.class_name,
-            t=float(ev.t), frame=int(ev.frame), x1=x1, y1=y1, x2=x2, y2=y2, lane=ev.lane,
-            stop_line=getattr(ev, "stop_line", None), signal_id=ev.signal_id, signal_state=ev.signal,
-            signal_source=ev.signal_source, since_red_s=ev.since_red_s,
-            confidence=getattr(ev, "confidence", None), evidence=list(evidence),
-            anti_forgery_code=getattr(ev, "anti_forgery", None), evidence_seal=getattr(ev, "evidence_seal", None),
+            event_key=ev.key,
+            type=ev.type,
+            track_id=int(ev.track_id),
+            class_name=ev.class_name,
+            t=float(ev.t),
+            frame=int(ev.frame),
+            x1=x1,
+            y1=y1,
+            x2=x2,
+            y2=y2,
+            lane=ev.lane,
+            stop_line=getattr(ev, "stop_line", None),
+            signal_id=ev.signal_id,
+            signal_state=ev.signal,
+            signal_source=ev.signal_source,
+            since_red_s=ev.since_red_s,
+            confidence=getattr(ev, "confidence", None),
+            evidence=list(evidence),
+            anti_forgery_code=getattr(ev, "anti_forgery", None),
+            evidence_seal=getattr(ev, "evidence_seal", None),
         )
         plate = getattr(ev, "plate", None)
         if plate is not None:
-            values.update(plate_status="read" if plate.text else "not_read", plate_text=plate.text,
-                          plate_display=plate.display, plate_region=plate.region, plate_colour=plate.colour,
-                          plate_confidence=plate.confidence, plate_reason=plate.reason or None)
+            values.update(
+                plate_status="read" if plate.text else "not_read",
+                plate_text=plate.text,
+                plate_display=plate.display,
+                plate_region=plate.region,
+                plate_colour=plate.colour,
+                plate_confidence=plate.confidence,
+                plate_reason=plate.reason or None,
+            )
         code = getattr(ev, "code", None)
         if code is not None:
-            values.update(violation_code=code.code, violation_full_code=code.full_code,
-                          violation_description=code.description, legal_basis=code.law)
+            values.update(
+                violation_code=code.code,
+                violation_full_code=code.full_code,
+                violation_description=code.description,
+                legal_basis=code.law,
+            )
         values.update(overrides)
         return cls(**values)
 
@@ -263,32 +288,73 @@ def _value(x: Any) -> Any:
 
 def _run_info(r: VideoRunRow) -> RunInfo:
     return RunInfo(
-        id=r.id, status=r.status, video_path=r.video_path, video_sha256=r.video_sha256,
-        crossing_version_id=r.crossing_version_id, model=r.model, settings=r.settings,
-        settings_hash=r.settings_hash, error=r.error, started_at=r.started_at, finished_at=r.finished_at,
-        duration_s=r.duration_s, frames=r.frames, elapsed_s=r.elapsed_s, timings=r.timings,
+        id=r.id,
+        status=r.status,
+        video_path=r.video_path,
+        video_sha256=r.video_sha256,
+        crossing_version_id=r.crossing_version_id,
+        model=r.model,
+        settings=r.settings,
+        settings_hash=r.settings_hash,
+        error=r.error,
+        started_at=r.started_at,
+        finished_at=r.finished_at,
+        duration_s=r.duration_s,
+        frames=r.frames,
+        elapsed_s=r.elapsed_s,
+        timings=r.timings,
         start_time=r.start_time,
     )
 
 
 def _event_info(e: EventRow) -> EventInfo:
     return EventInfo(
-        id=e.id, uid=e.uid, run_id=e.run_id, crossing_id=e.crossing_id,
-        crossing_version_id=e.crossing_version_id, event_key=e.event_key, type=e.type,
-        track_id=e.track_id, class_name=e.class_name, t=e.t, frame=e.frame, box=(e.x1, e.y1, e.x2, e.y2),
-        lane=e.lane, stop_line=e.stop_line, signal_id=e.signal_id, signal_state=e.signal_state,
-        signal_source=e.signal_source, since_red_s=e.since_red_s, confidence=e.confidence,
-        occurred_at=e.occurred_at, review_status=e.review_status, created_at=e.created_at,
+        id=e.id,
+        uid=e.uid,
+        run_id=e.run_id,
+        crossing_id=e.crossing_id,
+        crossing_version_id=e.crossing_version_id,
+        event_key=e.event_key,
+        type=e.type,
+        track_id=e.track_id,
+        class_name=e.class_name,
+        t=e.t,
+        frame=e.frame,
+        box=(e.x1, e.y1, e.x2, e.y2),
+        lane=e.lane,
+        stop_line=e.stop_line,
+        signal_id=e.signal_id,
+        signal_state=e.signal_state,
+        signal_source=e.signal_source,
+        since_red_s=e.since_red_s,
+        confidence=e.confidence,
+        occurred_at=e.occurred_at,
+        review_status=e.review_status,
+        created_at=e.created_at,
         evidence=tuple(EvidenceInfo(f.kind, f.relpath, f.sha256, f.size, f.mime, f.uid) for f in e.evidence),
         **{k: getattr(e, k) for k in EVIDENCE_FIELDS},
     )
 
 
 # the 0006 columns, copied as they are between EventRow, EventRecord and EventInfo
-EVIDENCE_FIELDS = ("plate_status", "plate_text", "plate_display", "plate_region", "plate_colour", "plate_confidence",
-                   "plate_reason", "plate_corrected", "plate_corrected_by", "plate_corrected_at", "violation_code",
-                   "violation_full_code", "violation_description", "legal_basis", "anti_forgery_code",
-                   "evidence_seal")
+EVIDENCE_FIELDS = (
+    "plate_status",
+    "plate_text",
+    "plate_display",
+    "plate_region",
+    "plate_colour",
+    "plate_confidence",
+    "plate_reason",
+    "plate_corrected",
+    "plate_corrected_by",
+    "plate_corrected_at",
+    "violation_code",
+    "violation_full_code",
+    "violation_description",
+    "legal_basis",
+    "anti_forgery_code",
+    "evidence_seal",
+)
 _RECORD_FIELDS = tuple(f for f in EVIDENCE_FIELDS if not f.startswith("plate_corrected"))
 
 
@@ -335,7 +401,9 @@ class Repository:
 
     def crossing_versions(self, crossing_id: str) -> list[CrossingVersionInfo]:
         with self._read() as s:
-            return [CrossingVersionInfo(r.crossing_id, r.id, r.version) for r in crossings_repo.versions(s, crossing_id)]
+            return [
+                CrossingVersionInfo(r.crossing_id, r.id, r.version) for r in crossings_repo.versions(s, crossing_id)
+            ]
 
     # -- runs ----------------------------------------------------------------------------------
     def find_run(self, video_sha256: str, crossing_version_id: int, settings_hash: str) -> RunInfo | None:
@@ -363,16 +431,19 @@ class Repository:
         for attempt in range(_RETRIES):
             try:
                 with self._write.begin() as s:
-                    run = s.scalar(
-                        _run_key(video_sha256, crossing_version_id, settings_hash).with_for_update()
-                    )
+                    run = s.scalar(_run_key(video_sha256, crossing_version_id, settings_hash).with_for_update())
                     if run is None:
                         if s.get(CrossingVersionRow, crossing_version_id) is None:
                             raise LookupError(f"crossing version {crossing_version_id} does not exist")
                         run = VideoRunRow(
-                            video_path=str(video_path), video_sha256=video_sha256,
-                            crossing_version_id=crossing_version_id, model=model, settings=settings,
-                            settings_hash=settings_hash, status="running", start_time=start_time,
+                            video_path=str(video_path),
+                            video_sha256=video_sha256,
+                            crossing_version_id=crossing_version_id,
+                            model=model,
+                            settings=settings,
+                            settings_hash=settings_hash,
+                            status="running",
+                            start_time=start_time,
                         )
                         s.add(run)
                         s.flush()
@@ -458,8 +529,9 @@ class Repository:
         with self._write.begin() as s:
             run = self._lock_running(s, run_id)
             ver = s.get_one(CrossingVersionRow, run.crossing_version_id)
-            stored = set(s.scalars(select(EventRow.event_key).where(
-                EventRow.run_id == run_id, EventRow.event_key.in_(keys))))
+            stored = set(
+                s.scalars(select(EventRow.event_key).where(EventRow.run_id == run_id, EventRow.event_key.in_(keys)))
+            )
             rows = [self._event_row(e, run, ver) for e in events if e.event_key not in stored]
             s.add_all(rows)
             s.flush()
@@ -490,11 +562,28 @@ class Repository:
         if occurred_at is None and run.start_time is not None:
             occurred_at = run.start_time + timedelta(seconds=e.t)
         return EventRow(
-            uid=uuid.uuid4().hex, run_id=run.id, crossing_id=ver.crossing_id, crossing_version_id=ver.id,
-            event_key=e.event_key, type=_value(e.type), track_id=e.track_id, class_name=e.class_name,
-            t=e.t, frame=e.frame, x1=e.x1, y1=e.y1, x2=e.x2, y2=e.y2, lane=e.lane, stop_line=e.stop_line,
-            signal_id=e.signal_id, signal_state=_value(e.signal_state), signal_source=e.signal_source,
-            since_red_s=e.since_red_s, confidence=e.confidence, occurred_at=occurred_at,
+            uid=uuid.uuid4().hex,
+            run_id=run.id,
+            crossing_id=ver.crossing_id,
+            crossing_version_id=ver.id,
+            event_key=e.event_key,
+            type=_value(e.type),
+            track_id=e.track_id,
+            class_name=e.class_name,
+            t=e.t,
+            frame=e.frame,
+            x1=e.x1,
+            y1=e.y1,
+            x2=e.x2,
+            y2=e.y2,
+            lane=e.lane,
+            stop_line=e.stop_line,
+            signal_id=e.signal_id,
+            signal_state=_value(e.signal_state),
+            signal_source=e.signal_source,
+            since_red_s=e.since_red_s,
+            confidence=e.confidence,
+            occurred_at=occurred_at,
             **{k: getattr(e, k) for k in _RECORD_FIELDS},
             evidence=[
                 EvidenceFileRow(kind=f.kind, relpath=f.relpath, sha256=f.sha256, size=f.size, mime=f.mime)
@@ -516,8 +605,14 @@ class Repository:
                 merged[key]["count"] += int(c.count)
             else:
                 merged[key] = dict(
-                    crossing_id=ver.crossing_id, crossing_version_id=ver.id, run_id=run.id, stop_line=key[0],
-                    class_name=key[1], minute_start=key[2], minute_at=minute_at, count=int(c.count),
+                    crossing_id=ver.crossing_id,
+                    crossing_version_id=ver.id,
+                    run_id=run.id,
+                    stop_line=key[0],
+                    class_name=key[1],
+                    minute_start=key[2],
+                    minute_at=minute_at,
+                    count=int(c.count),
                 )
         if not merged:
             return

@@ -2,6 +2,7 @@
 
 Pure (no database, no HTTP): `decide` returns a `Decision` or raises `ReviewRefused`; the API
 maps the refusal to 409. Why the rule is what it is: see `service.api.routes.reviews`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,8 +24,9 @@ class Decision:
     status: ReviewStatus  # the event's review status after it
 
 
-def decide(action: str, *, second_review: bool, status_now: str, stage_now: int, reviewed_by: str | None,
-           username: str) -> Decision:
+def decide(
+    action: str, *, second_review: bool, status_now: str, stage_now: int, reviewed_by: str | None, username: str
+) -> Decision:
     """The stage and new status of `username` doing `action` on an event now at `status_now` /
     `stage_now`, last reviewed by `reviewed_by`.
 

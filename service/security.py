@@ -1,5 +1,6 @@
 """Passwords (argon2id), access tokens (JWT, HS256 pinned, with expiry), API keys (random, stored
 as SHA-256), and the login rate limiter."""
+
 from __future__ import annotations
 
 import hashlib
@@ -45,21 +46,34 @@ class TokenClaims:
     token_version: int
 
 
-def issue_token(secret: str, username: str, role: str, ttl_s: int, now: datetime | None = None, *,
-                user_id: int, token_version: int) -> tuple[str, datetime]:
+def issue_token(
+    secret: str, username: str, role: str, ttl_s: int, now: datetime | None = None, *, user_id: int, token_version: int
+) -> tuple[str, datetime]:
     """A signed token naming the user by id AND name, with the user's `token_version`: a password
     reset, deactivation, role change or deletion (a re-created user has a new id) revokes it."""
     now = now or datetime.now(UTC)
     exp = now + timedelta(seconds=ttl_s)
-    payload = {"sub": username, "uid": user_id, "tv": token_version, "role": role, "iss": JWT_ISSUER,
-               "iat": int(now.timestamp()), "exp": int(exp.timestamp())}
+    payload = {
+        "sub": username,
+        "uid": user_id,
+        "tv": token_version,
+        "role": role,
+        "iss": JWT_ISSUER,
+        "iat": int(now.timestamp()),
+        "exp": int(exp.timestamp()),
+    }
     return jwt.encode(payload, secret, algorithm=JWT_ALGORITHM), exp
 
 
 def read_token(secret: str, token: str) -> TokenClaims:
     try:
-        p = jwt.decode(token, secret, algorithms=[JWT_ALGORITHM], issuer=JWT_ISSUER,
-                       options={"require": ["exp", "iat", "sub", "iss"]})
+        p = jwt.decode(
+            token,
+            secret,
+            algorithms=[JWT_ALGORITHM],
+            issuer=JWT_ISSUER,
+            options={"require": ["exp", "iat", "sub", "iss"]},
+        )
     except jwt.ExpiredSignatureError as e:
         raise TokenError("token expired") from e
     except jwt.PyJWTError as e:
@@ -86,7 +100,7 @@ def api_key_hash(key: str) -> str:
 def api_key_prefix(key: str) -> str | None:
     if not key.startswith(API_KEY_PREFIX):
         return None
-    prefix, sep, _ = key[len(API_KEY_PREFIX):].partition("_")
+    prefix, sep, _ = key[len(API_KEY_PREFIX) :].partition("_")
     return prefix if sep and len(prefix) == 12 else None
 
 
@@ -115,14 +129,18 @@ class LoginLimiter:
         since = now - timedelta(seconds=self.window_s)
         with read_sessions() as r:
             for k, limit in checks:
-                n, first = r.execute(select(func.count(), func.min(LoginAttemptRow.at))
-                                     .where(LoginAttemptRow.key == k, LoginAttemptRow.at >= since)).one()
+                n, first = r.execute(
+                    select(func.count(), func.min(LoginAttemptRow.at)).where(
+                        LoginAttemptRow.key == k, LoginAttemptRow.at >= since
+                    )
+                ).one()
                 if n >= limit:
                     return max(0.001, self.window_s - (now - first).total_seconds())
         return 0.0
 
-    def admit(self, write_sessions, key: str, also: tuple[str, int] | None = None,
-              read_sessions=None) -> tuple[int, float]:
+    def admit(
+        self, write_sessions, key: str, also: tuple[str, int] | None = None, read_sessions=None
+    ) -> tuple[int, float]:
         """(this attempt's number in the window, 0) when a check may run now, else (0, seconds to
         wait). `also`: a second (key, limit) checked and recorded in the same transaction (the
         per-client limit; a limit of 0 turns it off). With `read_sessions`, a key already at its
@@ -146,8 +164,9 @@ class LoginLimiter:
             w.execute(delete(LoginAttemptRow).where(LoginAttemptRow.at < since))
             numbers = []
             for k, limit in checks:
-                n, first = w.execute(select(func.count(), func.min(LoginAttemptRow.at))
-                                     .where(LoginAttemptRow.key == k)).one()
+                n, first = w.execute(
+                    select(func.count(), func.min(LoginAttemptRow.at)).where(LoginAttemptRow.key == k)
+                ).one()
                 if n >= limit:
                     return 0, max(0.0, self.window_s - (now - first).total_seconds())
                 numbers.append(n + 1)
@@ -164,7 +183,11 @@ class LoginLimiter:
         with write_sessions.begin() as w:
             w.execute(delete(LoginAttemptRow).where(LoginAttemptRow.key == key))
             if also is not None:
-                newest = w.scalar(select(LoginAttemptRow.id).where(LoginAttemptRow.key == also)
-                                  .order_by(LoginAttemptRow.id.desc()).limit(1))
+                newest = w.scalar(
+                    select(LoginAttemptRow.id)
+                    .where(LoginAttemptRow.key == also)
+                    .order_by(LoginAttemptRow.id.desc())
+                    .limit(1)
+                )
                 if newest is not None:
                     w.execute(delete(LoginAttemptRow).where(LoginAttemptRow.id == newest))

@@ -4,6 +4,7 @@ passed in by tests / `crosswatch serve`.
 Production needs a secret: `create_app()` refuses to start without `secret_key` unless
 `demo=True` (the README's main command), which generates a throwaway one per process.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,25 +35,51 @@ class Settings(BaseModel):
     token_ttl_s: int = Field(default=8 * 3600, gt=0, le=7 * 24 * 3600)
     login_attempts: int = Field(default=5, gt=0, description="failed logins allowed per username+client per window")
     login_window_s: int = Field(default=300, gt=0)
-    login_client_attempts: int = Field(default=20, ge=0, description="failed logins allowed per client address "
-                                       "(any username) per window: a spray of usernames is cut off before hashing; "
-                                       "0 = no per-client limit (e.g. behind a proxy that hides client addresses)")
+    login_client_attempts: int = Field(
+        default=20,
+        ge=0,
+        description="failed logins allowed per client address "
+        "(any username) per window: a spray of usernames is cut off before hashing; "
+        "0 = no per-client limit (e.g. behind a proxy that hides client addresses)",
+    )
     ingest_root: Path | None = Field(default=None, description="jobs may read videos only under this folder")
-    upload_dir: Path | None = Field(default=None, description="where uploaded videos are stored (default: data/uploads)")
+    upload_dir: Path | None = Field(
+        default=None, description="where uploaded videos are stored (default: data/uploads)"
+    )
     upload_max_bytes: int = Field(default=4 * 1024**3, gt=0)
-    second_review: bool = Field(default=False, description="a confirmed event needs a second reviewer; recorded in "
-                                "the database: once any instance ran with it, instances without it refuse to start")
-    audit_key: str | None = Field(default=None, description="HMAC key of the audit chain (>= 32 characters); default: "
-                                  "derived from secret_key. Kept outside the database, so a DBA cannot re-sign it")
-    max_body_bytes: int = Field(default=2 * 1024**2, gt=0, description="largest JSON/form request body (413 above); "
-                                "video uploads have their own limit, upload_max_bytes")
-    login_hash_concurrency: int | None = Field(default=None, gt=0, description="password checks (argon2, CPU and "
-                                               "64 MiB each) run at once; default: half the CPU cores, at least 1")
-    metrics_token: str | None = Field(default=None, description="when set, GET /metrics needs "
-                                      "`Authorization: Bearer <metrics_token>` (or an admin); unset: admins only")
+    second_review: bool = Field(
+        default=False,
+        description="a confirmed event needs a second reviewer; recorded in "
+        "the database: once any instance ran with it, instances without it refuse to start",
+    )
+    audit_key: str | None = Field(
+        default=None,
+        description="HMAC key of the audit chain (>= 32 characters); default: "
+        "derived from secret_key. Kept outside the database, so a DBA cannot re-sign it",
+    )
+    max_body_bytes: int = Field(
+        default=2 * 1024**2,
+        gt=0,
+        description="largest JSON/form request body (413 above); video uploads have their own limit, upload_max_bytes",
+    )
+    login_hash_concurrency: int | None = Field(
+        default=None,
+        gt=0,
+        description="password checks (argon2, CPU and "
+        "64 MiB each) run at once; default: half the CPU cores, at least 1",
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        description="when set, GET /metrics needs "
+        "`Authorization: Bearer <metrics_token>` (or an admin); unset: admins only",
+    )
     worker: bool = Field(default=True, description="run the jobs worker inside the service process")
-    stats_cache_s: float = Field(default=30.0, ge=0, description="reuse identical statistics answers while the "
-                                 "data is unchanged, for at most this many seconds (0 = off)")
+    stats_cache_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="reuse identical statistics answers while the "
+        "data is unchanged, for at most this many seconds (0 = off)",
+    )
 
     @field_validator("secret_key", "audit_key")
     @classmethod

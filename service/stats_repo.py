@@ -18,6 +18,7 @@ Why it is shaped this way:
   thrown out, i.e. pending + confirmed + needs_info), `confirmed` (only reviewed-and-confirmed) or
   `all`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -214,8 +215,9 @@ def _data_bounds(s: Session) -> tuple[datetime, datetime] | None:
     return None if lo is None or hi is None else (lo, hi)
 
 
-def _segments(s: Session, f: StatsFilter, start: datetime | None = None,
-              end: datetime | None = None) -> tuple[tuple[datetime | None, int], ...] | None:
+def _segments(
+    s: Session, f: StatsFilter, start: datetime | None = None, end: datetime | None = None
+) -> tuple[tuple[datetime | None, int], ...] | None:
     """Offset segments of `f.tz` over the range queried ([start, end], default the filter's)
     clipped to the data's (indexed min/max): the zone's changes are only looked for where events
     can be, so a range of centuries costs nothing. None when there are no dated events."""
@@ -248,12 +250,13 @@ def counts(s: Session, f: StatsFilter, bucket: Bucket) -> list[CountRow]:
         return []
     e = EventRow
     key = bucket_sql(local_seconds_sql(e.occurred_at, _dialect(s), segs), bucket).label("k")
-    q = (select(e.crossing_id, e.type, e.class_name, key, func.count().label("n"))
-         .where(*event_conditions(f))
-         .group_by(e.crossing_id, e.type, e.class_name, key))
+    q = (
+        select(e.crossing_id, e.type, e.class_name, key, func.count().label("n"))
+        .where(*event_conditions(f))
+        .group_by(e.crossing_id, e.type, e.class_name, key)
+    )
     rows = sorted(s.execute(q).all(), key=lambda r: (r.k, r.crossing_id, r.type, r.class_name))
-    return [CountRow(r.crossing_id, r.type, r.class_name, bucket_start(int(r.k), bucket, f.tz), int(r.n))
-            for r in rows]
+    return [CountRow(r.crossing_id, r.type, r.class_name, bucket_start(int(r.k), bucket, f.tz), int(r.n)) for r in rows]
 
 
 # -- hotspots ----------------------------------------------------------------------------------
@@ -298,8 +301,12 @@ def hotspots(s: Session, f: StatsFilter, min_road_users: int = 0) -> list[Hotspo
     ids = set(viol) | set(expo)
     if not ids:
         return []
-    meta = {r.id: r for r in s.execute(select(CrossingRow.id, CrossingRow.name, CrossingRow.district)
-                                       .where(CrossingRow.id.in_(sorted(ids))))}
+    meta = {
+        r.id: r
+        for r in s.execute(
+            select(CrossingRow.id, CrossingRow.name, CrossingRow.district).where(CrossingRow.id.in_(sorted(ids)))
+        )
+    }
     out: list[Hotspot] = []
     for cid in ids:
         by_type = viol.get(cid, {t: 0 for t in EVENT_TYPES})
@@ -308,8 +315,9 @@ def hotspots(s: Session, f: StatsFilter, min_road_users: int = 0) -> list[Hotspo
         if users is not None and users < min_road_users:
             continue
         m = meta.get(cid)
-        out.append(Hotspot(cid, m.name if m else cid, m.district if m else None, n, by_type, users,
-                           rate_per_1000(n, users)))
+        out.append(
+            Hotspot(cid, m.name if m else cid, m.district if m else None, n, by_type, users, rate_per_1000(n, users))
+        )
     out.sort(key=lambda h: (h.rate_per_1000 is None, -(h.rate_per_1000 or 0.0), -h.violations, h.crossing_id))
     return out
 
@@ -364,9 +372,12 @@ def spatial(s: Session, f: StatsFilter, crossing_id: str, bins: int) -> SpatialG
     crossing = s.get(CrossingRow, crossing_id)
     if crossing is None:
         return None
-    versions = {v.id: v for v in s.scalars(select(CrossingVersionRow).where(CrossingVersionRow.crossing_id == crossing_id))}
+    versions = {
+        v.id: v for v in s.scalars(select(CrossingVersionRow).where(CrossingVersionRow.crossing_id == crossing_id))
+    }
     current = versions.get(crossing.current_version_id or -1) or (
-        max(versions.values(), key=lambda v: v.version) if versions else None)
+        max(versions.values(), key=lambda v: v.version) if versions else None
+    )
     grid = [[0] * bins for _ in range(bins)]
     conds = event_conditions(replace(f, crossing_ids=(crossing_id,)))
     e = EventRow
@@ -379,8 +390,9 @@ def spatial(s: Session, f: StatsFilter, crossing_id: str, bins: int) -> SpatialG
         xb = _floor_int((e.x1 + e.x2) / 2.0 * bins / w, dialect).label("xb")
         yb = _floor_int(e.y2 * bins / float(h), dialect).label("yb")
         n_v = 0
-        for x, y, n in s.execute(select(xb, yb, func.count()).where(*conds, e.crossing_version_id == vid)
-                                 .group_by(xb, yb)):
+        for x, y, n in s.execute(
+            select(xb, yb, func.count()).where(*conds, e.crossing_version_id == vid).group_by(xb, yb)
+        ):
             grid[min(max(int(y), 0), bins - 1)][min(max(int(x), 0), bins - 1)] += int(n)
             n_v += int(n)
         per_version.append((v.version, (w, h), n_v))
@@ -434,6 +446,7 @@ def trend(s: Session, f: StatsFilter, bucket: Bucket) -> list[TrendSeries]:
     types = list(f.types) if f.types else list(EVENT_TYPES)
     out: list[TrendSeries] = []
     for typ in [*types, "all"]:
+
         def n(c: int, k: int, typ: str = typ) -> int:
             if typ == "all":
                 return sum(found.get((t, c, k), 0) for t in types)
@@ -470,8 +483,11 @@ def summary(s: Session, f: StatsFilter) -> Summary:
     violations = 0
     for st, typ, n in s.execute(q):
         by_status[st] = by_status.get(st, 0) + int(n)
-        counted = f.status == "all" or (f.status == "confirmed" and st == "confirmed") or (
-            f.status == "not_dismissed" and st != "dismissed")
+        counted = (
+            f.status == "all"
+            or (f.status == "confirmed" and st == "confirmed")
+            or (f.status == "not_dismissed" and st != "dismissed")
+        )
         if counted:
             by_type[typ] = by_type.get(typ, 0) + int(n)
             violations += int(n)
@@ -479,8 +495,9 @@ def summary(s: Session, f: StatsFilter) -> Summary:
     road_users = sum(expo.values()) if expo else None
     decided = by_status["confirmed"] + by_status["dismissed"]
     share = round(by_status["confirmed"] / decided, 4) if decided else None
-    return Summary(violations, by_type, by_status, road_users, rate_per_1000(violations, road_users), share,
-                   by_status["pending"])
+    return Summary(
+        violations, by_type, by_status, road_users, rate_per_1000(violations, road_users), share, by_status["pending"]
+    )
 
 
 # -- cache -------------------------------------------------------------------------------------
@@ -507,11 +524,13 @@ def stamp_triggers_present(s: Session) -> bool:
     names = stamp_trigger_names(dialect)
     if dialect == "sqlite":
         q = text("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN :names").bindparams(
-            bindparam("names", expanding=True))
+            bindparam("names", expanding=True)
+        )
     else:
-        q = text("SELECT count(DISTINCT tgname) FROM pg_trigger WHERE tgname IN :names AND tgrelid IN "
-                 "(SELECT to_regclass(t) FROM unnest(CAST(:tables AS text[])) AS t)").bindparams(
-            bindparam("names", expanding=True))
+        q = text(
+            "SELECT count(DISTINCT tgname) FROM pg_trigger WHERE tgname IN :names AND tgrelid IN "
+            "(SELECT to_regclass(t) FROM unnest(CAST(:tables AS text[])) AS t)"
+        ).bindparams(bindparam("names", expanding=True))
     params: dict[str, Any] = {"names": list(names)}
     if dialect != "sqlite":
         params["tables"] = list(STAMPED_TABLES)
@@ -529,8 +548,10 @@ def data_version(s: Session) -> tuple[Any, ...] | None:
     if ok is None:
         ok = _triggers_checked[engine] = stamp_triggers_present(s)
         if not ok:
-            log.error("data_version triggers are missing (run `crosswatch db upgrade`; a batch migration on "
-                      "SQLite drops them): answers are computed afresh on every request")
+            log.error(
+                "data_version triggers are missing (run `crosswatch db upgrade`; a batch migration on "
+                "SQLite drops them): answers are computed afresh on every request"
+            )
     if not ok:
         return None
     # the driver's SQL on the session's connection: this runs on every cached answer, and the

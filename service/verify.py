@@ -7,6 +7,7 @@ byte in any picture or clip, a missing file, or an edited event row (type, time,
 machine plate reading, the code, ...) no longer matches. A reviewer's plate correction is not a
 sealed field (it sits beside the machine reading and is audited).
 """
+
 from __future__ import annotations
 
 import hmac
@@ -33,9 +34,20 @@ class VerifyResult:
 
 
 def row_fields(e: EventRow) -> dict:
-    return sealed_fields(event_key=e.event_key, type=e.type, track_id=e.track_id, class_name=e.class_name, t=e.t,
-                         frame=e.frame, lane=e.lane, stop_line=e.stop_line, signal_state=e.signal_state,
-                         since_red_s=e.since_red_s, plate_text=e.plate_text, violation_code=e.violation_code)
+    return sealed_fields(
+        event_key=e.event_key,
+        type=e.type,
+        track_id=e.track_id,
+        class_name=e.class_name,
+        t=e.t,
+        frame=e.frame,
+        lane=e.lane,
+        stop_line=e.stop_line,
+        signal_state=e.signal_state,
+        since_red_s=e.since_red_s,
+        plate_text=e.plate_text,
+        violation_code=e.violation_code,
+    )
 
 
 def verify_event(e: EventRow, evidence_root: Path | str, key: bytes | None = None) -> VerifyResult:

@@ -2,6 +2,7 @@
 role and review reason code; with the vision library's (event type, signal state, evidence kind,
 from `detector.vocabulary`) these are every list the database constraints (`service.models`), the
 API (`service.api`), the exports and the UI (`GET /api/meta`) use. Add a code here, with its labels."""
+
 from __future__ import annotations
 
 import enum
@@ -18,9 +19,25 @@ from detector.vocabulary import (
 )
 
 __all__ = [
-    "EVENT_TYPE_LABELS", "EVIDENCE_KIND_LABELS", "SIGNAL_STATE_LABELS", "EventType", "EvidenceKind", "Labels",
-    "SignalState", "values", "ReviewStatus", "ReviewAction", "Role", "ReasonCode", "REVIEW_STATUS_LABELS",
-    "REVIEW_ACTION_LABELS", "ROLE_LABELS", "REASON_LABELS", "COMMENT_REQUIRED", "STATUS_AFTER", "reason_label",
+    "EVENT_TYPE_LABELS",
+    "EVIDENCE_KIND_LABELS",
+    "SIGNAL_STATE_LABELS",
+    "EventType",
+    "EvidenceKind",
+    "Labels",
+    "SignalState",
+    "values",
+    "ReviewStatus",
+    "ReviewAction",
+    "Role",
+    "ReasonCode",
+    "REVIEW_STATUS_LABELS",
+    "REVIEW_ACTION_LABELS",
+    "ROLE_LABELS",
+    "REASON_LABELS",
+    "COMMENT_REQUIRED",
+    "STATUS_AFTER",
+    "reason_label",
 ]
 
 

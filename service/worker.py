@@ -14,6 +14,7 @@ then ends done / partial / failed / cancelled.
 `settings.worker` is true); `run_once()` processes one job synchronously, for tests and scripts.
 The database URL reaches the child through its pipe, never a command line.
 """
+
 from __future__ import annotations
 
 import logging
@@ -91,13 +92,24 @@ def _context(app_or_engine: Any, settings: Settings | None, config: WorkerConfig
             raise TypeError("run_once(engine) needs settings=")
         evidence = settings.resolved_evidence_dir().resolve()
     assert settings is not None
-    return _Context(engine, settings.db_url, evidence, config or WorkerConfig(),
-                    session_factory(engine, write=True), session_factory(engine),
-                    paths.allowed_roots(settings.ingest_root, settings.resolved_upload_dir()))
+    return _Context(
+        engine,
+        settings.db_url,
+        evidence,
+        config or WorkerConfig(),
+        session_factory(engine, write=True),
+        session_factory(engine),
+        paths.allowed_roots(settings.ingest_root, settings.resolved_upload_dir()),
+    )
 
 
-def run_once(app_or_engine: Any, settings: Settings | None = None, *, config: WorkerConfig | None = None,
-             stop: threading.Event | None = None) -> str | None:
+def run_once(
+    app_or_engine: Any,
+    settings: Settings | None = None,
+    *,
+    config: WorkerConfig | None = None,
+    stop: threading.Event | None = None,
+) -> str | None:
     """Claim the oldest queued job and run it to the end; its uid, or None when none was queued.
 
     `stop` (set by `Worker.stop`) interrupts: the running video is killed and goes back to the
@@ -117,13 +129,20 @@ def run_once(app_or_engine: Any, settings: Settings | None = None, *, config: Wo
 def _run_job(ctx: _Context, job: jobs_repo.ClaimedJob, stop: threading.Event) -> None:
     if job.config_yaml is None:
         for item in job.items:
-            jobs_repo.finish_item(ctx.write, item.id, status="failed",
-                                  error=f"crossing {job.crossing_id} has no config")
+            jobs_repo.finish_item(
+                ctx.write, item.id, status="failed", error=f"crossing {job.crossing_id} has no config"
+            )
         jobs_repo.finish_job(ctx.write, job.id)
         return
     c = ctx.config
-    run_config = RunConfig(db_url=ctx.db_url, evidence_root=str(ctx.evidence_dir), model=c.model, device=c.device,
-                           imgsz=c.imgsz, detect_fps=c.detect_fps)
+    run_config = RunConfig(
+        db_url=ctx.db_url,
+        evidence_root=str(ctx.evidence_dir),
+        model=c.model,
+        device=c.device,
+        imgsz=c.imgsz,
+        detect_fps=c.detect_fps,
+    )
     key = settings_hash(run_config)
     items = ItemLifecycle(ctx.write, ctx.read, db_url=ctx.db_url, evidence_root=ctx.evidence_dir, settings_hash=key)
     # the video is opened under the allowed roots at the moment the child uses it (service.paths),
@@ -140,8 +159,9 @@ def _run_job(ctx: _Context, job: jobs_repo.ClaimedJob, stop: threading.Event) ->
                     continue  # cancelled meanwhile
                 # The job's start time is the wall clock of its first video only: later videos' starts are unknown.
                 start = job.start_time if item.id == job.first_item_id else None
-                task = Task(item.path, str(cfg), job.crossing_id, None, key, start.isoformat() if start else None,
-                            run_config)
+                task = Task(
+                    item.path, str(cfg), job.crossing_id, None, key, start.isoformat() if start else None, run_config
+                )
                 out = _run_item(ctx, items, executor, job.id, item.id, task, stop)
                 if out.status == "interrupted":
                     jobs_repo.requeue_item(ctx.write, job.id, item.id)
@@ -155,8 +175,15 @@ def _run_job(ctx: _Context, job: jobs_repo.ClaimedJob, stop: threading.Event) ->
     jobs_repo.finish_job(ctx.write, job.id)
 
 
-def _run_item(ctx: _Context, items: ItemLifecycle, executor: Executor, job_id: int, item_id: int, task: Task,
-              stop: threading.Event) -> ItemOutcome:
+def _run_item(
+    ctx: _Context,
+    items: ItemLifecycle,
+    executor: Executor,
+    job_id: int,
+    item_id: int,
+    task: Task,
+    stop: threading.Event,
+) -> ItemOutcome:
     """Dispatch one video and follow its messages until it ends; kill it on cancel or stop."""
     key = f"item-{item_id}"
     sha: str | None = None

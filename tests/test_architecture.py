@@ -2,6 +2,7 @@
 from `service`; inside `service` the command line sits on the web API, the jobs worker and the
 use cases, which sit on the store; the web API does not import the command line), and no import cycle between any
 two modules of `detector` and `service` (function-level imports count: grimp reads them all)."""
+
 from __future__ import annotations
 
 import sys

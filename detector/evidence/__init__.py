@@ -14,6 +14,7 @@ the road user's best pictures of the window (reading there is cheapest).
 Modules: files (hashing, atomic writes), fonts, drawing, frames (decoding), scene (geometry and
 caption text), job (one event), composite (the pictures), seal (anti-forgery), recorder.
 """
+
 from .drawing import BOX_COLOUR, _draw_box, boxed_yuv420
 from .files import EvidenceBatchError, EvidenceError, EvidenceFile, FontNotFoundError, sha256_file, verify
 from .fonts import Fonts, find_cjk_font, find_latin_font

@@ -5,6 +5,7 @@ anti-forgery code (防伪码).
 Scene pictures are at least 1280x720 (a panorama-shaped source only up to 4096 wide) and 24-bit RGB
 JPEG; a smaller source is upscaled and the picture says so.
 """
+
 from __future__ import annotations
 
 import logging
@@ -63,11 +64,15 @@ def _scaled(scene: SceneGeometry, s: float) -> SceneGeometry:
         lane_polygon=tuple(pt(p) for p in scene.lane_polygon) if scene.lane_polygon else None,
         lane_direction=scene.lane_direction,
         signal_box=as_box(v * s for v in scene.signal_box) if scene.signal_box else None,
-        lane_name=scene.lane_name, heading=scene.heading, stop_line_name=scene.stop_line_name)
+        lane_name=scene.lane_name,
+        heading=scene.heading,
+        stop_line_name=scene.stop_line_name,
+    )
 
 
-def scene_picture(job: _Job, img: Image.Image, t: float, index: int, kind: str, scene: SceneGeometry
-                  ) -> tuple[Image.Image, str | None]:
+def scene_picture(
+    job: _Job, img: Image.Image, t: float, index: int, kind: str, scene: SceneGeometry
+) -> tuple[Image.Image, str | None]:
     """A full-scene picture: upscaled to >= 1280x720 when smaller, the lane + arrow, stop line, signal box
     and the road user's box drawn, and a four-line caption (which picture and when; crossing and direction;
     lane, violation and time since red; plate and code). Returns (picture, upscale note or None)."""
@@ -86,8 +91,10 @@ def scene_picture(job: _Job, img: Image.Image, t: float, index: int, kind: str, 
     size = max(16, round(img.height / 40))
     line1 = f"{index}/3 {KEY_LABELS[kind]} | {format_time(rec.start_time, t)} | {rec.clock_label()}"
     line2 = f"{rec.crossing_name} | 方向 {scene.heading or '—'}"
-    line3 = (f"车道 {scene.lane_name or '—'} | {TYPE_LABELS[ViolationType(ev.type)]} | "
-             f"红灯已亮 since red {since_red_text(ev)}")
+    line3 = (
+        f"车道 {scene.lane_name or '—'} | {TYPE_LABELS[ViolationType(ev.type)]} | "
+        f"红灯已亮 since red {since_red_text(ev)}"
+    )
     line4 = f"{plate_text(ev)} | {code_text(ev).split('  依据')[0]}" + (f" | {note}" if note else "")
     y = 0
     probe = ImageDraw.Draw(img)
@@ -137,8 +144,9 @@ def write_pictures(job: _Job, clip: EvidenceFile) -> list[EvidenceFile]:
     if job.signal_box is not None:
         sreg = _region(job.signal_box, SIGNAL_GROW, SIGNAL_MIN_MARGIN, W, H)
         if sreg is None:
-            log.warning("event %s: signal box %s lies outside the %dx%d picture; no signal crop",
-                        ev.key, job.signal_box, W, H)
+            log.warning(
+                "event %s: signal box %s lies outside the %dx%d picture; no signal crop", ev.key, job.signal_box, W, H
+            )
         else:
             signal = base.crop(sreg)
             if signal.height < SIGNAL_MIN_H:
@@ -167,14 +175,30 @@ def write_pictures(job: _Job, clip: EvidenceFile) -> list[EvidenceFile]:
 
 
 def event_seal_fields(ev) -> dict:
-    return sealed_fields(event_key=ev.key, type=ev.type, track_id=ev.track_id, class_name=ev.class_name, t=ev.t,
-                         frame=ev.frame, lane=ev.lane, stop_line=ev.stop_line, signal_state=ev.signal,
-                         since_red_s=ev.since_red_s, plate_text=ev.plate.text if ev.plate is not None else None,
-                         violation_code=ev.code.code if ev.code is not None else None)
+    return sealed_fields(
+        event_key=ev.key,
+        type=ev.type,
+        track_id=ev.track_id,
+        class_name=ev.class_name,
+        t=ev.t,
+        frame=ev.frame,
+        lane=ev.lane,
+        stop_line=ev.stop_line,
+        signal_state=ev.signal,
+        since_red_s=ev.since_red_s,
+        plate_text=ev.plate.text if ev.plate is not None else None,
+        violation_code=ev.code.code if ev.code is not None else None,
+    )
 
 
-def _composite(job: _Job, frames: list[Image.Image], closeup: Image.Image, signal: Image.Image | None,
-               plate: Image.Image | None, scene: SceneGeometry) -> Image.Image:
+def _composite(
+    job: _Job,
+    frames: list[Image.Image],
+    closeup: Image.Image,
+    signal: Image.Image | None,
+    plate: Image.Image | None,
+    scene: SceneGeometry,
+) -> Image.Image:
     rec, ev = job.rec, job.event
     fonts = rec.fonts
     W, H = frames[0].size

@@ -1,4 +1,5 @@
 """Drawing helpers: boxes (RGB and straight on yuv420p planes), captions, fitting, JPEG encoding."""
+
 from __future__ import annotations
 
 import io
@@ -64,8 +65,11 @@ def _draw_box(img: Image.Image, box: Sequence[float], colour=BOX_COLOUR, width: 
 def _yuv(rgb: Sequence[int]) -> tuple[int, int, int]:
     """BT.601 limited-range Y, Cb, Cr of an RGB colour (what swscale uses for SD/HD by default)."""
     r, g, b = (c / 255 for c in rgb)
-    return (round(16 + 65.481 * r + 128.553 * g + 24.966 * b), round(128 - 37.797 * r - 74.203 * g + 112.0 * b),
-            round(128 + 112.0 * r - 93.786 * g - 18.214 * b))
+    return (
+        round(16 + 65.481 * r + 128.553 * g + 24.966 * b),
+        round(128 - 37.797 * r - 74.203 * g + 112.0 * b),
+        round(128 + 112.0 * r - 93.786 * g - 18.214 * b),
+    )
 
 
 def boxed_yuv420(frame: av.VideoFrame, box: Sequence[float], colour=BOX_COLOUR) -> av.VideoFrame | None:
@@ -77,8 +81,8 @@ def boxed_yuv420(frame: av.VideoFrame, box: Sequence[float], colour=BOX_COLOUR) 
         return None
     arr = frame.to_ndarray()  # (h * 3 / 2, w): Y, then U and V (each h/2 x w/2, flattened)
     y = arr[:h]
-    u = arr[h:h + h // 4].reshape(h // 2, w // 2)
-    v = arr[h + h // 4:].reshape(h // 2, w // 2)
+    u = arr[h : h + h // 4].reshape(h // 2, w // 2)
+    v = arr[h + h // 4 :].reshape(h // 2, w // 2)
     x1, y1, x2, y2 = (float(c) for c in box)
     x1, x2 = sorted((x1, x2))
     y1, y2 = sorted((y1, y2))
@@ -90,10 +94,10 @@ def boxed_yuv420(frame: av.VideoFrame, box: Sequence[float], colour=BOX_COLOUR) 
     cy, cu, cv = _yuv(colour)
     for plane, value, s in ((y, cy, 1), (u, cu, 2), (v, cv, 2)):
         a, b, c, d, k = x1 // s, y1 // s, max(x1 // s + 1, x2 // s), max(y1 // s + 1, y2 // s), max(1, t // s)
-        plane[b:b + k, a:c + 1] = value
-        plane[max(b, d - k + 1):d + 1, a:c + 1] = value
-        plane[b:d + 1, a:a + k] = value
-        plane[b:d + 1, max(a, c - k + 1):c + 1] = value
+        plane[b : b + k, a : c + 1] = value
+        plane[max(b, d - k + 1) : d + 1, a : c + 1] = value
+        plane[b : d + 1, a : a + k] = value
+        plane[b : d + 1, max(a, c - k + 1) : c + 1] = value
     return av.VideoFrame.from_ndarray(arr, format="yuv420p")
 
 
@@ -122,8 +126,9 @@ def draw_scene(img: Image.Image, scene: SceneGeometry) -> None:
         _draw_box(img, scene.signal_box, SIGNAL_COLOUR, max(1, t - 1))
 
 
-def _draw_arrow(draw: ImageDraw.ImageDraw, polygon: Sequence[Sequence[float]], direction: Sequence[float],
-                t: int) -> None:
+def _draw_arrow(
+    draw: ImageDraw.ImageDraw, polygon: Sequence[Sequence[float]], direction: Sequence[float], t: int
+) -> None:
     """An arrow in the allowed direction, centred on the lane polygon's centroid."""
     cx = sum(p[0] for p in polygon) / len(polygon)
     cy = sum(p[1] for p in polygon) / len(polygon)
@@ -160,4 +165,3 @@ def _even_size(w: int, h: int) -> tuple[int, int]:
     w -= w % 2
     h -= h % 2
     return max(w, 2), max(h, 2)
-

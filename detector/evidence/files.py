@@ -3,6 +3,7 @@
 Every file is written atomically (temp file in the same folder, fsync, ``os.replace``, fsync of the
 folder), so a reader never sees half a picture.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,7 +31,6 @@ class EvidenceBatchError(EvidenceError):
         self.failures = failures  # event key -> reason
 
 
-
 @dataclass(frozen=True, slots=True)
 class EvidenceFile:
     kind: str  # frame_* | scene_* | closeup | signal | plate | composite | clip
@@ -38,6 +38,7 @@ class EvidenceFile:
     sha256: str  # hex digest of the file's bytes
     size: int  # bytes
     mime: str  # image/jpeg | video/mp4
+
 
 def sha256_file(path: Path | str) -> str:
     h = hashlib.sha256()
@@ -108,4 +109,3 @@ def _write_bytes_atomic(final: Path, data: bytes) -> tuple[str, int]:
         raise
     _fsync_dir(final.parent)
     return hashlib.sha256(data).hexdigest(), len(data)
-

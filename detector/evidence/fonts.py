@@ -6,6 +6,7 @@ fonts-noto-core), drawn run by run so every script a crossing name may use is re
 paths; ``find_latin_font()`` at ``$CROSSWATCH_LATIN_FONT``, then ``fc-list :lang=vi``, then
 well-known paths, else the CJK font.
 """
+
 from __future__ import annotations
 
 import functools
@@ -49,8 +50,9 @@ def _fc_list(lang: str) -> list[Path]:
     if not shutil.which("fc-list"):
         return []
     try:
-        out = subprocess.run(["fc-list", f":lang={lang}", "file"], capture_output=True, text=True, timeout=20,
-                             check=False).stdout
+        out = subprocess.run(
+            ["fc-list", f":lang={lang}", "file"], capture_output=True, text=True, timeout=20, check=False
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
     paths = []
@@ -87,9 +89,6 @@ def find_cjk_font() -> Path:
     raise FontNotFoundError(f"no font with Chinese glyphs found (fc-list :lang=zh is empty); {_FONT_HINT}")
 
 
-
-
-
 def find_latin_font(fallback: Path | None = None) -> Path:
     """A font for Latin text incl. Vietnamese letters (``$CROSSWATCH_LATIN_FONT``, ``fc-list :lang=vi``,
     well-known Debian paths); `fallback` (the CJK font) when none is found."""
@@ -118,8 +117,14 @@ def find_latin_font(fallback: Path | None = None) -> Path:
 
 def _is_cjk(ch: str) -> bool:
     o = ord(ch)
-    return (0x2E80 <= o <= 0x9FFF or 0xF900 <= o <= 0xFAFF or 0xFF00 <= o <= 0xFFEF or 0x3000 <= o <= 0x303F
-            or 0x20000 <= o <= 0x2FFFF or ch in "·")
+    return (
+        0x2E80 <= o <= 0x9FFF
+        or 0xF900 <= o <= 0xFAFF
+        or 0xFF00 <= o <= 0xFFEF
+        or 0x3000 <= o <= 0x303F
+        or 0x20000 <= o <= 0x2FFFF
+        or ch in "·"
+    )
 
 
 class Fonts:
@@ -150,8 +155,9 @@ def text_width(draw: ImageDraw.ImageDraw, text: str, fonts: Fonts, size: int) ->
     return sum(draw.textlength(run, font=_font(path, size)) for path, run in fonts.runs(text))
 
 
-def draw_text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, fonts: Fonts, size: int,
-              fill=(255, 255, 255)) -> float:
+def draw_text(
+    draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, fonts: Fonts, size: int, fill=(255, 255, 255)
+) -> float:
     """Draw `text` at `xy` (top-left) run by run on a shared baseline; returns the x after it."""
     x, y = xy
     ascent = _font(fonts.cjk, size).getmetrics()[0]

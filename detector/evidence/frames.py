@@ -4,6 +4,7 @@ nearest a target time.
 
 Times are presentation times in seconds, ``(pts - stream.start_time) * time_base``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -149,7 +150,6 @@ class _FrameCache:
         return self._img
 
 
-
 class _Nearest:
     """Tracks the decoded frame nearest to `target` as frames arrive in time order.
 
@@ -171,4 +171,3 @@ class _Nearest:
     @property
     def img(self) -> Image.Image | None:
         return None if self._cache is None else self._cache.image()
-

@@ -3,6 +3,7 @@
 Nothing holds more than a handful of decoded pictures per event: clip frames stream straight into
 the encoder.
 """
+
 from __future__ import annotations
 
 from bisect import bisect_left
@@ -57,8 +58,14 @@ class _Job:
     """One event being recorded: fed every decoded frame of its window, it keeps the key pictures
     (and the road user's best pictures for the plate reader) and streams the clip."""
 
-    def __init__(self, rec: EvidenceRecorder, event: ViolationEvent, rel_dir: str, signal_box: Box | None,
-                 src: _Source | FrameSource):
+    def __init__(
+        self,
+        rec: EvidenceRecorder,
+        event: ViolationEvent,
+        rel_dir: str,
+        signal_box: Box | None,
+        src: _Source | FrameSource,
+    ):
         self.rec, self.event, self.signal_box = rec, event, signal_box
         self.rel_dir = _clean_rel_dir(rel_dir)
         self.folder = rec.root.joinpath(*self.rel_dir.parts)
@@ -147,9 +154,7 @@ class _Job:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._clip_tmp = _temp_path(self.folder, "clip.mp4")
         out = av.open(str(self._clip_tmp), mode="w", format="mp4", options={"movflags": "+faststart"})
-        out.metadata["comment"] = (
-            f"crosswatch evidence {self.event.key}; clip t=0 is video t={t_first:.6f} s"
-        )
+        out.metadata["comment"] = f"crosswatch evidence {self.event.key}; clip t=0 is video t={t_first:.6f} s"
         st = out.add_stream("libx264", rate=self.src.rate, options={"crf": "23", "preset": "superfast"})
         st.width, st.height = self.out_size
         st.pix_fmt = "yuv420p"
@@ -211,6 +216,7 @@ class _Job:
         name = f"{kind}.jpg"
         digest, size = _write_bytes_atomic(self.folder / name, _jpeg(img))
         return self._ef(kind, name, digest, size, "image/jpeg")
+
 
 def _clean_rel_dir(rel_dir: str) -> PurePosixPath:
     p = PurePosixPath(str(rel_dir).replace("\\", "/"))

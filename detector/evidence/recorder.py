@@ -1,4 +1,5 @@
 """The evidence recorder: plans one decode pass per stretch of video for all the events in it."""
+
 from __future__ import annotations
 
 import logging
@@ -93,8 +94,9 @@ class EvidenceRecorder:
     def caption_lines(self, ev: ViolationEvent, size: tuple[int, int] | None = None) -> list[str]:
         """The composite's caption lines for `ev` (geometry names from the crossing, if given)."""
         w, h = size or (self.crossing.frame_size if self.crossing else (1, 1))
-        return caption_lines(ev, self.crossing_name, self.start_time, scene_for(self.crossing, ev, (w, h), None),
-                             self.clock_source)
+        return caption_lines(
+            ev, self.crossing_name, self.start_time, scene_for(self.crossing, ev, (w, h), None), self.clock_source
+        )
 
     # ---- recording
     def record(self, video: Path, event: ViolationEvent, rel_dir: str, signal_box: Box | None) -> list[EvidenceFile]:
@@ -103,7 +105,9 @@ class EvidenceRecorder:
         except EvidenceBatchError as e:
             raise EvidenceError(e.failures[event.key]) from None
 
-    def record_many(self, video: Path, jobs: list[tuple[ViolationEvent, str, Box | None]]) -> dict[str, list[EvidenceFile]]:
+    def record_many(
+        self, video: Path, jobs: list[tuple[ViolationEvent, str, Box | None]]
+    ) -> dict[str, list[EvidenceFile]]:
         """Record several events of one video, keyed by `event.key`; each stretch of video is
         decoded once for the events whose windows overlap it.
 
@@ -124,8 +128,9 @@ class EvidenceRecorder:
             raise EvidenceError(f"cannot re-read video {video}: no such file")
         return self._record_from(_Source(video), jobs, keys)
 
-    def record_frames(self, source: FrameSource, jobs: list[tuple[ViolationEvent, str, Box | None]]
-                      ) -> dict[str, list[EvidenceFile]]:
+    def record_frames(
+        self, source: FrameSource, jobs: list[tuple[ViolationEvent, str, Box | None]]
+    ) -> dict[str, list[EvidenceFile]]:
         """Like `record_many`, but the pixels come from `source` instead of re-reading a file: a live
         stream cannot be re-read, so its recent packets are kept and decoded again from memory
         (`detector.ring`). Same files, captions, hashing and atomic writes; `source` is closed."""
@@ -142,8 +147,9 @@ class EvidenceRecorder:
             raise ValueError("record_frames: two events would write to the same folder")
         return self._record_from(source, jobs, keys)
 
-    def _record_from(self, src: _Source | FrameSource, jobs: list[tuple[ViolationEvent, str, Box | None]],
-                     keys: list[str]) -> dict[str, list[EvidenceFile]]:
+    def _record_from(
+        self, src: _Source | FrameSource, jobs: list[tuple[ViolationEvent, str, Box | None]], keys: list[str]
+    ) -> dict[str, list[EvidenceFile]]:
         results: dict[str, list[EvidenceFile]] = {}
         failures: dict[str, str] = {}
         try:
@@ -174,7 +180,11 @@ class EvidenceRecorder:
             yield group
 
     def _run_group(
-        self, src: _Source | FrameSource, group: list[_Job], results: dict[str, list[EvidenceFile]], failures: dict[str, str]
+        self,
+        src: _Source | FrameSource,
+        group: list[_Job],
+        results: dict[str, list[EvidenceFile]],
+        failures: dict[str, str],
     ) -> None:
         lo, hi = min(j.lo for j in group), max(j.hi for j in group)
         active = list(group)

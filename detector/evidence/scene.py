@@ -2,6 +2,7 @@
 signal head) and the caption text (crossing, direction, lane, time with zone and clock source,
 signal and seconds since red, plate, violation code, anti-forgery code). Chinese first, then English.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -59,8 +60,9 @@ class SceneGeometry:
     stop_line_name: str | None = None
 
 
-def scene_for(crossing: Crossing | None, event: ViolationEvent, size: tuple[int, int],
-              signal_box: Box | None) -> SceneGeometry:
+def scene_for(
+    crossing: Crossing | None, event: ViolationEvent, size: tuple[int, int], signal_box: Box | None
+) -> SceneGeometry:
     """The event's lane, stop line and signal in the pixels of a `size` (width, height) picture."""
     if crossing is None:
         return SceneGeometry(signal_box=signal_box, lane_name=event.lane, stop_line_name=event.stop_line)
@@ -122,8 +124,13 @@ def code_text(ev: ViolationEvent) -> str:
     return f"违法代码 Code: {c.label()} {c.description}  依据 Basis: {c.law}"
 
 
-def caption_lines(ev: ViolationEvent, crossing_name: str, start_time: datetime | None, scene: SceneGeometry,
-                  clock_source: str | None = None) -> list[str]:
+def caption_lines(
+    ev: ViolationEvent,
+    crossing_name: str,
+    start_time: datetime | None,
+    scene: SceneGeometry,
+    clock_source: str | None = None,
+) -> list[str]:
     """The caption of the composite: who, where, when, what the signal showed, plate, code."""
     cls = CLASS_LABELS.get(ev.class_name, ev.class_name)
     sig = SIGNAL_LABELS.get(SignalState(ev.signal), str(ev.signal)) if ev.signal is not None else "无 none"

@@ -10,6 +10,7 @@ A changed picture, clip or plate crop, or an edited event row, no longer matches
 The key: ``$CROSSWATCH_EVIDENCE_KEY``, else derived from ``$CROSSWATCH_SECRET_KEY``, else a random key
 kept in the file ``evidence.key`` beside the evidence folder (created on first use, mode 0600).
 """
+
 from __future__ import annotations
 
 import base64
@@ -25,8 +26,20 @@ from typing import Any
 KEY_ENV = "CROSSWATCH_EVIDENCE_KEY"
 SECRET_ENV = "CROSSWATCH_SECRET_KEY"
 KEY_FILE = "evidence.key"
-SEALED_FIELDS = ("event_key", "type", "track_id", "class_name", "t", "frame", "lane", "stop_line", "signal_state",
-                 "since_red_s", "plate_text", "violation_code")
+SEALED_FIELDS = (
+    "event_key",
+    "type",
+    "track_id",
+    "class_name",
+    "t",
+    "frame",
+    "lane",
+    "stop_line",
+    "signal_state",
+    "since_red_s",
+    "plate_text",
+    "violation_code",
+)
 NOT_IN_CODE = ("composite",)  # the picture that prints the code cannot be covered by it
 
 
@@ -53,14 +66,36 @@ def _num(v: Any) -> str | None:
     return None if v is None else f"{float(v):.3f}"
 
 
-def sealed_fields(*, event_key: str, type: str, track_id: int, class_name: str, t: float, frame: int,
-                  lane: str | None, stop_line: str | None, signal_state: str | None, since_red_s: float | None,
-                  plate_text: str | None, violation_code: str | None) -> dict[str, Any]:
+def sealed_fields(
+    *,
+    event_key: str,
+    type: str,
+    track_id: int,
+    class_name: str,
+    t: float,
+    frame: int,
+    lane: str | None,
+    stop_line: str | None,
+    signal_state: str | None,
+    since_red_s: float | None,
+    plate_text: str | None,
+    violation_code: str | None,
+) -> dict[str, Any]:
     """The event's fields in the canonical form both the recorder and the verifier hash."""
-    return {"event_key": str(event_key), "type": str(getattr(type, "value", type)), "track_id": int(track_id),
-            "class_name": str(class_name), "t": _num(t), "frame": int(frame), "lane": lane, "stop_line": stop_line,
-            "signal_state": None if signal_state is None else str(getattr(signal_state, "value", signal_state)),
-            "since_red_s": _num(since_red_s), "plate_text": plate_text, "violation_code": violation_code}
+    return {
+        "event_key": str(event_key),
+        "type": str(getattr(type, "value", type)),
+        "track_id": int(track_id),
+        "class_name": str(class_name),
+        "t": _num(t),
+        "frame": int(frame),
+        "lane": lane,
+        "stop_line": stop_line,
+        "signal_state": None if signal_state is None else str(getattr(signal_state, "value", signal_state)),
+        "since_red_s": _num(since_red_s),
+        "plate_text": plate_text,
+        "violation_code": violation_code,
+    }
 
 
 def _mac(key: bytes, payload: Mapping[str, Any]) -> bytes:

@@ -18,6 +18,7 @@ starts a fresh one: after a gap the road users have moved on, and matching a new
 track would join two road users into one path. Track ids keep counting over the run and frames are
 numbered over the run, so event keys (`type-track-frame`) never repeat.
 """
+
 from __future__ import annotations
 
 from .processor import CLASS_WAIT_S, RELEASE_MARGIN_S, EventSink, LiveProcessor, PendingEvent
@@ -35,7 +36,24 @@ from .reader import (
 from .source import Backoff, FollowFile, LiveSource, SourceError, Watchdog, parse_source
 
 __all__ = [
-    "CLASS_WAIT_S", "RELEASE_MARGIN_S", "Backoff", "Emit", "EventSink", "FollowFile", "LiveProcessor", "LiveSource",
-    "LiveStats", "PendingEvent", "RawPacket", "SegmentStart", "SourceError", "StreamGap", "StreamReader", "Watchdog",
-    "fill_timestamps", "parse_source", "reason_of", "settle_arrivals",
+    "CLASS_WAIT_S",
+    "RELEASE_MARGIN_S",
+    "Backoff",
+    "Emit",
+    "EventSink",
+    "FollowFile",
+    "LiveProcessor",
+    "LiveSource",
+    "LiveStats",
+    "PendingEvent",
+    "RawPacket",
+    "SegmentStart",
+    "SourceError",
+    "StreamGap",
+    "StreamReader",
+    "Watchdog",
+    "fill_timestamps",
+    "parse_source",
+    "reason_of",
+    "settle_arrivals",
 ]

@@ -6,6 +6,7 @@ It works like `Pipeline.run` on a file: the detector gets the crossing's detecti
 context in the tracker, the identity check of each event's path in the session) and the decided
 events are moved back into the stream's pixels (`pipeline.to_video_pixels`), where the evidence
 is drawn from the buffered packets."""
+
 from __future__ import annotations
 
 import time
@@ -63,10 +64,20 @@ class EventSink(Protocol):
 class LiveProcessor:
     """Decodes queued packets, runs the pipeline stages, and hands decided events to the sink."""
 
-    def __init__(self, crossing: Crossing, detector_for: Callable[[tuple[int, int]], Detector],
-                 settings: PipelineSettings, ring: PacketRing, writer: EventSink, stats: LiveStats,
-                 emit: Emit, run_t: Callable[[], float], *, count_every_s: float = 60.0,
-                 signal_box: Callable[[Crossing, str | None], Any] | None = None):
+    def __init__(
+        self,
+        crossing: Crossing,
+        detector_for: Callable[[tuple[int, int]], Detector],
+        settings: PipelineSettings,
+        ring: PacketRing,
+        writer: EventSink,
+        stats: LiveStats,
+        emit: Emit,
+        run_t: Callable[[], float],
+        *,
+        count_every_s: float = 60.0,
+        signal_box: Callable[[Crossing, str | None], Any] | None = None,
+    ):
         self.crossing, self.detector_for, self.settings = crossing, detector_for, settings
         self.ring, self.writer, self.stats, self.emit, self.run_t = ring, writer, stats, emit, run_t
         self.count_every_s = count_every_s
@@ -167,9 +178,12 @@ class LiveProcessor:
         assert self.session is not None and self.sizes is not None
         size, work = self.sizes
         # the picture is made at the working size by the decoder's scaler (as `video.read_frames` does)
-        scale: dict[str, Any] = {} if work == size else {"width": work[0], "height": work[1], "interpolation": "BILINEAR"}
-        self.session.push(Frame(index=self.frame_index, t=round(t, 6),
-                                convert=partial(f.to_ndarray, format="bgr24", **scale)))
+        scale: dict[str, Any] = (
+            {} if work == size else {"width": work[0], "height": work[1], "interpolation": "BILINEAR"}
+        )
+        self.session.push(
+            Frame(index=self.frame_index, t=round(t, 6), convert=partial(f.to_ndarray, format="bgr24", **scale))
+        )
         self.frame_index += 1
         self.last_t = t
         self.stats.frames += 1
@@ -180,8 +194,15 @@ class LiveProcessor:
         detector = self.detector_for(size)
         work = plan_work(self.crossing, detector, size)
         self.scaled, self.sizes = self.crossing.scaled_to(size), (size, work)
-        self.session = FrameSession(self.crossing.scaled_to(work), detector, self.settings, None, work,
-                                    track_offset=self.next_track_offset, log_signals=False)
+        self.session = FrameSession(
+            self.crossing.scaled_to(work),
+            detector,
+            self.settings,
+            None,
+            work,
+            track_offset=self.next_track_offset,
+            log_signals=False,
+        )
 
     def _collect(self) -> None:
         """Move what the session decided into the pending lists; classes of ended tracks are final."""
@@ -200,8 +221,13 @@ class LiveProcessor:
         s.events.clear()
         for e in s.dropped:  # its path jumps between road users (identity.py): never stored as it is
             self.stats.dropped_events += 1
-            self.emit("event_dropped", key=e.key, type=e.type.value, t=round(float(e.t), 3),
-                      reason="its path jumps between road users")
+            self.emit(
+                "event_dropped",
+                key=e.key,
+                type=e.type.value,
+                t=round(float(e.t), 3),
+                reason="its path jumps between road users",
+            )
         s.dropped.clear()
         for c in s.crossings:
             self.crossings.setdefault(c.track_id, []).append(c)
@@ -231,8 +257,11 @@ class LiveProcessor:
         self.session = None
 
     def _release(self, horizon: float) -> None:
-        ready = [p for p in self.pending if horizon >= p.hi + RELEASE_MARGIN_S
-                 and (p.class_known or horizon >= p.event.t + CLASS_WAIT_S)]
+        ready = [
+            p
+            for p in self.pending
+            if horizon >= p.hi + RELEASE_MARGIN_S and (p.class_known or horizon >= p.event.t + CLASS_WAIT_S)
+        ]
         if not ready:
             return
         done = {id(p) for p in ready}
@@ -247,5 +276,3 @@ class LiveProcessor:
         rows = [(sl, cls, minute, n) for (sl, cls, minute), n in sorted(self.counts.items())]
         self.counts.clear()
         self.writer.submit_counts(rows)
-
-

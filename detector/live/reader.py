@@ -1,5 +1,6 @@
 """The live reader: demuxes a source's video packets (no decoding), stamps them with run time and
 reconnects with backoff; `fill_timestamps` and `settle_arrivals` are its pure timing stages."""
+
 from __future__ import annotations
 
 import os
@@ -133,8 +134,9 @@ def fill_timestamps(packets: Iterable[RawPacket], step: int, lookahead: int = 4)
     yield from release()  # the stream ended during the look-ahead
 
 
-def settle_arrivals(arrivals: Iterable[tuple[RawPacket, float]], tb: Fraction,
-                    settle_s: float = SETTLE_S) -> Iterator[tuple[RawPacket, float]]:
+def settle_arrivals(
+    arrivals: Iterable[tuple[RawPacket, float]], tb: Fraction, settle_s: float = SETTLE_S
+) -> Iterator[tuple[RawPacket, float]]:
     """(packet, arrival time) with better arrival times for a connection's first `settle_s` seconds.
 
     Opening a stream reads its first packets while probing it: they reach us in a burst, later
@@ -166,9 +168,22 @@ def settle_arrivals(arrivals: Iterable[tuple[RawPacket, float]], tb: Fraction,
 class StreamReader(threading.Thread):
     """Opens the source, demuxes its video packets into `out`, reconnects with backoff."""
 
-    def __init__(self, source: LiveSource, out: queue.Queue, *, run_t: Callable[[], float], stats: LiveStats,
-                 emit: Emit, stop: threading.Event, stall_s: float, backoff: Backoff, pts_anchor: bool = False,
-                 drift_s: float = 5.0, max_jump_s: float = 10.0, rtsp_transport: str = "tcp"):
+    def __init__(
+        self,
+        source: LiveSource,
+        out: queue.Queue,
+        *,
+        run_t: Callable[[], float],
+        stats: LiveStats,
+        emit: Emit,
+        stop: threading.Event,
+        stall_s: float,
+        backoff: Backoff,
+        pts_anchor: bool = False,
+        drift_s: float = 5.0,
+        max_jump_s: float = 10.0,
+        rtsp_transport: str = "tcp",
+    ):
         super().__init__(name="crosswatch-reader", daemon=True)
         self.source, self.out, self.run_t, self.stats, self.emit = source, out, run_t, stats, emit
         self.stop_event, self.stall_s, self.backoff = stop, stall_s, backoff
@@ -302,8 +317,13 @@ class StreamReader(threading.Thread):
             return "no video stream"
         stream = container.streams.video[0]
         ctx = stream.codec_context
-        fmt = StreamFormat(ctx.name, bytes(ctx.extradata) if ctx.extradata else None, ctx.width, ctx.height,
-                           stream.average_rate or stream.guessed_rate)
+        fmt = StreamFormat(
+            ctx.name,
+            bytes(ctx.extradata) if ctx.extradata else None,
+            ctx.width,
+            ctx.height,
+            stream.average_rate or stream.guessed_rate,
+        )
         tb = stream.time_base or Fraction(1, 90000)
         step = max(1, round(1 / ((fmt.rate if fmt.rate else 30) * tb)))  # one frame in time-base ticks
         resume_dts = self._last_dts if follow is not None else None
@@ -314,8 +334,14 @@ class StreamReader(threading.Thread):
         if self._was_connected:
             self.stats.reconnects += 1
         self._was_connected = True
-        self.emit("connected", codec=fmt.codec, width=fmt.width, height=fmt.height,
-                  fps=round(float(fmt.rate), 3) if fmt.rate else None, resumed=resume_dts is not None)
+        self.emit(
+            "connected",
+            codec=fmt.codec,
+            width=fmt.width,
+            height=fmt.height,
+            fps=round(float(fmt.rate), 3) if fmt.rate else None,
+            resumed=resume_dts is not None,
+        )
         self.watchdog.arm()
         opened = time.monotonic()
         stable = False
@@ -323,7 +349,8 @@ class StreamReader(threading.Thread):
         self._tail = None
         dropping = False
         arrivals: Iterable[tuple[RawPacket, float]] = (
-            (raw, self.run_t()) for raw in fill_timestamps(self._demux(container, stream), step))
+            (raw, self.run_t()) for raw in fill_timestamps(self._demux(container, stream), step)
+        )
         if self.source.is_network:
             arrivals = settle_arrivals(arrivals, tb)
         try:
@@ -446,5 +473,3 @@ def reason_of(e: BaseException) -> str:
     """One line saying why an I/O or decoder call failed."""
     msg = getattr(e, "strerror", None) or str(e) or type(e).__name__
     return msg.splitlines()[0].strip()
-
-

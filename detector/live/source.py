@@ -1,5 +1,6 @@
 """Live sources: what `watch` can read (RTSP, HTTP(S), a growing local file), the reconnect
 backoff and the stall watchdog."""
+
 from __future__ import annotations
 
 import io
@@ -52,15 +53,18 @@ def parse_source(text: str, follow: bool) -> LiveSource:
     if scheme in ("", "file") or (len(scheme) == 1 and text[1:3] in (":\\", ":/")):  # a path (C:\ too)
         path = Path(parts.path if scheme == "file" else text).expanduser().resolve()
         if not follow:
-            raise SourceError(f"{text}: a local file is watched only with --follow (read as it grows, like "
-                              "`tail -f`); a finished recording is for `crosswatch process`")
+            raise SourceError(
+                f"{text}: a local file is watched only with --follow (read as it grows, like "
+                "`tail -f`); a finished recording is for `crosswatch process`"
+            )
         if path.is_dir():
             raise SourceError(f"{path}: is a folder, not a video file")
         if not path.parent.is_dir():
             raise SourceError(f"{path}: its folder does not exist")
         return LiveSource("file", str(path), str(path))
-    raise SourceError(f"{_redact(text)}: unsupported source; use rtsp://, rtsps://, http(s):// or a local "
-                      "file with --follow")
+    raise SourceError(
+        f"{_redact(text)}: unsupported source; use rtsp://, rtsps://, http(s):// or a local file with --follow"
+    )
 
 
 class FollowFile(io.RawIOBase):
@@ -161,5 +165,3 @@ class Watchdog(threading.Thread):
 
     def stop(self) -> None:
         self._done.set()
-
-

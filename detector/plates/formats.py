@@ -13,6 +13,7 @@ OCR confuses a few glyphs (0/D/O, 1/I, 2/Z, 5/S, 8/B, 6/G); `parse_plate` may sw
 only where the format demands the other kind of character at that place (never on the loose
 Indonesian format), and says so (`fixed`).
 """
+
 from __future__ import annotations
 
 import re
@@ -74,7 +75,7 @@ def _fixes(text: str) -> list[str]:
     for i, ch in enumerate(text):
         for table in (_TO_DIGIT, _TO_LETTER):
             if ch in table:
-                out.append(text[:i] + table[ch] + text[i + 1:])
+                out.append(text[:i] + table[ch] + text[i + 1 :])
     return out
 
 
@@ -92,8 +93,11 @@ def parse_plate(raw: str, regions: tuple[str, ...] = REGIONS, allow_fix: bool = 
     if not allow_fix:
         return None
     # Indonesian plates are too loose a format (letters, digits, letters) for a swap to be evidence
-    found = {h.text: h for h in (_match(v) for v in _fixes(text))
-             if h is not None and h.region in regions and h.region != "ID"}
+    found = {
+        h.text: h
+        for h in (_match(v) for v in _fixes(text))
+        if h is not None and h.region in regions and h.region != "ID"
+    }
     if len(found) != 1:
         return None
     h = next(iter(found.values()))
@@ -109,6 +113,7 @@ def plausible_plate(raw: str) -> tuple[PlateText | None, str]:
         return None, f"{len(text)} characters: a plate has 4 to 10"
     hit = _match(text)
     if hit is None:
-        return None, (f"{raw!r} fits no known plate format (mainland China incl. 8-character new-energy, "
-                      "Vietnam, Indonesia)")
+        return None, (
+            f"{raw!r} fits no known plate format (mainland China incl. 8-character new-energy, Vietnam, Indonesia)"
+        )
     return hit, ""

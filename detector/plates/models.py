@@ -8,6 +8,7 @@ The colour classifier takes a 96x96 BGR crop scaled to 0..1 and answers blue / g
 Files come from the models manifest (`role: plate_detector` / `plate_colour`); `load_plate_models`
 checks each file's SHA-256 before loading and raises PlateModelError with one line otherwise.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -56,8 +57,10 @@ def verified_model_path(name: str, root: Path | None = None) -> Path:
     if not path.is_file():
         raise PlateModelError(f"plate model {path} is missing: run `make assets`")
     if path.stat().st_size != int(spec["size"]) or assets.sha256_of(path) != spec["sha256"]:
-        raise PlateModelError(f"plate model {path} does not match its SHA-256 in the manifest "
-                              f"({spec['sha256'][:12]}…): run `make assets` to restore it")
+        raise PlateModelError(
+            f"plate model {path} does not match its SHA-256 in the manifest "
+            f"({spec['sha256'][:12]}…): run `make assets` to restore it"
+        )
     return path
 
 
@@ -76,7 +79,7 @@ class PlateDetector:
         nh, nw = max(1, int(h * r)), max(1, int(w * r))
         top, left = (self.size - nh) // 2, (self.size - nw) // 2
         canvas = np.zeros((self.size, self.size, 3), np.uint8)
-        canvas[top:top + nh, left:left + nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        canvas[top : top + nh, left : left + nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
         return canvas, r, left, top
 
     def detect(self, img: np.ndarray) -> list[PlateBox]:

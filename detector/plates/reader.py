@@ -7,6 +7,7 @@ RapidOCR's recognition model (PP-OCR weights inside the `rapidocr` wheel: nothin
 only texts that fit a plate format (`formats.parse_plate`) and votes. The answer has a confidence;
 below `min_confidence`, or when nothing fits, it is "not read" (未识别) with the reason, never a guess.
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,7 +60,9 @@ def rectify(img: np.ndarray, corners: np.ndarray) -> np.ndarray:
     w = round(float(max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl))))
     h = round(float(max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr))))
     w, h = max(w, 2), max(h, 2)
-    m = cv2.getPerspectiveTransform(np.array([tl, tr, br, bl], np.float32), np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32))
+    m = cv2.getPerspectiveTransform(
+        np.array([tl, tr, br, bl], np.float32), np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    )
     return cv2.warpPerspective(img, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
 
@@ -75,11 +78,15 @@ class TextRecogniser:
             from rapidocr import RapidOCR
 
             logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-            self._engine = RapidOCR(params={
-                "Global.log_level": "error", "Global.use_det": False, "Global.use_cls": False,
-                "EngineConfig.onnxruntime.intra_op_num_threads": 1,
-                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-            })
+            self._engine = RapidOCR(
+                params={
+                    "Global.log_level": "error",
+                    "Global.use_det": False,
+                    "Global.use_cls": False,
+                    "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+                    "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+                }
+            )
         return self._engine
 
     def __call__(self, line: np.ndarray) -> tuple[str, float]:
@@ -106,8 +113,15 @@ class _FrameRead:
 class PlateReader:
     """Reads plates of road users. Build it once (loads and verifies the models)."""
 
-    def __init__(self, models: PlateModels | None = None, recogniser: TextRecogniser | None = None, *,
-                 regions: tuple[str, ...] = REGIONS, min_confidence: float = 0.6, models_root: Path | None = None):
+    def __init__(
+        self,
+        models: PlateModels | None = None,
+        recogniser: TextRecogniser | None = None,
+        *,
+        regions: tuple[str, ...] = REGIONS,
+        min_confidence: float = 0.6,
+        models_root: Path | None = None,
+    ):
         self.models = models or load_plate_models(models_root)
         self.recogniser = recogniser or TextRecogniser()
         self.regions, self.min_confidence = regions, float(min_confidence)
@@ -151,7 +165,7 @@ class PlateReader:
         plate, score, raw = self._text(crop, pb.double)
         if plate is None:
             return _FrameRead(None, 0.0, colour, crop, f"text {raw!r} fits no plate format")
-        return _FrameRead(plate, score * pb.score ** 0.25, colour, crop, "")
+        return _FrameRead(plate, score * pb.score**0.25, colour, crop, "")
 
     # ---- one road user
     def read_track(self, pictures: Sequence[tuple[np.ndarray, Box | None]]) -> PlateReading:
@@ -172,8 +186,7 @@ class PlateReader:
             notes = sorted({r.note for r in reads if r.note}) or ["no pictures"]
             crops = [r.crop for r in seen if r.crop is not None]
             best_crop = max(crops, key=lambda c: c.shape[1]) if crops else None
-            return PlateReading(None, colour=colour, reason="; ".join(notes), crop=best_crop,
-                                frames=len(reads), ms=ms)
+            return PlateReading(None, colour=colour, reason="; ".join(notes), crop=best_crop, frames=len(reads), ms=ms)
         # each picture that saw a plate is one voter; a plate text's confidence is the summed score
         # of its voters over all voters, so disagreement or unreadable pictures lower it
         voters = max(1, len(seen))
@@ -184,9 +197,24 @@ class PlateReader:
         assert p is not None, "every voter read a plate"
         how = f"{len(group)} of {voters} pictures agree"
         if confidence < self.min_confidence:
-            return PlateReading(None, colour=colour, confidence=round(confidence, 3), crop=best.crop,
-                                reason=f"low confidence {confidence:.2f} < {self.min_confidence:.2f} "
-                                       f"(best {p.display}; {how})", frames=len(reads), ms=ms)
-        return PlateReading(p.text, p.display, p.region, p.kind, colour, round(confidence, 3),
-                            how + (" (a look-alike glyph swapped to fit the format)" if p.fixed else ""),
-                            best.crop, len(reads), ms)
+            return PlateReading(
+                None,
+                colour=colour,
+                confidence=round(confidence, 3),
+                crop=best.crop,
+                reason=f"low confidence {confidence:.2f} < {self.min_confidence:.2f} (best {p.display}; {how})",
+                frames=len(reads),
+                ms=ms,
+            )
+        return PlateReading(
+            p.text,
+            p.display,
+            p.region,
+            p.kind,
+            colour,
+            round(confidence, 3),
+            how + (" (a look-alike glyph swapped to fit the format)" if p.fixed else ""),
+            best.crop,
+            len(reads),
+            ms,
+        )

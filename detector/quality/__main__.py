@@ -1,4 +1,5 @@
 """`python -m detector.quality`."""
+
 import sys
 
 from .cli import main

@@ -1,4 +1,5 @@
 """quality: the command line (`python -m detector.quality`)."""
+
 from __future__ import annotations
 
 import argparse
@@ -25,14 +26,28 @@ from .signal import DEFAULT_FAIL_DIR, LIGHT_CLASSES, measure_signal, signal_repo
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m detector.quality", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dataset", type=Path, action="append", default=None,
-                    help=f"YOLO data set, repeatable (default {DEFAULT_DATASET})")
-    ap.add_argument("--eval-sets", action="store_true",
-                    help="both held-out sets: " + ", ".join(p.name for p in EVAL_SETS))
-    ap.add_argument("--models", default=None, help="comma-separated manifest names or paths (default: all manifest"
-                                                   " models, or none when --model is given)")
-    ap.add_argument("--model", action="append", default=[], metavar="PATH",
-                    help="a model path (OpenVINO folder, .pt, .onnx) or manifest name; repeatable")
+    ap.add_argument(
+        "--dataset",
+        type=Path,
+        action="append",
+        default=None,
+        help=f"YOLO data set, repeatable (default {DEFAULT_DATASET})",
+    )
+    ap.add_argument(
+        "--eval-sets", action="store_true", help="both held-out sets: " + ", ".join(p.name for p in EVAL_SETS)
+    )
+    ap.add_argument(
+        "--models",
+        default=None,
+        help="comma-separated manifest names or paths (default: all manifest models, or none when --model is given)",
+    )
+    ap.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a model path (OpenVINO folder, .pt, .onnx) or manifest name; repeatable",
+    )
     ap.add_argument("--sizes", default="640,960,1280", help="detector input sizes")
     ap.add_argument("--no-tiles", action="store_true", help="skip the tiled variant")
     ap.add_argument("--conf", type=float, default=0.25, help="the 'usable' threshold (default 0.25)")
@@ -40,8 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--limit", type=int, default=0, help="first N images only (quick tries)")
     ap.add_argument("--skip", choices=("detection", "signal"), action="append", default=[])
-    ap.add_argument("--lamp-thresholds", default=None, metavar="MINB,RED,YELLOW,GREEN",
-                    help="evaluate these LampThresholds instead of signal.py's defaults")
+    ap.add_argument(
+        "--lamp-thresholds",
+        default=None,
+        metavar="MINB,RED,YELLOW,GREEN",
+        help="evaluate these LampThresholds instead of signal.py's defaults",
+    )
     ap.add_argument("--fail-dir", type=Path, default=DEFAULT_FAIL_DIR, help="signal failure crops")
     ap.add_argument("--json", type=Path, default=None, help="also write every number here")
     args = ap.parse_args(argv)
@@ -69,14 +88,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 1
         if args.limit:
-            samples = samples[:args.limit]
+            samples = samples[: args.limit]
         report: dict = {"dataset": str(dataset), "images": len(samples), "iou": args.iou, "conf": args.conf}
         counts = {c: sum(lab.cls == c for s in samples for lab in s.labels) for c in ROAD_CLASSES}
         print(f"\n{dataset}: {len(samples)} images; labelled " + ", ".join(f"{c} {n}" for c, n in counts.items()))
         if "detection" not in args.skip:
             det_conf, track_high = pipeline_thresholds()
-            rows = measure_detection(samples, models, [int(s) for s in args.sizes.split(",") if s],
-                                     not args.no_tiles, args.device, args.conf, args.iou)
+            rows = measure_detection(
+                samples,
+                models,
+                [int(s) for s in args.sizes.split(",") if s],
+                not args.no_tiles,
+                args.device,
+                args.conf,
+                args.iou,
+            )
             print()
             print(detection_table(rows, args.conf, track_high))
             print()
@@ -84,9 +110,13 @@ def main(argv: list[str] | None = None) -> int:
             print()
             print(summary_table(rows, args.conf, dataset.name))
             failed |= not any(not r.note for r in rows)
-            report["detection"] = {"pipeline_conf": det_conf, "track_high": track_high,
-                                   "tiles": grid_tiles(640, 640), "rows": [asdict(r) for r in rows],
-                                   "summary": summary(rows, args.conf)}
+            report["detection"] = {
+                "pipeline_conf": det_conf,
+                "track_high": track_high,
+                "tiles": grid_tiles(640, 640),
+                "rows": [asdict(r) for r in rows],
+                "summary": summary(rows, args.conf),
+            }
         has_lights = any(lab.cls in LIGHT_CLASSES for s in samples for lab in s.labels)
         if "signal" not in args.skip and has_lights:
             res = measure_signal(samples, th, fail_dir=args.fail_dir)

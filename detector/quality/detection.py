@@ -1,4 +1,5 @@
 """quality: road-user detection measured per model, input size and tiling (see the package doc)."""
+
 from __future__ import annotations
 
 import math
@@ -96,8 +97,17 @@ class Row:
     recall_by_size: dict = field(default_factory=dict)  # {class: {bucket: [found, labelled]}} at 0.25, merged
 
 
-def measure_config(model: str, model_path: Path, size: int, tiled: bool, samples: list[Sample],
-                   images: list[np.ndarray], device: str, conf: float, iou_thr: float) -> Row:
+def measure_config(
+    model: str,
+    model_path: Path,
+    size: int,
+    tiled: bool,
+    samples: list[Sample],
+    images: list[np.ndarray],
+    device: str,
+    conf: float,
+    iou_thr: float,
+) -> Row:
     from ..detection import YoloDetector
 
     det_conf, track_high = pipeline_thresholds()
@@ -107,8 +117,9 @@ def measure_config(model: str, model_path: Path, size: int, tiled: bool, samples
     for img in images:
         h, w = img.shape[:2]
         if (w, h) not in by_shape:
-            by_shape[(w, h)] = d = YoloDetector(model_path, device=device, imgsz=size, conf=min(det_conf, conf),
-                                                tiles=grid_tiles(w, h) if tiled else ())
+            by_shape[(w, h)] = d = YoloDetector(
+                model_path, device=device, imgsz=size, conf=min(det_conf, conf), tiles=grid_tiles(w, h) if tiled else ()
+            )
             d.detect([img])  # warm-up, not timed
         t0 = time.perf_counter()
         raw.append(by_shape[(w, h)].detect([img])[0])
@@ -132,8 +143,16 @@ def measure_config(model: str, model_path: Path, size: int, tiled: bool, samples
     return row
 
 
-def measure_detection(samples: list[Sample], models: Sequence[str], sizes: Sequence[int], tiles: bool,
-                      device: str, conf: float, iou_thr: float, log=print) -> list[Row]:
+def measure_detection(
+    samples: list[Sample],
+    models: Sequence[str],
+    sizes: Sequence[int],
+    tiles: bool,
+    device: str,
+    conf: float,
+    iou_thr: float,
+    log=print,
+) -> list[Row]:
     images = [read_bgr(s.image) for s in samples]
     rows: list[Row] = []
     for name in models:
@@ -143,8 +162,14 @@ def measure_detection(samples: list[Sample], models: Sequence[str], sizes: Seque
             rows.append(Row(name, 0, "-", note=str(e)))
             continue
         if not path.exists():
-            rows.append(Row(name, 0, "-", note=f"{path}: no such file" + (" (run `make assets`)"
-                                                                         if name in model_names() else "")))
+            rows.append(
+                Row(
+                    name,
+                    0,
+                    "-",
+                    note=f"{path}: no such file" + (" (run `make assets`)" if name in model_names() else ""),
+                )
+            )
             continue
         try:
             fixed = static_input_size(path)
@@ -182,10 +207,15 @@ def _fmt(v: float | None) -> str:
 
 
 def detection_table(rows: list[Row], conf: float, track_high: float) -> str:
-    head = (f"{'model':<22} {'size':>4} {'variant':<8} {'thr':<5} | {'car R/P':>9} {'moto R/P':>9} |"
-            f" {'car R/P':>9} {'moto R/P':>9} | {'moto R/P':>9} | {'ms/img':>7}")
-    lines = [f"{'':<43}|{'merged (merge_riders+NMS)':^21}|{'raw (no merging)':^21}|{'+person':^11}|",
-             head, "-" * len(head)]
+    head = (
+        f"{'model':<22} {'size':>4} {'variant':<8} {'thr':<5} | {'car R/P':>9} {'moto R/P':>9} |"
+        f" {'car R/P':>9} {'moto R/P':>9} | {'moto R/P':>9} | {'ms/img':>7}"
+    )
+    lines = [
+        f"{'':<43}|{'merged (merge_riders+NMS)':^21}|{'raw (no merging)':^21}|{'+person':^11}|",
+        head,
+        "-" * len(head),
+    ]
     for r in rows:
         if r.note:
             lines.append(f"{r.model:<22} {r.size or '':>4} {r.variant:<8} {'':<5} | {r.note}")
@@ -193,13 +223,17 @@ def detection_table(rows: list[Row], conf: float, track_high: float) -> str:
         for mode in (f"{conf:g}", "pipe"):
             s = r.scores.get(mode, {})
             m, w, pm = s.get("merged", {}), s.get("raw", {}), s.get("person", {})
-            lines.append(f"{r.model:<22} {r.size:>4} {r.variant:<8} {mode:<5} | {_rp(m.get('car')):>9} "
-                         f"{_rp(m.get('motobike')):>9} | {_rp(w.get('car')):>9} {_rp(w.get('motobike')):>9} |"
-                         f" {_rp(pm.get('motobike')):>9} | {r.ms_per_image:7.0f}")
-    lines.append(f"thr {conf:g}: boxes >= {conf:g}, then the post-processing; pipe: detector at the pipeline's conf,"
-                 f" post-processing, then boxes >= the tracker's high threshold {track_high:g}. R/P at IoU 0.5.\n"
-                 "+person: merged, and a person on no bike counted as a motobike. Car precision is a lower bound:"
-                 " parked and distant cars are often unlabelled.")
+            lines.append(
+                f"{r.model:<22} {r.size:>4} {r.variant:<8} {mode:<5} | {_rp(m.get('car')):>9} "
+                f"{_rp(m.get('motobike')):>9} | {_rp(w.get('car')):>9} {_rp(w.get('motobike')):>9} |"
+                f" {_rp(pm.get('motobike')):>9} | {r.ms_per_image:7.0f}"
+            )
+    lines.append(
+        f"thr {conf:g}: boxes >= {conf:g}, then the post-processing; pipe: detector at the pipeline's conf,"
+        f" post-processing, then boxes >= the tracker's high threshold {track_high:g}. R/P at IoU 0.5.\n"
+        "+person: merged, and a person on no bike counted as a motobike. Car precision is a lower bound:"
+        " parked and distant cars are often unlabelled."
+    )
     return "\n".join(lines)
 
 
@@ -209,9 +243,13 @@ def size_table(rows: list[Row], conf: float) -> str:
         return ""
     n = ran[0].recall_by_size
     head = f"{'model':<22} {'size':>4} {'variant':<8} | " + " ".join(
-        f"{c[:4]} {b:<6}({n[c][b][1]:>2})" for c in ROAD_CLASSES for b, _, _ in SIZE_BUCKETS)
-    lines = [f"recall by labelled box size (sqrt area: small < 32 px <= medium < 96 px <= large), thr {conf:g}, merged",
-             head, "-" * len(head)]
+        f"{c[:4]} {b:<6}({n[c][b][1]:>2})" for c in ROAD_CLASSES for b, _, _ in SIZE_BUCKETS
+    )
+    lines = [
+        f"recall by labelled box size (sqrt area: small < 32 px <= medium < 96 px <= large), thr {conf:g}, merged",
+        head,
+        "-" * len(head),
+    ]
     for r in ran:
         cells = []
         for c in ROAD_CLASSES:
@@ -249,15 +287,23 @@ def summary_table(rows: list[Row], conf: float, title: str = "") -> str:
     if not items:
         return ""
     mode = f"{conf:g}"
-    head = (f"{'model':<40} {'size':>4} {'variant':<8} | {'2w R/P @' + mode:>14} {'2w R/P pipe':>12} "
-            f"{'2w<32 R':>8} | {'car R/P @' + mode:>14} {'car R/P pipe':>12} {'car<32 R':>8}")
-    lines = [f"summary{' ' + title if title else ''}: 2w = two-wheeler (rider + bike as one box), merged,"
-             " IoU 0.5; <32 = labelled boxes under 32 px (sqrt area), at " + mode, head, "-" * len(head)]
+    head = (
+        f"{'model':<40} {'size':>4} {'variant':<8} | {'2w R/P @' + mode:>14} {'2w R/P pipe':>12} "
+        f"{'2w<32 R':>8} | {'car R/P @' + mode:>14} {'car R/P pipe':>12} {'car<32 R':>8}"
+    )
+    lines = [
+        f"summary{' ' + title if title else ''}: 2w = two-wheeler (rider + bike as one box), merged,"
+        " IoU 0.5; <32 = labelled boxes under 32 px (sqrt area), at " + mode,
+        head,
+        "-" * len(head),
+    ]
     for it in items:
-        lines.append(f"{_short_name(it['model']):<40} {it['size']:>4} {it['variant']:<8} | "
-                     f"{_rp_of(it, 'motobike@' + mode):>14} {_rp_of(it, 'motobike@pipe'):>12} "
-                     f"{_small_of(it, 'motobike'):>8} | {_rp_of(it, 'car@' + mode):>14} {_rp_of(it, 'car@pipe'):>12} "
-                     f"{_small_of(it, 'car'):>8}")
+        lines.append(
+            f"{_short_name(it['model']):<40} {it['size']:>4} {it['variant']:<8} | "
+            f"{_rp_of(it, 'motobike@' + mode):>14} {_rp_of(it, 'motobike@pipe'):>12} "
+            f"{_small_of(it, 'motobike'):>8} | {_rp_of(it, 'car@' + mode):>14} {_rp_of(it, 'car@pipe'):>12} "
+            f"{_small_of(it, 'car'):>8}"
+        )
     return "\n".join(lines)
 
 

@@ -1,4 +1,5 @@
 """quality: the labelled image sets (YOLO txt labels with data.yaml or classes.txt names)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,4 +1,5 @@
 """quality: greedy IoU matching, precision/recall counts, recall by box size."""
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,13 @@ class PR:
         return self.tp / (self.tp + self.fp) if self.tp + self.fp else float("nan")
 
     def as_dict(self) -> dict:
-        return {"tp": self.tp, "fp": self.fp, "fn": self.fn,
-                "recall": _round(self.recall), "precision": _round(self.precision)}
+        return {
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "recall": _round(self.recall),
+            "precision": _round(self.precision),
+        }
 
 
 def match_greedy(gt: np.ndarray, pred: np.ndarray, iou_thr: float = 0.5) -> list[tuple[int, int]]:
@@ -57,8 +63,9 @@ def pr_counts(gt: np.ndarray, pred: np.ndarray, iou_thr: float = 0.5) -> PR:
     return PR(n, len(np.asarray(pred).reshape(-1, 4)) - n, len(np.asarray(gt).reshape(-1, 4)) - n)
 
 
-def evaluate_image(labels: Iterable[Label], det: Detections, classes: Sequence[str] = ROAD_CLASSES,
-                   iou_thr: float = 0.5) -> dict[str, PR]:
+def evaluate_image(
+    labels: Iterable[Label], det: Detections, classes: Sequence[str] = ROAD_CLASSES, iou_thr: float = 0.5
+) -> dict[str, PR]:
     """Per-class PR of one image; `det` already in data-set classes."""
     labels = list(labels)
     out = {}

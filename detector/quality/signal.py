@@ -1,4 +1,5 @@
 """quality: the signal-colour classifier on the labelled light boxes (see the package doc)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -91,8 +92,9 @@ def is_night(img: np.ndarray) -> bool:
 def classify_arrays(score: np.ndarray, bright: np.ndarray, min_brightness, red, yellow, green) -> np.ndarray:
     """Vectorised classify_lamps: score/bright (..., 3) in COLOURS order; thresholds broadcast against
     the leading axes. Returns codes 0 red, 1 yellow, 2 green, 3 unknown."""
-    limit = np.stack(np.broadcast_arrays(np.asarray(red, float), np.asarray(yellow, float),
-                                         np.asarray(green, float)), axis=-1)[..., None, :]
+    limit = np.stack(
+        np.broadcast_arrays(np.asarray(red, float), np.asarray(yellow, float), np.asarray(green, float)), axis=-1
+    )[..., None, :]
     mb = np.asarray(min_brightness, float)[..., None, None]
     lit = (bright >= mb) & (score >= limit)
     margin = np.where(lit, score - limit, -np.inf)
@@ -122,8 +124,9 @@ def _confusion(truth: list[str], pred: list[str]) -> dict:
     return m
 
 
-def measure_signal(samples: list[Sample], thresholds: LampThresholds = LampThresholds(),
-                   fail_dir: Path | None = DEFAULT_FAIL_DIR) -> dict:
+def measure_signal(
+    samples: list[Sample], thresholds: LampThresholds = LampThresholds(), fail_dir: Path | None = DEFAULT_FAIL_DIR
+) -> dict:
     """Modes: split, whole (see the module doc), and split_oracle: split, but a horizontal head is read in
     whichever left/right order gives the labelled colour (the set holds mirrored images, and a user
     configures the real order: an upper bound for geometry mistakes)."""
@@ -151,19 +154,28 @@ def measure_signal(samples: list[Sample], thresholds: LampThresholds = LampThres
             for mode, lamps in sets.items():
                 sc = lamp_scores(img, Signal.model_validate({"id": "q", "lamps": lamps}))
                 px = [top_quarter_bgr(img, lamps[c]) for c in COLOURS]
-                got[mode] = (classify_lamps(sc, thresholds).value,
-                             (np.stack([p[0] for p in px]), np.array([p[1] for p in px])))
+                got[mode] = (
+                    classify_lamps(sc, thresholds).value,
+                    (np.stack([p[0] for p in px]), np.array([p[1] for p in px])),
+                )
             got["split_oracle"] = got["split"]
-            if "split_reversed" in got and got["split"][0] != lb.colour.upper() \
-                    and got["split_reversed"][0] == lb.colour.upper():
+            if (
+                "split_reversed" in got
+                and got["split"][0] != lb.colour.upper()
+                and got["split_reversed"][0] == lb.colour.upper()
+            ):
                 got["split_oracle"] = got["split_reversed"]
             for mode in modes:
                 preds[mode].append(got[mode][0])
                 pixels[mode].append(got[mode][1])
     truth = [lb.colour for lb in lights]
-    out: dict = {"boxes": len(lights), "thresholds": asdict(thresholds), "modes": {},
-                 "shapes": {g: sum(lb.shape == g for lb in lights) for g in ("vertical", "horizontal", "other")},
-                 "night_boxes": sum(lb.night for lb in lights)}
+    out: dict = {
+        "boxes": len(lights),
+        "thresholds": asdict(thresholds),
+        "modes": {},
+        "shapes": {g: sum(lb.shape == g for lb in lights) for g in ("vertical", "horizontal", "other")},
+        "night_boxes": sum(lb.night for lb in lights),
+    }
     for mode in modes:
         pred = preds[mode]
         ok = [p == t.upper() for p, t in zip(pred, truth)]
@@ -178,21 +190,42 @@ def measure_signal(samples: list[Sample], thresholds: LampThresholds = LampThres
         B = np.stack([b for _, b in pixels[mode]]) if lights else np.zeros((0, 3))
         S = {name: _formula_scores(f, bgr) for name, f in FORMULAS.items()}
         # the replica must agree with the module under test, or the what-if numbers mean nothing
-        check = classify_arrays(S["current"], B, thresholds.min_brightness, thresholds.red, thresholds.yellow,
-                                thresholds.green)
+        check = classify_arrays(
+            S["current"], B, thresholds.min_brightness, thresholds.red, thresholds.yellow, thresholds.green
+        )
         assert [STATES[c] for c in check] == pred, "classify_arrays/top_quarter_bgr disagree with signal.py"
-        failures = [{"stem": lb.stem, "index": lb.index, "colour": lb.colour, "predicted": p, "shape": lb.shape,
-                     "night": lb.night, "box": [round(v, 1) for v in lb.box],
-                     "scores": {c: [round(float(S["current"][k, j]), 1), round(float(B[k, j]), 1)]
-                                for j, c in enumerate(COLOURS)}}
-                    for k, (lb, p, good) in enumerate(zip(lights, pred, ok)) if not good]
-        res = SignalResult(mode, _confusion(truth, pred), sum(ok) / max(1, len(ok)),
-                           sum(o for o, d in zip(ok, decided) if d) / max(1, sum(decided)),
-                           sum(d and not o for o, d in zip(ok, decided)), groups, failures)
+        failures = [
+            {
+                "stem": lb.stem,
+                "index": lb.index,
+                "colour": lb.colour,
+                "predicted": p,
+                "shape": lb.shape,
+                "night": lb.night,
+                "box": [round(v, 1) for v in lb.box],
+                "scores": {
+                    c: [round(float(S["current"][k, j]), 1), round(float(B[k, j]), 1)] for j, c in enumerate(COLOURS)
+                },
+            }
+            for k, (lb, p, good) in enumerate(zip(lights, pred, ok))
+            if not good
+        ]
+        res = SignalResult(
+            mode,
+            _confusion(truth, pred),
+            sum(ok) / max(1, len(ok)),
+            sum(o for o, d in zip(ok, decided) if d) / max(1, sum(decided)),
+            sum(d and not o for o, d in zip(ok, decided)),
+            groups,
+            failures,
+        )
         if fail_dir is not None and mode != "split_oracle":
             _save_failures(Path(fail_dir) / mode, res.failures, images, mode)
-        out["modes"][mode] = {**asdict(res), "score_stats": _score_stats(S["current"], B, truth),
-                              "fit": {name: fit_thresholds(S[name], B, truth, thresholds) for name in FORMULAS}}
+        out["modes"][mode] = {
+            **asdict(res),
+            "score_stats": _score_stats(S["current"], B, truth),
+            "fit": {name: fit_thresholds(S[name], B, truth, thresholds) for name in FORMULAS},
+        }
     return out
 
 
@@ -212,9 +245,13 @@ def _score_stats(S: np.ndarray, B: np.ndarray, truth: list[str]) -> dict:
         sel = t == c
         if not sel.any():
             continue
-        out[c] = {k: {"score": [round(float(v), 1) for v in np.percentile(S[sel, j], [0, 50, 100])],
-                      "bright": [round(float(v), 1) for v in np.percentile(B[sel, j], [0, 50, 100])]}
-                  for j, k in enumerate(COLOURS)}
+        out[c] = {
+            k: {
+                "score": [round(float(v), 1) for v in np.percentile(S[sel, j], [0, 50, 100])],
+                "bright": [round(float(v), 1) for v in np.percentile(B[sel, j], [0, 50, 100])],
+            }
+            for j, k in enumerate(COLOURS)
+        }
     return out
 
 
@@ -234,14 +271,17 @@ def fit_thresholds(S: np.ndarray, B: np.ndarray, truth: list[str], current: Lamp
         wrong = ((pred != code) & (pred != 3)).sum(axis=-1)
         return right - wrong, right, wrong
 
-    best = (-10**9, None)
+    best = (-(10**9), None)
     for mb in bs:
         for r in cs:
             obj, _, _ = objective(mb, r, cs[:, None], cs[None, :])  # (yellow, green)
             k = np.unravel_index(np.argmax(obj), obj.shape)
             # prefer values nearest the current thresholds among equal objectives
-            if obj[k] > best[0] or (obj[k] == best[0] and best[1] is not None and
-                                    _dist((mb, r, cs[k[0]], cs[k[1]]), current) < _dist(best[1], current)):
+            if obj[k] > best[0] or (
+                obj[k] == best[0]
+                and best[1] is not None
+                and _dist((mb, r, cs[k[0]], cs[k[1]]), current) < _dist(best[1], current)
+            ):
                 ties = np.argwhere(obj == obj[k])
                 pick = min(ties, key=lambda t: _dist((mb, r, cs[t[0]], cs[t[1]]), current))
                 best = (int(obj[tuple(pick)]), (float(mb), float(r), float(cs[pick[0]]), float(cs[pick[1]])))
@@ -250,7 +290,7 @@ def fit_thresholds(S: np.ndarray, B: np.ndarray, truth: list[str], current: Lamp
     now = objective(current.min_brightness, current.red, current.yellow, current.green)
     ranges = {}
     for i, (name, grid) in enumerate((("min_brightness", bs), ("red", cs), ("yellow", cs), ("green", cs))):
-        vals = [best[1][:i] + (v,) + best[1][i + 1:] for v in grid]
+        vals = [best[1][:i] + (v,) + best[1][i + 1 :] for v in grid]
         good = [v[i] for v in vals if objective(*v)[0] == obj]
         ranges[name] = [float(min(good)), float(max(good))]
     pred = classify_arrays(S, B, mb, r, y, g)
@@ -259,12 +299,18 @@ def fit_thresholds(S: np.ndarray, B: np.ndarray, truth: list[str], current: Lamp
     for i, name in enumerate(("red", "yellow", "green"), 1):
         sweep[name] = []
         for v in np.arange(0, 121, 10, dtype=float):
-            _, right_v, wrong_v = objective(*(cur[:i] + (v,) + cur[i + 1:]))
+            _, right_v, wrong_v = objective(*(cur[:i] + (v,) + cur[i + 1 :]))
             sweep[name].append([float(v), int(right_v), int(wrong_v)])
-    return {"sweep_from_current": sweep, "best": {"min_brightness": mb, "red": r, "yellow": y, "green": g},
-            "correct": int(right), "wrong_colour": int(wrong), "accuracy": round(int(right) / len(S), 3),
-            "current": {"correct": int(now[1]), "wrong_colour": int(now[2])},
-            "plateau": ranges, "confusion": _confusion(truth, [STATES[p] for p in pred])}
+    return {
+        "sweep_from_current": sweep,
+        "best": {"min_brightness": mb, "red": r, "yellow": y, "green": g},
+        "correct": int(right),
+        "wrong_colour": int(wrong),
+        "accuracy": round(int(right) / len(S), 3),
+        "current": {"correct": int(now[1]), "wrong_colour": int(now[2])},
+        "plateau": ranges,
+        "confusion": _confusion(truth, [STATES[p] for p in pred]),
+    }
 
 
 def _dist(v: tuple, th: LampThresholds) -> float:
@@ -299,46 +345,65 @@ def _save_failures(folder: Path, failures: list[dict], images: dict[str, np.ndar
         cv2.rectangle(crop, p(x1, y1), p(x2, y2), (255, 0, 255), 1)
         if mode == "split":
             for _, (lx, ly, lw, lh) in list(split_head((x1, y1, x2, y2)).items())[1:]:
-                cv2.line(crop, p(lx, ly), p(lx + (lw if lw >= x2 - x1 - 1e-6 else 0),
-                                             ly + (lh if lh >= y2 - y1 - 1e-6 else 0)), (255, 0, 255), 1)
-        name = f"{short_stem(f['stem'])}_{f['index']}_{f['colour']}_as_{f['predicted'].lower()}_{f['shape']}" \
-               f"{'_night' if f['night'] else ''}.png"
+                cv2.line(
+                    crop,
+                    p(lx, ly),
+                    p(lx + (lw if lw >= x2 - x1 - 1e-6 else 0), ly + (lh if lh >= y2 - y1 - 1e-6 else 0)),
+                    (255, 0, 255),
+                    1,
+                )
+        name = (
+            f"{short_stem(f['stem'])}_{f['index']}_{f['colour']}_as_{f['predicted'].lower()}_{f['shape']}"
+            f"{'_night' if f['night'] else ''}.png"
+        )
         cv2.imwrite(str(folder / name), crop)
         t = np.zeros((270, 250, 3), np.uint8)
         c = crop[:240, :250]
-        t[:c.shape[0], :c.shape[1]] = c
-        cv2.putText(t, f"{short_stem(f['stem'])} {f['colour'][:3]}->{f['predicted'][:3]}", (2, 258), 0, 0.45,
-                    (255, 255, 255), 1)
+        t[: c.shape[0], : c.shape[1]] = c
+        cv2.putText(
+            t, f"{short_stem(f['stem'])} {f['colour'][:3]}->{f['predicted'][:3]}", (2, 258), 0, 0.45, (255, 255, 255), 1
+        )
         tiles.append(t)
     if tiles:
         tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % 6)
-        cv2.imwrite(str(folder.parent / f"{mode}_sheet.png"),
-                    np.vstack([np.hstack(tiles[i:i + 6]) for i in range(0, len(tiles), 6)]))
+        cv2.imwrite(
+            str(folder.parent / f"{mode}_sheet.png"),
+            np.vstack([np.hstack(tiles[i : i + 6]) for i in range(0, len(tiles), 6)]),
+        )
 
 
 def signal_report(res: dict) -> str:
-    lines = [f"signal colour on {res['boxes']} labelled light boxes "
-             f"({', '.join(f'{k} {v}' for k, v in res['shapes'].items())}; night {res['night_boxes']});"
-             f" thresholds {res['thresholds']}"]
+    lines = [
+        f"signal colour on {res['boxes']} labelled light boxes "
+        f"({', '.join(f'{k} {v}' for k, v in res['shapes'].items())}; night {res['night_boxes']});"
+        f" thresholds {res['thresholds']}"
+    ]
     for mode, r in res["modes"].items():
-        lines += ["", f"[{mode}] accuracy {r['accuracy']:.2f}, among decided {r['decided_accuracy']:.2f}, "
-                      f"wrong colour {r['wrong_colour']}",
-                  _confusion_text(r["confusion"]),
-                  "  by group (correct/total): " + ", ".join(f"{g} {c}/{n}" for g, (c, n) in r["by_group"].items()),
-                  "  score [min, median, max] of each colour score (rows: labelled colour):"]
+        lines += [
+            "",
+            f"[{mode}] accuracy {r['accuracy']:.2f}, among decided {r['decided_accuracy']:.2f}, "
+            f"wrong colour {r['wrong_colour']}",
+            _confusion_text(r["confusion"]),
+            "  by group (correct/total): " + ", ".join(f"{g} {c}/{n}" for g, (c, n) in r["by_group"].items()),
+            "  score [min, median, max] of each colour score (rows: labelled colour):",
+        ]
         for c, per in r["score_stats"].items():
             lines.append(f"    {c:<6} " + "  ".join(f"{k}: s{v['score']} b{v['bright']}" for k, v in per.items()))
         for name, fit in r["fit"].items():
             if not fit:
                 continue
             if name != "current":
-                lines.append(f"  ({name} is a what-if formula: an over-exposed, near-white lit lamp scores low with it"
-                             " (the green lamp of vn_rear_stopline: 15-19); not a drop-in change)")
-            lines += [f"  fit, {name} scores: best {_short(fit['best'])} -> correct {fit['correct']}/{res['boxes']},"
-                      f" wrong colour {fit['wrong_colour']} (at the current thresholds: correct "
-                      f"{fit['current']['correct']}, wrong colour {fit['current']['wrong_colour']});"
-                      f" each value alone may range over {_short(fit['plateau'])}",
-                      _confusion_text(fit["confusion"], indent="    ")]
+                lines.append(
+                    f"  ({name} is a what-if formula: an over-exposed, near-white lit lamp scores low with it"
+                    " (the green lamp of vn_rear_stopline: 15-19); not a drop-in change)"
+                )
+            lines += [
+                f"  fit, {name} scores: best {_short(fit['best'])} -> correct {fit['correct']}/{res['boxes']},"
+                f" wrong colour {fit['wrong_colour']} (at the current thresholds: correct "
+                f"{fit['current']['correct']}, wrong colour {fit['current']['wrong_colour']});"
+                f" each value alone may range over {_short(fit['plateau'])}",
+                _confusion_text(fit["confusion"], indent="    "),
+            ]
             if mode == "split" and name == "current":
                 lines.append("    one threshold varied from the current ones (value: correct/wrong colour):")
                 for k, vals in fit["sweep_from_current"].items():
@@ -347,8 +412,11 @@ def signal_report(res: dict) -> str:
 
 
 def _short(d: dict) -> str:
-    return "{" + ", ".join(f"{k}: {v:g}" if not isinstance(v, list) else f"{k}: {v[0]:g}-{v[1]:g}"
-                           for k, v in d.items()) + "}"
+    return (
+        "{"
+        + ", ".join(f"{k}: {v:g}" if not isinstance(v, list) else f"{k}: {v[0]:g}-{v[1]:g}" for k, v in d.items())
+        + "}"
+    )
 
 
 def _confusion_text(m: dict, indent: str = "  ") -> str:

@@ -1,4 +1,5 @@
 """Count road users crossing each stop line, per class and minute: the exposure behind fair rates."""
+
 from __future__ import annotations
 
 from collections import Counter

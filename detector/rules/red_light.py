@@ -13,6 +13,7 @@ are counted (exposure); a passage is a violation when the governing signal was R
 time, at least `grace_s` after red began, and still RED when the road user was in the junction.
 One decision per road user and stop line.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -59,9 +60,19 @@ def _lerp_box(a: Box, b: Box, s: float) -> Box:
 
 
 class RedLightRule:
-    def __init__(self, crossing: Crossing, signals: SignalLookup, *, confirm_depth: float = 0.8,
-                 min_confirm_px: float = 8.0, edge_px: float = 4.0, slack_px: float = 12.0,
-                 max_heading_deg: float = 70.0, exit_motion: float = 0.3, min_confidence: float = 0.3):
+    def __init__(
+        self,
+        crossing: Crossing,
+        signals: SignalLookup,
+        *,
+        confirm_depth: float = 0.8,
+        min_confirm_px: float = 8.0,
+        edge_px: float = 4.0,
+        slack_px: float = 12.0,
+        max_heading_deg: float = 70.0,
+        exit_motion: float = 0.3,
+        min_confidence: float = 0.3,
+    ):
         self.crossing = crossing
         self.signals = signals
         self.confirm_depth = confirm_depth  # in road-user box heights beyond the line
@@ -72,8 +83,7 @@ class RedLightRule:
         self.exit_motion = exit_motion
         self.min_confidence = min_confidence  # a weak box may keep a track alive but never decides
         self.lines: list[tuple[StopLine, DirectedLine]] = [
-            (sl, DirectedLine(sl.points[0], sl.points[1], sl.entering))
-            for sl in crossing.stop_lines
+            (sl, DirectedLine(sl.points[0], sl.points[1], sl.entering)) for sl in crossing.stop_lines
         ]
         self._mem: dict[int, _TrackMemory] = {}
 
@@ -102,8 +112,13 @@ class RedLightRule:
                 continue
             for sl, line in self.lines:
                 st = mem.passages.get(sl.id)
-                if (st and not st.done and st.cross_t is not None and line.depth(mem.last.anchor) >= 0
-                        and self._left_picture(mem)):
+                if (
+                    st
+                    and not st.done
+                    and st.cross_t is not None
+                    and line.depth(mem.last.anchor) >= 0
+                    and self._left_picture(mem)
+                ):
                     self._decide(sl, st, mem.last, mem, events, crossings)
         return events, crossings
 
@@ -122,11 +137,23 @@ class RedLightRule:
         vx = ((box[0] + box[2]) - (first[0] + first[2])) / 2 / (t1 - t0)
         vy = (box[3] - first[3]) / (t1 - t0)
         need = self.exit_motion * (box[3] - box[1])
-        return ((box[0] <= x0 + e and -vx >= need) or (box[2] >= x1 - e and vx >= need)
-                or (box[1] <= y0 + e and -vy >= need) or (box[3] >= y1 - e and vy >= need))
+        return (
+            (box[0] <= x0 + e and -vx >= need)
+            or (box[2] >= x1 - e and vx >= need)
+            or (box[1] <= y0 + e and -vy >= need)
+            or (box[3] >= y1 - e and vy >= need)
+        )
 
-    def _observe(self, sl: StopLine, line: DirectedLine, st: _Passage, p: TrackPoint, mem: _TrackMemory,
-                 events: list[ViolationEvent], crossings: list[LineCrossing]) -> None:
+    def _observe(
+        self,
+        sl: StopLine,
+        line: DirectedLine,
+        st: _Passage,
+        p: TrackPoint,
+        mem: _TrackMemory,
+        events: list[ViolationEvent],
+        crossings: list[LineCrossing],
+    ) -> None:
         depth = line.depth(p.anchor)
         if st.last is not None:
             s = line.crossing(st.last.anchor, p.anchor, slack=self.slack_px)
@@ -138,8 +165,12 @@ class RedLightRule:
             elif depth < 0:
                 st.cross_t = None  # back behind the line: flicker or a road user reversing
         need = max(self.min_confirm_px, self.confirm_depth * (p.box[3] - p.box[1]))
-        if (st.cross_t is not None and depth >= need and p.confidence >= self.min_confidence
-                and self._body_moved(line, st, p, need)):
+        if (
+            st.cross_t is not None
+            and depth >= need
+            and p.confidence >= self.min_confidence
+            and self._body_moved(line, st, p, need)
+        ):
             self._decide(sl, st, p, mem, events, crossings)
 
     @staticmethod
@@ -161,8 +192,15 @@ class RedLightRule:
     def _lane_at(self, point) -> Lane | None:
         return next((ln for ln in self.crossing.lanes if point_in_polygon(point, ln.polygon)), None)
 
-    def _decide(self, sl: StopLine, st: _Passage, p: TrackPoint, mem: _TrackMemory,
-                events: list[ViolationEvent], crossings: list[LineCrossing]) -> None:
+    def _decide(
+        self,
+        sl: StopLine,
+        st: _Passage,
+        p: TrackPoint,
+        mem: _TrackMemory,
+        events: list[ViolationEvent],
+        crossings: list[LineCrossing],
+    ) -> None:
         assert st.cross_t is not None and st.cross_box is not None
         if not self._heading_in(sl, st.cross_t, p, mem):
             st.cross_t = None  # crossing traffic grazing a slanted line, not entering: keep watching
@@ -176,14 +214,27 @@ class RedLightRule:
             return
         at_line = self.signals(signal_id, st.cross_t)
         in_junction = self.signals(signal_id, p.t)
-        if not (at_line.state is SignalState.RED and at_line.since_s >= self.crossing.grace_s
-                and in_junction.state is SignalState.RED):
+        if not (
+            at_line.state is SignalState.RED
+            and at_line.since_s >= self.crossing.grace_s
+            and in_junction.state is SignalState.RED
+        ):
             return
-        events.append(ViolationEvent(
-            type=ViolationType.RED_LIGHT, track_id=p.track_id, class_name=p.class_name,
-            t=round(st.cross_t, 3), frame=st.cross_frame, box=as_box(round(v, 1) for v in st.cross_box),
-            lane=lane.id if lane is not None else None, signal_id=signal_id, signal=at_line.state,
-            signal_source=at_line.source, since_red_s=round(at_line.since_s, 3), stop_line=sl.id,
-            key_times=(st.before_t, st.past_t, max(p.t, st.past_t)),
-            path=list(mem.path),
-        ))
+        events.append(
+            ViolationEvent(
+                type=ViolationType.RED_LIGHT,
+                track_id=p.track_id,
+                class_name=p.class_name,
+                t=round(st.cross_t, 3),
+                frame=st.cross_frame,
+                box=as_box(round(v, 1) for v in st.cross_box),
+                lane=lane.id if lane is not None else None,
+                signal_id=signal_id,
+                signal=at_line.state,
+                signal_source=at_line.source,
+                since_red_s=round(at_line.since_s, 3),
+                stop_line=sl.id,
+                key_times=(st.before_t, st.past_t, max(p.t, st.past_t)),
+                path=list(mem.path),
+            )
+        )

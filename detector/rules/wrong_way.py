@@ -7,6 +7,7 @@ user sizes (and `min_px` pixels) long, at least `vote` of the individual moving 
 agree, and no single step makes up more than `max_step_share` of the way. One jittery step (or a
 track jumping onto a neighbour) never decides; a parked road user never moves far enough.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,9 +26,19 @@ class _Memory:
 
 
 class WrongWayRule:
-    def __init__(self, crossing: Crossing, *, max_angle_deg: float = 120.0, window_s: float = 3.0,
-                 min_time_s: float = 0.6, min_travel: float = 1.5, min_px: float = 8.0, vote: float = 0.6,
-                 max_step_share: float = 0.5, min_confidence: float = 0.3):
+    def __init__(
+        self,
+        crossing: Crossing,
+        *,
+        max_angle_deg: float = 120.0,
+        window_s: float = 3.0,
+        min_time_s: float = 0.6,
+        min_travel: float = 1.5,
+        min_px: float = 8.0,
+        vote: float = 0.6,
+        max_step_share: float = 0.5,
+        min_confidence: float = 0.3,
+    ):
         self.lanes = list(crossing.lanes)
         self.max_angle_deg = max_angle_deg
         self.window_s, self.min_time_s = window_s, min_time_s
@@ -91,8 +102,17 @@ class WrongWayRule:
         # The event is dated and boxed where the contraflow began (first point of the deciding window).
         start, mid = pts[0], pts[len(pts) // 2]
         return ViolationEvent(
-            type=ViolationType.WRONG_WAY, track_id=p.track_id, class_name=p.class_name, t=round(start[0], 3),
-            frame=start[3], box=tuple(round(v, 1) for v in start[2]), lane=lane.id, signal_id=None, signal=None,
-            signal_source=None, since_red_s=None, key_times=(start[0], mid[0], p.t),
+            type=ViolationType.WRONG_WAY,
+            track_id=p.track_id,
+            class_name=p.class_name,
+            t=round(start[0], 3),
+            frame=start[3],
+            box=tuple(round(v, 1) for v in start[2]),
+            lane=lane.id,
+            signal_id=None,
+            signal=None,
+            signal_source=None,
+            since_red_s=None,
+            key_times=(start[0], mid[0], p.t),
             path=[(q[0], q[2]) for q in pts],
         )

@@ -11,6 +11,7 @@ added only where no human box overlaps it. OUT gets `images/<split>` (links to S
 split with human boxes green and teacher boxes orange into `OUT/preview/`.
 Malformed label lines stop the build with one line naming the file and the line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -118,8 +119,9 @@ def draw(img: np.ndarray, human: Boxes, teacher: Boxes, out: Path) -> None:
     for boxes, colour in ((teacher, (0, 140, 255)), (human, (0, 220, 0))):
         for (x1, y1, x2, y2), c in zip(boxes.xyxy.astype(int), boxes.cls):
             cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, 1)
-            cv2.putText(canvas, TRAINED_CLASSES[int(c)][:2], (x1, max(8, y1 - 2)), cv2.FONT_HERSHEY_SIMPLEX, 0.3,
-                        colour, 1)
+            cv2.putText(
+                canvas, TRAINED_CLASSES[int(c)][:2], (x1, max(8, y1 - 2)), cv2.FONT_HERSHEY_SIMPLEX, 0.3, colour, 1
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(out), canvas)
 
@@ -146,7 +148,7 @@ def build(src: Path, out: Path, *, teacher: Teacher | None, preview: int = 0, lo
             human = human_boxes(src, split, image, (w, h), names)
             pseudo = teacher.label(img) if teacher is not None else Boxes.empty()
             joined, _ = complete(human, pseudo)
-            added = joined[len(human):]
+            added = joined[len(human) :]
             human_n += np.bincount(human.cls, minlength=len(TRAINED_CLASSES))
             added_n += np.bincount(added.cls, minlength=len(TRAINED_CLASSES))
             link = out / "images" / split / image.name
@@ -189,8 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if a.out is None:
             ap.error("OUT is required unless --check")
-        teacher = None if a.teacher == "none" else Teacher(a.teacher, keep_conf=a.keep_conf, grid=a.grid,
-                                                           scale=a.scale)
+        teacher = None if a.teacher == "none" else Teacher(a.teacher, keep_conf=a.keep_conf, grid=a.grid, scale=a.scale)
         summary = build(a.src, a.out, teacher=teacher, preview=a.preview)
         summary["settings"] = {"teacher": a.teacher, "grid": a.grid, "scale": a.scale, "keep_conf": a.keep_conf}
         (a.out / "build.json").write_text(json.dumps(summary, indent=1))

@@ -8,6 +8,7 @@ calibrates on the `--split` pictures of DATA (the training pictures: the evaluat
 The folder `OUT/NAME_int8_openvino_model/` gets `NAME.xml`, `NAME.bin` and `metadata.yaml`; the files'
 sizes and SHA-256 are printed as a `models/manifest.yaml` files list.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,13 +21,31 @@ from ..assets import sha256_of
 MAX_BYTES = 10 * 1024 * 1024
 
 
-def export_int8(weights: Path, data: Path, out_dir: Path, name: str, *, split: str = "train",
-                fraction: float = 1.0, imgsz: int = 640) -> Path:
+def export_int8(
+    weights: Path,
+    data: Path,
+    out_dir: Path,
+    name: str,
+    *,
+    split: str = "train",
+    fraction: float = 1.0,
+    imgsz: int = 640,
+) -> Path:
     """Quantise `weights` to OpenVINO INT8 and place it at OUT/NAME_int8_openvino_model (replaced if there)."""
     from ultralytics import YOLO
 
-    exported = Path(YOLO(str(weights)).export(format="openvino", int8=True, data=str(data), imgsz=imgsz,
-                                              split=split, fraction=fraction, dynamic=False, half=False))
+    exported = Path(
+        YOLO(str(weights)).export(
+            format="openvino",
+            int8=True,
+            data=str(data),
+            imgsz=imgsz,
+            split=split,
+            fraction=fraction,
+            dynamic=False,
+            half=False,
+        )
+    )
     target = out_dir / f"{name}_int8_openvino_model"
     if target.exists():
         shutil.rmtree(target)
@@ -39,8 +58,11 @@ def export_int8(weights: Path, data: Path, out_dir: Path, name: str, *, split: s
 
 
 def manifest_files(folder: Path, models_root: Path) -> list[dict]:
-    return [{"file": str(p.relative_to(models_root)), "size": p.stat().st_size, "sha256": sha256_of(p), "url": None}
-            for p in sorted(folder.iterdir()) if p.is_file()]
+    return [
+        {"file": str(p.relative_to(models_root)), "size": p.stat().st_size, "sha256": sha256_of(p), "url": None}
+        for p in sorted(folder.iterdir())
+        if p.is_file()
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 A label line is `class cx cy w h`, the box normalised to the picture (0..1). Boxes here are kept in pixels
 (xyxy) with an integer class id of the data set they belong to."""
+
 from __future__ import annotations
 
 import math
@@ -37,9 +38,11 @@ class Boxes:
     def concat(parts: list[Boxes]) -> Boxes:
         if not parts:
             return Boxes.empty()
-        return Boxes(np.concatenate([p.xyxy for p in parts]).astype(np.float32),
-                     np.concatenate([p.cls for p in parts]).astype(np.int64),
-                     np.concatenate([p.conf for p in parts]).astype(np.float32))
+        return Boxes(
+            np.concatenate([p.xyxy for p in parts]).astype(np.float32),
+            np.concatenate([p.cls for p in parts]).astype(np.int64),
+            np.concatenate([p.conf for p in parts]).astype(np.float32),
+        )
 
 
 def parse_label_file(path: Path, width: int, height: int, n_classes: int) -> Boxes:
@@ -87,6 +90,8 @@ def format_labels(boxes: Boxes, width: int, height: int) -> str:
         y1, y2 = max(0.0, y1), min(float(height), y2)
         if x2 - x1 < 1 or y2 - y1 < 1:
             continue
-        lines.append(f"{int(c)} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} "
-                     f"{(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}")
+        lines.append(
+            f"{int(c)} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} "
+            f"{(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}"
+        )
     return "\n".join(lines) + ("\n" if lines else "")

@@ -5,6 +5,7 @@ Small road users (a far motorbike 15 px tall) are missed at the picture's own sc
 two-wheeler box, `riders.merge_riders`), the passes are joined with per-class NMS, and a person left
 inside a two-wheeler box (its bike found in another pass) is dropped. Output boxes carry the classes of
 `classes.TRAINED_CLASSES`."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -50,8 +51,16 @@ def inside_fraction(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class Teacher:
     """COCO OpenVINO model run whole + on tiles; `label(image) -> Boxes` in TRAINED_CLASSES ids."""
 
-    def __init__(self, model: str | Path, *, conf: float = 0.2, keep_conf: float = 0.35, person_conf: float = 0.5,
-                 grid: int = 3, scale: float = 2.0):
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        conf: float = 0.2,
+        keep_conf: float = 0.35,
+        person_conf: float = 0.5,
+        grid: int = 3,
+        scale: float = 2.0,
+    ):
         from ..openvino_yolo import OpenVinoYolo
 
         self.model = OpenVinoYolo(model)
@@ -105,8 +114,11 @@ def complete(human: Boxes, teacher: Boxes, *, iou: float = 0.3, inside: float = 
     if len(teacher) == 0:
         return human, 0
     if len(human):
-        clash = (iou_matrix(teacher.xyxy, human.xyxy) > iou) | (inside_fraction(teacher.xyxy, human.xyxy) > inside) \
+        clash = (
+            (iou_matrix(teacher.xyxy, human.xyxy) > iou)
+            | (inside_fraction(teacher.xyxy, human.xyxy) > inside)
             | (inside_fraction(human.xyxy, teacher.xyxy).T > inside)
+        )
         add = teacher[~clash.any(axis=1)]
     else:
         add = teacher

@@ -10,6 +10,7 @@ bicycle <- bicycle, person <- person), so training starts from a detector that a
 rather than from a blank head. `--until HH:MM` (machine clock) turns into ultralytics' `time=` hours
 budget: it stops after the epoch that crosses it, with a learning-rate schedule fitted to the budget.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -115,10 +116,26 @@ def main(argv: list[str] | None = None) -> int:
     init = init_from_coco(a.weights, a.run.parent / f"{a.run.name}_init.pt")
     YOLO(str(init)).train(
         trainer=keep_model_trainer(),
-        data=str(a.data.resolve()), epochs=a.epochs, time=time_h, imgsz=a.imgsz, batch=a.batch, workers=a.workers,
-        seed=a.seed, deterministic=True, freeze=a.freeze, device=a.device, project=str(a.run.parent.resolve()),
-        name=a.run.name, exist_ok=True, cache="ram", close_mosaic=3, warmup_epochs=1, patience=100, plots=False,
-        amp=False, verbose=True,
+        data=str(a.data.resolve()),
+        epochs=a.epochs,
+        time=time_h,
+        imgsz=a.imgsz,
+        batch=a.batch,
+        workers=a.workers,
+        seed=a.seed,
+        deterministic=True,
+        freeze=a.freeze,
+        device=a.device,
+        project=str(a.run.parent.resolve()),
+        name=a.run.name,
+        exist_ok=True,
+        cache="ram",
+        close_mosaic=3,
+        warmup_epochs=1,
+        patience=100,
+        plots=False,
+        amp=False,
+        verbose=True,
     )
     return 0
 

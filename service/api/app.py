@@ -5,6 +5,7 @@ a module may also define `setup(app)` for its own wiring (startup hooks, caches)
 The app owns one engine and sessionmaker (`app.state`), migrates the database on start, and
 refuses to start without a secret unless `settings.demo` is set.
 """
+
 from __future__ import annotations
 
 import logging
@@ -65,8 +66,7 @@ class _Measure:
             await self.app(scope, receive, send_status)
         finally:
             route = scope.get("route")  # set by the router in this same scope
-            self.metrics.observe(scope["method"], getattr(route, "path", "unmatched"), status,
-                                 time.perf_counter() - t0)
+            self.metrics.observe(scope["method"], getattr(route, "path", "unmatched"), status, time.perf_counter() - t0)
 
 
 class _Admission:
@@ -116,8 +116,10 @@ class _RefuseNul:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and (
-                b"%00" in scope.get("query_string", b"") or "\x00" in scope.get("path", "")
-                or b"%00" in scope.get("raw_path", b"")):
+            b"%00" in scope.get("query_string", b"")
+            or "\x00" in scope.get("path", "")
+            or b"%00" in scope.get("raw_path", b"")
+        ):
             response = JSONResponse({"detail": "NUL characters are not allowed in the URL"}, status_code=422)
             await response(scope, receive, send)
             return
@@ -125,8 +127,22 @@ class _RefuseNul:
 
 
 # every router, mounted in this order (it is the order of the OpenAPI document)
-ROUTES: tuple[ModuleType, ...] = (audit_routes, auth, crossings, events, health, jobs, media, meta, reports, reviews,
-                                  review_desk, stats, users, web)
+ROUTES: tuple[ModuleType, ...] = (
+    audit_routes,
+    auth,
+    crossings,
+    events,
+    health,
+    jobs,
+    media,
+    meta,
+    reports,
+    reviews,
+    review_desk,
+    stats,
+    users,
+    web,
+)
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
@@ -158,8 +174,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
 
     # docs_url/redoc_url off: FastAPI's pages load Swagger UI / ReDoc from a CDN (blank offline);
     # routes/web.py serves /docs from the local npm install instead
-    app = FastAPI(title="crosswatch", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan,
-                  docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="crosswatch",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.secret_key = settings.secret_key or secrets.token_urlsafe(48)
     app.state.engine = engine
@@ -194,8 +216,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     async def _pool_exhausted(_request: Request, exc: PoolTimeoutError) -> JSONResponse:
         # every connection busy for SERVICE_POOL_TIMEOUT_S: an overload, not a bug; ask to retry
         log.warning("database pool exhausted: %s", exc)
-        return JSONResponse({"detail": "the service is busy; retry shortly"}, status_code=503,
-                            headers={"Retry-After": "2"})
+        return JSONResponse(
+            {"detail": "the service is busy; retry shortly"}, status_code=503, headers={"Retry-After": "2"}
+        )
 
     @app.exception_handler(SettingsError)
     async def _settings_error(_request: Request, exc: SettingsError) -> JSONResponse:  # pragma: no cover

@@ -4,6 +4,7 @@ and its scope. Handlers declare what they need with the `Annotated` aliases belo
 Cheap dependencies are `async def`: FastAPI runs a plain `def` dependency on the thread pool, a
 hop that costs more than these functions themselves. A bearer token's principal is cached for
 `PRINCIPAL_TTL_S` (see `PrincipalCache`)."""
+
 from __future__ import annotations
 
 import threading
@@ -98,8 +99,13 @@ class PrincipalCache:
     district must be visible at once), and API keys (revoking one takes effect at once; scripts
     are not where the load is). Memory is bounded (LRU)."""
 
-    def __init__(self, ttl_s: float = PRINCIPAL_TTL_S, max_entries: int = PRINCIPAL_CACHE_ENTRIES,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        ttl_s: float = PRINCIPAL_TTL_S,
+        max_entries: int = PRINCIPAL_CACHE_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ):
         self.ttl_s, self.max_entries, self.clock, self.wall = ttl_s, max_entries, clock, wall
         self._entries: OrderedDict[str, tuple[float, float, Principal]] = OrderedDict()
         self._lock = threading.Lock()
@@ -127,7 +133,6 @@ class PrincipalCache:
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
 
-
     def forget_user(self, user_id: int) -> None:
         """Drop every cached principal of `user_id` (their tokens were just revoked)."""
         with self._lock:
@@ -152,8 +157,13 @@ def _from_token(app: Any, token: str) -> tuple[Principal, float]:
         user = s.get(UserRow, claims.user_id)
         # the same account (id AND name: a re-created user has a new id), active, same role, and no
         # password reset / deactivation / role or scope change since the token was issued
-        if (user is None or user.username != claims.username or not user.active or user.role != claims.role
-                or int(user.token_version or 0) != claims.token_version):
+        if (
+            user is None
+            or user.username != claims.username
+            or not user.active
+            or user.role != claims.role
+            or int(user.token_version or 0) != claims.token_version
+        ):
             raise _unauthorised("invalid token")
         return principal_for(s, user), claims.expires_at.timestamp()
 

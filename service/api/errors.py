@@ -1,5 +1,6 @@
 """Error answers shared by the routes, for the OpenAPI document (`responses=`): what a route
 may answer besides its success, with the `Message` body every refusal carries."""
+
 from __future__ import annotations
 
 from typing import Any

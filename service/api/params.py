@@ -1,5 +1,6 @@
 """Request parameters shared by the routes: text patterns, bounded ids, and the check that turns
 an aware datetime into UTC or a 422."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime

@@ -3,6 +3,7 @@
 The parser is the only place that sees argparse: the commands turn their options into typed
 requests (`service.runs.request.ProcessRequest`) and call the use cases in `service.runs`.
 """
+
 from __future__ import annotations
 
 import argparse

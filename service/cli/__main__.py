@@ -1,4 +1,5 @@
 """`python -m service.cli ...` = `crosswatch ...`."""
+
 import sys
 
 from . import main

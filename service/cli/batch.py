@@ -9,6 +9,7 @@ Wall-clock times: `--start-time` dates every video; otherwise a time in the file
 `--time-pattern` (default `%Y%m%d_%H%M%S`, as recorders name `CAM01_20260301_080000.mp4`) in
 `--timezone` (default: this machine's), otherwise none (events keep video times only).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,9 +56,11 @@ def _summary_lines(files: Sequence[FileState], jobs: dict[str, JobHandle], wall_
     done = [f for f in files if f.status == "done"]
     bad = [f for f in files if f.status != "done"]
     hours = sum(f.duration_s or 0.0 for f in done if not f.reused) / 3600
-    lines = [f"batch: {len(files)} videos: {len(done) - sum(f.reused for f in done)} processed, "
-             f"{sum(f.reused for f in done)} already done, {len(bad)} failed; "
-             f"{sum(f.events or 0 for f in done)} events; {hours:.2f} video-h processed in {wall_s:.1f} s"]
+    lines = [
+        f"batch: {len(files)} videos: {len(done) - sum(f.reused for f in done)} processed, "
+        f"{sum(f.reused for f in done)} already done, {len(bad)} failed; "
+        f"{sum(f.events or 0 for f in done)} events; {hours:.2f} video-h processed in {wall_s:.1f} s"
+    ]
     lines += [f"  job {h.job.uid} ({cid})" for cid, h in jobs.items()]
     if bad:
         lines.append("files that failed:")
@@ -88,34 +91,52 @@ def _cmd_batch(args: argparse.Namespace) -> int:
             raise BatchError(str(e)) from None
         pattern = TimePattern(args.time_pattern, parse_timezone(args.timezone)) if args.time_pattern else None
         try:
-            config = RunConfig(db_url=db_url, evidence_root=str(evidence), model=args.model, device=args.device,
-                               imgsz=args.imgsz, detect_fps=args.detect_fps,
-                               signal_plan=str(Path(args.signal_plan).resolve()) if args.signal_plan else None)
+            config = RunConfig(
+                db_url=db_url,
+                evidence_root=str(evidence),
+                model=args.model,
+                device=args.device,
+                imgsz=args.imgsz,
+                detect_fps=args.detect_fps,
+                signal_plan=str(Path(args.signal_plan).resolve()) if args.signal_plan else None,
+            )
         except UserError as e:  # a bad --imgsz, --detect-fps or --device
             raise BatchError(str(e)) from None
         if config.signal_plan and not Path(config.signal_plan).is_file():
             raise BatchError(f"--signal-plan {args.signal_plan}: no such file")
-        plan = plan_batch(args.inputs, crossing=args.crossing, crossings_map=args.crossings_map, config=config,
-                          start_time=start, time_pattern=pattern)
+        plan = plan_batch(
+            args.inputs,
+            crossing=args.crossing,
+            crossings_map=args.crossings_map,
+            config=config,
+            start_time=start,
+            time_pattern=pattern,
+        )
         if config.signal_plan:  # a bad plan fails the batch, not each video
             for _path, crossing in plan.crossings.values():
                 load_signal_plan(config.signal_plan, [sig.id for sig in crossing.signals])
         if args.workers is not None and args.workers < 1:
             raise BatchError("--workers must be at least 1")
         if args.executor == "ray" and args.ray_address and db_url.startswith("sqlite"):
-            print("crosswatch: warning: a SQLite database is reachable from this machine's Ray workers only; "
-                  "give a cluster a PostgreSQL --db", file=sys.stderr)
+            print(
+                "crosswatch: warning: a SQLite database is reachable from this machine's Ray workers only; "
+                "give a cluster a PostgreSQL --db",
+                file=sys.stderr,
+            )
         open_database(db_url).dispose()  # unreachable or unwritable: one line before any worker starts
         evidence_store.check_root(evidence)
-        executor = make_executor(args.executor, args.workers, address=args.ray_address,
-                                 init=getattr(args, "worker_init", None))
+        executor = make_executor(
+            args.executor, args.workers, address=args.ray_address, init=getattr(args, "worker_init", None)
+        )
         t0 = time.perf_counter()
         try:
             runner = BatchRunner(plan, executor)
             files = runner.run()
         except (KeyboardInterrupt, Interrupted):
-            print("crosswatch: batch interrupted; finished videos are stored, run the same command to resume",
-                  file=sys.stderr)
+            print(
+                "crosswatch: batch interrupted; finished videos are stored, run the same command to resume",
+                file=sys.stderr,
+            )
             return EXIT_INTERRUPTED
         finally:
             executor.shutdown()
@@ -123,8 +144,15 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         lines = _summary_lines(files, runner.jobs, time.perf_counter() - t0)
         print("\n".join(lines), file=sys.stderr if args.json else sys.stdout)
         if args.json:
-            json.dump({"exit_status": status, "jobs": {c: h.job.uid for c, h in runner.jobs.items()},
-                       "files": [f.summary() for f in files]}, sys.stdout, ensure_ascii=False)
+            json.dump(
+                {
+                    "exit_status": status,
+                    "jobs": {c: h.job.uid for c, h in runner.jobs.items()},
+                    "files": [f.summary() for f in files],
+                },
+                sys.stdout,
+                ensure_ascii=False,
+            )
             sys.stdout.write("\n")
     elif not args.verify:
         raise BatchError("no inputs (give videos, folders or list files; or --verify alone to check evidence)")
@@ -133,8 +161,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         try:
             check = check_evidence(engine, evidence)
         except SQLAlchemyError as e:
-            raise UserError(f"database {shown_url(db_url)}: cannot read its evidence rows: "
-                            f"{str(getattr(e, 'orig', None) or e).strip().splitlines()[0]}") from None
+            raise UserError(
+                f"database {shown_url(db_url)}: cannot read its evidence rows: "
+                f"{str(getattr(e, 'orig', None) or e).strip().splitlines()[0]}"
+            ) from None
         finally:
             engine.dispose()
         print("\n".join(check.lines()), file=sys.stderr if args.json else sys.stdout)
@@ -164,34 +194,56 @@ Ray task per video (a local Ray instance, or the cluster at --ray-address: give 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """The `batch` subcommand."""
     b = sub.add_parser(
-        "batch", help="process many videos (files, folders, list files) exactly once, locally or on Ray",
-        description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "batch",
+        help="process many videos (files, folders, list files) exactly once, locally or on Ray",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="exit status: 0 all done, 3 some files failed, 1 all failed or the database or evidence folder "
-               "cannot be used, 2 usage error, "
-               "4 --verify found evidence problems, 130 interrupted")
+        "cannot be used, 2 usage error, "
+        "4 --verify found evidence problems, 130 interrupted",
+    )
     b.add_argument("inputs", nargs="*", help="video files, folders (recursive) and list files (.txt .lst .list)")
     which = b.add_mutually_exclusive_group()
     which.add_argument("--crossing", help="crossing YAML for every video")
     which.add_argument("--crossings-map", help="YAML mapping file-name patterns to crossing files (first match wins)")
-    b.add_argument("--workers", type=int, help=f"videos at once (default: half the cores, here {default_workers()}; "
-                                                "Ray with --ray-address: the cluster's CPUs)")
-    b.add_argument("--executor", choices=("local", "ray"), default="local",
-                   help="local process pool (default) or Ray (pip install 'crosswatch[cluster]')")
-    b.add_argument("--ray-address", help="Ray cluster address (default: start a local Ray instance); the "
-                                         "database (PostgreSQL) and evidence folder must be reachable from every node")
+    b.add_argument(
+        "--workers",
+        type=int,
+        help=f"videos at once (default: half the cores, here {default_workers()}; "
+        "Ray with --ray-address: the cluster's CPUs)",
+    )
+    b.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local process pool (default) or Ray (pip install 'crosswatch[cluster]')",
+    )
+    b.add_argument(
+        "--ray-address",
+        help="Ray cluster address (default: start a local Ray instance); the "
+        "database (PostgreSQL) and evidence folder must be reachable from every node",
+    )
     add_store_options(b)
     add_model_options(b)
-    b.add_argument("--start-time", help="wall-clock time of every video's first frame, ISO 8601 with offset "
-                                        "(overrides the file-name time)")
-    b.add_argument("--time-pattern", default=DEFAULT_TIME_PATTERN,
-                   help="file-name time, strftime-style (%%Y %%m %%d %%H %%M [%%S], * = anything), searched in the "
-                        "name; '' turns it off (default %(default)s)")
+    b.add_argument(
+        "--start-time",
+        help="wall-clock time of every video's first frame, ISO 8601 with offset (overrides the file-name time)",
+    )
+    b.add_argument(
+        "--time-pattern",
+        default=DEFAULT_TIME_PATTERN,
+        help="file-name time, strftime-style (%%Y %%m %%d %%H %%M [%%S], * = anything), searched in the "
+        "name; '' turns it off (default %(default)s)",
+    )
     b.add_argument("--timezone", help="zone of file-name times: +08:00 or Asia/Shanghai (default: this machine's)")
     b.add_argument("--signal-plan", help="phase plan YAML: [{t, state}, ...] instead of reading the lamps")
     b.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
-    b.add_argument("--verify", action="store_true",
-                   help="after the batch (or alone, without inputs): check that every evidence file belongs to a "
-                        "stored event and every stored evidence file is there, unchanged")
+    b.add_argument(
+        "--verify",
+        action="store_true",
+        help="after the batch (or alone, without inputs): check that every evidence file belongs to a "
+        "stored event and every stored evidence file is there, unchanged",
+    )
     b.set_defaults(func=cmd_batch)
     return b
 

@@ -1,5 +1,6 @@
 """What every `crosswatch` command shares: exit codes, the model and pipeline options, and the one
 place where parsed options become a `ProcessRequest` (nothing below the parser sees argparse)."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,8 +13,18 @@ from service.runs.request import DEFAULT_DETECT_FPS, DEFAULT_IMGSZ, ProcessReque
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
-__all__ = ["EXIT_FAIL", "EXIT_OK", "EXIT_USAGE", "MAX_LINE", "OneLineParser", "error", "one_line", "parse",
-           "refuse_nul", "request_from_args"]
+__all__ = [
+    "EXIT_FAIL",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "MAX_LINE",
+    "OneLineParser",
+    "error",
+    "one_line",
+    "parse",
+    "refuse_nul",
+    "request_from_args",
+]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -27,14 +38,19 @@ def add_model_options(pr: argparse.ArgumentParser) -> None:
     pr.add_argument("--model", help="model manifest name or path (default: the manifest's default for the device)")
     pr.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     pr.add_argument("--imgsz", type=int, default=DEFAULT_IMGSZ)
-    pr.add_argument("--detect-fps", type=float, default=DEFAULT_DETECT_FPS,
-                    help="detect on at most this many frames per video second; 0 = every frame")
+    pr.add_argument(
+        "--detect-fps",
+        type=float,
+        default=DEFAULT_DETECT_FPS,
+        help="detect on at most this many frames per video second; 0 = every frame",
+    )
 
 
 def add_store_options(pr: argparse.ArgumentParser) -> None:
     pr.add_argument("--db", help="SQLAlchemy URL (default: SQLite in the project's data folder, or $CROSSWATCH_DB_URL)")
-    pr.add_argument("--evidence-dir",
-                    help="evidence folder (default: beside the SQLite file, or $CROSSWATCH_EVIDENCE_DIR)")
+    pr.add_argument(
+        "--evidence-dir", help="evidence folder (default: beside the SQLite file, or $CROSSWATCH_EVIDENCE_DIR)"
+    )
 
 
 def add_pipeline_options(pr: argparse.ArgumentParser) -> None:
@@ -45,13 +61,22 @@ def add_pipeline_options(pr: argparse.ArgumentParser) -> None:
     pr.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
-def request_from_args(args: argparse.Namespace, video: str | Path, crossing: str | Path,
-                      start_time: str | None = None) -> ProcessRequest:
+def request_from_args(
+    args: argparse.Namespace, video: str | Path, crossing: str | Path, start_time: str | None = None
+) -> ProcessRequest:
     """The request the parsed options ask for (model options; store and plan options when present)."""
     return ProcessRequest.build(
-        video, crossing, db_url=getattr(args, "db", None), evidence_dir=getattr(args, "evidence_dir", None),
-        model=args.model, device=args.device, imgsz=args.imgsz, detect_fps=args.detect_fps,
-        start_time=parse_start(start_time), signal_plan=getattr(args, "signal_plan", None))
+        video,
+        crossing,
+        db_url=getattr(args, "db", None),
+        evidence_dir=getattr(args, "evidence_dir", None),
+        model=args.model,
+        device=args.device,
+        imgsz=args.imgsz,
+        detect_fps=args.detect_fps,
+        start_time=parse_start(start_time),
+        signal_plan=getattr(args, "signal_plan", None),
+    )
 
 
 def refuse_nul(argv: list[str]) -> bool:
@@ -78,5 +103,6 @@ def service_settings(args: argparse.Namespace, **overrides):
     """The service's Settings from the environment, with --db / --evidence-dir when given."""
     from service.settings import Settings
 
-    return Settings.from_env(db_url=getattr(args, "db", None), evidence_dir=getattr(args, "evidence_dir", None),
-                             **overrides)
+    return Settings.from_env(
+        db_url=getattr(args, "db", None), evidence_dir=getattr(args, "evidence_dir", None), **overrides
+    )

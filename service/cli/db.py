@@ -1,4 +1,5 @@
 """`crosswatch db upgrade`: migrate the database to the latest schema."""
+
 from __future__ import annotations
 
 import argparse

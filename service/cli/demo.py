@@ -1,4 +1,5 @@
 """`crosswatch demo`: process every bundled sample clip that has a crossing file (after `make assets`)."""
+
 from __future__ import annotations
 
 import argparse

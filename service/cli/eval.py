@@ -1,5 +1,6 @@
 """`crosswatch eval`: run the pipeline (no database, no evidence) and compare its events with
 hand-checked labels (`*.truth.json`)."""
+
 from __future__ import annotations
 
 import argparse
@@ -23,13 +24,18 @@ VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".ts"}
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     ev = sub.add_parser("eval", help="compare the pipeline's events with hand-checked labels (*.truth.json)")
-    ev.add_argument("video", help="a clip, or a folder of clips (each with NAME.crossing.yaml and NAME.truth.json "
-                                  "beside it or in sample_videos/)")
+    ev.add_argument(
+        "video",
+        help="a clip, or a folder of clips (each with NAME.crossing.yaml and NAME.truth.json "
+        "beside it or in sample_videos/)",
+    )
     ev.add_argument("--crossing", help="crossing YAML (one clip)")
     ev.add_argument("--truth", help="labels JSON (one clip)")
-    ev.add_argument("--reverse", action="store_true",
-                    help="play the clip backwards and reverse the lane labels (every legal vehicle then drives the "
-                         "wrong way)")
+    ev.add_argument(
+        "--reverse",
+        action="store_true",
+        help="play the clip backwards and reverse the lane labels (every legal vehicle then drives the wrong way)",
+    )
     add_model_options(ev)
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=cmd_eval)
@@ -49,14 +55,16 @@ def eval_jobs(video: str, crossing: str | None, truth: str | None) -> list[tuple
     jobs = []
     for clip in sorted(p for p in target.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES):
         look = [target, assets.REPO_ROOT / "sample_videos"]
-        cfile = next((d / f"{clip.stem}.crossing.yaml" for d in look if (d / f"{clip.stem}.crossing.yaml").exists()),
-                     None)
+        cfile = next(
+            (d / f"{clip.stem}.crossing.yaml" for d in look if (d / f"{clip.stem}.crossing.yaml").exists()), None
+        )
         tfile = next((d / f"{clip.stem}.truth.json" for d in look if (d / f"{clip.stem}.truth.json").exists()), None)
         if cfile and tfile:
             jobs.append((clip.stem, clip, cfile, tfile))
         else:
-            print(f"crosswatch: {clip.name}: skipped (no {'crossing file' if not cfile else 'labels'})",
-                  file=sys.stderr)
+            print(
+                f"crosswatch: {clip.name}: skipped (no {'crossing file' if not cfile else 'labels'})", file=sys.stderr
+            )
     if not jobs:
         raise UserError(f"{target}: no clip with both a crossing file and labels")
     return jobs
@@ -80,15 +88,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
             settings = PipelineSettings(model=model_name, imgsz=args.imgsz, detect_fps=args.detect_fps)
             try:
                 info = probe(clip)
-                detector = detectors.make_detector(crossing, (info.width, info.height), device, model_path,
-                                                   settings.imgsz)
+                detector = detectors.make_detector(
+                    crossing, (info.width, info.height), device, model_path, settings.imgsz
+                )
                 result = Pipeline(crossing, detector, settings).run(clip)
             except VideoError as e:
                 raise UserError(str(e)) from None
-            events = [{"type": e.type.value, "t": e.t, "box": list(e.box), "class": e.class_name,
-                       "track_id": e.track_id} for e in result.events]
-            row = {"clip": name, "detect_fps": args.detect_fps, "duration_s": result.duration_s,
-                   "elapsed_s": round(result.elapsed_s, 2), "frames_detected": result.processed}
+            events = [
+                {"type": e.type.value, "t": e.t, "box": list(e.box), "class": e.class_name, "track_id": e.track_id}
+                for e in result.events
+            ]
+            row = {
+                "clip": name,
+                "detect_fps": args.detect_fps,
+                "duration_s": result.duration_s,
+                "elapsed_s": round(result.elapsed_s, 2),
+                "frames_detected": result.processed,
+            }
             for kind in ("red_light", "wrong_way"):
                 row[kind] = evaluation.score(kind, events, truth).as_dict()
             sig = truth.get("phases")
@@ -115,8 +131,10 @@ def eval_table(rows: list[dict]) -> str:
             return "      -"
         return f"{r['capture']:.2f}/{r['validity']:.2f} ({r['hit']}/{r['positives']}, {r['false']} false)"
 
-    head = (f"{'clip':34s} {'red light capture/validity':32s} {'wrong way capture/validity':32s} {'signal':>7s} "
-            f"{'count':>9s} {'x rt':>5s}")
+    head = (
+        f"{'clip':34s} {'red light capture/validity':32s} {'wrong way capture/validity':32s} {'signal':>7s} "
+        f"{'count':>9s} {'x rt':>5s}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         sig = r.get("signal", {}).get("agreement") if r.get("signal") else None
@@ -124,13 +142,17 @@ def eval_table(rows: list[dict]) -> str:
         sig_s = f"{sig:.3f}" if sig is not None else "-"
         cnt_s = f"{cnt['counted']}/{cnt['labelled']}" if cnt else "-"
         speed = r["duration_s"] / max(r["elapsed_s"], 1e-9)
-        lines.append(f"{r['clip'][:34]:34s} {rate(r['red_light']):32s} {rate(r['wrong_way']):32s} "
-                     f"{sig_s:>7s} {cnt_s:>9s} {speed:5.2f}")
+        lines.append(
+            f"{r['clip'][:34]:34s} {rate(r['red_light']):32s} {rate(r['wrong_way']):32s} "
+            f"{sig_s:>7s} {cnt_s:>9s} {speed:5.2f}"
+        )
         for kind in ("red_light", "wrong_way"):
             for m in r[kind]["missed"]:
                 lines.append(f"    missed {kind} {m['id']} t={m['t']:.2f} box={m['box']}")
             for f in r[kind]["false_events"]:
                 what = f"legal road user {f['label']['id']}" if f["label"] else "nothing labelled"
-                lines.append(f"    false  {kind} t={f['event']['t']:.2f} box={[round(v) for v in f['event']['box']]} "
-                             f"track {f['event']['track_id']} ({what})")
+                lines.append(
+                    f"    false  {kind} t={f['event']['t']:.2f} box={[round(v) for v in f['event']['box']]} "
+                    f"track {f['event']['track_id']} ({what})"
+                )
     return "\n".join(lines)

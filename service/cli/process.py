@@ -1,4 +1,5 @@
 """`crosswatch process VIDEO --crossing C.yaml`: one video into events + evidence in the database."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,10 +15,13 @@ from .common import EXIT_OK, add_pipeline_options, one_line, request_from_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    pr = sub.add_parser("process", help="find violations in one video and store events + evidence",
-                        epilog="exit status: 0 stored, or already stored (also when another process stored the same "
-                               "run meanwhile: one line 'already processed by another process: run N'); 1 a bad "
-                               "video, database or evidence folder; 2 a bad crossing file, signal plan or option")
+    pr = sub.add_parser(
+        "process",
+        help="find violations in one video and store events + evidence",
+        epilog="exit status: 0 stored, or already stored (also when another process stored the same "
+        "run meanwhile: one line 'already processed by another process: run N'); 1 a bad "
+        "video, database or evidence folder; 2 a bad crossing file, signal plan or option",
+    )
     pr.add_argument("video")
     pr.add_argument("--crossing", required=True, help="crossing YAML file")
     add_pipeline_options(pr)
@@ -58,9 +62,13 @@ class _ProgressBar:
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=round(duration or 0, 1) or None, unit="s", desc=self.video.name, file=sys.stderr,
-                            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s video "
-                                       "[{elapsed}<{remaining}]")
+            self.bar = tqdm(
+                total=round(duration or 0, 1) or None,
+                unit="s",
+                desc=self.video.name,
+                file=sys.stderr,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s video [{elapsed}<{remaining}]",
+            )
         self.bar.n = round(t, 1)
         self.bar.refresh()
 
@@ -78,15 +86,18 @@ def print_summary(out: ProcessOutcome) -> None:
     if out.reused:
         print(f"{name} @ {out.crossing_id}: already processed (run {out.run_id}); nothing added")
     else:
-        print(f"{name} @ {out.crossing_id}: {dur:.1f} s video, {out.frames} frames "
-              f"({out.processed_frames} detected), {wall:.1f} s wall, {dur / max(wall, 1e-9):.2f}x real time")
+        print(
+            f"{name} @ {out.crossing_id}: {dur:.1f} s video, {out.frames} frames "
+            f"({out.processed_frames} detected), {wall:.1f} s wall, {dur / max(wall, 1e-9):.2f}x real time"
+        )
         print("  stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in out.timings.items()))
     c = out.counts
     print(f"  events: {c['red_light']} red-light (闯红灯), {c['wrong_way']} wrong-way (逆行)")
     for e in out.events:
         extra = f" since red {e['since_red_s']:.1f} s" if e["since_red_s"] is not None else ""
-        print(f"   - {e['type']:9s} t={e['t']:7.2f}s track {e['track_id']:<4d} {e['class']:10s} "
-              f"lane={e['lane']}{extra}")
+        print(
+            f"   - {e['type']:9s} t={e['t']:7.2f}s track {e['track_id']:<4d} {e['class']:10s} lane={e['lane']}{extra}"
+        )
     for line, per_class in c["traffic"].items():
         print(f"  traffic over {line}: " + ", ".join(f"{k} {v}" for k, v in sorted(per_class.items())))
     print(f"  database run {out.run_id}; evidence under {out.evidence_root}")

@@ -5,6 +5,7 @@
 `--from` / `--to` are local days in `--tz` (both included) or ISO 8601 times with an offset (`--to`
 then exclusive). The whole database is in scope (the command runs with the database's rights).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,9 @@ def parse_bound(value: str, tz: ZoneInfo, *, end: bool) -> datetime:
     try:
         t = datetime.fromisoformat(value)
     except ValueError:
-        raise ReportError(f"{'--to' if end else '--from'}: {value!r} is neither a day (2026-11-02) nor an ISO time "
-                          "with an offset") from None
+        raise ReportError(
+            f"{'--to' if end else '--from'}: {value!r} is neither a day (2026-11-02) nor an ISO time with an offset"
+        ) from None
     if t.tzinfo is None:
         raise ReportError(f"{'--to' if end else '--from'}: {value!r} needs an offset (e.g. +08:00)")
     return t
@@ -66,8 +68,14 @@ def _run(args: argparse.Namespace) -> int:
         settings = Settings.from_env(db_url=args.db, evidence_dir=args.evidence_dir, demo=True)
     except SettingsError as e:
         raise ReportError(str(e)) from None
-    f = stats_repo.StatsFilter(scope=lambda _col: true(), start=start.astimezone(ZoneInfo("UTC")),
-                               end=end.astimezone(ZoneInfo("UTC")), district=args.district, status=args.status, tz=tz)
+    f = stats_repo.StatsFilter(
+        scope=lambda _col: true(),
+        start=start.astimezone(ZoneInfo("UTC")),
+        end=end.astimezone(ZoneInfo("UTC")),
+        district=args.district,
+        status=args.status,
+        tz=tz,
+    )
     engine = make_engine(settings.db_url)
     try:
         upgrade(engine)
@@ -88,8 +96,10 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"crosswatch: error: cannot write {out}: {e.strerror or e}", file=sys.stderr)
         return EXIT_FAIL
-    print(f"crosswatch: bulletin {out} ({args.format}, {len(body):,} bytes; {b.summary.violations} violations, "
-          f"{len(b.hotspots)} crossings, {len(b.cases)} cases)")
+    print(
+        f"crosswatch: bulletin {out} ({args.format}, {len(body):,} bytes; {b.summary.violations} violations, "
+        f"{len(b.hotspots)} crossings, {len(b.cases)} cases)"
+    )
     return EXIT_OK
 
 
@@ -101,8 +111,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rp.add_argument("--district", help="one district (辖区); default the whole city")
     rp.add_argument("--format", choices=("pdf", "docx"), default="pdf")
     rp.add_argument("--out", help="file or folder to write (default: crosswatch-bulletin_<days>.<format> here)")
-    rp.add_argument("--status", choices=("not_dismissed", "confirmed", "all"), default="not_dismissed",
-                    help="events counted (统计口径; default not_dismissed, as the dashboard)")
+    rp.add_argument(
+        "--status",
+        choices=("not_dismissed", "confirmed", "all"),
+        default="not_dismissed",
+        help="events counted (统计口径; default not_dismissed, as the dashboard)",
+    )
     rp.add_argument("--tz", default="Asia/Shanghai", help="IANA zone of the days (default Asia/Shanghai)")
     rp.add_argument("--public", action="store_true", help="public edition: no case pictures")
     rp.add_argument("--db", help="SQLAlchemy URL (default: $CROSSWATCH_DB_URL or the project's SQLite file)")

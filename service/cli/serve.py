@@ -1,4 +1,5 @@
 """`crosswatch serve`: the web service (API + UI); `--demo` with throwaway demo accounts."""
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("crosswatch: DEMO MODE — throwaway signing key, demo accounts (never use in production):")
         for username, role, password in users:
             print(f"  {role:<9} user {username:<9} password {password}")
-    print(f"crosswatch: serving http://{args.host}:{args.port}/  (API docs: /docs; database {settings.db_url})",
-          flush=True)
+    print(
+        f"crosswatch: serving http://{args.host}:{args.port}/  (API docs: /docs; database {settings.db_url})",
+        flush=True,
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=False)
     return 0
 
@@ -61,7 +64,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--db", help="SQLAlchemy URL (default: $CROSSWATCH_DB_URL or the project's SQLite file)")
     sv.add_argument("--evidence-dir", help="evidence folder (default: beside the SQLite file)")
-    sv.add_argument("--demo", action="store_true",
-                    help="demo mode: throwaway signing key and demo accounts (printed); no secret needed")
+    sv.add_argument(
+        "--demo",
+        action="store_true",
+        help="demo mode: throwaway signing key and demo accounts (printed); no secret needed",
+    )
     sv.add_argument("--log-level", default="info")
     sv.set_defaults(func=cmd_serve)

@@ -1,4 +1,5 @@
 """`crosswatch user add NAME --role ROLE`: accounts of the service."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,18 +14,32 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     from service.db import make_engine, session_factory, upgrade
 
     settings = service_settings(args, demo=True)  # no secret needed to manage accounts
-    password = (sys.stdin.readline().rstrip("\n") if args.password_stdin
-                else getpass.getpass(f"password for {args.name}: "))
+    password = (
+        sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass(f"password for {args.name}: ")
+    )
     engine = make_engine(settings.db_url)
     try:
         upgrade(engine)
         with session_factory(engine, write=True).begin() as s:
-            row = accounts.create_user(s, args.name, password, args.role, districts=args.district or (),
-                                       crossing_ids=args.crossing or (), evidence_access=args.evidence_access)
+            row = accounts.create_user(
+                s,
+                args.name,
+                password,
+                args.role,
+                districts=args.district or (),
+                crossing_ids=args.crossing or (),
+                evidence_access=args.evidence_access,
+            )
             from service.audit import append
 
-            append(s, actor="cli", action="user_create", object_type="user", object_id=row.username,
-                   payload={"role": row.role, "districts": row.districts, "crossing_ids": row.crossing_ids})
+            append(
+                s,
+                actor="cli",
+                action="user_create",
+                object_type="user",
+                object_id=row.username,
+                payload={"role": row.role, "districts": row.districts, "crossing_ids": row.crossing_ids},
+            )
     except accounts.AccountError as e:
         print(f"crosswatch: error: {e}", file=sys.stderr)
         return 1

@@ -1,4 +1,5 @@
 """`crosswatch verify`: check events' anti-forgery codes (防伪码) and seals against their evidence files and rows."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,10 +21,14 @@ from .common import one_line
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register `crosswatch verify` on the CLI's subparsers."""
-    vp = sub.add_parser("verify", help="check events' anti-forgery codes (防伪码) against their evidence files and rows")
+    vp = sub.add_parser(
+        "verify", help="check events' anti-forgery codes (防伪码) against their evidence files and rows"
+    )
     vp.add_argument("uids", nargs="*", help="event ids (default: every event with an anti-forgery code)")
     vp.add_argument("--db", help="SQLAlchemy URL (default: $CROSSWATCH_DB_URL or the project's SQLite file)")
-    vp.add_argument("--evidence-dir", help="evidence folder (default: $CROSSWATCH_EVIDENCE_DIR or beside the SQLite file)")
+    vp.add_argument(
+        "--evidence-dir", help="evidence folder (default: $CROSSWATCH_EVIDENCE_DIR or beside the SQLite file)"
+    )
     vp.set_defaults(func=cmd_verify)
 
 
@@ -37,8 +42,9 @@ def _check_readable(root: Path) -> None:
         return
     key_file = root.resolve().parent / KEY_FILE
     if not key_file.is_file() or not os.access(key_file, os.R_OK):
-        raise UserError(f"no evidence key: {key_file} is not there or not readable, and neither {KEY_ENV} nor "
-                        f"{SECRET_ENV} is set")
+        raise UserError(
+            f"no evidence key: {key_file} is not there or not readable, and neither {KEY_ENV} nor {SECRET_ENV} is set"
+        )
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -69,9 +75,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 failed += not r.ok
     except SQLAlchemyError as e:
         text = str(getattr(e, "orig", None) or e).strip().splitlines()
-        raise UserError(f"database {shown_url(db_url)}: cannot read its events "
-                        f"(not a crosswatch database? `crosswatch db upgrade` makes one): {text[0] if text else e}"
-                        ) from None
+        raise UserError(
+            f"database {shown_url(db_url)}: cannot read its events "
+            f"(not a crosswatch database? `crosswatch db upgrade` makes one): {text[0] if text else e}"
+        ) from None
     finally:
         engine.dispose()
     print(f"{len(rows) + len(set(args.uids) - {r.uid for r in rows}) - failed} passed, {failed} failed")

@@ -1,6 +1,7 @@
 """`crosswatch watch SOURCE --crossing C.yaml`: violations on a live stream (RTSP, HTTP(S), or a
 local file followed as it grows), each event stored as it happens (the use case:
 `service.runs.watch`). SIGINT/SIGTERM end the watch cleanly; a second one interrupts."""
+
 from __future__ import annotations
 
 import argparse
@@ -41,12 +42,14 @@ class Emitter:
                 self.out.flush()
                 return
             if kind == "event":
-                self.out.write(f"{fields['occurred_at']}  {fields['type']:9s} track {fields['track_id']:<5d} "
-                               f"{fields['class']:10s} lane={fields['lane']} "
-                               f"plate={_plate(fields)} code={fields.get('violation_code') or '-'} "
-                               f"防伪码={fields.get('anti_forgery_code') or '-'} "
-                               f"({len(fields['evidence'])} evidence files, "
-                               f"{fields['latency_s']:.1f} s after it happened)\n")
+                self.out.write(
+                    f"{fields['occurred_at']}  {fields['type']:9s} track {fields['track_id']:<5d} "
+                    f"{fields['class']:10s} lane={fields['lane']} "
+                    f"plate={_plate(fields)} code={fields.get('violation_code') or '-'} "
+                    f"防伪码={fields.get('anti_forgery_code') or '-'} "
+                    f"({len(fields['evidence'])} evidence files, "
+                    f"{fields['latency_s']:.1f} s after it happened)\n"
+                )
                 self.out.flush()
             elif kind == "summary":
                 self.err.write("crosswatch watch: " + json.dumps(fields, ensure_ascii=False) + "\n")
@@ -65,20 +68,34 @@ def _plate(fields: dict[str, Any]) -> str:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """The `watch` subcommand."""
-    w = sub.add_parser("watch", help="find violations on a live stream (rtsp://, http(s)://, or a growing file "
-                                     "with --follow) and store each event as it happens")
+    w = sub.add_parser(
+        "watch",
+        help="find violations on a live stream (rtsp://, http(s)://, or a growing file "
+        "with --follow) and store each event as it happens",
+    )
     w.add_argument("source", help="rtsp://[user:pass@]host/path, http(s)://..., or a file path with --follow")
     w.add_argument("--crossing", required=True, help="crossing YAML file")
     w.add_argument("--follow", action="store_true", help="SOURCE is a local file (MPEG-TS) that keeps growing")
     add_store_options(w)
     add_model_options(w)
-    w.add_argument("--start-time", help="with --follow: wall-clock time of the file's first frame (ISO 8601 with "
-                                        "offset); frame times then come from the file's timestamps")
+    w.add_argument(
+        "--start-time",
+        help="with --follow: wall-clock time of the file's first frame (ISO 8601 with "
+        "offset); frame times then come from the file's timestamps",
+    )
     w.add_argument("--duration", type=float, help="stop after this many seconds (default: until interrupted)")
-    w.add_argument("--stall-s", type=float, default=WatchOptions.stall_s,
-                   help="no video for this long = stalled: drop the connection and reconnect (default 10)")
-    w.add_argument("--ring-s", type=float, default=WatchOptions.ring_s,
-                   help="seconds of recent packets kept for evidence clips (default 60)")
+    w.add_argument(
+        "--stall-s",
+        type=float,
+        default=WatchOptions.stall_s,
+        help="no video for this long = stalled: drop the connection and reconnect (default 10)",
+    )
+    w.add_argument(
+        "--ring-s",
+        type=float,
+        default=WatchOptions.ring_s,
+        help="seconds of recent packets kept for evidence clips (default 60)",
+    )
     w.add_argument("--rtsp-transport", choices=["tcp", "udp"], default="tcp")
     w.add_argument("--json", action="store_true", help="JSON lines on stdout: status, events, a summary at the end")
     w.set_defaults(func=cmd_watch)
@@ -105,19 +122,40 @@ def cmd_watch(args: argparse.Namespace) -> int:
     device, model = resolve_device_and_model(args.device, args.model)
     db_url = args.db or default_db_url()
     opts = WatchOptions(stall_s=args.stall_s, ring_s=args.ring_s, rtsp_transport=args.rtsp_transport)
-    req = WatchRequest(source, Path(args.crossing), db_url, evidence_root(args.evidence_dir, db_url), model, device,
-                       args.imgsz, args.detect_fps, follow=bool(args.follow), start_time=start_time, options=opts)
+    req = WatchRequest(
+        source,
+        Path(args.crossing),
+        db_url,
+        evidence_root(args.evidence_dir, db_url),
+        model,
+        device,
+        args.imgsz,
+        args.detect_fps,
+        follow=bool(args.follow),
+        start_time=start_time,
+        options=opts,
+    )
     emit = Emitter(args.json)
     live = watch_session(req, emit)
     watcher = live.watcher
-    emit("started", run_id=live.run_id, source=source.display, crossing=watcher.processor.crossing.id,
-         run_start=live.run_start.isoformat(timespec="milliseconds"), stall_s=opts.stall_s, pid=os.getpid())
+    emit(
+        "started",
+        run_id=live.run_id,
+        source=source.display,
+        crossing=watcher.processor.crossing.id,
+        run_start=live.run_start.isoformat(timespec="milliseconds"),
+        stall_s=opts.stall_s,
+        pid=os.getpid(),
+    )
     restore = _stop_on_signals(watcher)
     try:
         summary = live.run(args.duration)
     except KeyboardInterrupt:  # a second Ctrl-C: no clean end, but what was written stays
-        print(f"crosswatch: interrupted; the {watcher.stats.events} events written so far are kept "
-              f"(run {live.run_id} marked failed)", file=sys.stderr)
+        print(
+            f"crosswatch: interrupted; the {watcher.stats.events} events written so far are kept "
+            f"(run {live.run_id} marked failed)",
+            file=sys.stderr,
+        )
         return 130
     finally:
         restore()
@@ -146,4 +184,3 @@ def _stop_on_signals(watcher: Watcher) -> Callable[[], None]:
             signal.signal(s, h)
 
     return restore
-

@@ -4,6 +4,7 @@ Normally driven by `service.db.upgrade()`, which passes an open connection (insi
 holding the migration lock) in `config.attributes["connection"]`; `service.db.new_revision()`
 autogenerates the next migration (review it by hand).
 """
+
 from __future__ import annotations
 
 from alembic import context

@@ -1,4 +1,5 @@
 """The bulletin's charts as PNG bytes (matplotlib, Agg backend, a CJK font for the labels)."""
+
 from __future__ import annotations
 
 import io
@@ -47,12 +48,22 @@ def trend_chart(series: list[stats_repo.TrendSeries], bucket: str) -> bytes:
     for t in series:
         if t.type == "all":
             continue
-        ax.plot(range(len(t.current)), [n for _, n in t.current], marker="o", markersize=3,
-                label=f"{TYPE_NAMES.get(t.type, t.type)}（本期）")
+        ax.plot(
+            range(len(t.current)),
+            [n for _, n in t.current],
+            marker="o",
+            markersize=3,
+            label=f"{TYPE_NAMES.get(t.type, t.type)}（本期）",
+        )
     total = next((t for t in series if t.type == "all"), None)
     if total is not None:
-        ax.plot(range(len(total.previous)), [n for _, n in total.previous], linestyle="--", color="grey",
-                label="合计（上期）")
+        ax.plot(
+            range(len(total.previous)),
+            [n for _, n in total.previous],
+            linestyle="--",
+            color="grey",
+            label="合计（上期）",
+        )
         labels = [d.strftime("%m-%d") for d, _ in total.current]
     step = max(1, len(labels) // 10)
     ax.set_xticks(range(0, len(labels), step), labels[::step], fontsize=8)
@@ -73,8 +84,15 @@ def weekday_hour_chart(matrix: list[list[int]]) -> bytes:
     for d in range(7):
         for h in range(24):
             if matrix[d][h]:
-                ax.text(h, d, str(matrix[d][h]), ha="center", va="center", fontsize=6,
-                        color="white" if matrix[d][h] > max(map(max, matrix)) / 2 else "black")
+                ax.text(
+                    h,
+                    d,
+                    str(matrix[d][h]),
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if matrix[d][h] > max(map(max, matrix)) / 2 else "black",
+                )
     from matplotlib.ticker import MaxNLocator
 
     bar = fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01)
@@ -97,8 +115,9 @@ def heatmap_chart(h: Heatmap) -> bytes:
         img = Image.open(io.BytesIO(h.background)).convert("L")
         ax.imshow(np.asarray(img), cmap="gray", extent=(0, w, hgt, 0), aspect="auto")
     masked = np.ma.masked_where(grid == 0, grid)
-    ax.imshow(masked, cmap="autumn_r", alpha=0.65, extent=(0, w, hgt, 0), aspect="auto", vmin=0,
-              interpolation="nearest")
+    ax.imshow(
+        masked, cmap="autumn_r", alpha=0.65, extent=(0, w, hgt, 0), aspect="auto", vmin=0, interpolation="nearest"
+    )
     ax.set_xlim(0, w)
     ax.set_ylim(hgt, 0)
     ax.set_axis_off()

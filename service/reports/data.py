@@ -7,6 +7,7 @@ hotspots = `hotspots`, trend = `trend`, weekday × hour = `weekday_hour`, the wo
 heatmaps = `spatial`. Only review throughput (decisions taken in the period) is counted here, from
 the review records of the events in scope.
 """
+
 from __future__ import annotations
 
 import io
@@ -116,9 +117,13 @@ def _read_verified(evidence_root: Path, f: EvidenceFileRow, event_uid: str, cros
 def _background(s: Session, f: stats_repo.StatsFilter, crossing_id: str, evidence_root: Path) -> bytes | None:
     """A frame of the crossing's camera view: the first readable key frame of one of its events."""
     e, ef = EventRow, EvidenceFileRow
-    rows = s.execute(select(ef, e.uid).join(e, e.id == ef.event_id)
-                     .where(e.crossing_id == crossing_id, f.scope(e.crossing_id), ef.kind.like("frame_%"))
-                     .order_by(e.id.desc(), ef.id).limit(5)).all()
+    rows = s.execute(
+        select(ef, e.uid)
+        .join(e, e.id == ef.event_id)
+        .where(e.crossing_id == crossing_id, f.scope(e.crossing_id), ef.kind.like("frame_%"))
+        .order_by(e.id.desc(), ef.id)
+        .limit(5)
+    ).all()
     for row, uid in rows:
         data = _read_verified(evidence_root, row, uid, crossing_id)
         if data is not None:
@@ -126,8 +131,9 @@ def _background(s: Session, f: stats_repo.StatsFilter, crossing_id: str, evidenc
     return None
 
 
-def heatmaps(s: Session, f: stats_repo.StatsFilter, hot: list[stats_repo.Hotspot],
-             evidence_root: Path | None) -> list[Heatmap]:
+def heatmaps(
+    s: Session, f: stats_repo.StatsFilter, hot: list[stats_repo.Hotspot], evidence_root: Path | None
+) -> list[Heatmap]:
     out = []
     for h in [h for h in hot if h.violations > 0][:HEATMAP_CROSSINGS]:
         grid = stats_repo.spatial(s, f, h.crossing_id, HEATMAP_BINS)
@@ -143,10 +149,14 @@ def cases(s: Session, f: stats_repo.StatsFilter, evidence_root: Path, limit: int
     with their verified composite picture."""
     e, ef = EventRow, EvidenceFileRow
     conds = stats_repo.event_conditions(f.with_status("confirmed"))
-    rows = s.execute(select(e, ef, CrossingRow.name).join(ef, ef.event_id == e.id)
-                     .join(CrossingRow, CrossingRow.id == e.crossing_id)
-                     .where(*conds, ef.kind == "composite").order_by(e.occurred_at.desc(), e.id.desc())
-                     .limit(50)).all()
+    rows = s.execute(
+        select(e, ef, CrossingRow.name)
+        .join(ef, ef.event_id == e.id)
+        .join(CrossingRow, CrossingRow.id == e.crossing_id)
+        .where(*conds, ef.kind == "composite")
+        .order_by(e.occurred_at.desc(), e.id.desc())
+        .limit(50)
+    ).all()
     picked: list[Case] = []
     seen: set[str] = set()
     for prefer_new in (True, False):
@@ -163,8 +173,16 @@ def cases(s: Session, f: stats_repo.StatsFilter, evidence_root: Path, limit: int
     return picked
 
 
-def collect(s: Session, f: stats_repo.StatsFilter, *, evidence_root: Path | None, public: bool = False,
-            min_road_users: int = 0, scope_label: str | None = None, no_cases_reason: str | None = None) -> Bulletin:
+def collect(
+    s: Session,
+    f: stats_repo.StatsFilter,
+    *,
+    evidence_root: Path | None,
+    public: bool = False,
+    min_road_users: int = 0,
+    scope_label: str | None = None,
+    no_cases_reason: str | None = None,
+) -> Bulletin:
     """The bulletin of `f` (which must have start and end). A public bulletin carries no case
     pictures: bystanders' faces and plates are not blurred automatically, so none are published.
     `evidence_root` None (or a `no_cases_reason`) leaves the pictures out too, saying why."""
@@ -174,11 +192,22 @@ def collect(s: Session, f: stats_repo.StatsFilter, *, evidence_root: Path | None
     prev = f.with_range(f.start - length, f.start)
     hot = stats_repo.hotspots(s, f, min_road_users)
     bucket = trend_bucket(f.start, f.end)
-    b = Bulletin(start=f.start, end=f.end, previous_start=prev.start or f.start, tz=f.tz.key,
-                 scope_label=scope_label or f.district or "全市", status=f.status, public=public,
-                 summary=stats_repo.summary(s, f), previous=stats_repo.summary(s, prev), hotspots=hot,
-                 trend=stats_repo.trend(s, f, bucket), trend_bucket=bucket, weekday_hour=stats_repo.weekday_hour(s, f),
-                 throughput=throughput(s, f))
+    b = Bulletin(
+        start=f.start,
+        end=f.end,
+        previous_start=prev.start or f.start,
+        tz=f.tz.key,
+        scope_label=scope_label or f.district or "全市",
+        status=f.status,
+        public=public,
+        summary=stats_repo.summary(s, f),
+        previous=stats_repo.summary(s, prev),
+        hotspots=hot,
+        trend=stats_repo.trend(s, f, bucket),
+        trend_bucket=bucket,
+        weekday_hour=stats_repo.weekday_hour(s, f),
+        throughput=throughput(s, f),
+    )
     b.heatmaps = heatmaps(s, f, hot, evidence_root)
     if public:
         b.cases_note = "公开版不附案例图片（旁人面部与车牌未做自动模糊处理）。"

@@ -4,6 +4,7 @@ Both formats say the same words (`text.py`) and show the same charts (`charts.py
 (crossing names, districts, reviewers) is escaped by Jinja2's autoescape; WeasyPrint fetches
 nothing but the `data:` images the template embeds.
 """
+
 from __future__ import annotations
 
 import base64
@@ -18,8 +19,10 @@ from . import charts, text
 from .data import Bulletin
 
 Format = Literal["pdf", "docx"]
-MEDIA_TYPES = {"pdf": "application/pdf",
-               "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
+MEDIA_TYPES = {
+    "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
 TEMPLATES = Path(__file__).with_name("templates")
 
 
@@ -64,22 +67,35 @@ def html(b: Bulletin, figs: Figures | None = None) -> str:
     figs = figs or figures(b)
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     return env.get_template("bulletin.html").render(
-        title=text.title(b), period=text.local_day_range(b.start, b.end, b.tz), scope=b.scope_label,
-        edition=edition(b), headline=text.headline(b), kpis=text.kpis(b), scope_note=text.scope_note(b),
-        hotspot_header=text.HOTSPOT_HEADER, hotspots=text.hotspot_rows(b),
-        trend_png=_data_uri(figs.trend, "image/png"), weekday_png=_data_uri(figs.weekday_hour, "image/png"),
-        tz=b.tz, heatmaps=[{"png": _data_uri(png, "image/png"), "caption": cap} for png, cap in figs.heatmaps],
-        throughput=text.throughput_lines(b), reviewers=b.throughput.by_reviewer[:10],
+        title=text.title(b),
+        period=text.local_day_range(b.start, b.end, b.tz),
+        scope=b.scope_label,
+        edition=edition(b),
+        headline=text.headline(b),
+        kpis=text.kpis(b),
+        scope_note=text.scope_note(b),
+        hotspot_header=text.HOTSPOT_HEADER,
+        hotspots=text.hotspot_rows(b),
+        trend_png=_data_uri(figs.trend, "image/png"),
+        weekday_png=_data_uri(figs.weekday_hour, "image/png"),
+        tz=b.tz,
+        heatmaps=[{"png": _data_uri(png, "image/png"), "caption": cap} for png, cap in figs.heatmaps],
+        throughput=text.throughput_lines(b),
+        reviewers=b.throughput.by_reviewer[:10],
         cases=[{"png": _data_uri(c.composite, "image/jpeg"), "caption": text.case_caption(c, b.tz)} for c in b.cases],
-        cases_note=b.cases_note, generated=_generated(b))
+        cases_note=b.cases_note,
+        generated=_generated(b),
+    )
 
 
 def pdf(b: Bulletin) -> bytes:
     try:
         from weasyprint import HTML
     except (ImportError, OSError) as e:  # OSError: pango not installed (WeasyPrint loads it on import)
-        raise RenderUnavailable(f"PDF engine unavailable ({str(e).splitlines()[0][:120]}); install WeasyPrint and "
-                                "Debian pango (scripts/system_packages.sh), or ask for DOCX") from None
+        raise RenderUnavailable(
+            f"PDF engine unavailable ({str(e).splitlines()[0][:120]}); install WeasyPrint and "
+            "Debian pango (scripts/system_packages.sh), or ask for DOCX"
+        ) from None
     return HTML(string=html(b), url_fetcher=_fetcher()).write_pdf()
 
 

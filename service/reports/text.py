@@ -1,4 +1,5 @@
 """The bulletin's words and formatted numbers, shared by the PDF and the DOCX (one wording)."""
+
 from __future__ import annotations
 
 import math
@@ -9,8 +10,15 @@ from zoneinfo import ZoneInfo
 from .data import Bulletin
 
 TYPE_NAMES = {"red_light": "闯红灯", "wrong_way": "逆行"}
-CLASS_NAMES = {"car": "小汽车", "motorcycle": "摩托车", "bicycle": "自行车", "bus": "公交车", "truck": "货车",
-               "person": "行人", "e_bike": "电动自行车"}
+CLASS_NAMES = {
+    "car": "小汽车",
+    "motorcycle": "摩托车",
+    "bicycle": "自行车",
+    "bus": "公交车",
+    "truck": "货车",
+    "person": "行人",
+    "e_bike": "电动自行车",
+}
 STATUS_SCOPE = {"not_dismissed": "未驳回事件（待审核、已确认、需补充）", "confirmed": "已确认事件", "all": "全部事件"}
 ACTION_NAMES = {"confirm": "确认", "dismiss": "驳回", "needs_info": "需补充"}
 MIN_SAMPLE = 100  # fewer road users than this: the rate is flagged 样本不足
@@ -37,7 +45,7 @@ def _permille(x: float) -> str:
 
 
 def fmt_rate(r: float | None, road_users: int | None = None, violations: int | None = None) -> str:
-    """"428.57‰（95% 区间 214–674‰，样本不足）": the interval when the violations are given, the
+    """ "428.57‰（95% 区间 214–674‰，样本不足）": the interval when the violations are given, the
     flag below MIN_SAMPLE road users."""
     if r is None:
         return "—（无通行量）"
@@ -65,7 +73,7 @@ def fmt_change(cur: float | None, prev: float | None) -> str:
 
 
 def local_day_range(start: datetime, end: datetime, tz: str) -> str:
-    """"2026年11月2日—11月8日" (the last day shown is the day before the exclusive end)."""
+    """ "2026年11月2日—11月8日" (the last day shown is the day before the exclusive end)."""
     z = ZoneInfo(tz)
     a, b = start.astimezone(z), (end - timedelta(microseconds=1)).astimezone(z)
     left = f"{a.year}年{a.month}月{a.day}日"
@@ -87,19 +95,42 @@ class Kpi:
 
 def kpis(b: Bulletin) -> list[Kpi]:
     cur, prev = b.summary, b.previous
-    rows = [Kpi("违法总数（起）", fmt_int(cur.violations), fmt_int(prev.violations),
-                fmt_change(cur.violations, prev.violations))]
+    rows = [
+        Kpi(
+            "违法总数（起）",
+            fmt_int(cur.violations),
+            fmt_int(prev.violations),
+            fmt_change(cur.violations, prev.violations),
+        )
+    ]
     for t, name in TYPE_NAMES.items():
-        rows.append(Kpi(f"其中{name}（起）", fmt_int(cur.by_type.get(t, 0)), fmt_int(prev.by_type.get(t, 0)),
-                        fmt_change(cur.by_type.get(t, 0), prev.by_type.get(t, 0))))
+        rows.append(
+            Kpi(
+                f"其中{name}（起）",
+                fmt_int(cur.by_type.get(t, 0)),
+                fmt_int(prev.by_type.get(t, 0)),
+                fmt_change(cur.by_type.get(t, 0), prev.by_type.get(t, 0)),
+            )
+        )
     rows += [
-        Kpi("通行量（人次/车次）", fmt_int(cur.road_users), fmt_int(prev.road_users),
-            fmt_change(cur.road_users, prev.road_users)),
-        Kpi("每千通行违法率", fmt_rate(cur.rate_per_1000, cur.road_users, cur.violations),
+        Kpi(
+            "通行量（人次/车次）",
+            fmt_int(cur.road_users),
+            fmt_int(prev.road_users),
+            fmt_change(cur.road_users, prev.road_users),
+        ),
+        Kpi(
+            "每千通行违法率",
+            fmt_rate(cur.rate_per_1000, cur.road_users, cur.violations),
             fmt_rate(prev.rate_per_1000, prev.road_users, prev.violations),
-            fmt_change(cur.rate_per_1000, prev.rate_per_1000)),
-        Kpi("确认率（确认/已决定）", fmt_share(cur.confirmed_share), fmt_share(prev.confirmed_share),
-            fmt_change(cur.confirmed_share, prev.confirmed_share)),
+            fmt_change(cur.rate_per_1000, prev.rate_per_1000),
+        ),
+        Kpi(
+            "确认率（确认/已决定）",
+            fmt_share(cur.confirmed_share),
+            fmt_share(prev.confirmed_share),
+            fmt_change(cur.confirmed_share, prev.confirmed_share),
+        ),
         Kpi("待审核（起）", fmt_int(cur.pending), fmt_int(prev.pending), fmt_change(cur.pending, prev.pending)),
     ]
     return rows
@@ -126,9 +157,18 @@ def headline(b: Bulletin) -> str:
 def hotspot_rows(b: Bulletin, limit: int = 10) -> list[list[str]]:
     rows = []
     for i, h in enumerate(b.hotspots[:limit], start=1):
-        rows.append([str(i), h.name, h.district or "—", fmt_int(h.violations), fmt_int(h.by_type.get("red_light", 0)),
-                     fmt_int(h.by_type.get("wrong_way", 0)), fmt_int(h.road_users),
-                     fmt_rate(h.rate_per_1000, h.road_users, h.violations)])
+        rows.append(
+            [
+                str(i),
+                h.name,
+                h.district or "—",
+                fmt_int(h.violations),
+                fmt_int(h.by_type.get("red_light", 0)),
+                fmt_int(h.by_type.get("wrong_way", 0)),
+                fmt_int(h.road_users),
+                fmt_rate(h.rate_per_1000, h.road_users, h.violations),
+            ]
+        )
     return rows
 
 
@@ -141,19 +181,25 @@ def throughput_lines(b: Bulletin) -> list[str]:
     lines = [f"本期共作出审核决定 {t.decisions:,} 件（{acts}）。"]
     if t.by_stage.get(2):
         lines.append(f"其中初审 {t.by_stage.get(1, 0):,} 件，复审 {t.by_stage.get(2, 0):,} 件。")
-    lines.append(f"确认率（已确认 ÷ 已确认与已驳回之和，按事件发生时间统计）：{fmt_share(b.summary.confirmed_share)}；"
-                 f"期末待审核 {b.summary.pending:,} 件。")
+    lines.append(
+        f"确认率（已确认 ÷ 已确认与已驳回之和，按事件发生时间统计）：{fmt_share(b.summary.confirmed_share)}；"
+        f"期末待审核 {b.summary.pending:,} 件。"
+    )
     return lines
 
 
 def scope_note(b: Bulletin) -> str:
-    return (f"统计口径：{STATUS_SCOPE.get(b.status, b.status)}，按事件发生时间（{b.tz}）计入；上期为本期之前等长时段"
-            f"（{local_day_range(b.previous_start, b.start, b.tz)}）。违法率附 95% Wilson 置信区间，通行量少于 {MIN_SAMPLE} 的标注“样本不足”。")
+    return (
+        f"统计口径：{STATUS_SCOPE.get(b.status, b.status)}，按事件发生时间（{b.tz}）计入；上期为本期之前等长时段"
+        f"（{local_day_range(b.previous_start, b.start, b.tz)}）。违法率附 95% Wilson 置信区间，通行量少于 {MIN_SAMPLE} 的标注“样本不足”。"
+    )
 
 
 def case_caption(c, tz: str) -> str:
-    return (f"{c.crossing_name} · {TYPE_NAMES.get(c.type, c.type)} · {CLASS_NAMES.get(c.class_name, c.class_name)}"
-            f" · {fmt_time(c.occurred_at, tz)} · 事件 {c.uid[:8]}")
+    return (
+        f"{c.crossing_name} · {TYPE_NAMES.get(c.type, c.type)} · {CLASS_NAMES.get(c.class_name, c.class_name)}"
+        f" · {fmt_time(c.occurred_at, tz)} · 事件 {c.uid[:8]}"
+    )
 
 
 def title(b: Bulletin) -> str:

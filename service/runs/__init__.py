@@ -11,6 +11,7 @@ the store (`service.db`, `service.repository`, `service.jobs_repo`).
 
 Nothing here parses command lines or prints for a person: that is `service.cli`.
 """
+
 from __future__ import annotations
 
 from .errors import UserError

@@ -1,5 +1,6 @@
 """Crossing registration, one rule for every run: the crossing file's text is stored as the version
 of its geometry (`Repository.upsert_crossing`), so a run always names the exact config it used."""
+
 from __future__ import annotations
 
 from pathlib import Path

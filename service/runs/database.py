@@ -1,5 +1,6 @@
 """The database a run uses, opened so that an unreachable, unwritable or foreign database is one
 line for a person (`UserError`) before any work is done, with the URL's password hidden."""
+
 from __future__ import annotations
 
 from pathlib import Path

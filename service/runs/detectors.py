@@ -1,4 +1,5 @@
 """The model a run uses: its file from the manifest, and the detector built for a crossing's video size."""
+
 from __future__ import annotations
 
 from pathlib import Path

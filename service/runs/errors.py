@@ -1,5 +1,6 @@
 """The one error of a run that a person gets as one line (the command exits non-zero with it), and
 `one_line`, which makes any text safe to print as one line."""
+
 from __future__ import annotations
 
 import unicodedata

@@ -1,5 +1,6 @@
 """Evidence on disk against the database: clear what a killed attempt left in a run's folder
 (`remove_unreferenced`) and check a whole evidence folder (`check_evidence`, `crosswatch batch --verify`)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -53,11 +54,16 @@ class EvidenceCheck:
         return not (self.orphans or self.missing or self.damaged)
 
     def lines(self) -> list[str]:
-        head = (f"evidence check: {self.rows} evidence rows, {self.files} files: {len(self.orphans)} orphaned, "
-                f"{len(self.missing)} missing, {len(self.damaged)} damaged")
-        return ([head] + [f"  orphaned (no row): {p}" for p in self.orphans]
-                + [f"  missing (row without file): {p}" for p in self.missing]
-                + [f"  damaged: {p}" for p in self.damaged])
+        head = (
+            f"evidence check: {self.rows} evidence rows, {self.files} files: {len(self.orphans)} orphaned, "
+            f"{len(self.missing)} missing, {len(self.damaged)} damaged"
+        )
+        return (
+            [head]
+            + [f"  orphaned (no row): {p}" for p in self.orphans]
+            + [f"  missing (row without file): {p}" for p in self.missing]
+            + [f"  damaged: {p}" for p in self.damaged]
+        )
 
 
 def check_evidence(engine: Any, root: Path, *, hashes: bool = True) -> EvidenceCheck:
@@ -85,5 +91,3 @@ def check_evidence(engine: Any, root: Path, *, hashes: bool = True) -> EvidenceC
         elif hashes and sha256_file(root / rel) != digest:
             check.damaged.append(f"{rel} (SHA-256 differs from the record)")
     return check
-
-

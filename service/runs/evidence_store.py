@@ -15,6 +15,7 @@ run key at once (two `crosswatch process` of one video, a batch beside a jobs wo
 
 Folders starting with '.' at the top of the evidence root are not evidence (`check_evidence` skips them).
 """
+
 from __future__ import annotations
 
 import contextlib

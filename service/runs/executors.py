@@ -19,6 +19,7 @@ child behind to finish a video that the restarted runner is processing again.
 `address`); progress comes back through a small Ray queue actor. `ray` is imported only here,
 only when a RayExecutor is made, so the local executor needs no Ray installed.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -132,8 +133,12 @@ class LocalExecutor:
 
     def _spawn(self) -> _Child:
         mine, theirs = self._ctx.Pipe(duplex=True)
-        proc = self._ctx.Process(target=_child_main, args=(theirs, os.getpid(), self._target, self._init),
-                                 name="crosswatch-batch-worker", daemon=True)
+        proc = self._ctx.Process(
+            target=_child_main,
+            args=(theirs, os.getpid(), self._target, self._init),
+            name="crosswatch-batch-worker",
+            daemon=True,
+        )
         proc.start()
         theirs.close()
         child = _Child(proc, mine)
@@ -242,16 +247,25 @@ class RayExecutor:
     """One Ray task per video. Without `address`, a local Ray instance with `workers` CPUs is
     started (and shut down at the end); with one, the cluster there is used as it is."""
 
-    def __init__(self, target: Target, workers: int | None, *, address: str | None = None,
-                 init: Init | None = None, runtime_env: dict[str, Any] | None = None, max_retries: int = 1):
+    def __init__(
+        self,
+        target: Target,
+        workers: int | None,
+        *,
+        address: str | None = None,
+        init: Init | None = None,
+        runtime_env: dict[str, Any] | None = None,
+        max_retries: int = 1,
+    ):
         import ray
         from ray.util.queue import Queue
 
         self._ray = ray
         self._owns = not ray.is_initialized()
         if self._owns:
-            opts: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, configure_logging=False,
-                                        runtime_env=runtime_env)
+            opts: dict[str, Any] = dict(
+                include_dashboard=False, log_to_driver=False, configure_logging=False, runtime_env=runtime_env
+            )
             if address:
                 ray.init(address=address, **opts)
             else:

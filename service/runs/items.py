@@ -11,6 +11,7 @@ read the executor's `Message`s back; what the messages do to the item lives here
   (no stored row names it: the run never committed) and the item fails with the reason;
 - cancel: the jobs API's flag, looked up by the runner, which then cancels the task in the executor.
 """
+
 from __future__ import annotations
 
 import time
@@ -43,8 +44,16 @@ class Settled:
 class ItemLifecycle:
     """Database side of job items for one runner (write/read sessions of one engine)."""
 
-    def __init__(self, write: sessionmaker[Session], read: sessionmaker[Session], *, db_url: str,
-                 evidence_root: Path, settings_hash: str, progress_write_s: float = PROGRESS_WRITE_S):
+    def __init__(
+        self,
+        write: sessionmaker[Session],
+        read: sessionmaker[Session],
+        *,
+        db_url: str,
+        evidence_root: Path,
+        settings_hash: str,
+        progress_write_s: float = PROGRESS_WRITE_S,
+    ):
         self.write, self.read = write, read
         self.db_url, self.evidence_root, self.settings_hash = db_url, Path(evidence_root), settings_hash
         self.progress_write_s = progress_write_s
@@ -63,8 +72,15 @@ class ItemLifecycle:
             jobs_repo.set_progress(self.write, item_id, share)
         return share
 
-    def finish(self, item_id: int, status: str, *, error: str | None = None, run_id: int | None = None,
-               events: int | None = None) -> None:
+    def finish(
+        self,
+        item_id: int,
+        status: str,
+        *,
+        error: str | None = None,
+        run_id: int | None = None,
+        events: int | None = None,
+    ) -> None:
         self._written.pop(item_id, None)
         jobs_repo.finish_item(self.write, item_id, status=status, error=error, run_id=run_id, events=events)
 
@@ -76,8 +92,9 @@ class ItemLifecycle:
         if crossing_file is None or sha256 is None:
             return 0
         try:
-            return remove_unreferenced(self.db_url, self.evidence_root, run_dir(crossing_file, sha256,
-                                                                                 self.settings_hash))
+            return remove_unreferenced(
+                self.db_url, self.evidence_root, run_dir(crossing_file, sha256, self.settings_hash)
+            )
         except (OSError, ConfigError):
             return 0
 

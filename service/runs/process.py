@@ -5,6 +5,7 @@ pipeline runs, the evidence is written to this call's own attempt folder, moved 
 folder and stored in one commit under the run key's lock (`evidence_store`); a run that another
 process stored meanwhile is returned as `reused` and `concurrent`, this call's files discarded. Progress goes to `on_progress(seconds decoded, video duration)`; nothing is printed.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -53,11 +54,20 @@ class ProcessOutcome:
     def to_json(self) -> dict[str, Any]:
         """The `crosswatch process --json` object."""
         return {
-            "video": str(self.video), "crossing": self.crossing_id, "duration_s": round(self.duration_s, 3),
-            "frames": self.frames, "elapsed_s": round(self.elapsed_s, 3), "events": self.events,
-            "counts": self.counts, "run_id": self.run_id, "reused": self.reused,
-            "processed_frames": self.processed_frames, "wall_s": round(self.wall_s, 3),
-            "evidence_root": str(self.evidence_root), "timings": self.timings, "concurrent": self.concurrent,
+            "video": str(self.video),
+            "crossing": self.crossing_id,
+            "duration_s": round(self.duration_s, 3),
+            "frames": self.frames,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "events": self.events,
+            "counts": self.counts,
+            "run_id": self.run_id,
+            "reused": self.reused,
+            "processed_frames": self.processed_frames,
+            "wall_s": round(self.wall_s, 3),
+            "evidence_root": str(self.evidence_root),
+            "timings": self.timings,
+            "concurrent": self.concurrent,
         }
 
 
@@ -95,11 +105,16 @@ def event_json(e: Any, evidence_root: Path, tz: tzinfo | None = None) -> dict[st
         "since_red_s": e.since_red_s,
         "occurred_at": e.occurred_at.astimezone(tz).isoformat(timespec="milliseconds") if e.occurred_at else None,
         "review_status": e.review_status,
-        "plate": e.plate, "plate_status": e.plate_status, "plate_colour": e.plate_colour,
-        "plate_confidence": e.plate_confidence, "plate_reason": e.plate_reason,
-        "violation_code": e.violation_code, "anti_forgery_code": e.anti_forgery_code,
-        "evidence": {f.kind: {"path": str(evidence_root / f.relpath), "sha256": f.sha256, "size": f.size}
-                     for f in e.evidence},
+        "plate": e.plate,
+        "plate_status": e.plate_status,
+        "plate_colour": e.plate_colour,
+        "plate_confidence": e.plate_confidence,
+        "plate_reason": e.plate_reason,
+        "violation_code": e.violation_code,
+        "anti_forgery_code": e.anti_forgery_code,
+        "evidence": {
+            f.kind: {"path": str(evidence_root / f.relpath), "sha256": f.sha256, "size": f.size} for f in e.evidence
+        },
     }
 
 
@@ -114,15 +129,41 @@ def _counts(events: list[Any], counts: list[Any]) -> dict[str, Any]:
     return {**by_type, "traffic": traffic}
 
 
-def _outcome(req: ProcessRequest, crossing: Crossing, repo: Repository, run_id: int, *, reused: bool,
-             duration_s: float, frames: int, elapsed_s: float, timings: dict[str, float], wall0: float,
-             processed: int | None = None, warnings: tuple[str, ...] = (), concurrent: bool = False
-             ) -> ProcessOutcome:
+def _outcome(
+    req: ProcessRequest,
+    crossing: Crossing,
+    repo: Repository,
+    run_id: int,
+    *,
+    reused: bool,
+    duration_s: float,
+    frames: int,
+    elapsed_s: float,
+    timings: dict[str, float],
+    wall0: float,
+    processed: int | None = None,
+    warnings: tuple[str, ...] = (),
+    concurrent: bool = False,
+) -> ProcessOutcome:
     events, counts = repo.run_events(run_id), repo.run_counts(run_id)
     tz = req.start_time.tzinfo if req.start_time else None
-    return ProcessOutcome(req.video, crossing.id, run_id, reused, duration_s, frames, elapsed_s,
-                          time.perf_counter() - wall0, [event_json(e, req.evidence_root, tz) for e in events],
-                          _counts(events, counts), req.evidence_root, timings, processed, warnings, concurrent)
+    return ProcessOutcome(
+        req.video,
+        crossing.id,
+        run_id,
+        reused,
+        duration_s,
+        frames,
+        elapsed_s,
+        time.perf_counter() - wall0,
+        [event_json(e, req.evidence_root, tz) for e in events],
+        _counts(events, counts),
+        req.evidence_root,
+        timings,
+        processed,
+        warnings,
+        concurrent,
+    )
 
 
 def process_video(req: ProcessRequest, on_progress: OnProgress | None = None) -> ProcessOutcome:
@@ -155,9 +196,15 @@ def process_video(req: ProcessRequest, on_progress: OnProgress | None = None) ->
             plate_t0 = time.perf_counter()
             plate_reader = PlateReader(regions=tuple(crossing.plate_regions or ()) or REGIONS)
             plate_init_s = time.perf_counter() - plate_t0
-            recorder = EvidenceRecorder(attempt.path, crossing.name, start_time=req.start_time, crossing=crossing,
-                                        plate_reader=plate_reader, codes=load_codes(),
-                                        evidence_key=evidence_key(req.evidence_root))
+            recorder = EvidenceRecorder(
+                attempt.path,
+                crossing.name,
+                start_time=req.start_time,
+                crossing=crossing,
+                plate_reader=plate_reader,
+                codes=load_codes(),
+                evidence_key=evidence_key(req.evidence_root),
+            )
         except (EvidenceError, PlateModelError, CodesError) as e:
             raise UserError(str(e)) from None
         except OSError as e:  # the evidence key file beside the evidence folder
@@ -171,24 +218,45 @@ def process_video(req: ProcessRequest, on_progress: OnProgress | None = None) ->
             done = repo.find_run(key.video_sha256, version.version_id, key.settings_hash) if version else None
             if done is not None and done.status == "done":
                 return _reused(req, crossing, repo, done, wall0)
-            return _run(req, crossing, repo, key, attempt, recorder, info, path, plan, on_progress, plate_init_s,
-                        wall0)
+            return _run(req, crossing, repo, key, attempt, recorder, info, path, plan, on_progress, plate_init_s, wall0)
         finally:
             engine.dispose()
     finally:
         attempt.discard()
 
 
-def _reused(req: ProcessRequest, crossing: Crossing, repo: Repository, run: RunInfo, wall0: float, *,
-            concurrent: bool = False) -> ProcessOutcome:
-    return _outcome(req, crossing, repo, run.id, reused=True, duration_s=run.duration_s or 0.0,
-                    frames=run.frames or 0, elapsed_s=run.elapsed_s or 0.0, timings=dict(run.timings or {}),
-                    wall0=wall0, concurrent=concurrent)
+def _reused(
+    req: ProcessRequest, crossing: Crossing, repo: Repository, run: RunInfo, wall0: float, *, concurrent: bool = False
+) -> ProcessOutcome:
+    return _outcome(
+        req,
+        crossing,
+        repo,
+        run.id,
+        reused=True,
+        duration_s=run.duration_s or 0.0,
+        frames=run.frames or 0,
+        elapsed_s=run.elapsed_s or 0.0,
+        timings=dict(run.timings or {}),
+        wall0=wall0,
+        concurrent=concurrent,
+    )
 
 
-def _run(req: ProcessRequest, crossing: Crossing, repo: Repository, key: RunKey, attempt: evidence_store.Attempt,
-         recorder: Any, info: VideoInfo, path: Path, plan: Any, on_progress: OnProgress | None, plate_init_s: float,
-         wall0: float) -> ProcessOutcome:
+def _run(
+    req: ProcessRequest,
+    crossing: Crossing,
+    repo: Repository,
+    key: RunKey,
+    attempt: evidence_store.Attempt,
+    recorder: Any,
+    info: VideoInfo,
+    path: Path,
+    plan: Any,
+    on_progress: OnProgress | None,
+    plate_init_s: float,
+    wall0: float,
+) -> ProcessOutcome:
     """Run the pipeline, let `recorder` write the evidence into `attempt`'s folder, then, under the
     run key's lock: return the run another process stored meanwhile, or move the folder into place
     and commit the run."""
@@ -213,9 +281,12 @@ def _run(req: ProcessRequest, crossing: Crossing, repo: Repository, key: RunKey,
     except EvidenceError as e:
         raise UserError(str(e)) from None
     evidence_s = time.perf_counter() - t0
-    records = [EventRecord.from_violation(e, [EvidenceRecord(f.kind, f.relpath, f.sha256, f.size, f.mime)
-                                                for f in files.get(e.key, [])])
-               for e in result.events]
+    records = [
+        EventRecord.from_violation(
+            e, [EvidenceRecord(f.kind, f.relpath, f.sha256, f.size, f.mime) for f in files.get(e.key, [])]
+        )
+        for e in result.events
+    ]
     attempt.keep_only({f.relpath for r in records for f in r.evidence})  # half an event's pictures: not evidence
     counts = [CountRecord(r.stop_line, r.class_name, r.minute, r.count) for r in result.counts]
     # plate reading (inside "evidence") + loading its models (inside "setup"): what plates cost the command
@@ -232,14 +303,26 @@ def _run(req: ProcessRequest, crossing: Crossing, repo: Repository, key: RunKey,
         moved = attempt.move_into_place(key.evidence_dir)
         try:
             version = register_crossing(repo, crossing, req.crossing_file)
-            run_id = repo.start_run(video_path=str(req.video.resolve()), video_sha256=key.video_sha256,
-                                    crossing_version_id=version.version_id, model=settings.model,
-                                    settings=req.settings_dict(), settings_hash=key.settings_hash,
-                                    start_time=req.start_time)
+            run_id = repo.start_run(
+                video_path=str(req.video.resolve()),
+                video_sha256=key.video_sha256,
+                crossing_version_id=version.version_id,
+                model=settings.model,
+                settings=req.settings_dict(),
+                settings_hash=key.settings_hash,
+                start_time=req.start_time,
+            )
             timings["database"] = time.perf_counter() - t0  # up to here; the final commit is a few ms more
             timings = {k: round(v, 3) for k, v in timings.items()}
-            repo.finish_run(run_id, events=records, counts=counts, duration_s=result.duration_s,
-                            frames=result.frames, elapsed_s=round(result.elapsed_s, 3), timings=timings)
+            repo.finish_run(
+                run_id,
+                events=records,
+                counts=counts,
+                duration_s=result.duration_s,
+                frames=result.frames,
+                elapsed_s=round(result.elapsed_s, 3),
+                timings=timings,
+            )
         except RunAlreadyDone as e:  # stored meanwhile by a process with another evidence folder
             if moved is not None:
                 shutil.rmtree(moved, ignore_errors=True)  # this attempt's own files: never committed
@@ -248,6 +331,17 @@ def _run(req: ProcessRequest, crossing: Crossing, repo: Repository, key: RunKey,
             if moved is not None:
                 shutil.rmtree(moved, ignore_errors=True)
             raise
-    return _outcome(req, crossing, repo, run_id, reused=False, duration_s=result.duration_s, frames=result.frames,
-                    elapsed_s=result.elapsed_s, timings=timings, wall0=wall0, processed=result.processed,
-                    warnings=tuple(warnings))
+    return _outcome(
+        req,
+        crossing,
+        repo,
+        run_id,
+        reused=False,
+        duration_s=result.duration_s,
+        frames=result.frames,
+        elapsed_s=result.elapsed_s,
+        timings=timings,
+        wall0=wall0,
+        processed=result.processed,
+        warnings=tuple(warnings),
+    )

@@ -5,6 +5,7 @@ identifies a run in the database (`video_runs`) and names its evidence folder. B
 here and nowhere else: `process_video`, `crosswatch batch` (to skip finished videos before
 dispatching them) and the jobs worker all ask the request.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,9 @@ _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,3})?|\d{1,3}")
 def check_options(*, imgsz: int, detect_fps: float, device: str | None = None) -> None:
     """The model options a run may be asked for; anything else is a UserError naming the option."""
     if isinstance(imgsz, bool) or not isinstance(imgsz, int) or not IMGSZ_RANGE[0] <= imgsz <= IMGSZ_RANGE[1]:
-        raise UserError(f"--imgsz must be a whole number of pixels from {IMGSZ_RANGE[0]} to {IMGSZ_RANGE[1]}, "
-                        f"not {imgsz!r}")
+        raise UserError(
+            f"--imgsz must be a whole number of pixels from {IMGSZ_RANGE[0]} to {IMGSZ_RANGE[1]}, not {imgsz!r}"
+        )
     if not (isinstance(detect_fps, (int, float)) and math.isfinite(detect_fps) and 0 <= detect_fps <= MAX_DETECT_FPS):
         raise UserError(f"--detect-fps must be from 0 (every frame) to {MAX_DETECT_FPS:g}, not {detect_fps!r}")
     if device is not None and not _DEVICE.fullmatch(device):
@@ -128,17 +130,37 @@ class ProcessRequest:
     signal_plan: Path | None = None
 
     @classmethod
-    def build(cls, video: str | Path, crossing_file: str | Path, *, db_url: str | None = None,
-              evidence_dir: str | Path | None = None, model: str | None = None, device: str | None = "auto",
-              imgsz: int = DEFAULT_IMGSZ, detect_fps: float = DEFAULT_DETECT_FPS, start_time: datetime | None = None,
-              signal_plan: str | Path | None = None) -> ProcessRequest:
+    def build(
+        cls,
+        video: str | Path,
+        crossing_file: str | Path,
+        *,
+        db_url: str | None = None,
+        evidence_dir: str | Path | None = None,
+        model: str | None = None,
+        device: str | None = "auto",
+        imgsz: int = DEFAULT_IMGSZ,
+        detect_fps: float = DEFAULT_DETECT_FPS,
+        start_time: datetime | None = None,
+        signal_plan: str | Path | None = None,
+    ) -> ProcessRequest:
         """A request with the defaults filled in: database ($CROSSWATCH_DB_URL or the project's
         SQLite file), evidence root (see `evidence_root`), device and the device's default model."""
         check_options(imgsz=imgsz, detect_fps=detect_fps, device=device)
         db = db_url or default_db_url()
         dev, model_name = resolve_device_and_model(device, model)
-        return cls(Path(video), Path(crossing_file), db, evidence_root(evidence_dir, db), model_name, dev, imgsz,
-                   detect_fps, start_time, Path(signal_plan) if signal_plan else None)
+        return cls(
+            Path(video),
+            Path(crossing_file),
+            db,
+            evidence_root(evidence_dir, db),
+            model_name,
+            dev,
+            imgsz,
+            detect_fps,
+            start_time,
+            Path(signal_plan) if signal_plan else None,
+        )
 
     def with_(self, **changes: Any) -> ProcessRequest:
         return replace(self, **changes)

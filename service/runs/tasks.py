@@ -5,6 +5,7 @@ worker alike): probe the video, clear what a killed earlier attempt left in its 
 Progress and the video's length come back through the executor's typed channel
 (`report("started", {...})`, `report("progress", share)`), not through any printed text.
 """
+
 from __future__ import annotations
 
 import os
@@ -49,10 +50,18 @@ class RunConfig:
         check_options(imgsz=self.imgsz, detect_fps=self.detect_fps, device=self.device)
 
     def request(self, video: str | Path, crossing_file: str | Path, start_time: str | None) -> ProcessRequest:
-        return ProcessRequest.build(video, crossing_file, db_url=self.db_url, evidence_dir=self.evidence_root,
-                                    model=self.model, device=self.device, imgsz=self.imgsz,
-                                    detect_fps=self.detect_fps, start_time=parse_start(start_time),
-                                    signal_plan=self.signal_plan)
+        return ProcessRequest.build(
+            video,
+            crossing_file,
+            db_url=self.db_url,
+            evidence_dir=self.evidence_root,
+            model=self.model,
+            device=self.device,
+            imgsz=self.imgsz,
+            detect_fps=self.detect_fps,
+            start_time=parse_start(start_time),
+            signal_plan=self.signal_plan,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +123,15 @@ def execute_task(task: Task, report: Report) -> TaskResult:
         req = cfg.request(task.path, task.crossing_file, task.start_time)
         out = process_video(req, on_progress=ShareReporter(lambda share: report("progress", share)))
     except RunAlreadyDone as e:  # another process finished the same run meanwhile
-        return TaskResult("done", run_id=e.run.id, events=count_events(cfg.db_url, e.run.id), reused=True,
-                          duration_s=e.run.duration_s, wall_s=time.perf_counter() - t0, removed=removed)
+        return TaskResult(
+            "done",
+            run_id=e.run.id,
+            events=count_events(cfg.db_url, e.run.id),
+            reused=True,
+            duration_s=e.run.duration_s,
+            wall_s=time.perf_counter() - t0,
+            removed=removed,
+        )
     except (UserError, ConfigError, VideoError) as e:
         error: str = str(e)
     except Exception as e:  # noqa: BLE001 - a database or pipeline bug fails this video, not the batch
@@ -123,12 +139,24 @@ def execute_task(task: Task, report: Report) -> TaskResult:
     else:
         # pictures of an event whose evidence failed half-way are on disk without rows: not evidence
         removed += remove_unreferenced(cfg.db_url, Path(cfg.evidence_root), rel)
-        return TaskResult("done", run_id=out.run_id, events=len(out.events), reused=out.reused,
-                          duration_s=round(out.duration_s, 3), wall_s=time.perf_counter() - t0,
-                          warnings=out.warnings, removed=removed)
+        return TaskResult(
+            "done",
+            run_id=out.run_id,
+            events=len(out.events),
+            reused=out.reused,
+            duration_s=round(out.duration_s, 3),
+            wall_s=time.perf_counter() - t0,
+            warnings=out.warnings,
+            removed=removed,
+        )
     removed += remove_unreferenced(cfg.db_url, Path(cfg.evidence_root), rel)  # evidence of a failed video
-    return TaskResult("failed", error.splitlines()[0] if error else "failed", duration_s=info.duration_s,
-                      wall_s=time.perf_counter() - t0, removed=removed)
+    return TaskResult(
+        "failed",
+        error.splitlines()[0] if error else "failed",
+        duration_s=info.duration_s,
+        wall_s=time.perf_counter() - t0,
+        removed=removed,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
 """detector.assets: fetching with SHA-256 checks (small temp files) and name resolution."""
+
 from __future__ import annotations
 
 import hashlib
@@ -24,8 +25,11 @@ def _closed_port_url() -> str:
 
 def _manifest(tmp: Path, url: str | None) -> Path:
     path = tmp / "manifest.yaml"
-    entry = {"name": "w", "path": "w.bin",
-             "files": [{"file": "w.bin", "size": len(GOOD), "sha256": GOOD_SHA, "url": url}]}
+    entry = {
+        "name": "w",
+        "path": "w.bin",
+        "files": [{"file": "w.bin", "size": len(GOOD), "sha256": GOOD_SHA, "url": url}],
+    }
     path.write_text(yaml.safe_dump({"folder": "models", "entries": [entry]}))
     return path
 
@@ -51,8 +55,13 @@ def test_fetch_file(tmp_path, case, mirror_bytes, dest_bytes, url_kind, expected
     web.mkdir()
     (web / "ok.bin").write_bytes(GOOD)
     (web / "bad.bin").write_bytes(b"not the weights")
-    url = {"none": None, "file-ok": (web / "ok.bin").as_uri(), "file-bad": (web / "bad.bin").as_uri(),
-           "file-missing": (web / "gone.bin").as_uri(), "closed-port": _closed_port_url()}[url_kind]
+    url = {
+        "none": None,
+        "file-ok": (web / "ok.bin").as_uri(),
+        "file-bad": (web / "bad.bin").as_uri(),
+        "file-missing": (web / "gone.bin").as_uri(),
+        "closed-port": _closed_port_url(),
+    }[url_kind]
     if mirror_bytes is not None:
         (mirror / "models").mkdir(parents=True)
         (mirror / "models" / "w.bin").write_bytes(mirror_bytes)
@@ -79,8 +88,20 @@ def test_fetch_assets_reports_every_file_and_fails_at_the_end(tmp_path):
     (tmp_path / "models").mkdir()
     good = _manifest(tmp_path / "models", None)
     bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump({"folder": "models", "entries": [{"name": "x", "path": "x.bin", "files": [
-        {"file": "x.bin", "size": 1, "sha256": "0" * 64, "url": None}]}]}))
+    bad.write_text(
+        yaml.safe_dump(
+            {
+                "folder": "models",
+                "entries": [
+                    {
+                        "name": "x",
+                        "path": "x.bin",
+                        "files": [{"file": "x.bin", "size": 1, "sha256": "0" * 64, "url": None}],
+                    }
+                ],
+            }
+        )
+    )
     mirror = tmp_path / "mirror"
     (mirror / "models").mkdir(parents=True)
     (mirror / "models" / "w.bin").write_bytes(GOOD)
@@ -134,8 +155,16 @@ def test_resolve_model_by_name_path_and_unknown(tmp_path):
         assert name in str(err.value)
 
 
-@pytest.mark.parametrize("device,name", [("cpu", "yolo11n-openvino-int8"), ("", "yolo11n-openvino-int8"),
-                                         ("cuda", "yolo11n-pt"), ("cuda:0", "yolo11n-pt"), ("0", "yolo11n-pt")])
+@pytest.mark.parametrize(
+    "device,name",
+    [
+        ("cpu", "yolo11n-openvino-int8"),
+        ("", "yolo11n-openvino-int8"),
+        ("cuda", "yolo11n-pt"),
+        ("cuda:0", "yolo11n-pt"),
+        ("0", "yolo11n-pt"),
+    ],
+)
 def test_default_model_name(device, name):
     assert assets.default_model_name(device) == name
 
@@ -144,7 +173,10 @@ def test_sample_resolvers(tmp_path):
     root = tmp_path / "assets"
     for name in ("vn_rear_stopline", "vn_rear_stopline.mp4"):
         assert assets.sample_clip(name, root) == root / "sample_videos" / "vn_rear_stopline.mp4"
-    assert assets.sample_crossing("vn_rear_stopline") == assets.REPO_ROOT / "sample_videos" / "vn_rear_stopline.crossing.yaml"
+    assert (
+        assets.sample_crossing("vn_rear_stopline")
+        == assets.REPO_ROOT / "sample_videos" / "vn_rear_stopline.crossing.yaml"
+    )
     assert assets.sample_truth("vn_rear_stopline", root) == root / "sample_videos" / "vn_rear_stopline.truth.json"
     assert assets.sample_truth("hanoi_giangvo_langha", root) is None
     with pytest.raises(AssetError, match="is a truth, not a clip"):
@@ -152,8 +184,13 @@ def test_sample_resolvers(tmp_path):
     with pytest.raises(AssetError, match="unknown sample_videos name 'nope'"):
         assets.sample_clip("nope", root)
     listed = assets.sample_clips_with_crossings(root)
-    assert [n for n, _, _ in listed] == ["vn_rear_stopline", "hanoi_giangvo_langha", "makassar_alauddin_dusk",
-                                         "nl_motorway_overpass", "intel_parking_lot"]
+    assert [n for n, _, _ in listed] == [
+        "vn_rear_stopline",
+        "hanoi_giangvo_langha",
+        "makassar_alauddin_dusk",
+        "nl_motorway_overpass",
+        "intel_parking_lot",
+    ]
     for name, clip, crossing in listed:
         assert clip == root / "sample_videos" / f"{name}.mp4" and crossing.is_file()
 
@@ -193,7 +230,9 @@ def test_real_manifests_are_well_formed():
                 assert len(f["sha256"]) == 64 and f["size"] > 0, f["file"]
                 if "repo" in e["source"]:  # public source: the URL is built from repo @ commit: path
                     src = e["source"]
-                    assert f["url"].startswith(f"https://raw.githubusercontent.com/{src['repo']}/{src['commit']}/"), f["file"]
+                    assert f["url"].startswith(f"https://raw.githubusercontent.com/{src['repo']}/{src['commit']}/"), f[
+                        "file"
+                    ]
             if e.get("kind") == "clip":
                 assert (manifest.parent / e["crossing"]).is_file(), e["crossing"]
                 assert e["truth"] is None or e["truth"] in names
@@ -201,7 +240,9 @@ def test_real_manifests_are_well_formed():
     assert [m["name"] for m in models if m.get("default")] == ["yolo11n-openvino-int8"]
     for m in models:
         if m.get("role"):  # HyperLPR3 plate models
-            assert m["role"] in ("plate_detector", "plate_colour", "licence") and m["licence"] == "Apache-2.0", m["name"]
+            assert m["role"] in ("plate_detector", "plate_colour", "licence") and m["licence"] == "Apache-2.0", m[
+                "name"
+            ]
             assert m["source"]["repo"] == "szad670401/HyperLPR" and m["name"] not in assets.model_names()
             continue
         assert m["licence"] == "AGPL-3.0" and m["device"] in ("cpu", "cuda")

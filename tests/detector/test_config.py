@@ -1,5 +1,6 @@
 """config: load_crossing (strict YAML contract, errors that name the file and the field), scaled_to,
 geometry_hash, load_signal_plan."""
+
 from __future__ import annotations
 
 import copy
@@ -82,6 +83,7 @@ def test_config_is_frozen(tmp_path):
 # -- bad files: ConfigError naming the file and the field ----------------------------------------
 def _set(path: str, value):
     """Mutation that sets data[path] (dots; digits index lists)."""
+
     def apply(d):
         *head, last = path.split(".")
         cur = d
@@ -91,6 +93,7 @@ def _set(path: str, value):
             cur[int(last)] = value
         else:
             cur[last] = value
+
     return apply
 
 
@@ -101,6 +104,7 @@ def _delete(path: str):
         for k in head:
             cur = cur[int(k)] if k.isdigit() else cur[k]
         del cur[last]
+
     return apply
 
 
@@ -110,6 +114,7 @@ def _append(path: str, item):
         for k in path.split("."):
             cur = cur[int(k)] if k.isdigit() else cur[k]
         cur.append(copy.deepcopy(item))
+
     return apply
 
 
@@ -119,30 +124,68 @@ BAD = [
     ("unknown-key-in-lamps", _set("signals.0.lamps.blue", [1, 1, 5, 5]), ["signals.0.lamps.blue", "unknown key"]),
     ("unknown-key-in-location", _set("location.alt", 30), ["location.alt", "unknown key"]),
     ("typo-stop-lines", lambda d: d.update(stoplines=d.pop("stop_lines")), ["stoplines", "unknown key"]),
-    ("degenerate-stop-line", _set("stop_lines.0.points", [[100, 360], [101, 360]]), ["stop_lines.0.points", "degenerate"]),
-    ("stop-line-three-points", _set("stop_lines.0.points", [[100, 360], [200, 360], [300, 360]]), ["stop_lines.0.points"]),
+    (
+        "degenerate-stop-line",
+        _set("stop_lines.0.points", [[100, 360], [101, 360]]),
+        ["stop_lines.0.points", "degenerate"],
+    ),
+    (
+        "stop-line-three-points",
+        _set("stop_lines.0.points", [[100, 360], [200, 360], [300, 360]]),
+        ["stop_lines.0.points"],
+    ),
     ("polygon-two-points", _set("lanes.0.polygon", [[450, 200], [1050, 200]]), ["lanes.0.polygon", "at least 3"]),
-    ("polygon-collinear", _set("lanes.0.polygon", [[100, 200], [200, 200], [300, 200]]), ["lanes.0.polygon", "zero area"]),
+    (
+        "polygon-collinear",
+        _set("lanes.0.polygon", [[100, 200], [200, 200], [300, 200]]),
+        ["lanes.0.polygon", "zero area"],
+    ),
     ("zero-entering", _set("stop_lines.0.entering", [0, 0]), ["stop_lines.0.entering", "zero"]),
     ("zero-direction", _set("lanes.0.direction", [0, 0]), ["lanes.0.direction", "zero"]),
     ("entering-along-line", _set("stop_lines.0.entering", [1, 0.05]), ["stop_lines.0", "entering"]),
-    ("stop-line-outside-frame", _set("stop_lines.0.points", [[100, 360], [1700, 360]]),
-     ["stop_lines[0].points", "outside the frame 1620x720"]),
-    ("lane-outside-frame", _set("lanes.0.polygon", [[450, 200], [1050, 200], [1450, 721], [100, 520]]),
-     ["lanes[0].polygon", "outside the frame"]),
-    ("lamp-outside-frame", _set("signals.0.lamps.red", [1600, 23, 26, 26]), ["signals[0].lamps.red", "outside the frame"]),
-    ("negative-coordinate", _set("lanes.0.polygon", [[-1, 200], [1050, 200], [1450, 520], [100, 520]]),
-     ["lanes[0].polygon", "outside the frame"]),
+    (
+        "stop-line-outside-frame",
+        _set("stop_lines.0.points", [[100, 360], [1700, 360]]),
+        ["stop_lines[0].points", "outside the frame 1620x720"],
+    ),
+    (
+        "lane-outside-frame",
+        _set("lanes.0.polygon", [[450, 200], [1050, 200], [1450, 721], [100, 520]]),
+        ["lanes[0].polygon", "outside the frame"],
+    ),
+    (
+        "lamp-outside-frame",
+        _set("signals.0.lamps.red", [1600, 23, 26, 26]),
+        ["signals[0].lamps.red", "outside the frame"],
+    ),
+    (
+        "negative-coordinate",
+        _set("lanes.0.polygon", [[-1, 200], [1050, 200], [1450, 520], [100, 520]]),
+        ["lanes[0].polygon", "outside the frame"],
+    ),
     ("lamp-zero-width", _set("signals.0.lamps.green", [1547, 71, 0, 26]), ["signals.0.lamps.green", "> 0"]),
     ("lamps-without-red", _delete("signals.0.lamps.red"), ["signals.0.lamps.red", "required"]),
-    ("unknown-signal-on-stop-line", _set("stop_lines.0.signal", "side"), ["stop_lines[0].signal", "unknown signal 'side'"]),
+    (
+        "unknown-signal-on-stop-line",
+        _set("stop_lines.0.signal", "side"),
+        ["stop_lines[0].signal", "unknown signal 'side'"],
+    ),
     ("unknown-signal-on-lane", _set("lanes.0.signal", "arrow"), ["lanes[0].signal", "unknown signal 'arrow'"]),
-    ("duplicate-signal-id", _append("signals", {"id": "main", "lamps": {"red": [10, 10, 5, 5]}}),
-     ["signals", "duplicate id", "main"]),
-    ("duplicate-stop-line-id", _append("stop_lines", {"id": "stop-1", "points": [[100, 600], [1450, 600]], "entering": [0, -1]}),
-     ["stop_lines", "duplicate id", "stop-1"]),
-    ("duplicate-lane-id", _append("lanes", {"id": "through-1", "polygon": [[0, 0], [10, 0], [10, 10]], "direction": [1, 0]}),
-     ["lanes", "duplicate id", "through-1"]),
+    (
+        "duplicate-signal-id",
+        _append("signals", {"id": "main", "lamps": {"red": [10, 10, 5, 5]}}),
+        ["signals", "duplicate id", "main"],
+    ),
+    (
+        "duplicate-stop-line-id",
+        _append("stop_lines", {"id": "stop-1", "points": [[100, 600], [1450, 600]], "entering": [0, -1]}),
+        ["stop_lines", "duplicate id", "stop-1"],
+    ),
+    (
+        "duplicate-lane-id",
+        _append("lanes", {"id": "through-1", "polygon": [[0, 0], [10, 0], [10, 10]], "direction": [1, 0]}),
+        ["lanes", "duplicate id", "through-1"],
+    ),
     ("id-uppercase", _set("id", "VN-Rear"), ["id", "pattern"]),
     ("id-with-space", _set("id", "vn rear"), ["id", "pattern"]),
     ("id-leading-dash", _set("id", "-vn"), ["id", "pattern"]),
@@ -185,7 +228,15 @@ def test_bad_crossing_file_names_file_and_field(tmp_path, mutate, fragments):
         ("- id: x\n- id: y\n", ["expected a mapping at the top level"]),
         ("just a string\n", ["expected a mapping at the top level"]),
     ],
-    ids=["mapping-in-value", "unclosed-flow", "tab-indent", "empty-file", "only-comment", "top-level-list", "top-level-scalar"],
+    ids=[
+        "mapping-in-value",
+        "unclosed-flow",
+        "tab-indent",
+        "empty-file",
+        "only-comment",
+        "top-level-list",
+        "top-level-scalar",
+    ],
 )
 def test_unusable_yaml_names_file_and_place(tmp_path, text, fragments):
     path = _write(tmp_path, text, "broken.yaml")
@@ -221,8 +272,9 @@ def _with_lanes(tmp_path) -> Path:
     data["detection"] = {"tiles": [[800, 0, 1620, 360]], "roi": [0, 180, 1620, 720]}
     data["grace_s"] = 1.25
     data["stop_lines"][0]["entering"] = [1, -2]
-    data["lanes"].append({"id": "right-free", "polygon": [[1200, 380], [1600, 380], [1600, 700]],
-                          "direction": [1, -1], "signal": None})
+    data["lanes"].append(
+        {"id": "right-free", "polygon": [[1200, 380], [1600, 380], [1600, 700]], "direction": [1, -1], "signal": None}
+    )
     data["lanes"].append({"id": "inherits", "polygon": [[0, 380], [90, 380], [90, 700]], "direction": [0, -1]})
     return _write_data(tmp_path, data)
 
@@ -237,7 +289,9 @@ def test_scaled_to_maps_points_boxes_and_vectors(tmp_path):
     assert lamps.green == pytest.approx((773.5, 142, 13, 52))
     assert s.stop_lines[0].points == (pytest.approx((50, 720)), pytest.approx((725, 720)))
     assert s.stop_lines[0].entering == pytest.approx((0.5, -4))  # a direction maps like a displacement
-    assert [tuple(p) for p in s.lanes[0].polygon] == [pytest.approx(p) for p in [(225, 400), (525, 400), (725, 1040), (50, 1040)]]
+    assert [tuple(p) for p in s.lanes[0].polygon] == [
+        pytest.approx(p) for p in [(225, 400), (525, 400), (725, 1040), (50, 1040)]
+    ]
     assert s.lanes[1].direction == pytest.approx((0.5, -2))
     assert s.detection.tiles == [pytest.approx((400, 0, 810, 720))]
     assert s.detection.roi == pytest.approx((0, 360, 810, 1440))
@@ -262,23 +316,35 @@ def test_scaled_to_same_size_is_identity(tmp_path):
     assert c.scaled_to([1620, 720]) is c
 
 
-@pytest.mark.parametrize("src, dst", [((1620, 720), (104, 80)), ((704, 576), (800, 600)), ((704, 576), (1600, 1200))],
-                         ids=["1620-to-104", "D1-to-800", "D1-to-1600"])
+@pytest.mark.parametrize(
+    "src, dst",
+    [((1620, 720), (104, 80)), ((704, 576), (800, 600)), ((704, 576), (1600, 1200))],
+    ids=["1620-to-104", "D1-to-800", "D1-to-1600"],
+)
 def test_scaled_to_keeps_points_on_the_frame_edge_inside(src, dst):
     w, h = src
-    c = parse_crossing({"id": "edge", "name": "edge", "frame_size": [w, h],
-                        "stop_lines": [{"id": "s", "points": [[0, h / 2], [w, h / 2]], "entering": [0, -1]}]})
+    c = parse_crossing(
+        {
+            "id": "edge",
+            "name": "edge",
+            "frame_size": [w, h],
+            "stop_lines": [{"id": "s", "points": [[0, h / 2], [w, h / 2]], "entering": [0, -1]}],
+        }
+    )
     s = c.scaled_to(dst)
     assert s.stop_lines[0].points[1][0] == pytest.approx(dst[0])
 
 
-@pytest.mark.parametrize("src, dst, lamp", [((704, 576), (800, 600), (692, 552, 12, 24)),
-                                             ((1620, 720), (104, 80), (1594, 23, 26, 26))],
-                         ids=["D1-to-800-corner", "1620-to-104"])
+@pytest.mark.parametrize(
+    "src, dst, lamp",
+    [((704, 576), (800, 600), (692, 552, 12, 24)), ((1620, 720), (104, 80), (1594, 23, 26, 26))],
+    ids=["D1-to-800-corner", "1620-to-104"],
+)
 def test_scaled_to_keeps_lamp_boxes_on_the_frame_edge_inside(src, dst, lamp):
     w, h = src
-    c = parse_crossing({"id": "edge", "name": "edge", "frame_size": [w, h],
-                        "signals": [{"id": "main", "lamps": {"red": list(lamp)}}]})
+    c = parse_crossing(
+        {"id": "edge", "name": "edge", "frame_size": [w, h], "signals": [{"id": "main", "lamps": {"red": list(lamp)}}]}
+    )
     assert lamp[0] + lamp[2] == w  # the lamp box ends on the right edge
     s = c.scaled_to(dst)
     x, _, bw, _ = s.signal("main").lamps.red
@@ -293,8 +359,9 @@ def test_scaled_to_a_tiny_video_keeps_a_valid_roi():
 
 
 def test_scaled_to_keeps_tiles_on_the_frame_edge_inside():
-    c = parse_crossing({"id": "edge", "name": "edge", "frame_size": [704, 576],
-                        "detection": {"tiles": [[604, 476, 704, 576]]}})
+    c = parse_crossing(
+        {"id": "edge", "name": "edge", "frame_size": [704, 576], "detection": {"tiles": [[604, 476, 704, 576]]}}
+    )
     assert c.scaled_to((800, 600)).detection.tiles[0][2:] == pytest.approx((800, 600))
 
 
@@ -339,7 +406,9 @@ def test_geometry_hash_tells_explicit_null_lane_signal_from_unset(tmp_path):
     inherits = load_crossing(_write_data(tmp_path, data, "a.yaml"))
     data["lanes"][0]["signal"] = None
     exempt = load_crossing(_write_data(tmp_path, data, "b.yaml"))
-    assert inherits.lanes[0].governing_signal("main") != exempt.lanes[0].governing_signal("main")  # they behave differently
+    assert inherits.lanes[0].governing_signal("main") != exempt.lanes[0].governing_signal(
+        "main"
+    )  # they behave differently
     assert inherits.geometry_hash() != exempt.geometry_hash()
 
 
@@ -353,8 +422,10 @@ def test_signal_plan_list_form_applies_to_every_signal(tmp_path):
 
 
 def test_signal_plan_dict_form(tmp_path):
-    text = ("signals:\n  main:\n    - {t: 0, state: RED}\n    - {t: 30, state: GREEN}\n"
-            "  arrow:\n    - {t: 5, state: GREEN}\n")
+    text = (
+        "signals:\n  main:\n    - {t: 0, state: RED}\n    - {t: 30, state: GREEN}\n"
+        "  arrow:\n    - {t: 5, state: GREEN}\n"
+    )
     plan = load_signal_plan(_write(tmp_path, text, "plan.yaml"), ["main", "arrow", "unused"])
     assert [(s.t, s.state) for s in plan.signals["main"]] == [(0, "RED"), (30, "GREEN")]
     assert [(s.t, s.state) for s in plan.signals["arrow"]] == [(5, "GREEN")]
@@ -364,17 +435,34 @@ def test_signal_plan_dict_form(tmp_path):
     "text, ids, fragments",
     [
         ("- {t: 10, state: RED}\n- {t: 5, state: GREEN}\n", ["main"], ["signals.main", "increasing t"]),
-        ("signals:\n  main:\n    - {t: 3, state: RED}\n    - {t: 1, state: GREEN}\n", ["main"], ["signals.main", "increasing t"]),
+        (
+            "signals:\n  main:\n    - {t: 3, state: RED}\n    - {t: 1, state: GREEN}\n",
+            ["main"],
+            ["signals.main", "increasing t"],
+        ),
         ("signals:\n  side:\n    - {t: 0, state: RED}\n", ["main"], ["unknown signal", "side"]),
         ("signals:\n  main:\n    - {t: 0, state: BLUE}\n", ["main"], ["signals.main.0.state"]),
         ("signals:\n  main:\n    - {t: -1, state: RED}\n", ["main"], ["signals.main.0.t"]),
-        ("signals:\n  main:\n    - {t: 0, state: RED, colour: x}\n", ["main"], ["signals.main.0.colour", "unknown key"]),
+        (
+            "signals:\n  main:\n    - {t: 0, state: RED, colour: x}\n",
+            ["main"],
+            ["signals.main.0.colour", "unknown key"],
+        ),
         ("signals:\n  main: []\n", ["main"], ["signals.main", "at least one step"]),
         ("signals: {main: [{t: 0, state: RED}]}\nextra: 1\n", ["main"], ["extra", "unknown key"]),
         ("- {t: 0, state: RED\n", ["main"], ["not valid YAML", "line"]),
     ],
-    ids=["list-unsorted", "dict-unsorted", "unknown-signal", "bad-state", "negative-t", "unknown-step-key",
-         "no-steps", "unknown-top-key", "bad-yaml"],
+    ids=[
+        "list-unsorted",
+        "dict-unsorted",
+        "unknown-signal",
+        "bad-state",
+        "negative-t",
+        "unknown-step-key",
+        "no-steps",
+        "unknown-top-key",
+        "bad-yaml",
+    ],
 )
 def test_bad_signal_plan(tmp_path, text, ids, fragments):
     path = _write(tmp_path, text, "plan.yaml")

@@ -1,4 +1,5 @@
 """rules.counting.TrafficCounter: exposure rows per stop line, class and minute, and totals."""
+
 from __future__ import annotations
 
 import sys
@@ -23,17 +24,29 @@ def lc(stop_line, cls, t, tid=1):
     [
         ([], [], {}),
         ([lc("s1", "motorcycle", 5.0)], [("s1", "motorcycle", 0, 1)], {"s1": {"motorcycle": 1}}),
-        ([lc("s1", "car", 59.999), lc("s1", "car", 60.0), lc("s1", "car", 119.9), lc("s1", "car", 120.0)],
-         [("s1", "car", 0, 1), ("s1", "car", 1, 2), ("s1", "car", 2, 1)],
-         {"s1": {"car": 4}}),
-        ([lc("s2", "motorcycle", 1), lc("s1", "motorcycle", 2), lc("s1", "car", 3), lc("s1", "motorcycle", 4),
-          lc("s2", "bicycle", 65)],
-         [("s1", "car", 0, 1), ("s1", "motorcycle", 0, 2), ("s2", "bicycle", 1, 1), ("s2", "motorcycle", 0, 1)],
-         {"s1": {"car": 1, "motorcycle": 2}, "s2": {"motorcycle": 1, "bicycle": 1}}),
+        (
+            [lc("s1", "car", 59.999), lc("s1", "car", 60.0), lc("s1", "car", 119.9), lc("s1", "car", 120.0)],
+            [("s1", "car", 0, 1), ("s1", "car", 1, 2), ("s1", "car", 2, 1)],
+            {"s1": {"car": 4}},
+        ),
+        (
+            [
+                lc("s2", "motorcycle", 1),
+                lc("s1", "motorcycle", 2),
+                lc("s1", "car", 3),
+                lc("s1", "motorcycle", 4),
+                lc("s2", "bicycle", 65),
+            ],
+            [("s1", "car", 0, 1), ("s1", "motorcycle", 0, 2), ("s2", "bicycle", 1, 1), ("s2", "motorcycle", 0, 1)],
+            {"s1": {"car": 1, "motorcycle": 2}, "s2": {"motorcycle": 1, "bicycle": 1}},
+        ),
         ([lc("s1", "motorcycle", 3600.5)], [("s1", "motorcycle", 60, 1)], {"s1": {"motorcycle": 1}}),
         # the same road user crossing two lines counts once on each
-        ([lc("near", "bus", 10, tid=4), lc("far", "bus", 12, tid=4)],
-         [("far", "bus", 0, 1), ("near", "bus", 0, 1)], {"near": {"bus": 1}, "far": {"bus": 1}}),
+        (
+            [lc("near", "bus", 10, tid=4), lc("far", "bus", 12, tid=4)],
+            [("far", "bus", 0, 1), ("near", "bus", 0, 1)],
+            {"near": {"bus": 1}, "far": {"bus": 1}},
+        ),
     ],
     ids=["empty", "one", "minute-boundaries", "lines-and-classes", "an-hour-in", "two-lines"],
 )

@@ -1,4 +1,5 @@
 """crosswatch's own scorer (detector/evaluation.py) against hand-made cases and the reference scorer."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -12,18 +13,38 @@ sys.path.insert(0, str(ROOT))
 
 from detector import evaluation  # noqa: E402
 
-RED_TRUTH = {"crossings": [
-    {"id": "p1", "t": 2.0, "class": "motorcycle", "box": [100, 100, 160, 200], "verdict": "red_light_violation"},
-    {"id": "p2", "t": 5.0, "class": "car", "box": [400, 100, 600, 250], "verdict": "red_light_violation"},
-    {"id": "l1", "t": 9.0, "class": "motorcycle", "box": [100, 100, 160, 200], "verdict": "legal"},
-    {"id": "u1", "t": 12.0, "class": "motorcycle", "box": [300, 100, 360, 200], "verdict": "uncertain"},
-]}
-LANE_TRUTH = {"frames": 101, "fps": 10.0, "vehicles": [
-    {"id": "v1", "class": "car", "t_first": 0.0, "t_last": 4.0, "box_first": [0, 0, 40, 40],
-     "box_last": [400, 0, 440, 40], "verdict": "legal"},
-    {"id": "v2", "class": "car", "t_first": 5.0, "t_last": 9.0, "box_first": [0, 100, 40, 140],
-     "box_last": [400, 100, 440, 140], "verdict": "uncertain"},
-]}
+RED_TRUTH = {
+    "crossings": [
+        {"id": "p1", "t": 2.0, "class": "motorcycle", "box": [100, 100, 160, 200], "verdict": "red_light_violation"},
+        {"id": "p2", "t": 5.0, "class": "car", "box": [400, 100, 600, 250], "verdict": "red_light_violation"},
+        {"id": "l1", "t": 9.0, "class": "motorcycle", "box": [100, 100, 160, 200], "verdict": "legal"},
+        {"id": "u1", "t": 12.0, "class": "motorcycle", "box": [300, 100, 360, 200], "verdict": "uncertain"},
+    ]
+}
+LANE_TRUTH = {
+    "frames": 101,
+    "fps": 10.0,
+    "vehicles": [
+        {
+            "id": "v1",
+            "class": "car",
+            "t_first": 0.0,
+            "t_last": 4.0,
+            "box_first": [0, 0, 40, 40],
+            "box_last": [400, 0, 440, 40],
+            "verdict": "legal",
+        },
+        {
+            "id": "v2",
+            "class": "car",
+            "t_first": 5.0,
+            "t_last": 9.0,
+            "box_first": [0, 100, 40, 140],
+            "box_last": [400, 100, 440, 140],
+            "verdict": "uncertain",
+        },
+    ],
+}
 
 
 def ev(t, box, cls="motorcycle", kind="red_light"):
@@ -51,11 +72,13 @@ def test_red_light_matching(name):
 
 
 def test_lane_labels_interpolate_along_the_path():
-    on_path = evaluation.score("wrong_way", [ev(8.0, [200, 0, 240, 40], "car", "wrong_way")],
-                               evaluation.reverse_truth(LANE_TRUTH))
+    on_path = evaluation.score(
+        "wrong_way", [ev(8.0, [200, 0, 240, 40], "car", "wrong_way")], evaluation.reverse_truth(LANE_TRUTH)
+    )
     assert on_path.hit == 1 and on_path.capture == 1.0 and on_path.validity == 1.0
-    off_path = evaluation.score("wrong_way", [ev(8.0, [0, 300, 40, 340], "car", "wrong_way")],
-                                evaluation.reverse_truth(LANE_TRUTH))
+    off_path = evaluation.score(
+        "wrong_way", [ev(8.0, [0, 300, 40, 340], "car", "wrong_way")], evaluation.reverse_truth(LANE_TRUTH)
+    )
     assert off_path.hit == 0 and len(off_path.false) == 1
 
 
@@ -77,8 +100,12 @@ def test_signal_agreement_and_red_onset_error():
 
 
 def test_count_error():
-    assert evaluation.count_error({"s": {"car": 2, "motorcycle": 1}}, RED_TRUTH) == \
-        {"labelled": 4, "counted": 3, "error": -1, "relative": -0.25}
+    assert evaluation.count_error({"s": {"car": 2, "motorcycle": 1}}, RED_TRUTH) == {
+        "labelled": 4,
+        "counted": 3,
+        "error": -1,
+        "relative": -0.25,
+    }
 
 
 REFERENCE = ROOT.parent / "shared" / "tools" / "score_events.py"

@@ -1,4 +1,5 @@
 """geometry: DirectedLine (normal, depth, span, crossing), point_in_polygon, angle_deg, unit."""
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,17 @@ A, B = (0.0, 100.0), (200.0, 100.0)
         ((0, 0), (100, 100), (1, -1), (math.sqrt(0.5), -math.sqrt(0.5))),  # diagonal
         ((0, 0), (100, 100), (-1, 3), (-math.sqrt(0.5), math.sqrt(0.5))),
     ],
-    ids=["up", "down", "oblique-up", "grazing-down", "swapped-ends", "vertical-right", "vertical-left",
-         "diagonal-upright", "diagonal-downleft"],
+    ids=[
+        "up",
+        "down",
+        "oblique-up",
+        "grazing-down",
+        "swapped-ends",
+        "vertical-right",
+        "vertical-left",
+        "diagonal-upright",
+        "diagonal-downleft",
+    ],
 )
 def test_normal_points_to_the_entering_side_and_is_unit(a, b, entering, normal):
     line = DirectedLine(a, b, entering)
@@ -57,8 +67,11 @@ def test_depth_is_signed_distance_beyond_the_line(entering, point, depth):
     assert DirectedLine(A, B, entering).depth(point) == pytest.approx(depth)
 
 
-@pytest.mark.parametrize("point, span", [((0, 50), 0.0), ((200, 150), 1.0), ((50, 100), 0.25), ((-20, 0), -0.1), ((260, 5), 1.3)],
-                         ids=["a", "b", "quarter", "before-a", "past-b"])
+@pytest.mark.parametrize(
+    "point, span",
+    [((0, 50), 0.0), ((200, 150), 1.0), ((50, 100), 0.25), ((-20, 0), -0.1), ((260, 5), 1.3)],
+    ids=["a", "b", "quarter", "before-a", "past-b"],
+)
 def test_span_is_projection_along_the_line(point, span):
     assert DirectedLine(A, B, (0, -1)).span(point) == pytest.approx(span)
 
@@ -90,10 +103,27 @@ UP = DirectedLine(A, B, (0, -1))  # road users travel up the picture into the ju
         ((-60, 120), (20, 80), 0.0, None),  # diagonal: the path meets y=100 at x=-20, outside the ends
         ((-60, 120), (20, 80), 25.0, 0.5),
     ],
-    ids=["straight", "small-step", "jump-over", "interpolated", "diagonal", "touching", "starts-on-line",
-         "backwards", "beyond-both", "before-both", "still", "outside-end", "outside-end-slack",
-         "beyond-slack", "far-end-slack", "far-end-beyond-slack", "at-end-point", "diagonal-outside",
-         "diagonal-outside-slack"],
+    ids=[
+        "straight",
+        "small-step",
+        "jump-over",
+        "interpolated",
+        "diagonal",
+        "touching",
+        "starts-on-line",
+        "backwards",
+        "beyond-both",
+        "before-both",
+        "still",
+        "outside-end",
+        "outside-end-slack",
+        "beyond-slack",
+        "far-end-slack",
+        "far-end-beyond-slack",
+        "at-end-point",
+        "diagonal-outside",
+        "diagonal-outside-slack",
+    ],
 )
 def test_crossing(p, q, slack, expected):
     s = UP.crossing(p, q, slack=slack)
@@ -148,10 +178,32 @@ TRIANGLE = [(0, 0), (10, 0), (5, 8)]
         (TRIANGLE, (5, 8), True),  # apex
         (TRIANGLE, (5, 8.01), False),
     ],
-    ids=["sq-in", "sq-out", "sq-just-out", "sq-left-edge", "sq-right-edge", "sq-top-edge", "sq-bottom-edge",
-         "sq-corner", "sq-origin", "sq-just-past-corner", "sq-reversed", "u-notch", "u-above-notch",
-         "u-left-arm", "u-right-arm", "u-notch-bottom-edge", "u-notch-side-edge", "u-vertex-height",
-         "u-left-outside-vertex-height", "tri-in", "tri-out", "tri-slanted-edge", "tri-apex", "tri-above-apex"],
+    ids=[
+        "sq-in",
+        "sq-out",
+        "sq-just-out",
+        "sq-left-edge",
+        "sq-right-edge",
+        "sq-top-edge",
+        "sq-bottom-edge",
+        "sq-corner",
+        "sq-origin",
+        "sq-just-past-corner",
+        "sq-reversed",
+        "u-notch",
+        "u-above-notch",
+        "u-left-arm",
+        "u-right-arm",
+        "u-notch-bottom-edge",
+        "u-notch-side-edge",
+        "u-vertex-height",
+        "u-left-outside-vertex-height",
+        "tri-in",
+        "tri-out",
+        "tri-slanted-edge",
+        "tri-apex",
+        "tri-above-apex",
+    ],
 )
 def test_point_in_polygon(poly, p, inside):
     assert point_in_polygon(p, poly) is inside

@@ -1,4 +1,5 @@
 """identity: an event's path must be one road user (no jumps a road user cannot make)."""
+
 from __future__ import annotations
 
 import pytest
@@ -25,16 +26,19 @@ REFOUND_SMALLER = [box(300, 480 - 30 * k, h=120, w=55) for k in range(3)] + [(41
 STARTING = [box(200, 400)] * 4 + [box(200, 400 - 3 * k * k) for k in range(1, 6)]  # pulls away smoothly
 
 
-@pytest.mark.parametrize("steps, breaks", [
-    (STEADY, False),
-    (WAITING_THEN_LEAP, True),
-    (SPEEDING, True),
-    (MERGE_FLICKER, False),
-    (REFOUND_SMALLER, True),
-    (STARTING, False),
-    ([], False),
-    ([box(0, 100)], False),
-])
+@pytest.mark.parametrize(
+    "steps, breaks",
+    [
+        (STEADY, False),
+        (WAITING_THEN_LEAP, True),
+        (SPEEDING, True),
+        (MERGE_FLICKER, False),
+        (REFOUND_SMALLER, True),
+        (STARTING, False),
+        ([], False),
+        ([box(0, 100)], False),
+    ],
+)
 def test_path_break(steps, breaks):
     assert (path_break(path(steps)) is not None) == breaks
 
@@ -48,9 +52,21 @@ def test_boxes_cut_by_the_frame_edge_are_not_judged():
 
 def event(steps, key_times) -> ViolationEvent:
     p = path(steps)
-    return ViolationEvent(type=ViolationType.RED_LIGHT, track_id=1, class_name="motorcycle", t=key_times[0], frame=0,
-                          box=p[0][1], lane=None, signal_id=None, signal=None, signal_source=None, since_red_s=None,
-                          key_times=key_times, path=p)
+    return ViolationEvent(
+        type=ViolationType.RED_LIGHT,
+        track_id=1,
+        class_name="motorcycle",
+        t=key_times[0],
+        frame=0,
+        box=p[0][1],
+        lane=None,
+        signal_id=None,
+        signal=None,
+        signal_source=None,
+        since_red_s=None,
+        key_times=key_times,
+        path=p,
+    )
 
 
 def test_only_a_break_between_the_evidence_times_drops_the_event():

@@ -1,4 +1,5 @@
 """The OpenVINO-runtime detector reproduces ultralytics' pre/post-processing (and so its boxes)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,23 +18,34 @@ def _raw(rows: list[tuple[float, float, float, float, dict[int, float]]], nc: in
     return out
 
 
-@pytest.mark.parametrize("rows,conf,classes,expect", [
-    # one car: kept, xywh -> xyxy
-    ([(100, 100, 20, 10, {2: 0.9})], 0.1, None, [(90, 95, 110, 105, 0.9, 2)]),
-    # below the threshold
-    ([(100, 100, 20, 10, {2: 0.09})], 0.1, None, []),
-    # best class is a bench (13): the class filter runs AFTER the best class is picked (as ultralytics)
-    ([(100, 100, 20, 10, {2: 0.5, 13: 0.6})], 0.1, [2, 3], []),
-    ([(100, 100, 20, 10, {2: 0.6, 13: 0.5})], 0.1, [2, 3], [(90, 95, 110, 105, 0.6, 2)]),
-    # same place, same class: the weaker box is suppressed
-    ([(100, 100, 20, 10, {2: 0.9}), (101, 100, 20, 10, {2: 0.5})], 0.1, None, [(90, 95, 110, 105, 0.9, 2)]),
-    # same place, different classes: NMS is per class, both stay (stronger first)
-    ([(100, 100, 20, 10, {2: 0.5}), (101, 100, 20, 10, {3: 0.9})], 0.1, None,
-     [(91, 95, 111, 105, 0.9, 3), (90, 95, 110, 105, 0.5, 2)]),
-    # apart: both stay
-    ([(100, 100, 20, 10, {2: 0.9}), (200, 100, 20, 10, {2: 0.5})], 0.1, None,
-     [(90, 95, 110, 105, 0.9, 2), (190, 95, 210, 105, 0.5, 2)]),
-])
+@pytest.mark.parametrize(
+    "rows,conf,classes,expect",
+    [
+        # one car: kept, xywh -> xyxy
+        ([(100, 100, 20, 10, {2: 0.9})], 0.1, None, [(90, 95, 110, 105, 0.9, 2)]),
+        # below the threshold
+        ([(100, 100, 20, 10, {2: 0.09})], 0.1, None, []),
+        # best class is a bench (13): the class filter runs AFTER the best class is picked (as ultralytics)
+        ([(100, 100, 20, 10, {2: 0.5, 13: 0.6})], 0.1, [2, 3], []),
+        ([(100, 100, 20, 10, {2: 0.6, 13: 0.5})], 0.1, [2, 3], [(90, 95, 110, 105, 0.6, 2)]),
+        # same place, same class: the weaker box is suppressed
+        ([(100, 100, 20, 10, {2: 0.9}), (101, 100, 20, 10, {2: 0.5})], 0.1, None, [(90, 95, 110, 105, 0.9, 2)]),
+        # same place, different classes: NMS is per class, both stay (stronger first)
+        (
+            [(100, 100, 20, 10, {2: 0.5}), (101, 100, 20, 10, {3: 0.9})],
+            0.1,
+            None,
+            [(91, 95, 111, 105, 0.9, 3), (90, 95, 110, 105, 0.5, 2)],
+        ),
+        # apart: both stay
+        (
+            [(100, 100, 20, 10, {2: 0.9}), (200, 100, 20, 10, {2: 0.5})],
+            0.1,
+            None,
+            [(90, 95, 110, 105, 0.9, 2), (190, 95, 210, 105, 0.5, 2)],
+        ),
+    ],
+)
 def test_decode(rows, conf, classes, expect):
     det = decode(_raw(rows), conf, 0.5, classes)
     assert det.shape == (len(expect), 6)

@@ -1,4 +1,5 @@
 """perspective: the online height-vs-row fit and the class it implies (lever: class from context)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,14 +39,17 @@ def test_nothing_is_used_before_enough_samples_or_from_weak_boxes():
     assert weak.expected("4w", 300) is None
 
 
-@pytest.mark.parametrize("box, cls, persp, expected", [
-    ((0, 0, 40, 30), "car", None, "car"),  # wide: a car
-    ((0, 0, 13, 18), "car", None, "motorcycle"),  # a tall "car" at dusk: a rider with a headlight
-    ((0, 282, 20, 300), "car", "learnt", "motorcycle"),  # 18 px where a car is 90 px: not a car
-    ((0, 240, 90, 300), "car", "learnt", "car"),  # car-sized at its row
-    ((0, 0, 13, 18), "truck", None, "truck"),  # only "car" is corrected
-    ((0, 0, 40, 30), "motorcycle", "learnt", "motorcycle"),
-])
+@pytest.mark.parametrize(
+    "box, cls, persp, expected",
+    [
+        ((0, 0, 40, 30), "car", None, "car"),  # wide: a car
+        ((0, 0, 13, 18), "car", None, "motorcycle"),  # a tall "car" at dusk: a rider with a headlight
+        ((0, 282, 20, 300), "car", "learnt", "motorcycle"),  # 18 px where a car is 90 px: not a car
+        ((0, 240, 90, 300), "car", "learnt", "car"),  # car-sized at its row
+        ((0, 0, 13, 18), "truck", None, "truck"),  # only "car" is corrected
+        ((0, 0, 40, 30), "motorcycle", "learnt", "motorcycle"),
+    ],
+)
 def test_context_class(box, cls, persp, expected):
     assert context_class(box, cls, learnt() if persp else None) == expected
 
@@ -55,12 +59,20 @@ def test_tracker_votes_a_tall_car_box_as_a_two_wheeler():
     names = []
     for k in range(4):
         box = (100, 100 + 5 * k, 113, 118 + 5 * k)
-        upd = tr.update(Detections(np.array([box], np.float32), np.array([0.6], np.float32),
-                                   np.array(["car"], object)), k * 0.1, k)
+        upd = tr.update(
+            Detections(np.array([box], np.float32), np.array([0.6], np.float32), np.array(["car"], object)), k * 0.1, k
+        )
         names += [p.class_name for p in upd.points]
     assert names and set(names) == {"motorcycle"}
     off = Tracker(TrackerConfig(min_hits=2, context_class=False))
     for k in range(3):
-        upd = off.update(Detections(np.array([(100, 100 + 5 * k, 113, 118 + 5 * k)], np.float32),
-                                    np.array([0.6], np.float32), np.array(["car"], object)), k * 0.1, k)
+        upd = off.update(
+            Detections(
+                np.array([(100, 100 + 5 * k, 113, 118 + 5 * k)], np.float32),
+                np.array([0.6], np.float32),
+                np.array(["car"], object),
+            ),
+            k * 0.1,
+            k,
+        )
     assert {p.class_name for p in upd.points} == {"car"}

@@ -5,6 +5,7 @@ t < 2 s, then the green one) and writes its own frame index as a 7-bit bar code 
 edge; the scripted detector reads the bar code back to know which boxes to return. The crossing
 file is drawn at 640 x 480, so the pipeline must scale it to the video.
 """
+
 from __future__ import annotations
 
 import sys
@@ -53,8 +54,9 @@ def read_code(img: np.ndarray) -> int:
     return k
 
 
-def make_video(path: Path, n: int, painter, *, codec: str = CODEC, size=(W, H), fps: int = FPS,
-               faststart: bool = False) -> Path:
+def make_video(
+    path: Path, n: int, painter, *, codec: str = CODEC, size=(W, H), fps: int = FPS, faststart: bool = False
+) -> Path:
     opts = {"movflags": "+faststart"} if faststart else {}
     with av.open(str(path), "w", options=opts) as c:
         s = c.add_stream(codec, rate=fps)
@@ -70,12 +72,16 @@ def make_video(path: Path, n: int, painter, *, codec: str = CODEC, size=(W, H), 
 
 
 # -- the crossing (drawn at 640 x 480: twice the video) ------------------------------------------
-CROSSING = parse_crossing({
-    "id": "synthetic", "name": "synthetic", "frame_size": [640, 480],
-    "signals": [{"id": "main", "lamps": {"red": [2 * v for v in RED_LAMP], "green": [2 * v for v in GREEN_LAMP]}}],
-    "stop_lines": [{"id": "stop-1", "points": [[0, 240], [560, 240]], "entering": [0, -1], "signal": "main"}],
-    "lanes": [{"id": "through", "polygon": [[40, 100], [520, 100], [520, 460], [40, 460]], "direction": [0, -1]}],
-})
+CROSSING = parse_crossing(
+    {
+        "id": "synthetic",
+        "name": "synthetic",
+        "frame_size": [640, 480],
+        "signals": [{"id": "main", "lamps": {"red": [2 * v for v in RED_LAMP], "green": [2 * v for v in GREEN_LAMP]}}],
+        "stop_lines": [{"id": "stop-1", "points": [[0, 240], [560, 240]], "entering": [0, -1], "signal": "main"}],
+        "lanes": [{"id": "through", "polygon": [[40, 100], [520, 100], [520, 460], [40, 460]], "direction": [0, -1]}],
+    }
+)
 LINE_Y = 120  # in video pixels
 
 
@@ -111,8 +117,13 @@ class ScriptedDetector:
             if not rows:
                 out.append(Detections.empty())
                 continue
-            out.append(Detections(np.array([r[2] for r in rows], np.float32), np.array([r[1] for r in rows], np.float32),
-                                  np.array([r[0] for r in rows], object)))
+            out.append(
+                Detections(
+                    np.array([r[2] for r in rows], np.float32),
+                    np.array([r[1] for r in rows], np.float32),
+                    np.array([r[0] for r in rows], object),
+                )
+            )
         return out
 
 
@@ -215,8 +226,9 @@ def test_pipeline_skips_duplicate_frames(tmp_path):
     assert det.seen == list(range(20))
     assert len(res.events) == 1 and len(res.crossings) == 2
 
-    res = Pipeline(CROSSING, ScriptedDetector(index_to_t=lambda k: k / 5),
-                   PipelineSettings(detect_fps=0, skip_duplicates=False)).run(path)
+    res = Pipeline(
+        CROSSING, ScriptedDetector(index_to_t=lambda k: k / 5), PipelineSettings(detect_fps=0, skip_duplicates=False)
+    ).run(path)
     assert res.processed == 40
 
 
@@ -258,14 +270,22 @@ def _header_only(tmp: Path) -> Path:
 
 @pytest.mark.parametrize(
     "make, fragment",
-    [(_zero_bytes, "empty file"), (_text, "not a readable video"), (_folder, "folder"), (_missing, "no such file"),
-     (_header_only, "not a readable video")],
+    [
+        (_zero_bytes, "empty file"),
+        (_text, "not a readable video"),
+        (_folder, "folder"),
+        (_missing, "no such file"),
+        (_header_only, "not a readable video"),
+    ],
     ids=["zero-bytes", "text-renamed", "folder", "missing", "header-only"],
 )
 def test_unusable_files_raise_video_error(tmp_path, make, fragment):
     path = make(tmp_path)
-    for call in (lambda: probe(path), lambda: list(read_frames(path)),
-                 lambda: Pipeline(CROSSING, ScriptedDetector()).run(path)):
+    for call in (
+        lambda: probe(path),
+        lambda: list(read_frames(path)),
+        lambda: Pipeline(CROSSING, ScriptedDetector()).run(path),
+    ):
         with pytest.raises(VideoError) as ei:
             call()
         msg = str(ei.value)
@@ -278,8 +298,14 @@ def truncated(tmp_path_factory) -> Path:
     """An 8 s clip with its index (moov) at the front, cut in half: it opens, then ends early."""
     d = tmp_path_factory.mktemp("trunc")
     rng = np.random.default_rng(0)
-    full = make_video(d / "full.mp4", 80, lambda i: rng.integers(0, 255, (120, 160, 3), dtype=np.uint8),
-                      codec="mpeg4", size=(160, 120), faststart=True)
+    full = make_video(
+        d / "full.mp4",
+        80,
+        lambda i: rng.integers(0, 255, (120, 160, 3), dtype=np.uint8),
+        codec="mpeg4",
+        size=(160, 120),
+        faststart=True,
+    )
     data = full.read_bytes()
     assert data[4:8] == b"ftyp" and data.find(b"moov") < data.find(b"mdat")  # faststart took effect
     cut = d / "cut.mp4"
@@ -357,6 +383,7 @@ def test_is_duplicate_sees_a_small_road_user_move():
 
 def _bright_box_detector():
     """A real (pixel) detector for the quiet scene: the bounding box of the bright pixels."""
+
     class BrightBox:
         calls = 0
 
@@ -368,25 +395,40 @@ def _bright_box_detector():
                 if len(xs) == 0:
                     out.append(Detections.empty())
                     continue
-                out.append(Detections(np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float32),
-                                      np.array([0.9], np.float32), np.array(["motorcycle"], object)))
+                out.append(
+                    Detections(
+                        np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float32),
+                        np.array([0.9], np.float32),
+                        np.array(["motorcycle"], object),
+                    )
+                )
             return out
+
     return BrightBox()
 
 
-QUIET_CROSSING = parse_crossing({
-    "id": "quiet", "name": "quiet", "frame_size": [QUIET_W, QUIET_H], "grace_s": 0.0,
-    "stop_lines": [{"id": "s", "points": [[100, 300], [1500, 300]], "entering": [0, -1], "signal": "main"}],
-    "signals": [{"id": "main", "lamps": {"red": [1547, 23, 26, 26]}}],
-})
+QUIET_CROSSING = parse_crossing(
+    {
+        "id": "quiet",
+        "name": "quiet",
+        "frame_size": [QUIET_W, QUIET_H],
+        "grace_s": 0.0,
+        "stop_lines": [{"id": "s", "points": [[100, 300], [1500, 300]], "entering": [0, -1], "signal": "main"}],
+        "signals": [{"id": "main", "lamps": {"red": [1547, 23, 26, 26]}}],
+    }
+)
 RED_ALL_ALONG = SignalPlan(signals={"main": [PlanStep(t=0, state="RED")]})
 
 
 @pytest.fixture(scope="module")
 def quiet_clip(tmp_path_factory) -> Path:
     # 10 fps, 3 s; the road user moves up 10 px a frame and crosses y = 300 at t = 1.05
-    return make_video(tmp_path_factory.mktemp("quiet") / "quiet.mp4", 30, lambda i: _quiet_scene(405 - 10 * i),
-                      size=(QUIET_W, QUIET_H))
+    return make_video(
+        tmp_path_factory.mktemp("quiet") / "quiet.mp4",
+        30,
+        lambda i: _quiet_scene(405 - 10 * i),
+        size=(QUIET_W, QUIET_H),
+    )
 
 
 def test_quiet_scene_runner_found_without_duplicate_skipping(quiet_clip):
@@ -425,8 +467,13 @@ class PlannedDetector(ScriptedDetector):
             if not rows:
                 out.append(Detections.empty())
                 continue
-            out.append(Detections(np.array([[2 * v for v in r[2]] for r in rows], np.float32),
-                                  np.array([r[1] for r in rows], np.float32), np.array([r[0] for r in rows], object)))
+            out.append(
+                Detections(
+                    np.array([[2 * v for v in r[2]] for r in rows], np.float32),
+                    np.array([r[1] for r in rows], np.float32),
+                    np.array([r[0] for r in rows], object),
+                )
+            )
         return out
 
 

@@ -1,4 +1,5 @@
 """Plate reading: formats, the HyperLPR3 models (SHA-256 checked), RapidOCR offline, the labelled samples."""
+
 from __future__ import annotations
 
 import json
@@ -19,17 +20,20 @@ needs_models = pytest.mark.skipif(not (MODELS / "y5fu_640x_sim.onnx").is_file(),
 needs_samples = pytest.mark.skipif(not (SAMPLES / "labels.json").is_file(), reason="shared plate_samples not present")
 
 
-@pytest.mark.parametrize("raw,text,region,kind,display", [
-    ("藏D·T5022", "藏DT5022", "CN", "standard", "藏D·T5022"),
-    ("苏ED51712", "苏ED51712", "CN", "new_energy", "苏E·D51712"),
-    ("粤B12345D", "粤B12345D", "CN", "new_energy", "粤B·12345D"),
-    ("京A1234学", "京A1234学", "CN", "standard", "京A·1234学"),
-    ("29-B1 123.45", "29B112345", "VN", "motorbike", "29-B1 123.45"),
-    ("30A-123.45", "30A12345", "VN", "car", "30A-123.45"),
-    ("51LD-1234", "51LD1234", "VN", "car", "51LD-1234"),
-    ("B 1234 XYZ", "B1234XYZ", "ID", "standard", "B 1234 XYZ"),
-    ("DD 1234 AB", "DD1234AB", "ID", "standard", "DD 1234 AB"),
-])
+@pytest.mark.parametrize(
+    "raw,text,region,kind,display",
+    [
+        ("藏D·T5022", "藏DT5022", "CN", "standard", "藏D·T5022"),
+        ("苏ED51712", "苏ED51712", "CN", "new_energy", "苏E·D51712"),
+        ("粤B12345D", "粤B12345D", "CN", "new_energy", "粤B·12345D"),
+        ("京A1234学", "京A1234学", "CN", "standard", "京A·1234学"),
+        ("29-B1 123.45", "29B112345", "VN", "motorbike", "29-B1 123.45"),
+        ("30A-123.45", "30A12345", "VN", "car", "30A-123.45"),
+        ("51LD-1234", "51LD1234", "VN", "car", "51LD-1234"),
+        ("B 1234 XYZ", "B1234XYZ", "ID", "standard", "B 1234 XYZ"),
+        ("DD 1234 AB", "DD1234AB", "ID", "standard", "DD 1234 AB"),
+    ],
+)
 def test_formats_accept_real_plates(raw, text, region, kind, display):
     p = parse_plate(raw)
     assert (p.text, p.region, p.kind, p.display, p.fixed) == (text, region, kind, display, False)
@@ -154,13 +158,25 @@ def test_process_refuses_to_start_with_a_changed_plate_model(tmp_path, monkeypat
     monkeypatch.setenv("CROSSWATCH_ASSETS_DIR", str(root))
     model = assets.resolve_model(assets.default_model_name("cpu"), assets.REPO_ROOT / "assets")
     db = tmp_path / "cw.db"
-    rc = main(["process", str(clip), "--crossing", str(assets.sample_crossing("vn_rear_stopline")),
-               "--model", str(model), "--db", f"sqlite:///{db}"])
+    rc = main(
+        [
+            "process",
+            str(clip),
+            "--crossing",
+            str(assets.sample_crossing("vn_rear_stopline")),
+            "--model",
+            str(model),
+            "--db",
+            f"sqlite:///{db}",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and len(err) == 1
     assert "y5fu_640x_sim.onnx does not match its SHA-256" in err[0] and "make assets" in err[0]
     engine = create_engine(f"sqlite:///{db}")
     with engine.connect() as c:
-        assert "video_runs" not in inspect(c).get_table_names() or c.execute(
-            text("SELECT count(*) FROM video_runs")).scalar() == 0
+        assert (
+            "video_runs" not in inspect(c).get_table_names()
+            or c.execute(text("SELECT count(*) FROM video_runs")).scalar() == 0
+        )
     assert not (tmp_path / "evidence").exists() or not any((tmp_path / "evidence").rglob("*.jpg"))

@@ -1,6 +1,7 @@
 """quality: greedy IoU matching and precision/recall, the YOLO label reader, the COCO -> data-set class
 mapping, rider merging as scored, tiles, head splitting, and the vectorised lamp classifier used for the
 threshold fit. Synthetic data only: no model, no shared files."""
+
 from __future__ import annotations
 
 import math
@@ -50,8 +51,11 @@ def det(*rows) -> Detections:
     """rows: (class, conf, box)"""
     if not rows:
         return Detections.empty()
-    return Detections(np.array([r[2] for r in rows], np.float32), np.array([r[1] for r in rows], np.float32),
-                      np.array([r[0] for r in rows], object))
+    return Detections(
+        np.array([r[2] for r in rows], np.float32),
+        np.array([r[1] for r in rows], np.float32),
+        np.array([r[0] for r in rows], object),
+    )
 
 
 # -- matching -------------------------------------------------------------------------------------
@@ -113,9 +117,13 @@ def test_recall_by_size_buckets():
 
 # -- class mapping and rider merging --------------------------------------------------------------------
 MAP_CASES = [
-    ("car", "car"), ("bus", "car"), ("truck", "car"),
-    ("motorcycle", "motobike"), ("bicycle", "motobike"),
-    ("person", None), ("traffic light", None),
+    ("car", "car"),
+    ("bus", "car"),
+    ("truck", "car"),
+    ("motorcycle", "motobike"),
+    ("bicycle", "motobike"),
+    ("person", None),
+    ("traffic light", None),
 ]
 
 
@@ -192,13 +200,16 @@ def test_reader_blank_lines_crlf_and_polygons(tmp_path):
     assert got[1].box == pytest.approx((10, 20, 30, 40))  # the polygon's bounding box
 
 
-@pytest.mark.parametrize("text,msg", [
-    ("6 0.5 0.5 0.1 0.1", "class 6"),
-    ("-1 0.5 0.5 0.1 0.1", "class -1"),
-    ("0 0.5 0.5 0.1", "got 4 fields"),
-    ("0 0.5 0.5 0.1 0.1 0.2", "got 6 fields"),
-    ("car 0.5 0.5 0.1 0.1", "not numbers"),
-])
+@pytest.mark.parametrize(
+    "text,msg",
+    [
+        ("6 0.5 0.5 0.1 0.1", "class 6"),
+        ("-1 0.5 0.5 0.1 0.1", "class -1"),
+        ("0 0.5 0.5 0.1", "got 4 fields"),
+        ("0 0.5 0.5 0.1 0.1 0.2", "got 6 fields"),
+        ("car 0.5 0.5 0.1 0.1", "not numbers"),
+    ],
+)
 def test_reader_rejects_bad_lines_naming_file_and_line(tmp_path, text, msg):
     p = write(tmp_path, "0 0.5 0.5 0.1 0.1\n" + text)
     with pytest.raises(LabelError, match=msg) as e:
@@ -237,10 +248,15 @@ def test_grid_tiles_cover_with_overlap():
     assert tiles[1][0] < x2 and tiles[2][1] < y2  # neighbours overlap
 
 
-@pytest.mark.parametrize("box,shape", [
-    ((0, 0, 8, 40), "vertical"), ((0, 0, 27, 20), "horizontal"), ((0, 0, 22, 23), "other"),
-    ((0, 0, 5, 5), "other"),  # tiny
-])
+@pytest.mark.parametrize(
+    "box,shape",
+    [
+        ((0, 0, 8, 40), "vertical"),
+        ((0, 0, 27, 20), "horizontal"),
+        ((0, 0, 22, 23), "other"),
+        ((0, 0, 5, 5), "other"),  # tiny
+    ],
+)
 def test_head_shape(box, shape):
     assert head_shape(box) == shape
 
@@ -308,9 +324,14 @@ def test_summary_reports_two_wheelers_cars_and_small_recall():
     from detector.quality import Row, summary, summary_table
 
     pr = {"car": {"recall": 0.9, "precision": 0.5}, "motobike": {"recall": 0.6, "precision": 0.7}}
-    row = Row("models/trained/x", 640, "full", 12.0,
-              scores={"0.25": {"merged": pr}, "pipe": {"merged": pr}},
-              recall_by_size={"car": {"small": [1, 2]}, "motobike": {"small": [3, 10]}})
+    row = Row(
+        "models/trained/x",
+        640,
+        "full",
+        12.0,
+        scores={"0.25": {"merged": pr}, "pipe": {"merged": pr}},
+        recall_by_size={"car": {"small": [1, 2]}, "motobike": {"small": [3, 10]}},
+    )
     skipped = Row("other", 960, "full", note="not run: static 640x640 export")
     items = summary([row, skipped], 0.25)
     assert len(items) == 1

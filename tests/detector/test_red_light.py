@@ -5,6 +5,7 @@ moving up the picture. Three lanes meet the line: `through` (x < 300, inherits t
 signal `main`), `free` (300..450, `signal: null`, exempt) and `arrow` (450..600, its own signal).
 Boxes are 30 x 60, so a passage is decided 24 px beyond the line (0.4 box heights).
 """
+
 from __future__ import annotations
 
 import sys
@@ -24,19 +25,35 @@ R, G, Y, U = SignalState.RED, SignalState.GREEN, SignalState.YELLOW, SignalState
 W, H = 640, 480
 LINE_Y = 240
 
-CROSSING = parse_crossing({
-    "id": "test-junction", "name": "test", "frame_size": [W, H],
-    "signals": [{"id": "main", "lamps": {"red": [620, 5, 10, 10]}},
-                {"id": "arrow", "lamps": {"red": [620, 25, 10, 10]}}],
-    "stop_lines": [{"id": "stop-1", "points": [[40, LINE_Y], [600, LINE_Y]], "entering": [0, -1], "signal": "main"}],
-    "lanes": [
-        {"id": "through", "polygon": [[40, 100], [300, 100], [300, 400], [40, 400]], "direction": [0, -1]},
-        {"id": "free", "polygon": [[300, 100], [450, 100], [450, 400], [300, 400]], "direction": [0, -1],
-         "signal": None},
-        {"id": "arrow", "polygon": [[450, 100], [600, 100], [600, 400], [450, 400]], "direction": [0, -1],
-         "signal": "arrow"},
-    ],
-})
+CROSSING = parse_crossing(
+    {
+        "id": "test-junction",
+        "name": "test",
+        "frame_size": [W, H],
+        "signals": [
+            {"id": "main", "lamps": {"red": [620, 5, 10, 10]}},
+            {"id": "arrow", "lamps": {"red": [620, 25, 10, 10]}},
+        ],
+        "stop_lines": [
+            {"id": "stop-1", "points": [[40, LINE_Y], [600, LINE_Y]], "entering": [0, -1], "signal": "main"}
+        ],
+        "lanes": [
+            {"id": "through", "polygon": [[40, 100], [300, 100], [300, 400], [40, 400]], "direction": [0, -1]},
+            {
+                "id": "free",
+                "polygon": [[300, 100], [450, 100], [450, 400], [300, 400]],
+                "direction": [0, -1],
+                "signal": None,
+            },
+            {
+                "id": "arrow",
+                "polygon": [[450, 100], [600, 100], [600, 400], [450, 400]],
+                "direction": [0, -1],
+                "signal": "arrow",
+            },
+        ],
+    }
+)
 
 # main: GREEN 0-8 s, YELLOW 8-10 s, RED 10-30 s, GREEN from 30 s.  arrow: GREEN until 20 s, then RED.
 # Any other signal id: UNKNOWN.
@@ -103,9 +120,17 @@ SCENARIOS = {
     "stops-over-the-line": (track(1, line_path(12.0, 150, up(300, 230) + [230] * 50)), None, 0, 0),
     "stops-just-short-of-confirm-depth": (track(1, line_path(12.0, 150, up(300, 220) + [218] * 50)), None, 0, 0),
     "flicker-wait-behind-go-on-green": (
-        track(1, line_path(11.0, 150, up(305, 245) + FLICKER + [245] * 170 + up(245, 150))), None, 0, 1),
+        track(1, line_path(11.0, 150, up(305, 245) + FLICKER + [245] * 170 + up(245, 150))),
+        None,
+        0,
+        1,
+    ),
     "flicker-wait-over-go-on-green": (
-        track(1, line_path(11.0, 150, up(305, 245) + FLICKER + [235] * 170 + up(235, 145))), None, 0, 1),
+        track(1, line_path(11.0, 150, up(305, 245) + FLICKER + [235] * 170 + up(235, 145))),
+        None,
+        0,
+        1,
+    ),
     "flicker-then-go-on-red": (track(1, line_path(11.0, 150, up(305, 245) + FLICKER + up(235, 145))), None, 1, 1),
     "jump-over-the-line": (track(1, [(12.0, 150, 260), (12.5, 150, 200), (13.0, 150, 140)], fps=2), None, 1, 1),
     "exempt-lane-signal-null": (track(1, line_path(12.0, 375, up(303, 153))), None, 0, 1),
@@ -117,21 +142,33 @@ SCENARIOS = {
     "outside-the-line-ends": (track(1, line_path(12.0, 625, up(303, 153))), None, 0, 0),
     "inside-the-slack": (track(1, line_path(12.0, 608, up(303, 153))), None, 1, 1),
     "starts-beyond-the-line": (track(1, line_path(12.0, 150, up(230, 100))), None, 0, 0),
-    "two-road-users": (track(1, line_path(12.0, 150, up(303, 153))) + track(2, line_path(12.0, 250, up(353, 153))),
-                       None, 2, 2),
-    "red-and-green-road-users": (track(1, line_path(12.0, 150, up(303, 153)))
-                                 + track(2, line_path(32.0, 250, up(303, 153))), None, 1, 2),
+    "two-road-users": (
+        track(1, line_path(12.0, 150, up(303, 153))) + track(2, line_path(12.0, 250, up(353, 153))),
+        None,
+        2,
+        2,
+    ),
+    "red-and-green-road-users": (
+        track(1, line_path(12.0, 150, up(303, 153))) + track(2, line_path(32.0, 250, up(303, 153))),
+        None,
+        1,
+        2,
+    ),
     # the road user crosses, is not yet 24 px beyond and leaves the picture at the top edge
     "lost-at-frame-edge": None,  # filled below (needs a line near the top)
     "lost-inside-the-picture": (track(1, line_path(12.0, 150, up(300, 230))), [1], 0, 0),
     "lost-behind-the-line-at-edge": (track(1, [(12.0, 3, 300), (12.1, 3, 290)]), [1], 0, 0),
 }
 
-TOP = parse_crossing({
-    "id": "top", "name": "line near the top", "frame_size": [W, H],
-    "signals": [{"id": "main", "lamps": {"red": [620, 5, 10, 10]}}],
-    "stop_lines": [{"id": "stop-top", "points": [[0, 40], [W, 40]], "entering": [0, -1], "signal": "main"}],
-})
+TOP = parse_crossing(
+    {
+        "id": "top",
+        "name": "line near the top",
+        "frame_size": [W, H],
+        "signals": [{"id": "main", "lamps": {"red": [620, 5, 10, 10]}}],
+        "stop_lines": [{"id": "stop-top", "points": [[0, 40], [W, 40]], "entering": [0, -1], "signal": "main"}],
+    }
+)
 SCENARIOS["lost-at-frame-edge"] = (track(1, line_path(12.0, 150, [80, 70, 60, 50, 44, 36])), [1], 1, 1)
 TOP_SCENARIOS = {"lost-at-frame-edge", "lost-at-frame-edge-on-green"}
 SCENARIOS["lost-at-frame-edge-on-green"] = (track(1, line_path(2.0, 150, [80, 70, 60, 50, 44, 36])), [1], 0, 1)
@@ -142,19 +179,33 @@ SCENARIOS["lost-at-frame-edge-on-green"] = (track(1, line_path(2.0, 150, [80, 70
 _WAITING = [(12.0 + i / 10, (135.0, 190.0, 165.0, 250.0)) for i in range(10)]
 _OCCLUDED = [(13.0 + i / 10, (137.0, 190.0, 163.0, 205.0)) for i in range(5)]  # 35 px beyond, height 15
 SCENARIOS["occlusion-bottom-edge-jump"] = (
-    [TrackPoint(1, round(t, 6), round(t * 10), b, "motorcycle") for t, b in _WAITING + _OCCLUDED
-     + [(13.5 + i / 10, (135.0, 190.0, 165.0, 250.0)) for i in range(10)]], None, 0, 0)
+    [
+        TrackPoint(1, round(t, 6), round(t * 10), b, "motorcycle")
+        for t, b in _WAITING + _OCCLUDED + [(13.5 + i / 10, (135.0, 190.0, 165.0, 250.0)) for i in range(10)]
+    ],
+    None,
+    0,
+    0,
+)
 
 # A slanted stop line (y = 300 at x = 40 down to y = 180 at x = 600), entering up the picture.
-SLANTED = parse_crossing({
-    "id": "slanted", "name": "slanted", "frame_size": [W, H],
-    "signals": [{"id": "main", "lamps": {"red": [620, 5, 10, 10]}}],
-    "stop_lines": [{"id": "s", "points": [[40, 300], [600, 180]], "entering": [0, -1], "signal": "main"}],
-})
+SLANTED = parse_crossing(
+    {
+        "id": "slanted",
+        "name": "slanted",
+        "frame_size": [W, H],
+        "signals": [{"id": "main", "lamps": {"red": [620, 5, 10, 10]}}],
+        "stop_lines": [{"id": "s", "points": [[40, 300], [600, 180]], "entering": [0, -1], "signal": "main"}],
+    }
+)
 SLANTED_SCENARIOS = {"cross-traffic-over-slanted-line", "entering-over-slanted-line"}
 # moving left along y = 250 passes the slanted line (at x = 273) from its near side to its far side
-SCENARIOS["cross-traffic-over-slanted-line"] = (track(1, [(12.0 + i / 10, 500 - 10 * i, 250) for i in range(45)]),
-                                                None, 0, 0)
+SCENARIOS["cross-traffic-over-slanted-line"] = (
+    track(1, [(12.0 + i / 10, 500 - 10 * i, 250) for i in range(45)]),
+    None,
+    0,
+    0,
+)
 SCENARIOS["entering-over-slanted-line"] = (track(1, line_path(12.0, 273, up(300, 150))), None, 1, 1)
 
 
@@ -219,37 +270,59 @@ def test_flicker_then_go_on_red_uses_the_last_passage():
 )
 def test_lane_and_signal_on_event(x, lane, signal_id):
     # main red since 10, arrow red since 20; at t = 25 both are red
-    crossing = parse_crossing({**CROSSING.model_dump(exclude_unset=True),
-                               "stop_lines": [{"id": "stop-1", "points": [[0, LINE_Y], [600, LINE_Y]],
-                                               "entering": [0, -1], "signal": "main"}]})
+    crossing = parse_crossing(
+        {
+            **CROSSING.model_dump(exclude_unset=True),
+            "stop_lines": [
+                {"id": "stop-1", "points": [[0, LINE_Y], [600, LINE_Y]], "entering": [0, -1], "signal": "main"}
+            ],
+        }
+    )
     (e,), _ = run(track(1, line_path(25.0, x, up(303, 153))), crossing)
     assert (e.lane, e.signal_id) == (lane, signal_id)
     assert e.since_red_s == pytest.approx(25.63 - (10.0 if signal_id == "main" else 20.0))
 
 
 def test_unsignalised_stop_line_counts_only():
-    crossing = parse_crossing({"id": "plain", "name": "plain", "frame_size": [W, H],
-                               "stop_lines": [{"id": "s", "points": [[0, LINE_Y], [W, LINE_Y]], "entering": [0, -1]}]})
+    crossing = parse_crossing(
+        {
+            "id": "plain",
+            "name": "plain",
+            "frame_size": [W, H],
+            "stop_lines": [{"id": "s", "points": [[0, LINE_Y], [W, LINE_Y]], "entering": [0, -1]}],
+        }
+    )
     events, crossings = run(track(1, line_path(12.0, 150, up(303, 153))), crossing)
     assert events == [] and len(crossings) == 1
 
 
 def test_unknown_signal_state_is_not_a_violation():
-    crossing = parse_crossing({"id": "u", "name": "u", "frame_size": [W, H],
-                               "signals": [{"id": "side", "lamps": {"red": [620, 5, 10, 10]}}],
-                               "stop_lines": [{"id": "s", "points": [[0, LINE_Y], [W, LINE_Y]], "entering": [0, -1],
-                                               "signal": "side"}]})
+    crossing = parse_crossing(
+        {
+            "id": "u",
+            "name": "u",
+            "frame_size": [W, H],
+            "signals": [{"id": "side", "lamps": {"red": [620, 5, 10, 10]}}],
+            "stop_lines": [{"id": "s", "points": [[0, LINE_Y], [W, LINE_Y]], "entering": [0, -1], "signal": "side"}],
+        }
+    )
     events, crossings = run(track(1, line_path(12.0, 150, up(303, 153))), crossing)
     assert events == [] and len(crossings) == 1
 
 
 def test_two_stop_lines_one_decision_each():
-    crossing = parse_crossing({
-        "id": "two", "name": "two lines", "frame_size": [W, H],
-        "signals": [{"id": "main", "lamps": {"red": [620, 5, 10, 10]}}],
-        "stop_lines": [{"id": "near", "points": [[0, 300], [W, 300]], "entering": [0, -1], "signal": "main"},
-                       {"id": "far", "points": [[0, 200], [W, 200]], "entering": [0, -1], "signal": "main"}],
-    })
+    crossing = parse_crossing(
+        {
+            "id": "two",
+            "name": "two lines",
+            "frame_size": [W, H],
+            "signals": [{"id": "main", "lamps": {"red": [620, 5, 10, 10]}}],
+            "stop_lines": [
+                {"id": "near", "points": [[0, 300], [W, 300]], "entering": [0, -1], "signal": "main"},
+                {"id": "far", "points": [[0, 200], [W, 200]], "entering": [0, -1], "signal": "main"},
+            ],
+        }
+    )
     events, crossings = run(track(1, line_path(12.0, 150, up(353, 103))), crossing)
     assert sorted(e.stop_line for e in events) == ["far", "near"]
     assert sorted(c.stop_line for c in crossings) == ["far", "near"]
@@ -257,12 +330,17 @@ def test_two_stop_lines_one_decision_each():
 
 # -- the frame edge ------------------------------------------------------------------------------
 def _edge_crossing(line_end_x: float):
-    return parse_crossing({
-        "id": "edge", "name": "edge", "frame_size": [W, H],
-        "signals": [{"id": "main", "lamps": {"red": [620, 5, 10, 10]}}],
-        "stop_lines": [{"id": "s", "points": [[300, LINE_Y], [line_end_x, LINE_Y]], "entering": [0, -1],
-                        "signal": "main"}],
-    })
+    return parse_crossing(
+        {
+            "id": "edge",
+            "name": "edge",
+            "frame_size": [W, H],
+            "signals": [{"id": "main", "lamps": {"red": [620, 5, 10, 10]}}],
+            "stop_lines": [
+                {"id": "s", "points": [[300, LINE_Y], [line_end_x, LINE_Y]], "entering": [0, -1], "signal": "main"}
+            ],
+        }
+    )
 
 
 @pytest.mark.parametrize(
@@ -277,8 +355,10 @@ def _edge_crossing(line_end_x: float):
 )
 def test_line_near_the_frame_edge(line_end_x, anchor_x, slack_px, n_events):
     # a narrow box touching the right frame edge, bottom-centre at x = anchor_x
-    pts = [TrackPoint(1, round(t, 6), round(t * 10), (anchor_x - 3, y - 60, anchor_x + 3, y), "motorcycle")
-           for t, y in ((12.0 + i / 10, y) for i, y in enumerate(up(303, 153)))]
+    pts = [
+        TrackPoint(1, round(t, 6), round(t * 10), (anchor_x - 3, y - 60, anchor_x + 3, y), "motorcycle")
+        for t, y in ((12.0 + i / 10, y) for i, y in enumerate(up(303, 153)))
+    ]
     assert pts[0].anchor[0] == anchor_x and pts[0].box[2] == W
     events, crossings = run(pts, _edge_crossing(line_end_x), slack_px=slack_px)
     assert (len(events), len(crossings)) == (n_events, n_events)
@@ -320,11 +400,15 @@ def test_grace_s_comes_from_the_crossing():
     assert len(run(pts, lenient)[0]) == 0
 
 
-FULL_WIDTH = parse_crossing({
-    "id": "full", "name": "line across the picture", "frame_size": [W, H],
-    "signals": [{"id": "main", "lamps": {"red": [620, 5, 10, 10]}}],
-    "stop_lines": [{"id": "s", "points": [[0, LINE_Y], [W, LINE_Y]], "entering": [0, -1], "signal": "main"}],
-})
+FULL_WIDTH = parse_crossing(
+    {
+        "id": "full",
+        "name": "line across the picture",
+        "frame_size": [W, H],
+        "signals": [{"id": "main", "lamps": {"red": [620, 5, 10, 10]}}],
+        "stop_lines": [{"id": "s", "points": [[0, LINE_Y], [W, LINE_Y]], "entering": [0, -1], "signal": "main"}],
+    }
+)
 
 
 @pytest.mark.parametrize("x1, x2", [(0.0, 20.0), (W - 20.0, float(W))], ids=["left-edge", "right-edge"])
@@ -343,7 +427,9 @@ def test_leaving_the_detection_region_counts_as_leaving_the_picture(roi, n_event
     """The lost-at-frame-edge case moved 100 px down: with a detection region whose top is at
     y = 100 the road user drove out of the detector's view; without it, it vanished mid-picture."""
     data = {
-        "id": "top-roi", "name": "line near the region's top", "frame_size": [W, H],
+        "id": "top-roi",
+        "name": "line near the region's top",
+        "frame_size": [W, H],
         "signals": [{"id": "main", "lamps": {"red": [620, 5, 10, 10]}}],
         "stop_lines": [{"id": "stop", "points": [[0, 140], [W, 140]], "entering": [0, -1], "signal": "main"}],
     }

@@ -1,4 +1,5 @@
 """regions.plan_detection: where and at what scale the detector looks, from the crossing alone."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,21 +9,29 @@ from detector.regions import DetectionPlan, auto_roi, pass_scale, plan_detection
 
 
 def crossing(size=(640, 480), lanes=None, stop_lines=None, detection=None) -> dict:
-    d = {"id": "c", "name": "c", "frame_size": list(size),
-         "lanes": lanes if lanes is not None else [
-             {"id": "a", "polygon": [[100, 300], [500, 300], [600, 480], [0, 480]], "direction": [0, -1]}],
-         "stop_lines": stop_lines or []}
+    d = {
+        "id": "c",
+        "name": "c",
+        "frame_size": list(size),
+        "lanes": lanes
+        if lanes is not None
+        else [{"id": "a", "polygon": [[100, 300], [500, 300], [600, 480], [0, 480]], "direction": [0, -1]}],
+        "stop_lines": stop_lines or [],
+    }
     if detection is not None:
         d["detection"] = detection
     return d
 
 
-@pytest.mark.parametrize("frame, expected", [
-    ((1620, 720), (1620, 720)),
-    ((640, 480), (640, 480)),
-    ((3840, 2160), (1920, 1080)),
-    ((596, 308), (596, 308)),
-])
+@pytest.mark.parametrize(
+    "frame, expected",
+    [
+        ((1620, 720), (1620, 720)),
+        ((640, 480), (640, 480)),
+        ((3840, 2160), (1920, 1080)),
+        ((596, 308), (596, 308)),
+    ],
+)
 def test_work_size_is_the_crossing_space_capped(frame, expected):
     assert work_size(frame) == expected
 
@@ -31,8 +40,10 @@ def test_same_plan_for_a_crossing_drawn_at_any_scale():
     """The plan lives in the crossing's space: a 2x copy of the drawing gives the same working plan
     once both are capped (here neither is), scaled by 2."""
     a = plan_detection(parse_crossing(crossing()))
-    big = crossing(size=(1280, 960), lanes=[{"id": "a", "polygon": [[200, 600], [1000, 600], [1200, 960], [0, 960]],
-                                             "direction": [0, -1]}])
+    big = crossing(
+        size=(1280, 960),
+        lanes=[{"id": "a", "polygon": [[200, 600], [1000, 600], [1200, 960], [0, 960]], "direction": [0, -1]}],
+    )
     b = plan_detection(parse_crossing(big))
     assert b.work_size == (1280, 960)
     assert b.roi == pytest.approx([2 * v for v in a.roi], abs=2)
@@ -55,8 +66,12 @@ def test_roi_covers_lanes_with_margin_and_the_junction_past_a_stop_line():
 
 def test_small_far_field_gets_upscaled_tiles_and_a_large_near_field_none():
     # a narrow road far away (lane 60-100 px wide: riders 9-15 px) beyond a wide near one, 640x480
-    far = crossing(lanes=[{"id": "a", "polygon": [[300, 100], [360, 100], [380, 200], [280, 200]], "direction": [0, 1]},
-                          {"id": "b", "polygon": [[0, 400], [640, 400], [640, 480], [0, 480]], "direction": [1, 0]}])
+    far = crossing(
+        lanes=[
+            {"id": "a", "polygon": [[300, 100], [360, 100], [380, 200], [280, 200]], "direction": [0, 1]},
+            {"id": "b", "polygon": [[0, 400], [640, 400], [640, 480], [0, 480]], "direction": [1, 0]},
+        ]
+    )
     p = plan_detection(parse_crossing(far))
     assert p.tiles and p.tile_scale > p.roi_scale * 1.25
     for x1, y1, x2, y2 in p.tiles:
@@ -73,7 +88,9 @@ def test_file_tiles_and_roi_override_the_automatic_plan():
 
 
 def test_a_roi_that_leaves_nothing_to_detect_is_refused_with_file_and_field():
-    with pytest.raises(ConfigError, match=r"x\.yaml: invalid crossing file: .*detection\.roi: covers no lane or stop line"):
+    with pytest.raises(
+        ConfigError, match=r"x\.yaml: invalid crossing file: .*detection\.roi: covers no lane or stop line"
+    ):
         parse_crossing(crossing(detection={"roi": [0, 0, 640, 100]}), "x.yaml")
 
 
@@ -88,7 +105,7 @@ def _clip(path, size=(320, 240), n=6, fps=10):
         for i in range(n):
             img = np.zeros((size[1], size[0], 3), np.uint8)
             img[:, : size[0] // 2] = 200  # left half bright
-            img[10 * i: 10 * i + 20, 10:30] = (0, 0, 255)
+            img[10 * i : 10 * i + 20, 10:30] = (0, 0, 255)
             for p in s.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
                 c.mux(p)
         for p in s.encode():
@@ -107,7 +124,7 @@ def test_read_frames_decodes_straight_to_the_working_size(tmp_path, size):
     for f in frames:
         assert f.image.shape == (want[1], want[0], 3)
         # the picture is the same scene: bright left half, dark right half
-        assert f.image[:, : want[0] // 2 - 2].mean() > 150 and f.image[:, want[0] // 2 + 2:].mean() < 60
+        assert f.image[:, : want[0] // 2 - 2].mean() > 150 and f.image[:, want[0] // 2 + 2 :].mean() < 60
 
 
 def test_scaled_copy_keeps_frame_times_and_scene(tmp_path):

@@ -1,4 +1,5 @@
 """The committed crossing configs for the sample clips: they load, fit their clip, and hang together."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,5 +1,6 @@
 """signal: lamp scores and raw classification on synthetic BGR pictures, the debounced
 SignalTimeline, PlanSignals, and lamp crops from the real shared clips (skipped when absent)."""
+
 from __future__ import annotations
 
 import sys
@@ -66,8 +67,21 @@ def head_image(red=DARK, yellow=DARK, green=DARK, size=(40, 64)) -> np.ndarray:
         (head_image(red=LIT_GREEN_CYAN), U),  # green-ish light where the red lamp is: not red
         (head_image(green=LIT_RED), U),  # red light where the green lamp is: not green
     ],
-    ids=["red-orange", "red-deep", "yellow", "green-cyan", "green-dark", "red+yellow", "red-deep+yellow",
-         "all-dark", "black", "red-dim", "red-lamp-grey-glare", "cyan-in-red-lamp", "red-in-green-lamp"],
+    ids=[
+        "red-orange",
+        "red-deep",
+        "yellow",
+        "green-cyan",
+        "green-dark",
+        "red+yellow",
+        "red-deep+yellow",
+        "all-dark",
+        "black",
+        "red-dim",
+        "red-lamp-grey-glare",
+        "cyan-in-red-lamp",
+        "red-in-green-lamp",
+    ],
 )
 def test_classify_synthetic_heads(image, expected):
     assert classify_lamps(lamp_scores(image, HEAD)) is expected
@@ -148,9 +162,22 @@ def states(readings) -> str:
         ("RRRRUUUUUUUUUUUUUUU", False, "RRRRRRRRRRRRRRRRUUU"),  # dark after red: held, then unknown
         ("GGGYYYYRRRR", True, "GGGGGYYYYRR"),
     ],
-    ids=["glitch-1", "glitch-2", "change-3", "alternating", "green-to-red", "green-to-red-no-amber", "first",
-         "first-dark", "flicker-amber-head", "flicker-no-amber", "dark-means-amber", "dark-held-then-unknown",
-         "dark-after-red-no-amber", "g-y-r"],
+    ids=[
+        "glitch-1",
+        "glitch-2",
+        "change-3",
+        "alternating",
+        "green-to-red",
+        "green-to-red-no-amber",
+        "first",
+        "first-dark",
+        "flicker-amber-head",
+        "flicker-no-amber",
+        "dark-means-amber",
+        "dark-held-then-unknown",
+        "dark-after-red-no-amber",
+        "g-y-r",
+    ],
 )
 def test_timeline_debounce_and_dark(raw, has_yellow, expected):
     _, out = run(raw, has_yellow=has_yellow)
@@ -169,8 +196,16 @@ def test_timeline_debounce_and_dark(raw, has_yellow, expected):
         ("URRRRRR", True, 6, R, 0.5),
         ("UUUU", True, 3, U, 0.3),
     ],
-    ids=["red-onset", "red-later", "before-change", "glitch-then-change", "amber-onset", "unknown-onset",
-         "from-dark", "dark-only"],
+    ids=[
+        "red-onset",
+        "red-later",
+        "before-change",
+        "glitch-then-change",
+        "amber-onset",
+        "unknown-onset",
+        "from-dark",
+        "dark-only",
+    ],
 )
 def test_timeline_onset_and_since(raw, has_yellow, index, state, since):
     _, out = run(raw, has_yellow=has_yellow)
@@ -226,11 +261,17 @@ def test_timeline_forgets_old_history():
 
 # -- LampSignals ---------------------------------------------------------------------------------
 def test_lamp_signals_reads_every_signal_of_a_crossing():
-    crossing = parse_crossing({
-        "id": "two-heads", "name": "two heads", "frame_size": [40, 64],
-        "signals": [{"id": "main", "lamps": LAMPS},
-                    {"id": "arrow", "lamps": {"red": LAMPS["red"], "green": LAMPS["green"]}}],
-    })
+    crossing = parse_crossing(
+        {
+            "id": "two-heads",
+            "name": "two heads",
+            "frame_size": [40, 64],
+            "signals": [
+                {"id": "main", "lamps": LAMPS},
+                {"id": "arrow", "lamps": {"red": LAMPS["red"], "green": LAMPS["green"]}},
+            ],
+        }
+    )
     ls = LampSignals(crossing)
     assert ls.timelines["main"].has_yellow and not ls.timelines["arrow"].has_yellow
     red, green = head_image(red=LIT_RED), head_image(green=LIT_GREEN_CYAN)
@@ -328,8 +369,9 @@ def _decode_cfr_by_seeking(path: Path, indices: list[int], fps: int) -> dict[int
 
 
 def _crossing(size, lamps):
-    return parse_crossing({"id": "real", "name": "real", "frame_size": list(size),
-                           "signals": [{"id": "main", "lamps": lamps}]})
+    return parse_crossing(
+        {"id": "real", "name": "real", "frame_size": list(size), "signals": [{"id": "main", "lamps": lamps}]}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -348,8 +390,9 @@ def hanoi_frames():
 
 @pytest.mark.parametrize("index, expected", [(0, R), (300, R), (800, G), (900, G)], ids=["f0", "f300", "f800", "f900"])
 def test_real_lamps_vn_rear_stopline(vn_frames, index, expected):
-    crossing = _crossing((1620, 720), {"red": [1547, 23, 26, 26], "yellow": [1547, 47, 26, 22],
-                                      "green": [1547, 71, 26, 26]})
+    crossing = _crossing(
+        (1620, 720), {"red": [1547, 23, 26, 26], "yellow": [1547, 47, 26, 22], "green": [1547, 71, 26, 26]}
+    )
     ls = LampSignals(crossing)
     image = vn_frames[index]
     assert image.shape == (720, 1620, 3)

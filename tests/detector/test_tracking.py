@@ -1,5 +1,6 @@
 """tracking.Tracker on scripted detections: identity, confirmation, backlog, low fps, occlusion,
 retirement, weak boxes."""
+
 from __future__ import annotations
 
 import sys
@@ -25,8 +26,11 @@ def dets(*rows) -> Detections:
     """rows: (box, conf[, class])"""
     if not rows:
         return Detections.empty()
-    return Detections(np.array([r[0] for r in rows], np.float32), np.array([r[1] for r in rows], np.float32),
-                      np.array([r[2] if len(r) > 2 else "motorcycle" for r in rows], object))
+    return Detections(
+        np.array([r[0] for r in rows], np.float32),
+        np.array([r[1] for r in rows], np.float32),
+        np.array([r[2] if len(r) > 2 else "motorcycle" for r in rows], object),
+    )
 
 
 class Run:
@@ -246,8 +250,11 @@ def test_car_is_not_matched_to_a_nearby_two_wheeler_track_when_both_exist():
     """A car and a motorbike close together: each keeps its own id (class family is part of the cost)."""
     r = Run()
     for i in range(10):
-        r.step(i / 10, (box_at(200 + 5 * i, 300, w=40, h=60), 0.9, "motorcycle"),
-               (box_at(235 + 5 * i, 300, w=60, h=60), 0.9, "car"))
+        r.step(
+            i / 10,
+            (box_at(200 + 5 * i, 300, w=40, h=60), 0.9, "motorcycle"),
+            (box_at(235 + 5 * i, 300, w=60, h=60), 0.9, "car"),
+        )
     tracks = r.by_id()
     assert set(tracks) == {1, 2}
     assert {tuple(sorted({p.class_name for p in pts})) for pts in tracks.values()} == {("motorcycle",), ("car",)}

@@ -1,6 +1,7 @@
 """The committed crosswatch-trained detector (models/trained/, docs/training.md): it loads through the
 pipeline's detection stage with its own class names, and boxes riders as one two-wheeler on a held-out
 intersection image where the COCO model's raw boxes match none of the labels."""
+
 from __future__ import annotations
 
 import sys

@@ -1,6 +1,7 @@
 """detector/training: label parsing and validation, teacher/human merging, the data set build on a tiny
 synthetic set (the teacher replaced by fixed boxes), tiles, the class mapping of trained models, and the
 training recipe's pieces that need no PyTorch run."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,8 +28,11 @@ def boxes(*rows) -> Boxes:
     """rows: (class id, (x1, y1, x2, y2)[, conf])"""
     if not rows:
         return Boxes.empty()
-    return Boxes(np.array([r[1] for r in rows], np.float32), np.array([r[0] for r in rows], np.int64),
-                 np.array([r[2] if len(r) > 2 else 1.0 for r in rows], np.float32))
+    return Boxes(
+        np.array([r[1] for r in rows], np.float32),
+        np.array([r[0] for r in rows], np.int64),
+        np.array([r[2] if len(r) > 2 else 1.0 for r in rows], np.float32),
+    )
 
 
 # -- labels ------------------------------------------------------------------------------------------------
@@ -126,8 +130,12 @@ def _tiny_set(root: Path, label_text: str = "1 0.25 0.25 0.1 0.2\n0 0.75 0.75 0.
 
 def test_build_maps_classes_merges_and_writes_a_yolo_set(tmp_path):
     src = _tiny_set(tmp_path / "src")
-    teacher = FixedTeacher(boxes((TW, (40, 15, 60, 35), 0.9),  # on the human motobike (IoU high): dropped
-                                 (BUS, (0, 60, 30, 95), 0.8)))  # nowhere near a human box: added
+    teacher = FixedTeacher(
+        boxes(
+            (TW, (40, 15, 60, 35), 0.9),  # on the human motobike (IoU high): dropped
+            (BUS, (0, 60, 30, 95), 0.8),
+        )
+    )  # nowhere near a human box: added
     out = tmp_path / "out"
     summary = ds.build(src, out, teacher=teacher, preview=1, log=lambda *a: None)
     assert summary["splits"]["train"]["human"]["two_wheeler"] == 1

@@ -4,6 +4,7 @@ Lane `north` (x 100..400, y 50..450) allows travel up the picture (direction (0,
 (x 400..600) allows travel down. Boxes are 30 x 60: a decision needs >= 48 px (0.8 sizes) of net
 contraflow over >= 0.6 s with >= 60 % of the moving steps against the lane.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,13 +22,17 @@ from detector.config import parse_crossing  # noqa: E402
 from detector.rules.wrong_way import WrongWayRule  # noqa: E402
 from detector.types import TrackPoint, ViolationType  # noqa: E402
 
-CROSSING = parse_crossing({
-    "id": "ww", "name": "wrong way", "frame_size": [640, 480],
-    "lanes": [
-        {"id": "north", "polygon": [[100, 50], [400, 50], [400, 450], [100, 450]], "direction": [0, -1]},
-        {"id": "south", "polygon": [[400, 50], [600, 50], [600, 450], [400, 450]], "direction": [0, 1]},
-    ],
-})
+CROSSING = parse_crossing(
+    {
+        "id": "ww",
+        "name": "wrong way",
+        "frame_size": [640, 480],
+        "lanes": [
+            {"id": "north", "polygon": [[100, 50], [400, 50], [400, 450], [100, 450]], "direction": [0, -1]},
+            {"id": "south", "polygon": [[400, 50], [600, 50], [600, 450], [400, 450]], "direction": [0, 1]},
+        ],
+    }
+)
 
 
 def box(cx, bottom, w=30.0, h=60.0):
@@ -36,8 +41,10 @@ def box(cx, bottom, w=30.0, h=60.0):
 
 def pts_from(tid, anchors, t0=0.0, dt=0.1, cls="motorcycle"):
     """anchors: list of (x, y) bottom-centres, one per frame."""
-    return [TrackPoint(tid, round(t0 + i * dt, 6), int(round((t0 + i * dt) * 10)), box(x, y), cls)
-            for i, (x, y) in enumerate(anchors)]
+    return [
+        TrackPoint(tid, round(t0 + i * dt, 6), int(round((t0 + i * dt) * 10)), box(x, y), cls)
+        for i, (x, y) in enumerate(anchors)
+    ]
 
 
 def moving(x0, y0, vx, vy, n):
@@ -186,6 +193,8 @@ def test_bottom_edge_growing_under_a_still_top_is_not_contraflow():
     pts = [TrackPoint(1, round(i / 10, 6), i, (235.0, 200.0, 265.0, 260.0 + 8 * i), "motorcycle") for i in range(15)]
     _, events = run(pts)
     assert events == []
-    moved = [TrackPoint(1, round(i / 10, 6), i, (235.0, 200.0 + 8 * i, 265.0, 260.0 + 8 * i), "motorcycle")
-             for i in range(15)]
+    moved = [
+        TrackPoint(1, round(i / 10, 6), i, (235.0, 200.0 + 8 * i, 265.0, 260.0 + 8 * i), "motorcycle")
+        for i in range(15)
+    ]
     assert len(run(moved)[1]) == 1  # the whole box going down the lane is contraflow

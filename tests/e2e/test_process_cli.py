@@ -3,6 +3,7 @@
 These read the clips and model fetched by `make assets` (assets/), and score events with the
 reference scorer from ../shared/tools. They skip with a reason when the assets are absent.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -50,9 +51,26 @@ def _scorer():
 
 def run_cli(*args: str, db: Path, evidence: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "YOLO_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "service.cli", "process", *args, "--db", f"sqlite:///{db}",
-                           "--evidence-dir", str(evidence), "--device", "cpu"],
-                          capture_output=True, text=True, env=env, cwd=REPO, timeout=900)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "process",
+            *args,
+            "--db",
+            f"sqlite:///{db}",
+            "--evidence-dir",
+            str(evidence),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=900,
+    )
 
 
 def rows(db: Path, table: str) -> int:
@@ -69,8 +87,16 @@ def vn_run(tmp_path_factory):
     clip = _clip("vn_rear_stopline")
     tmp = tmp_path_factory.mktemp("vn")
     db, evidence = tmp / "cw.db", tmp / "evidence"
-    proc = run_cli(str(clip), "--crossing", str(assets.sample_crossing("vn_rear_stopline")), "--json",
-                   "--start-time", "2026-03-01T08:00:00+08:00", db=db, evidence=evidence)
+    proc = run_cli(
+        str(clip),
+        "--crossing",
+        str(assets.sample_crossing("vn_rear_stopline")),
+        "--json",
+        "--start-time",
+        "2026-03-01T08:00:00+08:00",
+        db=db,
+        evidence=evidence,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout), db, evidence, clip
 
@@ -108,8 +134,16 @@ def test_vn_json_shape_and_evidence(vn_run):
 def test_vn_rerun_adds_nothing(vn_run):
     out, db, evidence, clip = vn_run
     before = (rows(db, "events"), rows(db, "evidence_files"), rows(db, "traffic_counts"), rows(db, "video_runs"))
-    proc = run_cli(str(clip), "--crossing", str(assets.sample_crossing("vn_rear_stopline")), "--json",
-                   "--start-time", "2026-03-01T08:00:00+08:00", db=db, evidence=evidence)
+    proc = run_cli(
+        str(clip),
+        "--crossing",
+        str(assets.sample_crossing("vn_rear_stopline")),
+        "--json",
+        "--start-time",
+        "2026-03-01T08:00:00+08:00",
+        db=db,
+        evidence=evidence,
+    )
     assert proc.returncode == 0, proc.stderr
     again = json.loads(proc.stdout)
     assert again["reused"] is True
@@ -152,8 +186,9 @@ def test_bad_video_one_line_error_nothing_stored(tmp_path, kind):
     else:  # truncated: the first 40 % of the file
         bad.write_bytes(data[: int(len(data) * 0.4)])
     db = tmp_path / "cw.db"
-    proc = run_cli(str(bad), "--crossing", str(assets.sample_crossing("vn_rear_stopline")), db=db,
-                   evidence=tmp_path / "ev")
+    proc = run_cli(
+        str(bad), "--crossing", str(assets.sample_crossing("vn_rear_stopline")), db=db, evidence=tmp_path / "ev"
+    )
     assert proc.returncode != 0
     lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and "error" in lines[0] and str(bad) in lines[0], proc.stderr
@@ -163,8 +198,14 @@ def test_bad_video_one_line_error_nothing_stored(tmp_path, kind):
 def _process_sample(name: str, tmp_path: Path) -> tuple[list[dict], dict | None]:
     """`process --json` on a sample clip: its events, and our committed labels for it (if any)."""
     _model_ready()
-    proc = run_cli(str(_clip(name)), "--crossing", str(assets.sample_crossing(name)), "--json",
-                   db=tmp_path / "cw.db", evidence=tmp_path / "ev")
+    proc = run_cli(
+        str(_clip(name)),
+        "--crossing",
+        str(assets.sample_crossing(name)),
+        "--json",
+        db=tmp_path / "cw.db",
+        evidence=tmp_path / "ev",
+    )
     assert proc.returncode == 0, proc.stderr
     labels = REPO / "sample_videos" / f"{name}.truth.json"
     return json.loads(proc.stdout)["events"], json.loads(labels.read_text()) if labels.exists() else None
@@ -194,19 +235,34 @@ def test_killed_run_leaves_nothing_and_rerun_stores_once(tmp_path):
     _model_ready()
     clip = _clip("vn_rear_stopline")
     db, evidence = tmp_path / "cw.db", tmp_path / "ev"
-    cmd = [sys.executable, "-m", "service.cli", "process", str(clip), "--crossing",
-           str(assets.sample_crossing("vn_rear_stopline")), "--db", f"sqlite:///{db}", "--evidence-dir", str(evidence),
-           "--device", "cpu", "--json"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "YOLO_OFFLINE": "1"},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = [
+        sys.executable,
+        "-m",
+        "service.cli",
+        "process",
+        str(clip),
+        "--crossing",
+        str(assets.sample_crossing("vn_rear_stopline")),
+        "--db",
+        f"sqlite:///{db}",
+        "--evidence-dir",
+        str(evidence),
+        "--device",
+        "cpu",
+        "--json",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env={**os.environ, "YOLO_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     time.sleep(6)  # model loaded, pipeline running (it needs > 10 s on this 2-core machine)
     assert proc.poll() is None, "the run finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert (rows(db, "events"), rows(db, "video_runs"), rows(db, "traffic_counts")) == (0, 0, 0)
 
-    done = run_cli(str(clip), "--crossing", str(assets.sample_crossing("vn_rear_stopline")), "--json",
-                   db=db, evidence=evidence)
+    done = run_cli(
+        str(clip), "--crossing", str(assets.sample_crossing("vn_rear_stopline")), "--json", db=db, evidence=evidence
+    )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert rows(db, "events") == len(out["events"]) == 2

@@ -5,6 +5,7 @@ same matched events as the original and nothing extra.
 Runs the pipeline in-process (no database, no evidence) to keep the CPU time down; skips with a
 reason when the clips or the model are absent.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,16 @@ def _matched(name: str, clip: Path) -> dict:
     det = YoloDetector(model, device="cpu", tiles=crossing.scaled_to((info.width, info.height)).detection.tiles)
     res = Pipeline(crossing, det, PipelineSettings()).run(clip)
     fx, fy = crossing.frame_size[0] / info.width, crossing.frame_size[1] / info.height
-    events = [{"type": e.type.value, "t": e.t, "class": e.class_name, "track_id": e.track_id,
-               "box": [e.box[0] * fx, e.box[1] * fy, e.box[2] * fx, e.box[3] * fy]} for e in res.events]
+    events = [
+        {
+            "type": e.type.value,
+            "t": e.t,
+            "class": e.class_name,
+            "track_id": e.track_id,
+            "box": [e.box[0] * fx, e.box[1] * fy, e.box[2] * fx, e.box[3] * fy],
+        }
+        for e in res.events
+    ]
     truth = _truth(name)
     out = {}
     for kind in ("red_light", "wrong_way"):

@@ -5,6 +5,7 @@ crossing whose name and district are markup.
 Every attack table here is also collected by `scripts/security_battery.py`, which runs the
 battery and prints the table: attacks tried / handled / failures.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -102,30 +103,62 @@ class Hostile:
         data = sample_config(id=cid, name=HOSTILE_NAME, district=HOSTILE_DISTRICT)
         text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
         ver = repo.upsert_crossing(parse_crossing(data, cid), text)
-        run = repo.start_run(video_path=f"/videos/{cid}.mp4", video_sha256=hashlib.sha256(cid.encode()).hexdigest(),
-                             crossing_version_id=ver.version_id, model="test", settings={}, settings_hash="s",
-                             start_time=BASE_TIME)
+        run = repo.start_run(
+            video_path=f"/videos/{cid}.mp4",
+            video_sha256=hashlib.sha256(cid.encode()).hexdigest(),
+            crossing_version_id=ver.version_id,
+            model="test",
+            settings={},
+            settings_hash="s",
+            start_time=BASE_TIME,
+        )
         recs = []
         for i in range(events):
             img = jpeg(i)
             rel = f"{cid}/{cid}-{i}/composite.jpg"
             (self.evidence_dir / rel).parent.mkdir(parents=True, exist_ok=True)
             (self.evidence_dir / rel).write_bytes(img)
-            ev = EvidenceRecord(kind="composite", relpath=rel, sha256=hashlib.sha256(img).hexdigest(), size=len(img),
-                                mime="image/jpeg")
-            recs.append(EventRecord(
-                event_key=f"{cid}-{i}", type="red_light", track_id=i, class_name="car", t=10.0 * i, frame=100 * i,
-                x1=100, y1=200, x2=160, y2=300, lane="approach", stop_line="main", signal_id="main",
-                signal_state="RED", signal_source="lamp", since_red_s=2.0, confidence=0.8,
-                occurred_at=datetime.now(UTC) - timedelta(days=1, minutes=i), evidence=[ev]))
+            ev = EvidenceRecord(
+                kind="composite", relpath=rel, sha256=hashlib.sha256(img).hexdigest(), size=len(img), mime="image/jpeg"
+            )
+            recs.append(
+                EventRecord(
+                    event_key=f"{cid}-{i}",
+                    type="red_light",
+                    track_id=i,
+                    class_name="car",
+                    t=10.0 * i,
+                    frame=100 * i,
+                    x1=100,
+                    y1=200,
+                    x2=160,
+                    y2=300,
+                    lane="approach",
+                    stop_line="main",
+                    signal_id="main",
+                    signal_state="RED",
+                    signal_source="lamp",
+                    since_red_s=2.0,
+                    confidence=0.8,
+                    occurred_at=datetime.now(UTC) - timedelta(days=1, minutes=i),
+                    evidence=[ev],
+                )
+            )
         return repo.finish_run(run, events=recs, counts=[], duration_s=60.0, frames=None, elapsed_s=1.0, timings={})
 
 
 def make_hostile(db_url: str, tmp: Path, **overrides) -> Iterator[Hostile]:
     (tmp / "evidence").mkdir(exist_ok=True)
     (tmp / "ingest").mkdir(exist_ok=True)
-    settings = Settings(db_url=db_url, evidence_dir=tmp / "evidence", secret_key=SECRET, ingest_root=tmp / "ingest",
-                        upload_dir=tmp / "uploads", worker=False, **overrides)
+    settings = Settings(
+        db_url=db_url,
+        evidence_dir=tmp / "evidence",
+        secret_key=SECRET,
+        ingest_root=tmp / "ingest",
+        upload_dir=tmp / "uploads",
+        worker=False,
+        **overrides,
+    )
     app = create_app(settings)
     try:
         with TestClient(app) as client:

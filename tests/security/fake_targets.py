@@ -1,4 +1,5 @@
 """A stand-in for `service.runs.tasks.execute_task` in the jobs worker's child (imported there by name)."""
+
 from __future__ import annotations
 
 import os

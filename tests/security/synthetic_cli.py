@@ -8,6 +8,7 @@ Run as a script (`python tests/security/synthetic_cli.py process ...`) it is `cr
 that detector; with $CW_BARRIER=folder:N each process, at its first detection (past the check for
 a finished run), waits until N processes got there, so concurrent runs really overlap.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,9 @@ import yaml
 
 W, H, FPS, FRAMES = 320, 240, 10, 30
 CROSSING = {
-    "id": "synthetic", "name": "合成路口", "frame_size": [640, 480],
+    "id": "synthetic",
+    "name": "合成路口",
+    "frame_size": [640, 480],
     "signals": [{"id": "main", "lamps": {"red": [560, 20, 48, 48], "green": [560, 88, 48, 48]}}],
     "stop_lines": [{"id": "stop-1", "points": [[0, 240], [540, 240]], "entering": [0, -1], "signal": "main"}],
     "lanes": [{"id": "through", "polygon": [[40, 100], [520, 100], [520, 460], [40, 460]], "direction": [0, -1]}],
@@ -30,11 +33,11 @@ CROSSING = {
 def paint(i: int, shade: int, w: int = W, h: int = H) -> np.ndarray:
     """Frame i (BGR): background `shade`, red lamp lit, green dark, the block's bottom at 205 - 10 i."""
     img = np.full((h, w, 3), shade, np.uint8)
-    img[10 * h // H:34 * h // H, 280 * w // W:304 * w // W] = (40, 40, 250)
-    img[44 * h // H:68 * h // H, 280 * w // W:304 * w // W] = (60, 60, 60)
+    img[10 * h // H : 34 * h // H, 280 * w // W : 304 * w // W] = (40, 40, 250)
+    img[44 * h // H : 68 * h // H, 280 * w // W : 304 * w // W] = (60, 60, 60)
     bottom = (205 - 10 * i) * h // H
     if bottom > 0:
-        img[max(0, bottom - 40 * h // H):bottom, 100 * w // W:120 * w // W] = 230
+        img[max(0, bottom - 40 * h // H) : bottom, 100 * w // W : 120 * w // W] = 230
     return img
 
 
@@ -85,8 +88,13 @@ class BrightBoxDetector:
             if len(xs) == 0:
                 out.append(Detections.empty())
                 continue
-            out.append(Detections(np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float32),
-                                  np.array([0.9], np.float32), np.array(["motorcycle"], object)))
+            out.append(
+                Detections(
+                    np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float32),
+                    np.array([0.9], np.float32),
+                    np.array(["motorcycle"], object),
+                )
+            )
         return out
 
 

@@ -5,6 +5,7 @@ Causes covered (issue 12 numbering): 4 YAML aliases, 5 NaN/inf, 11 unbounded tex
 12 500s (deep nesting, 5,000-digit integers, path components > 255), 13 absurd frame sizes,
 16 headers/CSP, 17 look-alike usernames, plus forged tokens, formula leads and exposure.
 """
+
 from __future__ import annotations
 
 import json
@@ -90,21 +91,30 @@ def _nested(depth: int) -> Any:
     return out
 
 
-ALIAS_BOMB = "\n".join([
-    "id: cx-bad", "name: bomb", "frame_size: [1920, 1080]",
-    "a: &a [[1, 1], [2, 2], [3, 3], [4, 4], [5, 5], [6, 6], [7, 7], [8, 8], [9, 9], [10, 10]]",
-    "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]",
-    "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]",
-    "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]",
-    "lanes: [{id: l, polygon: *d, direction: [1, 0]}]",
-])
+ALIAS_BOMB = "\n".join(
+    [
+        "id: cx-bad",
+        "name: bomb",
+        "frame_size: [1920, 1080]",
+        "a: &a [[1, 1], [2, 2], [3, 3], [4, 4], [5, 5], [6, 6], [7, 7], [8, 8], [9, 9], [10, 10]]",
+        "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]",
+        "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]",
+        "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]",
+        "lanes: [{id: l, polygon: *d, direction: [1, 0]}]",
+    ]
+)
 ANCHOR_ONLY = sample_config(id="cx-bad")
 
 # (row id, cause, YAML text or config dict) -> must be refused with 422 and nothing stored
 CROSSING_ATTACKS: list[tuple[str, str, Any]] = [
     ("yaml-alias-bomb", "4", ALIAS_BOMB),
-    ("yaml-single-alias", "4", _yaml_text(sample_config(id="cx-bad")).replace("grace_s: 0.5", "x: &g 0.5\ngrace_s: *g")
-     if "grace_s" in _yaml_text(sample_config()) else "id: cx-bad\nn: &n x\nname: *n\nframe_size: [10, 10]"),
+    (
+        "yaml-single-alias",
+        "4",
+        _yaml_text(sample_config(id="cx-bad")).replace("grace_s: 0.5", "x: &g 0.5\ngrace_s: *g")
+        if "grace_s" in _yaml_text(sample_config())
+        else "id: cx-bad\nn: &n x\nname: *n\nframe_size: [10, 10]",
+    ),
     ("yaml-merge-key", "4", "base: &b {name: x}\nid: cx-bad\n<<: *b\nframe_size: [10, 10]"),
     ("yaml-deep-2000", "12", "id: cx-bad\nname: x\nframe_size: [10, 10]\nx: " + "[" * 2000 + "]" * 2000),
     ("yaml-deep-map-200", "12", "id: cx-bad\nname: x\nframe_size: [10, 10]\nx: " + "{a: " * 200 + "1" + "}" * 200),
@@ -140,8 +150,13 @@ CROSSING_ATTACKS: list[tuple[str, str, Any]] = [
     ("location-nan", "5", _set("location", {"lat": float("nan"), "lon": 1})),
     ("tiles-nan", "5", _set("detection", {"tiles": [[0, 0, float("nan"), 10]]})),
     ("roi-inf", "5", _set("detection", {"roi": [0, 0, float("inf"), 10]})),
-    ("lanes-101", "11", _set("lanes", [{"id": f"l{i}", "polygon": [[0, 0], [10, 0], [10, 10]], "direction": [1, 0]}
-                                       for i in range(101)])),
+    (
+        "lanes-101",
+        "11",
+        _set(
+            "lanes", [{"id": f"l{i}", "polygon": [[0, 0], [10, 0], [10, 10]], "direction": [1, 0]} for i in range(101)]
+        ),
+    ),
     ("name-blank", "11", _set("name", "   ")),
     ("name-empty", "11", _set("name", "")),
     ("name-201-chars", "11", _set("name", "路" * 201)),
@@ -243,10 +258,18 @@ PATH_ATTACKS: list[tuple[str, str, str, Any]] = [
     ("user-patch-role-bad", "PATCH", "/api/users/1", {"role": "root"}),
     ("key-name-control", "POST", "/api/users/1/api-keys", {"name": "a\x07"}),
     ("key-name-blank", "POST", "/api/users/1/api-keys", {"name": "   "}),
-    ("review-comment-nul", "POST", "/api/events/x/review", {"action": "dismiss", "reason_code": "other",
-                                                            "comment": "a\x00"}),
-    ("review-comment-2001", "POST", "/api/events/x/review", {"action": "dismiss", "reason_code": "other",
-                                                             "comment": "c" * 2001}),
+    (
+        "review-comment-nul",
+        "POST",
+        "/api/events/x/review",
+        {"action": "dismiss", "reason_code": "other", "comment": "a\x00"},
+    ),
+    (
+        "review-comment-2001",
+        "POST",
+        "/api/events/x/review",
+        {"action": "dismiss", "reason_code": "other", "comment": "c" * 2001},
+    ),
     ("review-deep-json", "POST", "/api/events/x/review", {"action": DEEP}),
     ("job-paths-deep", "POST", "/api/jobs", {"crossing_id": "cx-seed", "paths": DEEP}),
     ("job-path-300-component", "POST", "/api/jobs", {"crossing_id": "cx-seed", "paths": [LONG]}),
@@ -281,8 +304,9 @@ BODY_ROUTES = ["/api/crossings", "/api/auth/login", "/api/users", "/api/jobs", "
 def test_10mb_body_is_413_at_once(h, path):
     payload = json.dumps({"yaml": "x" * (10 * 1024**2)})
     t0 = time.monotonic()
-    r = h.client.post(path, content=payload, headers={**h.headers("admin", "admin-battery"),
-                                                       "content-type": "application/json"})
+    r = h.client.post(
+        path, content=payload, headers={**h.headers("admin", "admin-battery"), "content-type": "application/json"}
+    )
     assert r.status_code == 413 and time.monotonic() - t0 < 2
 
 
@@ -292,8 +316,9 @@ def test_chunked_body_over_the_limit_is_413(h, path):
         for _ in range(40):
             yield b"x" * (128 * 1024)
 
-    r = h.client.post(path, content=chunks(), headers={**h.headers("admin", "admin-battery"),
-                                                       "content-type": "application/json"})
+    r = h.client.post(
+        path, content=chunks(), headers={**h.headers("admin", "admin-battery"), "content-type": "application/json"}
+    )
     assert r.status_code == 413
 
 
@@ -321,20 +346,33 @@ def test_bad_content_length_is_refused(h, announced):
 
 # -- usernames (cause 17) ----------------------------------------------------------------------
 USERNAMES = [
-    ("cyrillic-a", "\u0430dmin", 422), ("cyrillic-o", "r\u043eot", 422), ("greek-omicron", "\u03bfperator", 422),
-    ("fullwidth-new", "\uff4e\uff45\uff57-user", 201), ("zero-width-joiner", "ad\u200dmin", 422),
-    ("zero-width-space", "ad\u200bmin", 422), ("rtl-override", "admin\u202e", 422), ("space-inside", "ad min", 422),
-    ("emoji", "admin\U0001f600", 422), ("traversal", "../x", 422), ("nul", "adm\x00in", 422),
-    ("65-chars", "u" * 65, 422), ("leading-dot", ".admin", 422), ("chinese", "王伟", 422),
-    ("turkish-dotless-i", "adm\u0131n", 422), ("combining-accent", "admi\u0301n", 422),
+    ("cyrillic-a", "\u0430dmin", 422),
+    ("cyrillic-o", "r\u043eot", 422),
+    ("greek-omicron", "\u03bfperator", 422),
+    ("fullwidth-new", "\uff4e\uff45\uff57-user", 201),
+    ("zero-width-joiner", "ad\u200dmin", 422),
+    ("zero-width-space", "ad\u200bmin", 422),
+    ("rtl-override", "admin\u202e", 422),
+    ("space-inside", "ad min", 422),
+    ("emoji", "admin\U0001f600", 422),
+    ("traversal", "../x", 422),
+    ("nul", "adm\x00in", 422),
+    ("65-chars", "u" * 65, 422),
+    ("leading-dot", ".admin", 422),
+    ("chinese", "王伟", 422),
+    ("turkish-dotless-i", "adm\u0131n", 422),
+    ("combining-accent", "admi\u0301n", 422),
     ("plain-ok", "li.wei-2@city", 201),
 ]
 
 
 @pytest.mark.parametrize("row,username,code", USERNAMES, ids=[r[0] for r in USERNAMES])
 def test_lookalike_usernames_are_refused(h, row, username, code):
-    r = h.client.post("/api/users", json={"username": username, "password": "p" * 10, "role": "analyst"},
-                      headers=h.headers("admin", "admin-battery"))
+    r = h.client.post(
+        "/api/users",
+        json={"username": username, "password": "p" * 10, "role": "analyst"},
+        headers=h.headers("admin", "admin-battery"),
+    )
     assert r.status_code == code, (row, r.status_code, r.text[:200])
     if code == 201:
         assert r.json()["username"].isascii()
@@ -342,8 +380,11 @@ def test_lookalike_usernames_are_refused(h, row, username, code):
 
 def test_fullwidth_duplicate_of_an_existing_name_is_409(h):
     h.user("analyst", "dupname")
-    r = h.client.post("/api/users", json={"username": "\uff44\uff55\uff50name", "password": "p" * 10,
-                                          "role": "analyst"}, headers=h.headers("admin", "admin-battery"))
+    r = h.client.post(
+        "/api/users",
+        json={"username": "\uff44\uff55\uff50name", "password": "p" * 10, "role": "analyst"},
+        headers=h.headers("admin", "admin-battery"),
+    )
     assert r.status_code == 409
 
 
@@ -359,8 +400,15 @@ def _forged(h: Hostile) -> list[tuple[str, str]]:
     with h.app.state.sessionmaker() as s:
         tv = s.get(UserRow, uid).token_version
     # `good` is exactly what login issues (checked below): each row changes one thing
-    good = {"sub": "admin-battery", "uid": uid, "tv": tv, "role": "admin", "iss": "crosswatch", "iat": 0,
-            "exp": 4102444800}
+    good = {
+        "sub": "admin-battery",
+        "uid": uid,
+        "tv": tv,
+        "role": "admin",
+        "iss": "crosswatch",
+        "iat": 0,
+        "exp": 4102444800,
+    }
     return [
         ("alg-none", jwt.encode(good, None, algorithm="none")),
         ("wrong-key", jwt.encode(good, "x" * 48, algorithm="HS256")),
@@ -371,8 +419,14 @@ def _forged(h: Hostile) -> list[tuple[str, str]]:
         ("tv-old", jwt.encode({**good, "tv": tv - 1}, SECRET, algorithm="HS256")),
         ("other-uid", jwt.encode({**good, "uid": uid + 10_000}, SECRET, algorithm="HS256")),
         ("name-mismatch", jwt.encode({**good, "sub": "someone"}, SECRET, algorithm="HS256")),
-        ("role-escalated", jwt.encode({**good, "sub": h.user("analyst", "ana-battery"),
-                                       "uid": h.users["ana-battery"], "tv": 0}, SECRET, algorithm="HS256")),
+        (
+            "role-escalated",
+            jwt.encode(
+                {**good, "sub": h.user("analyst", "ana-battery"), "uid": h.users["ana-battery"], "tv": 0},
+                SECRET,
+                algorithm="HS256",
+            ),
+        ),
         ("expired", jwt.encode({**good, "exp": 1}, SECRET, algorithm="HS256")),
         ("wrong-issuer", jwt.encode({**good, "iss": "other"}, SECRET, algorithm="HS256")),
         ("garbage", "a.b.c"),
@@ -381,8 +435,23 @@ def _forged(h: Hostile) -> list[tuple[str, str]]:
     ]
 
 
-FORGED_IDS = ["alg-none", "wrong-key", "hs512", "no-uid", "no-tv", "uid-string", "tv-old", "other-uid",
-              "name-mismatch", "role-escalated", "expired", "wrong-issuer", "garbage", "empty-ish", "huge"]
+FORGED_IDS = [
+    "alg-none",
+    "wrong-key",
+    "hs512",
+    "no-uid",
+    "no-tv",
+    "uid-string",
+    "tv-old",
+    "other-uid",
+    "name-mismatch",
+    "role-escalated",
+    "expired",
+    "wrong-issuer",
+    "garbage",
+    "empty-ish",
+    "huge",
+]
 
 
 def test_unforged_control_token_works(h):
@@ -397,8 +466,19 @@ def test_unforged_control_token_works(h):
 
     with h.app.state.sessionmaker() as s:
         tv = s.get(UserRow, uid).token_version
-    token = jwt.encode({"sub": "admin-battery", "uid": uid, "tv": tv, "role": "admin", "iss": "crosswatch",
-                        "iat": 0, "exp": 4102444800}, SECRET, algorithm="HS256")
+    token = jwt.encode(
+        {
+            "sub": "admin-battery",
+            "uid": uid,
+            "tv": tv,
+            "role": "admin",
+            "iss": "crosswatch",
+            "iat": 0,
+            "exp": 4102444800,
+        },
+        SECRET,
+        algorithm="HS256",
+    )
     assert h.client.get("/api/users", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
@@ -410,8 +490,16 @@ def test_forged_token_is_401(h, row):
 
 
 # -- headers and exposure (cause 16, README "Exposure") ------------------------------------------
-HEADER_PATHS = ["/", "/static/app.js", "/static/style.css", "/api/crossings", "/healthz", "/openapi.json",
-                "/api/auth/me", "/static/nope.js"]
+HEADER_PATHS = [
+    "/",
+    "/static/app.js",
+    "/static/style.css",
+    "/api/crossings",
+    "/healthz",
+    "/openapi.json",
+    "/api/auth/me",
+    "/static/nope.js",
+]
 
 
 @pytest.mark.parametrize("path", HEADER_PATHS)
@@ -446,7 +534,7 @@ LEADS = ["=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20", " =", "\u30
 def test_formula_lead_is_neutralised(lead):
     from service.exports import _csv_safe
 
-    value = f"{lead}HYPERLINK(\"http://evil\",\"x\")"
+    value = f'{lead}HYPERLINK("http://evil","x")'
     assert _csv_safe(value).startswith("'")
 
 
@@ -461,15 +549,35 @@ def test_export_neutralises_fullwidth_equals_end_to_end(h):
 
     repo = Repository(h.app.state.engine)
     from service.models import CrossingVersionRow
+
     with h.app.state.sessionmaker() as s:
         ver = s.query(CrossingVersionRow).filter_by(crossing_id="cx-formula").one()
-    run = repo.start_run(video_path="/v.mp4", video_sha256="f" * 64, crossing_version_id=ver.id, model="m",
-                         settings={}, settings_hash="s", start_time=None)
+    run = repo.start_run(
+        video_path="/v.mp4",
+        video_sha256="f" * 64,
+        crossing_version_id=ver.id,
+        model="m",
+        settings={},
+        settings_hash="s",
+        start_time=None,
+    )
     from service.repository import EventRecord
 
-    repo.finish_run(run, events=[EventRecord(event_key="k", type="red_light", track_id=1, class_name="car", t=1.0,
-                                             frame=1, x1=1, y1=1, x2=2, y2=2)], counts=[], duration_s=1.0,
-                    frames=None, elapsed_s=1.0, timings={})
-    r = h.client.get("/api/exports/events.csv?crossing_id=cx-formula&lang=en", headers=h.headers("admin", "admin-battery"))
+    repo.finish_run(
+        run,
+        events=[
+            EventRecord(
+                event_key="k", type="red_light", track_id=1, class_name="car", t=1.0, frame=1, x1=1, y1=1, x2=2, y2=2
+            )
+        ],
+        counts=[],
+        duration_s=1.0,
+        frames=None,
+        elapsed_s=1.0,
+        timings={},
+    )
+    r = h.client.get(
+        "/api/exports/events.csv?crossing_id=cx-formula&lang=en", headers=h.headers("admin", "admin-battery")
+    )
     assert r.status_code == 200
     assert "'\uff1d1+1" in r.text and ",\uff1d1+1" not in r.text

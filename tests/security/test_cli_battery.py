@@ -6,6 +6,7 @@ evidence on disk matches its stored SHA-256, and no run's files are written over
 The CLI runs in-process (`service.cli.main`) with a pixel detector (`synthetic_cli`); only the
 concurrency row starts processes. `scripts/security_battery.py` counts these rows.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,16 +35,23 @@ IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("cli")
-    w = {"dir": d, "clip": synthetic_cli.make_clip(d / "clip.mp4"),
-         "crossing": synthetic_cli.write_crossing(d / "c.yaml")}
+    w = {
+        "dir": d,
+        "clip": synthetic_cli.make_clip(d / "clip.mp4"),
+        "crossing": synthetic_cli.write_crossing(d / "c.yaml"),
+    }
     w["one_px"] = _one_pixel_video(d / "one.mkv")
     w["huge_frame"] = synthetic_cli.write_crossing(d / "huge.yaml", frame_size=[1e20, 1e20])
     (d / "deep.yaml").write_text("id: x\nname: " + "[" * 2000 + "]" * 2000 + "\n")
     good = (d / "c.yaml").read_text()
     (d / "bigint.yaml").write_text(good.replace("frame_size:\n- 640", "frame_size:\n- " + "9" * 5000))
     assert "9" * 5000 in (d / "bigint.yaml").read_text()
-    (d / "alias.yaml").write_text("a: &a [" + ",".join(["x"] * 50) + "]\n" + "".join(
-        f"{c}: &{c} [" + ",".join([f"*{p}"] * 50) + "]\n" for p, c in zip("abcdefg", "bcdefgh", strict=True)))
+    (d / "alias.yaml").write_text(
+        "a: &a ["
+        + ",".join(["x"] * 50)
+        + "]\n"
+        + "".join(f"{c}: &{c} [" + ",".join([f"*{p}"] * 50) + "]\n" for p, c in zip("abcdefg", "bcdefgh", strict=True))
+    )
     (d / "plan_deep.yaml").write_text("[" * 2000 + "]" * 2000 + "\n")
     (d / "plan_big.yaml").write_text(f"- t: {'9' * 5000}\n  state: RED\n")
     (d / "plan_nan.yaml").write_text("- t: .nan\n  state: RED\n")
@@ -89,8 +97,10 @@ def stored(db: Path) -> tuple[int, int, int]:
         return (0, 0, 0)
     with sqlite3.connect(db) as c:
         names = {r[0] for r in c.execute("select name from sqlite_master where type='table'")}
-        return tuple(c.execute(f"select count(*) from {t}").fetchone()[0] if t in names else 0  # type: ignore[return-value]
-                     for t in ("video_runs", "events", "crossings"))
+        return tuple(
+            c.execute(f"select count(*) from {t}").fetchone()[0] if t in names else 0  # type: ignore[return-value]
+            for t in ("video_runs", "events", "crossings")
+        )
 
 
 # -- the table --------------------------------------------------------------------------------------
@@ -99,19 +109,42 @@ def stored(db: Path) -> tuple[int, int, int]:
 Build = Callable[[dict[str, Path], Path], list[str]]
 
 
-def proc(video: str = "{clip}", crossing: str = "{crossing}", *extra: str, db: str = "sqlite:///{row}/cw.db",
-         ev: str = "{row}/ev") -> Build:
+def proc(
+    video: str = "{clip}",
+    crossing: str = "{crossing}",
+    *extra: str,
+    db: str = "sqlite:///{row}/cw.db",
+    ev: str = "{row}/ev",
+) -> Build:
     def build(w: dict[str, Path], row: Path) -> list[str]:
         f = {k: str(v) for k, v in w.items()} | {"row": str(row)}
-        return ["process", video.format(**f), "--crossing", crossing.format(**f), "--db", db.format(**f),
-                "--evidence-dir", ev.format(**f), "--device", "cpu", *(a.format(**f) for a in extra)]
+        return [
+            "process",
+            video.format(**f),
+            "--crossing",
+            crossing.format(**f),
+            "--db",
+            db.format(**f),
+            "--evidence-dir",
+            ev.format(**f),
+            "--device",
+            "cpu",
+            *(a.format(**f) for a in extra),
+        ]
+
     return build
 
 
-def batch(video: str = "{clip}", crossing: str = "{crossing}", *extra: str, db: str = "sqlite:///{row}/cw.db",
-          ev: str = "{row}/ev") -> Build:
+def batch(
+    video: str = "{clip}",
+    crossing: str = "{crossing}",
+    *extra: str,
+    db: str = "sqlite:///{row}/cw.db",
+    ev: str = "{row}/ev",
+) -> Build:
     def build(w: dict[str, Path], row: Path) -> list[str]:
         return ["batch", *proc(video, crossing, *extra, "--workers", "1", db=db, ev=ev)(w, row)[1:]]
+
     return build
 
 
@@ -119,6 +152,7 @@ def verify(*extra: str, db: str = "sqlite:///{row}/cw.db", ev: str = "{row}/ev")
     def build(w: dict[str, Path], row: Path) -> list[str]:
         f = {k: str(v) for k, v in w.items()} | {"row": str(row)}
         return ["verify", *(a.format(**f) for a in extra), "--db", db.format(**f), "--evidence-dir", ev.format(**f)]
+
     return build
 
 
@@ -235,8 +269,11 @@ def test_batch_fails_the_bad_file_in_one_line(world, tmp_path, capsys, record_pr
     assert stored(tmp_path / "cw.db")[:2] == (0, 0)
 
 
-@pytest.mark.parametrize("uid", ["a\nb\x1b[31mred", "\u202eevil", "x" * 100_000, "'; DROP TABLE events; --"],
-                         ids=["newline-ansi", "bidi", "100k", "sql"])
+@pytest.mark.parametrize(
+    "uid",
+    ["a\nb\x1b[31mred", "\u202eevil", "x" * 100_000, "'; DROP TABLE events; --"],
+    ids=["newline-ansi", "bidi", "100k", "sql"],
+)
 def test_verify_hostile_event_ids_one_line_each(world, tmp_path, capsys, monkeypatch, record_property, uid):
     record_property("attack_class", "cli verify: hostile event ids")
     monkeypatch.setenv("CROSSWATCH_EVIDENCE_KEY", "battery-key")
@@ -278,8 +315,9 @@ def _counts(db: Path | str) -> tuple[int, ...]:
     engine = make_engine(_url(db))
     try:
         with engine.connect() as c:
-            return tuple(c.execute(text(f"select count(*) from {t}")).scalar_one()
-                         for t in ("video_runs", "events", "crossings"))
+            return tuple(
+                c.execute(text(f"select count(*) from {t}")).scalar_one() for t in ("video_runs", "events", "crossings")
+            )
     finally:
         engine.dispose()
 
@@ -310,13 +348,31 @@ def test_two_processes_one_video_one_run(world, tmp_path, db_url, record_propert
     record_property("attack_class", "cli process: two runs of one video at once (cause 9)")
     ev = tmp_path / "ev"
     (tmp_path / "barrier").mkdir()
-    env = {**os.environ, "YOLO_OFFLINE": "1", "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-           "CW_BARRIER": f"{tmp_path / 'barrier'}:2"}
+    env = {
+        **os.environ,
+        "YOLO_OFFLINE": "1",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "CW_BARRIER": f"{tmp_path / 'barrier'}:2",
+    }
     env.pop("CROSSWATCH_DB_URL", None)
-    cmd = [sys.executable, str(HERE / "synthetic_cli.py"), "process", str(world["clip"]), "--crossing",
-           str(world["crossing"]), "--db", db_url, "--evidence-dir", str(ev), "--device", "cpu"]
-    procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    cmd = [
+        sys.executable,
+        str(HERE / "synthetic_cli.py"),
+        "process",
+        str(world["clip"]),
+        "--crossing",
+        str(world["crossing"]),
+        "--db",
+        db_url,
+        "--evidence-dir",
+        str(ev),
+        "--device",
+        "cpu",
+    ]
+    procs = [
+        subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
     for code, _out, err in results:
         assert code == 0 and "Traceback" not in err, err
@@ -374,8 +430,9 @@ def test_killed_attempt_folder_is_swept_and_stale_run_folder_cleared(world, tmp_
     left = ev / ".attempts" / f"{socket.gethostname()}-{dead.pid}-abcdef012345" / "x"
     left.mkdir(parents=True)
     (left / "composite.jpg").write_bytes(b"half")
-    req = ProcessRequest.build(world["clip"], world["crossing"], db_url=f"sqlite:///{tmp_path / 'cw.db'}",
-                               evidence_dir=ev, device="cpu")
+    req = ProcessRequest.build(
+        world["clip"], world["crossing"], db_url=f"sqlite:///{tmp_path / 'cw.db'}", evidence_dir=ev, device="cpu"
+    )
     rel = run_key_of(load_crossing(world["crossing"]), file_sha256(world["clip"]), req.settings_hash()).evidence_dir
     (ev / rel / "red_light-7-stop-1").mkdir(parents=True)
     (ev / rel / "red_light-7-stop-1" / "frame_past.jpg").write_bytes(b"stale")

@@ -3,6 +3,7 @@ crossing file holds, loading it either gives a crossing whose every number is fi
 the frame and whose text is bounded and printable, or one ConfigError line naming the source,
 never another exception and never a pydantic web link. Each test records how many cases ran
 (`record_property("cases", n)`), which scripts/security_battery.py adds to the table."""
+
 from __future__ import annotations
 
 import math
@@ -26,13 +27,25 @@ from detector.config import (
 from .conftest import sample_config
 
 CASES = 40
-SETTINGS = settings(max_examples=CASES, deadline=None, database=None, derandomize=True,
-                    suppress_health_check=list(HealthCheck))
+SETTINGS = settings(
+    max_examples=CASES, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
 BAD_FLOATS = st.sampled_from([math.nan, math.inf, -math.inf, 1e300, -1e300, 1e20, 2.0**63])
-NUMERIC_PATHS = ["stop_lines.0.entering.0", "stop_lines.0.entering.1", "stop_lines.0.points.0.0",
-                 "stop_lines.0.points.1.1", "lanes.0.direction.0", "lanes.0.direction.1", "lanes.0.polygon.0.0",
-                 "lanes.0.polygon.2.1", "signals.0.lamps.red.0", "signals.0.lamps.red.2", "grace_s",
-                 "frame_size.0", "frame_size.1"]
+NUMERIC_PATHS = [
+    "stop_lines.0.entering.0",
+    "stop_lines.0.entering.1",
+    "stop_lines.0.points.0.0",
+    "stop_lines.0.points.1.1",
+    "lanes.0.direction.0",
+    "lanes.0.direction.1",
+    "lanes.0.polygon.0.0",
+    "lanes.0.polygon.2.1",
+    "signals.0.lamps.red.0",
+    "signals.0.lamps.red.2",
+    "grace_s",
+    "frame_size.0",
+    "frame_size.1",
+]
 
 
 def _set(data: dict, path: str, value) -> dict:
@@ -107,8 +120,10 @@ def test_non_finite_or_absurd_number_anywhere_is_refused(cases):
 
 def test_random_numbers_give_a_valid_crossing_or_one_error(cases):
     @SETTINGS
-    @given(path=st.sampled_from(NUMERIC_PATHS),
-           value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-(2**70), 2**70)))
+    @given(
+        path=st.sampled_from(NUMERIC_PATHS),
+        value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-(2**70), 2**70)),
+    )
     def run(path, value):
         cases()
         _load(_set(sample_config(), path, value))
@@ -133,9 +148,15 @@ def test_frame_size_is_accepted_only_in_bounds(cases):
 
 def test_names_are_bounded_printable_text(cases):
     @SETTINGS
-    @given(name=st.one_of(st.text(max_size=300), st.text(alphabet=string.printable, max_size=250),
-                          st.integers(), st.binary(max_size=10)),
-           district=st.one_of(st.none(), st.text(max_size=250)))
+    @given(
+        name=st.one_of(
+            st.text(max_size=300),
+            st.text(alphabet=string.printable, max_size=250),
+            st.integers(),
+            st.binary(max_size=10),
+        ),
+        district=st.one_of(st.none(), st.text(max_size=250)),
+    )
     def run(name, district):
         cases()
         c = _load(sample_config(name=name, district=district))
@@ -162,15 +183,33 @@ def test_ids_never_hold_control_characters(cases):
 
 
 JSON_LEAVES = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20))
-JSONISH = st.recursive(JSON_LEAVES, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                            st.dictionaries(st.text(max_size=8), inner, max_size=4)),
-                       max_leaves=30)
+JSONISH = st.recursive(
+    JSON_LEAVES,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=30,
+)
 
 
 def test_arbitrary_structures_never_raise_anything_but_config_error(cases):
     @SETTINGS
-    @given(key=st.sampled_from(["id", "name", "district", "frame_size", "signals", "stop_lines", "lanes",
-                                "location", "detection", "grace_s", "extra"]), value=JSONISH)
+    @given(
+        key=st.sampled_from(
+            [
+                "id",
+                "name",
+                "district",
+                "frame_size",
+                "signals",
+                "stop_lines",
+                "lanes",
+                "location",
+                "detection",
+                "grace_s",
+                "extra",
+            ]
+        ),
+        value=JSONISH,
+    )
     def run(key, value):
         cases()
         data = sample_config()
@@ -227,6 +266,7 @@ def test_long_integers_in_yaml_are_refused(cases):
 
 def test_yaml_round_trip_of_accepted_crossings(cases):
     """What is accepted can be dumped and loaded again to the same crossing (what the service stores)."""
+
     @SETTINGS
     @given(grace=st.floats(0, 10), name=st.text(alphabet=string.ascii_letters + "路口 ", min_size=1, max_size=50))
     def run(grace, name):

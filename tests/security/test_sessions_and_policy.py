@@ -2,6 +2,7 @@
 concurrency and across processes (2, 15), login holding no write lock while hashing (3), the
 bounded failed-login audit (3), policy across processes (15), the scoped operator's district move
 (14) and the keyed, anchored audit chain (8)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -83,12 +84,15 @@ def test_token_after_reactivation_of_a_deactivated_user_stays_dead(hostile):
 
 
 # -- scoped operator (cause 14) ----------------------------------------------------------------
-@pytest.mark.parametrize("scope,district,code", [
-    ({"crossing_ids": ["cx-op"]}, "西城区", 403),     # crossing-scoped: may not move it
-    ({"crossing_ids": ["cx-op"]}, None, 403),        # ... nor drop its district
-    ({"crossing_ids": ["cx-op"]}, "东城区", 201),     # same district: a new geometry version is fine
-    ({"districts": ["东城区"]}, "西城区", 403),        # district-scoped: outside their district
-])
+@pytest.mark.parametrize(
+    "scope,district,code",
+    [
+        ({"crossing_ids": ["cx-op"]}, "西城区", 403),  # crossing-scoped: may not move it
+        ({"crossing_ids": ["cx-op"]}, None, 403),  # ... nor drop its district
+        ({"crossing_ids": ["cx-op"]}, "东城区", 201),  # same district: a new geometry version is fine
+        ({"districts": ["东城区"]}, "西城区", 403),  # district-scoped: outside their district
+    ],
+)
 def test_scoped_operator_cannot_move_a_crossing(hostile, scope, district, code):
     admin = hostile.headers("admin", "root-admin")
     data = sample_config(id="cx-op", name="路口", district="东城区")
@@ -129,8 +133,9 @@ def _parallel_logins(base: str, username: str, n: int, password: str = "wrong-pa
 
     async def main() -> list[int]:
         async with httpx.AsyncClient(base_url=base, timeout=60) as c:
-            rs = await asyncio.gather(*(c.post("/api/auth/login", json={"username": username, "password": password})
-                                        for _ in range(n)))
+            rs = await asyncio.gather(
+                *(c.post("/api/auth/login", json={"username": username, "password": password}) for _ in range(n))
+            )
         return [r.status_code for r in rs]
 
     return asyncio.run(main())
@@ -185,8 +190,9 @@ def test_login_holds_no_write_lock_while_hashing(hostile, monkeypatch):
         return real(password_hash, password)
 
     monkeypatch.setattr(security, "verify_password", slow)
-    t = threading.Thread(target=lambda: hostile.client.post("/api/auth/login",
-                                                             json={"username": name, "password": "wrong-one"}))
+    t = threading.Thread(
+        target=lambda: hostile.client.post("/api/auth/login", json={"username": name, "password": "wrong-one"})
+    )
     t.start()
     try:
         assert started.wait(10)
@@ -212,7 +218,9 @@ def test_limiter_holds_across_processes(db_url, tmp_path):
     try:
         name = ha.user("reviewer", "shared")
         for _ in range(ha.settings.login_attempts):
-            assert ha.client.post("/api/auth/login", json={"username": name, "password": "wrong-pass"}).status_code == 401
+            assert (
+                ha.client.post("/api/auth/login", json={"username": name, "password": "wrong-pass"}).status_code == 401
+            )
         r = hb.client.post("/api/auth/login", json={"username": name, "password": PASSWORD})
         assert r.status_code == 429
     finally:
@@ -260,17 +268,29 @@ def _rehash_from(h: Hostile, first_id: int, key: bytes | None) -> None:
     who can write the database would after an edit."""
     with h.app.state.write_sessionmaker.begin() as s:
         rows = s.scalars(select(AuditRow).where(AuditRow.id >= first_id).order_by(AuditRow.id)).all()
-        prev = s.scalar(select(AuditRow.hash).where(AuditRow.id < first_id).order_by(AuditRow.id.desc()).limit(1)) \
+        prev = (
+            s.scalar(select(AuditRow.hash).where(AuditRow.id < first_id).order_by(AuditRow.id.desc()).limit(1))
             or audit.GENESIS
+        )
         for r in rows:
             r.prev_hash = prev
             r.hash = audit.entry_hash(prev, r.at, r.actor, r.action, r.object_type, r.object_id, r.payload, key)
             prev = r.hash
 
 
-TAMPERS = ["delete-last", "delete-last-three", "rewrite-and-rehash-unkeyed", "rewrite-and-rehash-wrong-key",
-           "head-deleted", "head-count-edited", "event-status-updated", "event-reviewer-updated",
-           "event-stage-updated", "unreviewed-event-confirmed", "head-moved-back-with-truncation"]
+TAMPERS = [
+    "delete-last",
+    "delete-last-three",
+    "rewrite-and-rehash-unkeyed",
+    "rewrite-and-rehash-wrong-key",
+    "head-deleted",
+    "head-count-edited",
+    "event-status-updated",
+    "event-reviewer-updated",
+    "event-stage-updated",
+    "unreviewed-event-confirmed",
+    "head-moved-back-with-truncation",
+]
 
 
 @pytest.mark.parametrize("tamper", TAMPERS)
@@ -294,13 +314,18 @@ def test_audit_tamper_is_detected(hostile, tamper):
             prev = s.scalar(select(AuditRow).where(AuditRow.id == last - 1))
             head.last_id, head.last_hash, head.entries = prev.id, prev.hash, head.entries - 1
         elif tamper.startswith("event-"):
-            column = {"event-status-updated": {"review_status": "dismissed"},
-                      "event-reviewer-updated": {"reviewed_by": "someone-else"},
-                      "event-stage-updated": {"review_stage": 2}}[tamper]
+            column = {
+                "event-status-updated": {"review_status": "dismissed"},
+                "event-reviewer-updated": {"reviewed_by": "someone-else"},
+                "event-stage-updated": {"review_stage": 2},
+            }[tamper]
             s.execute(update(EventRow).where(EventRow.uid == uids[1]).values(**column))
         elif tamper == "unreviewed-event-confirmed":
-            s.execute(update(EventRow).where(EventRow.uid == extra).values(review_status="confirmed", review_stage=1,
-                                                                         reviewed_by="ghost"))
+            s.execute(
+                update(EventRow)
+                .where(EventRow.uid == extra)
+                .values(review_status="confirmed", review_stage=1, reviewed_by="ghost")
+            )
     if tamper.startswith("rewrite"):
         with hostile.app.state.write_sessionmaker.begin() as s:
             first = s.scalar(select(AuditRow).where(AuditRow.action == "review").order_by(AuditRow.id).limit(1))
@@ -351,9 +376,12 @@ def test_password_checks_run_at_most_login_hash_concurrency_at_once(db_url, tmp_
 
             async def main() -> list[int]:
                 async with httpx.AsyncClient(base_url=base, timeout=60) as c:
-                    rs = await asyncio.gather(*(c.post("/api/auth/login", json={"username": f"spray{i}",
-                                                                                "password": "wrong-password"})
-                                                for i in range(16)))
+                    rs = await asyncio.gather(
+                        *(
+                            c.post("/api/auth/login", json={"username": f"spray{i}", "password": "wrong-password"})
+                            for i in range(16)
+                        )
+                    )
                 return [r.status_code for r in rs]
 
             codes = asyncio.run(main())

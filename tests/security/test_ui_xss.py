@@ -4,6 +4,7 @@ nothing runs; the UI is served with a Content-Security-Policy that still lets EC
 A real server (uvicorn, thread, fresh SQLite) and headless Debian chromium through Playwright, as
 tests/ui does, but on seeded rows instead of processed clips (no model needed).
 """
+
 from __future__ import annotations
 
 import json
@@ -88,8 +89,9 @@ def test_markup_in_a_crossing_name_is_text_on_every_page(server, browser, route)
     ctx, page, console, errors = _open(browser, base, token, route)
     try:
         if route == "dashboard":  # the map tooltip: the sink of the original report
-            page.wait_for_function("window.echarts && echarts.getInstanceByDom(document.getElementById('dash-map'))",
-                                   timeout=20000)
+            page.wait_for_function(
+                "window.echarts && echarts.getInstanceByDom(document.getElementById('dash-map'))", timeout=20000
+            )
             page.wait_for_timeout(500)
             page.evaluate("""() => {
                 const inst = echarts.getInstanceByDom(document.getElementById('dash-map'));

@@ -1,6 +1,7 @@
 """Battery rows for the jobs worker's path handling at open time (cause 10): a path checked at
 submission and swapped afterwards (folder -> symlink, file -> symlink, FIFO, deleted) is refused
 when the worker opens it, and the child reads exactly the file that was checked."""
+
 from __future__ import annotations
 
 import os
@@ -10,6 +11,7 @@ import pytest
 
 from service import paths
 from service.worker import WorkerConfig, run_once
+
 from .conftest import Hostile, sample_config
 from .fake_targets import reading_task
 
@@ -35,8 +37,14 @@ def _item(h: Hostile, uid: str) -> dict:
     return h.client.get(f"/api/jobs/{uid}", headers=h.headers("operator", "op-jobs")).json()["items"][0]
 
 
-SWAPS = ["folder-to-symlink", "file-to-symlink-outside", "file-to-symlink-inside", "file-to-fifo", "file-deleted",
-         "folder-to-symlink-chain"]
+SWAPS = [
+    "folder-to-symlink",
+    "file-to-symlink-outside",
+    "file-to-symlink-inside",
+    "file-to-fifo",
+    "file-deleted",
+    "folder-to-symlink-chain",
+]
 
 
 @pytest.mark.parametrize("swap", SWAPS)
@@ -89,8 +97,16 @@ def test_the_child_reads_the_checked_file_under_its_real_path(hostile, tmp_path)
     assert "fake child read 17 bytes" in _item(hostile, uid)["error"]
 
 
-OPEN_CASES = ["outside-root", "nul", "long-component", "directory", "symlink-final", "relative-dotdot", "missing",
-              "no-roots"]
+OPEN_CASES = [
+    "outside-root",
+    "nul",
+    "long-component",
+    "directory",
+    "symlink-final",
+    "relative-dotdot",
+    "missing",
+    "no-roots",
+]
 
 
 @pytest.mark.parametrize("case", OPEN_CASES)
@@ -101,10 +117,16 @@ def test_open_video_refuses(tmp_path, case):
     (root / "link.mp4").symlink_to(root / "a.mp4")
     (tmp_path / "out.mp4").write_bytes(b"x")
     roots = paths.allowed_roots(root)
-    path = {"outside-root": str(tmp_path / "out.mp4"), "nul": str(root / "a\x00.mp4"),
-            "long-component": str(root / ("a" * 300)), "directory": str(root),
-            "symlink-final": str(root / "link.mp4"), "relative-dotdot": str(root / ".." / "out.mp4"),
-            "missing": str(root / "none.mp4"), "no-roots": str(root / "a.mp4")}[case]
+    path = {
+        "outside-root": str(tmp_path / "out.mp4"),
+        "nul": str(root / "a\x00.mp4"),
+        "long-component": str(root / ("a" * 300)),
+        "directory": str(root),
+        "symlink-final": str(root / "link.mp4"),
+        "relative-dotdot": str(root / ".." / "out.mp4"),
+        "missing": str(root / "none.mp4"),
+        "no-roots": str(root / "a.mp4"),
+    }[case]
     with pytest.raises(paths.PathRefused):
         paths.open_video(path, () if case == "no-roots" else roots)
 

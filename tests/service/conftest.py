@@ -3,6 +3,7 @@
 
 Start a throwaway server:  export CROSSWATCH_TEST_PG_URL="$(scripts/pg_test_server.sh | tail -n1)"
 """
+
 from __future__ import annotations
 
 import sys

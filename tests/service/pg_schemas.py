@@ -4,6 +4,7 @@ module-scoped apps of the API tests).
 
 Start a throwaway server:  export CROSSWATCH_TEST_PG_URL="$(scripts/pg_test_server.sh | tail -n1)"
 """
+
 from __future__ import annotations
 
 import os
@@ -19,7 +20,7 @@ from sqlalchemy.pool import NullPool
 from service.db import make_engine
 
 PG_ENV = "CROSSWATCH_TEST_PG_URL"
-PG_SKIP = f"{PG_ENV} is not set; start a server: export {PG_ENV}=\"$(scripts/pg_test_server.sh | tail -n1)\""
+PG_SKIP = f'{PG_ENV} is not set; start a server: export {PG_ENV}="$(scripts/pg_test_server.sh | tail -n1)"'
 
 
 def _pg_url(base: str, schema: str) -> str:

@@ -1,4 +1,5 @@
 """Repository and schema tests; each runs on SQLite and on PostgreSQL (see conftest.py)."""
+
 from __future__ import annotations
 
 import os
@@ -63,9 +64,23 @@ def as_yaml(c: Crossing) -> str:
 
 def event(key: str = "red_light-7-120", t: float = 4.0, *, n_evidence: int = 2, **changes) -> EventRecord:
     values = dict(
-        event_key=key, type="red_light", track_id=7, class_name="car", t=t, frame=int(t * 30),
-        x1=10.0, y1=20.0, x2=110.0, y2=220.0, lane="l1", stop_line="north", signal_id="s1",
-        signal_state="RED", signal_source="lamp", since_red_s=3.5, confidence=0.9,
+        event_key=key,
+        type="red_light",
+        track_id=7,
+        class_name="car",
+        t=t,
+        frame=int(t * 30),
+        x1=10.0,
+        y1=20.0,
+        x2=110.0,
+        y2=220.0,
+        lane="l1",
+        stop_line="north",
+        signal_id="s1",
+        signal_state="RED",
+        signal_source="lamp",
+        since_red_s=3.5,
+        confidence=0.9,
         evidence=[
             EvidenceRecord(kind=f"k{i}", relpath=f"{key}/{i}.jpg", sha256=f"{i:064x}", size=1000 + i, mime="image/jpeg")
             for i in range(n_evidence)
@@ -79,15 +94,27 @@ def new_run(repo: Repository, *, sha: str = "a" * 64, settings: dict | None = No
     info = repo.upsert_crossing(crossing(), as_yaml(crossing()))
     settings = settings if settings is not None else {"conf": 0.25, "imgsz": 1280}
     run_id = repo.start_run(
-        video_path="/videos/a.mp4", video_sha256=sha, crossing_version_id=info.version_id, model="yolo11s",
-        settings=settings, settings_hash=hash_settings(settings), start_time=start_time,
+        video_path="/videos/a.mp4",
+        video_sha256=sha,
+        crossing_version_id=info.version_id,
+        model="yolo11s",
+        settings=settings,
+        settings_hash=hash_settings(settings),
+        start_time=start_time,
     )
     return run_id, info.version_id
 
 
 def finish(repo: Repository, run_id: int, events=(), counts=()) -> list[str]:
-    return repo.finish_run(run_id, events=list(events), counts=list(counts), duration_s=60.0, frames=1800,
-                           elapsed_s=12.5, timings={"detect": 8.0, "track": 1.0})
+    return repo.finish_run(
+        run_id,
+        events=list(events),
+        counts=list(counts),
+        duration_s=60.0,
+        frames=1800,
+        elapsed_s=12.5,
+        timings={"detect": 8.0, "track": 1.0},
+    )
 
 
 def table_counts(engine) -> dict[str, int]:
@@ -106,8 +133,9 @@ def snapshot(engine) -> dict[str, list[tuple]]:
 
 def run_python(code: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 # -- schema / engine ---------------------------------------------------------------------------
@@ -176,8 +204,13 @@ def test_concurrent_upgrade_from_several_processes(db_url, tmp_path):
     n = 3
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [
-        subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), db_url, str(tmp_path / f"r{i}"), str(go)],
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(code), db_url, str(tmp_path / f"r{i}"), str(go)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i in range(n)
     ]
     deadline = time.monotonic() + 60
@@ -195,7 +228,9 @@ def test_concurrent_upgrade_from_several_processes(db_url, tmp_path):
         engine.dispose()
 
 
-@pytest.mark.parametrize(("pragma", "expected"), [("journal_mode", "wal"), ("foreign_keys", 1), ("busy_timeout", 30000)])
+@pytest.mark.parametrize(
+    ("pragma", "expected"), [("journal_mode", "wal"), ("foreign_keys", 1), ("busy_timeout", 30000)]
+)
 def test_sqlite_connection_settings(tmp_path, pragma, expected):
     path = tmp_path / "new" / "folder" / "cw.db"
     engine = make_engine(f"sqlite:///{path}")
@@ -211,8 +246,17 @@ def test_sqlite_connection_settings(tmp_path, pragma, expected):
 def test_foreign_keys_are_enforced(repo):
     with pytest.raises(IntegrityError):
         with repo.engine.begin() as c:
-            c.execute(insert(TrafficCountRow).values(crossing_id="nope", crossing_version_id=999, run_id=999,
-                                                     stop_line="x", class_name="car", minute_start=0, count=1))
+            c.execute(
+                insert(TrafficCountRow).values(
+                    crossing_id="nope",
+                    crossing_version_id=999,
+                    run_id=999,
+                    stop_line="x",
+                    class_name="car",
+                    minute_start=0,
+                    count=1,
+                )
+            )
 
 
 def test_sqlite_upgrade_runs_with_foreign_keys_off_then_restores_them(tmp_path, monkeypatch):
@@ -254,8 +298,9 @@ def test_default_db_url(monkeypatch, env, expected):
     assert default_db_url() == expected
 
 
-@pytest.mark.parametrize("url", ["postgresql://u@127.0.0.1/db", "postgres://u@127.0.0.1/db",
-                                 "postgresql+psycopg://u@127.0.0.1/db"])
+@pytest.mark.parametrize(
+    "url", ["postgresql://u@127.0.0.1/db", "postgres://u@127.0.0.1/db", "postgresql+psycopg://u@127.0.0.1/db"]
+)
 def test_postgres_urls_use_psycopg3(url):
     engine = make_engine(url)  # no connection is made
     assert (engine.dialect.name, engine.dialect.driver) == ("postgresql", "psycopg")
@@ -334,11 +379,19 @@ def test_start_finish_and_reprocessing_adds_nothing(repo):
     assert (run.id, run.status, run.frames, run.duration_s, run.elapsed_s) == (run_id, "done", 1800, 60.0, 12.5)
     assert run.timings == {"detect": 8.0, "track": 1.0} and run.settings == settings
     assert run.finished_at is not None and run.start_time == T0
-    assert table_counts(repo.engine) == {"crossings": 1, "crossing_versions": 1, "video_runs": 1, "events": 2,
-                                         "evidence_files": 5, "traffic_counts": 2}
+    assert table_counts(repo.engine) == {
+        "crossings": 1,
+        "crossing_versions": 1,
+        "video_runs": 1,
+        "events": 2,
+        "evidence_files": 5,
+        "traffic_counts": 2,
+    }
     rows = repo.run_events(run_id)
     assert [(r.uid, r.event_key, r.type, len(r.evidence)) for r in rows] == [
-        (uids[0], "red_light-7-120", "red_light", 2), (uids[1], "wrong_way-9-300", "wrong_way", 3)]
+        (uids[0], "red_light-7-120", "red_light", 2),
+        (uids[1], "wrong_way-9-300", "wrong_way", 3),
+    ]
     assert rows[0].occurred_at == T0 + timedelta(seconds=4.0)
     assert rows[0].review_status == "pending" and rows[0].crossing_id == A.id
     assert rows[0].box == (10.0, 20.0, 110.0, 220.0)
@@ -346,8 +399,15 @@ def test_start_finish_and_reprocessing_adds_nothing(repo):
     before = snapshot(repo.engine)
     assert repo.upsert_crossing(A, as_yaml(A)).version_id == version_id
     with pytest.raises(RunAlreadyDone) as e:
-        repo.start_run(video_path="/elsewhere/a.mp4", video_sha256=key[0], crossing_version_id=version_id,
-                       model="other", settings=settings, settings_hash=key[2], start_time=None)
+        repo.start_run(
+            video_path="/elsewhere/a.mp4",
+            video_sha256=key[0],
+            crossing_version_id=version_id,
+            model="other",
+            settings=settings,
+            settings_hash=key[2],
+            start_time=None,
+        )
     assert e.value.run.id == run_id
     with pytest.raises(RunAlreadyDone):
         finish(repo, run_id, [event("red_light-1-1")])
@@ -375,8 +435,17 @@ def _inject_stale_rows(repo: Repository, run_id: int) -> None:
         run = s.get_one(VideoRunRow, run_id)
         ver = s.get_one(CrossingVersionRow, run.crossing_version_id)
         s.add(Repository._event_row(event("red_light-1-1", 1.0), run, ver))
-        s.add(TrafficCountRow(crossing_id=ver.crossing_id, crossing_version_id=ver.id, run_id=run_id,
-                              stop_line="north", class_name="car", minute_start=0, count=99))
+        s.add(
+            TrafficCountRow(
+                crossing_id=ver.crossing_id,
+                crossing_version_id=ver.id,
+                run_id=run_id,
+                stop_line="north",
+                class_name="car",
+                minute_start=0,
+                count=99,
+            )
+        )
 
 
 @pytest.mark.parametrize("how", ["crashed", "failed", "crashed-with-rows", "failed-with-rows"])
@@ -396,8 +465,14 @@ def test_restart_after_crash_or_failure_is_clean(repo, how):
     assert again == run_id
     info = repo.get_run(run_id)
     assert (info.status, info.error, info.finished_at, info.start_time) == ("running", None, None, None)
-    assert table_counts(repo.engine) == {"crossings": 1, "crossing_versions": 1, "video_runs": 1, "events": 0,
-                                         "evidence_files": 0, "traffic_counts": 0}
+    assert table_counts(repo.engine) == {
+        "crossings": 1,
+        "crossing_versions": 1,
+        "video_runs": 1,
+        "events": 0,
+        "evidence_files": 0,
+        "traffic_counts": 0,
+    }
     uids = finish(repo, run_id, [event("red_light-1-1", 1.0)], [CountRecord("north", "car", 0, 2)])
     assert [e.uid for e in repo.run_events(run_id)] == uids
     assert repo.run_events(run_id)[0].occurred_at is None  # start time unknown this time
@@ -412,8 +487,12 @@ def _boom(*_a, **_k):
     ("events", "counts", "patch", "error"),
     [
         ([event("k1", 1.0), event("k2", 2.0), event("k1", 3.0)], [], None, IntegrityError),  # duplicate key
-        ([event("k1", 1.0), event("k2", 2.0, evidence=[EvidenceRecord("clip", "k2.mp4", None, 1, "video/mp4")])],
-         [], None, IntegrityError),  # NOT NULL in an evidence row
+        (
+            [event("k1", 1.0), event("k2", 2.0, evidence=[EvidenceRecord("clip", "k2.mp4", None, 1, "video/mp4")])],
+            [],
+            None,
+            IntegrityError,
+        ),  # NOT NULL in an evidence row
         ([event("k1", 1.0)], [CountRecord("north", "car", 0, -1)], None, IntegrityError),  # CHECK count >= 0
         ([event("k1", 1.0), event("k2", 2.0)], [CountRecord("north", "car", 0, 1)], _boom, RuntimeError),
     ],
@@ -426,8 +505,9 @@ def test_finish_run_is_atomic(repo, monkeypatch, events, counts, patch, error):
     with pytest.raises(error):
         finish(repo, run_id, events, counts)
     assert repo.get_run(run_id).status == "running"
-    assert {t: n for t, n in table_counts(repo.engine).items() if t in ("events", "evidence_files", "traffic_counts")} \
-        == {"events": 0, "evidence_files": 0, "traffic_counts": 0}
+    assert {
+        t: n for t, n in table_counts(repo.engine).items() if t in ("events", "evidence_files", "traffic_counts")
+    } == {"events": 0, "evidence_files": 0, "traffic_counts": 0}
     monkeypatch.undo()
     uids = finish(repo, run_id, [event("k1", 1.0)], [CountRecord("north", "car", 0, 1)])  # the retry works
     assert len(uids) == 1 and repo.get_run(run_id).status == "done"
@@ -459,10 +539,14 @@ def test_process_killed_inside_finish_run_leaves_nothing(repo, db_url):
     ("batches", "expected"),
     [
         ([[("north", "car", 0, 2), ("north", "car", 0, 3)]], [("north", "car", 0, 5)]),
-        ([[("north", "car", 0, 2), ("north", "bus", 0, 1), ("north", "car", 1, 4), ("south", "car", 0, 7)]],
-         [("north", "bus", 0, 1), ("north", "car", 0, 2), ("north", "car", 1, 4), ("south", "car", 0, 7)]),
-        ([[("north", "car", 0, 2)], [("north", "car", 0, 3), ("north", "car", 1, 1)]],  # add_counts, then finish
-         [("north", "car", 0, 5), ("north", "car", 1, 1)]),
+        (
+            [[("north", "car", 0, 2), ("north", "bus", 0, 1), ("north", "car", 1, 4), ("south", "car", 0, 7)]],
+            [("north", "bus", 0, 1), ("north", "car", 0, 2), ("north", "car", 1, 4), ("south", "car", 0, 7)],
+        ),
+        (
+            [[("north", "car", 0, 2)], [("north", "car", 0, 3), ("north", "car", 1, 1)]],  # add_counts, then finish
+            [("north", "car", 0, 5), ("north", "car", 1, 1)],
+        ),
     ],
     ids=["merged-in-one-batch", "distinct-keys", "streamed-then-finished"],
 )
@@ -480,8 +564,15 @@ def test_counts_are_upserted_one_row_per_key(repo, batches, expected):
 def test_counts_unique_key_is_enforced_by_the_database(repo):
     run_id, version_id = new_run(repo)
     finish(repo, run_id, [], [CountRecord("north", "car", 0, 1)])
-    row = dict(crossing_id=A.id, crossing_version_id=version_id, run_id=run_id, stop_line="north",
-               class_name="car", minute_start=0, count=1)
+    row = dict(
+        crossing_id=A.id,
+        crossing_version_id=version_id,
+        run_id=run_id,
+        stop_line="north",
+        class_name="car",
+        minute_start=0,
+        count=1,
+    )
     with pytest.raises(IntegrityError):
         with repo.engine.begin() as c:
             c.execute(insert(TrafficCountRow).values(**row))
@@ -506,10 +597,16 @@ def test_counts_unique_key_is_enforced_by_the_database(repo):
 )
 def test_count_events_filters(repo, filters, expected):
     run_id, _ = new_run(repo)
-    finish(repo, run_id, [
-        event("a", 1.0), event("b", 4.0, class_name="motorcycle"), event("c", 10.0, lane=None),
-        event("d", 30.0, type="wrong_way", signal_state=None, since_red_s=None),
-    ])
+    finish(
+        repo,
+        run_id,
+        [
+            event("a", 1.0),
+            event("b", 4.0, class_name="motorcycle"),
+            event("c", 10.0, lane=None),
+            event("d", 30.0, type="wrong_way", signal_state=None, since_red_s=None),
+        ],
+    )
     assert repo.count_events(run_id=run_id, **filters) == expected
 
 
@@ -542,15 +639,34 @@ def test_enum_values_are_stored_as_strings(repo):
 def test_event_record_from_violation(repo):
     from detector.types import SignalState, ViolationEvent, ViolationType
 
-    ev = ViolationEvent(type=ViolationType.RED_LIGHT, track_id=3, class_name="motorcycle", t=2.5, frame=75,
-                        box=(1, 2, 3, 4), lane="l2", signal_id="s1", signal=SignalState.RED, signal_source="plan",
-                        since_red_s=1.25, stop_line="north", confidence=0.8)
+    ev = ViolationEvent(
+        type=ViolationType.RED_LIGHT,
+        track_id=3,
+        class_name="motorcycle",
+        t=2.5,
+        frame=75,
+        box=(1, 2, 3, 4),
+        lane="l2",
+        signal_id="s1",
+        signal=SignalState.RED,
+        signal_source="plan",
+        since_red_s=1.25,
+        stop_line="north",
+        confidence=0.8,
+    )
     rec = EventRecord.from_violation(ev, [EvidenceRecord("clip", "e/clip.mp4", "f" * 64, 10, "video/mp4")])
     run_id, _ = new_run(repo)
     (uid,) = finish(repo, run_id, [rec])
     (row,) = repo.run_events(run_id)
-    assert (row.uid, row.event_key, row.type, row.signal_state, row.box, row.stop_line, row.since_red_s) == \
-        (uid, "red_light-3-75", "red_light", "RED", (1.0, 2.0, 3.0, 4.0), "north", 1.25)
+    assert (row.uid, row.event_key, row.type, row.signal_state, row.box, row.stop_line, row.since_red_s) == (
+        uid,
+        "red_light-3-75",
+        "red_light",
+        "RED",
+        (1.0, 2.0, 3.0, 4.0),
+        "north",
+        1.25,
+    )
     assert [f.relpath for f in row.evidence] == ["e/clip.mp4"]
 
 

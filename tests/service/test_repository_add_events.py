@@ -3,6 +3,7 @@
 Each test runs on SQLite and on PostgreSQL (see conftest.py); the helpers are the ones of
 test_repository.py, so a run here is set up exactly as there.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -81,8 +82,10 @@ def test_add_events_needs_a_running_run(repo, state, error):
     ("events", "error"),
     [
         ([event("k1"), event("k1", t=2.0)], ValueError),  # two events with one key in one call
-        ([event("k1"), event("k2", evidence=[EvidenceRecord("clip", "k2/clip.mp4", None, 1, "video/mp4")])],
-         IntegrityError),  # a broken evidence row: the whole batch is rolled back
+        (
+            [event("k1"), event("k2", evidence=[EvidenceRecord("clip", "k2/clip.mp4", None, 1, "video/mp4")])],
+            IntegrityError,
+        ),  # a broken evidence row: the whole batch is rolled back
     ],
     ids=["duplicate-key-in-batch", "bad-evidence-row"],
 )

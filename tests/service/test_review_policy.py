@@ -1,4 +1,5 @@
 """The review rule (`service.review_policy.decide`) on its own: no database, no HTTP client."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,16 +8,19 @@ from service.review_policy import Decision, ReviewRefused, decide
 from service.vocabulary import ReviewStatus
 
 
-@pytest.mark.parametrize("action,second,now,stage,by,user,want", [
-    ("confirm", False, "pending", 0, None, "a", (1, "confirmed")),
-    ("dismiss", False, "pending", 1, "a", "a", (1, "dismissed")),  # no second review: same user may redo
-    ("confirm", True, "pending", 0, None, "a", (1, "pending")),
-    ("dismiss", True, "pending", 0, None, "a", (1, "dismissed")),
-    ("confirm", True, "pending", 1, "a", "b", (2, "confirmed")),
-    ("needs_info", True, "pending", 1, "a", "b", (2, "needs_info")),
-    ("confirm", True, "needs_info", 1, "a", "a", (1, "pending")),  # re-review after more info: stage 1 again
-    ("confirm", True, "confirmed", 2, "b", "b", (1, "pending")),
-])
+@pytest.mark.parametrize(
+    "action,second,now,stage,by,user,want",
+    [
+        ("confirm", False, "pending", 0, None, "a", (1, "confirmed")),
+        ("dismiss", False, "pending", 1, "a", "a", (1, "dismissed")),  # no second review: same user may redo
+        ("confirm", True, "pending", 0, None, "a", (1, "pending")),
+        ("dismiss", True, "pending", 0, None, "a", (1, "dismissed")),
+        ("confirm", True, "pending", 1, "a", "b", (2, "confirmed")),
+        ("needs_info", True, "pending", 1, "a", "b", (2, "needs_info")),
+        ("confirm", True, "needs_info", 1, "a", "a", (1, "pending")),  # re-review after more info: stage 1 again
+        ("confirm", True, "confirmed", 2, "b", "b", (1, "pending")),
+    ],
+)
 def test_stage_and_status(action, second, now, stage, by, user, want):
     d = decide(action, second_review=second, status_now=now, stage_now=stage, reviewed_by=by, username=user)
     assert isinstance(d, Decision) and isinstance(d.status, ReviewStatus)

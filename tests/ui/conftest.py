@@ -16,6 +16,7 @@ Skips (with the reason) when Playwright, /usr/bin/chromium (or $CROSSWATCH_CHROM
 clips or the model are missing. `CROSSWATCH_UI_DATA_CACHE=DIR` (development only) keeps the
 processed database + evidence in DIR and copies them in on later runs instead of processing again.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,8 +38,16 @@ REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 SECRET = "ui-test-secret-" + "y" * 40
 CHROMIUM = Path(os.environ.get("CROSSWATCH_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 VIEWPORTS = ((1920, 1080), (1366, 768))
 # clip name -> wall-clock time of its first frame (hours apart, so events sort by clip)
 CLIPS = {
@@ -90,9 +99,22 @@ def _process_clips(db: Path, evidence: Path) -> None:
     from service.cli import main
 
     for name, start in CLIPS.items():
-        rc = main(["process", str(assets.sample_clip(name)), "--crossing", str(assets.sample_crossing(name)),
-                   "--db", f"sqlite:///{db}", "--evidence-dir", str(evidence), "--start-time", start,
-                   "--device", "cpu"])
+        rc = main(
+            [
+                "process",
+                str(assets.sample_clip(name)),
+                "--crossing",
+                str(assets.sample_crossing(name)),
+                "--db",
+                f"sqlite:///{db}",
+                "--evidence-dir",
+                str(evidence),
+                "--start-time",
+                start,
+                "--device",
+                "cpu",
+            ]
+        )
         assert rc == 0, f"crosswatch process {name} failed (exit {rc})"
 
 
@@ -186,9 +208,14 @@ def ui(tmp_path_factory) -> Iterator[UiServer]:
     tmp = tmp_path_factory.mktemp("ui")
     db, evidence = _prepare_data(tmp)
     (tmp / "ingest").mkdir()  # the tests put their videos here; nothing is written into assets/
-    settings = Settings(db_url=f"sqlite:///{db}", evidence_dir=evidence, secret_key=SECRET,
-                        ingest_root=tmp / "ingest", upload_dir=tmp / "uploads",
-                        stats_cache_s=0)
+    settings = Settings(
+        db_url=f"sqlite:///{db}",
+        evidence_dir=evidence,
+        secret_key=SECRET,
+        ingest_root=tmp / "ingest",
+        upload_dir=tmp / "uploads",
+        stats_cache_s=0,
+    )
     app = create_app(settings)
     ensure_demo_users(app.state.write_sessionmaker)
     port = _free_port()
@@ -232,8 +259,12 @@ def new_page(browser, base_url) -> Iterator[Callable[..., object]]:
     contexts, errors = [], []
 
     def make(viewport: tuple[int, int] = VIEWPORTS[0]):
-        ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, locale="zh-CN",
-                                  timezone_id="Asia/Shanghai", accept_downloads=True)
+        ctx = browser.new_context(
+            viewport={"width": viewport[0], "height": viewport[1]},
+            locale="zh-CN",
+            timezone_id="Asia/Shanghai",
+            accept_downloads=True,
+        )
         contexts.append(ctx)
         page = ctx.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -261,7 +292,8 @@ def page_as(ui, new_page) -> Callable[..., object]:
         page.add_init_script(
             "if (!sessionStorage.getItem('cw.init')) {"
             f" sessionStorage.setItem('cw.token', {tok}); sessionStorage.setItem('cw.init', '1');"
-            f" localStorage.setItem('cw.lang', {json.dumps(lang)}); }}")
+            f" localStorage.setItem('cw.lang', {json.dumps(lang)}); }}"
+        )
         page.goto(f"{ui.base_url}/#/{route}")
         wait_ready(page)
         return page

@@ -3,6 +3,7 @@ change role / scope / evidence access / active, reset a password), an account's 
 and shown once, then revoked) and the audit log (filters, paging, the chain verification result —
 intact, and broken after a row is edited behind the service's back). Every change is checked
 through the API (or by logging in / calling with the key), not only on the page."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -29,8 +30,9 @@ def test_users_list_equals_the_api(page_as, ui, screenshot):
     api = ui.get("admin", "/api/users")
     rows = page.locator("#users-table tbody tr")
     assert rows.count() == api["count"]
-    assert page.eval_on_selector_all("#users-table tbody tr", "rs => rs.map(r => r.dataset.user)") == \
-        [u["username"] for u in api["data"]]
+    assert page.eval_on_selector_all("#users-table tbody tr", "rs => rs.map(r => r.dataset.user)") == [
+        u["username"] for u in api["data"]
+    ]
     reviewer = page.locator("#users-table tr[data-user='reviewer']")
     assert reviewer.locator(".user-role-cell").inner_text() == "交警审核员"
     assert reviewer.locator(".user-scope").inner_text() == "全部路口"
@@ -79,6 +81,7 @@ def test_create_a_scoped_user_then_change_and_reset_it(page_as, ui, screenshot):
     page.fill("#user-password2", "second-password-2")
     page.click("#user-password-submit")
     page.wait_for_function("document.getElementById('user-password').value === ''")
+
     def login(pw: str) -> httpx.Response:
         return httpx.post(f"{ui.base_url}/api/auth/login", json={"username": name, "password": pw})
 
@@ -112,8 +115,10 @@ def test_api_key_is_shown_once_and_revoked(page_as, ui, screenshot):
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
     page.locator("#keys-table tbody tr", has_text=key_name).locator(".key-revoke").click()
-    page.wait_for_function(f"[...document.querySelectorAll('#keys-table tbody tr')].some(r => r.textContent.includes("
-                           f"{key_name!r}) && r.querySelector('.key-state').textContent.startsWith('已吊销'))")
+    page.wait_for_function(
+        f"[...document.querySelectorAll('#keys-table tbody tr')].some(r => r.textContent.includes("
+        f"{key_name!r}) && r.querySelector('.key-state').textContent.startsWith('已吊销'))"
+    )
     assert dialogs and key_name in dialogs[0]
     assert httpx.get(f"{ui.base_url}/api/auth/me", headers={"X-API-Key": secret}).status_code == 401
     keys = ui.get("admin", f"/api/users/{analyst['id']}/api-keys")["data"]
@@ -128,8 +133,12 @@ def audit_page(page_as, route="audit", viewport=(1920, 1080)):
 
 
 def test_audit_log_filters_and_verifies_the_chain(page_as, ui, screenshot):
-    ui.request("admin", "POST", "/api/users", json={"username": f"ui-audit-{uuid.uuid4().hex[:6]}",
-                                                   "password": "audit-password-1", "role": "operator"})
+    ui.request(
+        "admin",
+        "POST",
+        "/api/users",
+        json={"username": f"ui-audit-{uuid.uuid4().hex[:6]}", "password": "audit-password-1", "role": "operator"},
+    )
     page = audit_page(page_as)
     verify = ui.get("admin", "/api/audit/verify")
     assert verify["ok"] is True

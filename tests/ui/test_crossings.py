@@ -6,6 +6,7 @@ server validation errors name the field; YAML export and import.
 Every test that saves puts the crossing's original YAML back afterwards (an identical config makes
 the stored version current again), so other UI tests see the geometry the clips were processed with.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -33,8 +34,9 @@ def next_version(detail: dict) -> int:
 def open_editor(page_as, crossing: str = CROSSING):
     page = page_as("operator", f"crossings/{crossing}")
     page.wait_for_selector("#cx-overlay polygon", state="attached")
-    page.wait_for_function("() => { const i = document.getElementById('cx-snapshot');"
-                           " return i.complete && i.naturalWidth > 0; }")
+    page.wait_for_function(
+        "() => { const i = document.getElementById('cx-snapshot'); return i.complete && i.naturalWidth > 0; }"
+    )
     return page
 
 
@@ -161,9 +163,12 @@ def test_server_validation_names_the_field(ui, page_as, screenshot):
     assert ui.get("operator", f"/api/crossings/{CROSSING}")["version"] == before["version"]  # nothing saved
 
 
-@pytest.mark.parametrize(("clicks", "message"), [
-    ([(0.1, 0.1), (0.2, 0.1)], "车道多边形至少需要 3 个点"),
-])
+@pytest.mark.parametrize(
+    ("clicks", "message"),
+    [
+        ([(0.1, 0.1), (0.2, 0.1)], "车道多边形至少需要 3 个点"),
+    ],
+)
 def test_client_check_refuses_an_open_lane(clicks, message, page_as):
     page = open_editor(page_as)
     page.click("#cx-tool-lane")
@@ -205,6 +210,7 @@ def test_leaving_with_unsaved_drawings_asks_first(ui, page_as, screenshot):
         def handle(dialog):
             dialogs.append((dialog.type, dialog.message))
             dialog.accept() if accept else dialog.dismiss()
+
         page.remove_listener("dialog", answer.current) if getattr(answer, "current", None) else None
         answer.current = handle
         page.on("dialog", handle)
@@ -224,9 +230,12 @@ def test_leaving_with_unsaved_drawings_asks_first(ui, page_as, screenshot):
     assert page.locator("#cx-state").inner_text() == "有未保存的修改"
     hash_before = page.evaluate("location.hash")
 
-    for leave in (lambda: page.go_forward(), lambda: page.click("#cx-back"),
-                  lambda: page.click("#nav a[data-route='crossings']"),
-                  lambda: page.click("#lang-switch button[data-lang='en']")):
+    for leave in (
+        lambda: page.go_forward(),
+        lambda: page.click("#cx-back"),
+        lambda: page.click("#nav a[data-route='crossings']"),
+        lambda: page.click("#lang-switch button[data-lang='en']"),
+    ):
         n = len(dialogs)
         leave()
         page.wait_for_timeout(300)

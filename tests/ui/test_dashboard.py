@@ -2,6 +2,7 @@
 hotspot ranking shown equal the statistics API's answers for the same filter, the charts draw
 what the API says (and are not blank), exports download files that parse, the filter form
 changes the numbers, and a non-analyst role gets neither the nav link nor the page."""
+
 from __future__ import annotations
 
 import csv
@@ -78,12 +79,15 @@ def wait_reloaded(page, before: str) -> None:
 def chart_option(page, selector: str) -> dict:
     return page.evaluate(
         "sel => { const c = window.echarts.getInstanceByDom(document.querySelector(sel));"
-        " const o = c.getOption(); return {series: o.series.map(s => ({name: s.name, data: s.data}))}; }", selector)
+        " const o = c.getOption(); return {series: o.series.map(s => ({name: s.name, data: s.data}))}; }",
+        selector,
+    )
 
 
 def canvas_ink(page, selector: str) -> dict | None:
     """How much of the chart's canvas is painted: painted pixels and distinct (coarse) colours."""
-    return page.evaluate("""sel => {
+    return page.evaluate(
+        """sel => {
         const c = document.querySelector(sel + ' canvas');
         if (!c || !c.width || !c.height) return null;
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -92,7 +96,9 @@ def canvas_ink(page, selector: str) -> dict | None:
             if (d[i + 3] > 0) { painted++; colours.add(((d[i] >> 4) << 8) | ((d[i + 1] >> 4) << 4) | (d[i + 2] >> 4)); }
         }
         return {painted, colours: colours.size, samples: d.length / 20};
-    }""", selector)
+    }""",
+        selector,
+    )
 
 
 def read_kpis(page) -> dict[str, float | None]:
@@ -104,11 +110,23 @@ def read_hotspots(page) -> list[dict[str, Any]]:
     out = []
     for i in range(rows.count()):
         row = rows.nth(i)
-        cells = {c: shown_number(row.locator(f"[data-col='{c}'] .rate-value" if c == "rate_per_1000" and
-                                             row.locator(f"[data-col='{c}'] .rate-value").count()
-                                             else f"[data-col='{c}']").inner_text()) for c in HOTSPOT_COLS}
-        out.append({"crossing_id": row.get_attribute("data-crossing"),
-                    "name": row.locator("[data-col='name']").inner_text(), **cells})
+        cells = {
+            c: shown_number(
+                row.locator(
+                    f"[data-col='{c}'] .rate-value"
+                    if c == "rate_per_1000" and row.locator(f"[data-col='{c}'] .rate-value").count()
+                    else f"[data-col='{c}']"
+                ).inner_text()
+            )
+            for c in HOTSPOT_COLS
+        }
+        out.append(
+            {
+                "crossing_id": row.get_attribute("data-crossing"),
+                "name": row.locator("[data-col='name']").inner_text(),
+                **cells,
+            }
+        )
     return out
 
 
@@ -186,8 +204,9 @@ def test_charts_draw_the_apis_numbers(page_as, ui, default_range):
     assert sum(n for _, _, n in drawn) == spatial["total"] > 0
     cells = {(x, y) for y, row in enumerate(spatial["grid"]) for x, n in enumerate(row) if n}
     assert {(x, y) for x, y, _ in drawn} == cells
-    size = page.evaluate("() => { const i = document.getElementById('dash-spatial-img'); "
-                         "return [i.naturalWidth, i.naturalHeight]; }")
+    size = page.evaluate(
+        "() => { const i = document.getElementById('dash-spatial-img'); return [i.naturalWidth, i.naturalHeight]; }"
+    )
     assert size[0] > 0 and size[1] > 0, "the crossing snapshot did not load"
 
 
@@ -307,14 +326,19 @@ MIDNIGHTS = [  # (day, zone, instant of 00:00 there)
     ("2026-03-29", "Europe/London", "2026-03-29T00:00:00.000Z"),
     ("2026-01-01", "UTC", "2026-01-01T00:00:00.000Z"),
 ]
-ADD_DAYS = [("2026-02-28", 1, "2026-03-01"), ("2024-02-28", 1, "2024-02-29"), ("2026-01-01", -1, "2025-12-31"),
-            ("2026-03-02", -29, "2026-02-01")]
+ADD_DAYS = [
+    ("2026-02-28", 1, "2026-03-01"),
+    ("2024-02-28", 1, "2024-02-29"),
+    ("2026-01-01", -1, "2025-12-31"),
+    ("2026-03-02", -29, "2026-02-01"),
+]
 SYMBOL_SIZES = [(0, 10, 14), (10, 10, 56), (None, 10, 14), (5, 0, 14), (2.5, 10, 35)]
 
 
 def test_date_and_size_helpers(page_as):
     page = open_dashboard(page_as)
-    out = page.evaluate("""async ([midnights, adds, sizes]) => {
+    out = page.evaluate(
+        """async ([midnights, adds, sizes]) => {
         const m = await import('/static/pages/dashboard.js');
         return {
             midnights: midnights.map(([day, tz]) => m.zonedMidnightIso(day, tz)),
@@ -322,7 +346,9 @@ def test_date_and_size_helpers(page_as):
             adds: adds.map(([day, n]) => m.addDays(day, n)),
             sizes: sizes.map(([v, max]) => m.symbolSize(v, max)),
         };
-    }""", [MIDNIGHTS, ADD_DAYS, SYMBOL_SIZES])
+    }""",
+        [MIDNIGHTS, ADD_DAYS, SYMBOL_SIZES],
+    )
     assert out["midnights"] == [iso for _, _, iso in MIDNIGHTS]
     assert out["back"] == [day for day, _, _ in MIDNIGHTS]
     assert out["adds"] == [want for _, _, want in ADD_DAYS]
@@ -330,23 +356,36 @@ def test_date_and_size_helpers(page_as):
 
 
 MAP_CASES = [  # (crossings, hotspots, geo layout?, ids in drawing order)
-    ([{"id": "b", "name": "B", "lat": 36.4, "lon": 115.9}, {"id": "a", "name": "A", "lat": 36.5, "lon": 116.0}],
-     [{"crossing_id": "a", "rank": 1, "rate_per_1000": 2.0, "violations": 4}], True, ["a", "b"]),
-    ([{"id": "b", "name": "B", "lat": None, "lon": None}, {"id": "a", "name": "A", "lat": 36.5, "lon": 116.0}],
-     [{"crossing_id": "b", "rank": 1, "rate_per_1000": None, "violations": 3},
-      {"crossing_id": "a", "rank": 2, "rate_per_1000": None, "violations": 1}], False, ["b", "a"]),
+    (
+        [{"id": "b", "name": "B", "lat": 36.4, "lon": 115.9}, {"id": "a", "name": "A", "lat": 36.5, "lon": 116.0}],
+        [{"crossing_id": "a", "rank": 1, "rate_per_1000": 2.0, "violations": 4}],
+        True,
+        ["a", "b"],
+    ),
+    (
+        [{"id": "b", "name": "B", "lat": None, "lon": None}, {"id": "a", "name": "A", "lat": 36.5, "lon": 116.0}],
+        [
+            {"crossing_id": "b", "rank": 1, "rate_per_1000": None, "violations": 3},
+            {"crossing_id": "a", "rank": 2, "rate_per_1000": None, "violations": 1},
+        ],
+        False,
+        ["b", "a"],
+    ),
 ]
 
 
 @pytest.mark.parametrize(("crossings", "hotspots", "geo", "order"), MAP_CASES)
 def test_map_layout(crossings, hotspots, geo, order, page_as):
     page = open_dashboard(page_as)
-    out = page.evaluate("""async ([c, h]) => {
+    out = page.evaluate(
+        """async ([c, h]) => {
         const m = await import('/static/pages/dashboard.js');
         const r = m.mapPoints(c, h);
         return {geo: r.geo, byRate: r.byRate, ids: r.points.map(p => p.id), sizes: r.points.map(p => p.size),
                 xy: r.points.map(p => [p.x, p.y])};
-    }""", [crossings, hotspots])
+    }""",
+        [crossings, hotspots],
+    )
     assert out["geo"] is geo and out["ids"] == order
     assert out["sizes"][0] == 56 and out["sizes"][-1] < 56  # the worst crossing is the biggest dot
     assert out["byRate"] is any(h["rate_per_1000"] is not None for h in hotspots)
@@ -363,8 +402,9 @@ def one_dismissed(ui):
     put back afterwards, so the review tests still find the queue they expect)."""
     import sqlite3
 
-    uid = ui.get("analyst", "/api/events", params={"crossing_id": "vn-rear-stopline", "sort": "-occurred_at",
-                                                    "limit": 1})["data"][0]["uid"]
+    uid = ui.get(
+        "analyst", "/api/events", params={"crossing_id": "vn-rear-stopline", "sort": "-occurred_at", "limit": 1}
+    )["data"][0]["uid"]
     with sqlite3.connect(ui.db_path) as c:
         before = c.execute("SELECT review_status FROM events WHERE uid = ?", (uid,)).fetchone()[0]
         c.execute("UPDATE events SET review_status = 'dismissed' WHERE uid = ?", (uid,))
@@ -376,11 +416,18 @@ def one_dismissed(ui):
 
 
 EXPORT_LABELS = {  # page language -> header of (id, time, type, status, signal), labels that may appear
-    "zh-CN": (("事件编号", "发生时间", "违法类型", "审核状态", "信号灯状态"),
-              {"闯红灯", "逆行"}, {"待审核", "已确认", "待补充信息"}, {"红灯", "黄灯", "绿灯", "熄灭", "未知", ""}),
-    "en": (("Event ID", "Occurred at", "Type", "Review status", "Signal state"),
-           {"Red-light running", "Wrong-way riding"}, {"Pending", "Confirmed", "Needs information"},
-           {"Red", "Amber", "Green", "Dark", "Unknown", ""}),
+    "zh-CN": (
+        ("事件编号", "发生时间", "违法类型", "审核状态", "信号灯状态"),
+        {"闯红灯", "逆行"},
+        {"待审核", "已确认", "待补充信息"},
+        {"红灯", "黄灯", "绿灯", "熄灭", "未知", ""},
+    ),
+    "en": (
+        ("Event ID", "Occurred at", "Type", "Review status", "Signal state"),
+        {"Red-light running", "Wrong-way riding"},
+        {"Pending", "Confirmed", "Needs information"},
+        {"Red", "Amber", "Green", "Dark", "Unknown", ""},
+    ),
 }
 
 
@@ -422,8 +469,10 @@ def test_events_export_equals_the_dashboard(lang, one_dismissed, page_as, ui, de
 def test_hotspot_table_fits_1366_without_sideways_scrolling(lang, page_as, new_page, ui, screenshot):
     page = page_as("analyst", "dashboard", viewport=(1366, 768), lang=lang)
     page.wait_for_selector(".dashboard[data-loaded] #hotspot-table", timeout=30000)
-    box = page.evaluate("() => { const b = document.getElementById('dash-hotspots-box');"
-                        " return {sw: b.scrollWidth, cw: b.clientWidth}; }")
+    box = page.evaluate(
+        "() => { const b = document.getElementById('dash-hotspots-box');"
+        " return {sw: b.scrollWidth, cw: b.clientWidth}; }"
+    )
     assert box["sw"] <= box["cw"], box
     if lang == "en":
         page.locator("#dash-hotspots-box").scroll_into_view_if_needed()

@@ -1,6 +1,7 @@
 """Dashboard: the district (辖区) and road-user class filters give the statistics API's numbers for
 the same filter; rates carry a Wilson interval and 样本不足 when built on few road users; the
 创城简报 button downloads the bulletin (PDF and DOCX) of the chosen period and the page's scope."""
+
 from __future__ import annotations
 
 import math
@@ -39,8 +40,13 @@ def test_district_and_class_filters_equal_the_api(page_as, ui, default_range, sc
     districts = sorted({c["district"] for c in crossings if c["district"]})
     options = page.locator("#dash-district option").all_inner_texts()
     assert options[1:] == districts and len(districts) >= 2
-    for district, cls in [(districts[0], ""), (districts[1], ""), ("", "motorcycle"), ("", "car"),
-                          (districts[0], "motorcycle")]:
+    for district, cls in [
+        (districts[0], ""),
+        (districts[1], ""),
+        ("", "motorcycle"),
+        ("", "car"),
+        (districts[0], "motorcycle"),
+    ]:
         apply(page, **{"dash-district": district, "dash-class": cls, "dash-status": "all"})
         q = stats_query(*default_range, status="all")
         if district:
@@ -86,8 +92,10 @@ def test_bulletin_button_downloads_pdf_and_docx(page_as, ui, default_range, scre
     apply(page, **{"dash-district": district})
     page.select_option("#dash-bulletin-period", "custom")
     assert page.locator("#dash-bulletin-days").inner_text() == f"{default_range[0]} 至 {default_range[1]}"
-    with page.expect_request(lambda r: "/api/reports/bulletin" in r.url) as req, \
-            page.expect_download(timeout=120000) as info:
+    with (
+        page.expect_request(lambda r: "/api/reports/bulletin" in r.url) as req,
+        page.expect_download(timeout=120000) as info,
+    ):
         page.click("#dash-bulletin")
     sent = parse_qs(urlparse(req.value.url).query)
     want = stats_query(*default_range, district=district)

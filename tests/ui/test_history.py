@@ -3,26 +3,37 @@ decided first) equals the API, filters and the id search find events, and a supe
 sends a decision back to the queue (退回重审) with a reason — audited, the decision kept in the
 event's history. The event used is put back to pending by that very reopen, so the review tests
 still find their queue."""
+
 from __future__ import annotations
 
 VN = "vn-rear-stopline"
 
 
 def rows(page) -> list[tuple[str, str]]:
-    return [tuple(r) for r in page.eval_on_selector_all("#history-table tbody tr[data-uid]",
-                                                        "rs => rs.map(r => [r.dataset.uid, r.dataset.status])")]
+    return [
+        tuple(r)
+        for r in page.eval_on_selector_all(
+            "#history-table tbody tr[data-uid]", "rs => rs.map(r => [r.dataset.uid, r.dataset.status])"
+        )
+    ]
 
 
 def test_reviewed_list_search_and_supervisor_reopen(page_as, ui, screenshot):
-    uid = ui.get("reviewer", "/api/events", params={"crossing_id": VN, "sort": "-occurred_at", "limit": 1})["data"][0]["uid"]
+    uid = ui.get("reviewer", "/api/events", params={"crossing_id": VN, "sort": "-occurred_at", "limit": 1})["data"][0][
+        "uid"
+    ]
     assert ui.get("reviewer", f"/api/events/{uid}")["review_status"] == "pending"
-    r = ui.request("reviewer", "POST", f"/api/events/{uid}/review", json={"action": "dismiss", "reason_code": "duplicate"})
+    r = ui.request(
+        "reviewer", "POST", f"/api/events/{uid}/review", json={"action": "dismiss", "reason_code": "duplicate"}
+    )
     assert r.status_code == 200, r.text
 
     # reviewer: the 已审核 list, newest decision first, equals the API
     page = page_as("reviewer", "history")
     page.wait_for_selector("#history-table")
-    api = ui.get("reviewer", "/api/events", params={"review_status_not": "pending", "sort": "-reviewed_at", "limit": 50})
+    api = ui.get(
+        "reviewer", "/api/events", params={"review_status_not": "pending", "sort": "-reviewed_at", "limit": 50}
+    )
     assert rows(page) == [(e["uid"], e["review_status"]) for e in api["data"]]
     assert rows(page)[0] == (uid, "dismissed")
     assert page.get_attribute("#history-list", "data-count") == str(api["count"])
@@ -34,8 +45,16 @@ def test_reviewed_list_search_and_supervisor_reopen(page_as, ui, screenshot):
     page.click("#hs-search")
     page.wait_for_function("location.hash.includes('reviewed_by=reviewer')")
     page.wait_for_selector("#history-table")
-    want = ui.get("reviewer", "/api/events", params={"review_status_not": "pending", "reviewed_by": "reviewer",
-                                                     "class_name": "motorcycle", "sort": "-reviewed_at"})
+    want = ui.get(
+        "reviewer",
+        "/api/events",
+        params={
+            "review_status_not": "pending",
+            "reviewed_by": "reviewer",
+            "class_name": "motorcycle",
+            "sort": "-reviewed_at",
+        },
+    )
     page.wait_for_function(f"document.getElementById('history-list').dataset.count === '{want['count']}'")
     assert [u for u, _ in rows(page)] == [e["uid"] for e in want["data"]]
     page.click("#hs-clear")

@@ -6,6 +6,7 @@ uploads a clip with a progress bar, and cancels a job.
 The clips are the first seconds of `hanoi_giangvo_langha.mp4` (packets copied, no re-encoding):
 the signal turns red only after ~4.3 s, so they add no events to the session's review queue.
 They live in a temporary folder inside the server's ingest root, removed afterwards."""
+
 from __future__ import annotations
 
 import shutil
@@ -81,8 +82,9 @@ def watch_progress(page) -> None:
 
 
 def wait_final(page, timeout_s: float = 120) -> str:
-    page.wait_for_function(f"{list(FINAL)!r}.includes(document.querySelector('#job-detail')?.dataset.status)",
-                           timeout=timeout_s * 1000)
+    page.wait_for_function(
+        f"{list(FINAL)!r}.includes(document.querySelector('#job-detail')?.dataset.status)", timeout=timeout_s * 1000
+    )
     return page.get_attribute("#job-detail", "data-status")
 
 
@@ -234,7 +236,8 @@ LOCAL_TIMES = [  # (typed in the datetime-local box, zone, instant)
 
 def test_form_helpers(page_as):
     page = open_jobs(page_as)
-    out = page.evaluate("""async (times) => {
+    out = page.evaluate(
+        """async (times) => {
         const m = await import('/static/pages/jobs.js');
         let bad = null;
         try { m.localInputToIso('05/03/2026 10:00', 'Asia/Shanghai'); } catch (e) { bad = e.message; }
@@ -244,7 +247,9 @@ def test_form_helpers(page_as):
             names: ['/x/y/z.mp4', 'z.mp4', 'C:\\\\v\\\\w.avi'].map(m.baseName),
             bad,
         };
-    }""", LOCAL_TIMES)
+    }""",
+        LOCAL_TIMES,
+    )
     assert out["times"] == [iso for _, _, iso in LOCAL_TIMES]
     assert out["paths"] == ["a/", "b.mp4", "c d/e.mkv"]
     assert out["names"] == ["z.mp4", "z.mp4", "w.avi"]
@@ -266,8 +271,12 @@ def test_resubmitting_a_processed_clip_says_the_run_was_reused(page_as, ui, inge
     """The same video again: the page names the earlier run it reused (nothing added) and says the
     start time typed this time had no effect (that run keeps its own)."""
     _, rel = ingest
-    first = ui.request("operator", "POST", "/api/jobs", json={
-        "crossing_id": CROSSING, "paths": [f"{rel}/jobs/short.mp4"], "start_time": "2026-03-06T08:00:00+08:00"})
+    first = ui.request(
+        "operator",
+        "POST",
+        "/api/jobs",
+        json={"crossing_id": CROSSING, "paths": [f"{rel}/jobs/short.mp4"], "start_time": "2026-03-06T08:00:00+08:00"},
+    )
     assert first.status_code == 201, first.text
     done = _wait_job(ui, first.json()["uid"])
     assert done["status"] == "done", done

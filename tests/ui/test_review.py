@@ -6,6 +6,7 @@ The hanoi crossing's events (4) are reviewed here; the vn crossing's (2) are lef
 test, so the two tests do not depend on each other's order; the plate-correction test (last) takes
 the hanoi queue's next pending event.
 """
+
 from __future__ import annotations
 
 import csv
@@ -54,8 +55,9 @@ def queue(ui, crossing: str, n: int) -> list[str]:
 def open_review(page_as, crossing: str):
     page = page_as("reviewer", f"review?crossing_id={crossing}")
     page.wait_for_selector("#review-composite[data-uid]", state="attached")
-    page.wait_for_function("() => { const i = document.getElementById('review-composite');"
-                           " return i.complete && i.naturalWidth > 0; }")
+    page.wait_for_function(
+        "() => { const i = document.getElementById('review-composite'); return i.complete && i.naturalWidth > 0; }"
+    )
     return page
 
 
@@ -65,8 +67,7 @@ def shown_uid(page) -> str:
 
 def wait_prefetched(page, uid: str) -> None:
     """The reviewer looks at the event at least as long as the next one takes to prefetch."""
-    page.wait_for_function(f"document.getElementById('review-event').dataset.prefetched === {uid!r}",
-                           timeout=15000)
+    page.wait_for_function(f"document.getElementById('review-event').dataset.prefetched === {uid!r}", timeout=15000)
 
 
 def decide_and_time(page, keys: list[str], expected_next: str) -> float:
@@ -83,8 +84,11 @@ def decide_and_time(page, keys: list[str], expected_next: str) -> float:
 
 def db_reviews(ui, uid: str) -> list[tuple]:
     with sqlite3.connect(ui.db_path) as c:
-        return c.execute("SELECT r.action, r.reason_code, r.username, e.review_status FROM reviews r "
-                         "JOIN events e ON e.id = r.event_id WHERE e.uid = ? ORDER BY r.id", (uid,)).fetchall()
+        return c.execute(
+            "SELECT r.action, r.reason_code, r.username, e.review_status FROM reviews r "
+            "JOIN events e ON e.id = r.event_id WHERE e.uid = ? ORDER BY r.id",
+            (uid,),
+        ).fetchall()
 
 
 def test_review_three_events_by_keyboard(ui, page_as, screenshot):
@@ -111,8 +115,10 @@ def test_review_three_events_by_keyboard(ui, page_as, screenshot):
     # 3: needs-info with N, reason 7
     wait_prefetched(page, fourth)
     times.append(decide_and_time(page, ["n", "7"], fourth))
-    print(f"\ndecision -> next event shown (ms): {[round(x, 1) for x in times]}; "
-          f"median {statistics.median(times):.1f}, max {max(times):.1f}")
+    print(
+        f"\ndecision -> next event shown (ms): {[round(x, 1) for x in times]}; "
+        f"median {statistics.median(times):.1f}, max {max(times):.1f}"
+    )
     assert max(times) < NEXT_EVENT_BUDGET_MS, times
 
     assert db_reviews(ui, first) == [("confirm", None, "reviewer", "confirmed")]
@@ -177,7 +183,7 @@ def test_filters_narrow_the_queue(ui, page_as):
 
 
 def test_confirmed_event_exports_a_case_package(ui, page_as, tmp_path):
-    first, = queue(ui, VN, 1)
+    (first,) = queue(ui, VN, 1)
     page = open_review(page_as, VN)
     assert shown_uid(page) == first
     assert page.locator("#review-export").is_disabled()
@@ -241,8 +247,10 @@ def test_zoom_scrolls_wide_composites_and_enlarges_crops(ui, page_as, screenshot
     page = open_review(page_as, VN)
     page.set_viewport_size({"width": 1366, "height": 768})
     page.keyboard.press("z")
-    page.wait_for_function("() => { const i = document.querySelector('#review-zoom img');"
-                           " return i && i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 0; }")
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#review-zoom img');"
+        " return i && i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 0; }"
+    )
     box = page.evaluate("""() => { const z = document.getElementById('review-zoom');
       const i = document.querySelector('#review-zoom img'); z.scrollLeft = 0;
       const r = i.getBoundingClientRect();
@@ -259,9 +267,11 @@ def test_zoom_scrolls_wide_composites_and_enlarges_crops(ui, page_as, screenshot
     for kind in ("closeup", "signal"):
         page.click(f"#review-thumbs button[data-kind='{kind}']")
         page.keyboard.press("z")
-        page.wait_for_function("() => { const i = document.querySelector('#review-zoom img');"
-                               " return i && i.complete && i.naturalWidth > 0"
-                               " && i.getBoundingClientRect().width > 0; }")
+        page.wait_for_function(
+            "() => { const i = document.querySelector('#review-zoom img');"
+            " return i && i.complete && i.naturalWidth > 0"
+            " && i.getBoundingClientRect().width > 0; }"
+        )
         size = page.evaluate("""() => { const i = document.querySelector('#review-zoom img');
           const r = i.getBoundingClientRect();
           return {w: r.width, h: r.height, nw: i.naturalWidth, nh: i.naturalHeight, top: r.top, left: r.left}; }""")
@@ -281,19 +291,25 @@ def test_shortcut_help_does_not_cover_its_button(viewport, page_as):
     page.wait_for_selector("#review-help:not([hidden])")
     btn = page.locator("#review-help-btn").bounding_box()
     panel = page.locator("#review-help").bounding_box()
-    overlap = not (panel["x"] >= btn["x"] + btn["width"] or panel["x"] + panel["width"] <= btn["x"]
-                   or panel["y"] >= btn["y"] + btn["height"] or panel["y"] + panel["height"] <= btn["y"])
+    overlap = not (
+        panel["x"] >= btn["x"] + btn["width"]
+        or panel["x"] + panel["width"] <= btn["x"]
+        or panel["y"] >= btn["y"] + btn["height"]
+        or panel["y"] + panel["height"] <= btn["y"]
+    )
     assert not overlap, (btn, panel)
     assert panel["x"] >= 0 and panel["x"] + panel["width"] <= viewport[0]
     page.click("#review-help-btn")  # the button is reachable and closes it
     page.wait_for_selector("#review-help", state="hidden")
+
+
 def test_reviewer_corrects_a_plate(ui, page_as, screenshot):
     """Last in this module: it takes the hanoi queue's next pending event (the one test_review_three_
     events_by_keyboard leaves) and confirms it (the vn events stay pending for test_shell). The review
     page shows the machine's answer (未识别 on the clip's far motorbikes), colour/confidence and the
     violation code; an implausible plate is refused with the reason and nothing is stored; a real
     one is saved, the audit log holds both values, the CSV export and the case package carry it."""
-    target, = queue(ui, HANOI, 1)
+    (target,) = queue(ui, HANOI, 1)
     machine = ui.get("reviewer", f"/api/events/{target}")
     assert machine["violation_code"] == "1625" and machine["anti_forgery_code"]
 
@@ -320,8 +336,11 @@ def test_reviewer_corrects_a_plate(ui, page_as, screenshot):
     screenshot(page, "review-plate-corrected")
 
     detail = ui.get("reviewer", f"/api/events/{target}")
-    assert (detail["plate"], detail["plate_corrected"], detail["plate_text"]) == ("29B112345", "29B112345",
-                                                                                machine["plate_text"])
+    assert (detail["plate"], detail["plate_corrected"], detail["plate_text"]) == (
+        "29B112345",
+        "29B112345",
+        machine["plate_text"],
+    )
     audit = ui.get("admin", "/api/audit", params={"action": "plate_correction", "object_id": target})["data"]
     assert len(audit) == 1 and audit[0]["actor"] == "reviewer"
     assert audit[0]["payload"]["machine_reading"] == machine["plate_text"]
@@ -335,8 +354,10 @@ def test_reviewer_corrects_a_plate(ui, page_as, screenshot):
     # confirm it (keyboard, focus out of the plate field), then its case package carries the corrected plate
     page.locator("#review-plate-input").blur()
     page.keyboard.press("c")  # the queue then shows its empty state (or the next event)
-    page.wait_for_function(f"!document.getElementById('review-empty').hidden"
-                           f" || document.getElementById('review-composite').dataset.uid !== {target!r}")
+    page.wait_for_function(
+        f"!document.getElementById('review-empty').hidden"
+        f" || document.getElementById('review-composite').dataset.uid !== {target!r}"
+    )
     assert ui.get("reviewer", f"/api/events/{target}")["review_status"] == "confirmed"
     r = ui.request("reviewer", "POST", "/api/exports/case-package", json={"event_uids": [target]})
     assert r.status_code == 200, r.text

@@ -2,6 +2,7 @@
 back as it was (checked in the database and the audit log); with second review on, the second
 reviewer sees the first decision, its reviewer and comment (初审意见); and the history page shows
 the workload per reviewer equal to /api/reviews/workload. Every event used is restored afterwards."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -14,11 +15,15 @@ VN = "vn-rear-stopline"
 
 def db_state(ui, uid: str) -> tuple:
     with sqlite3.connect(ui.db_path) as c:
-        status = c.execute("SELECT review_status, review_stage, reviewed_by FROM events WHERE uid = ?", (uid,)).fetchone()
-        reviews = c.execute("SELECT r.action FROM reviews r JOIN events e ON e.id = r.event_id WHERE e.uid = ?",
-                            (uid,)).fetchall()
-        undo = c.execute("SELECT count(*) FROM audit_log WHERE action = 'review_undo' AND object_id = ?",
-                         (uid,)).fetchone()[0]
+        status = c.execute(
+            "SELECT review_status, review_stage, reviewed_by FROM events WHERE uid = ?", (uid,)
+        ).fetchone()
+        reviews = c.execute(
+            "SELECT r.action FROM reviews r JOIN events e ON e.id = r.event_id WHERE e.uid = ?", (uid,)
+        ).fetchall()
+        undo = c.execute(
+            "SELECT count(*) FROM audit_log WHERE action = 'review_undo' AND object_id = ?", (uid,)
+        ).fetchone()[0]
     return (*status, len(reviews), undo)
 
 
@@ -26,8 +31,11 @@ def restore(ui, uid: str) -> None:
     """The event back to pending with no decisions (the audit log keeps what happened)."""
     with sqlite3.connect(ui.db_path) as c:
         c.execute("DELETE FROM reviews WHERE event_id = (SELECT id FROM events WHERE uid = ?)", (uid,))
-        c.execute("UPDATE events SET review_status = 'pending', review_stage = 0, reviewed_by = NULL, "
-                  "reviewed_at = NULL WHERE uid = ?", (uid,))
+        c.execute(
+            "UPDATE events SET review_status = 'pending', review_stage = 0, reviewed_by = NULL, "
+            "reviewed_at = NULL WHERE uid = ?",
+            (uid,),
+        )
 
 
 @contextmanager
@@ -80,8 +88,12 @@ def test_second_reviewer_sees_the_first_decision(ui, page_as, screenshot):
     uid = ui.get("admin", "/api/events/next", params={"crossing_id": VN})["event"]["uid"]
     with second_review_on(ui):
         try:
-            r = ui.request("reviewer", "POST", f"/api/events/{uid}/review",
-                           json={"action": "confirm", "comment": "<b>车牌清楚</b>"})
+            r = ui.request(
+                "reviewer",
+                "POST",
+                f"/api/events/{uid}/review",
+                json={"action": "confirm", "comment": "<b>车牌清楚</b>"},
+            )
             assert r.status_code == 200 and r.json()["event"]["review_stage"] == 1, r.text
             page = page_as("admin", f"review?crossing_id={VN}")
             page.wait_for_selector("#review-composite[data-uid]", state="attached")
@@ -109,14 +121,20 @@ def test_second_reviewer_sees_the_first_decision(ui, page_as, screenshot):
 def test_history_shows_the_workload_per_reviewer(ui, page_as, screenshot):
     uid = ui.get("reviewer", "/api/events/next", params={"crossing_id": VN})["event"]["uid"]
     try:
-        assert ui.request("reviewer", "POST", f"/api/events/{uid}/review",
-                          json={"action": "dismiss", "reason_code": "duplicate"}).status_code == 200
+        assert (
+            ui.request(
+                "reviewer", "POST", f"/api/events/{uid}/review", json={"action": "dismiss", "reason_code": "duplicate"}
+            ).status_code
+            == 200
+        )
         page = page_as("admin", "history")
         table = page.locator("#workload-table")
         table.wait_for()
         w = ui.get("admin", "/api/reviews/workload")
-        shown = {row.get_attribute("data-user"): row.locator("[data-col='total']").inner_text()
-                 for row in table.locator("tbody tr").all()}
+        shown = {
+            row.get_attribute("data-user"): row.locator("[data-col='total']").inner_text()
+            for row in table.locator("tbody tr").all()
+        }
         assert shown == {r["username"]: f"{r['decisions']:,}" for r in w["rows"]}
         row = table.locator("tbody tr[data-user='reviewer']")
         api_row = next(r for r in w["rows"] if r["username"] == "reviewer")

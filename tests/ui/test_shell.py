@@ -1,5 +1,6 @@
 """The UI shell: login per role, the nav each role gets, localised errors and labels, logout, the
 page guard, and how `service/api/routes/web.py` serves the files (containment, vendor ECharts)."""
+
 from __future__ import annotations
 
 import pytest
@@ -100,7 +101,9 @@ def test_logout_ends_the_session(page_as, base_url):
     page.locator("#login-submit").wait_for()
 
 
-@pytest.mark.parametrize(("role", "route"), [("reviewer", "crossings"), ("analyst", "review"), ("operator", "dashboard")])
+@pytest.mark.parametrize(
+    ("role", "route"), [("reviewer", "crossings"), ("analyst", "review"), ("operator", "dashboard")]
+)
 def test_a_page_outside_the_role_is_refused(role, route, page_as):
     page = page_as(role, route)
     page.wait_for_selector("#page h1")
@@ -135,6 +138,7 @@ def test_every_label_exists_in_both_languages(page_as):
 
 # ---------------------------------------------------------------- the web router (no browser)
 
+
 @pytest.fixture(scope="module")
 def web_client(tmp_path_factory):
     from fastapi.testclient import TestClient
@@ -143,32 +147,36 @@ def web_client(tmp_path_factory):
     from service.settings import Settings
 
     tmp = tmp_path_factory.mktemp("web")
-    app = create_app(Settings(db_url=f"sqlite:///{tmp / 'cw.db'}", evidence_dir=tmp / "ev",
-                              secret_key="w" * 40, worker=False))
+    app = create_app(
+        Settings(db_url=f"sqlite:///{tmp / 'cw.db'}", evidence_dir=tmp / "ev", secret_key="w" * 40, worker=False)
+    )
     with TestClient(app) as c:
         yield c
 
 
-@pytest.mark.parametrize(("path", "status", "type_prefix"), [
-    ("/", 200, "text/html"),
-    ("/static/app.js", 200, "text/javascript"),
-    ("/static/style.css", 200, "text/css"),
-    ("/static/i18n/zh-CN.js", 200, "text/javascript"),
-    ("/static/pages/login.js", 200, "text/javascript"),
-    ("/static/vendor/echarts.min.js", 200, "text/javascript"),
-    ("/static/vendor/js-yaml.mjs", 200, "text/javascript"),
-    ("/static/vendor/swagger-ui-bundle.js", 200, "text/javascript"),
-    ("/static/vendor/swagger-ui.css", 200, "text/css"),
-    ("/docs", 200, "text/html"),
-    ("/favicon.ico", 200, "image/svg+xml"),
-    ("/static/vendor/nothing.js", 404, None),
-    ("/static/../pyproject.toml", 404, None),
-    ("/static/%2e%2e/api/routes/web.py", 404, None),
-    ("/static/..%2F..%2Fpyproject.toml", 404, None),
-    ("/static/node_modules/echarts/dist/echarts.min.js", 404, None),
-    ("/static/package.json", 404, None),
-    ("/static/nothing.js", 404, None),
-])
+@pytest.mark.parametrize(
+    ("path", "status", "type_prefix"),
+    [
+        ("/", 200, "text/html"),
+        ("/static/app.js", 200, "text/javascript"),
+        ("/static/style.css", 200, "text/css"),
+        ("/static/i18n/zh-CN.js", 200, "text/javascript"),
+        ("/static/pages/login.js", 200, "text/javascript"),
+        ("/static/vendor/echarts.min.js", 200, "text/javascript"),
+        ("/static/vendor/js-yaml.mjs", 200, "text/javascript"),
+        ("/static/vendor/swagger-ui-bundle.js", 200, "text/javascript"),
+        ("/static/vendor/swagger-ui.css", 200, "text/css"),
+        ("/docs", 200, "text/html"),
+        ("/favicon.ico", 200, "image/svg+xml"),
+        ("/static/vendor/nothing.js", 404, None),
+        ("/static/../pyproject.toml", 404, None),
+        ("/static/%2e%2e/api/routes/web.py", 404, None),
+        ("/static/..%2F..%2Fpyproject.toml", 404, None),
+        ("/static/node_modules/echarts/dist/echarts.min.js", 404, None),
+        ("/static/package.json", 404, None),
+        ("/static/nothing.js", 404, None),
+    ],
+)
 def test_web_files_are_served_inside_the_web_folder_only(web_client, path, status, type_prefix):
     r = web_client.get(path)
     assert r.status_code == status, (path, r.status_code)
@@ -237,16 +245,19 @@ NAMELESS_JS = """() => [...document.querySelectorAll('button, input, select, tex
     .map((e) => e.outerHTML.slice(0, 120))"""
 
 
-@pytest.mark.parametrize(("role", "route", "ready"), [
-    ("reviewer", "login", "#login-submit"),
-    ("reviewer", "review", "#review-composite[data-uid]"),
-    ("operator", "crossings", "#crossings-table"),
-    ("operator", "crossings/vn-rear-stopline", "#cx-overlay line"),
-    ("admin", "users", "#users-table"),
-    ("admin", "users/1", "#keys-table"),
-    ("admin", "audit", "#audit-table"),
-    ("admin", "history", "#history-table"),
-])
+@pytest.mark.parametrize(
+    ("role", "route", "ready"),
+    [
+        ("reviewer", "login", "#login-submit"),
+        ("reviewer", "review", "#review-composite[data-uid]"),
+        ("operator", "crossings", "#crossings-table"),
+        ("operator", "crossings/vn-rear-stopline", "#cx-overlay line"),
+        ("admin", "users", "#users-table"),
+        ("admin", "users/1", "#keys-table"),
+        ("admin", "audit", "#audit-table"),
+        ("admin", "history", "#history-table"),
+    ],
+)
 def test_every_control_has_an_accessible_name(role, route, ready, page_as, new_page, ui):
     if route == "login":
         page = new_page()
@@ -265,8 +276,23 @@ def test_keyboard_focus_order_starts_with_skip_link_then_nav(page_as):
     order = []
     for _ in range(14):
         page.keyboard.press("Tab")
-        order.append(page.evaluate("(e => e.id || e.dataset.route || e.dataset.lang || e.className)"
-                                   "(document.activeElement)"))
+        order.append(
+            page.evaluate("(e => e.id || e.dataset.route || e.dataset.lang || e.className)(document.activeElement)")
+        )
     # header (brand, nav, language, time zone, logout), then the page: the review filters first
-    assert order == ["brand", "review", "history", "dashboard", "jobs", "crossings", "users", "audit", "zh-CN", "en",
-                     "tz-select", "logout", "rv-f-crossing", "rv-f-type"], order
+    assert order == [
+        "brand",
+        "review",
+        "history",
+        "dashboard",
+        "jobs",
+        "crossings",
+        "users",
+        "audit",
+        "zh-CN",
+        "en",
+        "tz-select",
+        "logout",
+        "rv-f-crossing",
+        "rv-f-type",
+    ], order

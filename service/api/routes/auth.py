@@ -1,4 +1,5 @@
 """Login (username + password -> JWT) and who-am-I."""
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,11 @@ def hash_gate(app) -> anyio.Semaphore:
 
 
 def _too_many(wait: float, what: str) -> HTTPException:
-    return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, f"too many {what}; try again later",
-                         headers={"Retry-After": str(int(wait) + 1)})
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        f"too many {what}; try again later",
+        headers={"Retry-After": str(int(wait) + 1)},
+    )
 
 
 @router.post("/login", response_model=TokenOut, responses={401: {}, 429: {}, 503: {}})
@@ -60,8 +64,9 @@ async def login(body: LoginIn, request: Request, settings: SettingsDep) -> Token
     key = f"{username}\x1f{client}"[:200]
     client_key = (f"\x1fclient\x1f{client}"[:200], settings.login_client_attempts)
     run = anyio.to_thread.run_sync
-    attempt, wait = await run(lambda: limiter.admit(app.state.write_sessionmaker, key, also=client_key,
-                                                    read_sessions=app.state.sessionmaker))
+    attempt, wait = await run(
+        lambda: limiter.admit(app.state.write_sessionmaker, key, also=client_key, read_sessions=app.state.sessionmaker)
+    )
     if wait > 0:
         # tarpit: a refused guess is answered after a pause (holding no thread or connection), so
         # a flooding client's connections each send at most one guess per REFUSED_DELAY_S
@@ -77,33 +82,51 @@ async def login(body: LoginIn, request: Request, settings: SettingsDep) -> Token
     with anyio.move_on_after(HASH_WAIT_S) as waited:
         await gate.acquire()
     if waited.cancelled_caught:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "too many logins at once; retry shortly",
-                            headers={"Retry-After": "2"})
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "too many logins at once; retry shortly", headers={"Retry-After": "2"}
+        )
     try:
         with anyio.CancelScope(shield=True):  # the gate is released only once the hash is done
-            ok = await run(security.verify_password, found.password_hash if found is not None else None,
-                           body.password)
+            ok = await run(security.verify_password, found.password_hash if found is not None else None, body.password)
     finally:
         gate.release()
     user = found if found is not None and ok else None
     if user is None or not user.active:
         if attempt in (1, limiter.attempts):
+
             def audit_failure() -> None:
                 with app.state.write_sessionmaker.begin() as w:
-                    audit(w, actor=body.username[:64], action="login_failed", object_type="user",
-                          object_id=body.username[:64],
-                          payload={"client": client, "attempt": attempt, "limit": limiter.attempts})
+                    audit(
+                        w,
+                        actor=body.username[:64],
+                        action="login_failed",
+                        object_type="user",
+                        object_id=body.username[:64],
+                        payload={"client": client, "attempt": attempt, "limit": limiter.attempts},
+                    )
 
             await run(audit_failure)
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "wrong username or password", headers={"WWW-Authenticate": "Bearer"}
+        )
     await run(lambda: limiter.succeeded(app.state.write_sessionmaker, key, also=client_key[0]))
-    token, exp = security.issue_token(app.state.secret_key, user.username, user.role, settings.token_ttl_s,
-                                      user_id=user.id, token_version=user.token_version)
+    token, exp = security.issue_token(
+        app.state.secret_key,
+        user.username,
+        user.role,
+        settings.token_ttl_s,
+        user_id=user.id,
+        token_version=user.token_version,
+    )
     return TokenOut(access_token=token, expires_at=exp, role=user.role, username=user.username)
 
 
 @router.get("/me", response_model=MeOut, responses={401: {}})
 def me(p: CurrentUser) -> MeOut:
-    return MeOut(username=p.username, role=p.role, districts=list(p.districts), crossing_ids=list(p.crossing_ids),
-                 evidence_access=p.can_see_evidence)
+    return MeOut(
+        username=p.username,
+        role=p.role,
+        districts=list(p.districts),
+        crossing_ids=list(p.crossing_ids),
+        evidence_access=p.can_see_evidence,
+    )

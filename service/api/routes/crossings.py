@@ -5,6 +5,7 @@ per-crossing summary.
 Reading is open to every logged-in user within their scope; writing needs an operator. A
 crossing out of the caller's scope answers 404, exactly like one that does not exist.
 """
+
 from __future__ import annotations
 
 import io
@@ -86,10 +87,13 @@ def _may_write(p: Principal, crossing: Crossing, existing_district: str | None |
     if crossing.id in p.crossing_ids:
         if existing_district is _NEW or crossing.district == existing_district:
             return
-        raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            f"you may not move crossing {crossing.id!r} to district {crossing.district!r}")
-    raise HTTPException(status.HTTP_403_FORBIDDEN,
-                        f"district {crossing.district!r} is outside your scope; you may not register crossings there")
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"you may not move crossing {crossing.id!r} to district {crossing.district!r}"
+        )
+    raise HTTPException(
+        status.HTTP_403_FORBIDDEN,
+        f"district {crossing.district!r} is outside your scope; you may not register crossings there",
+    )
 
 
 _NEW = object()
@@ -97,9 +101,15 @@ _NEW = object()
 
 def _version_out(v: CrossingVersionRow, current_id: int | None) -> VersionOut:
     crossing = parse_crossing(yaml.safe_load(v.config_yaml), f"{v.crossing_id} v{v.version}")
-    return VersionOut(crossing_id=v.crossing_id, version=v.version, created_at=v.created_at,
-                      geometry_hash=v.geometry_hash, current=v.id == current_id,
-                      config=crossing.model_dump(mode="json"), yaml=v.config_yaml)
+    return VersionOut(
+        crossing_id=v.crossing_id,
+        version=v.version,
+        created_at=v.created_at,
+        geometry_hash=v.geometry_hash,
+        current=v.id == current_id,
+        config=crossing.model_dump(mode="json"),
+        yaml=v.config_yaml,
+    )
 
 
 def _visible(s, p: Principal, crossing_id: str):
@@ -112,9 +122,13 @@ def _visible(s, p: Principal, crossing_id: str):
 
 # -- reading -----------------------------------------------------------------------------------
 @router.get("", response_model=Page[CrossingOut])
-def list_crossings(s: SessionDep, p: CurrentUser, district: str | None = None,
-                   limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                   offset: Annotated[int, Query(ge=0)] = 0) -> Page[CrossingOut]:
+def list_crossings(
+    s: SessionDep,
+    p: CurrentUser,
+    district: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[CrossingOut]:
     rows, total = repo.list_crossings(s, p.scope(CrossingRow.id), district=district, limit=limit, offset=offset)
     return Page(data=[CrossingOut(**asdict(r)) for r in rows], count=total)
 
@@ -127,16 +141,33 @@ def get_crossing(crossing_id: str, s: SessionDep, p: CurrentUser) -> CrossingDet
     current = next((v for v in vs if v.id == row.current_version_id), None)
     out = _version_out(current, row.current_version_id) if current else None
     r = listed[0]
-    return CrossingDetail(id=r.id, name=r.name, district=r.district, lat=r.lat, lon=r.lon, version=r.version,
-                          events=r.events, last_processed_at=r.last_processed_at,
-                          config=out.config if out else None, yaml=out.yaml if out else None,
-                          versions=[VersionInfo(version=v.version, created_at=v.created_at,
-                                                geometry_hash=v.geometry_hash, current=v.id == row.current_version_id)
-                                    for v in vs])
+    return CrossingDetail(
+        id=r.id,
+        name=r.name,
+        district=r.district,
+        lat=r.lat,
+        lon=r.lon,
+        version=r.version,
+        events=r.events,
+        last_processed_at=r.last_processed_at,
+        config=out.config if out else None,
+        yaml=out.yaml if out else None,
+        versions=[
+            VersionInfo(
+                version=v.version,
+                created_at=v.created_at,
+                geometry_hash=v.geometry_hash,
+                current=v.id == row.current_version_id,
+            )
+            for v in vs
+        ],
+    )
 
 
 @router.get("/{crossing_id}/versions/{number}", response_model=VersionOut, responses=_NOT_FOUND)
-def get_version(crossing_id: str, number: Annotated[int, PathParam(ge=1, le=2**31 - 1)], s: SessionDep, p: CurrentUser) -> VersionOut:
+def get_version(
+    crossing_id: str, number: Annotated[int, PathParam(ge=1, le=2**31 - 1)], s: SessionDep, p: CurrentUser
+) -> VersionOut:
     row = _visible(s, p, crossing_id)
     v = repo.version(s, crossing_id, number)
     if v is None:
@@ -144,53 +175,86 @@ def get_version(crossing_id: str, number: Annotated[int, PathParam(ge=1, le=2**3
     return _version_out(v, row.current_version_id)
 
 
-@router.get("/{crossing_id}/config.yaml", response_class=Response, responses={
-    200: {"content": {"application/yaml": {}}, "description": "the crossing YAML"}, **_NOT_FOUND})
-def export_yaml(crossing_id: str, s: SessionDep, p: CurrentUser,
-                version: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="a stored version (default: current)")] = None,
-                ) -> Response:
+@router.get(
+    "/{crossing_id}/config.yaml",
+    response_class=Response,
+    responses={200: {"content": {"application/yaml": {}}, "description": "the crossing YAML"}, **_NOT_FOUND},
+)
+def export_yaml(
+    crossing_id: str,
+    s: SessionDep,
+    p: CurrentUser,
+    version: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="a stored version (default: current)")] = None,
+) -> Response:
     _visible(s, p, crossing_id)
     v = repo.version(s, crossing_id, version)
     if v is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"crossing {crossing_id} has no version {version}")
-    return Response(v.config_yaml.encode(), media_type="application/yaml",
-                    headers={"Content-Disposition": f'attachment; filename="{crossing_id}.v{v.version}.crossing.yaml"'})
+    return Response(
+        v.config_yaml.encode(),
+        media_type="application/yaml",
+        headers={"Content-Disposition": f'attachment; filename="{crossing_id}.v{v.version}.crossing.yaml"'},
+    )
 
 
 @router.get("/{crossing_id}/summary", response_model=Summary, responses=_NOT_FOUND)
 def get_summary(crossing_id: str, s: SessionDep, p: CurrentUser) -> Summary:
     _visible(s, p, crossing_id)
     sm = repo.summary(s, crossing_id, EVENT_TYPES, REVIEW_STATUSES)
-    return Summary(crossing_id=crossing_id, events=sm.events, road_users=sm.road_users, runs=sm.runs,
-                   first_event_at=sm.first_event_at, last_event_at=sm.last_event_at)
+    return Summary(
+        crossing_id=crossing_id,
+        events=sm.events,
+        road_users=sm.road_users,
+        runs=sm.runs,
+        first_event_at=sm.first_event_at,
+        last_event_at=sm.last_event_at,
+    )
 
 
 # -- writing -----------------------------------------------------------------------------------
-@router.post("", response_model=Registration, status_code=status.HTTP_201_CREATED,
-             responses={**_WRITE_ERRORS, 409: {"model": Message, "description": "the id is taken"}})
+@router.post(
+    "",
+    response_model=Registration,
+    status_code=status.HTTP_201_CREATED,
+    responses={**_WRITE_ERRORS, 409: {"model": Message, "description": "the id is taken"}},
+)
 def create_crossing(body: CrossingIn, s: WriteSessionDep, p: Operator) -> Registration:
     crossing, text = _parse_body(body)
     _may_write(p, crossing, _NEW)
     if repo.get_crossing(s, crossing.id) is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"crossing {crossing.id!r} already exists; "
-                                                      f"PUT /api/crossings/{crossing.id}/geometry changes it")
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"crossing {crossing.id!r} already exists; PUT /api/crossings/{crossing.id}/geometry changes it",
+        )
     try:
         reg = repo.register(s, crossing, text)
     except IntegrityError:  # registered by a concurrent request in the meantime
         s.rollback()
         raise HTTPException(status.HTTP_409_CONFLICT, f"crossing {crossing.id!r} already exists") from None
-    audit(s, actor=p.username, action="crossing_create", object_type="crossing", object_id=crossing.id,
-          payload={"version": reg.version.version, "geometry_hash": reg.version.geometry_hash,
-                   "district": crossing.district})
+    audit(
+        s,
+        actor=p.username,
+        action="crossing_create",
+        object_type="crossing",
+        object_id=crossing.id,
+        payload={
+            "version": reg.version.version,
+            "geometry_hash": reg.version.geometry_hash,
+            "district": crossing.district,
+        },
+    )
     s.commit()
     return Registration(**_version_out(reg.version, reg.version.id).model_dump(), created=True, previous_version=None)
 
 
-@router.put("/{crossing_id}/geometry", response_model=Registration,
-            responses={**_NOT_FOUND, **_WRITE_ERRORS,
-                       201: {"model": Registration, "description": "a new version was made"}})
-def update_geometry(crossing_id: str, body: CrossingIn, response: Response, s: WriteSessionDep,
-                    p: Operator) -> Registration:
+@router.put(
+    "/{crossing_id}/geometry",
+    response_model=Registration,
+    responses={**_NOT_FOUND, **_WRITE_ERRORS, 201: {"model": Registration, "description": "a new version was made"}},
+)
+def update_geometry(
+    crossing_id: str, body: CrossingIn, response: Response, s: WriteSessionDep, p: Operator
+) -> Registration:
     """A changed config becomes version max+1; an identical one returns its stored version (200)."""
     row = _visible(s, p, crossing_id)
     crossing, text = _parse_body(body)
@@ -199,22 +263,45 @@ def update_geometry(crossing_id: str, body: CrossingIn, response: Response, s: W
     _may_write(p, crossing, row.district)
     reg = repo.register(s, crossing, text)
     if reg.created or reg.previous_version != reg.version.version:
-        audit(s, actor=p.username, action="crossing_update", object_type="crossing", object_id=crossing_id,
-              payload={"from_version": reg.previous_version, "to_version": reg.version.version,
-                       "new_version": reg.created, "geometry_hash": reg.version.geometry_hash})
+        audit(
+            s,
+            actor=p.username,
+            action="crossing_update",
+            object_type="crossing",
+            object_id=crossing_id,
+            payload={
+                "from_version": reg.previous_version,
+                "to_version": reg.version.version,
+                "new_version": reg.created,
+                "geometry_hash": reg.version.geometry_hash,
+            },
+        )
     s.commit()
     if reg.created:
         response.status_code = status.HTTP_201_CREATED
-    return Registration(**_version_out(reg.version, reg.version.id).model_dump(), created=reg.created,
-                        previous_version=reg.previous_version)
+    return Registration(
+        **_version_out(reg.version, reg.version.id).model_dump(),
+        created=reg.created,
+        previous_version=reg.previous_version,
+    )
 
 
 # -- snapshot ----------------------------------------------------------------------------------
-@router.get("/{crossing_id}/snapshot", response_class=Response, responses={
-    200: {"content": {"image/jpeg": {}}, "description": "a frame of the crossing's most recent video"},
-    **{404: {"model": Message, "description": "no such crossing, or no video of it is available"}}})
-def snapshot(crossing_id: str, request: Request, s: SessionDep, p: CurrentUser,
-             overlay: Annotated[bool, Query(description="draw stop lines, lanes and lamp boxes")] = False) -> Response:
+@router.get(
+    "/{crossing_id}/snapshot",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "a frame of the crossing's most recent video"},
+        **{404: {"model": Message, "description": "no such crossing, or no video of it is available"}},
+    },
+)
+def snapshot(
+    crossing_id: str,
+    request: Request,
+    s: SessionDep,
+    p: CurrentUser,
+    overlay: Annotated[bool, Query(description="draw stop lines, lanes and lamp boxes")] = False,
+) -> Response:
     row = _visible(s, p, crossing_id)
     current = repo.version(s, crossing_id)
     videos = repo.recent_videos(s, crossing_id)
@@ -234,10 +321,10 @@ def snapshot(crossing_id: str, request: Request, s: SessionDep, p: CurrentUser,
             if overlay and crossing is not None:
                 image = _draw(image, crossing)
             _save_jpeg(image, cached)
-        return Response(cached.read_bytes(), media_type="image/jpeg",
-                        headers={"Cache-Control": "private, max-age=60"})
-    raise HTTPException(status.HTTP_404_NOT_FOUND,
-                        f"no video of crossing {crossing_id} is available for a snapshot (process one first)")
+        return Response(cached.read_bytes(), media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
+    raise HTTPException(
+        status.HTTP_404_NOT_FOUND, f"no video of crossing {crossing_id} is available for a snapshot (process one first)"
+    )
 
 
 def _frame(path: Path):

@@ -2,6 +2,7 @@
 Prometheus metrics (NOT public: request counts per route and event counts per review status are
 operational intelligence; a scraper sends `Authorization: Bearer <settings.metrics_token>`, or an
 admin's token or API key works). The decision is written in README ("Exposure")."""
+
 from __future__ import annotations
 
 import hmac
@@ -46,7 +47,11 @@ async def metrics_reader(request: Request) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "metrics: admins or the metrics token only")
 
 
-@router.get("/metrics", response_class=Response, dependencies=[Depends(metrics_reader)],
-            responses={200: {"content": {"text/plain": {}}}, 401: {}, 403: {}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    dependencies=[Depends(metrics_reader)],
+    responses={200: {"content": {"text/plain": {}}}, 401: {}, 403: {}},
+)
 def metrics(request: Request) -> Response:
     return Response(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

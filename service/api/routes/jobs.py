@@ -8,6 +8,7 @@ capped at `settings.upload_max_bytes` (the whole request body): an announced `Co
 the cap is refused before a byte of the body is read, and a body without one is counted while it
 streams to disk and dropped (partial file deleted) the moment it passes the cap.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,10 +44,21 @@ _NOT_FOUND: Responses = {404: {"model": Message, "description": "no such job or 
 
 # -- models ------------------------------------------------------------------------------------
 def _job_out(job: JobRow) -> JobOut:
-    return JobOut(uid=job.uid, crossing_id=job.crossing_id, status=job.status, progress=repo.progress(job),
-                  items_total=len(job.items), items_by_status=repo.item_counts(job), start_time=job.start_time,
-                  created_by=job.created_by, created_at=job.created_at, started_at=job.started_at,
-                  finished_at=job.finished_at, cancel_requested=job.cancel_requested, error=job.error)
+    return JobOut(
+        uid=job.uid,
+        crossing_id=job.crossing_id,
+        status=job.status,
+        progress=repo.progress(job),
+        items_total=len(job.items),
+        items_by_status=repo.item_counts(job),
+        start_time=job.start_time,
+        created_by=job.created_by,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        cancel_requested=job.cancel_requested,
+        error=job.error,
+    )
 
 
 def _assume_utc(value: datetime) -> datetime:
@@ -69,10 +81,21 @@ def _job_detail(job: JobRow) -> JobDetail:
     items = []
     for i in job.items:
         run = runs.get(i.run_id) if i.run_id is not None else None
-        items.append(JobItemOut(id=i.id, path=i.path, status=i.status, progress=i.progress, error=i.error,
-                                events=i.events, run_id=i.run_id, reused=_reused(i, run),
-                                run_start_time=_assume_utc(run.start_time) if run and run.start_time else None,
-                                started_at=i.started_at, finished_at=i.finished_at))
+        items.append(
+            JobItemOut(
+                id=i.id,
+                path=i.path,
+                status=i.status,
+                progress=i.progress,
+                error=i.error,
+                events=i.events,
+                run_id=i.run_id,
+                reused=_reused(i, run),
+                run_start_time=_assume_utc(run.start_time) if run and run.start_time else None,
+                started_at=i.started_at,
+                finished_at=i.finished_at,
+            )
+        )
     return JobDetail(**_job_out(job).model_dump(), items=items)
 
 
@@ -85,8 +108,9 @@ def resolve_paths(root: Path | None, paths: list[str]) -> list[str]:
     """The video files (absolute, symlinks resolved, each once) named by `paths`. Outside-ness is
     decided before existence, so nothing is revealed about files outside the root."""
     if root is None:
-        raise PathRefused("no ingest root is configured on the server (CROSSWATCH_INGEST_ROOT): "
-                          "submit by upload instead")
+        raise PathRefused(
+            "no ingest root is configured on the server (CROSSWATCH_INGEST_ROOT): submit by upload instead"
+        )
     base = Path(root).resolve()
     out: dict[str, None] = {}
     for i, raw in enumerate(paths):
@@ -150,17 +174,36 @@ def _crossing_in_scope(s, p: Principal, crossing_id: str) -> None:
 
 
 def _submit(s, p: Principal, crossing_id: str, files: list[str], start_time: datetime | None, source: str) -> JobRow:
-    job = repo.create_job(s, crossing_id=crossing_id, paths=files, created_by=p.username, start_time=start_time,
-                          settings={"source": source})
-    audit(s, actor=p.username, action="job_submit", object_type="job", object_id=job.uid,
-          payload={"crossing_id": crossing_id, "source": source, "items": len(files), "paths": files[:AUDIT_PATHS]})
+    job = repo.create_job(
+        s,
+        crossing_id=crossing_id,
+        paths=files,
+        created_by=p.username,
+        start_time=start_time,
+        settings={"source": source},
+    )
+    audit(
+        s,
+        actor=p.username,
+        action="job_submit",
+        object_type="job",
+        object_id=job.uid,
+        payload={"crossing_id": crossing_id, "source": source, "items": len(files), "paths": files[:AUDIT_PATHS]},
+    )
     s.commit()
     return job
 
 
-@router.post("", response_model=JobDetail, status_code=status.HTTP_201_CREATED,
-             responses={**_NOT_FOUND, 403: {"model": Message},
-                        422: {"description": "a path outside the ingest root, missing, or not a video file"}})
+@router.post(
+    "",
+    response_model=JobDetail,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        **_NOT_FOUND,
+        403: {"model": Message},
+        422: {"description": "a path outside the ingest root, missing, or not a video file"},
+    },
+)
 def submit_job(body: JobIn, request: Request, s: WriteSessionDep, p: Operator) -> JobDetail:
     _crossing_in_scope(s, p, body.crossing_id)
     try:
@@ -175,19 +218,38 @@ def submit_job(body: JobIn, request: Request, s: WriteSessionDep, p: Operator) -
 _UPLOAD_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"multipart/form-data": {"schema": {
-            "type": "object", "required": ["crossing_id", "file"],
-            "properties": {"crossing_id": {"type": "string", "maxLength": 64},
-                           "file": {"type": "string", "format": "binary",
-                                    "description": "one video (.mp4 .mkv .avi .mov .ts .flv)"}}}}},
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["crossing_id", "file"],
+                    "properties": {
+                        "crossing_id": {"type": "string", "maxLength": 64},
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "one video (.mp4 .mkv .avi .mov .ts .flv)",
+                        },
+                    },
+                }
+            }
+        },
     }
 }
 
 
-@router.post("/upload", response_model=JobDetail, status_code=status.HTTP_201_CREATED, openapi_extra=_UPLOAD_BODY,
-             responses={**_NOT_FOUND, 403: {"model": Message},
-                        413: {"model": Message, "description": "over settings.upload_max_bytes"},
-                        422: {"model": Message, "description": "not a multipart form with crossing_id and file"}})
+@router.post(
+    "/upload",
+    response_model=JobDetail,
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=_UPLOAD_BODY,
+    responses={
+        **_NOT_FOUND,
+        403: {"model": Message},
+        413: {"model": Message, "description": "over settings.upload_max_bytes"},
+        422: {"model": Message, "description": "not a multipart form with crossing_id and file"},
+    },
+)
 async def upload_job(request: Request, p: Operator) -> JobDetail:
     """Upload one video and queue it. The cap is checked on `Content-Length` before the body is
     read, and on the running byte count while it streams to disk."""
@@ -224,8 +286,9 @@ def _too_large(cap: int) -> str:
 def _boundary(request: Request) -> bytes:
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or not params.get(b"boundary"):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
-                            "expected multipart/form-data with fields crossing_id and file")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY, "expected multipart/form-data with fields crossing_id and file"
+        )
     return params[b"boundary"]
 
 
@@ -254,11 +317,18 @@ class _UploadReceiver:
         self._error: HTTPException | None = None
         self._header_field = b""
         self._header_value = b""
-        self._parser = MultipartParser(boundary, {
-            "on_part_begin": self._part_begin, "on_part_data": self._part_data, "on_part_end": self._part_end,
-            "on_header_field": self._h_field, "on_header_value": self._h_value, "on_header_end": self._h_end,
-            "on_headers_finished": self._headers_done,
-        })
+        self._parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": self._part_begin,
+                "on_part_data": self._part_data,
+                "on_part_end": self._part_end,
+                "on_header_field": self._h_field,
+                "on_header_value": self._h_value,
+                "on_header_end": self._h_end,
+                "on_headers_finished": self._headers_done,
+            },
+        )
 
     def write(self, chunk: bytes) -> None:
         try:
@@ -345,13 +415,17 @@ class _UploadReceiver:
 
 
 @router.get("", response_model=Page[JobOut])
-def list_jobs(s: SessionDep, p: Operator,
-              status_: Annotated[str | None, Query(alias="status", pattern="^(" + "|".join(JOB_STATUSES) + ")$")] = None,
-              crossing_id: str | None = None,
-              limit: Annotated[int, Query(ge=1, le=500)] = 50,
-              offset: Annotated[int, Query(ge=0)] = 0) -> Page[JobOut]:
-    rows, total = repo.list_jobs(s, p.scope(JobRow.crossing_id), status=status_, crossing_id=crossing_id,
-                                 limit=limit, offset=offset)
+def list_jobs(
+    s: SessionDep,
+    p: Operator,
+    status_: Annotated[str | None, Query(alias="status", pattern="^(" + "|".join(JOB_STATUSES) + ")$")] = None,
+    crossing_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[JobOut]:
+    rows, total = repo.list_jobs(
+        s, p.scope(JobRow.crossing_id), status=status_, crossing_id=crossing_id, limit=limit, offset=offset
+    )
     return Page(data=[_job_out(j) for j in rows], count=total)
 
 
@@ -367,8 +441,11 @@ def get_job(uid: str, s: SessionDep, p: Operator) -> JobDetail:
     return _job_detail(_job_or_404(s, p, uid))
 
 
-@router.post("/{uid}/cancel", response_model=JobDetail,
-             responses={**_NOT_FOUND, 409: {"model": Message, "description": "the job has already finished"}})
+@router.post(
+    "/{uid}/cancel",
+    response_model=JobDetail,
+    responses={**_NOT_FOUND, 409: {"model": Message, "description": "the job has already finished"}},
+)
 def cancel_job(uid: str, s: WriteSessionDep, p: Operator) -> JobDetail:
     """Queued videos are cancelled now; the running one is stopped by the worker within a second."""
     job = _job_or_404(s, p, uid, for_update=True)
@@ -376,8 +453,14 @@ def cancel_job(uid: str, s: WriteSessionDep, p: Operator) -> JobDetail:
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {uid} is already {job.status}")
     before = job.status
     repo.request_cancel(s, job)
-    audit(s, actor=p.username, action="job_cancel", object_type="job", object_id=job.uid,
-          payload={"crossing_id": job.crossing_id, "status_before": before, "status": job.status})
+    audit(
+        s,
+        actor=p.username,
+        action="job_cancel",
+        object_type="job",
+        object_id=job.uid,
+        payload={"crossing_id": job.crossing_id, "status_before": before, "status": job.status},
+    )
     s.commit()
     return _job_detail(job)
 

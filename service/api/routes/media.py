@@ -4,6 +4,7 @@ seek) and case packages (`POST /api/exports/case-package`).
 Both verify every evidence file against its recorded SHA-256 before a byte leaves the server (see
 `service/evidence_store.py`); a changed file answers 409, a lost one 410, and both are audited.
 """
+
 from __future__ import annotations
 
 import mimetypes
@@ -82,8 +83,9 @@ class FileSliceResponse(Response):
     """Sends `length` bytes of an already-verified open file from `start` (reads in a worker
     thread, 1 MiB at a time) and closes it; a HEAD request gets the headers only."""
 
-    def __init__(self, f: BinaryIO, start: int, length: int, status_code: int, headers: dict[str, str],
-                 send_body: bool):
+    def __init__(
+        self, f: BinaryIO, start: int, length: int, status_code: int, headers: dict[str, str], send_body: bool
+    ):
         self.f, self.start, self.length, self.send_body = f, start, length, send_body
         super().__init__(status_code=status_code, headers={**headers, "content-length": str(length)})
 
@@ -145,8 +147,16 @@ _MEDIA_RESPONSES: dict[int | str, dict] = {
 }
 
 
-def _serve(request: Request, s: SessionDep, p: Principal, uid: str, range_h: str | None, if_range: str | None,
-           if_none_match: str | None, send_body: bool) -> Response:
+def _serve(
+    request: Request,
+    s: SessionDep,
+    p: Principal,
+    uid: str,
+    range_h: str | None,
+    if_range: str | None,
+    if_none_match: str | None,
+    send_body: bool,
+) -> Response:
     try:
         ref = evidence_store.find_evidence(s, p, uid)
     except evidence_store.EvidenceNotFound as e:
@@ -161,16 +171,21 @@ def _serve(request: Request, s: SessionDep, p: Principal, uid: str, range_h: str
     try:
         if _etag_matches(if_none_match, etag):
             f.close()
-            return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={
-                k: v for k, v in headers.items() if k in ("etag", "cache-control")})
+            return Response(
+                status_code=status.HTTP_304_NOT_MODIFIED,
+                headers={k: v for k, v in headers.items() if k in ("etag", "cache-control")},
+            )
         if if_range is not None and not _etag_matches(if_range, etag):
             range_h = None  # the client's copy is stale (or dated): send the whole file
         byte_range = parse_range(range_h, ref.size)
     except Unsatisfiable:
         f.close()
-        return Response(status_code=status.HTTP_416_RANGE_NOT_SATISFIABLE, media_type="application/json",
-                        content=b'{"detail":"range not satisfiable"}',
-                        headers={"content-range": f"bytes */{ref.size}", "etag": etag, "accept-ranges": "bytes"})
+        return Response(
+            status_code=status.HTTP_416_RANGE_NOT_SATISFIABLE,
+            media_type="application/json",
+            content=b'{"detail":"range not satisfiable"}',
+            headers={"content-range": f"bytes */{ref.size}", "etag": etag, "accept-ranges": "bytes"},
+        )
     if byte_range is None:
         return FileSliceResponse(f, 0, ref.size, status.HTTP_200_OK, headers, send_body)
     first, last = byte_range
@@ -183,19 +198,41 @@ IfRangeH = Annotated[str | None, Header(alias="If-Range", description="the ETag 
 IfNoneMatchH = Annotated[str | None, Header(alias="If-None-Match")]
 
 
-@router.get("/api/media/{uid}", response_class=Response, responses=_MEDIA_RESPONSES,
-            summary="An evidence file (SHA-256 verified on every read; Range supported)")
-def get_media(uid: str, request: Request, s: SessionDep, p: EvidenceViewer, range_h: RangeH = None,
-              if_range: IfRangeH = None, if_none_match: IfNoneMatchH = None) -> Response:
+@router.get(
+    "/api/media/{uid}",
+    response_class=Response,
+    responses=_MEDIA_RESPONSES,
+    summary="An evidence file (SHA-256 verified on every read; Range supported)",
+)
+def get_media(
+    uid: str,
+    request: Request,
+    s: SessionDep,
+    p: EvidenceViewer,
+    range_h: RangeH = None,
+    if_range: IfRangeH = None,
+    if_none_match: IfNoneMatchH = None,
+) -> Response:
     """The file of evidence `uid` (opaque, from an event's evidence list). The whole file is hashed
     before anything is sent, for ranges too: a changed file is never served, even partly."""
     return _serve(request, s, p, uid, range_h, if_range, if_none_match, send_body=True)
 
 
-@router.head("/api/media/{uid}", response_class=Response, responses=_MEDIA_RESPONSES,
-             summary="Headers of an evidence file (verified like GET)")
-def head_media(uid: str, request: Request, s: SessionDep, p: EvidenceViewer, range_h: RangeH = None,
-               if_range: IfRangeH = None, if_none_match: IfNoneMatchH = None) -> Response:
+@router.head(
+    "/api/media/{uid}",
+    response_class=Response,
+    responses=_MEDIA_RESPONSES,
+    summary="Headers of an evidence file (verified like GET)",
+)
+def head_media(
+    uid: str,
+    request: Request,
+    s: SessionDep,
+    p: EvidenceViewer,
+    range_h: RangeH = None,
+    if_range: IfRangeH = None,
+    if_none_match: IfNoneMatchH = None,
+) -> Response:
     return _serve(request, s, p, uid, range_h, if_range, if_none_match, send_body=False)
 
 
@@ -212,11 +249,15 @@ class _Cleanup:
 
 
 @router.post(
-    "/api/exports/case-package", response_class=FileResponse, tags=["exports"],
+    "/api/exports/case-package",
+    response_class=FileResponse,
+    tags=["exports"],
     summary="A zip of confirmed events: evidence files, event JSON, SHA-256 manifest",
     responses={
-        200: {"description": "the zip (header X-Manifest-SHA256: the manifest's own SHA-256, as audited)",
-              "content": {"application/zip": {}}},
+        200: {
+            "description": "the zip (header X-Manifest-SHA256: the manifest's own SHA-256, as audited)",
+            "content": {"application/zip": {}},
+        },
         400: {"model": Message, "description": "the body is not JSON"},
         401: {"model": Message, "description": "not logged in"},
         403: {"model": Message, "description": "no access to raw evidence"},
@@ -243,15 +284,27 @@ def export_case_package(body: CasePackageIn, request: Request, s: SessionDep, p:
         raise _fail(request, p, e) from None
     try:
         with request.app.state.write_sessionmaker() as w:
-            audit(w, actor=p.username, action="case_package_export", object_type="case_package",
-                  object_id=built.manifest_sha256,
-                  payload={"event_uids": uids, "manifest_sha256": built.manifest_sha256, "files": built.files})
+            audit(
+                w,
+                actor=p.username,
+                action="case_package_export",
+                object_type="case_package",
+                object_id=built.manifest_sha256,
+                payload={"event_uids": uids, "manifest_sha256": built.manifest_sha256, "files": built.files},
+            )
             w.commit()
     except BaseException:
         os.unlink(built.path)
         raise
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return FileResponse(built.path, media_type="application/zip", filename=f"case-package-{stamp}.zip",
-                        headers={"x-manifest-sha256": built.manifest_sha256, "cache-control": "no-store",
-                                 "x-content-type-options": "nosniff"},
-                        background=BackgroundTask(_Cleanup(built.path)))
+    return FileResponse(
+        built.path,
+        media_type="application/zip",
+        filename=f"case-package-{stamp}.zip",
+        headers={
+            "x-manifest-sha256": built.manifest_sha256,
+            "cache-control": "no-store",
+            "x-content-type-options": "nosniff",
+        },
+        background=BackgroundTask(_Cleanup(built.path)),
+    )

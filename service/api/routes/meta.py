@@ -1,5 +1,6 @@
 """`GET /api/meta`: every code list of `service.vocabulary` with its labels, so the UI builds its
 menus and badges from the same enums the database and the API check against."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter
@@ -30,9 +31,14 @@ def _codes(labels: Labels) -> list[CodeOut]:
 def meta(_: CurrentUser) -> MetaOut:
     """The code lists with zh-CN and en labels (any logged-in user)."""
     return MetaOut(
-        event_types=_codes(EVENT_TYPE_LABELS), signal_states=_codes(SIGNAL_STATE_LABELS),
-        evidence_kinds=_codes(EVIDENCE_KIND_LABELS), review_statuses=_codes(REVIEW_STATUS_LABELS),
-        review_actions=_codes(REVIEW_ACTION_LABELS), roles=_codes(ROLE_LABELS),
-        reason_codes=[ReasonCodeOut(code=code, zh=zh, en=en, comment_required=code in COMMENT_REQUIRED)
-                      for code, (zh, en) in REASON_LABELS.items()],
+        event_types=_codes(EVENT_TYPE_LABELS),
+        signal_states=_codes(SIGNAL_STATE_LABELS),
+        evidence_kinds=_codes(EVIDENCE_KIND_LABELS),
+        review_statuses=_codes(REVIEW_STATUS_LABELS),
+        review_actions=_codes(REVIEW_ACTION_LABELS),
+        roles=_codes(ROLE_LABELS),
+        reason_codes=[
+            ReasonCodeOut(code=code, zh=zh, en=en, comment_required=code in COMMENT_REQUIRED)
+            for code, (zh, en) in REASON_LABELS.items()
+        ],
     )

@@ -18,6 +18,7 @@ Rules (why they are what they are):
   audit entry, in one write transaction (the event row is locked on PostgreSQL; SQLite's write
   transaction is already exclusive), so two reviewers racing on one event are serialised.
 """
+
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -40,33 +41,72 @@ from ..schemas.reviews import PlateIn, ReasonOut, ReopenIn, ReviewIn, ReviewResu
 router = APIRouter(tags=["reviews"])
 
 
-@router.post("/api/events/{uid}/review", response_model=ReviewResult,
-             responses={**AUTH_ERRORS, **NOT_FOUND_ERROR,
-                        409: {"model": Message, "description": "second review by the stage-1 reviewer"}})
+@router.post(
+    "/api/events/{uid}/review",
+    response_model=ReviewResult,
+    responses={
+        **AUTH_ERRORS,
+        **NOT_FOUND_ERROR,
+        409: {"model": Message, "description": "second review by the stage-1 reviewer"},
+    },
+)
 def review_event(uid: str, body: ReviewIn, s: WriteSessionDep, p: Reviewer, settings: SettingsDep) -> ReviewResult:
     v = event_or_404(s, p, uid, for_update=True)
     e = v.event
     previous = {"status": e.review_status, "stage": e.review_stage, "reviewed_by": e.reviewed_by}
     try:
-        decision = decide(body.action, second_review=policy.second_review(s, settings), status_now=e.review_status,
-                          stage_now=e.review_stage, reviewed_by=e.reviewed_by, username=p.username)
+        decision = decide(
+            body.action,
+            second_review=policy.second_review(s, settings),
+            status_now=e.review_status,
+            stage_now=e.review_stage,
+            reviewed_by=e.reviewed_by,
+            username=p.username,
+        )
     except ReviewRefused as refused:
         raise HTTPException(status.HTTP_409_CONFLICT, refused.reason) from None
     stage, new_status = decision.stage, decision.status.value
     action, reason_code = body.action.value, body.reason_code.value if body.reason_code is not None else None
-    row = repo.add_review(s, e, stage=stage, action=action, status=new_status, reason_code=reason_code,
-                          comment=body.comment, user_id=p.user_id, username=p.username)
-    audit(s, actor=p.username, action="review", object_type="event", object_id=e.uid, at=row.at,
-          payload={"action": action, "reason_code": reason_code, "comment": body.comment, "stage": stage,
-                   "status": new_status, "previous_status": previous["status"], "previous_stage": previous["stage"],
-                   "previous_reviewed_by": previous["reviewed_by"], "review_id": row.id})
+    row = repo.add_review(
+        s,
+        e,
+        stage=stage,
+        action=action,
+        status=new_status,
+        reason_code=reason_code,
+        comment=body.comment,
+        user_id=p.user_id,
+        username=p.username,
+    )
+    audit(
+        s,
+        actor=p.username,
+        action="review",
+        object_type="event",
+        object_id=e.uid,
+        at=row.at,
+        payload={
+            "action": action,
+            "reason_code": reason_code,
+            "comment": body.comment,
+            "stage": stage,
+            "status": new_status,
+            "previous_status": previous["status"],
+            "previous_stage": previous["stage"],
+            "previous_reviewed_by": previous["reviewed_by"],
+            "review_id": row.id,
+        },
+    )
     detail = event_detail(s, p, v)
     s.commit()
     return ReviewResult(review=review_out(row), event=detail)
 
 
-@router.post("/api/events/{uid}/reopen", response_model=EventDetail,
-             responses={**AUTH_ERRORS, **NOT_FOUND_ERROR, 409: {"model": Message, "description": "not decided yet"}})
+@router.post(
+    "/api/events/{uid}/reopen",
+    response_model=EventDetail,
+    responses={**AUTH_ERRORS, **NOT_FOUND_ERROR, 409: {"model": Message, "description": "not decided yet"}},
+)
 def reopen_event(uid: str, body: ReopenIn, s: WriteSessionDep, p: Admin) -> EventDetail:
     """退回重审: a supervisor (admin) sends a decided event back to the review queue (pending, no
     reviewer). Audited with the previous decision and the reason; the reviews stay in its history."""
@@ -77,20 +117,35 @@ def reopen_event(uid: str, body: ReopenIn, s: WriteSessionDep, p: Admin) -> Even
     e = v.event
     if e.review_status == "pending" and e.review_stage == 0:
         raise HTTPException(status.HTTP_409_CONFLICT, "the event has not been decided: nothing to reopen")
-    previous = {"previous_status": e.review_status, "previous_stage": e.review_stage,
-                "previous_reviewed_by": e.reviewed_by}
+    previous = {
+        "previous_status": e.review_status,
+        "previous_stage": e.review_stage,
+        "previous_reviewed_by": e.reviewed_by,
+    }
     repo.reopen(s, e)
-    audit(s, actor=p.username, action="review_reopen", object_type="event", object_id=e.uid,
-          payload={**previous, "comment": comment})
+    audit(
+        s,
+        actor=p.username,
+        action="review_reopen",
+        object_type="event",
+        object_id=e.uid,
+        payload={**previous, "comment": comment},
+    )
     s.flush()
     detail = event_detail(s, p, v)
     s.commit()
     return detail
 
 
-@router.put("/api/events/{uid}/plate", response_model=EventDetail,
-            responses={**AUTH_ERRORS, **NOT_FOUND_ERROR,
-                       422: {"model": Message, "description": "not a plausible plate (the reason says why)"}})
+@router.put(
+    "/api/events/{uid}/plate",
+    response_model=EventDetail,
+    responses={
+        **AUTH_ERRORS,
+        **NOT_FOUND_ERROR,
+        422: {"model": Message, "description": "not a plausible plate (the reason says why)"},
+    },
+)
 def correct_plate(uid: str, body: PlateIn, s: WriteSessionDep, p: Reviewer) -> EventDetail:
     """The reviewer's plate: stored beside the machine reading (which stays as read), audited with
     both values; exports, the case package and the `plate=` filter use it from then on."""
@@ -101,18 +156,32 @@ def correct_plate(uid: str, body: PlateIn, s: WriteSessionDep, p: Reviewer) -> E
     e = v.event
     previous = e.plate_corrected
     e.plate_corrected, e.plate_corrected_by, e.plate_corrected_at = plate.text, p.username, utcnow()
-    audit(s, actor=p.username, action="plate_correction", object_type="event", object_id=e.uid,
-          at=e.plate_corrected_at,
-          payload={"machine_reading": e.plate_text, "machine_confidence": e.plate_confidence,
-                   "previous_correction": previous, "corrected": plate.text, "region": plate.region})
+    audit(
+        s,
+        actor=p.username,
+        action="plate_correction",
+        object_type="event",
+        object_id=e.uid,
+        at=e.plate_corrected_at,
+        payload={
+            "machine_reading": e.plate_text,
+            "machine_confidence": e.plate_confidence,
+            "previous_correction": previous,
+            "corrected": plate.text,
+            "region": plate.region,
+        },
+    )
     s.flush()
     detail = event_detail(s, p, v)
     s.commit()
     return detail
 
 
-@router.get("/api/events/{uid}/verify", response_model=VerifyOut,
-            responses={**AUTH_ERRORS, **NOT_FOUND_ERROR, 503: {"model": Message, "description": "no evidence key"}})
+@router.get(
+    "/api/events/{uid}/verify",
+    response_model=VerifyOut,
+    responses={**AUTH_ERRORS, **NOT_FOUND_ERROR, 503: {"model": Message, "description": "no evidence key"}},
+)
 def verify_event_endpoint(uid: str, request: Request, s: SessionDep, p: Reviewer) -> VerifyOut:
     """Re-hash the event's evidence and recompute its anti-forgery code and seal (key outside the database)."""
     v = event_or_404(s, p, uid)
@@ -125,5 +194,7 @@ def verify_event_endpoint(uid: str, request: Request, s: SessionDep, p: Reviewer
 
 @router.get("/api/reviews/reasons", response_model=list[ReasonOut], responses={401: {"model": Message}})
 def reasons(_: CurrentUser) -> list[ReasonOut]:
-    return [ReasonOut(code=code, zh=zh, en=en, comment_required=code in COMMENT_REQUIRED)
-            for code, (zh, en) in REASON_LABELS.items()]
+    return [
+        ReasonOut(code=code, zh=zh, en=en, comment_required=code in COMMENT_REQUIRED)
+        for code, (zh, en) in REASON_LABELS.items()
+    ]

@@ -7,6 +7,7 @@ Common query parameters: `from` / `to` (ISO 8601 with a zone; `to` exclusive), `
 (`not_dismissed` default | `confirmed` | `all`) and `tz` (IANA zone of the local buckets, default
 Asia/Shanghai). Only events with a known time are counted (see `service/stats_repo.py`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator
@@ -49,8 +50,11 @@ TYPE_LABELS: dict[str, dict[str, str]] = {
     "all": {"zh": "全部", "en": "All"},
 }
 WEEKDAY_LABELS: list[dict[str, str]] = [
-    {"zh": z, "en": e} for z, e in zip(("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日"),
-                                      ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"))
+    {"zh": z, "en": e}
+    for z, e in zip(
+        ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日"),
+        ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+    )
 ]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -80,22 +84,37 @@ def parse_tz(name: str) -> ZoneInfo:
 
 async def stats_filter(
     p: Analyst,
-    from_: Annotated[AwareDatetime | None, Query(alias="from", description="start, inclusive (ISO 8601 with zone)")] = None,
+    from_: Annotated[
+        AwareDatetime | None, Query(alias="from", description="start, inclusive (ISO 8601 with zone)")
+    ] = None,
     to: Annotated[AwareDatetime | None, Query(description="end, exclusive (ISO 8601 with zone)")] = None,
     crossing_id: Annotated[list[str], Query(max_length=64, description="repeatable")] = [],  # noqa: B006
     district: Annotated[str | None, Query(max_length=200)] = None,
     type_: Annotated[list[EventType], Query(alias="type", description="repeatable")] = [],  # noqa: B006
     class_name: Annotated[list[str], Query(max_length=32, description="repeatable")] = [],  # noqa: B006
-    status_: Annotated[repo.Status, Query(alias="status", description=(
-        "events counted: not_dismissed (pending + confirmed + needs_info), confirmed, or all"))] = "not_dismissed",
+    status_: Annotated[
+        repo.Status,
+        Query(
+            alias="status",
+            description=("events counted: not_dismissed (pending + confirmed + needs_info), confirmed, or all"),
+        ),
+    ] = "not_dismissed",
     tz: Annotated[str, Query(max_length=64, description="IANA zone of local buckets")] = "Asia/Shanghai",
 ) -> repo.StatsFilter:
     start, end = utc("from", from_, (MIN_YEAR, MAX_YEAR)), utc("to", to, (MIN_YEAR, MAX_YEAR))
     if start is not None and end is not None and start >= end:
         raise _unprocessable("from must be before to")
-    return repo.StatsFilter(scope=p.scope, start=start, end=end, crossing_ids=tuple(sorted(set(crossing_id))),
-                            district=district, types=tuple(sorted(set(type_))),
-                            class_names=tuple(sorted(set(class_name))), status=status_, tz=parse_tz(tz))
+    return repo.StatsFilter(
+        scope=p.scope,
+        start=start,
+        end=end,
+        crossing_ids=tuple(sorted(set(crossing_id))),
+        district=district,
+        types=tuple(sorted(set(type_))),
+        class_names=tuple(sorted(set(class_name))),
+        status=status_,
+        tz=parse_tz(tz),
+    )
 
 
 Filter = Annotated[repo.StatsFilter, Depends(stats_filter)]
@@ -103,10 +122,28 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
-def _cached(request: Request, s: Session, p: Principal, f: repo.StatsFilter, name: str, extra: tuple[Hashable, ...],
-            compute: Callable[[], Any]) -> Any:
-    key = (name, extra, f.start, f.end, f.crossing_ids, f.district, f.types, f.class_names, f.status, f.tz.key,
-           p.visible)
+def _cached(
+    request: Request,
+    s: Session,
+    p: Principal,
+    f: repo.StatsFilter,
+    name: str,
+    extra: tuple[Hashable, ...],
+    compute: Callable[[], Any],
+) -> Any:
+    key = (
+        name,
+        extra,
+        f.start,
+        f.end,
+        f.crossing_ids,
+        f.district,
+        f.types,
+        f.class_names,
+        f.status,
+        f.tz.key,
+        p.visible,
+    )
     return request.app.state.stats_cache.get(s, key, compute)
 
 
@@ -124,33 +161,63 @@ def json_response(content: Any) -> Response:
 
 
 @router.get("/api/stats/counts", response_model=Page[CountOut], responses=_ERRORS)
-def stats_counts(request: Request, s: SessionDep, p: Analyst, f: Filter,
-                 bucket: Literal["hour", "day", "week"] = "day", limit: Limit = 50, offset: Offset = 0) -> Response:
+def stats_counts(
+    request: Request,
+    s: SessionDep,
+    p: Analyst,
+    f: Filter,
+    bucket: Literal["hour", "day", "week"] = "day",
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Response:
     """Violations per crossing × type × class × local bucket (weeks start on Monday)."""
     rows = _counts(request, s, p, f, bucket)
-    page = [{"crossing_id": r.crossing_id, "type": r.type, "class_name": r.class_name, "bucket_start": r.bucket_start,
-             "count": r.count} for r in rows[offset:offset + limit]]
+    page = [
+        {
+            "crossing_id": r.crossing_id,
+            "type": r.type,
+            "class_name": r.class_name,
+            "bucket_start": r.bucket_start,
+            "count": r.count,
+        }
+        for r in rows[offset : offset + limit]
+    ]
     return json_response({"data": page, "count": len(rows)})
 
 
 def _hotspots(request: Request, s: Session, p: Principal, f: repo.StatsFilter, min_road_users: int) -> list[HotspotOut]:
     def compute() -> list[HotspotOut]:
-        return [HotspotOut(rank=i + 1, crossing_id=h.crossing_id, name=h.name, district=h.district,
-                           violations=h.violations, by_type=h.by_type, road_users=h.road_users,
-                           rate_per_1000=h.rate_per_1000)
-                for i, h in enumerate(repo.hotspots(s, f, min_road_users))]
+        return [
+            HotspotOut(
+                rank=i + 1,
+                crossing_id=h.crossing_id,
+                name=h.name,
+                district=h.district,
+                violations=h.violations,
+                by_type=h.by_type,
+                road_users=h.road_users,
+                rate_per_1000=h.rate_per_1000,
+            )
+            for i, h in enumerate(repo.hotspots(s, f, min_road_users))
+        ]
 
     return _cached(request, s, p, f, "hotspots", (min_road_users,), compute)
 
 
 @router.get("/api/stats/hotspots", response_model=Page[HotspotOut], responses=_ERRORS)
-def stats_hotspots(request: Request, s: SessionDep, p: Analyst, f: Filter,
-                   min_road_users: Annotated[int, Query(ge=0, le=10**12)] = 0,
-                   limit: Limit = 50, offset: Offset = 0) -> Response:
+def stats_hotspots(
+    request: Request,
+    s: SessionDep,
+    p: Analyst,
+    f: Filter,
+    min_road_users: Annotated[int, Query(ge=0, le=10**12)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Response:
     """Crossings ranked by violations per 1,000 road users crossing (exposure from traffic counts
     of the same range, crossings and classes); unknown exposure ranks last with rate null."""
     rows = _hotspots(request, s, p, f, min_road_users)
-    return json_response({"data": rows[offset:offset + limit], "count": len(rows)})
+    return json_response({"data": rows[offset : offset + limit], "count": len(rows)})
 
 
 def _weekday_hour(request: Request, s: Session, p: Principal, f: repo.StatsFilter) -> list[list[int]]:
@@ -161,28 +228,42 @@ def _weekday_hour(request: Request, s: Session, p: Principal, f: repo.StatsFilte
 def stats_weekday_hour(request: Request, s: SessionDep, p: Analyst, f: Filter) -> WeekdayHourOut:
     """Counts by local weekday (Monday first) × local hour."""
     m = _weekday_hour(request, s, p, f)
-    return WeekdayHourOut(tz=f.tz.key, weekdays=[Label(**w) for w in WEEKDAY_LABELS], matrix=m,
-                          total=sum(map(sum, m)))
+    return WeekdayHourOut(tz=f.tz.key, weekdays=[Label(**w) for w in WEEKDAY_LABELS], matrix=m, total=sum(map(sum, m)))
 
 
-@router.get("/api/stats/spatial", response_model=SpatialOut,
-            responses={**_ERRORS, 404: {"model": Message, "description": "unknown or out-of-scope crossing"}})
-def stats_spatial(request: Request, s: SessionDep, p: Analyst, f: Filter,
-                  crossing_id: Annotated[str, Query(max_length=64, description="the crossing (one)")],
-                  bins: Annotated[int, Query(ge=2, le=64)] = 16) -> SpatialOut:
+@router.get(
+    "/api/stats/spatial",
+    response_model=SpatialOut,
+    responses={**_ERRORS, 404: {"model": Message, "description": "unknown or out-of-scope crossing"}},
+)
+def stats_spatial(
+    request: Request,
+    s: SessionDep,
+    p: Analyst,
+    f: Filter,
+    crossing_id: Annotated[str, Query(max_length=64, description="the crossing (one)")],
+    bins: Annotated[int, Query(ge=2, le=64)] = 16,
+) -> SpatialOut:
     """Where violations happen in one crossing's camera view: box bottom-centres, normalised by
     each event's config version frame size, in a bins × bins grid over the current frame."""
     p.require_crossing(crossing_id)
     g = _cached(request, s, p, f, "spatial", (crossing_id, bins), lambda: repo.spatial(s, f, crossing_id, bins))
     if g is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "crossing not found")
-    return SpatialOut(crossing_id=g.crossing_id, bins=g.bins, frame_size=g.frame_size, grid=g.grid, total=g.total,
-                      versions=[SpatialVersionOut(version=v, frame_size=fs, events=n) for v, fs, n in g.versions])
+    return SpatialOut(
+        crossing_id=g.crossing_id,
+        bins=g.bins,
+        frame_size=g.frame_size,
+        grid=g.grid,
+        total=g.total,
+        versions=[SpatialVersionOut(version=v, frame_size=fs, events=n) for v, fs, n in g.versions],
+    )
 
 
 @router.get("/api/stats/trend", response_model=TrendOut, responses=_ERRORS)
-def stats_trend(request: Request, s: SessionDep, p: Analyst, f: Filter,
-                bucket: Literal["day", "week"] = "day") -> TrendOut:
+def stats_trend(
+    request: Request, s: SessionDep, p: Analyst, f: Filter, bucket: Literal["day", "week"] = "day"
+) -> TrendOut:
     """Per type and overall: [from, to) against the previous period of the same length."""
     if f.start is None or f.end is None:
         raise _unprocessable("trend needs both from and to")
@@ -193,20 +274,40 @@ def stats_trend(request: Request, s: SessionDep, p: Analyst, f: Filter,
     if length.total_seconds() / width > MAX_TREND_BUCKETS:
         raise _unprocessable(f"range too long: at most {MAX_TREND_BUCKETS} {bucket}s")
     series = _cached(request, s, p, f, "trend", (bucket,), lambda: repo.trend(s, f, bucket))
-    return TrendOut(bucket=bucket, tz=f.tz.key, start=f.start, end=f.end, previous_start=f.start - length, series=[
-        TrendSeriesOut(type=t.type, label=Label(**TYPE_LABELS[t.type]),
-                       current=[TrendPoint(bucket_start=b, count=n) for b, n in t.current],
-                       previous=[TrendPoint(bucket_start=b, count=n) for b, n in t.previous],
-                       total=t.total, previous_total=t.previous_total, change_pct=t.change_pct)
-        for t in series])
+    return TrendOut(
+        bucket=bucket,
+        tz=f.tz.key,
+        start=f.start,
+        end=f.end,
+        previous_start=f.start - length,
+        series=[
+            TrendSeriesOut(
+                type=t.type,
+                label=Label(**TYPE_LABELS[t.type]),
+                current=[TrendPoint(bucket_start=b, count=n) for b, n in t.current],
+                previous=[TrendPoint(bucket_start=b, count=n) for b, n in t.previous],
+                total=t.total,
+                previous_total=t.previous_total,
+                change_pct=t.change_pct,
+            )
+            for t in series
+        ],
+    )
 
 
 @router.get("/api/stats/summary", response_model=SummaryOut, responses=_ERRORS)
 def stats_summary(request: Request, s: SessionDep, p: Analyst, f: Filter) -> SummaryOut:
     """KPIs of the range: violations, road users, rate per 1,000, confirmed share, pending."""
     r = _cached(request, s, p, f, "summary", (), lambda: repo.summary(s, f))
-    return SummaryOut(violations=r.violations, by_type=r.by_type, by_status=r.by_status, road_users=r.road_users,
-                      rate_per_1000=r.rate_per_1000, confirmed_share=r.confirmed_share, pending=r.pending)
+    return SummaryOut(
+        violations=r.violations,
+        by_type=r.by_type,
+        by_status=r.by_status,
+        road_users=r.road_users,
+        rate_per_1000=r.rate_per_1000,
+        confirmed_share=r.confirmed_share,
+        pending=r.pending,
+    )
 
 
 # -- exports -----------------------------------------------------------------------------------
@@ -236,24 +337,47 @@ WEEKDAY_HOUR_COLUMNS: list[Column] = [
     *[(f"h{h:02d}", f"{h:02d}时", f"{h:02d}:00") for h in range(24)],
     ("total", "合计", "Total"),
 ]
-SHEETS = {"counts": ("违法统计", "Counts"), "hotspots": ("热点路口", "Hotspots"),
-          "weekday-hour": ("星期小时分布", "Weekday x hour")}
+SHEETS = {
+    "counts": ("违法统计", "Counts"),
+    "hotspots": ("热点路口", "Hotspots"),
+    "weekday-hour": ("星期小时分布", "Weekday x hour"),
+}
 
 
-def _report_rows(request: Request, s: Session, p: Principal, f: repo.StatsFilter, report: Report, bucket: str,
-                 min_road_users: int, lang: Lang) -> tuple[list[Column], list[dict[str, Any]]]:
+def _report_rows(
+    request: Request,
+    s: Session,
+    p: Principal,
+    f: repo.StatsFilter,
+    report: Report,
+    bucket: str,
+    min_road_users: int,
+    lang: Lang,
+) -> tuple[list[Column], list[dict[str, Any]]]:
     if report == "counts":
-        rows = [{"bucket_start": r.bucket_start, "crossing_id": r.crossing_id, "type": r.type,
-                 "type_label": TYPE_LABELS[r.type][lang], "class_name": r.class_name, "count": r.count}
-                for r in _counts(request, s, p, f, bucket)]
+        rows = [
+            {
+                "bucket_start": r.bucket_start,
+                "crossing_id": r.crossing_id,
+                "type": r.type,
+                "type_label": TYPE_LABELS[r.type][lang],
+                "class_name": r.class_name,
+                "count": r.count,
+            }
+            for r in _counts(request, s, p, f, bucket)
+        ]
         return COUNT_COLUMNS, rows
     if report == "hotspots":
-        rows = [{**h.model_dump(exclude={"by_type"}), **{t: h.by_type.get(t, 0) for t in EVENT_TYPES}}
-                for h in _hotspots(request, s, p, f, min_road_users)]
+        rows = [
+            {**h.model_dump(exclude={"by_type"}), **{t: h.by_type.get(t, 0) for t in EVENT_TYPES}}
+            for h in _hotspots(request, s, p, f, min_road_users)
+        ]
         return HOTSPOT_COLUMNS, rows
     m = _weekday_hour(request, s, p, f)
-    rows = [{"weekday": WEEKDAY_LABELS[d][lang], **{f"h{h:02d}": m[d][h] for h in range(24)}, "total": sum(m[d])}
-            for d in range(7)]
+    rows = [
+        {"weekday": WEEKDAY_LABELS[d][lang], **{f"h{h:02d}": m[d][h] for h in range(24)}, "total": sum(m[d])}
+        for d in range(7)
+    ]
     return WEEKDAY_HOUR_COLUMNS, rows
 
 
@@ -265,25 +389,51 @@ def _filename(report: str, f: repo.StatsFilter, ext: str) -> str:
 ExportBucket = Annotated[Literal["hour", "day", "week"], Query(description="for report=counts")]
 
 
-@router.get("/api/exports/stats.csv", response_class=StreamingResponse, responses={
-    **_ERRORS, 200: {"content": {"text/csv": {}}, "description": "UTF-8 CSV with BOM, localised header"}})
-def export_stats_csv(request: Request, s: SessionDep, p: Analyst, f: Filter, report: Report = "counts",
-                     bucket: ExportBucket = "day", min_road_users: Annotated[int, Query(ge=0, le=10**12)] = 0,
-                     lang: Lang = "zh") -> StreamingResponse:
+@router.get(
+    "/api/exports/stats.csv",
+    response_class=StreamingResponse,
+    responses={**_ERRORS, 200: {"content": {"text/csv": {}}, "description": "UTF-8 CSV with BOM, localised header"}},
+)
+def export_stats_csv(
+    request: Request,
+    s: SessionDep,
+    p: Analyst,
+    f: Filter,
+    report: Report = "counts",
+    bucket: ExportBucket = "day",
+    min_road_users: Annotated[int, Query(ge=0, le=10**12)] = 0,
+    lang: Lang = "zh",
+) -> StreamingResponse:
     """A statistics report as CSV (all rows, no paging)."""
     columns, rows = _report_rows(request, s, p, f, report, bucket, min_road_users, lang)
     body: Iterator[str] = to_csv(rows, columns, lang)
-    return StreamingResponse(body, media_type=CSV_MEDIA_TYPE,
-                             headers={"Content-Disposition": f'attachment; filename="{_filename(report, f, "csv")}"'})
+    return StreamingResponse(
+        body,
+        media_type=CSV_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{_filename(report, f, "csv")}"'},
+    )
 
 
-@router.get("/api/exports/stats.xlsx", response_class=Response, responses={
-    **_ERRORS, 200: {"content": {XLSX_MEDIA_TYPE: {}}, "description": "XLSX workbook, localised header"}})
-def export_stats_xlsx(request: Request, s: SessionDep, p: Analyst, f: Filter, report: Report = "counts",
-                      bucket: ExportBucket = "day", min_road_users: Annotated[int, Query(ge=0, le=10**12)] = 0,
-                      lang: Lang = "zh") -> Response:
+@router.get(
+    "/api/exports/stats.xlsx",
+    response_class=Response,
+    responses={**_ERRORS, 200: {"content": {XLSX_MEDIA_TYPE: {}}, "description": "XLSX workbook, localised header"}},
+)
+def export_stats_xlsx(
+    request: Request,
+    s: SessionDep,
+    p: Analyst,
+    f: Filter,
+    report: Report = "counts",
+    bucket: ExportBucket = "day",
+    min_road_users: Annotated[int, Query(ge=0, le=10**12)] = 0,
+    lang: Lang = "zh",
+) -> Response:
     """A statistics report as an XLSX workbook (one sheet)."""
     columns, rows = _report_rows(request, s, p, f, report, bucket, min_road_users, lang)
     sheet = SHEETS[report][0 if lang == "zh" else 1]
-    return Response(to_xlsx(rows, columns, sheet, lang), media_type=XLSX_MEDIA_TYPE,
-                    headers={"Content-Disposition": f'attachment; filename="{_filename(report, f, "xlsx")}"'})
+    return Response(
+        to_xlsx(rows, columns, sheet, lang),
+        media_type=XLSX_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{_filename(report, f, "xlsx")}"'},
+    )

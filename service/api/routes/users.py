@@ -1,4 +1,5 @@
 """Accounts (admin only) and API keys (admin, or the key's own user)."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -18,16 +19,28 @@ from ..schemas.users import ApiKeyCreated, ApiKeyIn, ApiKeyOut, UserIn, UserOut,
 router = APIRouter(prefix="/api/users", tags=["users"])
 
 
-
 def _user_out(u: UserRow) -> UserOut:
-    return UserOut(id=u.id, username=u.username, role=u.role, districts=list(u.districts or []),
-                   crossing_ids=list(u.crossing_ids or []), evidence_access=u.evidence_access, active=u.active,
-                   created_at=u.created_at)
+    return UserOut(
+        id=u.id,
+        username=u.username,
+        role=u.role,
+        districts=list(u.districts or []),
+        crossing_ids=list(u.crossing_ids or []),
+        evidence_access=u.evidence_access,
+        active=u.active,
+        created_at=u.created_at,
+    )
 
 
 def _key_out(k: ApiKeyRow) -> ApiKeyOut:
-    return ApiKeyOut(id=k.id, name=k.name, prefix=k.prefix, created_at=k.created_at, last_used_at=k.last_used_at,
-                     revoked_at=k.revoked_at)
+    return ApiKeyOut(
+        id=k.id,
+        name=k.name,
+        prefix=k.prefix,
+        created_at=k.created_at,
+        last_used_at=k.last_used_at,
+        revoked_at=k.revoked_at,
+    )
 
 
 def _user_or_404(s, user_id: int) -> UserRow:
@@ -46,12 +59,25 @@ def list_users(s: SessionDep, _: Admin) -> Page[UserOut]:
 @router.post("", response_model=UserOut, status_code=status.HTTP_201_CREATED, responses={409: {}})
 def create_user(body: UserIn, s: WriteSessionDep, p: Admin) -> UserOut:
     try:
-        u = accounts.create_user(s, body.username, body.password, body.role, districts=body.districts,
-                                 crossing_ids=body.crossing_ids, evidence_access=body.evidence_access)
+        u = accounts.create_user(
+            s,
+            body.username,
+            body.password,
+            body.role,
+            districts=body.districts,
+            crossing_ids=body.crossing_ids,
+            evidence_access=body.evidence_access,
+        )
     except accounts.AccountError as e:
         raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from None
-    audit(s, actor=p.username, action="user_create", object_type="user", object_id=u.username,
-          payload={"role": u.role, "districts": u.districts, "crossing_ids": u.crossing_ids})
+    audit(
+        s,
+        actor=p.username,
+        action="user_create",
+        object_type="user",
+        object_id=u.username,
+        payload={"role": u.role, "districts": u.districts, "crossing_ids": u.crossing_ids},
+    )
     s.commit()
     return _user_out(u)
 
@@ -93,13 +119,23 @@ def list_keys(user_id: IntId, s: SessionDep, p: KeyOwner) -> Page[ApiKeyOut]:
     return Page(data=[_key_out(k) for k in rows], count=len(rows))
 
 
-@router.post("/{user_id}/api-keys", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED,
-             responses={403: {}, 404: {}})
+@router.post(
+    "/{user_id}/api-keys",
+    response_model=ApiKeyCreated,
+    status_code=status.HTTP_201_CREATED,
+    responses={403: {}, 404: {}},
+)
 def create_key(user_id: IntId, body: ApiKeyIn, s: WriteSessionDep, p: KeyOwner) -> ApiKeyCreated:
     u = _user_or_404(s, user_id)
     row, key = accounts.create_api_key(s, u, body.name)
-    audit(s, actor=p.username, action="api_key_create", object_type="user", object_id=u.username,
-          payload={"key_prefix": row.prefix, "name": row.name})
+    audit(
+        s,
+        actor=p.username,
+        action="api_key_create",
+        object_type="user",
+        object_id=u.username,
+        payload={"key_prefix": row.prefix, "name": row.name},
+    )
     s.commit()
     return ApiKeyCreated(**_key_out(row).model_dump(), key=key)
 
@@ -111,7 +147,13 @@ def revoke_key(user_id: IntId, key_id: IntId, s: WriteSessionDep, p: KeyOwner) -
         raise HTTPException(status.HTTP_404_NOT_FOUND, "API key not found")
     if k.revoked_at is None:
         k.revoked_at = datetime.now(UTC)
-        audit(s, actor=p.username, action="api_key_revoke", object_type="user", object_id=str(user_id),
-              payload={"key_prefix": k.prefix})
+        audit(
+            s,
+            actor=p.username,
+            action="api_key_revoke",
+            object_type="user",
+            object_id=str(user_id),
+            payload={"key_prefix": k.prefix},
+        )
         s.commit()
     return _key_out(k)

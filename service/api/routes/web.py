@@ -11,6 +11,7 @@ escapes), only UI file types are served, and `node_modules/`, `package*.json` ar
 directly. Responses carry an ETag and `Cache-Control: no-cache`, so a browser revalidates (cheap
 304) and never runs a stale module after an upgrade. None of these routes is in the OpenAPI schema.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -98,8 +99,9 @@ def vendor(name: str, request: Request) -> Response:
     if path is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     if not path.is_file():  # npm ci not run: say how to fix it instead of a bare 404
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            f"{name} is not installed: run `make setup` (npm ci --prefix service/web)")
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"{name} is not installed: run `make setup` (npm ci --prefix service/web)"
+        )
     return _send(request, path)
 
 

@@ -1,5 +1,6 @@
 """API models (pydantic) shared by every resource; a resource's own models are in its module here
 (`schemas.events`, `schemas.reviews`, ...)."""
+
 from __future__ import annotations
 
 from typing import Generic, TypeVar

@@ -1,4 +1,5 @@
 """Login and the caller's own account."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,5 @@
 """Crossings and their config versions: lists, detail, registration, per-crossing summary."""
+
 from __future__ import annotations
 
 from datetime import datetime

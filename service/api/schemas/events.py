@@ -1,5 +1,6 @@
 """Events as the API shows them: the list item, the detail with evidence, reviews and run, the
 review queue's answer; and the builders that make them from the store's rows."""
+
 from __future__ import annotations
 
 import os
@@ -47,8 +48,11 @@ class EventOut(BaseModel):
     reviewed_by: str | None
     reviewed_at: datetime | None
     created_at: datetime
-    plate: str | None = Field(default=None, description="the plate to act on: the reviewer's correction, else the "
-                                                         "machine reading; null = not read (未识别)")
+    plate: str | None = Field(
+        default=None,
+        description="the plate to act on: the reviewer's correction, else the "
+        "machine reading; null = not read (未识别)",
+    )
     plate_text: str | None = Field(default=None, description="the machine reading, as read")
     plate_corrected: str | None = Field(default=None, description="the reviewer's correction")
     plate_status: str | None = Field(default=None, description="read | not_read | null (not attempted)")
@@ -107,14 +111,34 @@ class NextOut(BaseModel):
 def event_out(v: repo.EventView) -> EventOut:
     e = v.event
     return EventOut(
-        uid=e.uid, crossing_id=e.crossing_id, crossing_name=v.crossing_name, district=v.district, type=e.type,
-        class_name=e.class_name, occurred_at=e.occurred_at, t=e.t, frame=e.frame,
-        box=Box(x1=e.x1, y1=e.y1, x2=e.x2, y2=e.y2), lane=e.lane, stop_line=e.stop_line, signal_id=e.signal_id,
-        signal_state=e.signal_state, since_red_s=e.since_red_s, confidence=e.confidence,
-        review_status=e.review_status, review_stage=e.review_stage, reviewed_by=e.reviewed_by,
-        reviewed_at=e.reviewed_at, created_at=e.created_at, plate=e.plate, plate_text=e.plate_text,
-        plate_corrected=e.plate_corrected, plate_status=e.plate_status, plate_colour=e.plate_colour,
-        plate_confidence=e.plate_confidence, violation_code=e.violation_code,
+        uid=e.uid,
+        crossing_id=e.crossing_id,
+        crossing_name=v.crossing_name,
+        district=v.district,
+        type=e.type,
+        class_name=e.class_name,
+        occurred_at=e.occurred_at,
+        t=e.t,
+        frame=e.frame,
+        box=Box(x1=e.x1, y1=e.y1, x2=e.x2, y2=e.y2),
+        lane=e.lane,
+        stop_line=e.stop_line,
+        signal_id=e.signal_id,
+        signal_state=e.signal_state,
+        since_red_s=e.since_red_s,
+        confidence=e.confidence,
+        review_status=e.review_status,
+        review_stage=e.review_stage,
+        reviewed_by=e.reviewed_by,
+        reviewed_at=e.reviewed_at,
+        created_at=e.created_at,
+        plate=e.plate,
+        plate_text=e.plate_text,
+        plate_corrected=e.plate_corrected,
+        plate_status=e.plate_status,
+        plate_colour=e.plate_colour,
+        plate_confidence=e.plate_confidence,
+        violation_code=e.violation_code,
     )
 
 
@@ -123,8 +147,16 @@ def evidence_out(f: EvidenceFileRow) -> EvidenceOut:
 
 
 def review_out(r: ReviewRow) -> ReviewOut:
-    return ReviewOut(id=r.id, stage=r.stage, action=r.action, reason_code=r.reason_code, reason=_label(r.reason_code),
-                     comment=r.comment, username=r.username, at=r.at)
+    return ReviewOut(
+        id=r.id,
+        stage=r.stage,
+        action=r.action,
+        reason_code=r.reason_code,
+        reason=_label(r.reason_code),
+        comment=r.comment,
+        username=r.username,
+        at=r.at,
+    )
 
 
 def run_out(run: VideoRunRow | None) -> RunOut | None:
@@ -137,11 +169,27 @@ def run_out(run: VideoRunRow | None) -> RunOut | None:
 def event_detail(s: Session, p: Principal, v: repo.EventView) -> EventDetail:
     e = v.event
     evidence = [evidence_out(f) for f in repo.evidence_of(s, e.id)] if p.can_see_evidence else []
-    extra = {k: getattr(e, k) for k in ("plate_display", "plate_region", "plate_reason", "plate_corrected_by",
-                                         "plate_corrected_at", "violation_full_code", "violation_description",
-                                         "legal_basis", "anti_forgery_code")}
-    return EventDetail(**event_out(v).model_dump(), **extra, evidence=evidence,
-                       reviews=[review_out(r) for r in repo.reviews_of(s, e.id)], run=run_out(repo.run_of(s, e.run_id)))
+    extra = {
+        k: getattr(e, k)
+        for k in (
+            "plate_display",
+            "plate_region",
+            "plate_reason",
+            "plate_corrected_by",
+            "plate_corrected_at",
+            "violation_full_code",
+            "violation_description",
+            "legal_basis",
+            "anti_forgery_code",
+        )
+    }
+    return EventDetail(
+        **event_out(v).model_dump(),
+        **extra,
+        evidence=evidence,
+        reviews=[review_out(r) for r in repo.reviews_of(s, e.id)],
+        run=run_out(repo.run_of(s, e.run_id)),
+    )
 
 
 def _label(code: str | None) -> Label | None:

@@ -1,4 +1,5 @@
 """Evidence downloads and case packages: the package request and its refusal."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -29,5 +30,7 @@ class Refused(BaseModel):
 
 class CasePackageIn(StrictIn):
     event_uids: list[Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]] = Field(
-        min_length=1, max_length=case_package.MAX_EVENTS,
-        description="confirmed events to package (duplicates are packaged once)")
+        min_length=1,
+        max_length=case_package.MAX_EVENTS,
+        description="confirmed events to package (duplicates are packaged once)",
+    )

@@ -1,4 +1,5 @@
 """The code lists the UI shows (`GET /api/meta`), each code with its zh-CN and en label."""
+
 from __future__ import annotations
 
 from pydantic import BaseModel, Field

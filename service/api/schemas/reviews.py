@@ -1,5 +1,6 @@
 """Review requests and answers: a decision (with its consistency rules), a reopen, a plate
 correction, an evidence check, the reason list."""
+
 from __future__ import annotations
 
 from pydantic import BaseModel, Field, model_validator
@@ -41,8 +42,12 @@ class ReviewResult(BaseModel):
 
 
 class ReopenIn(StrictIn):
-    comment: str = Field(min_length=1, max_length=2000, pattern=NO_NUL,
-                         description="why the decision is sent back (shown to the next reviewer via the audit log)")
+    comment: str = Field(
+        min_length=1,
+        max_length=2000,
+        pattern=NO_NUL,
+        description="why the decision is sent back (shown to the next reviewer via the audit log)",
+    )
 
 
 class PlateIn(StrictIn):

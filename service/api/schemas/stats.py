@@ -1,4 +1,5 @@
 """Statistics as the API shows them: counts, hotspots, the weekday x hour matrix, spatial layers, trends, the summary."""
+
 from __future__ import annotations
 
 from datetime import datetime

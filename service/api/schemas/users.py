@@ -1,4 +1,5 @@
 """Users and API keys: what an admin sends and gets back."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -38,6 +39,7 @@ class UserIn(StrictIn):
     @classmethod
     def _username(cls, v: str) -> str:
         return accounts.normalise_username(v)
+
     evidence_access: bool = False
 
 

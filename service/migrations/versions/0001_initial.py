@@ -4,6 +4,7 @@ Revision ID: 0001_initial
 Revises:
 Create Date: 2025-11-26
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -20,8 +21,10 @@ TZ = sa.DateTime(timezone=True)
 def upgrade() -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
     fk_current_version = sa.ForeignKeyConstraint(
-        ["current_version_id"], ["crossing_versions.id"],
-        name="fk_crossings_current_version_id_crossing_versions", ondelete="SET NULL",
+        ["current_version_id"],
+        ["crossing_versions.id"],
+        name="fk_crossings_current_version_id_crossing_versions",
+        ondelete="SET NULL",
     )
     # crossings <-> crossing_versions reference each other. SQLite resolves foreign keys lazily
     # (and cannot ALTER TABLE ADD CONSTRAINT), so it gets the key inline; others add it after.
@@ -45,16 +48,21 @@ def upgrade() -> None:
         sa.Column("config_yaml", sa.Text(), nullable=False),
         sa.Column("created_at", TZ, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_crossing_versions"),
-        sa.ForeignKeyConstraint(["crossing_id"], ["crossings.id"],
-                                name="fk_crossing_versions_crossing_id_crossings", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["crossing_id"], ["crossings.id"], name="fk_crossing_versions_crossing_id_crossings", ondelete="CASCADE"
+        ),
         sa.UniqueConstraint("crossing_id", "geometry_hash", name="uq_crossing_versions_crossing_id_geometry_hash"),
         sa.UniqueConstraint("crossing_id", "version", name="uq_crossing_versions_crossing_id_version"),
         sa.CheckConstraint("version >= 1", name="ck_crossing_versions_version_positive"),
     )
     if not sqlite:
         op.create_foreign_key(
-            "fk_crossings_current_version_id_crossing_versions", "crossings", "crossing_versions",
-            ["current_version_id"], ["id"], ondelete="SET NULL",
+            "fk_crossings_current_version_id_crossing_versions",
+            "crossings",
+            "crossing_versions",
+            ["current_version_id"],
+            ["id"],
+            ondelete="SET NULL",
         )
 
     op.create_table(
@@ -76,10 +84,17 @@ def upgrade() -> None:
         sa.Column("timings", sa.JSON(), nullable=True),
         sa.Column("start_time", TZ, nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_video_runs"),
-        sa.ForeignKeyConstraint(["crossing_version_id"], ["crossing_versions.id"],
-                                name="fk_video_runs_crossing_version_id_crossing_versions"),
-        sa.UniqueConstraint("video_sha256", "crossing_version_id", "settings_hash",
-                            name="uq_video_runs_video_sha256_crossing_version_id_settings_hash"),
+        sa.ForeignKeyConstraint(
+            ["crossing_version_id"],
+            ["crossing_versions.id"],
+            name="fk_video_runs_crossing_version_id_crossing_versions",
+        ),
+        sa.UniqueConstraint(
+            "video_sha256",
+            "crossing_version_id",
+            "settings_hash",
+            name="uq_video_runs_video_sha256_crossing_version_id_settings_hash",
+        ),
         sa.CheckConstraint("status IN ('running', 'done', 'failed')", name="ck_video_runs_status"),
     )
     op.create_index("ix_video_runs_crossing_version_id", "video_runs", ["crossing_version_id"])
@@ -114,8 +129,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_events"),
         sa.ForeignKeyConstraint(["run_id"], ["video_runs.id"], name="fk_events_run_id_video_runs", ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["crossing_id"], ["crossings.id"], name="fk_events_crossing_id_crossings"),
-        sa.ForeignKeyConstraint(["crossing_version_id"], ["crossing_versions.id"],
-                                name="fk_events_crossing_version_id_crossing_versions"),
+        sa.ForeignKeyConstraint(
+            ["crossing_version_id"], ["crossing_versions.id"], name="fk_events_crossing_version_id_crossing_versions"
+        ),
         sa.UniqueConstraint("uid", name="uq_events_uid"),
         sa.UniqueConstraint("run_id", "event_key", name="uq_events_run_id_event_key"),
         sa.CheckConstraint("type IN ('red_light', 'wrong_way')", name="ck_events_type"),
@@ -137,7 +153,9 @@ def upgrade() -> None:
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("mime", sa.String(100), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_evidence_files"),
-        sa.ForeignKeyConstraint(["event_id"], ["events.id"], name="fk_evidence_files_event_id_events", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["event_id"], ["events.id"], name="fk_evidence_files_event_id_events", ondelete="CASCADE"
+        ),
         sa.UniqueConstraint("event_id", "relpath", name="uq_evidence_files_event_id_relpath"),
         sa.CheckConstraint("size >= 0", name="ck_evidence_files_size"),
     )
@@ -155,12 +173,21 @@ def upgrade() -> None:
         sa.Column("count", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_traffic_counts"),
         sa.ForeignKeyConstraint(["crossing_id"], ["crossings.id"], name="fk_traffic_counts_crossing_id_crossings"),
-        sa.ForeignKeyConstraint(["crossing_version_id"], ["crossing_versions.id"],
-                                name="fk_traffic_counts_crossing_version_id_crossing_versions"),
-        sa.ForeignKeyConstraint(["run_id"], ["video_runs.id"], name="fk_traffic_counts_run_id_video_runs",
-                                ondelete="CASCADE"),
-        sa.UniqueConstraint("run_id", "stop_line", "class_name", "minute_start",
-                            name="uq_traffic_counts_run_id_stop_line_class_name_minute_start"),
+        sa.ForeignKeyConstraint(
+            ["crossing_version_id"],
+            ["crossing_versions.id"],
+            name="fk_traffic_counts_crossing_version_id_crossing_versions",
+        ),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["video_runs.id"], name="fk_traffic_counts_run_id_video_runs", ondelete="CASCADE"
+        ),
+        sa.UniqueConstraint(
+            "run_id",
+            "stop_line",
+            "class_name",
+            "minute_start",
+            name="uq_traffic_counts_run_id_stop_line_class_name_minute_start",
+        ),
         sa.CheckConstraint("count >= 0", name="ck_traffic_counts_count"),
     )
     op.create_index("ix_traffic_counts_crossing_id_minute_at", "traffic_counts", ["crossing_id", "minute_at"])

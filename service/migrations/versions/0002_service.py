@@ -4,6 +4,7 @@ Revision ID: 0002_service
 Revises: 0001_initial
 Create Date: 2026-11-26
 """
+
 from __future__ import annotations
 
 import uuid
@@ -142,10 +143,12 @@ def upgrade() -> None:
         sa.Column("finished_at", TZ, nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_job_items"),
         sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], name="fk_job_items_job_id_jobs", ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["run_id"], ["video_runs.id"], name="fk_job_items_run_id_video_runs",
-                                ondelete="SET NULL"),
-        sa.CheckConstraint("status IN ('queued', 'running', 'done', 'failed', 'cancelled')",
-                           name="ck_job_items_status"),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["video_runs.id"], name="fk_job_items_run_id_video_runs", ondelete="SET NULL"
+        ),
+        sa.CheckConstraint(
+            "status IN ('queued', 'running', 'done', 'failed', 'cancelled')", name="ck_job_items_status"
+        ),
     )
     op.create_index("ix_job_items_job_id", "job_items", ["job_id"])
 

@@ -8,6 +8,7 @@ Revision ID: 0003_stats_indexes
 Revises: 0002_service
 Create Date: 2026-11-27
 """
+
 from __future__ import annotations
 
 from alembic import op

@@ -19,6 +19,7 @@ Revision ID: 0004_data_version
 Revises: 0003_stats_indexes
 Create Date: 2026-11-27
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -37,9 +38,14 @@ PG_FUNCTION = "crosswatch_bump_data_version"
 
 def sqlite_triggers() -> list[tuple[str, str]]:
     """(name, CREATE statement) of the row triggers SQLite needs (it has no statement triggers)."""
-    return [(f"trg_{t}_{op_.lower()}_data_version",
-             f"CREATE TRIGGER trg_{t}_{op_.lower()}_data_version AFTER {op_} ON {t} BEGIN {BUMP}; END")
-            for t in TABLES for op_ in OPS]
+    return [
+        (
+            f"trg_{t}_{op_.lower()}_data_version",
+            f"CREATE TRIGGER trg_{t}_{op_.lower()}_data_version AFTER {op_} ON {t} BEGIN {BUMP}; END",
+        )
+        for t in TABLES
+        for op_ in OPS
+    ]
 
 
 def upgrade() -> None:
@@ -51,11 +57,14 @@ def upgrade() -> None:
     )
     op.execute("INSERT INTO data_version (id, version) VALUES (1, 0)")
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"CREATE FUNCTION {PG_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS "
-                   f"$$ BEGIN {BUMP}; RETURN NULL; END $$")
+        op.execute(
+            f"CREATE FUNCTION {PG_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {BUMP}; RETURN NULL; END $$"
+        )
         for t in TABLES:  # one increment per statement, however many rows it touches
-            op.execute(f"CREATE TRIGGER trg_{t}_data_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {t} "
-                       f"FOR EACH STATEMENT EXECUTE FUNCTION {PG_FUNCTION}()")
+            op.execute(
+                f"CREATE TRIGGER trg_{t}_data_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {t} "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION {PG_FUNCTION}()"
+            )
     else:
         for _, ddl in sqlite_triggers():
             op.execute(ddl)

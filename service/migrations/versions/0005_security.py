@@ -13,6 +13,7 @@ Revision ID: 0005_security
 Revises: 0004_data_version
 Create Date: 2026-12-07
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa

@@ -7,6 +7,7 @@ Revision ID: 0006_evidence
 Revises: 0005_security
 Create Date: 2026-12-07
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa

@@ -25,6 +25,7 @@ running the same batch again reopens that job. Bad files are failed items with t
 the batch goes on. Modules: `inputs` (videos, crossings, file-name times), `display` (per-video
 state and progress), `runner` (the loop, planning, executors, exit status).
 """
+
 from __future__ import annotations
 
 from ..evidence_check import EvidenceCheck, check_evidence, remove_unreferenced
@@ -57,10 +58,38 @@ from .runner import (
 )
 
 __all__ = [
-    "DEFAULT_TIME_PATTERN", "EXIT_EVIDENCE", "EXIT_FAIL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PARTIAL",
-    "EXIT_USAGE", "BatchError", "BatchPlan", "BatchRunner", "CrossingMap", "EvidenceCheck", "FileState",
-    "Interrupted", "JobHandle", "LogDisplay", "RunConfig", "Tally", "Task", "TaskResult", "TerminalDisplay",
-    "TimePattern", "check_evidence", "default_workers", "execute_task", "exit_status", "expand_inputs",
-    "load_crossings", "make_executor", "parse_timezone", "plan_batch", "remove_unreferenced", "run_dir",
+    "DEFAULT_TIME_PATTERN",
+    "EXIT_EVIDENCE",
+    "EXIT_FAIL",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_PARTIAL",
+    "EXIT_USAGE",
+    "BatchError",
+    "BatchPlan",
+    "BatchRunner",
+    "CrossingMap",
+    "EvidenceCheck",
+    "FileState",
+    "Interrupted",
+    "JobHandle",
+    "LogDisplay",
+    "RunConfig",
+    "Tally",
+    "Task",
+    "TaskResult",
+    "TerminalDisplay",
+    "TimePattern",
+    "check_evidence",
+    "default_workers",
+    "execute_task",
+    "exit_status",
+    "expand_inputs",
+    "load_crossings",
+    "make_executor",
+    "parse_timezone",
+    "plan_batch",
+    "remove_unreferenced",
+    "run_dir",
     "settings_hash",
 ]

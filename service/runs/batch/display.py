@@ -1,5 +1,6 @@
 """The runner's view of each video (`FileState`), the overall tally, and the progress display
 (a terminal gets bars, a log gets lines)."""
+
 from __future__ import annotations
 
 import time
@@ -38,9 +39,18 @@ class FileState:
         return self.status in ("done", "failed", "cancelled")
 
     def summary(self) -> dict[str, Any]:
-        return {"path": str(self.path), "crossing": self.crossing_id, "status": self.status, "error": self.error,
-                "reused": self.reused, "run_id": self.run_id, "events": self.events, "duration_s": self.duration_s,
-                "sha256": self.sha256, "start_time": self.start_time.isoformat() if self.start_time else None}
+        return {
+            "path": str(self.path),
+            "crossing": self.crossing_id,
+            "status": self.status,
+            "error": self.error,
+            "reused": self.reused,
+            "run_id": self.run_id,
+            "events": self.events,
+            "duration_s": self.duration_s,
+            "sha256": self.sha256,
+            "start_time": self.start_time.isoformat() if self.start_time else None,
+        }
 
 
 @dataclass
@@ -76,8 +86,10 @@ class Tally:
         eta = self.eta_s(files)
         more = f" (+{unknown} of unknown length)" if unknown else ""
         eta_s = _duration(eta) if eta is not None and self.finished < self.total else "-"
-        return (f"{self.finished}/{self.total} videos ({self.failed} failed), "
-                f"{done / 3600:.2f}/{known / 3600:.2f} video-h{more}, ETA {eta_s}")
+        return (
+            f"{self.finished}/{self.total} videos ({self.failed} failed), "
+            f"{done / 3600:.2f}/{known / 3600:.2f} video-h{more}, ETA {eta_s}"
+        )
 
 
 def _duration(seconds: float) -> str:
@@ -146,16 +158,29 @@ class TerminalDisplay:
         self._tqdm = tqdm
         self.files, self.tally, self.stream = files, tally, stream
         # {desc} is shown as it is; {postfix} would get a ", " in front
-        self.overall = tqdm(total=tally.total, unit="video", position=0, file=stream, dynamic_ncols=True,
-                            bar_format="{n_fmt}/{total_fmt} videos |{bar}| {desc}")
+        self.overall = tqdm(
+            total=tally.total,
+            unit="video",
+            position=0,
+            file=stream,
+            dynamic_ncols=True,
+            bar_format="{n_fmt}/{total_fmt} videos |{bar}| {desc}",
+        )
         self._free = list(range(1, slots + 1))
         self._bars: dict[Path, tuple[Any, int]] = {}
 
     def started(self, f: FileState) -> None:
         slot = self._free.pop(0) if self._free else len(self._bars) + 1
         length = f" ({f.duration_s / 60:.1f} min)" if f.duration_s else ""
-        bar = self._tqdm(total=100, position=slot, leave=False, file=self.stream, dynamic_ncols=True,
-                         desc=one_line(f.path.name[-40:]) + length, bar_format="  {desc}: {percentage:3.0f}%|{bar}|")
+        bar = self._tqdm(
+            total=100,
+            position=slot,
+            leave=False,
+            file=self.stream,
+            dynamic_ncols=True,
+            desc=one_line(f.path.name[-40:]) + length,
+            bar_format="  {desc}: {percentage:3.0f}%|{bar}|",
+        )
         self._bars[f.path] = (bar, slot)
 
     def progress(self, f: FileState) -> None:
@@ -184,5 +209,3 @@ class TerminalDisplay:
             bar.close()
         self._bars.clear()
         self.overall.close()
-
-

@@ -1,6 +1,7 @@
 """What a batch is made of: its input videos (files, folders, list files), the crossing of each
 (`--crossing` or a `--crossings-map`) and each video's wall-clock start (`--start-time`, or a
 time in the file name read with `--time-pattern` in `--timezone`)."""
+
 from __future__ import annotations
 
 import fnmatch
@@ -127,14 +128,21 @@ def load_crossings(files: set[Path]) -> dict[Path, Crossing]:
     for f, c in loaded.items():
         seen = by_id.setdefault(c.id, (f, c.geometry_hash()))
         if seen[1] != c.geometry_hash():
-            raise BatchError(f"{seen[0]} and {f} are two different versions of crossing {c.id!r}: "
-                             "process one version per batch")
+            raise BatchError(
+                f"{seen[0]} and {f} are two different versions of crossing {c.id!r}: process one version per batch"
+            )
     return loaded
 
 
 # -- wall-clock times --------------------------------------------------------------------------------
-_TIME_FIELDS = {"Y": r"(?P<Y>\d{4})", "m": r"(?P<m>\d{2})", "d": r"(?P<d>\d{2})",
-                "H": r"(?P<H>\d{2})", "M": r"(?P<M>\d{2})", "S": r"(?P<S>\d{2})"}
+_TIME_FIELDS = {
+    "Y": r"(?P<Y>\d{4})",
+    "m": r"(?P<m>\d{2})",
+    "d": r"(?P<d>\d{2})",
+    "H": r"(?P<H>\d{2})",
+    "M": r"(?P<M>\d{2})",
+    "S": r"(?P<S>\d{2})",
+}
 
 
 def parse_timezone(text: str | None) -> tzinfo:
@@ -192,5 +200,3 @@ class TimePattern:
             return datetime(g["Y"], g["m"], g["d"], g["H"], g["M"], g.get("S", 0), tzinfo=self.tz)
         except ValueError:
             return None
-
-

@@ -2,6 +2,7 @@
 executor and records every outcome in the batch's job records (one job per crossing,
 `created_by` "batch"). Item by item it follows the lifecycle shared with the service's jobs
 worker (`service.runs.items`); the task is `service.runs.tasks.execute_task`."""
+
 from __future__ import annotations
 
 import contextlib
@@ -53,8 +54,15 @@ class JobHandle:
 def batch_key(inputs: Sequence[Path], crossing: Crossing, settings_hash_: str) -> str:
     """Identity of "this batch" for reopening its job: the inputs as given, the crossing config
     and the settings."""
-    blob = json.dumps({"inputs": sorted(str(p) for p in inputs), "crossing": crossing.id,
-                       "geometry": crossing.geometry_hash(), "settings": settings_hash_}, sort_keys=True)
+    blob = json.dumps(
+        {
+            "inputs": sorted(str(p) for p in inputs),
+            "crossing": crossing.id,
+            "geometry": crossing.geometry_hash(),
+            "settings": settings_hash_,
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
@@ -96,8 +104,15 @@ class Interrupted(Exception):
 class BatchRunner:
     """Hashes, skips what is done, dispatches the rest to the executor, records every outcome."""
 
-    def __init__(self, plan: BatchPlan, executor: Executor, display_stream: TextIO | None = None, *,
-                 tty: bool | None = None, poll_s: float = 0.2):
+    def __init__(
+        self,
+        plan: BatchPlan,
+        executor: Executor,
+        display_stream: TextIO | None = None,
+        *,
+        tty: bool | None = None,
+        poll_s: float = 0.2,
+    ):
         self.plan = plan
         self.executor = executor
         self.poll_s = poll_s
@@ -107,14 +122,22 @@ class BatchRunner:
         self.write = session_factory(self.engine, write=True)
         self.read = session_factory(self.engine)
         self.settings_hash = settings_hash(plan.config)
-        self.items = ItemLifecycle(self.write, self.read, db_url=plan.config.db_url,
-                                   evidence_root=Path(plan.config.evidence_root), settings_hash=self.settings_hash)
+        self.items = ItemLifecycle(
+            self.write,
+            self.read,
+            db_url=plan.config.db_url,
+            evidence_root=Path(plan.config.evidence_root),
+            settings_hash=self.settings_hash,
+        )
         self.files = plan.files
         self.tally = Tally(total=len(self.files))
         stream = display_stream or sys.stderr
         use_tty = stream.isatty() if tty is None else tty
-        self.display: Display = (TerminalDisplay(self.files, self.tally, stream, executor.capacity) if use_tty
-                                 else LogDisplay(self.files, self.tally, stream))
+        self.display: Display = (
+            TerminalDisplay(self.files, self.tally, stream, executor.capacity)
+            if use_tty
+            else LogDisplay(self.files, self.tally, stream)
+        )
         self.versions: dict[str, int] = {}
         self.jobs: dict[str, JobHandle] = {}
         self._inflight: dict[str, FileState] = {}  # executor key (path) -> file
@@ -127,19 +150,34 @@ class BatchRunner:
             paths = [str(f.path) for f in self.files if f.crossing_id == cid]
             common = {f.start_time for f in self.files if f.crossing_id == cid}
             job = jobs_repo.open_batch_job(
-                self.write, crossing_id=cid, key=batch_key(self.plan.inputs, crossing, self.settings_hash),
-                paths=paths, start_time=common.pop() if len(common) == 1 else None,
-                settings={"source": "batch", "crossing_file": str(cfile),
-                          "inputs": [str(p) for p in self.plan.inputs][:50],
-                          "settings_hash": self.settings_hash, "executor": type(self.executor).__name__})
+                self.write,
+                crossing_id=cid,
+                key=batch_key(self.plan.inputs, crossing, self.settings_hash),
+                paths=paths,
+                start_time=common.pop() if len(common) == 1 else None,
+                settings={
+                    "source": "batch",
+                    "crossing_file": str(cfile),
+                    "inputs": [str(p) for p in self.plan.inputs][:50],
+                    "settings_hash": self.settings_hash,
+                    "executor": type(self.executor).__name__,
+                },
+            )
             self.jobs[cid] = JobHandle(cid, job, dict(job.settings.get("sha256") or {}))
             for f in self.files:
                 if f.crossing_id == cid:
                     f.job_id, f.item_id = job.id, job.items[str(f.path)]
 
     # ---- outcomes
-    def _finish(self, f: FileState, status: str, *, error: str | None = None, result: TaskResult | None = None,
-                note: str | None = None) -> None:
+    def _finish(
+        self,
+        f: FileState,
+        status: str,
+        *,
+        error: str | None = None,
+        result: TaskResult | None = None,
+        note: str | None = None,
+    ) -> None:
         f.status, f.error = status, error
         if result is not None:
             f.run_id, f.events, f.reused = result.run_id, result.events, result.reused
@@ -154,8 +192,17 @@ class BatchRunner:
         self.display.finished(f, note)
 
     def _finish_reused(self, f: FileState, run: Any) -> None:
-        self._finish(f, "done", result=TaskResult("done", run_id=run.id, events=self.repo.count_events(run_id=run.id),
-                                                  reused=True, duration_s=run.duration_s))
+        self._finish(
+            f,
+            "done",
+            result=TaskResult(
+                "done",
+                run_id=run.id,
+                events=self.repo.count_events(run_id=run.id),
+                reused=True,
+                duration_s=run.duration_s,
+            ),
+        )
 
     # ---- the loop
     def run(self) -> list[FileState]:
@@ -169,9 +216,17 @@ class BatchRunner:
                 if f.crossing_id is None:
                     self._finish(f, "failed", error=f"{f.path}: matched no pattern of the crossings map")
             todo = [f for f in self.files if not f.finished]
-            hashes = deque((f, hasher.submit(file_sha, f.path, self.jobs[f.crossing_id]  # type: ignore[index]
-                                              .sha_cache.get(str(f.path))))
-                           for f in todo)
+            hashes = deque(
+                (
+                    f,
+                    hasher.submit(
+                        file_sha,
+                        f.path,
+                        self.jobs[f.crossing_id].sha_cache.get(str(f.path)),  # type: ignore[index]
+                    ),
+                )
+                for f in todo
+            )
             self._loop(hashes)
         except (KeyboardInterrupt, Interrupted):
             self._interrupt("batch interrupted; run the same command again to resume")
@@ -229,7 +284,7 @@ class BatchRunner:
             self._finish_reused(f, run)
             return
         if str(f.path) in self.jobs[f.crossing_id].job.done_before and f.item_id is not None:  # type: ignore[index]
-                jobs_repo.requeue_items(self.write, [f.item_id])  # its run is gone: process it again
+            jobs_repo.requeue_items(self.write, [f.item_id])  # its run is gone: process it again
         ready.append(f)
 
     def _release(self, waiting: list[FileState]) -> list[FileState]:
@@ -253,8 +308,15 @@ class BatchRunner:
                 self._finish(f, "cancelled", error="cancelled through the jobs API")
                 continue
             cfile = self.plan.crossings[key[1]][0]
-            task = Task(str(f.path), str(cfile), key[1], key[0], self.settings_hash,
-                        f.start_time.isoformat() if f.start_time else None, self.plan.config)
+            task = Task(
+                str(f.path),
+                str(cfile),
+                key[1],
+                key[0],
+                self.settings_hash,
+                f.start_time.isoformat() if f.start_time else None,
+                self.plan.config,
+            )
             f.status = "running"
             self._inflight[str(f.path)] = f
             self._busy_keys.add(key)
@@ -277,8 +339,10 @@ class BatchRunner:
             if res is not None:
                 note = "; ".join(res.warnings) if res.warnings else None
                 if res.removed:
-                    note = (f"removed {res.removed} evidence files no stored event names (left by an interrupted "
-                            "attempt)" + (f"; {note}" if note else ""))
+                    note = (
+                        f"removed {res.removed} evidence files no stored event names (left by an interrupted "
+                        "attempt)" + (f"; {note}" if note else "")
+                    )
             else:
                 note = f"removed {settled.removed} evidence files it left" if settled.removed else None
             self._finish(f, settled.status, error=settled.error, result=res, note=note)
@@ -337,6 +401,7 @@ class BatchRunner:
 def _install_sigterm() -> Any:
     """SIGTERM stops the batch like Ctrl-C (workers killed, items marked); the previous handler,
     to restore. Only the main thread may set handlers: elsewhere (an embedding) nothing changes."""
+
     def handler(_sig: int, _frame: Any) -> None:
         raise Interrupted()
 
@@ -346,9 +411,15 @@ def _install_sigterm() -> Any:
 
 
 # -- planning and the command ------------------------------------------------------------------------
-def plan_batch(inputs: Sequence[str | Path], *, crossing: str | Path | None, crossings_map: str | Path | None,
-               config: RunConfig, start_time: datetime | None = None,
-               time_pattern: TimePattern | None = None) -> BatchPlan:
+def plan_batch(
+    inputs: Sequence[str | Path],
+    *,
+    crossing: str | Path | None,
+    crossings_map: str | Path | None,
+    config: RunConfig,
+    start_time: datetime | None = None,
+    time_pattern: TimePattern | None = None,
+) -> BatchPlan:
     """Expand the inputs, assign each video its crossing and wall-clock start; load the crossings."""
     if (crossing is None) == (crossings_map is None):
         raise BatchError("give exactly one of --crossing and --crossings-map")
@@ -358,16 +429,24 @@ def plan_batch(inputs: Sequence[str | Path], *, crossing: str | Path | None, cro
     cmap = CrossingMap.load(crossings_map) if crossings_map is not None else None
     assign = {p: (cmap.crossing_for(p) if cmap else Path(crossing).resolve()) for p in paths}  # type: ignore[arg-type]
     loaded = load_crossings({c for c in assign.values() if c is not None})
-    files = [FileState(p, c, loaded[c].id if c else None,
-                       start_time or (time_pattern.start_of(p) if time_pattern else None)) for p, c in assign.items()]
+    files = [
+        FileState(p, c, loaded[c].id if c else None, start_time or (time_pattern.start_of(p) if time_pattern else None))
+        for p, c in assign.items()
+    ]
     unmatched = sum(f.crossing_id is None for f in files)
     note = f"{unmatched} file(s) of this batch matched no pattern of {cmap.source}" if unmatched and cmap else None
     crossings = {c.id: (f, c) for f, c in loaded.items()}
     return BatchPlan([Path(os.path.abspath(Path(str(i)).expanduser())) for i in inputs], files, crossings, config, note)
 
 
-def make_executor(kind: str, workers: int | None, *, address: str | None = None,
-                  init: Callable[[], None] | None = None, runtime_env: dict[str, Any] | None = None) -> Executor:
+def make_executor(
+    kind: str,
+    workers: int | None,
+    *,
+    address: str | None = None,
+    init: Callable[[], None] | None = None,
+    runtime_env: dict[str, Any] | None = None,
+) -> Executor:
     if kind == "local":
         return LocalExecutor(execute_task, workers or default_workers(), init=init)
     if kind == "ray":
@@ -389,5 +468,3 @@ def exit_status(files: Sequence[FileState]) -> int:
     if not failed:
         return EXIT_OK
     return EXIT_FAIL if failed == len(files) else EXIT_PARTIAL
-
-

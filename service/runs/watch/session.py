@@ -3,6 +3,7 @@ run, its evidence folder, the detectors) and hand back the `LiveRun` that watche
 
 Evidence is made as `process` makes it (`live_recorder`): plate reading, violation code, GA/T 832
 scene pictures and the anti-forgery code and seal, with the key kept beside the evidence folder."""
+
 from __future__ import annotations
 
 import hashlib
@@ -67,9 +68,15 @@ class LiveRun:
             self.repo.fail_run(self.run_id, f"{type(e).__name__}: {e}")
             raise
         summary["run_id"] = self.run_id
-        self.repo.finish_run(self.run_id, events=[], counts=[], duration_s=summary["duration_s"],
-                             frames=summary["frames"], elapsed_s=summary["elapsed_s"],
-                             timings={"live": self.watcher.stats.as_dict()})
+        self.repo.finish_run(
+            self.run_id,
+            events=[],
+            counts=[],
+            duration_s=summary["duration_s"],
+            frames=summary["frames"],
+            elapsed_s=summary["elapsed_s"],
+            timings={"live": self.watcher.stats.as_dict()},
+        )
         return summary
 
 
@@ -91,9 +98,16 @@ def live_recorder(req: WatchRequest, crossing: Crossing, run_start: datetime) ->
         plan_detection(crossing)  # a crossing whose regions leave nothing to detect: refused before the stream
         plate_reader = PlateReader(regions=tuple(crossing.plate_regions or ()) or REGIONS)
         clock = None if req.start_time is not None else RECEIVER_CLOCK
-        return EvidenceRecorder(req.evidence_root, crossing.name, start_time=run_start, crossing=crossing,
-                                plate_reader=plate_reader, codes=load_codes(), evidence_key=evidence_key(req.evidence_root),
-                                clock_source=clock)
+        return EvidenceRecorder(
+            req.evidence_root,
+            crossing.name,
+            start_time=run_start,
+            crossing=crossing,
+            plate_reader=plate_reader,
+            codes=load_codes(),
+            evidence_key=evidence_key(req.evidence_root),
+            clock_source=clock,
+        )
     except RegionError as e:
         raise UserError(f"{req.crossing_file}: {e}") from None
     except (EvidenceError, PlateModelError, CodesError) as e:
@@ -114,11 +128,18 @@ def watch_session(req: WatchRequest, emit: Emit) -> LiveRun:
     repo = Repository(engine)
     version = register_crossing(repo, crossing, req.crossing_file)
     # a live run is one watch of one source from one moment: its identity is (source, start)
-    identity = hashlib.sha256(f"live\n{req.source.display}\n{datetime.now().astimezone().isoformat()}".encode()
-                              ).hexdigest()
-    run_id = repo.start_run(video_path=req.source.display, video_sha256=identity,
-                            crossing_version_id=version.version_id, model=settings.model, settings=settings_dict,
-                            settings_hash=hash_settings(settings_dict), start_time=run_start)
+    identity = hashlib.sha256(
+        f"live\n{req.source.display}\n{datetime.now().astimezone().isoformat()}".encode()
+    ).hexdigest()
+    run_id = repo.start_run(
+        video_path=req.source.display,
+        video_sha256=identity,
+        crossing_version_id=version.version_id,
+        model=settings.model,
+        settings=settings_dict,
+        settings_hash=hash_settings(settings_dict),
+        start_time=run_start,
+    )
     cache: dict[tuple[int, int], Detector] = {}
 
     def detector_for(size: tuple[int, int]) -> Detector:
@@ -127,7 +148,19 @@ def watch_session(req: WatchRequest, emit: Emit) -> LiveRun:
         return cache[size]
 
     rel_root = f"{crossing.id}/live-{run_start:%Y%m%dT%H%M%S}-run{run_id}"
-    watcher = Watcher(req.source, crossing, detector_for, settings, repo, run_id, recorder, run_start=run_start,
-                      rel_root=rel_root, evidence_root=req.evidence_root, emit=emit, options=req.options,
-                      pts_anchor=req.start_time is not None)
+    watcher = Watcher(
+        req.source,
+        crossing,
+        detector_for,
+        settings,
+        repo,
+        run_id,
+        recorder,
+        run_start=run_start,
+        rel_root=rel_root,
+        evidence_root=req.evidence_root,
+        emit=emit,
+        options=req.options,
+        pts_anchor=req.start_time is not None,
+    )
     return LiveRun(watcher, repo, run_id, run_start)

@@ -8,6 +8,7 @@ stream, the *processor* (the calling thread) runs the pipeline stages and keeps 
 a `PacketRing`, and the *writer* decodes each event's window again from the ring, writes the
 evidence files and stores the event.
 """
+
 from __future__ import annotations
 
 import queue
@@ -42,10 +43,24 @@ class WatchOptions:
 class Watcher:
     """Runs reader, processor and writer until `stop` is set or `duration_s` has passed."""
 
-    def __init__(self, source: LiveSource, crossing: Crossing, detector_for: Callable[[tuple[int, int]], Detector],
-                 settings: PipelineSettings, repo, run_id: int, recorder, *, run_start: datetime, rel_root: str,
-                 evidence_root: Path, emit: Emit, options: WatchOptions | None = None, pts_anchor: bool = False,
-                 signal_box: Callable | None = None):
+    def __init__(
+        self,
+        source: LiveSource,
+        crossing: Crossing,
+        detector_for: Callable[[tuple[int, int]], Detector],
+        settings: PipelineSettings,
+        repo,
+        run_id: int,
+        recorder,
+        *,
+        run_start: datetime,
+        rel_root: str,
+        evidence_root: Path,
+        emit: Emit,
+        options: WatchOptions | None = None,
+        pts_anchor: bool = False,
+        signal_box: Callable | None = None,
+    ):
         self.options = opts = options or WatchOptions()
         self.source, self.emit = source, emit
         self.run_start = run_start
@@ -54,14 +69,41 @@ class Watcher:
         self.started = time.perf_counter()
         self.ring = PacketRing(opts.ring_s, opts.ring_bytes)
         self.queue: queue.Queue = queue.Queue(maxsize=opts.max_queue)
-        self.writer = EventWriter(repo, run_id, recorder, rel_root, evidence_root, self.stats, emit,
-                                  run_start=run_start, source_name=source.display)
-        self.processor = LiveProcessor(crossing, detector_for, settings, self.ring, self.writer, self.stats, emit,
-                                       self.run_t, count_every_s=opts.count_every_s, signal_box=signal_box)
-        self.reader = StreamReader(source, self.queue, run_t=self.run_t, stats=self.stats, emit=emit,
-                                   stop=self.stop_event, stall_s=opts.stall_s,
-                                   backoff=Backoff(opts.backoff_first_s, opts.backoff_cap_s), pts_anchor=pts_anchor,
-                                   rtsp_transport=opts.rtsp_transport)
+        self.writer = EventWriter(
+            repo,
+            run_id,
+            recorder,
+            rel_root,
+            evidence_root,
+            self.stats,
+            emit,
+            run_start=run_start,
+            source_name=source.display,
+        )
+        self.processor = LiveProcessor(
+            crossing,
+            detector_for,
+            settings,
+            self.ring,
+            self.writer,
+            self.stats,
+            emit,
+            self.run_t,
+            count_every_s=opts.count_every_s,
+            signal_box=signal_box,
+        )
+        self.reader = StreamReader(
+            source,
+            self.queue,
+            run_t=self.run_t,
+            stats=self.stats,
+            emit=emit,
+            stop=self.stop_event,
+            stall_s=opts.stall_s,
+            backoff=Backoff(opts.backoff_first_s, opts.backoff_cap_s),
+            pts_anchor=pts_anchor,
+            rtsp_transport=opts.rtsp_transport,
+        )
 
     def run_t(self) -> float:
         """Seconds since the run started (wall clock)."""
@@ -103,10 +145,17 @@ class Watcher:
 
     def _heartbeat(self) -> None:
         p = self.processor
-        self.emit("alive", frames=self.stats.frames, detected=self.stats.detected, events=self.stats.events,
-                  lag_s=round(self.run_t() - p.last_t, 2) if p.last_t > float("-inf") else None,
-                  queued=self.queue.qsize(), ring_bytes=self.ring.bytes, ring_s=round(self.ring.span_s, 1),
-                  pending=len(p.pending))
+        self.emit(
+            "alive",
+            frames=self.stats.frames,
+            detected=self.stats.detected,
+            events=self.stats.events,
+            lag_s=round(self.run_t() - p.last_t, 2) if p.last_t > float("-inf") else None,
+            queued=self.queue.qsize(),
+            ring_bytes=self.ring.bytes,
+            ring_s=round(self.ring.span_s, 1),
+            pending=len(p.pending),
+        )
 
     def summary(self) -> dict:
         p = self.processor
@@ -117,5 +166,3 @@ class Watcher:
             **self.stats.as_dict(),
             "ring": {"max_s": self.ring.max_s, "max_bytes": self.ring.max_bytes, "peak_bytes": self.ring.peak_bytes},
         }
-
-

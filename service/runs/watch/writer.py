@@ -2,6 +2,7 @@
 the processing thread (the `EventSink` of `detector.live.LiveProcessor`). The recorder reads the
 plate, looks up the violation code and seals the evidence from the ring buffer's packets, as
 `process` does from the file."""
+
 from __future__ import annotations
 
 import queue
@@ -25,8 +26,20 @@ class EventWriter(threading.Thread):
     """Evidence files and database rows, in order, off the processing thread. A database that is
     unreachable is retried with backoff (events wait in memory) for up to `db_patience_s`."""
 
-    def __init__(self, repo, run_id: int, recorder, rel_root: str, evidence_root: Path, stats: LiveStats,
-                 emit: Emit, *, run_start: datetime, source_name: str, db_patience_s: float = 600.0):
+    def __init__(
+        self,
+        repo,
+        run_id: int,
+        recorder,
+        rel_root: str,
+        evidence_root: Path,
+        stats: LiveStats,
+        emit: Emit,
+        *,
+        run_start: datetime,
+        source_name: str,
+        db_patience_s: float = 600.0,
+    ):
         super().__init__(name="crosswatch-writer", daemon=True)
         self.repo, self.run_id, self.recorder, self.rel_root = repo, run_id, recorder, rel_root
         self.evidence_root, self.stats, self.emit = evidence_root, stats, emit
@@ -78,8 +91,9 @@ class EventWriter(threading.Thread):
         del packets
         if p.event.plate is not None:
             self.stats.plates_s += p.event.plate.ms / 1000.0
-        record = EventRecord.from_violation(p.event, [EvidenceRecord(f.kind, f.relpath, f.sha256, f.size, f.mime)
-                                                      for f in files])
+        record = EventRecord.from_violation(
+            p.event, [EvidenceRecord(f.kind, f.relpath, f.sha256, f.size, f.mime) for f in files]
+        )
         added = self._with_retry(lambda: self.repo.add_events(self.run_id, [record]), what=f"event {record.event_key}")
         if added is None:
             self.stats.lost_events += 1
@@ -112,16 +126,28 @@ class EventWriter(threading.Thread):
         the event key and how long after it happened it was stored."""
         occurred = self.run_start.timestamp() + float(e.t)
         return {
-            "id": uid, "key": e.key, "type": e.type.value, "track_id": e.track_id, "class": e.class_name,
-            "t": round(float(e.t), 3), "frame": e.frame, "box": [round(v, 1) for v in e.box],
+            "id": uid,
+            "key": e.key,
+            "type": e.type.value,
+            "track_id": e.track_id,
+            "class": e.class_name,
+            "t": round(float(e.t), 3),
+            "frame": e.frame,
+            "box": [round(v, 1) for v in e.box],
             "occurred_at": datetime.fromtimestamp(occurred, self.run_start.tzinfo).isoformat(timespec="milliseconds"),
-            "lane": e.lane, "stop_line": e.stop_line, "signal": e.signal.value if e.signal is not None else None,
-            "since_red_s": e.since_red_s, "latency_s": round(time.time() - occurred, 2),
-            "plate": record.plate_text, "plate_status": record.plate_status, "plate_colour": record.plate_colour,
-            "plate_confidence": record.plate_confidence, "plate_reason": record.plate_reason,
-            "violation_code": record.violation_code, "anti_forgery_code": record.anti_forgery_code,
-            "evidence": {f.kind: {"path": str(self.evidence_root / f.relpath), "sha256": f.sha256, "size": f.size}
-                         for f in files},
+            "lane": e.lane,
+            "stop_line": e.stop_line,
+            "signal": e.signal.value if e.signal is not None else None,
+            "since_red_s": e.since_red_s,
+            "latency_s": round(time.time() - occurred, 2),
+            "plate": record.plate_text,
+            "plate_status": record.plate_status,
+            "plate_colour": record.plate_colour,
+            "plate_confidence": record.plate_confidence,
+            "plate_reason": record.plate_reason,
+            "violation_code": record.violation_code,
+            "anti_forgery_code": record.anti_forgery_code,
+            "evidence": {
+                f.kind: {"path": str(self.evidence_root / f.relpath), "sha256": f.sha256, "size": f.size} for f in files
+            },
         }
-
-

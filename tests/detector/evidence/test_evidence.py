@@ -4,6 +4,7 @@ Synthetic videos are variable-frame-rate on purpose (5 fps, then 20 fps) and car
 index as a 7-bit bar code in the bottom-right corner, so a test can read back which source frame
 ended up in a picture or in the clip.
 """
+
 from __future__ import annotations
 
 import re
@@ -91,9 +92,20 @@ def make_video(path: Path, times=TIMES, size=(320, 240), codec="libx264") -> Pat
 def make_event(t=5.0, key_times=(4.6, 5.0, 5.4), type_=ViolationType.RED_LIGHT, box=None, track_id=4) -> ViolationEvent:
     path = [(ti, _user_box(ti)) for ti in TIMES if key_times[0] - 1 <= ti <= key_times[2] + 1]
     return ViolationEvent(
-        type=type_, track_id=track_id, class_name="motorcycle", t=t, frame=int(t * 10),
-        box=box or _user_box(t), lane="L1", signal_id="main", signal=SignalState.RED, signal_source="lamp",
-        since_red_s=3.25, stop_line="S1", key_times=key_times, path=path if box is None else [],
+        type=type_,
+        track_id=track_id,
+        class_name="motorcycle",
+        t=t,
+        frame=int(t * 10),
+        box=box or _user_box(t),
+        lane="L1",
+        signal_id="main",
+        signal=SignalState.RED,
+        signal_source="lamp",
+        since_red_s=3.25,
+        stop_line="S1",
+        key_times=key_times,
+        path=path if box is None else [],
     )
 
 
@@ -249,7 +261,9 @@ def test_rerecording_keeps_names_and_replaces_atomically(video, rec):
     assert sorted(p.name for p in (rec.root / "again").iterdir()) == sorted(Path(f.relpath).name for f in second)
 
 
-@pytest.mark.parametrize("damage, expected", [("flip", "hash mismatch"), ("truncate", "size changed"), ("delete", "missing")])
+@pytest.mark.parametrize(
+    "damage, expected", [("flip", "hash mismatch"), ("truncate", "size changed"), ("delete", "missing")]
+)
 def test_verify_reports_a_tampered_file(video, rec, damage, expected):
     files = rec.record(video, make_event(), "tamper", None)
     target = next(f for f in files if f.kind == "composite")
@@ -267,7 +281,9 @@ def test_verify_reports_a_tampered_file(video, rec, damage, expected):
     assert problems[0].startswith(expected) and target.relpath in problems[0]
 
 
-@pytest.mark.parametrize("content", [None, b"", b"this is not a video" * 100, b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64])
+@pytest.mark.parametrize(
+    "content", [None, b"", b"this is not a video" * 100, b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64]
+)
 def test_unreadable_video_raises_a_clear_error(tmp_path, rec, content):
     bad = tmp_path / "bad.mp4"
     if content is not None:
@@ -413,9 +429,19 @@ def test_event_folder_must_stay_inside_the_root(video, rec, rel_dir):
 def test_real_clip_red_light_motorcycle(tmp_path):
     t = 1.933  # motorbike c2_P1 crosses on red (vn_rear_stopline.truth.json)
     event = ViolationEvent(
-        type=ViolationType.RED_LIGHT, track_id=1, class_name="motorcycle", t=t, frame=58,
-        box=(882, 285, 951, 381), lane=None, signal_id="main", signal=SignalState.RED, signal_source="lamp",
-        since_red_s=1.9, key_times=(1.5, t, 3.0), path=[(t, (882, 285, 951, 381))],
+        type=ViolationType.RED_LIGHT,
+        track_id=1,
+        class_name="motorcycle",
+        t=t,
+        frame=58,
+        box=(882, 285, 951, 381),
+        lane=None,
+        signal_id="main",
+        signal=SignalState.RED,
+        signal_source="lamp",
+        since_red_s=1.9,
+        key_times=(1.5, t, 3.0),
+        path=[(t, (882, 285, 951, 381))],
     )
     rec = EvidenceRecorder(tmp_path, "vn rear stop line", start_time=datetime(2024, 5, 1, 15, 21))
     started = time.perf_counter()
@@ -433,8 +459,11 @@ def test_real_clip_red_light_motorcycle(tmp_path):
     assert verify(rec.root, list(files.values())) == []
 
 
-@pytest.mark.parametrize("size, box", [((1620, 720), (300.4, 200.7, 420.2, 330.9)), ((640, 480), (0, 0, 60, 50)),
-                                       ((596, 308), (550, 250, 700, 400))], ids=["vn", "corner", "off-frame"])
+@pytest.mark.parametrize(
+    "size, box",
+    [((1620, 720), (300.4, 200.7, 420.2, 330.9)), ((640, 480), (0, 0, 60, 50)), ((596, 308), (550, 250, 700, 400))],
+    ids=["vn", "corner", "off-frame"],
+)
 def test_box_drawn_on_yuv_planes_matches_the_rgb_drawing(size, box):
     """The clip's box is drawn straight on the yuv420p planes; it must look like the RGB drawing:
     red on the edges, the picture inside and outside untouched."""

@@ -1,6 +1,7 @@
 """GA/T 832 pictures, plate + code on the evidence, and the anti-forgery code: a recorder with a
 crossing, the codes table, an evidence key and a plate reader (a stand-in that answers from the
 pictures it is given) on the synthetic variable-frame-rate video of test_evidence."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,14 +21,32 @@ from detector.evidence.seal import anti_forgery_code, evidence_seal
 from detector.plates import PlateReading
 from detector.types import ViolationType
 
-CROSSING = parse_crossing({
-    "id": "t", "name": "河内 Giảng Võ–Láng Hạ 路口", "frame_size": [320, 240],
-    "signals": [{"id": "main", "lamps": {"red": [10, 30, 10, 10]}}],
-    "stop_lines": [{"id": "S1", "name": "Vạch dừng 停止线", "points": [[20, 150], [300, 150]],
-                    "entering": [0, -1], "signal": "main"}],
-    "lanes": [{"id": "L1", "name": "Làn 1 一号车道", "heading": "由南向北 northbound",
-               "polygon": [[20, 239], [20, 120], [300, 120], [300, 239]], "direction": [0, -1]}],
-})
+CROSSING = parse_crossing(
+    {
+        "id": "t",
+        "name": "河内 Giảng Võ–Láng Hạ 路口",
+        "frame_size": [320, 240],
+        "signals": [{"id": "main", "lamps": {"red": [10, 30, 10, 10]}}],
+        "stop_lines": [
+            {
+                "id": "S1",
+                "name": "Vạch dừng 停止线",
+                "points": [[20, 150], [300, 150]],
+                "entering": [0, -1],
+                "signal": "main",
+            }
+        ],
+        "lanes": [
+            {
+                "id": "L1",
+                "name": "Làn 1 一号车道",
+                "heading": "由南向北 northbound",
+                "polygon": [[20, 239], [20, 120], [300, 120], [300, 239]],
+                "direction": [0, -1],
+            }
+        ],
+    }
+)
 KEY = b"test evidence key"
 
 
@@ -48,8 +67,16 @@ def video(tmp_path_factory) -> Path:
 
 
 def _recorder(tmp_path, reader) -> EvidenceRecorder:
-    return EvidenceRecorder(tmp_path / "ev", CROSSING.name, clip_pre_s=1.0, clip_post_s=1.0, crossing=CROSSING,
-                            plate_reader=reader, codes=load_codes(DEFAULT_CODES), evidence_key=KEY)
+    return EvidenceRecorder(
+        tmp_path / "ev",
+        CROSSING.name,
+        clip_pre_s=1.0,
+        clip_post_s=1.0,
+        crossing=CROSSING,
+        plate_reader=reader,
+        codes=load_codes(DEFAULT_CODES),
+        evidence_key=KEY,
+    )
 
 
 def test_plate_code_and_anti_forgery_code_on_the_evidence(video, tmp_path):
@@ -74,8 +101,16 @@ def test_plate_code_and_anti_forgery_code_on_the_evidence(video, tmp_path):
         with Image.open(rec.root / f.relpath) as im:
             assert im.mode == "RGB" and im.width >= 1280 and im.height >= 720
     text = "\n".join(rec.caption_lines(ev))
-    for part in ("河内 Giảng Võ–Láng Hạ 路口", "由南向北 northbound", "Làn 1 一号车道", "粤B·12345", "1625 (16250)",
-                 "道路交通安全法", ev.anti_forgery, "UTC" if rec.start_time else "视频 video t="):
+    for part in (
+        "河内 Giảng Võ–Láng Hạ 路口",
+        "由南向北 northbound",
+        "Làn 1 一号车道",
+        "粤B·12345",
+        "1625 (16250)",
+        "道路交通安全法",
+        ev.anti_forgery,
+        "UTC" if rec.start_time else "视频 video t=",
+    ):
         assert part in text, part
 
 

@@ -6,12 +6,13 @@ CROSSWATCH_TEST_PG_URL is set), clients logged in as each role, and seeded data.
         r = api.client.get("/api/events", headers=api.headers("reviewer"))
         r = api.client.get(..., headers=api.headers("analyst", districts=["Haidian"]))
 """
+
 from __future__ import annotations
 
 import hashlib
 import io
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ from service.settings import Settings
 ROOT = Path(__file__).resolve().parents[3]
 SECRET = "test-secret-" + "x" * 40
 PASSWORD = "correct-horse-battery"
-BASE_TIME = datetime(2026, 3, 2, 8, 0, 0, tzinfo=timezone.utc)  # a Monday
+BASE_TIME = datetime(2026, 3, 2, 8, 0, 0, tzinfo=UTC)  # a Monday
 
 
 def crossing_yaml(cid: str, district: str, name: str | None = None) -> str:
@@ -82,8 +83,15 @@ class Api:
         if key not in self._users:
             name = username or f"{role}{len(self._users)}"
             with self.app.state.write_sessionmaker.begin() as s:
-                accounts.create_user(s, name, PASSWORD, role, districts=districts, crossing_ids=crossing_ids,
-                                     evidence_access=evidence_access)
+                accounts.create_user(
+                    s,
+                    name,
+                    PASSWORD,
+                    role,
+                    districts=districts,
+                    crossing_ids=crossing_ids,
+                    evidence_access=evidence_access,
+                )
             self._users[key] = name
         return self._users[key]
 
@@ -101,8 +109,13 @@ class Api:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         mime = "video/mp4" if relpath.endswith(".mp4") else "image/jpeg"
-        return EvidenceRecord(kind="clip" if relpath.endswith(".mp4") else "composite", relpath=relpath,
-                              sha256=hashlib.sha256(data).hexdigest(), size=len(data), mime=mime)
+        return EvidenceRecord(
+            kind="clip" if relpath.endswith(".mp4") else "composite",
+            relpath=relpath,
+            sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+            mime=mime,
+        )
 
     def seed(self, events_per_crossing: int = 6) -> Seeded:
         """Crossings `cx-a` (district 东城区) and `cx-b` (district 西城区), one run each with
@@ -115,25 +128,58 @@ class Api:
         for ci, (cid, district) in enumerate(out.crossings.items()):
             text = crossing_yaml(cid, district)
             ver = repo.upsert_crossing(parse_crossing(yaml.safe_load(text), cid), text)
-            run = repo.start_run(video_path=f"/videos/{cid}.mp4", video_sha256=hashlib.sha256(cid.encode()).hexdigest(),
-                                 crossing_version_id=ver.version_id, model="test", settings={}, settings_hash="s",
-                                 start_time=BASE_TIME)
+            run = repo.start_run(
+                video_path=f"/videos/{cid}.mp4",
+                video_sha256=hashlib.sha256(cid.encode()).hexdigest(),
+                crossing_version_id=ver.version_id,
+                model="test",
+                settings={},
+                settings_hash="s",
+                start_time=BASE_TIME,
+            )
             events = []
             for i in range(events_per_crossing):
                 key = f"{cid}-{i}"
-                ev = [self.write_evidence(f"{cid}/{key}/composite.jpg", _jpeg(i + ci * 10)),
-                      self.write_evidence(f"{cid}/{key}/clip.mp4", clip)]
-                events.append(EventRecord(
-                    event_key=key, type="red_light" if i % 2 == 0 else "wrong_way", track_id=i,
-                    class_name="motorcycle" if i % 3 else "car", t=600.0 * i, frame=6 * 600 * i,
-                    x1=100 + 10 * i, y1=200, x2=160 + 10 * i, y2=300, lane="approach", stop_line="main",
-                    signal_id="main", signal_state="RED" if i % 2 == 0 else None, signal_source="lamp",
-                    since_red_s=2.0 if i % 2 == 0 else None, confidence=0.8,
-                    occurred_at=BASE_TIME + timedelta(minutes=10 * i), evidence=ev))
-            counts = [CountRecord("main", "motorcycle", m, 40, BASE_TIME + timedelta(minutes=m))
-                      for m in range(10 * events_per_crossing)]
-            uids = repo.finish_run(run, events=events, counts=counts, duration_s=600.0 * events_per_crossing,
-                                   frames=None, elapsed_s=1.0, timings={})
+                ev = [
+                    self.write_evidence(f"{cid}/{key}/composite.jpg", _jpeg(i + ci * 10)),
+                    self.write_evidence(f"{cid}/{key}/clip.mp4", clip),
+                ]
+                events.append(
+                    EventRecord(
+                        event_key=key,
+                        type="red_light" if i % 2 == 0 else "wrong_way",
+                        track_id=i,
+                        class_name="motorcycle" if i % 3 else "car",
+                        t=600.0 * i,
+                        frame=6 * 600 * i,
+                        x1=100 + 10 * i,
+                        y1=200,
+                        x2=160 + 10 * i,
+                        y2=300,
+                        lane="approach",
+                        stop_line="main",
+                        signal_id="main",
+                        signal_state="RED" if i % 2 == 0 else None,
+                        signal_source="lamp",
+                        since_red_s=2.0 if i % 2 == 0 else None,
+                        confidence=0.8,
+                        occurred_at=BASE_TIME + timedelta(minutes=10 * i),
+                        evidence=ev,
+                    )
+                )
+            counts = [
+                CountRecord("main", "motorcycle", m, 40, BASE_TIME + timedelta(minutes=m))
+                for m in range(10 * events_per_crossing)
+            ]
+            uids = repo.finish_run(
+                run,
+                events=events,
+                counts=counts,
+                duration_s=600.0 * events_per_crossing,
+                frames=None,
+                elapsed_s=1.0,
+                timings={},
+            )
             out.events.extend(uids)
             out.run_ids.append(run)
         return out
@@ -152,8 +198,14 @@ def _cheap_password_hashing(monkeypatch):
 
 @pytest.fixture
 def api(db_url, tmp_path) -> Api:
-    settings = Settings(db_url=db_url, evidence_dir=tmp_path / "evidence", secret_key=SECRET,
-                        ingest_root=tmp_path / "ingest", upload_dir=tmp_path / "uploads", worker=False)
+    settings = Settings(
+        db_url=db_url,
+        evidence_dir=tmp_path / "evidence",
+        secret_key=SECRET,
+        ingest_root=tmp_path / "ingest",
+        upload_dir=tmp_path / "uploads",
+        worker=False,
+    )
     (tmp_path / "evidence").mkdir()
     (tmp_path / "ingest").mkdir()
     app = create_app(settings)

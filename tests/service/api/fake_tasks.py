@@ -1,5 +1,6 @@
 """Stand-ins for `service.runs.tasks.execute_task` in the jobs worker's child process (imported
 there by name): the video's name says what the child does."""
+
 from __future__ import annotations
 
 import os

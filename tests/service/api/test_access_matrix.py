@@ -6,6 +6,7 @@
 - a user limited to one district gets 404 for every object of the other district.
 A new operation missing from POLICY fails the first test: access is decided, never defaulted.
 """
+
 from __future__ import annotations
 
 import re
@@ -77,8 +78,11 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/api/jobs/{uid}/cancel"): OPS,
 }
 PERSONAS = {  # name -> (role, evidence_access)
-    "admin": ("admin", False), "operator": ("operator", False), "reviewer": ("reviewer", False),
-    "analyst": ("analyst", False), "analyst+evidence": ("analyst", True),
+    "admin": ("admin", False),
+    "operator": ("operator", False),
+    "reviewer": ("reviewer", False),
+    "analyst": ("analyst", False),
+    "analyst+evidence": ("analyst", True),
 }
 
 
@@ -100,17 +104,31 @@ def world(api):
     target = api.user("analyst", username="target-user")
     with api.app.state.sessionmaker() as s:
         target_id = s.query(UserRow.id).filter(UserRow.username == target).scalar()
-    return {"crossing_id": "cx-b", "number": "1", "user_id": str(target_id), "key_id": "1",
-            "event_uid": ev.uid, "media_uid": media.uid, "job_uid": "0" * 32, "event_db_id": ev.id}
+    return {
+        "crossing_id": "cx-b",
+        "number": "1",
+        "user_id": str(target_id),
+        "key_id": "1",
+        "event_uid": ev.uid,
+        "media_uid": media.uid,
+        "job_uid": "0" * 32,
+        "event_db_id": ev.id,
+    }
 
 
 def _url(path: str, world) -> str:
     def fill(m):
         name = m.group(1)
         if name == "uid":
-            return world["media_uid"] if path.startswith("/api/media") else \
-                world["job_uid"] if path.startswith("/api/jobs") else world["event_uid"]
+            return (
+                world["media_uid"]
+                if path.startswith("/api/media")
+                else world["job_uid"]
+                if path.startswith("/api/jobs")
+                else world["event_uid"]
+            )
         return world[name]
+
     url = re.sub(r"\{(\w+)\}", fill, path)
     if path == "/api/stats/spatial":
         url += "?crossing_id=cx-b"
@@ -176,8 +194,11 @@ def test_role_matrix(api, world, persona):
 
 
 # Operations that name one object of crossing cx-b: a user limited to 东城区 (cx-a) must get 404.
-SCOPED = [op for op, allowed in POLICY.items() if allowed not in (PUBLIC, ADMIN) and "{" in op[1]
-          and "/users/" not in op[1] and "/jobs/" not in op[1]]
+SCOPED = [
+    op
+    for op, allowed in POLICY.items()
+    if allowed not in (PUBLIC, ADMIN) and "{" in op[1] and "/users/" not in op[1] and "/jobs/" not in op[1]
+]
 
 
 @pytest.mark.parametrize("persona", ["operator", "reviewer", "analyst+evidence"])
@@ -191,20 +212,27 @@ def test_out_of_scope_objects_are_404(api, world, persona):
         r = _call(api, method, _url(path, world), headers, _valid_body(path))
         if r.status_code != 404:
             wrong.append(f"{method} {path}: {r.status_code}")
-    spatial = api.client.get("/api/stats/spatial?crossing_id=cx-b", headers=api.headers("analyst", districts=["东城区"]))
+    spatial = api.client.get(
+        "/api/stats/spatial?crossing_id=cx-b", headers=api.headers("analyst", districts=["东城区"])
+    )
     assert spatial.status_code == 404
     assert wrong == []
 
 
-@pytest.mark.parametrize("persona, url, key", [
-    ("reviewer", "/api/events?limit=500", "crossing_id"),
-    ("analyst", "/api/events?limit=500", "crossing_id"),
-    ("operator", "/api/crossings", "id"),
-    ("analyst", "/api/crossings", "id"),
-])
+@pytest.mark.parametrize(
+    "persona, url, key",
+    [
+        ("reviewer", "/api/events?limit=500", "crossing_id"),
+        ("analyst", "/api/events?limit=500", "crossing_id"),
+        ("operator", "/api/crossings", "id"),
+        ("analyst", "/api/crossings", "id"),
+    ],
+)
 def test_lists_hold_only_the_users_district(api, world, persona, url, key):
     role, evidence = PERSONAS[persona]
     everything = api.client.get(url, headers=api.headers(role, evidence_access=evidence)).json()["data"]
-    limited = api.client.get(url, headers=api.headers(role, districts=["东城区"], evidence_access=evidence)).json()["data"]
+    limited = api.client.get(url, headers=api.headers(role, districts=["东城区"], evidence_access=evidence)).json()[
+        "data"
+    ]
     assert {row[key] for row in everything} == {"cx-a", "cx-b"}
     assert {row[key] for row in limited} == {"cx-a"}

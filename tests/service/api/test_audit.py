@@ -3,6 +3,7 @@ and verify finds an edited or deleted row (tampered directly in the database, as
 
 One seeded app per backend for the module; each tamper case puts the row back afterwards and
 checks the chain verifies again, so the cases stay independent."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -15,8 +16,11 @@ from service.models import AuditRow
 
 from .test_events import BACKENDS, World, make_world
 
-BODIES = [{"action": "confirm"}, {"action": "dismiss", "reason_code": "duplicate"},
-          {"action": "needs_info", "reason_code": "other", "comment": "plate hidden"}]
+BODIES = [
+    {"action": "confirm"},
+    {"action": "dismiss", "reason_code": "duplicate"},
+    {"action": "needs_info", "reason_code": "other", "comment": "plate hidden"},
+]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -62,18 +66,23 @@ def test_reviews_are_listed_newest_first_and_verify(world, reviewed):
     assert _verify(world) == {"ok": True, "entries": total, "first_bad_id": None, "reason": None}
 
 
-@pytest.mark.parametrize("tamper,bad_index,reason", [
-    ("edit_payload", 1, "entry changed"),  # the edited entry itself no longer hashes right
-    ("edit_actor", 0, "entry changed"),
-    ("edit_time", 2, "entry changed"),
-    ("delete", 2, "removed or inserted"),  # the entry after the gap no longer chains
-])
+@pytest.mark.parametrize(
+    "tamper,bad_index,reason",
+    [
+        ("edit_payload", 1, "entry changed"),  # the edited entry itself no longer hashes right
+        ("edit_actor", 0, "entry changed"),
+        ("edit_time", 2, "entry changed"),
+        ("delete", 2, "removed or inserted"),  # the entry after the gap no longer chains
+    ],
+)
 def test_verify_reports_the_first_tampered_entry(world, reviewed, tamper, bad_index, reason):
     target = reviewed[1] if tamper in ("edit_payload", "delete") else reviewed[bad_index]
     engine = world.api.app.state.engine
-    changes = {"edit_payload": {"payload": {**target["payload"], "action": "confirm"}},
-               "edit_actor": {"actor": "somebody-else"},
-               "edit_time": {"at": target["at"].replace(year=target["at"].year - 1)}}
+    changes = {
+        "edit_payload": {"payload": {**target["payload"], "action": "confirm"}},
+        "edit_actor": {"actor": "somebody-else"},
+        "edit_time": {"at": target["at"].replace(year=target["at"].year - 1)},
+    }
     with engine.begin() as c:
         if tamper == "delete":
             c.execute(delete(AuditRow).where(AuditRow.id == target["id"]))
@@ -102,6 +111,8 @@ def test_audit_is_admin_only(world, role, code):
         assert world.api.client.get(path, headers=headers).status_code == code
 
 
-@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 501}, {"offset": -1}, {"actor": "x" * 65}, {"object_id": "a\x00"}])
+@pytest.mark.parametrize(
+    "params", [{"limit": 0}, {"limit": 501}, {"offset": -1}, {"actor": "x" * 65}, {"object_id": "a\x00"}]
+)
 def test_audit_bad_paging_is_422(world, params):
     assert world.get("/api/audit", "admin", params).status_code == 422

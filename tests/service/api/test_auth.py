@@ -1,7 +1,8 @@
 """Login, tokens, API keys, the login rate limit, users admin, health and metrics."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
@@ -20,8 +21,13 @@ def test_login_and_me(api):
     body = r.json()
     assert body["token_type"] == "bearer" and body["role"] == "reviewer"
     me = api.client.get("/api/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"}).json()
-    assert me == {"username": name, "role": "reviewer", "districts": ["东城区"], "crossing_ids": [],
-                  "evidence_access": True}
+    assert me == {
+        "username": name,
+        "role": "reviewer",
+        "districts": ["东城区"],
+        "crossing_ids": [],
+        "evidence_access": True,
+    }
 
 
 @pytest.mark.parametrize("username,password", [("nobody", PASSWORD), ("USER", "wrong-password")])
@@ -31,15 +37,26 @@ def test_wrong_credentials_are_401(api, username, password):
     assert r.status_code == 401 and r.json()["detail"] == "wrong username or password"
 
 
-@pytest.mark.parametrize("token", [
-    "",
-    "not-a-jwt",
-    jwt.encode({"sub": "x", "role": "admin", "iss": "crosswatch", "iat": 0, "exp": 4102444800}, "other-secret-" + "y" * 30,
-               algorithm="HS256"),
-    jwt.encode({"sub": "x", "role": "admin", "iss": "crosswatch", "iat": 0, "exp": 4102444800}, None, algorithm="none"),
-    jwt.encode({"sub": "ghost", "role": "admin", "iss": "crosswatch", "iat": 0, "exp": 4102444800}, SECRET,
-               algorithm="HS256"),  # right key, user does not exist
-])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "not-a-jwt",
+        jwt.encode(
+            {"sub": "x", "role": "admin", "iss": "crosswatch", "iat": 0, "exp": 4102444800},
+            "other-secret-" + "y" * 30,
+            algorithm="HS256",
+        ),
+        jwt.encode(
+            {"sub": "x", "role": "admin", "iss": "crosswatch", "iat": 0, "exp": 4102444800}, None, algorithm="none"
+        ),
+        jwt.encode(
+            {"sub": "ghost", "role": "admin", "iss": "crosswatch", "iat": 0, "exp": 4102444800},
+            SECRET,
+            algorithm="HS256",
+        ),  # right key, user does not exist
+    ],
+)
 def test_bad_tokens_are_401(api, token):
     r = api.client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401
@@ -47,10 +64,14 @@ def test_bad_tokens_are_401(api, token):
 
 def test_expired_token_is_401(api):
     name = api.user("admin")
-    uid = next(u["id"] for u in api.client.get("/api/users", headers=api.headers("admin")).json()["data"]
-               if u["username"] == name)
-    token, _ = security.issue_token(SECRET, name, "admin", 60, now=datetime.now(timezone.utc) - timedelta(hours=1),
-                                    user_id=uid, token_version=0)
+    uid = next(
+        u["id"]
+        for u in api.client.get("/api/users", headers=api.headers("admin")).json()["data"]
+        if u["username"] == name
+    )
+    token, _ = security.issue_token(
+        SECRET, name, "admin", 60, now=datetime.now(UTC) - timedelta(hours=1), user_id=uid, token_version=0
+    )
     r = api.client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401 and r.json()["detail"] == "token expired"
 
@@ -84,12 +105,15 @@ def test_login_is_rate_limited(api):
     r = api.client.post("/api/auth/login", json={"username": name, "password": PASSWORD})
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
     # another account from the same client is not blocked
-    assert api.client.post("/api/auth/login", json={"username": api.user("analyst"), "password": PASSWORD}).status_code == 200
+    assert (
+        api.client.post("/api/auth/login", json={"username": api.user("analyst"), "password": PASSWORD}).status_code
+        == 200
+    )
 
 
 def test_limiter_window_slides(api):
     """The limiter counts attempts in the database, per key, in a sliding window; a success clears it."""
-    now = [datetime(2026, 1, 1, tzinfo=timezone.utc)]
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
     lim = security.LoginLimiter(2, 10, clock=lambda: now[0])
     w = api.app.state.write_sessionmaker
     assert lim.admit(w, "slide") == (1, 0) and lim.admit(w, "slide") == (2, 0)
@@ -121,14 +145,22 @@ def test_users_admin_only_and_validated(api):
     for role in ("operator", "reviewer", "analyst"):
         h = api.headers(role)
         assert api.client.get("/api/users", headers=h).status_code == 403
-        assert api.client.post("/api/users", headers=h, json={"username": "x", "password": "p" * 9,
-                                                              "role": "admin"}).status_code == 403
+        assert (
+            api.client.post(
+                "/api/users", headers=h, json={"username": "x", "password": "p" * 9, "role": "admin"}
+            ).status_code
+            == 403
+        )
     admin = api.headers("admin")
     ok = {"username": "li.wei", "password": "p" * 9, "role": "analyst", "districts": ["东城区"]}
     assert api.client.post("/api/users", headers=admin, json=ok).status_code == 201
     assert api.client.post("/api/users", headers=admin, json=ok).status_code == 409
-    for bad in ({**ok, "username": "a2", "role": "root"}, {**ok, "username": "a3", "password": "short"},
-                {**ok, "username": "a4", "extra": 1}, {**ok, "username": "../x"}):
+    for bad in (
+        {**ok, "username": "a2", "role": "root"},
+        {**ok, "username": "a3", "password": "short"},
+        {**ok, "username": "a4", "extra": 1},
+        {**ok, "username": "../x"},
+    ):
         assert api.client.post("/api/users", headers=admin, json=bad).status_code == 422, bad
 
 
@@ -162,8 +194,15 @@ def test_health_and_metrics(api):
     assert 'crosswatch_events{review_status="pending"} 4.0' in text
 
 
-@pytest.mark.parametrize("url", ["/api/jobs?crossing_id=%00", "/api/events?lane=a%00b", "/api/crossings/cx%00a",
-                                 "/api/stats/counts?tz=Asia%2FShanghai%00"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/jobs?crossing_id=%00",
+        "/api/events?lane=a%00b",
+        "/api/crossings/cx%00a",
+        "/api/stats/counts?tz=Asia%2FShanghai%00",
+    ],
+)
 def test_nul_in_the_url_is_422_not_a_server_error(api, url):
     """Found by Schemathesis on PostgreSQL: NUL reached a text comparison and raised."""
     r = api.client.get(url, headers=api.headers("admin"))
@@ -172,8 +211,11 @@ def test_nul_in_the_url_is_422_not_a_server_error(api, url):
 
 def test_nul_in_a_json_text_field_is_422(api):
     seeded = api.seed(events_per_crossing=1)
-    r = api.client.post(f"/api/events/{seeded.events[0]}/review", headers=api.headers("reviewer"),
-                        json={"action": "needs_info", "reason_code": "other", "comment": "bad\u0000byte"})
+    r = api.client.post(
+        f"/api/events/{seeded.events[0]}/review",
+        headers=api.headers("reviewer"),
+        json={"action": "needs_info", "reason_code": "other", "comment": "bad\u0000byte"},
+    )
     assert r.status_code == 422
     status = api.client.get(f"/api/events/{seeded.events[0]}", headers=api.headers("reviewer")).json()["review_status"]
     assert status == "pending"  # nothing of the refused review was stored

@@ -1,4 +1,5 @@
 """Case packages: a complete, verifiable zip of confirmed events, or nothing at all."""
+
 from __future__ import annotations
 
 import hashlib
@@ -7,7 +8,7 @@ import json
 import shutil
 import subprocess
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from argon2 import PasswordHasher
@@ -30,25 +31,50 @@ def _fast_password_hashing(monkeypatch):
 
 def set_status(api, uids: list[str], status: str, *, with_review: bool = True) -> None:
     """Review outcome written straight into the database (the review API is built elsewhere)."""
-    at = datetime(2026, 3, 3, 9, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
     with api.app.state.write_sessionmaker() as s:
-        s.execute(update(EventRow).where(EventRow.uid.in_(uids)).values(
-            review_status=status, review_stage=1, reviewed_by="officer1", reviewed_at=at))
+        s.execute(
+            update(EventRow)
+            .where(EventRow.uid.in_(uids))
+            .values(review_status=status, review_stage=1, reviewed_by="officer1", reviewed_at=at)
+        )
         if with_review and status != "pending":
             action = {"confirmed": "confirm", "dismissed": "dismiss", "needs_info": "needs_info"}[status]
             for eid in s.scalars(select(EventRow.id).where(EventRow.uid.in_(uids))):
-                s.add(ReviewRow(event_id=eid, stage=1, action=action, reason_code=None, comment="看清楚了 clear",
-                                username="officer1", at=at))
+                s.add(
+                    ReviewRow(
+                        event_id=eid,
+                        stage=1,
+                        action=action,
+                        reason_code=None,
+                        comment="看清楚了 clear",
+                        username="officer1",
+                        at=at,
+                    )
+                )
         for uid in uids:  # as the review API does: the audit log says what the event's status is
-            audit.append(s, actor="officer1", action="review", object_type="event", object_id=uid, at=at,
-                         payload={"status": status, "stage": 1})
+            audit.append(
+                s,
+                actor="officer1",
+                action="review",
+                object_type="event",
+                object_id=uid,
+                at=at,
+                payload={"status": status, "stage": 1},
+            )
         s.commit()
 
 
 def evidence_rows(api, event_uid: str) -> list[EvidenceFileRow]:
     with api.app.state.sessionmaker() as s:
-        return list(s.scalars(select(EvidenceFileRow).join(EventRow, EventRow.id == EvidenceFileRow.event_id)
-                              .where(EventRow.uid == event_uid).order_by(EvidenceFileRow.id)))
+        return list(
+            s.scalars(
+                select(EvidenceFileRow)
+                .join(EventRow, EventRow.id == EvidenceFileRow.event_id)
+                .where(EventRow.uid == event_uid)
+                .order_by(EvidenceFileRow.id)
+            )
+        )
 
 
 def audit_entries(api, action: str) -> list[AuditRow]:
@@ -93,10 +119,12 @@ def test_package_is_complete_and_verifies(api, tmp_path):
         assert doc["type"] in ("red_light", "wrong_way") and set(doc["type_label"]) == {"zh", "en"}
         assert doc["occurred_at"].startswith("2026-03-02T08:")
         assert set(doc["box"]) == {"x1", "y1", "x2", "y2"}
-        assert [(v["action"], v["username"], v["comment"]) for v in doc["reviews"]] == \
-            [("confirm", "officer1", "看清楚了 clear")]
-        assert [(e["uid"], e["sha256"], e["size"]) for e in doc["evidence"]] == \
-            [(f.uid, f.sha256, f.size) for f in rows]
+        assert [(v["action"], v["username"], v["comment"]) for v in doc["reviews"]] == [
+            ("confirm", "officer1", "看清楚了 clear")
+        ]
+        assert [(e["uid"], e["sha256"], e["size"]) for e in doc["evidence"]] == [
+            (f.uid, f.sha256, f.size) for f in rows
+        ]
         assert sorted(e["file"] for e in doc["evidence"]) == [f"{uid}/clip.mp4", f"{uid}/composite.jpg"]
         for e, f in zip(doc["evidence"], rows, strict=True):
             assert zf.read(e["file"]) == (api.evidence_dir / f.relpath).read_bytes()
@@ -119,23 +147,78 @@ def test_package_is_complete_and_verifies(api, tmp_path):
 def _refusals(ev: dict[str, str]):
     pending, dismissed, needs, ok_a, ok_b = ev["pending"], ev["dismissed"], ev["needs"], ev["ok_a"], ev["ok_b"]
     return [
-        ("pending", ("reviewer", {}), {"event_uids": [ok_a, pending]}, 422,
-         lambda d: [(x["event_uid"], x["review_status"], x["loc"]) for x in d] == [(pending, "pending", ["body", "event_uids", 1])]
-         and set(d[0]["reason"]) == {"zh", "en"}),
-        ("dismissed+needs", ("reviewer", {}), {"event_uids": [dismissed, ok_a, needs]}, 422,
-         lambda d: [(x["event_uid"], x["review_status"]) for x in d] == [(dismissed, "dismissed"), (needs, "needs_info")]),
-        ("unknown", ("reviewer", {}), {"event_uids": [ok_a, "f" * 32]}, 404, lambda d: d == f"event(s) not found: {'f' * 32}"),
-        ("out-of-scope", ("reviewer", {"districts": ["东城区"]}), {"event_uids": [ok_a, ok_b]}, 404,
-         lambda d: d == f"event(s) not found: {ok_b}"),
-        ("out-of-scope-crossing", ("analyst", {"evidence_access": True, "crossing_ids": ["cx-b"]}),
-         {"event_uids": [ok_a]}, 404, lambda d: ok_a in d),
+        (
+            "pending",
+            ("reviewer", {}),
+            {"event_uids": [ok_a, pending]},
+            422,
+            lambda d: (
+                [(x["event_uid"], x["review_status"], x["loc"]) for x in d]
+                == [(pending, "pending", ["body", "event_uids", 1])]
+                and set(d[0]["reason"]) == {"zh", "en"}
+            ),
+        ),
+        (
+            "dismissed+needs",
+            ("reviewer", {}),
+            {"event_uids": [dismissed, ok_a, needs]},
+            422,
+            lambda d: (
+                [(x["event_uid"], x["review_status"]) for x in d] == [(dismissed, "dismissed"), (needs, "needs_info")]
+            ),
+        ),
+        (
+            "unknown",
+            ("reviewer", {}),
+            {"event_uids": [ok_a, "f" * 32]},
+            404,
+            lambda d: d == f"event(s) not found: {'f' * 32}",
+        ),
+        (
+            "out-of-scope",
+            ("reviewer", {"districts": ["东城区"]}),
+            {"event_uids": [ok_a, ok_b]},
+            404,
+            lambda d: d == f"event(s) not found: {ok_b}",
+        ),
+        (
+            "out-of-scope-crossing",
+            ("analyst", {"evidence_access": True, "crossing_ids": ["cx-b"]}),
+            {"event_uids": [ok_a]},
+            404,
+            lambda d: ok_a in d,
+        ),
         ("unknown-before-pending", ("reviewer", {}), {"event_uids": [pending, "0" * 32]}, 404, lambda d: "0" * 32 in d),
-        ("malformed", ("reviewer", {}), {"event_uids": ["../../etc/passwd"]}, 422, lambda d: d[0]["loc"][-2:] == ["event_uids", 0]),
+        (
+            "malformed",
+            ("reviewer", {}),
+            {"event_uids": ["../../etc/passwd"]},
+            422,
+            lambda d: d[0]["loc"][-2:] == ["event_uids", 0],
+        ),
         ("uppercase", ("reviewer", {}), {"event_uids": [ok_a.upper()]}, 422, lambda d: True),
         ("empty", ("reviewer", {}), {"event_uids": []}, 422, lambda d: d[0]["loc"] == ["body", "event_uids"]),
-        ("too-many", ("reviewer", {}), {"event_uids": [ok_a] * 201}, 422, lambda d: d[0]["loc"] == ["body", "event_uids"]),
-        ("extra-field", ("reviewer", {}), {"event_uids": [ok_a], "all": True}, 422, lambda d: d[0]["type"] == "extra_forbidden"),
-        ("analyst-no-evidence", ("analyst", {}), {"event_uids": [ok_a]}, 403, lambda d: d == "no access to raw evidence"),
+        (
+            "too-many",
+            ("reviewer", {}),
+            {"event_uids": [ok_a] * 201},
+            422,
+            lambda d: d[0]["loc"] == ["body", "event_uids"],
+        ),
+        (
+            "extra-field",
+            ("reviewer", {}),
+            {"event_uids": [ok_a], "all": True},
+            422,
+            lambda d: d[0]["type"] == "extra_forbidden",
+        ),
+        (
+            "analyst-no-evidence",
+            ("analyst", {}),
+            {"event_uids": [ok_a]},
+            403,
+            lambda d: d == "no access to raw evidence",
+        ),
         ("operator", ("operator", {}), {"event_uids": [ok_a]}, 403, lambda d: True),
         ("anonymous", (None, {}), {"event_uids": [ok_a]}, 401, lambda d: True),
         ("analyst-with-evidence", ("analyst", {"evidence_access": True}), {"event_uids": [ok_a, ok_b]}, 200, None),
@@ -171,10 +254,14 @@ def _flip(p):
     p.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("damage,code,action", [
-    (_flip, 409, "evidence_integrity_failure"),
-    (lambda p: p.unlink(), 410, "evidence_missing"),
-], ids=["tampered", "missing"])
+@pytest.mark.parametrize(
+    "damage,code,action",
+    [
+        (_flip, 409, "evidence_integrity_failure"),
+        (lambda p: p.unlink(), 410, "evidence_missing"),
+    ],
+    ids=["tampered", "missing"],
+)
 def test_damaged_evidence_aborts_the_package(api, damage, code, action):
     seeded = api.seed(events_per_crossing=2)
     chosen = seeded.events[:3]
@@ -188,14 +275,28 @@ def test_damaged_evidence_aborts_the_package(api, damage, code, action):
     assert audit_entries(api, "case_package_export") == []
 
 
-@pytest.mark.parametrize("relpaths,want", [
-    (["cx/e/composite.jpg", "cx/e/clip.mp4"], ["composite.jpg", "clip.mp4"]),
-    (["a/clip.mp4", "b/clip.mp4"], ["clip.mp4", "{1}-clip.mp4"]),  # same base name twice
-    (["a/路口.jpg"], ["composite-{0}"]),  # not plain ASCII
-    (["a/event.json"], ["composite-{0}"]),  # would overwrite the event document
-    (["a/.hidden"], ["composite-{0}"]),
-])
+@pytest.mark.parametrize(
+    "relpaths,want",
+    [
+        (["cx/e/composite.jpg", "cx/e/clip.mp4"], ["composite.jpg", "clip.mp4"]),
+        (["a/clip.mp4", "b/clip.mp4"], ["clip.mp4", "{1}-clip.mp4"]),  # same base name twice
+        (["a/路口.jpg"], ["composite-{0}"]),  # not plain ASCII
+        (["a/event.json"], ["composite-{0}"]),  # would overwrite the event document
+        (["a/.hidden"], ["composite-{0}"]),
+    ],
+)
 def test_file_names_are_safe_and_unique(relpaths, want):
-    refs = [EvidenceRef(uid=f"{i:032x}", event_uid="e" * 32, crossing_id="cx", kind="composite", relpath=rp,
-                        sha256="0" * 64, size=0, mime="image/jpeg") for i, rp in enumerate(relpaths)]
+    refs = [
+        EvidenceRef(
+            uid=f"{i:032x}",
+            event_uid="e" * 32,
+            crossing_id="cx",
+            kind="composite",
+            relpath=rp,
+            sha256="0" * 64,
+            size=0,
+            mime="image/jpeg",
+        )
+        for i, rp in enumerate(relpaths)
+    ]
     assert _file_names(refs) == [w.format(*(r.uid for r in refs)) for w in want]

@@ -1,6 +1,7 @@
 """Crossings API: list / detail / versions, create and update (versioning), validation errors that
 name the field, scope (404 out of scope, 403 for a scoped operator's foreign district), YAML
 export, summary and the snapshot image."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+from pg_schemas import fresh_database
 from PIL import Image
 
 from detector.config import parse_crossing
@@ -21,10 +23,7 @@ from service.models import AuditRow
 from service.repository import Repository
 from service.settings import Settings
 
-from pg_schemas import fresh_database
-
 from .conftest import BASE_TIME, SECRET, Api, _mp4, crossing_yaml
-
 
 
 @dataclass
@@ -46,8 +45,14 @@ def shared(request, tmp_path_factory) -> Iterator[SharedApi]:
     nothing (reads, refused writes): keeps this file fast. Tests that write use `api`."""
     tmp: Path = tmp_path_factory.mktemp("crossings")
     with fresh_database(request.param, tmp / "cw.db") as url:
-        settings = Settings(db_url=url, evidence_dir=tmp / "evidence",
-                            secret_key=SECRET, ingest_root=tmp / "ingest", upload_dir=tmp / "uploads", worker=False)
+        settings = Settings(
+            db_url=url,
+            evidence_dir=tmp / "evidence",
+            secret_key=SECRET,
+            ingest_root=tmp / "ingest",
+            upload_dir=tmp / "uploads",
+            worker=False,
+        )
         (tmp / "evidence").mkdir()
         app = create_app(settings)
         with TestClient(app) as client:
@@ -66,12 +71,15 @@ def _audit(api, action: str) -> list[AuditRow]:
         return [r for r in s.query(AuditRow).order_by(AuditRow.id) if r.action == action]
 
 
-@pytest.mark.parametrize("scope,expected", [
-    ({}, ["cx-a", "cx-b"]),
-    ({"districts": ["东城区"]}, ["cx-a"]),
-    ({"crossing_ids": ["cx-b"]}, ["cx-b"]),
-    ({"districts": ["朝阳区"]}, []),
-])
+@pytest.mark.parametrize(
+    "scope,expected",
+    [
+        ({}, ["cx-a", "cx-b"]),
+        ({"districts": ["东城区"]}, ["cx-a"]),
+        ({"crossing_ids": ["cx-b"]}, ["cx-b"]),
+        ({"districts": ["朝阳区"]}, []),
+    ],
+)
 def test_list_is_scoped(shared, scope, expected):
     r = shared.client.get("/api/crossings", headers=shared.headers("analyst", **scope))
     assert r.status_code == 200
@@ -135,38 +143,45 @@ def _mutate(path: str, value):
         else:
             node[last] = value
         return cfg
+
     return apply
 
 
 _DELETE = object()
 
 
-@pytest.mark.parametrize("mutate,field", [
-    (_mutate("id", "Bad Id!"), "id"),
-    (_mutate("name", _DELETE), "name"),
-    (_mutate("frame_size", [0, 480]), "frame_size"),
-    (_mutate("stop_lines.0.points", [[10, 10], [10, 10]]), "stop_lines.0.points"),
-    (_mutate("stop_lines.0.entering", [0, 0]), "stop_lines.0.entering"),
-    (_mutate("stop_lines.0.signal", "nope"), "stop_lines[0].signal"),
-    (_mutate("lanes.0.polygon", [[0, 0], [1, 1]]), "lanes.0.polygon"),
-    (_mutate("stop_lines.0.points", [[47, 336], [9000, 366]]), "stop_lines[0].points"),
-    (_mutate("signals.0.lamps.red", [621, 177, 0, 10]), "signals.0.lamps.red"),
-    (_mutate("colour", "red"), "colour: unknown key"),
-    (_mutate("grace_s", 99), "grace_s"),
-])
+@pytest.mark.parametrize(
+    "mutate,field",
+    [
+        (_mutate("id", "Bad Id!"), "id"),
+        (_mutate("name", _DELETE), "name"),
+        (_mutate("frame_size", [0, 480]), "frame_size"),
+        (_mutate("stop_lines.0.points", [[10, 10], [10, 10]]), "stop_lines.0.points"),
+        (_mutate("stop_lines.0.entering", [0, 0]), "stop_lines.0.entering"),
+        (_mutate("stop_lines.0.signal", "nope"), "stop_lines[0].signal"),
+        (_mutate("lanes.0.polygon", [[0, 0], [1, 1]]), "lanes.0.polygon"),
+        (_mutate("stop_lines.0.points", [[47, 336], [9000, 366]]), "stop_lines[0].points"),
+        (_mutate("signals.0.lamps.red", [621, 177, 0, 10]), "signals.0.lamps.red"),
+        (_mutate("colour", "red"), "colour: unknown key"),
+        (_mutate("grace_s", 99), "grace_s"),
+    ],
+)
 def test_invalid_config_is_422_naming_the_field(shared, mutate, field):
     r = shared.client.post("/api/crossings", json={"config": mutate(_config())}, headers=shared.headers("operator"))
     assert r.status_code == 422, r.text
     assert field in r.json()["detail"]
 
 
-@pytest.mark.parametrize("body,needle", [
-    ({"yaml": "id: [unclosed"}, "not valid YAML"),
-    ({"yaml": "- just\n- a list\n"}, "mapping"),
-    ({"yaml": "a: 1", "config": {"a": 1}}, "exactly one"),
-    ({}, "exactly one"),
-    ({"config": _config(), "extra": 1}, "extra"),
-])
+@pytest.mark.parametrize(
+    "body,needle",
+    [
+        ({"yaml": "id: [unclosed"}, "not valid YAML"),
+        ({"yaml": "- just\n- a list\n"}, "mapping"),
+        ({"yaml": "a: 1", "config": {"a": 1}}, "exactly one"),
+        ({}, "exactly one"),
+        ({"config": _config(), "extra": 1}, "extra"),
+    ],
+)
 def test_malformed_body_is_422(shared, body, needle):
     r = shared.client.post("/api/crossings", json=body, headers=shared.headers("operator"))
     assert r.status_code == 422
@@ -196,7 +211,9 @@ def test_update_versions(api):
 
 
 def test_update_with_other_id_is_422(shared):
-    r = shared.client.put("/api/crossings/cx-a/geometry", json={"config": _config("cx-b")}, headers=shared.headers("admin"))
+    r = shared.client.put(
+        "/api/crossings/cx-a/geometry", json={"config": _config("cx-b")}, headers=shared.headers("admin")
+    )
     assert r.status_code == 422 and "id" in r.json()["detail"]
 
 
@@ -219,9 +236,15 @@ def test_summary(shared):
     assert sm["last_event_at"].startswith("2026-03-02T08:50:00")
 
 
-OUT_OF_SCOPE_GETS = ["/api/crossings/cx-b", "/api/crossings/cx-b/versions/1", "/api/crossings/cx-b/config.yaml",
-                     "/api/crossings/cx-b/summary", "/api/crossings/cx-b/snapshot", "/api/crossings/nope",
-                     "/api/crossings/nope/summary"]
+OUT_OF_SCOPE_GETS = [
+    "/api/crossings/cx-b",
+    "/api/crossings/cx-b/versions/1",
+    "/api/crossings/cx-b/config.yaml",
+    "/api/crossings/cx-b/summary",
+    "/api/crossings/cx-b/snapshot",
+    "/api/crossings/nope",
+    "/api/crossings/nope/summary",
+]
 
 
 @pytest.mark.parametrize("path", OUT_OF_SCOPE_GETS)
@@ -235,8 +258,12 @@ def test_scoped_operator_writes_only_in_scope(api):
     h = api.headers("operator", districts=["东城区"])
     assert api.client.post("/api/crossings", json={"config": _config("cx-w", "西城区")}, headers=h).status_code == 403
     assert api.client.post("/api/crossings", json={"config": _config("cx-e", "东城区")}, headers=h).status_code == 201
-    assert api.client.put("/api/crossings/cx-b/geometry", json={"config": _config("cx-b", "西城区")},
-                          headers=h).status_code == 404
+    assert (
+        api.client.put(
+            "/api/crossings/cx-b/geometry", json={"config": _config("cx-b", "西城区")}, headers=h
+        ).status_code
+        == 404
+    )
     moved = _config("cx-a", "西城区")  # moving an own crossing out of scope
     assert api.client.put("/api/crossings/cx-a/geometry", json={"config": moved}, headers=h).status_code == 403
     assert [c["id"] for c in api.client.get("/api/crossings", headers=h).json()["data"]] == ["cx-a", "cx-e"]
@@ -255,9 +282,15 @@ def _register_video(api, path, crossing_id="cx-a") -> None:
     text = crossing_yaml(crossing_id, "东城区")
     ver = repo.upsert_crossing(parse_crossing(yaml.safe_load(text)), text)
     data = path.read_bytes()
-    repo.start_run(video_path=str(path), video_sha256=hashlib.sha256(data).hexdigest(),
-                   crossing_version_id=ver.version_id, model="test", settings={"n": 2}, settings_hash="s2",
-                   start_time=BASE_TIME)
+    repo.start_run(
+        video_path=str(path),
+        video_sha256=hashlib.sha256(data).hexdigest(),
+        crossing_version_id=ver.version_id,
+        model="test",
+        settings={"n": 2},
+        settings_hash="s2",
+        start_time=BASE_TIME,
+    )
 
 
 def test_snapshot(api, tmp_path):

@@ -4,6 +4,7 @@ The read-only tests share one seeded database per backend (`world`, module scope
 and seeding an app costs far more than a request, and these tests never write. The expected
 answers are computed in Python from the rows themselves, so each filter case checks exactly
 the rows it should return (and that the filter narrows something)."""
+
 from __future__ import annotations
 
 import csv
@@ -11,23 +12,21 @@ import io
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pg_schemas import fresh_database
 from sqlalchemy import select, update
 
 from service.api.app import create_app
-from service.models import CrossingRow, EventRow
 from service.api.routes import events as events_router
+from service.models import CrossingRow, EventRow
 from service.settings import Settings
 
-from pg_schemas import fresh_database
-
 from .conftest import BASE_TIME, SECRET, Api
-
 
 
 # -- the shared, read-only world ----------------------------------------------------------------
@@ -56,8 +55,14 @@ class World:
     def fresh(self, *, keep: tuple[str, ...] = ("cx-a-2",)) -> dict[str, Any]:
         """A dated, pending event no other test has been given (for tests that review one), so
         tests sharing the world stay independent in any order."""
-        row = next(r for r in self.rows if r["review_status"] == "pending" and r["occurred_at"] is not None
-                   and r["event_key"] not in keep and r["uid"] not in self._handed_out)
+        row = next(
+            r
+            for r in self.rows
+            if r["review_status"] == "pending"
+            and r["occurred_at"] is not None
+            and r["event_key"] not in keep
+            and r["uid"] not in self._handed_out
+        )
         self._handed_out.add(row["uid"])
         return row
 
@@ -68,10 +73,18 @@ def _vary(engine) -> None:
         "cx-a-1": {"lane": "left", "confidence": 0.95},
         "cx-a-2": {"lane": "left", "confidence": 0.55},
         "cx-a-4": {"stop_line": "side", "confidence": 0.65},
-        "cx-a-0": {"review_status": "confirmed", "review_stage": 1, "reviewed_by": "someone",
-                   "reviewed_at": BASE_TIME + timedelta(days=1)},
-        "cx-b-1": {"review_status": "dismissed", "review_stage": 1, "reviewed_by": "someone",
-                   "reviewed_at": BASE_TIME + timedelta(days=2)},
+        "cx-a-0": {
+            "review_status": "confirmed",
+            "review_stage": 1,
+            "reviewed_by": "someone",
+            "reviewed_at": BASE_TIME + timedelta(days=1),
+        },
+        "cx-b-1": {
+            "review_status": "dismissed",
+            "review_stage": 1,
+            "reviewed_by": "someone",
+            "reviewed_at": BASE_TIME + timedelta(days=2),
+        },
         "cx-b-3": {"review_status": "needs_info", "review_stage": 1},
         "cx-b-5": {"occurred_at": None, "confidence": None},
         "cx-b-4": {"confidence": 0.99},
@@ -83,10 +96,23 @@ def _vary(engine) -> None:
 
 def _rows(engine) -> list[dict[str, Any]]:
     with engine.connect() as c:
-        res = c.execute(select(EventRow.id, EventRow.uid, EventRow.event_key, EventRow.crossing_id,
-                               CrossingRow.district, EventRow.type, EventRow.class_name, EventRow.review_status,
-                               EventRow.lane, EventRow.stop_line, EventRow.occurred_at, EventRow.created_at,
-                               EventRow.confidence).join(CrossingRow, CrossingRow.id == EventRow.crossing_id))
+        res = c.execute(
+            select(
+                EventRow.id,
+                EventRow.uid,
+                EventRow.event_key,
+                EventRow.crossing_id,
+                CrossingRow.district,
+                EventRow.type,
+                EventRow.class_name,
+                EventRow.review_status,
+                EventRow.lane,
+                EventRow.stop_line,
+                EventRow.occurred_at,
+                EventRow.created_at,
+                EventRow.confidence,
+            ).join(CrossingRow, CrossingRow.id == EventRow.crossing_id)
+        )
         return [dict(r._mapping) for r in res]
 
 
@@ -138,10 +164,16 @@ FILTER_CASES = [
     ("stop-line", {"stop_line": "side"}, lambda r: r["stop_line"] == "side"),
     ("from", {"from": _iso(T20)}, lambda r: r["occurred_at"] is not None and r["occurred_at"] >= T20),
     ("to", {"to": _iso(T20, -5)}, lambda r: r["occurred_at"] is not None and r["occurred_at"] < T20),
-    ("from-to", {"from": _iso(T20), "to": T40.isoformat().replace("+00:00", "Z")},
-     lambda r: r["occurred_at"] is not None and T20 <= r["occurred_at"] < T40),
-    ("combined", {"type": "red_light", "district": "东城区", "class_name": "motorcycle"},
-     lambda r: r["type"] == "red_light" and r["district"] == "东城区" and r["class_name"] == "motorcycle"),
+    (
+        "from-to",
+        {"from": _iso(T20), "to": T40.isoformat().replace("+00:00", "Z")},
+        lambda r: r["occurred_at"] is not None and T20 <= r["occurred_at"] < T40,
+    ),
+    (
+        "combined",
+        {"type": "red_light", "district": "东城区", "class_name": "motorcycle"},
+        lambda r: r["type"] == "red_light" and r["district"] == "东城区" and r["class_name"] == "motorcycle",
+    ),
     ("unknown-district", {"district": "海淀区"}, lambda r: False),
 ]
 
@@ -158,23 +190,26 @@ def test_each_filter_narrows_to_exactly_its_rows(world, params, pred):
         assert len(want) < len(world.rows)  # the case really filters something
 
 
-@pytest.mark.parametrize("params,fragment", [
-    ({"from": "2026-03-02T08:00:00"}, "timezone"),  # naive: which zone? refuse rather than guess
-    ({"to": "yesterday"}, "datetime"),
-    ({"from": _iso(T40), "to": _iso(T20)}, "earlier"),
-    ({"type": "speeding"}, "red_light"),
-    ({"review_status": "approved"}, "pending"),
-    ({"sort": "uid; DROP TABLE events"}, "occurred_at"),
-    ({"limit": 0}, "greater"),
-    ({"limit": 501}, "less"),
-    ({"offset": -1}, "greater"),
-    ({"crossing_id": "x" * 65}, "64"),
-    ({"crossing_id": "cx\x00"}, "NUL"),  # PostgreSQL text cannot hold NUL: 422, never a 500
-    ({"district": "a\x00b"}, "NUL"),  # refused for every route before any handler runs
-    ({"lane": "\x00"}, "NUL"),
-    ({"from": "0001-01-01T00:00:00+14:00"}, "out of range"),  # before year 1 once in UTC
-    ({"to": "9999-12-31T23:59:59-14:00"}, "out of range"),
-])
+@pytest.mark.parametrize(
+    "params,fragment",
+    [
+        ({"from": "2026-03-02T08:00:00"}, "timezone"),  # naive: which zone? refuse rather than guess
+        ({"to": "yesterday"}, "datetime"),
+        ({"from": _iso(T40), "to": _iso(T20)}, "earlier"),
+        ({"type": "speeding"}, "red_light"),
+        ({"review_status": "approved"}, "pending"),
+        ({"sort": "uid; DROP TABLE events"}, "occurred_at"),
+        ({"limit": 0}, "greater"),
+        ({"limit": 501}, "less"),
+        ({"offset": -1}, "greater"),
+        ({"crossing_id": "x" * 65}, "64"),
+        ({"crossing_id": "cx\x00"}, "NUL"),  # PostgreSQL text cannot hold NUL: 422, never a 500
+        ({"district": "a\x00b"}, "NUL"),  # refused for every route before any handler runs
+        ({"lane": "\x00"}, "NUL"),
+        ({"from": "0001-01-01T00:00:00+14:00"}, "out of range"),  # before year 1 once in UTC
+        ({"to": "9999-12-31T23:59:59-14:00"}, "out of range"),
+    ],
+)
 def test_bad_filters_are_422_with_a_reason(world, params, fragment):
     r = world.get("/api/events", params=params)
     assert r.status_code == 422, r.text
@@ -190,8 +225,19 @@ def _expected_order(rows: list[dict[str, Any]], key: str) -> list[str]:
     return [r["uid"] for r in dated + undated]
 
 
-@pytest.mark.parametrize("sort", ["-occurred_at", "occurred_at", "confidence", "-confidence", "created_at",
-                                  "-created_at", "class_name", "-review_status"])
+@pytest.mark.parametrize(
+    "sort",
+    [
+        "-occurred_at",
+        "occurred_at",
+        "confidence",
+        "-confidence",
+        "created_at",
+        "-created_at",
+        "class_name",
+        "-review_status",
+    ],
+)
 def test_sort_order_nulls_last(world, sort):
     r = world.get("/api/events", params={"sort": sort, "limit": 500})
     assert r.status_code == 200, r.text
@@ -219,13 +265,16 @@ def test_pages_tile_the_list_and_count_is_total(world, sort, limit):
 
 
 # -- scope, detail, roles -----------------------------------------------------------------------
-@pytest.mark.parametrize("scope,visible", [
-    ({"districts": ["东城区"]}, {"cx-a"}),
-    ({"districts": ["西城区"]}, {"cx-b"}),
-    ({"crossing_ids": ["cx-b"]}, {"cx-b"}),
-    ({"districts": ["海淀区"]}, set()),
-    ({}, {"cx-a", "cx-b"}),
-])
+@pytest.mark.parametrize(
+    "scope,visible",
+    [
+        ({"districts": ["东城区"]}, {"cx-a"}),
+        ({"districts": ["西城区"]}, {"cx-b"}),
+        ({"crossing_ids": ["cx-b"]}, {"cx-b"}),
+        ({"districts": ["海淀区"]}, set()),
+        ({}, {"cx-a", "cx-b"}),
+    ],
+)
 @pytest.mark.parametrize("role", ["analyst", "reviewer"])
 def test_scope_limits_list_and_detail(world, role, scope, visible):
     body = world.get("/api/events", role, {"limit": 500}, **scope).json()
@@ -233,7 +282,8 @@ def test_scope_limits_list_and_detail(world, role, scope, visible):
     assert body["count"] == len(world.uids(lambda r: r["crossing_id"] in visible))
     # asking for a crossing out of scope by name gives nothing either
     assert world.get("/api/events", role, {"crossing_id": "cx-a"}, **scope).json()["count"] == (
-        6 if "cx-a" in visible else 0)
+        6 if "cx-a" in visible else 0
+    )
     for cid in ("cx-a", "cx-b"):
         uid = world.by_key(f"{cid}-2")["uid"]
         r = world.get(f"/api/events/{uid}", role, **scope)
@@ -242,8 +292,7 @@ def test_scope_limits_list_and_detail(world, role, scope, visible):
             assert r.json()["detail"] == "event not found"  # same answer as for an unknown uid
 
 
-@pytest.mark.parametrize("uid", [uuid.uuid4().hex, "..%2F..%2Fetc%2Fpasswd", "x" * 33, "abc def", "' OR 1=1 --",
-                                 "ÄÖ"])
+@pytest.mark.parametrize("uid", [uuid.uuid4().hex, "..%2F..%2Fetc%2Fpasswd", "x" * 33, "abc def", "' OR 1=1 --", "ÄÖ"])
 def test_unknown_or_malformed_uid_is_404(world, uid):
     assert world.get(f"/api/events/{uid}").status_code == 404
 
@@ -252,18 +301,26 @@ def test_nul_in_the_uid_is_refused_at_the_door(world):
     assert world.get("/api/events/%00").status_code == 422
 
 
-@pytest.mark.parametrize("role,scope,sees_evidence", [
-    ("reviewer", {}, True),
-    ("admin", {}, True),
-    ("analyst", {}, False),
-    ("analyst", {"evidence_access": True}, True),
-])
+@pytest.mark.parametrize(
+    "role,scope,sees_evidence",
+    [
+        ("reviewer", {}, True),
+        ("admin", {}, True),
+        ("analyst", {}, False),
+        ("analyst", {"evidence_access": True}, True),
+    ],
+)
 def test_detail_evidence_reviews_and_run(world, role, scope, sees_evidence):
     row = world.by_key("cx-a-3")
     r = world.get(f"/api/events/{row['uid']}", role, **scope)
     assert r.status_code == 200, r.text
     d = r.json()
-    assert (d["uid"], d["crossing_id"], d["crossing_name"], d["district"]) == (row["uid"], "cx-a", "路口 cx-a", "东城区")
+    assert (d["uid"], d["crossing_id"], d["crossing_name"], d["district"]) == (
+        row["uid"],
+        "cx-a",
+        "路口 cx-a",
+        "东城区",
+    )
     assert (d["type"], d["class_name"], d["frame"]) == ("wrong_way", "car", 6 * 600 * 3)
     assert d["box"] == {"x1": 130.0, "y1": 200.0, "x2": 190.0, "y2": 300.0}
     assert d["run"] == {"video": "cx-a.mp4", "model": "test", "start_time": "2026-03-02T08:00:00Z"}
@@ -286,13 +343,16 @@ def test_detail_times_are_iso_with_zone(world):
 ENDPOINTS = ["/api/events", "/api/events/next", "/api/exports/events.csv", "/api/exports/events.xlsx", "DETAIL"]
 
 
-@pytest.mark.parametrize("role,expected", [
-    ("operator", {e: 403 for e in ENDPOINTS}),
-    ("analyst", {**{e: 200 for e in ENDPOINTS}, "/api/events/next": 403}),  # the queue is for reviewers
-    ("reviewer", {e: 200 for e in ENDPOINTS}),
-    ("admin", {e: 200 for e in ENDPOINTS}),
-    (None, {e: 401 for e in ENDPOINTS}),
-])
+@pytest.mark.parametrize(
+    "role,expected",
+    [
+        ("operator", {e: 403 for e in ENDPOINTS}),
+        ("analyst", {**{e: 200 for e in ENDPOINTS}, "/api/events/next": 403}),  # the queue is for reviewers
+        ("reviewer", {e: 200 for e in ENDPOINTS}),
+        ("admin", {e: 200 for e in ENDPOINTS}),
+        (None, {e: 401 for e in ENDPOINTS}),
+    ],
+)
 def test_roles(world, role, expected):
     detail = f"/api/events/{world.by_key('cx-a-1')['uid']}"
     for path, code in expected.items():
@@ -321,12 +381,17 @@ def test_queue_walks_pending_events_oldest_first(world):
     assert got == want and want[-1] == world.by_key("cx-b-5")["uid"]  # undated last
 
 
-@pytest.mark.parametrize("params,pred", [
-    ({"crossing_id": "cx-b"}, lambda r: r["review_status"] == "pending" and r["crossing_id"] == "cx-b"),
-    ({"review_status": "needs_info"}, lambda r: r["review_status"] == "needs_info"),
-    ({"type": "wrong_way", "district": "东城区"},
-     lambda r: r["review_status"] == "pending" and r["type"] == "wrong_way" and r["district"] == "东城区"),
-])
+@pytest.mark.parametrize(
+    "params,pred",
+    [
+        ({"crossing_id": "cx-b"}, lambda r: r["review_status"] == "pending" and r["crossing_id"] == "cx-b"),
+        ({"review_status": "needs_info"}, lambda r: r["review_status"] == "needs_info"),
+        (
+            {"type": "wrong_way", "district": "东城区"},
+            lambda r: r["review_status"] == "pending" and r["type"] == "wrong_way" and r["district"] == "东城区",
+        ),
+    ],
+)
 def test_queue_honours_filters(world, params, pred):
     body = world.get("/api/events/next", params=params).json()
     want = _queue(world.rows, pred)
@@ -360,10 +425,13 @@ def _xlsx(r) -> tuple[list[str], list[list[Any]]]:
 
 
 @pytest.mark.parametrize("lang,head", [("zh", ZH_HEAD), ("en", EN_HEAD), (None, ZH_HEAD)])
-@pytest.mark.parametrize("params,pred", [
-    ({}, lambda r: True),
-    ({"type": "red_light", "district": "西城区"}, lambda r: r["type"] == "red_light" and r["district"] == "西城区"),
-])
+@pytest.mark.parametrize(
+    "params,pred",
+    [
+        ({}, lambda r: True),
+        ({"type": "red_light", "district": "西城区"}, lambda r: r["type"] == "red_light" and r["district"] == "西城区"),
+    ],
+)
 def test_csv_export(world, lang, head, params, pred):
     q = {**params, **({"lang": lang} if lang else {})}
     r = world.get("/api/exports/events.csv", "analyst", q)
@@ -372,7 +440,9 @@ def test_csv_export(world, lang, head, params, pred):
     rows = _csv(r)
     assert list(rows[0].keys()) == head
     uid_col, time_col = head[0], head[6]
-    assert [x[uid_col] for x in rows] == [u for u in _expected_order(world.rows, "-occurred_at") if u in world.uids(pred)]
+    assert [x[uid_col] for x in rows] == [
+        u for u in _expected_order(world.rows, "-occurred_at") if u in world.uids(pred)
+    ]
     for x in rows:
         want = next(w for w in world.rows if w["uid"] == x[uid_col])
         assert x[time_col] == (want["occurred_at"].isoformat() if want["occurred_at"] else "")
@@ -398,11 +468,14 @@ def test_exports_honour_scope(world, fmt):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
-@pytest.mark.parametrize("scope,pred", [
-    ("not_dismissed", lambda w: w["review_status"] != "dismissed"),
-    ("confirmed", lambda w: w["review_status"] == "confirmed"),
-    ("all", lambda w: True),
-])
+@pytest.mark.parametrize(
+    "scope,pred",
+    [
+        ("not_dismissed", lambda w: w["review_status"] != "dismissed"),
+        ("confirmed", lambda w: w["review_status"] == "confirmed"),
+        ("all", lambda w: True),
+    ],
+)
 def test_export_status_scope_equals_the_statistics(world, fmt, scope, pred):
     """status= is the dashboard's 统计口径: the export has exactly the events the statistics count."""
     r = world.get(f"/api/exports/events.{fmt}", "analyst", {"lang": "en", "status": scope})
@@ -418,9 +491,15 @@ def test_export_status_scope_equals_the_statistics(world, fmt, scope, pred):
 
 def test_export_is_in_the_pages_zone_and_language_and_named_by_its_dates(world):
     first = world.by_key("cx-a-0")
-    start = first["occurred_at"].astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    q = {"lang": "zh", "tz": "Asia/Shanghai", "crossing_id": "cx-a", "sort": "occurred_at",
-         "from": _iso(start - timedelta(days=1)), "to": _iso(start + timedelta(days=30))}
+    start = first["occurred_at"].astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    q = {
+        "lang": "zh",
+        "tz": "Asia/Shanghai",
+        "crossing_id": "cx-a",
+        "sort": "occurred_at",
+        "from": _iso(start - timedelta(days=1)),
+        "to": _iso(start + timedelta(days=30)),
+    }
     r = world.get("/api/exports/events.csv", "analyst", q)
     assert r.status_code == 200, r.text
     day0 = (start - timedelta(days=1)).astimezone(timezone(timedelta(hours=8))).date()
@@ -440,4 +519,7 @@ def test_xlsx_over_the_cap_is_422(world, monkeypatch):
     monkeypatch.setattr(events_router, "XLSX_MAX_ROWS", 5)
     r = world.get("/api/exports/events.xlsx", "analyst")
     assert r.status_code == 422 and "CSV" in r.json()["detail"]
-    assert world.get("/api/exports/events.xlsx", "analyst", {"crossing_id": "cx-a", "type": "red_light"}).status_code == 200
+    assert (
+        world.get("/api/exports/events.xlsx", "analyst", {"crossing_id": "cx-a", "type": "red_light"}).status_code
+        == 200
+    )

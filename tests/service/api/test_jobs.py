@@ -1,6 +1,7 @@
 """Jobs API and worker: path refusal (nothing escapes the ingest root), folder expansion, upload
 size cap (announced and streamed), roles and scope, cancel, and the worker end to end (a real
 child process per video: progress, errors of bad files, kill on cancel, partial outcome)."""
+
 from __future__ import annotations
 
 import json
@@ -18,9 +19,8 @@ from service import jobs_repo
 from service.models import AuditRow, JobItemRow, JobRow
 from service.worker import WorkerConfig, run_once
 
-from .fake_tasks import PID_FILE_ENV, fake_task
-
 from .conftest import _mp4, crossing_yaml
+from .fake_tasks import PID_FILE_ENV, fake_task
 from .test_crossings import shared  # noqa: F401 - the module-scoped app for tests that change nothing
 
 
@@ -71,19 +71,22 @@ def _prepare(root: Path, outside: Path) -> None:
         os.mkfifo(root / "pipe.mp4")
 
 
-@pytest.mark.parametrize("path,reason", [
-    ("../outside/secret.mp4", "outside the ingest root"),
-    ("{outside}/secret.mp4", "outside the ingest root"),
-    ("/etc/passwd", "outside the ingest root"),
-    ("escape.mp4", "outside the ingest root"),  # symlink to a file outside
-    ("escape-dir/secret.mp4", "outside the ingest root"),  # symlinked folder
-    ("linky", "links outside the ingest root"),  # folder holding an escaping link
-    ("empty/../../outside/secret.mp4", "outside the ingest root"),
-    ("missing.mp4", "no such file"),
-    ("empty", "no video files"),
-    ("pipe.mp4", "not a regular file"),
-    ("bad\x00name.mp4", "NUL"),
-])
+@pytest.mark.parametrize(
+    "path,reason",
+    [
+        ("../outside/secret.mp4", "outside the ingest root"),
+        ("{outside}/secret.mp4", "outside the ingest root"),
+        ("/etc/passwd", "outside the ingest root"),
+        ("escape.mp4", "outside the ingest root"),  # symlink to a file outside
+        ("escape-dir/secret.mp4", "outside the ingest root"),  # symlinked folder
+        ("linky", "links outside the ingest root"),  # folder holding an escaping link
+        ("empty/../../outside/secret.mp4", "outside the ingest root"),
+        ("missing.mp4", "no such file"),
+        ("empty", "no video files"),
+        ("pipe.mp4", "not a regular file"),
+        ("bad\x00name.mp4", "NUL"),
+    ],
+)
 def test_paths_are_refused(shared, path, reason):
     root = shared.settings.ingest_root
     outside = root.parent / "outside"
@@ -98,33 +101,48 @@ def test_paths_are_refused(shared, path, reason):
 
 def test_no_ingest_root_refuses_paths(shared):
     with _settings(shared, ingest_root=None):
-        r = shared.client.post("/api/jobs", json={"crossing_id": "cx-a", "paths": ["a.mp4"]},
-                               headers=shared.headers("operator"))
+        r = shared.client.post(
+            "/api/jobs", json={"crossing_id": "cx-a", "paths": ["a.mp4"]}, headers=shared.headers("operator")
+        )
     assert r.status_code == 422 and "no ingest root" in r.json()["detail"]
 
 
-@pytest.mark.parametrize("body,code", [
-    ({"crossing_id": "cx-a", "paths": []}, 422),
-    ({"crossing_id": "cx-a", "paths": ["a.mp4"] * 1001}, 422),
-    ({"crossing_id": "cx-a", "paths": ["a.mp4"], "start_time": "2026-03-01T08:00:00"}, 422),  # naive time
-    ({"crossing_id": "nope", "paths": ["a.mp4"]}, 404),
-    ({"crossing_id": "cx-b", "paths": ["a.mp4"], "scoped": True}, 404),  # out of the operator's scope
-])
+@pytest.mark.parametrize(
+    "body,code",
+    [
+        ({"crossing_id": "cx-a", "paths": []}, 422),
+        ({"crossing_id": "cx-a", "paths": ["a.mp4"] * 1001}, 422),
+        ({"crossing_id": "cx-a", "paths": ["a.mp4"], "start_time": "2026-03-01T08:00:00"}, 422),  # naive time
+        ({"crossing_id": "nope", "paths": ["a.mp4"]}, 404),
+        ({"crossing_id": "cx-b", "paths": ["a.mp4"], "scoped": True}, 404),  # out of the operator's scope
+    ],
+)
 def test_bad_submissions(shared, body, code):
     body = dict(body)  # the table is shared by both databases' runs
-    headers = shared.headers("operator", districts=["东城区"]) if body.pop("scoped", False) else shared.headers("operator")
+    headers = (
+        shared.headers("operator", districts=["东城区"]) if body.pop("scoped", False) else shared.headers("operator")
+    )
     (shared.settings.ingest_root / "a.mp4").parent.mkdir(exist_ok=True)
     (shared.settings.ingest_root / "a.mp4").write_bytes(b"x")
     assert shared.client.post("/api/jobs", json=body, headers=headers).status_code == code
 
 
-@pytest.mark.parametrize("method,path", [("POST", "/api/jobs"), ("GET", "/api/jobs"), ("POST", "/api/jobs/upload"),
-                                         ("GET", "/api/jobs/0123"), ("POST", "/api/jobs/0123/cancel")])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("POST", "/api/jobs"),
+        ("GET", "/api/jobs"),
+        ("POST", "/api/jobs/upload"),
+        ("GET", "/api/jobs/0123"),
+        ("POST", "/api/jobs/0123/cancel"),
+    ],
+)
 @pytest.mark.parametrize("role,code", [(None, 401), ("reviewer", 403), ("analyst", 403)])
 def test_roles(shared, method, path, role, code):
     headers = shared.headers(role) if role else {}
-    r = shared.client.request(method, path, json={"crossing_id": "cx-a", "paths": ["a.mp4"]} if method == "POST" else None,
-                              headers=headers)
+    r = shared.client.request(
+        method, path, json={"crossing_id": "cx-a", "paths": ["a.mp4"]} if method == "POST" else None, headers=headers
+    )
     assert r.status_code == code
 
 
@@ -134,14 +152,23 @@ def test_folder_expands_to_its_videos(api):
     (root / "day1" / "cam").mkdir(parents=True)
     for name in ("day1/a.mp4", "day1/cam/b.MKV", "day1/notes.txt", "day1/cam/c.ts"):
         (root / name).write_bytes(b"x")
-    r = api.client.post("/api/jobs", json={"crossing_id": "cx-a", "paths": ["day1", str(root / "day1/a.mp4")],
-                                           "start_time": "2026-03-01T08:00:00+08:00"},
-                        headers=api.headers("operator"))
+    r = api.client.post(
+        "/api/jobs",
+        json={
+            "crossing_id": "cx-a",
+            "paths": ["day1", str(root / "day1/a.mp4")],
+            "start_time": "2026-03-01T08:00:00+08:00",
+        },
+        headers=api.headers("operator"),
+    )
     assert r.status_code == 201, r.text
     job = r.json()
     real = root.resolve()
-    assert [i["path"] for i in job["items"]] == [str(real / "day1/a.mp4"), str(real / "day1/cam/b.MKV"),
-                                                 str(real / "day1/cam/c.ts")]
+    assert [i["path"] for i in job["items"]] == [
+        str(real / "day1/a.mp4"),
+        str(real / "day1/cam/b.MKV"),
+        str(real / "day1/cam/c.ts"),
+    ]
     assert job["status"] == "queued" and job["progress"] == 0 and job["items_by_status"] == {"queued": 3}
     listed = api.client.get("/api/jobs", headers=api.headers("operator")).json()
     assert listed["count"] == 1 and listed["data"][0]["uid"] == job["uid"]
@@ -154,9 +181,15 @@ def _multipart(crossing_id: str | None, name: str, data: bytes) -> tuple[bytes, 
     boundary = "cwboundary7MA4YWxk"
     parts = []
     if crossing_id is not None:
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="crossing_id"\r\n\r\n{crossing_id}\r\n'.encode())
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-                 f'Content-Type: video/mp4\r\n\r\n'.encode() + data + b"\r\n")
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="crossing_id"\r\n\r\n{crossing_id}\r\n'.encode()
+        )
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        f"Content-Type: video/mp4\r\n\r\n".encode()
+        + data
+        + b"\r\n"
+    )
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
@@ -164,7 +197,7 @@ def _multipart(crossing_id: str | None, name: str, data: bytes) -> tuple[bytes, 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_upload_over_cap_is_413(shared, chunked):
     body, ctype = _multipart("cx-a", "big.mp4", b"\0" * 5000)
-    content = (body[i:i + 512] for i in range(0, len(body), 512)) if chunked else body
+    content = (body[i : i + 512] for i in range(0, len(body), 512)) if chunked else body
     headers = {**shared.headers("operator"), "Content-Type": ctype}
     with _settings(shared, upload_max_bytes=2000):
         r = shared.client.post("/api/jobs/upload", content=content, headers=headers)
@@ -173,16 +206,20 @@ def test_upload_over_cap_is_413(shared, chunked):
     assert not uploads.exists() or list(uploads.iterdir()) == []  # the partial file is gone
 
 
-@pytest.mark.parametrize("crossing_id,name,ctype,reason", [
-    (None, "a.mp4", None, "crossing_id"),
-    ("cx-a", "a.exe", None, "not a video file name"),
-    ("cx-a", "a.mp4", "application/json", "multipart/form-data"),
-    ("nope", "a.mp4", None, "crossing not found"),
-])
+@pytest.mark.parametrize(
+    "crossing_id,name,ctype,reason",
+    [
+        (None, "a.mp4", None, "crossing_id"),
+        ("cx-a", "a.exe", None, "not a video file name"),
+        ("cx-a", "a.mp4", "application/json", "multipart/form-data"),
+        ("nope", "a.mp4", None, "crossing not found"),
+    ],
+)
 def test_bad_uploads(shared, crossing_id, name, ctype, reason):
     body, mp = _multipart(crossing_id, name, b"data")
-    r = shared.client.post("/api/jobs/upload", content=body,
-                           headers={**shared.headers("operator"), "Content-Type": ctype or mp})
+    r = shared.client.post(
+        "/api/jobs/upload", content=body, headers={**shared.headers("operator"), "Content-Type": ctype or mp}
+    )
     assert r.status_code in (404, 422) and reason in r.json()["detail"]
     uploads = shared.settings.resolved_upload_dir()
     assert not uploads.exists() or list(uploads.iterdir()) == []
@@ -233,8 +270,11 @@ def test_child_failures_become_item_errors(api, tmp_path, monkeypatch):
     _crossings(api)
     for name, _ in CHILD_FAILURES:
         (api.settings.ingest_root / name).write_bytes(b"x")
-    uid = api.client.post("/api/jobs", json={"crossing_id": "cx-a", "paths": [n for n, _ in CHILD_FAILURES]},
-                          headers=api.headers("operator")).json()["uid"]
+    uid = api.client.post(
+        "/api/jobs",
+        json={"crossing_id": "cx-a", "paths": [n for n, _ in CHILD_FAILURES]},
+        headers=api.headers("operator"),
+    ).json()["uid"]
     assert run_once(api.app, config=_fake_worker(tmp_path, monkeypatch)) == uid
     job = _job(api, uid)
     assert job["status"] == "failed" and job["progress"] == 1.0
@@ -248,8 +288,9 @@ def test_cancel_kills_the_running_child(api, tmp_path, monkeypatch):
     for name in ("slow.mp4", "next.mp4"):
         (api.settings.ingest_root / name).write_bytes(b"x")
     h = api.headers("operator")
-    uid = api.client.post("/api/jobs", json={"crossing_id": "cx-a", "paths": ["slow.mp4", "next.mp4"]},
-                          headers=h).json()["uid"]
+    uid = api.client.post(
+        "/api/jobs", json={"crossing_id": "cx-a", "paths": ["slow.mp4", "next.mp4"]}, headers=h
+    ).json()["uid"]
     runner = threading.Thread(target=run_once, args=(api.app,), kwargs={"config": _fake_worker(tmp_path, monkeypatch)})
     runner.start()
     deadline = time.monotonic() + 20
@@ -273,11 +314,13 @@ def test_stopping_the_worker_kills_the_child_and_requeues_its_video(api, tmp_pat
     job go back to the queue, to run again after the restart."""
     _crossings(api)
     (api.settings.ingest_root / "slow.mp4").write_bytes(b"x")
-    uid = api.client.post("/api/jobs", json={"crossing_id": "cx-a", "paths": ["slow.mp4"]},
-                          headers=api.headers("operator")).json()["uid"]
+    uid = api.client.post(
+        "/api/jobs", json={"crossing_id": "cx-a", "paths": ["slow.mp4"]}, headers=api.headers("operator")
+    ).json()["uid"]
     stop = threading.Event()
-    runner = threading.Thread(target=run_once, args=(api.app,),
-                              kwargs={"config": _fake_worker(tmp_path, monkeypatch), "stop": stop})
+    runner = threading.Thread(
+        target=run_once, args=(api.app,), kwargs={"config": _fake_worker(tmp_path, monkeypatch), "stop": stop}
+    )
     runner.start()
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and _job(api, uid)["items"][0]["progress"] < 0.25:
@@ -295,8 +338,9 @@ def test_stopping_the_worker_kills_the_child_and_requeues_its_video(api, tmp_pat
 def test_interrupted_work_is_queued_again(api):
     _crossings(api)
     (api.settings.ingest_root / "a.mp4").write_bytes(b"x")
-    uid = api.client.post("/api/jobs", json={"crossing_id": "cx-a", "paths": ["a.mp4"]},
-                          headers=api.headers("operator")).json()["uid"]
+    uid = api.client.post(
+        "/api/jobs", json={"crossing_id": "cx-a", "paths": ["a.mp4"]}, headers=api.headers("operator")
+    ).json()["uid"]
     sm = api.app.state.write_sessionmaker
     claimed = jobs_repo.claim_next(sm)
     assert claimed is not None and claimed.uid == uid and jobs_repo.claim_next(sm) is None  # claimed once only
@@ -311,7 +355,9 @@ def test_a_batch_runners_job_is_not_taken_over_by_the_service(api):
     _crossings(api)
     sm = api.app.state.write_sessionmaker
     with sm.begin() as s:
-        job = JobRow(uid="b" * 32, crossing_id="cx-a", status="running", settings={}, created_by=jobs_repo.BATCH_CREATOR)
+        job = JobRow(
+            uid="b" * 32, crossing_id="cx-a", status="running", settings={}, created_by=jobs_repo.BATCH_CREATOR
+        )
         s.add(job)
         s.flush()
         s.add(JobItemRow(job_id=job.id, path="/videos/x.mp4", status="running"))
@@ -334,7 +380,7 @@ def _video(width: int, height: int, seconds: float) -> bytes:
         st.width, st.height, st.pix_fmt = width, height, "yuv420p"
         for i in range(int(seconds * 10)):
             img = np.full((height, width, 3), 90, np.uint8)
-            img[height // 3: height // 2, i * 8: i * 8 + 40] = 220
+            img[height // 3 : height // 2, i * 8 : i * 8 + 40] = 220
             for pkt in st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 out.mux(pkt)
         for pkt in st.encode():
@@ -361,9 +407,15 @@ def test_worker_end_to_end_partial(api):
     (root / "good.mp4").write_bytes(_video(320, 240, 1.0))
     (root / "empty.mp4").write_bytes(b"")
     (root / "text.mp4").write_text("this is not a video\n")
-    uid = api.client.post("/api/jobs", json={"crossing_id": "cx-a", "paths": ["good.mp4", "empty.mp4", "text.mp4"],
-                                             "start_time": "2026-03-01T08:00:00+08:00"},
-                          headers=api.headers("operator")).json()["uid"]
+    uid = api.client.post(
+        "/api/jobs",
+        json={
+            "crossing_id": "cx-a",
+            "paths": ["good.mp4", "empty.mp4", "text.mp4"],
+            "start_time": "2026-03-01T08:00:00+08:00",
+        },
+        headers=api.headers("operator"),
+    ).json()["uid"]
     assert run_once(api.app, config=WorkerConfig(device="cpu")) == uid
     job = _job(api, uid)
     assert job["status"] == "partial" and job["progress"] == 1.0

@@ -3,6 +3,7 @@
 Big tables (ranges, traversal attempts) run inside one test per database, each row checked with
 its own message: one app and one seed per table keeps the file fast on SQLite + PostgreSQL.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +16,8 @@ from argon2 import PasswordHasher
 from sqlalchemy import select, update
 
 from service import audit, security
-from service.models import AuditRow, EventRow, EvidenceFileRow
 from service.api.routes.media import Unsatisfiable, parse_range
+from service.models import AuditRow, EventRow, EvidenceFileRow
 
 
 @pytest.fixture(autouse=True)
@@ -38,8 +39,10 @@ def evidence(api, crossing_id: str, kind: str = "clip", index: int = 0) -> Ev:
     """The `index`-th evidence file of `kind` of crossing `crossing_id`, with its bytes on disk."""
     with api.app.state.sessionmaker() as s:
         f, event_uid = s.execute(
-            select(EvidenceFileRow, EventRow.uid).join(EventRow, EventRow.id == EvidenceFileRow.event_id)
-            .where(EventRow.crossing_id == crossing_id, EvidenceFileRow.kind == kind).order_by(EvidenceFileRow.id)
+            select(EvidenceFileRow, EventRow.uid)
+            .join(EventRow, EventRow.id == EvidenceFileRow.event_id)
+            .where(EventRow.crossing_id == crossing_id, EvidenceFileRow.kind == kind)
+            .order_by(EvidenceFileRow.id)
         ).all()[index]
         path = api.evidence_dir / f.relpath
         return Ev(f.uid, event_uid, path, path.read_bytes())
@@ -51,28 +54,31 @@ def audit_entries(api, action: str) -> list[AuditRow]:
 
 
 # -- Range parsing (pure) ----------------------------------------------------------------------
-@pytest.mark.parametrize("header,size,want", [
-    (None, 100, None),
-    ("bytes=0-9", 100, (0, 9)),
-    ("bytes=10-", 100, (10, 99)),
-    ("bytes=-10", 100, (90, 99)),
-    ("bytes=-1000", 100, (0, 99)),
-    ("bytes=0-1000", 100, (0, 99)),
-    ("BYTES = 5 - 6", 100, (5, 6)),
-    ("bytes=99-99", 100, (99, 99)),
-    ("bytes=100-", 100, Unsatisfiable),
-    ("bytes=-0", 100, Unsatisfiable),
-    ("bytes=0-", 0, Unsatisfiable),
-    ("bytes=" + "9" * 40 + "-", 100, Unsatisfiable),
-    ("bytes=9-1", 100, None),  # last < first: invalid, ignored
-    ("bytes=-", 100, None),
-    ("bytes=a-b", 100, None),
-    ("bytes=1-2-3", 100, None),
-    ("bytes=0-1,4-5", 100, None),  # several ranges: whole file
-    ("items=0-1", 100, None),
-    ("bytes 0-1", 100, None),
-    ("bytes=+1-2", 100, None),
-])
+@pytest.mark.parametrize(
+    "header,size,want",
+    [
+        (None, 100, None),
+        ("bytes=0-9", 100, (0, 9)),
+        ("bytes=10-", 100, (10, 99)),
+        ("bytes=-10", 100, (90, 99)),
+        ("bytes=-1000", 100, (0, 99)),
+        ("bytes=0-1000", 100, (0, 99)),
+        ("BYTES = 5 - 6", 100, (5, 6)),
+        ("bytes=99-99", 100, (99, 99)),
+        ("bytes=100-", 100, Unsatisfiable),
+        ("bytes=-0", 100, Unsatisfiable),
+        ("bytes=0-", 0, Unsatisfiable),
+        ("bytes=" + "9" * 40 + "-", 100, Unsatisfiable),
+        ("bytes=9-1", 100, None),  # last < first: invalid, ignored
+        ("bytes=-", 100, None),
+        ("bytes=a-b", 100, None),
+        ("bytes=1-2-3", 100, None),
+        ("bytes=0-1,4-5", 100, None),  # several ranges: whole file
+        ("items=0-1", 100, None),
+        ("bytes 0-1", 100, None),
+        ("bytes=+1-2", 100, None),
+    ],
+)
 def test_parse_range(header, size, want):
     if want is Unsatisfiable:
         with pytest.raises(Unsatisfiable):
@@ -129,8 +135,9 @@ def test_range_table(api):
             assert "content-range" not in r.headers, header
 
 
-@pytest.mark.parametrize("kind,mime,filename", [("clip", "video/mp4", "clip.mp4"),
-                                                ("composite", "image/jpeg", "composite.jpg")])
+@pytest.mark.parametrize(
+    "kind,mime,filename", [("clip", "video/mp4", "clip.mp4"), ("composite", "image/jpeg", "composite.jpg")]
+)
 def test_headers_and_head(api, kind, mime, filename):
     api.seed(events_per_crossing=1)
     h = api.headers("reviewer")
@@ -146,8 +153,12 @@ def test_headers_and_head(api, kind, mime, filename):
     assert r.headers["accept-ranges"] == "bytes"
     head = api.client.head(f"/api/media/{ev.uid}", headers=h)
     assert head.status_code == 200 and head.content == b""
-    assert {k: head.headers[k] for k in ("etag", "content-type", "content-length", "accept-ranges")} == \
-        {"etag": f'"{sha}"', "content-type": mime, "content-length": str(len(ev.data)), "accept-ranges": "bytes"}
+    assert {k: head.headers[k] for k in ("etag", "content-type", "content-length", "accept-ranges")} == {
+        "etag": f'"{sha}"',
+        "content-type": mime,
+        "content-length": str(len(ev.data)),
+        "accept-ranges": "bytes",
+    }
     head = api.client.head(f"/api/media/{ev.uid}", headers={**h, "Range": "bytes=2-5"})
     assert head.status_code == 206 and head.content == b"" and head.headers["content-length"] == "4"
     assert head.headers["content-range"] == f"bytes 2-5/{len(ev.data)}"
@@ -190,8 +201,9 @@ def test_clip_plays_through_ranges(api):
     got = bytearray()
     step = max(1, size // 5)
     while len(got) < size:
-        r = api.client.get(f"/api/media/{ev.uid}",
-                           headers={**h, "Range": f"bytes={len(got)}-{min(size, len(got) + step) - 1}"})
+        r = api.client.get(
+            f"/api/media/{ev.uid}", headers={**h, "Range": f"bytes={len(got)}-{min(size, len(got) + step) - 1}"}
+        )
         assert r.status_code == 206
         got += r.content
     assert bytes(got) == ev.data
@@ -235,11 +247,15 @@ def _flip_byte(p: Path) -> None:
     p.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("tamper", [
-    _flip_byte,  # same size, one byte changed
-    lambda p: p.write_bytes(p.read_bytes() + b"\0"),  # appended
-    lambda p: p.write_bytes(p.read_bytes()[:-1]),  # truncated
-], ids=["flip-one-byte", "append", "truncate"])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        _flip_byte,  # same size, one byte changed
+        lambda p: p.write_bytes(p.read_bytes() + b"\0"),  # appended
+        lambda p: p.write_bytes(p.read_bytes()[:-1]),  # truncated
+    ],
+    ids=["flip-one-byte", "append", "truncate"],
+)
 def test_tampered_file_is_refused_and_audited(api, tamper):
     api.seed(events_per_crossing=1)
     h = api.headers("reviewer")
@@ -339,8 +355,13 @@ def test_traversal_and_malformed_ids(api):
     secret.write_bytes(SECRET)
     h = api.headers("admin")
     ev = evidence(api, "cx-a", "composite")
-    subst = {"uid": ev.uid, "UID": ev.uid.upper(), "uid31": ev.uid[:31], "event": ev.event_uid,
-             "uuid": f"{ev.uid[:8]}-{ev.uid[8:12]}-{ev.uid[12:16]}-{ev.uid[16:20]}-{ev.uid[20:]}"}
+    subst = {
+        "uid": ev.uid,
+        "UID": ev.uid.upper(),
+        "uid31": ev.uid[:31],
+        "event": ev.event_uid,
+        "uuid": f"{ev.uid[:8]}-{ev.uid[8:12]}-{ev.uid[12:16]}-{ev.uid[16:20]}-{ev.uid[20:]}",
+    }
     attempts = 0
     for url in URL_ATTEMPTS:
         for method in ("GET", "HEAD"):
@@ -354,8 +375,11 @@ def test_traversal_and_malformed_ids(api):
         target = secret if "etc" not in label else Path("/etc/passwd")
         data = target.read_bytes() if target.is_file() else b""
         with api.app.state.write_sessionmaker() as s:
-            s.execute(update(EvidenceFileRow).where(EvidenceFileRow.uid == victim.uid).values(
-                relpath=rel, sha256=hashlib.sha256(data).hexdigest(), size=len(data)))
+            s.execute(
+                update(EvidenceFileRow)
+                .where(EvidenceFileRow.uid == victim.uid)
+                .values(relpath=rel, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+            )
             s.commit()
         for extra in ({}, {"Range": "bytes=0-9"}):
             r = api.client.get(f"/api/media/{victim.uid}", headers={**h, **extra})

@@ -1,5 +1,6 @@
 """GET /api/meta: every code list of the vocabulary, in declaration order, each code with its
 zh-CN and en label; the same lists the database constraints and the API's parameters check."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,8 +14,15 @@ def test_meta_lists_every_code_with_both_labels(api, role):
     r = api.client.get("/api/meta", headers=api.headers(role))
     assert r.status_code == 200, r.text
     meta = r.json()
-    want = {"event_types": EventType, "signal_states": SignalState, "evidence_kinds": EvidenceKind,
-            "review_statuses": ReviewStatus, "review_actions": ReviewAction, "roles": Role, "reason_codes": ReasonCode}
+    want = {
+        "event_types": EventType,
+        "signal_states": SignalState,
+        "evidence_kinds": EvidenceKind,
+        "review_statuses": ReviewStatus,
+        "review_actions": ReviewAction,
+        "roles": Role,
+        "reason_codes": ReasonCode,
+    }
     assert set(meta) == set(want)
     for key, codes in want.items():
         assert [c["code"] for c in meta[key]] == [c.value for c in codes], key

@@ -12,6 +12,7 @@
 
 Each database test runs on SQLite and on PostgreSQL (CROSSWATCH_TEST_PG_URL, see conftest).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -32,15 +33,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from detector.config import parse_crossing
-from service.api import app as app_module
 from service import db as dbmod
 from service import stats_repo
+from service.api import app as app_module
 from service.api.deps import PrincipalCache
-from service.principal import Principal
-from service.models import DataVersionRow
-from service.repository import CountRecord, EventRecord, Repository
-from service.api.schemas.events import EventOut
 from service.api.schemas import Page
+from service.api.schemas.events import EventOut
+from service.models import DataVersionRow
+from service.principal import Principal
+from service.repository import CountRecord, EventRecord, Repository
 from service.settings import Settings
 
 from .conftest import BASE_TIME, SECRET, Api, crossing_yaml
@@ -57,14 +58,40 @@ def add_run(engine: Engine, cid: str = "cx-a", n: int = 2, tag: str = "extra") -
     repo = Repository(engine)
     text_ = crossing_yaml(cid, "东城区" if cid == "cx-a" else "西城区")
     ver = repo.upsert_crossing(parse_crossing(yaml.safe_load(text_), cid), text_)
-    run = repo.start_run(video_path=f"/v/{tag}.mp4", video_sha256=hashlib.sha256(tag.encode()).hexdigest(),
-                         crossing_version_id=ver.version_id, model="t", settings={}, settings_hash="s",
-                         start_time=BASE_TIME)
-    events = [EventRecord(event_key=f"{tag}-{i}", type="red_light", track_id=i, class_name="car", t=float(i),
-                          frame=i, x1=1, y1=2, x2=3, y2=4, occurred_at=BASE_TIME + timedelta(hours=3, seconds=i))
-              for i in range(n)]
-    return repo.finish_run(run, events=events, counts=[CountRecord("main", "car", 0, 3, BASE_TIME)],
-                           duration_s=1.0, frames=None, elapsed_s=None, timings=None)
+    run = repo.start_run(
+        video_path=f"/v/{tag}.mp4",
+        video_sha256=hashlib.sha256(tag.encode()).hexdigest(),
+        crossing_version_id=ver.version_id,
+        model="t",
+        settings={},
+        settings_hash="s",
+        start_time=BASE_TIME,
+    )
+    events = [
+        EventRecord(
+            event_key=f"{tag}-{i}",
+            type="red_light",
+            track_id=i,
+            class_name="car",
+            t=float(i),
+            frame=i,
+            x1=1,
+            y1=2,
+            x2=3,
+            y2=4,
+            occurred_at=BASE_TIME + timedelta(hours=3, seconds=i),
+        )
+        for i in range(n)
+    ]
+    return repo.finish_run(
+        run,
+        events=events,
+        counts=[CountRecord("main", "car", 0, 3, BASE_TIME)],
+        duration_s=1.0,
+        frames=None,
+        elapsed_s=None,
+        timings=None,
+    )
 
 
 def sql(engine: Engine, statement: str, **params: Any) -> None:
@@ -76,7 +103,11 @@ def sql(engine: Engine, statement: str, **params: Any) -> None:
 # (what is written, whether the stamp must move)
 WRITES: list[tuple[str, Callable[[Engine], Any], bool]] = [
     ("new run", lambda e: add_run(e, tag="stamp"), True),
-    ("review status", lambda e: sql(e, "UPDATE events SET review_status = 'dismissed' WHERE event_key = 'cx-a-0'"), True),
+    (
+        "review status",
+        lambda e: sql(e, "UPDATE events SET review_status = 'dismissed' WHERE event_key = 'cx-a-0'"),
+        True,
+    ),
     ("event deleted", lambda e: sql(e, "DELETE FROM events WHERE event_key = 'cx-b-1'"), True),
     ("crossing renamed", lambda e: sql(e, "UPDATE crossings SET name = 'renamed' WHERE id = 'cx-a'"), True),
     ("district changed", lambda e: sql(e, "UPDATE crossings SET district = '海淀区' WHERE id = 'cx-b'"), True),
@@ -170,8 +201,9 @@ def test_list_count_and_page_follow_runs_reviews_and_sql(api: Api):
     first = api.client.get("/api/events", params={"limit": 3}, headers=h).json()["data"]
     assert {e["uid"] for e in first} == set(new)  # the newest events lead the default sort
 
-    r = api.client.post(f"/api/events/{seeded.events[0]}/review", headers=h,
-                        json={"action": "dismiss", "reason_code": "duplicate"})
+    r = api.client.post(
+        f"/api/events/{seeded.events[0]}/review", headers=h, json={"action": "dismiss", "reason_code": "duplicate"}
+    )
     assert r.status_code == 200, r.text
     assert _count(api, h, review_status="pending") == 10
     assert _count(api, h, review_status="dismissed") == 1
@@ -192,8 +224,16 @@ def test_count_is_per_scope(api: Api):
     assert [_count(api, h) for h in (everyone, east, only_b, everyone)] == [6, 3, 3, 6]
 
 
-@pytest.mark.parametrize("params", [{"limit": 7}, {"limit": 500}, {"sort": "confidence", "limit": 3, "offset": 2},
-                                    {"type": "wrong_way"}, {"crossing_id": "cx-a", "sort": "-crossing_id"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": 7},
+        {"limit": 500},
+        {"sort": "confidence", "limit": 3, "offset": 2},
+        {"type": "wrong_way"},
+        {"crossing_id": "cx-a", "sort": "-crossing_id"},
+    ],
+)
 def test_list_json_is_the_models_json(api: Api, params):
     api.seed(events_per_crossing=4)
     r = api.client.get("/api/events", params=params, headers=api.headers("reviewer"))
@@ -203,12 +243,15 @@ def test_list_json_is_the_models_json(api: Api, params):
     assert page.data and page.count >= len(page.data)
 
 
-@pytest.mark.parametrize("path,params,model", [
-    ("/api/stats/counts", {"bucket": "hour", "status": "all"}, "CountOut"),
-    ("/api/stats/counts", {"bucket": "week", "tz": "America/New_York", "limit": 2, "offset": 1}, "CountOut"),
-    ("/api/stats/hotspots", {"status": "all"}, "HotspotOut"),
-    ("/api/stats/hotspots", {"min_road_users": 1, "limit": 1}, "HotspotOut"),
-])
+@pytest.mark.parametrize(
+    "path,params,model",
+    [
+        ("/api/stats/counts", {"bucket": "hour", "status": "all"}, "CountOut"),
+        ("/api/stats/counts", {"bucket": "week", "tz": "America/New_York", "limit": 2, "offset": 1}, "CountOut"),
+        ("/api/stats/hotspots", {"status": "all"}, "HotspotOut"),
+        ("/api/stats/hotspots", {"min_road_users": 1, "limit": 1}, "HotspotOut"),
+    ],
+)
 def test_stats_json_is_the_models_json(api: Api, path, params, model):
     from service.api.schemas import stats as stats_schemas
 
@@ -246,11 +289,14 @@ def test_aged_answer_is_served_while_one_request_refreshes(monkeypatch):
     assert got == ["new"] and cache.get(None, "k", lambda: "never") == "new"
 
 
-@pytest.mark.parametrize("stamps,computed", [
-    ([None, None], 2),  # no usable stamp: never cached
-    ([(1,), (1,)], 1),
-    ([(1,), (2,)], 2),
-])
+@pytest.mark.parametrize(
+    "stamps,computed",
+    [
+        ([None, None], 2),  # no usable stamp: never cached
+        ([(1,), (1,)], 1),
+        ([(1,), (2,)], 2),
+    ],
+)
 def test_cache_uses_the_stamp(monkeypatch, stamps, computed):
     it = iter(stamps)
     monkeypatch.setattr(stats_repo, "data_version", lambda s: next(it))
@@ -266,13 +312,16 @@ def _principal(districts: tuple[str, ...] = ()) -> Principal:
     return Principal(1, "u", "reviewer", districts, (), False, None if not districts else frozenset({"cx-a"}))
 
 
-@pytest.mark.parametrize("advance_s,wall_s,expires_at,districts,cached", [
-    (0.0, 0.0, 1e12, (), True),
-    (4.9, 0.0, 1e12, (), True),
-    (5.0, 0.0, 1e12, (), False),  # TTL over
-    (0.0, 100.0, 100.0, (), False),  # the token expired
-    (0.0, 0.0, 1e12, ("东城区",), False),  # district scope is read from the crossings: never cached
-])
+@pytest.mark.parametrize(
+    "advance_s,wall_s,expires_at,districts,cached",
+    [
+        (0.0, 0.0, 1e12, (), True),
+        (4.9, 0.0, 1e12, (), True),
+        (5.0, 0.0, 1e12, (), False),  # TTL over
+        (0.0, 100.0, 100.0, (), False),  # the token expired
+        (0.0, 0.0, 1e12, ("东城区",), False),  # district scope is read from the crossings: never cached
+    ],
+)
 def test_principal_cache(advance_s, wall_s, expires_at, districts, cached):
     mono, wall = [0.0], [0.0]
     cache = PrincipalCache(ttl_s=5.0, clock=lambda: mono[0], wall=lambda: wall[0])
@@ -308,8 +357,9 @@ def test_more_clients_than_connections_queue_and_all_succeed(small_pool, tmp_pat
     """20 concurrent requests on 2 threads and 2 connections. Before the admission limit, requests
     holding a connection waited for a thread to build their response while the threads waited
     for connections: nothing moved until the pool timeout, then 500s."""
-    settings = Settings(db_url=f"sqlite:///{tmp_path / 'q.db'}", evidence_dir=tmp_path / "ev", secret_key=SECRET,
-                        worker=False)
+    settings = Settings(
+        db_url=f"sqlite:///{tmp_path / 'q.db'}", evidence_dir=tmp_path / "ev", secret_key=SECRET, worker=False
+    )
     app = app_module.create_app(settings)
     with TestClient(app) as client:
         api = Api(app, client, settings, tmp_path / "ev")
@@ -380,7 +430,10 @@ def test_pool_timeout_is_503_with_retry_after(db_url, tmp_path, monkeypatch):
 def test_service_pool_options():
     assert dbmod.service_pool_options("sqlite:///:memory:") == {}
     opts = dbmod.service_pool_options("sqlite:////tmp/x.db", threads=7)
-    assert opts == {"pool_size": 7, "max_overflow": dbmod.SERVICE_POOL_OVERFLOW,
-                    "pool_timeout": dbmod.SERVICE_POOL_TIMEOUT_S}
+    assert opts == {
+        "pool_size": 7,
+        "max_overflow": dbmod.SERVICE_POOL_OVERFLOW,
+        "pool_timeout": dbmod.SERVICE_POOL_TIMEOUT_S,
+    }
     with pytest.raises(ValueError, match="threads"):
         dbmod.service_pool_options("postgresql://u@h/db", threads=0)

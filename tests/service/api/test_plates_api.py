@@ -2,6 +2,7 @@
 correction (422 when implausible, audited with both values, machine reading kept), the `plate=`
 filter, CSV/XLSX exports and the case package carry it; `verify` (API and `crosswatch verify`) passes
 on sealed evidence and fails on a flipped byte in a picture or an edited event row."""
+
 from __future__ import annotations
 
 import csv
@@ -35,9 +36,20 @@ def _seal_event(api, uid: str, plate: str | None = "29B112345") -> None:
         e.plate_status, e.plate_text, e.plate_display = ("read" if plate else "not_read"), plate, plate
         e.plate_colour, e.plate_confidence, e.violation_code = "blue", 0.91, "1625"
         e.legal_basis = "《中华人民共和国道路交通安全法》第二十六条、第三十八条"
-        fields = sealed_fields(event_key=e.event_key, type=e.type, track_id=e.track_id, class_name=e.class_name,
-                               t=e.t, frame=e.frame, lane=e.lane, stop_line=e.stop_line, signal_state=e.signal_state,
-                               since_red_s=e.since_red_s, plate_text=e.plate_text, violation_code=e.violation_code)
+        fields = sealed_fields(
+            event_key=e.event_key,
+            type=e.type,
+            track_id=e.track_id,
+            class_name=e.class_name,
+            t=e.t,
+            frame=e.frame,
+            lane=e.lane,
+            stop_line=e.stop_line,
+            signal_state=e.signal_state,
+            since_red_s=e.since_red_s,
+            plate_text=e.plate_text,
+            violation_code=e.violation_code,
+        )
         hashes = {f.kind: f.sha256 for f in e.evidence}
         e.anti_forgery_code = anti_forgery_code(KEY.encode(), fields, hashes)
         e.evidence_seal = evidence_seal(KEY.encode(), fields, hashes, e.anti_forgery_code)
@@ -50,19 +62,27 @@ def test_record_carries_plate_and_code_fields(api):
     from detector.plates import PlateReading
     from detector.types import SignalState, ViolationEvent, ViolationType
 
-    ev = ViolationEvent(ViolationType.RED_LIGHT, 3, "car", 2.0, 60, (1, 2, 3, 4), "approach", "main",
-                        SignalState.RED, "lamp", 1.5)
+    ev = ViolationEvent(
+        ViolationType.RED_LIGHT, 3, "car", 2.0, 60, (1, 2, 3, 4), "approach", "main", SignalState.RED, "lamp", 1.5
+    )
     ev.plate = PlateReading("苏ED51712", "苏E·D51712", "CN", "new_energy", "green", 0.83, "1 of 1 pictures agree")
     ev.code = ViolationCode("1625", "16250", "驾驶机动车违反道路交通信号灯通行的", "第二十六条", "motor")
     ev.anti_forgery, ev.evidence_seal = "ABCDE-FGHIJ", "0" * 64
     rec = EventRecord.from_violation(ev)
-    assert (rec.plate_status, rec.plate_text, rec.plate_colour, rec.plate_confidence) == ("read", "苏ED51712",
-                                                                                         "green", 0.83)
+    assert (rec.plate_status, rec.plate_text, rec.plate_colour, rec.plate_confidence) == (
+        "read",
+        "苏ED51712",
+        "green",
+        0.83,
+    )
     assert (rec.violation_code, rec.violation_full_code, rec.anti_forgery_code) == ("1625", "16250", "ABCDE-FGHIJ")
     ev.plate = PlateReading(None, reason="plate too small to read (22x13 px)")
     rec = EventRecord.from_violation(ev)
-    assert (rec.plate_status, rec.plate_text, rec.plate_reason) == ("not_read", None,
-                                                                   "plate too small to read (22x13 px)")
+    assert (rec.plate_status, rec.plate_text, rec.plate_reason) == (
+        "not_read",
+        None,
+        "plate too small to read (22x13 px)",
+    )
 
 
 def test_reviewer_corrects_a_plate(api):
@@ -78,8 +98,12 @@ def test_reviewer_corrects_a_plate(api):
     for bad, why in (("hello", "fits no known plate format"), ("", "at least 1 character"), ("AB", "2 characters")):
         r = api.client.put(f"/api/events/{uid}/plate", json={"plate": bad}, headers=h)
         assert r.status_code == 422 and why in r.text, (bad, r.text)
-    assert api.client.put(f"/api/events/{uid}/plate", json={"plate": "29-B1 123.45"},
-                          headers=api.headers("analyst")).status_code == 403
+    assert (
+        api.client.put(
+            f"/api/events/{uid}/plate", json={"plate": "29-B1 123.45"}, headers=api.headers("analyst")
+        ).status_code
+        == 403
+    )
 
     r = api.client.put(f"/api/events/{uid}/plate", json={"plate": "29-B1 123.45"}, headers=h)
     assert r.status_code == 200, r.text
@@ -93,17 +117,24 @@ def test_reviewer_corrects_a_plate(api):
     assert (entry.payload["machine_reading"], entry.payload["corrected"]) == ("29B112346", "29B112345")
 
     # searchable by the corrected plate, no longer by the misreading
-    assert [e["uid"] for e in api.client.get("/api/events", params={"plate": "29-B1 123.45"},
-                                             headers=h).json()["data"]] == [uid]
+    assert [
+        e["uid"] for e in api.client.get("/api/events", params={"plate": "29-B1 123.45"}, headers=h).json()["data"]
+    ] == [uid]
     assert api.client.get("/api/events", params={"plate": "29B112346"}, headers=h).json()["count"] == 0
 
-    rows = list(csv.DictReader(io.StringIO(api.client.get("/api/exports/events.csv", params={"lang": "en"},
-                                                           headers=h).content.decode("utf-8-sig"))))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                api.client.get("/api/exports/events.csv", params={"lang": "en"}, headers=h).content.decode("utf-8-sig")
+            )
+        )
+    )
     by_uid = {r["Event ID"]: r for r in rows}
     assert by_uid[uid]["Plate"] == "29B112345" and by_uid[uid]["Plate (machine reading)"] == "29B112346"
     assert by_uid[other]["Plate"] == "not read" and by_uid[uid]["Violation code"] == "1625"
-    wb = openpyxl.load_workbook(io.BytesIO(api.client.get("/api/exports/events.xlsx", params={"lang": "en"},
-                                                         headers=h).content))
+    wb = openpyxl.load_workbook(
+        io.BytesIO(api.client.get("/api/exports/events.xlsx", params={"lang": "en"}, headers=h).content)
+    )
     header = [c.value for c in next(wb.active.iter_rows(max_row=1))]
     values = {r[header.index("Event ID")]: r for r in wb.active.iter_rows(min_row=2, values_only=True)}
     assert values[uid][header.index("Plate")] == "29B112345"
@@ -134,15 +165,19 @@ def test_verify_fails_on_a_flipped_byte_and_an_edited_row(api, capsys):
     _seal_event(api, b)
     h = api.headers("reviewer")
     assert api.client.get(f"/api/events/{a}/verify", headers=h).json() == {
-        "uid": a, "ok": True, "anti_forgery_code": api.client.get(f"/api/events/{a}", headers=h).json()[
-            "anti_forgery_code"], "problems": []}
+        "uid": a,
+        "ok": True,
+        "anti_forgery_code": api.client.get(f"/api/events/{a}", headers=h).json()["anti_forgery_code"],
+        "problems": [],
+    }
     cli = ["verify", "--db", api.settings.db_url, "--evidence-dir", str(api.evidence_dir)]
     assert main(cli) == 0
     assert "2 passed, 0 failed" in capsys.readouterr().out
 
     with api.app.state.sessionmaker() as s:
-        composite = next(f for f in s.scalar(select(EventRow).where(EventRow.uid == a)).evidence
-                         if f.kind == "composite")
+        composite = next(
+            f for f in s.scalar(select(EventRow).where(EventRow.uid == a)).evidence if f.kind == "composite"
+        )
     _flip_byte(api.evidence_dir / composite.relpath)
     r = api.client.get(f"/api/events/{a}/verify", headers=h).json()
     assert r["ok"] is False and any("composite changed" in p for p in r["problems"])

@@ -2,6 +2,7 @@
 PDF and DOCX come out (A4, Chinese, escaped), roles and scopes hold, the public edition carries no
 case pictures, and `crosswatch report` writes a file or says in one line what is wrong.
 """
+
 from __future__ import annotations
 
 import io
@@ -28,13 +29,16 @@ def _numbers(api: Api, role: str = "analyst", scope: dict | None = None, **param
     return r.json()
 
 
-@pytest.mark.parametrize("params,scope", [
-    ({}, None),
-    ({"district": "东城区"}, None),
-    ({"status": "all"}, None),
-    ({"status": "confirmed", "tz": "UTC"}, None),
-    ({}, {"districts": ["西城区"]}),  # a scoped analyst: only their crossings, same as their /api/stats
-])
+@pytest.mark.parametrize(
+    "params,scope",
+    [
+        ({}, None),
+        ({"district": "东城区"}, None),
+        ({"status": "all"}, None),
+        ({"status": "confirmed", "tz": "UTC"}, None),
+        ({}, {"districts": ["西城区"]}),  # a scoped analyst: only their crossings, same as their /api/stats
+    ],
+)
 def test_bulletin_numbers_equal_the_stats_endpoints(world, params, scope):  # noqa: F811
     p = {**WEEK, **params}
     b = _numbers(world, scope=scope, **p)
@@ -46,16 +50,27 @@ def test_bulletin_numbers_equal_the_stats_endpoints(world, params, scope):  # no
     for key in ("violations", "by_type", "road_users", "rate_per_1000", "confirmed_share", "pending"):
         assert b["previous"][key] == previous[key], key
     hot = stats("hotspots", limit=500)["data"]
-    assert [(h["rank"], h["crossing_id"], h["violations"], h["by_type"], h["road_users"], h["rate_per_1000"])
-            for h in b["hotspots"]] == [
+    assert [
         (h["rank"], h["crossing_id"], h["violations"], h["by_type"], h["road_users"], h["rate_per_1000"])
-        for h in hot]
+        for h in b["hotspots"]
+    ] == [
+        (h["rank"], h["crossing_id"], h["violations"], h["by_type"], h["road_users"], h["rate_per_1000"]) for h in hot
+    ]
     assert b["weekday_hour"] == stats("weekday-hour")["matrix"]
     trend = stats("trend", bucket=b["trend_bucket"])["series"]
-    assert [(t["type"], t["total"], t["previous_total"], t["change_pct"], t["current"], t["previous"])
-            for t in b["trend"]] == [
-        (t["type"], t["total"], t["previous_total"], t["change_pct"], [x["count"] for x in t["current"]],
-         [x["count"] for x in t["previous"]]) for t in trend]
+    assert [
+        (t["type"], t["total"], t["previous_total"], t["change_pct"], t["current"], t["previous"]) for t in b["trend"]
+    ] == [
+        (
+            t["type"],
+            t["total"],
+            t["previous_total"],
+            t["change_pct"],
+            [x["count"] for x in t["current"]],
+            [x["count"] for x in t["previous"]],
+        )
+        for t in trend
+    ]
     assert b["summary"]["violations"] > 0 or scope is not None
 
 
@@ -67,13 +82,16 @@ def test_bulletin_scope_label_and_district_limits(world):  # noqa: F811
     assert {h["crossing_id"] for h in scoped["hotspots"]} == {"cx-b"}
 
 
-@pytest.mark.parametrize("params,code", [
-    ({}, 422),  # a bulletin needs a period
-    ({"from": WEEK["from"]}, 422),
-    ({**WEEK, "format": "html"}, 422),
-    ({"from": "2020-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, 422),  # longer than 3 years
-    ({"from": "1970-01-02T00:00:00Z", "to": "1971-01-01T00:00:00Z"}, 422),  # previous period before 1970
-])
+@pytest.mark.parametrize(
+    "params,code",
+    [
+        ({}, 422),  # a bulletin needs a period
+        ({"from": WEEK["from"]}, 422),
+        ({**WEEK, "format": "html"}, 422),
+        ({"from": "2020-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, 422),  # longer than 3 years
+        ({"from": "1970-01-02T00:00:00Z", "to": "1971-01-01T00:00:00Z"}, 422),  # previous period before 1970
+    ],
+)
 def test_bulletin_refuses_bad_periods(world, params, code):  # noqa: F811
     r = get(world, "/api/reports/bulletin", **params)
     assert r.status_code == code, r.text
@@ -105,14 +123,19 @@ def test_bulletin_pdf_and_docx(world):  # noqa: F811
 
     lo, hi = wilson(summary["violations"], summary["road_users"])
     assert cells[cells.index("每千通行违法率") + 1] == (
-        f"{summary['rate_per_1000']:.2f}‰（95% 区间 {lo * 1000:,.1f}–{hi * 1000:,.1f}‰）")  # 2,500 road users
+        f"{summary['rate_per_1000']:.2f}‰（95% 区间 {lo * 1000:,.1f}–{hi * 1000:,.1f}‰）"
+    )  # 2,500 road users
     assert abs(doc.sections[0].page_width.mm - 210) < 0.5 and abs(doc.sections[0].page_height.mm - 297) < 0.5
 
 
 def _bulletin(api: Api, role: str, **kw):
     headers = api.headers(role, **kw.pop("scope", {}))
-    params = {"from": (BASE_TIME - timedelta(days=1)).isoformat(), "to": (BASE_TIME + timedelta(days=1)).isoformat(),
-              "format": "json", **kw}
+    params = {
+        "from": (BASE_TIME - timedelta(days=1)).isoformat(),
+        "to": (BASE_TIME + timedelta(days=1)).isoformat(),
+        "format": "json",
+        **kw,
+    }
     r = api.client.get("/api/reports/bulletin", params=params, headers=headers)
     assert r.status_code == 200, r.text
     return r.json()
@@ -168,8 +191,9 @@ def test_html_escapes_server_text(api):
         from service.models import CrossingRow
 
         s.get(CrossingRow, "cx-a").name = "<script>alert(1)</script>"
-    f = stats_repo.StatsFilter(scope=lambda _c: true(), start=BASE_TIME - timedelta(days=1),
-                               end=BASE_TIME + timedelta(days=1))
+    f = stats_repo.StatsFilter(
+        scope=lambda _c: true(), start=BASE_TIME - timedelta(days=1), end=BASE_TIME + timedelta(days=1)
+    )
     with api.app.state.sessionmaker() as s:
         b = data.collect(s, f, evidence_root=api.evidence_dir)
     page = render.html(b)
@@ -182,9 +206,14 @@ def test_html_escapes_server_text(api):
 
 
 def _cli(*args: str):
-    return subprocess.run([sys.executable, "-m", "service.cli", "report", *args], check=False, cwd=ROOT,
-                          capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", "report", *args],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_cli_report_writes_pdf_and_docx(api, tmp_path):
@@ -192,8 +221,22 @@ def test_cli_report_writes_pdf_and_docx(api, tmp_path):
     db = api.settings.db_url
     if not db.startswith("sqlite"):
         pytest.skip("the CLI test reads the SQLite database")
-    out = _cli("--from", "2026-03-02", "--to", "2026-03-02", "--format", "docx", "--out", str(tmp_path),
-               "--db", db, "--evidence-dir", str(api.evidence_dir), "--district", "东城区")
+    out = _cli(
+        "--from",
+        "2026-03-02",
+        "--to",
+        "2026-03-02",
+        "--format",
+        "docx",
+        "--out",
+        str(tmp_path),
+        "--db",
+        db,
+        "--evidence-dir",
+        str(api.evidence_dir),
+        "--district",
+        "东城区",
+    )
     assert out.returncode == 0, out.stderr
     path = tmp_path / "crosswatch-bulletin_2026-03-02_2026-03-02.docx"
     assert path.is_file() and "2 violations" in out.stdout
@@ -201,18 +244,31 @@ def test_cli_report_writes_pdf_and_docx(api, tmp_path):
 
     assert "东城区文明交通创城简报" in "\n".join(p.text for p in Document(str(path)).paragraphs)
     pdf = tmp_path / "b.pdf"
-    out = _cli("--from", "2026-03-02", "--to", "2026-03-08", "--out", str(pdf), "--db", db,
-               "--evidence-dir", str(api.evidence_dir))
+    out = _cli(
+        "--from",
+        "2026-03-02",
+        "--to",
+        "2026-03-08",
+        "--out",
+        str(pdf),
+        "--db",
+        db,
+        "--evidence-dir",
+        str(api.evidence_dir),
+    )
     assert out.returncode == 0, out.stderr
     assert pdf.read_bytes().startswith(b"%PDF")
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--from", "yesterday", "--to", "2026-03-02"], "--from: 'yesterday' is neither a day"),
-    (["--from", "2026-03-02T00:00:00", "--to", "2026-03-03"], "needs an offset"),
-    (["--from", "2026-03-05", "--to", "2026-03-02"], "--from must be before --to"),
-    (["--from", "2026-03-01", "--to", "2026-03-02", "--tz", "Mars/Base"], "unknown time zone"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--from", "yesterday", "--to", "2026-03-02"], "--from: 'yesterday' is neither a day"),
+        (["--from", "2026-03-02T00:00:00", "--to", "2026-03-03"], "needs an offset"),
+        (["--from", "2026-03-05", "--to", "2026-03-02"], "--from must be before --to"),
+        (["--from", "2026-03-01", "--to", "2026-03-02", "--tz", "Mars/Base"], "unknown time zone"),
+    ],
+)
 def test_cli_report_bad_input_is_one_line(args, message, tmp_path):
     out = _cli(*args, "--db", f"sqlite:///{tmp_path}/x.db")
     assert out.returncode == 2

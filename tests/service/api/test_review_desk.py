@@ -1,5 +1,6 @@
 """Undo of a decision (same reviewer, within UNDO_WINDOW_S, latest decision only; restores the
 state before, audited) and the workload per reviewer (by stage and action, scoped)."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -51,7 +52,12 @@ def test_undo_restores_pending_and_is_audited(world):
     assert r.status_code == 200, r.text
     d = r.json()
     assert (d["review_status"], d["review_stage"], d["reviewed_by"], d["reviewed_at"], d["reviews"]) == (
-        "pending", 0, None, None, [])
+        "pending",
+        0,
+        None,
+        None,
+        [],
+    )
     e = _event(world, uid)
     assert (e.review_status, e.review_stage, e.reviewed_by) == ("pending", 0, None)
     with world.api.app.state.sessionmaker() as s:
@@ -69,8 +75,7 @@ def test_undo_restores_an_earlier_decision(world):
     second = _review(world, uid, action="confirm").json()
     assert _undo(world, uid, first["review"]["id"]).status_code == 409  # not the latest decision
     d = _undo(world, uid, second["review"]["id"]).json()
-    assert (d["review_status"], d["review_stage"], d["reviewed_by"]) == (
-        "needs_info", 1, first["event"]["reviewed_by"])
+    assert (d["review_status"], d["review_stage"], d["reviewed_by"]) == ("needs_info", 1, first["event"]["reviewed_by"])
     assert datetime.fromisoformat(d["reviewed_at"]) == datetime.fromisoformat(first["event"]["reviewed_at"])
     assert [r["id"] for r in d["reviews"]] == [first["review"]["id"]]
 
@@ -93,8 +98,9 @@ def test_undo_roles(world, role, code):
     rid = _review(world, uid, action="confirm").json()["review"]["id"]
     assert _undo(world, uid, rid, role=role).status_code == code
     assert _undo(world, "0" * 32, rid).status_code == 404
-    bad = world.api.client.post(f"/api/events/{uid}/review/undo", json={"review_id": "x"},
-                                headers=world.headers("reviewer"))
+    bad = world.api.client.post(
+        f"/api/events/{uid}/review/undo", json={"review_id": "x"}, headers=world.headers("reviewer")
+    )
     assert bad.status_code == 422
 
 
@@ -120,13 +126,19 @@ def test_workload_per_reviewer_by_stage(world, second_review):
         w = world.get("/api/reviews/workload", role=role, params=params).json()
         rows = {r["username"]: r for r in w["rows"]}
         assert (rows["wl-first"]["decisions"], rows["wl-first"]["first_stage"], rows["wl-first"]["second_stage"]) == (
-            2, 2, 0)
+            2,
+            2,
+            0,
+        )
         assert (rows["wl-second"]["second_stage"], rows["wl-second"]["by_action"]["confirm"]) == (1, 1)
         assert w["total"] == sum(r["decisions"] for r in w["rows"])
     assert world.get("/api/reviews/workload", role="operator").status_code == 403
     assert world.get("/api/reviews/workload", params={"from": params["to"], "to": params["from"]}).status_code == 422
     # a reviewer limited to the other district sees none of these decisions
-    other = next(r["district"] for r in world.rows if r["uid"] not in (a, b) and r["district"] != next(
-        x["district"] for x in world.rows if x["uid"] == a))
+    other = next(
+        r["district"]
+        for r in world.rows
+        if r["uid"] not in (a, b) and r["district"] != next(x["district"] for x in world.rows if x["uid"] == a)
+    )
     scoped = world.get("/api/reviews/workload", params=params, districts=[other]).json()
     assert "wl-second" not in {r["username"] for r in scoped["rows"]}

@@ -1,5 +1,6 @@
 """Reviews: the reason table, body validation, roles/scope, single review, overrides, and the
 two-person second review (the same user may not do both stages)."""
+
 from __future__ import annotations
 
 import uuid
@@ -20,8 +21,17 @@ def world(request, tmp_path_factory):
     (`world.fresh()`), the others only read or are refused before anything is written."""
     yield from make_world(request.param, tmp_path_factory.mktemp("reviews"), events_per_crossing=10)
 
-REQUIRED_REASONS = {"signal_not_red", "not_same_road_user", "exempt_lane", "emergency_vehicle", "duplicate",
-                    "not_a_violation", "evidence_unclear", "other"}
+
+REQUIRED_REASONS = {
+    "signal_not_red",
+    "not_same_road_user",
+    "exempt_lane",
+    "emergency_vehicle",
+    "duplicate",
+    "not_a_violation",
+    "evidence_unclear",
+    "other",
+}
 
 
 def _review(api, uid: str, headers, **body):
@@ -39,19 +49,22 @@ def test_reason_table_for_any_logged_in_user(world, role):
     assert world.api.client.get("/api/reviews/reasons").status_code == 401
 
 
-@pytest.mark.parametrize("body,fragment", [
-    ({"action": "dismiss"}, "needs a reason_code"),
-    ({"action": "needs_info", "comment": "blurry"}, "needs a reason_code"),
-    ({"action": "dismiss", "reason_code": "too_fast"}, "signal_not_red"),  # unknown: the 422 lists the table
-    ({"action": "dismiss", "reason_code": "other"}, "needs a comment"),
-    ({"action": "dismiss", "reason_code": "other", "comment": "   "}, "needs a comment"),
-    ({"action": "confirm", "reason_code": "duplicate"}, "takes no reason_code"),
-    ({"action": "approve"}, "confirm"),
-    ({"action": "confirm", "stage": 2}, "extra"),
-    ({"action": "confirm", "comment": "x" * 2001}, "2000"),
-    ({}, "action"),
-    ({"action": "dismiss", "reason_code": "other", "comment": "a\x00b"}, "pattern"),  # PostgreSQL text has no NUL
-])
+@pytest.mark.parametrize(
+    "body,fragment",
+    [
+        ({"action": "dismiss"}, "needs a reason_code"),
+        ({"action": "needs_info", "comment": "blurry"}, "needs a reason_code"),
+        ({"action": "dismiss", "reason_code": "too_fast"}, "signal_not_red"),  # unknown: the 422 lists the table
+        ({"action": "dismiss", "reason_code": "other"}, "needs a comment"),
+        ({"action": "dismiss", "reason_code": "other", "comment": "   "}, "needs a comment"),
+        ({"action": "confirm", "reason_code": "duplicate"}, "takes no reason_code"),
+        ({"action": "approve"}, "confirm"),
+        ({"action": "confirm", "stage": 2}, "extra"),
+        ({"action": "confirm", "comment": "x" * 2001}, "2000"),
+        ({}, "action"),
+        ({"action": "dismiss", "reason_code": "other", "comment": "a\x00b"}, "pattern"),  # PostgreSQL text has no NUL
+    ],
+)
 def test_bad_review_bodies_are_422(world, body, fragment):
     uid = world.by_key("cx-a-2")["uid"]
     r = _review(world.api, uid, world.headers("reviewer"), **body)
@@ -59,13 +72,16 @@ def test_bad_review_bodies_are_422(world, body, fragment):
     assert fragment in r.text
 
 
-@pytest.mark.parametrize("role,scope,uid_key,code", [
-    ("analyst", {}, "cx-a-2", 403),
-    ("operator", {}, "cx-a-2", 403),
-    ("reviewer", {"districts": ["西城区"]}, "cx-a-2", 404),  # out of scope: as if it did not exist
-    ("reviewer", {}, None, 404),
-    ("reviewer", {}, "../../etc/passwd", 404),
-])
+@pytest.mark.parametrize(
+    "role,scope,uid_key,code",
+    [
+        ("analyst", {}, "cx-a-2", 403),
+        ("operator", {}, "cx-a-2", 403),
+        ("reviewer", {"districts": ["西城区"]}, "cx-a-2", 404),  # out of scope: as if it did not exist
+        ("reviewer", {}, None, 404),
+        ("reviewer", {}, "../../etc/passwd", 404),
+    ],
+)
 def test_review_roles_and_scope(world, role, scope, uid_key, code):
     if uid_key is None:
         uid = uuid.uuid4().hex
@@ -82,9 +98,12 @@ def _trail(w, uid: str) -> tuple[int, int]:
     """(review rows, audit entries) of one event."""
     with w.api.app.state.sessionmaker() as s:
         event_id = s.scalar(select(EventRow.id).where(EventRow.uid == uid))
-        return (s.scalar(select(func.count()).select_from(ReviewRow).where(ReviewRow.event_id == event_id)),
-                s.scalar(select(func.count()).select_from(AuditRow).where(AuditRow.action == "review",
-                                                                          AuditRow.object_id == uid)))
+        return (
+            s.scalar(select(func.count()).select_from(ReviewRow).where(ReviewRow.event_id == event_id)),
+            s.scalar(
+                select(func.count()).select_from(AuditRow).where(AuditRow.action == "review", AuditRow.object_id == uid)
+            ),
+        )
 
 
 def _only(row) -> dict[str, str]:
@@ -103,13 +122,19 @@ def second_review(world):
     state.settings = before
 
 
-@pytest.mark.parametrize("body,status", [
-    ({"action": "confirm"}, "confirmed"),
-    ({"action": "confirm", "comment": "clear on the clip"}, "confirmed"),
-    ({"action": "dismiss", "reason_code": "emergency_vehicle"}, "dismissed"),
-    ({"action": "dismiss", "reason_code": "other", "comment": "funeral procession escorted by police"}, "dismissed"),
-    ({"action": "needs_info", "reason_code": "evidence_unclear"}, "needs_info"),
-])
+@pytest.mark.parametrize(
+    "body,status",
+    [
+        ({"action": "confirm"}, "confirmed"),
+        ({"action": "confirm", "comment": "clear on the clip"}, "confirmed"),
+        ({"action": "dismiss", "reason_code": "emergency_vehicle"}, "dismissed"),
+        (
+            {"action": "dismiss", "reason_code": "other", "comment": "funeral procession escorted by police"},
+            "dismissed",
+        ),
+        ({"action": "needs_info", "reason_code": "evidence_unclear"}, "needs_info"),
+    ],
+)
 def test_single_review_sets_status_history_and_audit(world, body, status):
     row = world.fresh()
     uid = row["uid"]
@@ -141,9 +166,11 @@ def test_single_review_sets_status_history_and_audit(world, body, status):
 def test_later_review_overrides_and_history_keeps_all(world):
     uid = world.fresh()["uid"]
     h1, h2 = world.headers("reviewer", username="p1"), world.headers("reviewer", username="p2")
-    steps = [(h1, {"action": "needs_info", "reason_code": "evidence_unclear"}, "needs_info"),
-             (h2, {"action": "confirm"}, "confirmed"),
-             (h1, {"action": "dismiss", "reason_code": "duplicate"}, "dismissed")]
+    steps = [
+        (h1, {"action": "needs_info", "reason_code": "evidence_unclear"}, "needs_info"),
+        (h2, {"action": "confirm"}, "confirmed"),
+        (h1, {"action": "dismiss", "reason_code": "duplicate"}, "dismissed"),
+    ]
     for h, body, status in steps:
         r = _review(world.api, uid, h, **body)
         assert r.status_code == 200 and r.json()["event"]["review_status"] == status
@@ -154,11 +181,14 @@ def test_later_review_overrides_and_history_keeps_all(world):
     assert _trail(world, uid) == (3, 3)
 
 
-@pytest.mark.parametrize("second,status", [
-    ({"action": "confirm"}, "confirmed"),
-    ({"action": "dismiss", "reason_code": "signal_not_red"}, "dismissed"),
-    ({"action": "needs_info", "reason_code": "not_same_road_user"}, "needs_info"),
-])
+@pytest.mark.parametrize(
+    "second,status",
+    [
+        ({"action": "confirm"}, "confirmed"),
+        ({"action": "dismiss", "reason_code": "signal_not_red"}, "dismissed"),
+        ({"action": "needs_info", "reason_code": "not_same_road_user"}, "needs_info"),
+    ],
+)
 def test_second_review_needs_a_different_person(world, second_review, second, status):
     row = world.fresh()
     uid = row["uid"]
@@ -206,8 +236,9 @@ def test_supervisor_reopens_a_decision_audited(world):
     admin = world.headers("admin", username="chief")
     assert world.api.client.post(f"/api/events/{uid}/reopen", json={"comment": "  "}, headers=admin).status_code == 422
     assert world.api.client.post(f"/api/events/{uid}/reopen", json={}, headers=admin).status_code == 422
-    r = world.api.client.post(f"/api/events/{uid}/reopen", json={"comment": "plate unreadable, look again"},
-                              headers=admin)
+    r = world.api.client.post(
+        f"/api/events/{uid}/reopen", json={"comment": "plate unreadable, look again"}, headers=admin
+    )
     assert r.status_code == 200, r.text
     ev = r.json()
     assert (ev["review_status"], ev["review_stage"], ev["reviewed_by"], ev["reviewed_at"]) == ("pending", 0, None, None)
@@ -216,9 +247,16 @@ def test_supervisor_reopens_a_decision_audited(world):
     with world.api.app.state.sessionmaker() as s:
         entry = s.scalars(select(AuditRow).where(AuditRow.action == "review_reopen", AuditRow.object_id == uid)).one()
     assert entry.actor == "chief" and entry.payload == {
-        "previous_status": "confirmed", "previous_stage": 1, "previous_reviewed_by": "police7",
-        "comment": "plate unreadable, look again"}
+        "previous_status": "confirmed",
+        "previous_stage": 1,
+        "previous_reviewed_by": "police7",
+        "comment": "plate unreadable, look again",
+    }
     again = world.api.client.post(f"/api/events/{uid}/reopen", json={"comment": "again"}, headers=admin)
     assert again.status_code == 409  # nothing decided to reopen
-    assert world.api.client.post(f"/api/events/{uid}/reopen", json={"comment": "x"},
-                                 headers=world.headers("reviewer")).status_code == 403
+    assert (
+        world.api.client.post(
+            f"/api/events/{uid}/reopen", json={"comment": "x"}, headers=world.headers("reviewer")
+        ).status_code
+        == 403
+    )

@@ -1,6 +1,7 @@
 """Schemathesis against the app's own OpenAPI schema: generated requests (valid and invalid
 data) for every operation, as an admin on seeded data, must never get a server error (5xx) and
 must answer with a status code the schema documents."""
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,13 @@ def test_no_server_errors_on_generated_requests(api, tmp_path):
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             strategy = op.as_strategy(generation_mode=mode)
 
-            @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                      suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=EXAMPLES,
+                deadline=None,
+                database=None,
+                derandomize=True,
+                suppress_health_check=list(HealthCheck),
+            )
             @given(case=strategy)
             def run(case):
                 response = case.call(headers={**headers, **(case.headers or {})})
@@ -40,8 +46,11 @@ def test_no_server_errors_on_generated_requests(api, tmp_path):
                 if response.status_code >= 500:
                     failures.append(f"{label} -> {response.status_code}: {case.as_curl_command()}")
                 documented = op.definition.raw.get("responses", {})
-                if str(response.status_code) not in documented and "default" not in documented \
-                        and response.status_code not in (400, 401, 403, 404, 405, 413, 422):
+                if (
+                    str(response.status_code) not in documented
+                    and "default" not in documented
+                    and response.status_code not in (400, 401, 403, 404, 405, 413, 422)
+                ):
                     failures.append(f"{label} -> undocumented {response.status_code}: {response.text[:200]}")
 
             try:

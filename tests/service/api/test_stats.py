@@ -5,18 +5,20 @@ frame sizes, trends, KPIs, the status filter, scope, roles, validation and expor
 The read-only tests share one database per backend (module-scoped `world`), so the file stays
 fast; tests that write use the function-scoped `api` fixture.
 """
+
 from __future__ import annotations
 
 import csv
 import hashlib
 import io
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+from pg_schemas import fresh_database
 from sqlalchemy import update
 
 from detector.config import parse_crossing
@@ -26,15 +28,11 @@ from service.models import EventRow
 from service.repository import CountRecord, EventRecord, Repository
 from service.settings import Settings
 
-from pg_schemas import fresh_database
-
 from .conftest import SECRET, Api, crossing_yaml
 
 
-
-
 def utc(*a: int, us: int = 0) -> datetime:
-    return datetime(*a, microsecond=us, tzinfo=timezone.utc)
+    return datetime(*a, microsecond=us, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -84,13 +82,31 @@ def build_world(app) -> None:
     for (cid, version), evs in sorted(by_run.items()):
         text = _version_yaml(cid, version)
         ver = repo.upsert_crossing(parse_crossing(yaml.safe_load(text), cid), text)
-        run = repo.start_run(video_path=f"/v/{cid}-{version}.mp4",
-                             video_sha256=hashlib.sha256(f"{cid}{version}".encode()).hexdigest(),
-                             crossing_version_id=ver.version_id, model="t", settings={}, settings_hash="s",
-                             start_time=None)
-        records = [EventRecord(event_key=name, type=ev.type, track_id=i, class_name=ev.cls, t=float(i), frame=i,
-                               x1=ev.box[0], y1=ev.box[1], x2=ev.box[2], y2=ev.box[3], occurred_at=ev.at)
-                   for i, (name, ev) in enumerate(evs)]
+        run = repo.start_run(
+            video_path=f"/v/{cid}-{version}.mp4",
+            video_sha256=hashlib.sha256(f"{cid}{version}".encode()).hexdigest(),
+            crossing_version_id=ver.version_id,
+            model="t",
+            settings={},
+            settings_hash="s",
+            start_time=None,
+        )
+        records = [
+            EventRecord(
+                event_key=name,
+                type=ev.type,
+                track_id=i,
+                class_name=ev.cls,
+                t=float(i),
+                frame=i,
+                x1=ev.box[0],
+                y1=ev.box[1],
+                x2=ev.box[2],
+                y2=ev.box[3],
+                occurred_at=ev.at,
+            )
+            for i, (name, ev) in enumerate(evs)
+        ]
         counts = []
         if version == 1:
             for (ccid, cls), n in COUNTS.items():
@@ -98,14 +114,18 @@ def build_world(app) -> None:
                     counts += [CountRecord("main", cls, m, n // 5, utc(2026, 3, 3, 8, m)) for m in range(5)]
             if cid == "cx-a":
                 counts.append(CountRecord("main", "car", 99, 5000, utc(2026, 2, 1, 8, 0)))
-        new = repo.finish_run(run, events=records, counts=counts, duration_s=None, frames=None, elapsed_s=None,
-                              timings=None)
+        new = repo.finish_run(
+            run, events=records, counts=counts, duration_s=None, frames=None, elapsed_s=None, timings=None
+        )
         uids.update({name: uid for (name, _), uid in zip(evs, new)})
     with app.state.write_sessionmaker.begin() as s:
         for name, ev in EVENTS.items():
             if ev.status != "pending":
-                s.execute(update(EventRow).where(EventRow.uid == uids[name])
-                          .values(review_status=ev.status, reviewed_by="r", reviewed_at=utc(2026, 3, 10)))
+                s.execute(
+                    update(EventRow)
+                    .where(EventRow.uid == uids[name])
+                    .values(review_status=ev.status, reviewed_by="r", reviewed_at=utc(2026, 3, 10))
+                )
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -143,24 +163,63 @@ def by_bucket(rows: list[dict]) -> dict[str, int]:
 
 
 # -- counts ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("bucket,tz,expected", [
-    ("day", "Asia/Shanghai", {"2026-03-02T00:00:00+08:00": 2, "2026-03-03T00:00:00+08:00": 1,
-                              "2026-03-04T00:00:00+08:00": 1, "2026-03-05T00:00:00+08:00": 1,
-                              "2026-03-08T00:00:00+08:00": 1, "2026-03-09T00:00:00+08:00": 1}),
-    ("day", "UTC", {"2026-03-01T00:00:00Z": 1, "2026-03-02T00:00:00Z": 2, "2026-03-04T00:00:00Z": 1,
-                    "2026-03-05T00:00:00Z": 1, "2026-03-08T00:00:00Z": 1, "2026-03-09T00:00:00Z": 1}),
-    # New York switches to summer time on 2026-03-08: e6 (04:30 UTC on the 9th) is 00:30 EDT.
-    ("day", "America/New_York", {"2026-03-01T00:00:00-05:00": 2, "2026-03-02T00:00:00-05:00": 1,
-                                 "2026-03-04T00:00:00-05:00": 2, "2026-03-08T00:00:00-05:00": 1,
-                                 "2026-03-09T00:00:00-04:00": 1}),
-    # weeks start on Monday: e5 (Sunday 23:59:59.9 in Shanghai) stays in the week of 03-02
-    ("week", "Asia/Shanghai", {"2026-03-02T00:00:00+08:00": 6, "2026-03-09T00:00:00+08:00": 1}),
-    ("week", "UTC", {"2026-02-23T00:00:00Z": 1, "2026-03-02T00:00:00Z": 5, "2026-03-09T00:00:00Z": 1}),
-    ("hour", "Asia/Shanghai", {"2026-03-02T07:00:00+08:00": 1, "2026-03-02T09:00:00+08:00": 1,
-                               "2026-03-03T00:00:00+08:00": 1, "2026-03-04T18:00:00+08:00": 1,
-                               "2026-03-05T10:00:00+08:00": 1, "2026-03-08T23:00:00+08:00": 1,
-                               "2026-03-09T12:00:00+08:00": 1}),
-])
+@pytest.mark.parametrize(
+    "bucket,tz,expected",
+    [
+        (
+            "day",
+            "Asia/Shanghai",
+            {
+                "2026-03-02T00:00:00+08:00": 2,
+                "2026-03-03T00:00:00+08:00": 1,
+                "2026-03-04T00:00:00+08:00": 1,
+                "2026-03-05T00:00:00+08:00": 1,
+                "2026-03-08T00:00:00+08:00": 1,
+                "2026-03-09T00:00:00+08:00": 1,
+            },
+        ),
+        (
+            "day",
+            "UTC",
+            {
+                "2026-03-01T00:00:00Z": 1,
+                "2026-03-02T00:00:00Z": 2,
+                "2026-03-04T00:00:00Z": 1,
+                "2026-03-05T00:00:00Z": 1,
+                "2026-03-08T00:00:00Z": 1,
+                "2026-03-09T00:00:00Z": 1,
+            },
+        ),
+        # New York switches to summer time on 2026-03-08: e6 (04:30 UTC on the 9th) is 00:30 EDT.
+        (
+            "day",
+            "America/New_York",
+            {
+                "2026-03-01T00:00:00-05:00": 2,
+                "2026-03-02T00:00:00-05:00": 1,
+                "2026-03-04T00:00:00-05:00": 2,
+                "2026-03-08T00:00:00-05:00": 1,
+                "2026-03-09T00:00:00-04:00": 1,
+            },
+        ),
+        # weeks start on Monday: e5 (Sunday 23:59:59.9 in Shanghai) stays in the week of 03-02
+        ("week", "Asia/Shanghai", {"2026-03-02T00:00:00+08:00": 6, "2026-03-09T00:00:00+08:00": 1}),
+        ("week", "UTC", {"2026-02-23T00:00:00Z": 1, "2026-03-02T00:00:00Z": 5, "2026-03-09T00:00:00Z": 1}),
+        (
+            "hour",
+            "Asia/Shanghai",
+            {
+                "2026-03-02T07:00:00+08:00": 1,
+                "2026-03-02T09:00:00+08:00": 1,
+                "2026-03-03T00:00:00+08:00": 1,
+                "2026-03-04T18:00:00+08:00": 1,
+                "2026-03-05T10:00:00+08:00": 1,
+                "2026-03-08T23:00:00+08:00": 1,
+                "2026-03-09T12:00:00+08:00": 1,
+            },
+        ),
+    ],
+)
 def test_counts_buckets_in_local_time(world, bucket, tz, expected):
     r = get(world, "/api/stats/counts", bucket=bucket, tz=tz, status="all", limit=500)
     assert r.status_code == 200, r.text
@@ -171,22 +230,28 @@ def test_counts_buckets_in_local_time(world, bucket, tz, expected):
 
 def test_counts_rows_keep_crossing_type_class_apart(world):
     rows = get(world, "/api/stats/counts", bucket="day", status="all", limit=500).json()["data"]
-    first_day = [(r["crossing_id"], r["type"], r["class_name"], r["count"]) for r in rows
-                 if r["bucket_start"] == "2026-03-02T00:00:00+08:00"]
+    first_day = [
+        (r["crossing_id"], r["type"], r["class_name"], r["count"])
+        for r in rows
+        if r["bucket_start"] == "2026-03-02T00:00:00+08:00"
+    ]
     assert first_day == [("cx-a", "red_light", "car", 1), ("cx-a", "red_light", "motorcycle", 1)]
 
 
-@pytest.mark.parametrize("params,total", [
-    ({"status": "all"}, 7),
-    ({}, 6),  # default not_dismissed: e3 is dismissed
-    ({"status": "confirmed"}, 2),
-    ({"status": "all", "type": "wrong_way"}, 2),
-    ({"status": "all", "class_name": ["car", "bicycle"]}, 5),
-    ({"status": "all", "crossing_id": ["cx-b", "cx-c"]}, 3),
-    ({"status": "all", "district": "东城区"}, 5),
-    ({"status": "all", "from": "2026-03-02T00:00:00+08:00", "to": "2026-03-03T00:00:00+08:00"}, 2),
-    ({"status": "all", "from": "2026-03-08T23:59:59+08:00", "to": "2026-03-09T00:00:00+08:00"}, 1),  # e5, ms kept
-])
+@pytest.mark.parametrize(
+    "params,total",
+    [
+        ({"status": "all"}, 7),
+        ({}, 6),  # default not_dismissed: e3 is dismissed
+        ({"status": "confirmed"}, 2),
+        ({"status": "all", "type": "wrong_way"}, 2),
+        ({"status": "all", "class_name": ["car", "bicycle"]}, 5),
+        ({"status": "all", "crossing_id": ["cx-b", "cx-c"]}, 3),
+        ({"status": "all", "district": "东城区"}, 5),
+        ({"status": "all", "from": "2026-03-02T00:00:00+08:00", "to": "2026-03-03T00:00:00+08:00"}, 2),
+        ({"status": "all", "from": "2026-03-08T23:59:59+08:00", "to": "2026-03-09T00:00:00+08:00"}, 1),  # e5, ms kept
+    ],
+)
 def test_counts_filters(world, params, total):
     r = get(world, "/api/stats/counts", bucket="week", limit=500, **params)
     assert r.status_code == 200, r.text
@@ -200,15 +265,20 @@ def test_counts_paginate(world):
 
 
 # -- hotspots ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("params,expected", [
-    # cx-b 2 / 500 road users = 4.0 per 1,000; cx-a 4 / 2,000 = 2.0; cx-c has no counts: last, null
-    ({"status": "all"}, [("cx-b", 2, 500, 4.0), ("cx-a", 4, 2000, 2.0), ("cx-c", 1, None, None)]),
-    ({"status": "all", "min_road_users": 1000}, [("cx-a", 4, 2000, 2.0), ("cx-c", 1, None, None)]),
-    # a class filter applies to exposure too: car violations per 1,000 cars
-    ({"status": "all", "class_name": "car"}, [("cx-b", 1, 250, 4.0), ("cx-a", 2, 1000, 2.0),
-                                              ("cx-c", 1, None, None)]),
-    ({"status": "confirmed"}, [("cx-b", 1, 500, 2.0), ("cx-a", 1, 2000, 0.5)]),
-])
+@pytest.mark.parametrize(
+    "params,expected",
+    [
+        # cx-b 2 / 500 road users = 4.0 per 1,000; cx-a 4 / 2,000 = 2.0; cx-c has no counts: last, null
+        ({"status": "all"}, [("cx-b", 2, 500, 4.0), ("cx-a", 4, 2000, 2.0), ("cx-c", 1, None, None)]),
+        ({"status": "all", "min_road_users": 1000}, [("cx-a", 4, 2000, 2.0), ("cx-c", 1, None, None)]),
+        # a class filter applies to exposure too: car violations per 1,000 cars
+        (
+            {"status": "all", "class_name": "car"},
+            [("cx-b", 1, 250, 4.0), ("cx-a", 2, 1000, 2.0), ("cx-c", 1, None, None)],
+        ),
+        ({"status": "confirmed"}, [("cx-b", 1, 500, 2.0), ("cx-a", 1, 2000, 0.5)]),
+    ],
+)
 def test_hotspot_rates(world, params, expected):
     r = get(world, "/api/stats/hotspots", **RANGE, **params)
     assert r.status_code == 200, r.text
@@ -222,15 +292,20 @@ def test_hotspot_breakdown_and_range(world):
     a = next(h for h in rows if h["crossing_id"] == "cx-a")
     assert a["by_type"] == {"red_light": 3, "wrong_way": 1} and a["district"] == "东城区"
     # without a range the 5,000 road users of February count too
-    a_all = next(h for h in get(world, "/api/stats/hotspots", status="all").json()["data"] if h["crossing_id"] == "cx-a")
+    a_all = next(
+        h for h in get(world, "/api/stats/hotspots", status="all").json()["data"] if h["crossing_id"] == "cx-a"
+    )
     assert a_all["road_users"] == 7000 and a_all["rate_per_1000"] == pytest.approx(4000 / 7000, abs=1e-4)
 
 
 # -- weekday × hour ----------------------------------------------------------------------------
-@pytest.mark.parametrize("tz,cells", [
-    ("Asia/Shanghai", {(0, 7): 1, (0, 9): 1, (1, 0): 1, (2, 18): 1, (3, 10): 1, (6, 23): 1, (0, 12): 1}),
-    ("UTC", {(6, 23): 1, (0, 1): 1, (0, 16): 1, (2, 10): 1, (3, 2): 1, (6, 15): 1, (0, 4): 1}),
-])
+@pytest.mark.parametrize(
+    "tz,cells",
+    [
+        ("Asia/Shanghai", {(0, 7): 1, (0, 9): 1, (1, 0): 1, (2, 18): 1, (3, 10): 1, (6, 23): 1, (0, 12): 1}),
+        ("UTC", {(6, 23): 1, (0, 1): 1, (0, 16): 1, (2, 10): 1, (3, 2): 1, (6, 15): 1, (0, 4): 1}),
+    ],
+)
 def test_weekday_hour_cells(world, tz, cells):
     body = get(world, "/api/stats/weekday-hour", status="all", tz=tz).json()
     m = body["matrix"]
@@ -241,13 +316,16 @@ def test_weekday_hour_cells(world, tz, cells):
 
 
 # -- spatial -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("bins,cells", [
-    # e1 (640x480): bottom-centre (130, 300) -> col 0, row 2; e2 (440, 470) -> col 2, row 3;
-    # e3 (650, 100) is past the right edge -> clamped to col 3, row 0; e6 has e1's pixels but a
-    # 1280x960 frame -> col 0, row 1
-    (4, {(2, 0): 1, (3, 2): 1, (0, 3): 1, (1, 0): 1}),
-    (2, {(1, 0): 1, (1, 1): 1, (0, 1): 1, (0, 0): 1}),
-])
+@pytest.mark.parametrize(
+    "bins,cells",
+    [
+        # e1 (640x480): bottom-centre (130, 300) -> col 0, row 2; e2 (440, 470) -> col 2, row 3;
+        # e3 (650, 100) is past the right edge -> clamped to col 3, row 0; e6 has e1's pixels but a
+        # 1280x960 frame -> col 0, row 1
+        (4, {(2, 0): 1, (3, 2): 1, (0, 3): 1, (1, 0): 1}),
+        (2, {(1, 0): 1, (1, 1): 1, (0, 1): 1, (0, 0): 1}),
+    ],
+)
 def test_spatial_bins_per_frame_size(world, bins, cells):
     r = get(world, "/api/stats/spatial", crossing_id="cx-a", bins=bins, status="all")
     assert r.status_code == 200, r.text
@@ -255,28 +333,48 @@ def test_spatial_bins_per_frame_size(world, bins, cells):
     got = {(y, x): body["grid"][y][x] for y in range(bins) for x in range(bins) if body["grid"][y][x]}
     assert got == cells and body["total"] == 4
     assert body["frame_size"] == [1280, 960]  # the current version
-    assert body["versions"] == [{"version": 1, "frame_size": [640, 480], "events": 3},
-                                {"version": 2, "frame_size": [1280, 960], "events": 1}]
+    assert body["versions"] == [
+        {"version": 1, "frame_size": [640, 480], "events": 3},
+        {"version": 2, "frame_size": [1280, 960], "events": 1},
+    ]
 
 
 # -- trend -------------------------------------------------------------------------------------
 def test_trend_against_previous_period(world):
-    r = get(world, "/api/stats/trend", bucket="day", status="all",
-            **{"from": "2026-03-06T00:00:00+08:00", "to": "2026-03-10T00:00:00+08:00"})
+    r = get(
+        world,
+        "/api/stats/trend",
+        bucket="day",
+        status="all",
+        **{"from": "2026-03-06T00:00:00+08:00", "to": "2026-03-10T00:00:00+08:00"},
+    )
     assert r.status_code == 200, r.text
     series = {s["type"]: s for s in r.json()["series"]}
     expected = {"red_light": (1, 4, -75.0), "wrong_way": (1, 1, 0.0), "all": (2, 5, -60.0)}
     assert {t: (s["total"], s["previous_total"], s["change_pct"]) for t, s in series.items()} == expected
     assert [(p["bucket_start"][:10], p["count"]) for p in series["all"]["current"]] == [
-        ("2026-03-06", 0), ("2026-03-07", 0), ("2026-03-08", 1), ("2026-03-09", 1)]
+        ("2026-03-06", 0),
+        ("2026-03-07", 0),
+        ("2026-03-08", 1),
+        ("2026-03-09", 1),
+    ]
     assert [(p["bucket_start"][:10], p["count"]) for p in series["all"]["previous"]] == [
-        ("2026-03-02", 2), ("2026-03-03", 1), ("2026-03-04", 1), ("2026-03-05", 1)]
+        ("2026-03-02", 2),
+        ("2026-03-03", 1),
+        ("2026-03-04", 1),
+        ("2026-03-05", 1),
+    ]
     assert series["red_light"]["label"] == {"zh": "闯红灯", "en": "Red-light running"}
 
 
 def test_trend_without_previous_events_has_no_change(world):
-    body = get(world, "/api/stats/trend", bucket="week", status="confirmed",
-               **{"from": "2026-03-02T00:00:00+08:00", "to": "2026-03-09T00:00:00+08:00"}).json()
+    body = get(
+        world,
+        "/api/stats/trend",
+        bucket="week",
+        status="confirmed",
+        **{"from": "2026-03-02T00:00:00+08:00", "to": "2026-03-09T00:00:00+08:00"},
+    ).json()
     overall = next(s for s in body["series"] if s["type"] == "all")
     assert (overall["total"], overall["previous_total"], overall["change_pct"]) == (2, 0, None)
     assert [p["bucket_start"] for p in overall["previous"]] == ["2026-02-23T00:00:00+08:00"]
@@ -295,15 +393,21 @@ def test_summary(world, status, violations, rate):
 WEST = {"districts": ["西城区"]}
 
 
-@pytest.mark.parametrize("path,params,check", [
-    ("/api/stats/counts", {"bucket": "week"}, lambda b: {r["crossing_id"] for r in b["data"]} == {"cx-b"}),
-    ("/api/stats/counts", {"crossing_id": "cx-a"}, lambda b: b == {"data": [], "count": 0}),
-    ("/api/stats/hotspots", {}, lambda b: [h["crossing_id"] for h in b["data"]] == ["cx-b"]),
-    ("/api/stats/weekday-hour", {}, lambda b: b["total"] == 2),
-    ("/api/stats/summary", {}, lambda b: b["violations"] == 2 and b["road_users"] == 500),
-    ("/api/stats/trend", {"from": "2026-03-01T00:00:00Z", "to": "2026-03-10T00:00:00Z"},
-     lambda b: b["series"][-1]["total"] == 2),
-])
+@pytest.mark.parametrize(
+    "path,params,check",
+    [
+        ("/api/stats/counts", {"bucket": "week"}, lambda b: {r["crossing_id"] for r in b["data"]} == {"cx-b"}),
+        ("/api/stats/counts", {"crossing_id": "cx-a"}, lambda b: b == {"data": [], "count": 0}),
+        ("/api/stats/hotspots", {}, lambda b: [h["crossing_id"] for h in b["data"]] == ["cx-b"]),
+        ("/api/stats/weekday-hour", {}, lambda b: b["total"] == 2),
+        ("/api/stats/summary", {}, lambda b: b["violations"] == 2 and b["road_users"] == 500),
+        (
+            "/api/stats/trend",
+            {"from": "2026-03-01T00:00:00Z", "to": "2026-03-10T00:00:00Z"},
+            lambda b: b["series"][-1]["total"] == 2,
+        ),
+    ],
+)
 def test_district_analyst_sees_only_its_crossings(world, path, params, check):
     r = get(world, path, scope=WEST, status="all", **params)
     assert r.status_code == 200, r.text
@@ -315,57 +419,96 @@ def test_spatial_out_of_scope_or_unknown_is_404(world, crossing_id):
     assert get(world, "/api/stats/spatial", scope=WEST, crossing_id=crossing_id).status_code == 404
 
 
-STATS_PATHS = ["/api/stats/counts", "/api/stats/hotspots", "/api/stats/weekday-hour", "/api/stats/summary",
-               "/api/stats/spatial?crossing_id=cx-a", "/api/stats/trend?from=2026-03-01T00:00:00Z&to=2026-03-02T00:00:00Z",
-               "/api/exports/stats.csv", "/api/exports/stats.xlsx"]
+STATS_PATHS = [
+    "/api/stats/counts",
+    "/api/stats/hotspots",
+    "/api/stats/weekday-hour",
+    "/api/stats/summary",
+    "/api/stats/spatial?crossing_id=cx-a",
+    "/api/stats/trend?from=2026-03-01T00:00:00Z&to=2026-03-02T00:00:00Z",
+    "/api/exports/stats.csv",
+    "/api/exports/stats.xlsx",
+]
 
 
-@pytest.mark.parametrize("role,code", [("reviewer", 403), ("operator", 403), ("admin", 200), ("analyst", 200),
-                                       (None, 401)])
+@pytest.mark.parametrize(
+    "role,code", [("reviewer", 403), ("operator", 403), ("admin", 200), ("analyst", 200), (None, 401)]
+)
 def test_roles(world, role, code):
-    headers = (get(world, "/api/auth/me", role=role).request.headers if role else {})
+    headers = get(world, "/api/auth/me", role=role).request.headers if role else {}
     headers = {"Authorization": headers["Authorization"]} if role else {}
     assert {p: world.client.get(p, headers=headers).status_code for p in STATS_PATHS} == {p: code for p in STATS_PATHS}
 
 
 # -- validation --------------------------------------------------------------------------------
-@pytest.mark.parametrize("path,params", [
-    ("/api/stats/counts", {"from": "2026-03-01T00:00:00"}),  # naive
-    ("/api/stats/counts", {"to": "yesterday"}),
-    ("/api/stats/counts", {"from": "2026-03-02T00:00:00Z", "to": "2026-03-01T00:00:00Z"}),
-    ("/api/stats/counts", {"from": "0001-01-01T00:00:00+14:00"}),
-    ("/api/stats/counts", {"tz": "Mars/Olympus_Mons"}),
-    ("/api/stats/counts", {"tz": "../../../etc/passwd"}),
-    ("/api/stats/counts", {"tz": ""}),
-    ("/api/stats/counts", {"bucket": "month"}),
-    ("/api/stats/counts", {"status": "rejected"}),
-    ("/api/stats/counts", {"type": "speeding"}),
-    ("/api/stats/counts", {"limit": 501}),
-    ("/api/stats/hotspots", {"min_road_users": -1}),
-    ("/api/stats/spatial", {}),  # crossing_id required
-    ("/api/stats/spatial", {"crossing_id": "cx-a", "bins": 1}),
-    ("/api/stats/trend", {"from": "2026-03-01T00:00:00Z"}),  # to missing
-    ("/api/stats/trend", {"from": "1971-01-01T00:00:00Z", "to": "2199-01-01T00:00:00Z"}),  # too many buckets
-    ("/api/exports/stats.csv", {"report": "events"}),
-    ("/api/exports/stats.csv", {"lang": "fr"}),
-])
+@pytest.mark.parametrize(
+    "path,params",
+    [
+        ("/api/stats/counts", {"from": "2026-03-01T00:00:00"}),  # naive
+        ("/api/stats/counts", {"to": "yesterday"}),
+        ("/api/stats/counts", {"from": "2026-03-02T00:00:00Z", "to": "2026-03-01T00:00:00Z"}),
+        ("/api/stats/counts", {"from": "0001-01-01T00:00:00+14:00"}),
+        ("/api/stats/counts", {"tz": "Mars/Olympus_Mons"}),
+        ("/api/stats/counts", {"tz": "../../../etc/passwd"}),
+        ("/api/stats/counts", {"tz": ""}),
+        ("/api/stats/counts", {"bucket": "month"}),
+        ("/api/stats/counts", {"status": "rejected"}),
+        ("/api/stats/counts", {"type": "speeding"}),
+        ("/api/stats/counts", {"limit": 501}),
+        ("/api/stats/hotspots", {"min_road_users": -1}),
+        ("/api/stats/spatial", {}),  # crossing_id required
+        ("/api/stats/spatial", {"crossing_id": "cx-a", "bins": 1}),
+        ("/api/stats/trend", {"from": "2026-03-01T00:00:00Z"}),  # to missing
+        ("/api/stats/trend", {"from": "1971-01-01T00:00:00Z", "to": "2199-01-01T00:00:00Z"}),  # too many buckets
+        ("/api/exports/stats.csv", {"report": "events"}),
+        ("/api/exports/stats.csv", {"lang": "fr"}),
+    ],
+)
 def test_bad_input_is_422(world, path, params):
     r = get(world, path, **params)
     assert r.status_code == 422, r.text
 
 
 # -- exports -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("report,lang,header,first", [
-    ("counts", "zh", ["时间段起点", "路口编号", "违法类型代码", "违法类型", "交通参与者类别", "违法数"],
-     ["2026-03-02T00:00:00+08:00", "cx-a", "red_light", "闯红灯", "car", "1"]),
-    ("counts", "en", ["Bucket start", "Crossing ID", "Violation type code", "Violation type", "Road user class",
-                      "Violations"], ["2026-03-02T00:00:00+08:00", "cx-a", "red_light", "Red-light running", "car", "1"]),
-    ("hotspots", "en", ["Rank", "Crossing ID", "Crossing name", "District", "Violations", "Red-light running",
-                        "Wrong-way riding", "Road users crossing", "Violations per 1,000 road users"],
-     ["1", "cx-b", "路口 cx-b", "西城区", "2", "1", "1", "500", "4.0"]),
-    ("weekday-hour", "zh", ["星期", *[f"{h:02d}时" for h in range(24)], "合计"],
-     ["星期一", *["0"] * 7, "1", "0", "1", "0", "0", "1", *["0"] * 11, "3"]),
-])
+@pytest.mark.parametrize(
+    "report,lang,header,first",
+    [
+        (
+            "counts",
+            "zh",
+            ["时间段起点", "路口编号", "违法类型代码", "违法类型", "交通参与者类别", "违法数"],
+            ["2026-03-02T00:00:00+08:00", "cx-a", "red_light", "闯红灯", "car", "1"],
+        ),
+        (
+            "counts",
+            "en",
+            ["Bucket start", "Crossing ID", "Violation type code", "Violation type", "Road user class", "Violations"],
+            ["2026-03-02T00:00:00+08:00", "cx-a", "red_light", "Red-light running", "car", "1"],
+        ),
+        (
+            "hotspots",
+            "en",
+            [
+                "Rank",
+                "Crossing ID",
+                "Crossing name",
+                "District",
+                "Violations",
+                "Red-light running",
+                "Wrong-way riding",
+                "Road users crossing",
+                "Violations per 1,000 road users",
+            ],
+            ["1", "cx-b", "路口 cx-b", "西城区", "2", "1", "1", "500", "4.0"],
+        ),
+        (
+            "weekday-hour",
+            "zh",
+            ["星期", *[f"{h:02d}时" for h in range(24)], "合计"],
+            ["星期一", *["0"] * 7, "1", "0", "1", "0", "0", "1", *["0"] * 11, "3"],
+        ),
+    ],
+)
 def test_csv_export_parses_back(world, report, lang, header, first):
     r = get(world, "/api/exports/stats.csv", report=report, lang=lang, status="all", **RANGE)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
@@ -374,8 +517,9 @@ def test_csv_export_parses_back(world, report, lang, header, first):
     assert rows[0] == header and rows[1] == first
 
 
-@pytest.mark.parametrize("report,sheet,rows", [("counts", "违法统计", 8), ("hotspots", "热点路口", 4),
-                                               ("weekday-hour", "星期小时分布", 8)])
+@pytest.mark.parametrize(
+    "report,sheet,rows", [("counts", "违法统计", 8), ("hotspots", "热点路口", 4), ("weekday-hour", "星期小时分布", 8)]
+)
 def test_xlsx_export_parses_back(world, report, sheet, rows):
     from openpyxl import load_workbook
 
@@ -394,17 +538,23 @@ def test_answers_follow_reviews(api):
     confirmed = {"status": "confirmed", "bucket": "week"}
     assert api.client.get("/api/stats/counts", params=confirmed, headers=h).json()["count"] == 0
     with api.app.state.write_sessionmaker.begin() as s:
-        s.execute(update(EventRow).where(EventRow.crossing_id == "cx-a")
-                  .values(review_status="confirmed", reviewed_at=datetime.now(timezone.utc)))
+        s.execute(
+            update(EventRow)
+            .where(EventRow.crossing_id == "cx-a")
+            .values(review_status="confirmed", reviewed_at=datetime.now(UTC))
+        )
     rows = api.client.get("/api/stats/counts", params=confirmed, headers=h).json()["data"]
     assert sum(r["count"] for r in rows) == 4 and {r["crossing_id"] for r in rows} == {"cx-a"}
 
 
-@pytest.mark.parametrize("stamp2,advance,computed", [
-    ((1,), 0.0, 1),  # same data, fresh: served from cache
-    ((2,), 0.0, 2),  # data changed: recomputed
-    ((1,), 31.0, 2),  # same data but older than ttl: recomputed
-])
+@pytest.mark.parametrize(
+    "stamp2,advance,computed",
+    [
+        ((1,), 0.0, 1),  # same data, fresh: served from cache
+        ((2,), 0.0, 2),  # data changed: recomputed
+        ((1,), 31.0, 2),  # same data but older than ttl: recomputed
+    ],
+)
 def test_stats_cache(monkeypatch, stamp2, advance, computed):
     now = [0.0]
     stamps = iter([(1,), stamp2])
@@ -416,11 +566,14 @@ def test_stats_cache(monkeypatch, stamp2, advance, computed):
     assert cache.get(None, "k", lambda: calls.append(1) or len(calls)) == computed
 
 
-@pytest.mark.parametrize("tz,start,end,expected", [
-    ("Asia/Shanghai", utc(2026, 1, 1), utc(2026, 12, 31), [(None, 8 * 3600)]),
-    ("America/New_York", utc(2026, 3, 1), utc(2026, 3, 20), [(None, -5 * 3600), (utc(2026, 3, 8, 7), -4 * 3600)]),
-    ("Europe/Berlin", utc(2026, 10, 20), utc(2026, 11, 2), [(None, 7200), (utc(2026, 10, 25, 1), 3600)]),
-])
+@pytest.mark.parametrize(
+    "tz,start,end,expected",
+    [
+        ("Asia/Shanghai", utc(2026, 1, 1), utc(2026, 12, 31), [(None, 8 * 3600)]),
+        ("America/New_York", utc(2026, 3, 1), utc(2026, 3, 20), [(None, -5 * 3600), (utc(2026, 3, 8, 7), -4 * 3600)]),
+        ("Europe/Berlin", utc(2026, 10, 20), utc(2026, 11, 2), [(None, 7200), (utc(2026, 10, 25, 1), 3600)]),
+    ],
+)
 def test_offset_segments(tz, start, end, expected):
     assert list(stats_repo.offset_segments(ZoneInfo(tz), start, end)) == expected
 

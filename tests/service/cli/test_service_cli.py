@@ -1,4 +1,5 @@
 """`crosswatch serve`, `crosswatch user add`, `crosswatch db upgrade` as a user runs them."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,15 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def _cli(*args: str, env_extra: dict | None = None, stdin: str | None = None, timeout: float = 120):
     env = {**os.environ, "CROSSWATCH_SECRET_KEY": "", **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "service.cli", *args], cwd=ROOT, env=env, input=stdin,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _free_port() -> int:
@@ -39,9 +47,24 @@ def test_serve_refuses_to_start_without_a_secret(tmp_path):
 
 def test_serve_demo_prints_accounts_and_serves_them(tmp_path):
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--demo", "--db", f"sqlite:///{tmp_path}/x.db",
-                             "--port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "CROSSWATCH_SECRET_KEY": ""})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "serve",
+            "--demo",
+            "--db",
+            f"sqlite:///{tmp_path}/x.db",
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "CROSSWATCH_SECRET_KEY": ""},
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -64,8 +87,19 @@ def test_user_add_and_db_upgrade(tmp_path):
     db = f"sqlite:///{tmp_path}/x.db"
     up = _cli("db", "upgrade", "--db", db)
     assert up.returncode == 0 and "revision" in up.stdout
-    ok = _cli("user", "add", "wang", "--role", "reviewer", "--district", "东城区", "--password-stdin", "--db", db,
-              stdin="a-long-password\n")
+    ok = _cli(
+        "user",
+        "add",
+        "wang",
+        "--role",
+        "reviewer",
+        "--district",
+        "东城区",
+        "--password-stdin",
+        "--db",
+        db,
+        stdin="a-long-password\n",
+    )
     assert ok.returncode == 0, ok.stderr
     again = _cli("user", "add", "wang", "--role", "reviewer", "--password-stdin", "--db", db, stdin="a-long-password\n")
     assert again.returncode == 1 and "exists" in again.stderr

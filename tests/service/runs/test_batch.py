@@ -7,6 +7,7 @@ pixel detector (the block's bounding box) installed by `install_scripted_detecto
 pipeline, evidence recorder, database and job records run without the YOLO model and in seconds.
 Each clip's background shade differs, so every good file has its own SHA-256.
 """
+
 from __future__ import annotations
 
 import io
@@ -46,7 +47,7 @@ def paint(i: int, shade: int) -> np.ndarray:
     img[44:68, 280:304] = (60, 60, 60)
     bottom = 205 - 10 * i
     if bottom > 0:
-        img[max(0, bottom - 40):bottom, 100:120] = 230
+        img[max(0, bottom - 40) : bottom, 100:120] = 230
     return img
 
 
@@ -65,7 +66,9 @@ def make_clip(path: Path, shade: int, frames: int = FRAMES, faststart: bool = Fa
 
 
 CROSSING = {
-    "id": "synthetic", "name": "合成路口", "frame_size": [640, 480],
+    "id": "synthetic",
+    "name": "合成路口",
+    "frame_size": [640, 480],
     "signals": [{"id": "main", "lamps": {"red": [560, 20, 48, 48], "green": [560, 88, 48, 48]}}],
     "stop_lines": [{"id": "stop-1", "points": [[0, 240], [540, 240]], "entering": [0, -1], "signal": "main"}],
     "lanes": [{"id": "through", "polygon": [[40, 100], [520, 100], [520, 460], [40, 460]], "direction": [0, -1]}],
@@ -91,8 +94,13 @@ class BrightBoxDetector:
             if len(xs) == 0:
                 out.append(Detections.empty())
                 continue
-            out.append(Detections(np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float32),
-                                  np.array([0.9], np.float32), np.array(["motorcycle"], object)))
+            out.append(
+                Detections(
+                    np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float32),
+                    np.array([0.9], np.float32),
+                    np.array(["motorcycle"], object),
+                )
+            )
         return out
 
 
@@ -211,12 +219,35 @@ def big(tmp_path_factory) -> dict:
     goods, bads = make_batch(root, 15)
     crossing = write_crossing(root / "synthetic.crossing.yaml")
     db = f"sqlite:///{root / 'db' / 'cw.db'}"
-    argv = [str(root / "cams"), *map(str, bads), "--crossing", str(crossing), "--db", db,
-            "--evidence-dir", str(root / "evidence"), "--workers", "2", "--device", "cpu", "--timezone", "+08:00"]
+    argv = [
+        str(root / "cams"),
+        *map(str, bads),
+        "--crossing",
+        str(crossing),
+        "--db",
+        db,
+        "--evidence-dir",
+        str(root / "evidence"),
+        "--workers",
+        "2",
+        "--device",
+        "cpu",
+        "--timezone",
+        "+08:00",
+    ]
     t0 = time.perf_counter()
     code, out = run_cli(argv)
-    return {"root": root, "goods": goods, "bads": bads, "argv": argv, "db": db, "code": code, "out": out,
-            "wall_s": time.perf_counter() - t0, "crossing": crossing}
+    return {
+        "root": root,
+        "goods": goods,
+        "bads": bads,
+        "argv": argv,
+        "db": db,
+        "code": code,
+        "out": out,
+        "wall_s": time.perf_counter() - t0,
+        "crossing": crossing,
+    }
 
 
 def _engine(db: str):
@@ -245,12 +276,16 @@ def test_a_list_naming_itself_is_refused(tmp_path):
         batch.expand_inputs([tmp_path / "a.txt"])
 
 
-@pytest.mark.parametrize("path,expected", [
-    ("/rec/CAM01_20260301_080000.mp4", "cam01"),
-    ("/rec/north-gate/CAM01_x.mp4", "north"),  # a '/' pattern matches the path, and comes first
-    ("/rec/cam02_20260301.mp4", "any2"),
-    ("/rec/other.mp4", None),
-], ids=["name", "path-first", "second-pattern", "no-match"])
+@pytest.mark.parametrize(
+    "path,expected",
+    [
+        ("/rec/CAM01_20260301_080000.mp4", "cam01"),
+        ("/rec/north-gate/CAM01_x.mp4", "north"),  # a '/' pattern matches the path, and comes first
+        ("/rec/cam02_20260301.mp4", "any2"),
+        ("/rec/other.mp4", None),
+    ],
+    ids=["name", "path-first", "second-pattern", "no-match"],
+)
 def test_crossings_map_first_match_wins(tmp_path, path, expected):
     (tmp_path / "map.yaml").write_text('"*/north-gate/*": n.yaml\nCAM01_*: c1.yaml\n"*2_*": sub/a2.yaml\n')
     cmap = batch.CrossingMap.load(tmp_path / "map.yaml")
@@ -258,12 +293,16 @@ def test_crossings_map_first_match_wins(tmp_path, path, expected):
     assert cmap.crossing_for(Path(path)) == (names[expected] if expected else None)
 
 
-@pytest.mark.parametrize("text,fragment", [
-    ("- a\n- b\n", "expected a mapping"),
-    ("{}\n", "expected a mapping"),
-    ("CAM*: [x]\n", "must both be text"),
-    ("a: [\n", "not valid YAML"),
-], ids=["list", "empty", "non-text", "broken-yaml"])
+@pytest.mark.parametrize(
+    "text,fragment",
+    [
+        ("- a\n- b\n", "expected a mapping"),
+        ("{}\n", "expected a mapping"),
+        ("CAM*: [x]\n", "must both be text"),
+        ("a: [\n", "not valid YAML"),
+    ],
+    ids=["list", "empty", "non-text", "broken-yaml"],
+)
 def test_bad_crossings_map_is_refused(tmp_path, text, fragment):
     (tmp_path / "map.yaml").write_text(text)
     with pytest.raises(batch.BatchError, match=fragment):
@@ -282,23 +321,31 @@ def test_two_versions_of_one_crossing_are_refused(tmp_path):
 CST = timezone(timedelta(hours=8))
 
 
-@pytest.mark.parametrize("fmt,name,expected", [
-    ("%Y%m%d_%H%M%S", "CAM01_20260301_080000.mp4", datetime(2026, 3, 1, 8, 0, 0, tzinfo=CST)),
-    ("%Y%m%d_%H%M%S", "20261231_235959-east.mkv", datetime(2026, 12, 31, 23, 59, 59, tzinfo=CST)),
-    ("%Y-%m-%d %H.%M", "rec 2026-03-01 07.45.mp4", datetime(2026, 3, 1, 7, 45, tzinfo=CST)),
-    ("ch*_%Y%m%d%H%M%S", "ch12_20260301081500.mp4", datetime(2026, 3, 1, 8, 15, tzinfo=CST)),
-    ("%Y%m%d_%H%M%S", "CAM01_20261301_080000.mp4", None),  # month 13: no such date
-    ("%Y%m%d_%H%M%S", "clip.mp4", None),
-], ids=["recorder", "at-start", "separators", "wildcard", "impossible-date", "no-time"])
+@pytest.mark.parametrize(
+    "fmt,name,expected",
+    [
+        ("%Y%m%d_%H%M%S", "CAM01_20260301_080000.mp4", datetime(2026, 3, 1, 8, 0, 0, tzinfo=CST)),
+        ("%Y%m%d_%H%M%S", "20261231_235959-east.mkv", datetime(2026, 12, 31, 23, 59, 59, tzinfo=CST)),
+        ("%Y-%m-%d %H.%M", "rec 2026-03-01 07.45.mp4", datetime(2026, 3, 1, 7, 45, tzinfo=CST)),
+        ("ch*_%Y%m%d%H%M%S", "ch12_20260301081500.mp4", datetime(2026, 3, 1, 8, 15, tzinfo=CST)),
+        ("%Y%m%d_%H%M%S", "CAM01_20261301_080000.mp4", None),  # month 13: no such date
+        ("%Y%m%d_%H%M%S", "clip.mp4", None),
+    ],
+    ids=["recorder", "at-start", "separators", "wildcard", "impossible-date", "no-time"],
+)
 def test_time_pattern_reads_file_names(fmt, name, expected):
     assert batch.TimePattern(fmt, CST).start_of(Path(name)) == expected
 
 
-@pytest.mark.parametrize("fmt,fragment", [
-    ("%Y%m%d", "needs %H %M"),
-    ("%Y%m%d_%H%M%S%q", "only %Y"),
-    ("%Y%m%d_%H%M_%H", "appears twice"),
-], ids=["no-time-of-day", "unknown-field", "twice"])
+@pytest.mark.parametrize(
+    "fmt,fragment",
+    [
+        ("%Y%m%d", "needs %H %M"),
+        ("%Y%m%d_%H%M%S%q", "only %Y"),
+        ("%Y%m%d_%H%M_%H", "appears twice"),
+    ],
+    ids=["no-time-of-day", "unknown-field", "twice"],
+)
 def test_bad_time_patterns_are_refused(fmt, fragment):
     with pytest.raises(batch.BatchError, match=fragment):
         batch.TimePattern(fmt, CST)
@@ -315,12 +362,15 @@ def test_parse_timezone_refuses_unknown_zones():
         batch.parse_timezone("Mars/Olympus")
 
 
-@pytest.mark.parametrize("statuses,code", [
-    (["done", "done"], batch.EXIT_OK),
-    (["done", "failed"], batch.EXIT_PARTIAL),
-    (["done", "cancelled"], batch.EXIT_PARTIAL),
-    (["failed", "failed"], batch.EXIT_FAIL),
-])
+@pytest.mark.parametrize(
+    "statuses,code",
+    [
+        (["done", "done"], batch.EXIT_OK),
+        (["done", "failed"], batch.EXIT_PARTIAL),
+        (["done", "cancelled"], batch.EXIT_PARTIAL),
+        (["failed", "failed"], batch.EXIT_FAIL),
+    ],
+)
 def test_exit_status(statuses, code):
     files = [batch.FileState(Path(f"/v{i}.mp4"), None, None, None, status=s) for i, s in enumerate(statuses)]
     assert batch.exit_status(files) == code
@@ -369,7 +419,9 @@ def test_a_crashing_child_fails_its_video_only():
     assert ex.busy() == 0
 
 
-@pytest.mark.parametrize("code,text", [(-9, "killed by signal 9 (SIGKILL)"), (3, "exit status 3"), (None, "still running")])
+@pytest.mark.parametrize(
+    "code,text", [(-9, "killed by signal 9 (SIGKILL)"), (3, "exit status 3"), (None, "still running")]
+)
 def test_describe_exit(code, text):
     assert describe_exit(code) == text
 
@@ -413,8 +465,9 @@ def test_batch_events_carry_the_file_name_time(big):
 
     engine = _engine(big["db"])
     with engine.connect() as c:
-        rows = c.execute(select(VideoRunRow.video_path, EventRow.occurred_at)
-                         .join(EventRow, EventRow.run_id == VideoRunRow.id)).all()
+        rows = c.execute(
+            select(VideoRunRow.video_path, EventRow.occurred_at).join(EventRow, EventRow.run_id == VideoRunRow.id)
+        ).all()
     engine.dispose()
     for path, occurred in rows:
         minute = int(Path(path).name[3:5])  # CAMxx was recorded xx minutes after 08:00 (+08:00)
@@ -429,8 +482,9 @@ def test_batch_is_recorded_as_a_job_visible_through_the_api(big):
     from service.api.app import create_app
     from service.settings import Settings
 
-    settings = Settings(db_url=big["db"], evidence_dir=big["root"] / "evidence", secret_key="test-secret-" + "x" * 40,
-                        worker=False)
+    settings = Settings(
+        db_url=big["db"], evidence_dir=big["root"] / "evidence", secret_key="test-secret-" + "x" * 40, worker=False
+    )
     app = create_app(settings)
     with TestClient(app) as client:
         with app.state.write_sessionmaker.begin() as s:
@@ -447,7 +501,9 @@ def test_batch_is_recorded_as_a_job_visible_through_the_api(big):
     items = {i["path"]: i for i in detail["items"]}
     assert len(items) == 20
     assert {i["status"] for p, i in items.items() if Path(p) in big["goods"]} == {"done"}
-    assert all(i["progress"] == 1.0 and i["events"] == 1 and i["run_id"] for p, i in items.items() if Path(p) in big["goods"])
+    assert all(
+        i["progress"] == 1.0 and i["events"] == 1 and i["run_id"] for p, i in items.items() if Path(p) in big["goods"]
+    )
     for path, reason in big["bads"].items():
         assert items[str(path.resolve())]["status"] == "failed" and reason in items[str(path.resolve())]["error"]
 
@@ -493,16 +549,37 @@ def test_duplicates_crossings_map_crash_and_orphans(tmp_path):
     from detector.video import file_sha256
 
     cfg = batch.RunConfig(db_url=db, evidence_root=str(ev), device="cpu")
-    stale = ev / batch.run_dir(tmp_path / "west.yaml", file_sha256(tmp_path / "in" / "west_1.mp4"), batch.settings_hash(cfg))
+    stale = ev / batch.run_dir(
+        tmp_path / "west.yaml", file_sha256(tmp_path / "in" / "west_1.mp4"), batch.settings_hash(cfg)
+    )
     (stale / "red_light-7-stop-1").mkdir(parents=True)
     (stale / "red_light-7-stop-1" / "frame_past.jpg").write_bytes(b"stale")
     (stale / "red_light-7-stop-1" / ".clip.mp4.abc.tmp").write_bytes(b"half")
 
-    code, out = run_cli([str(tmp_path / "in"), "--crossings-map", str(tmp_path / "map.yaml"), "--db", db,
-                         "--evidence-dir", str(ev), "--workers", "2", "--device", "cpu", "--time-pattern", ""])
+    code, out = run_cli(
+        [
+            str(tmp_path / "in"),
+            "--crossings-map",
+            str(tmp_path / "map.yaml"),
+            "--db",
+            db,
+            "--evidence-dir",
+            str(ev),
+            "--workers",
+            "2",
+            "--device",
+            "cpu",
+            "--time-pattern",
+            "",
+        ]
+    )
     files = {Path(f["path"]).name: f for f in out["files"]}
     assert code == batch.EXIT_PARTIAL
-    assert (files["east_1.mp4"]["status"], files["east_1.mp4"]["reused"], files["east_1.mp4"]["events"]) == ("done", False, 1)
+    assert (files["east_1.mp4"]["status"], files["east_1.mp4"]["reused"], files["east_1.mp4"]["events"]) == (
+        "done",
+        False,
+        1,
+    )
     assert (files["east_1_copy.mp4"]["status"], files["east_1_copy.mp4"]["reused"]) == ("done", True)
     assert files["east_1_copy.mp4"]["run_id"] == files["east_1.mp4"]["run_id"]
     assert (files["west_1.mp4"]["status"], files["west_1.mp4"]["crossing"]) == ("done", "west")
@@ -518,12 +595,16 @@ def test_duplicates_crossings_map_crash_and_orphans(tmp_path):
     assert not (stale / "red_light-7-stop-1" / ".clip.mp4.abc.tmp").exists()
 
 
-@pytest.mark.parametrize("damage,field", [
-    (lambda root, rel: (root / rel).write_bytes(b"changed"), "damaged"),
-    (lambda root, rel: (root / rel).unlink(), "missing"),
-    (lambda root, rel: (root / rel).with_name("extra.jpg").write_bytes(b"x"), "orphans"),
-    (lambda root, rel: (root / "synthetic" / "loose.jpg").write_bytes(b"x"), "orphans"),
-], ids=["changed-file", "deleted-file", "extra-file", "file-outside-runs"])
+@pytest.mark.parametrize(
+    "damage,field",
+    [
+        (lambda root, rel: (root / rel).write_bytes(b"changed"), "damaged"),
+        (lambda root, rel: (root / rel).unlink(), "missing"),
+        (lambda root, rel: (root / rel).with_name("extra.jpg").write_bytes(b"x"), "orphans"),
+        (lambda root, rel: (root / "synthetic" / "loose.jpg").write_bytes(b"x"), "orphans"),
+    ],
+    ids=["changed-file", "deleted-file", "extra-file", "file-outside-runs"],
+)
 def test_check_evidence_finds_each_kind_of_problem(big, tmp_path, damage, field):
     root = tmp_path / "evidence"
     shutil.copytree(big["root"] / "evidence", root)
@@ -542,15 +623,19 @@ def test_check_evidence_finds_each_kind_of_problem(big, tmp_path, damage, field)
     assert sum(map(len, (check.orphans, check.missing, check.damaged))) == 1
 
 
-@pytest.mark.parametrize("argv,fragment", [
-    (["x.mp4"], "exactly one of --crossing and --crossings-map"),
-    ([], "no inputs"),
-    (["{empty}", "--crossing", "{crossing}"], "no video files among the inputs"),
-    (["x.mp4", "--crossing", "{crossing}", "--start-time", "2026-03-01T08:00:00"], "needs a UTC offset"),
-    (["x.mp4", "--crossing", "{crossing}", "--time-pattern", "%Y"], "--time-pattern"),
-    (["x.mp4", "--crossing", "{crossing}", "--workers", "0"], "--workers must be at least 1"),
-    (["x.mp4", "--crossing", "{tmp}/nope.yaml"], "nope.yaml"),
-], ids=["no-crossing", "no-inputs", "empty-folder", "naive-start", "bad-pattern", "zero-workers", "missing-crossing"])
+@pytest.mark.parametrize(
+    "argv,fragment",
+    [
+        (["x.mp4"], "exactly one of --crossing and --crossings-map"),
+        ([], "no inputs"),
+        (["{empty}", "--crossing", "{crossing}"], "no video files among the inputs"),
+        (["x.mp4", "--crossing", "{crossing}", "--start-time", "2026-03-01T08:00:00"], "needs a UTC offset"),
+        (["x.mp4", "--crossing", "{crossing}", "--time-pattern", "%Y"], "--time-pattern"),
+        (["x.mp4", "--crossing", "{crossing}", "--workers", "0"], "--workers must be at least 1"),
+        (["x.mp4", "--crossing", "{tmp}/nope.yaml"], "nope.yaml"),
+    ],
+    ids=["no-crossing", "no-inputs", "empty-folder", "naive-start", "bad-pattern", "zero-workers", "missing-crossing"],
+)
 def test_usage_errors_exit_2_with_one_line(tmp_path, capsys, argv, fragment):
     (tmp_path / "empty").mkdir()
     crossing = write_crossing(tmp_path / "c.yaml")
@@ -567,7 +652,9 @@ def test_progress_display(tty):
     files = [batch.FileState(Path(f"/v/CAM0{i}.mp4"), None, "x", None) for i in range(3)]
     tally = batch.Tally(total=3)
     stream = io.StringIO()
-    display = batch.TerminalDisplay(files, tally, stream, 2) if tty else batch.LogDisplay(files, tally, stream, every_s=0)
+    display = (
+        batch.TerminalDisplay(files, tally, stream, 2) if tty else batch.LogDisplay(files, tally, stream, every_s=0)
+    )
     first, bad = files[0], files[1]
     first.status, first.duration_s = "running", 1800.0
     display.started(first)
@@ -621,9 +708,26 @@ def test_progress_shows_in_the_job_and_a_cancel_through_the_api_stops_the_batch(
     crossing = write_crossing(tmp_path / "c.yaml")
     db, ev = f"sqlite:///{tmp_path / 'cw.db'}", tmp_path / "evidence"
     result: dict[str, int] = {}
-    runner = threading.Thread(target=lambda: result.update(code=batch_cli.main(
-        [str(tmp_path / "in"), "--crossing", str(crossing), "--db", db, "--evidence-dir", str(ev), "--workers", "1",
-         "--device", "cpu"], worker_init=install_slow_scripted_detector)))
+    runner = threading.Thread(
+        target=lambda: result.update(
+            code=batch_cli.main(
+                [
+                    str(tmp_path / "in"),
+                    "--crossing",
+                    str(crossing),
+                    "--db",
+                    db,
+                    "--evidence-dir",
+                    str(ev),
+                    "--workers",
+                    "1",
+                    "--device",
+                    "cpu",
+                ],
+                worker_init=install_slow_scripted_detector,
+            )
+        )
+    )
     runner.start()
     seen: list[tuple[str, float]] = []
     try:

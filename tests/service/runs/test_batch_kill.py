@@ -6,6 +6,7 @@ functions, with the pixel detector of test_batch and 3 kills instead of 10).
 Run as a script, this file is that runner: `python tests/test_batch_kill.py BATCH-ARGS...` is
 `crosswatch batch BATCH-ARGS...` with the pixel detector in every worker.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -50,9 +51,19 @@ def test_sigkill_at_random_points_then_restart_gives_one_clean_run(tmp_path):
     crossing = tb.write_crossing(tmp_path / "synthetic.crossing.yaml")
     seed = int(os.environ.get(SEED_ENV) or random.SystemRandom().randrange(1 << 30))
     lines: list[str] = []
-    report = kr.kill_restart([sys.executable, __file__], [str(tmp_path / "in")], ["--crossing", str(crossing)],
-                             tmp_path, kills=KILLS, rng=random.Random(seed), min_s=1.0, max_s=None, max_share=0.34,
-                             extra=["--workers", "2", "--device", "cpu", "--timezone", "+08:00"], say=lines.append)
+    report = kr.kill_restart(
+        [sys.executable, __file__],
+        [str(tmp_path / "in")],
+        ["--crossing", str(crossing)],
+        tmp_path,
+        kills=KILLS,
+        rng=random.Random(seed),
+        min_s=1.0,
+        max_s=None,
+        max_share=0.34,
+        extra=["--workers", "2", "--device", "cpu", "--timezone", "+08:00"],
+        say=lines.append,
+    )
     why = f"seed {seed} ({SEED_ENV}={seed} replays it): " + "; ".join(lines + report.differences + report.evidence)
     assert report.reference_exit == 3, why  # the two bad files
     assert report.kills == KILLS, why
@@ -92,9 +103,26 @@ def test_sigterm_stops_the_batch_and_leaves_a_clean_state(tmp_path):
         tb.make_clip(tmp_path / "in" / f"v{i}.mp4", 50 + 10 * i)
     crossing = tb.write_crossing(tmp_path / "c.yaml")
     db = f"sqlite:///{tmp_path / 'cw.db'}"
-    proc = subprocess.Popen([sys.executable, __file__, str(tmp_path / "in"), "--crossing", str(crossing), "--db", db,
-                             "--evidence-dir", str(tmp_path / "evidence"), "--workers", "1", "--device", "cpu"],
-                            env={**os.environ, SLOW_ENV: "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            str(tmp_path / "in"),
+            "--crossing",
+            str(crossing),
+            "--db",
+            db,
+            "--evidence-dir",
+            str(tmp_path / "evidence"),
+            "--workers",
+            "1",
+            "--device",
+            "cpu",
+        ],
+        env={**os.environ, SLOW_ENV: "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         engine = tb._engine(db)
         deadline, running = time.monotonic() + 60, []
@@ -103,8 +131,9 @@ def test_sigterm_stops_the_batch_and_leaves_a_clean_state(tmp_path):
             time.sleep(0.2)
             try:
                 with engine.connect() as c:
-                    running = c.execute(select(JobItemRow.id).where(JobItemRow.status == "running",
-                                                                    JobItemRow.progress > 0)).all()  # mid-video
+                    running = c.execute(
+                        select(JobItemRow.id).where(JobItemRow.status == "running", JobItemRow.progress > 0)
+                    ).all()  # mid-video
             except OperationalError:  # tables not there yet
                 pass
         proc.send_signal(signal.SIGTERM)
@@ -133,5 +162,7 @@ if __name__ == "__main__":  # the batch runner with the pixel detector (see the 
 
     from service.cli import batch as batch_cli
 
-    init = test_batch.install_slow_scripted_detector if os.environ.get(SLOW_ENV) else test_batch.install_scripted_detector
+    init = (
+        test_batch.install_slow_scripted_detector if os.environ.get(SLOW_ENV) else test_batch.install_scripted_detector
+    )
     sys.exit(batch_cli.main(sys.argv[1:], worker_init=init))

@@ -2,6 +2,7 @@
 counts and evidence as the local process pool. The Ray run writes to PostgreSQL when
 CROSSWATCH_TEST_PG_URL is set (as a cluster would: every node reaches one database), else SQLite.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -66,8 +67,17 @@ def test_ray_executor_gives_the_same_events_as_the_local_pool(tmp_path, monkeypa
     goods = [tb.make_clip(tmp_path / "in" / f"CAM{i:02d}_20260301_08{i:02d}00.mp4", 45 + 11 * i) for i in range(3)]
     bad, reason = tb.bad_zero_bytes(tmp_path / "in")
     crossing = tb.write_crossing(tmp_path / "synthetic.crossing.yaml")
-    common = [str(tmp_path / "in"), "--crossing", str(crossing), "--workers", "2", "--device", "cpu",
-              "--timezone", "+08:00"]
+    common = [
+        str(tmp_path / "in"),
+        "--crossing",
+        str(crossing),
+        "--workers",
+        "2",
+        "--device",
+        "cpu",
+        "--timezone",
+        "+08:00",
+    ]
     local_db = f"sqlite:///{tmp_path / 'local.db'}"
     code, local = tb.run_cli([*common, "--db", local_db, "--evidence-dir", str(tmp_path / "ev-local")])
     assert code == 3

@@ -1,5 +1,6 @@
 """`ProcessRequest`: the run key and evidence-folder rule in one place, the defaults it fills in,
 and the start-time option's one-line errors."""
+
 from __future__ import annotations
 
 import sys
@@ -21,8 +22,14 @@ CROSSING = ROOT / "sample_videos" / "vn_rear_stopline.crossing.yaml"
 
 
 def _request(tmp_path: Path, **changes) -> ProcessRequest:
-    return ProcessRequest.build(tmp_path / "clip.mp4", CROSSING, db_url=f"sqlite:///{tmp_path / 'x.db'}",
-                                model="yolo11n-openvino-int8", device="cpu", **changes)
+    return ProcessRequest.build(
+        tmp_path / "clip.mp4",
+        CROSSING,
+        db_url=f"sqlite:///{tmp_path / 'x.db'}",
+        model="yolo11n-openvino-int8",
+        device="cpu",
+        **changes,
+    )
 
 
 def test_run_key_names_the_evidence_folder(tmp_path):
@@ -40,8 +47,12 @@ def test_every_setting_and_the_signal_plan_change_the_key(tmp_path):
     base = _request(tmp_path)
     plan = tmp_path / "plan.yaml"
     plan.write_text("- {t: 0, state: red}\n", encoding="utf-8")
-    others = [base.with_(detect_fps=0.0), base.with_(imgsz=960), base.with_(model="yolo11s"),
-              base.with_(signal_plan=plan)]
+    others = [
+        base.with_(detect_fps=0.0),
+        base.with_(imgsz=960),
+        base.with_(model="yolo11s"),
+        base.with_(signal_plan=plan),
+    ]
     hashes = {r.settings_hash() for r in [base, *others]}
     assert len(hashes) == 5
     assert base.with_(db_url="sqlite:///elsewhere.db").settings_hash() == base.settings_hash()  # not a setting
@@ -57,10 +68,13 @@ def test_defaults_are_filled_in(tmp_path, monkeypatch):
     assert evidence_root(tmp_path / "opt", "sqlite:///x.db") == (tmp_path / "opt").resolve()
 
 
-@pytest.mark.parametrize("text,message", [
-    ("yesterday", "not an ISO 8601 date-time"),
-    ("2026-03-01T08:00:00", "needs a UTC offset"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("yesterday", "not an ISO 8601 date-time"),
+        ("2026-03-01T08:00:00", "needs a UTC offset"),
+    ],
+)
 def test_start_time_errors_are_one_line(text, message):
     with pytest.raises(UserError, match=message):
         parse_start(text)

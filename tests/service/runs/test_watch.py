@@ -8,6 +8,7 @@ stream_server.py): an RTSP relay fed by FFmpeg (cut = kill it, stall = SIGSTOP i
 one-client HTTP MPEG-TS server, and a file another process writes as it goes. The last test runs
 the real model on the first 8 s of the vn_rear_stopline sample (skipped without `make assets`).
 """
+
 from __future__ import annotations
 
 import json
@@ -65,8 +66,10 @@ from service.repository import Repository, hash_settings  # noqa: E402
 from service.runs.watch import Watcher, WatchOptions  # noqa: E402
 
 FFMPEG = shutil.which("ffmpeg")
-needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="needs the ffmpeg program as a stream server: "
-                                  "apt-get install ffmpeg (scripts/system_packages.sh)")
+needs_ffmpeg = pytest.mark.skipif(
+    FFMPEG is None,
+    reason="needs the ffmpeg program as a stream server: apt-get install ffmpeg (scripts/system_packages.sh)",
+)
 try:
     find_cjk_font()
     NO_FONT = None
@@ -82,12 +85,18 @@ LINE_Y = 120
 RED_LAMP = (284, 8, 24, 24)
 CROSS_T = 0.3 + (250 - LINE_Y) / 80  # 1.925 s: the rider's bottom edge reaches the stop line
 
-CROSSING = parse_crossing({
-    "id": "synthetic-live", "name": "合成路口 synthetic", "frame_size": [W, H],
-    "signals": [{"id": "main", "lamps": {"red": list(RED_LAMP), "green": [284, 40, 24, 24]}}],
-    "stop_lines": [{"id": "stop-1", "points": [[10, LINE_Y], [270, LINE_Y]], "entering": [0, -1], "signal": "main"}],
-    "lanes": [{"id": "through", "polygon": [[20, 10], [270, 10], [270, 235], [20, 235]], "direction": [0, -1]}],
-})
+CROSSING = parse_crossing(
+    {
+        "id": "synthetic-live",
+        "name": "合成路口 synthetic",
+        "frame_size": [W, H],
+        "signals": [{"id": "main", "lamps": {"red": list(RED_LAMP), "green": [284, 40, 24, 24]}}],
+        "stop_lines": [
+            {"id": "stop-1", "points": [[10, LINE_Y], [270, LINE_Y]], "entering": [0, -1], "signal": "main"}
+        ],
+        "lanes": [{"id": "through", "polygon": [[20, 10], [270, 10], [270, 235], [20, 235]], "direction": [0, -1]}],
+    }
+)
 
 
 def rider_box(t: float) -> tuple[float, float, float, float] | None:
@@ -103,15 +112,15 @@ def rider_box(t: float) -> tuple[float, float, float, float] | None:
 def paint(i: int) -> np.ndarray:
     img = np.full((H, W, 3), 70 + (i % 5) * 4, np.uint8)
     x, y, bw, bh = RED_LAMP
-    img[y:y + bh, x:x + bw] = (40, 40, 250)  # BGR: lit red
+    img[y : y + bh, x : x + bw] = (40, 40, 250)  # BGR: lit red
     img[40:64, 284:308] = (60, 60, 60)  # dark green lamp
-    img[LINE_Y - 1:LINE_Y + 1, 10:270] = 230
+    img[LINE_Y - 1 : LINE_Y + 1, 10:270] = 230
     box = rider_box(i / FPS)
     if box is not None:
-        img[int(box[1]):int(box[3]), int(box[0]):int(box[2])] = (30, 200, 240)
+        img[int(box[1]) : int(box[3]), int(box[0]) : int(box[2])] = (30, 200, 240)
     for b in range(BITS):
         x1 = 4 + BLOCK * b
-        img[H - 4 - BLOCK:H - 4, x1:x1 + BLOCK] = 255 if (i >> b) & 1 else 0
+        img[H - 4 - BLOCK : H - 4, x1 : x1 + BLOCK] = 255 if (i >> b) & 1 else 0
     return img
 
 
@@ -119,7 +128,7 @@ def read_code(img: np.ndarray) -> int:
     k = 0
     for b in range(BITS):
         x1 = 4 + BLOCK * b
-        if img[H - BLOCK:H - 8, x1 + 4:x1 + BLOCK - 4].mean() > 128:
+        if img[H - BLOCK : H - 8, x1 + 4 : x1 + BLOCK - 4].mean() > 128:
             k |= 1 << b
     return k
 
@@ -138,8 +147,13 @@ class LoopDetector:
             with self.lock:
                 self.seen.append(k)
             box = rider_box(k / FPS)
-            out.append(Detections.empty() if box is None else
-                       Detections(np.array([box], np.float32), np.array([0.9], np.float32), np.array(["motorcycle"], object)))
+            out.append(
+                Detections.empty()
+                if box is None
+                else Detections(
+                    np.array([box], np.float32), np.array([0.9], np.float32), np.array(["motorcycle"], object)
+                )
+            )
         return out
 
     def full_crossings(self) -> int:
@@ -204,26 +218,51 @@ class Recorded:
 class WatchRun:
     """A Watcher on `source` in a thread, with a fresh SQLite database and evidence folder."""
 
-    def __init__(self, tmp: Path, source: LiveSource, *, stall_s: float = 2.0, pts_anchor: bool = False,
-                 run_start: datetime | None = None, detector=None, recorder: EvidenceRecorder | None = None):
+    def __init__(
+        self,
+        tmp: Path,
+        source: LiveSource,
+        *,
+        stall_s: float = 2.0,
+        pts_anchor: bool = False,
+        run_start: datetime | None = None,
+        detector=None,
+        recorder: EvidenceRecorder | None = None,
+    ):
         self.engine = make_engine(f"sqlite:///{tmp / 'live.db'}")
         upgrade(self.engine)
         self.repo = Repository(self.engine)
         version = self.repo.upsert_crossing(CROSSING, "synthetic")
         settings = PipelineSettings(model="scripted")
         self.run_start = run_start or datetime.now(UTC)
-        self.run_id = self.repo.start_run(video_path=source.display, video_sha256="f" * 64,
-                                          crossing_version_id=version.version_id, model="scripted",
-                                          settings=settings.as_dict(), settings_hash=hash_settings(settings.as_dict()),
-                                          start_time=self.run_start)
+        self.run_id = self.repo.start_run(
+            video_path=source.display,
+            video_sha256="f" * 64,
+            crossing_version_id=version.version_id,
+            model="scripted",
+            settings=settings.as_dict(),
+            settings_hash=hash_settings(settings.as_dict()),
+            start_time=self.run_start,
+        )
         self.evidence = tmp / "evidence"
         recorder = recorder or EvidenceRecorder(self.evidence, CROSSING.name, start_time=self.run_start)
         self.detector = detector or LoopDetector()
         self.emitted = Recorded()
-        self.watcher = Watcher(source, CROSSING, lambda size: self.detector, settings, self.repo, self.run_id, recorder,
-                               run_start=self.run_start, rel_root="live", evidence_root=self.evidence,
-                               emit=self.emitted, options=WatchOptions(stall_s=stall_s, heartbeat_s=3600),
-                               pts_anchor=pts_anchor)
+        self.watcher = Watcher(
+            source,
+            CROSSING,
+            lambda size: self.detector,
+            settings,
+            self.repo,
+            self.run_id,
+            recorder,
+            run_start=self.run_start,
+            rel_root="live",
+            evidence_root=self.evidence,
+            emit=self.emitted,
+            options=WatchOptions(stall_s=stall_s, heartbeat_s=3600),
+            pts_anchor=pts_anchor,
+        )
         self.summary: dict | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -333,8 +372,11 @@ def test_ring_frames_decode_a_window_across_segments(loop_ts):
         tb, start = s.time_base, s.start_time
         a = Segment(1, fmt, SegmentClock(0.0, start, tb))
         b = Segment(2, fmt, SegmentClock(100.0, start + int(6 / tb), tb))  # from 6 s on: a gap of 94 s
-        packets = [BufferedPacket(a if p.pts < start + int(6 / tb) else b, 0.0, p.pts, p.dts, p.is_keyframe, bytes(p))
-                   for p in c.demux(s) if p.size]
+        packets = [
+            BufferedPacket(a if p.pts < start + int(6 / tb) else b, 0.0, p.pts, p.dts, p.is_keyframe, bytes(p))
+            for p in c.demux(s)
+            if p.size
+        ]
     frames = list(RingFrames(packets).frames(0.0, 1000.0))
     times = [round(t, 3) for t, _ in frames]
     assert len(frames) == 3 * N  # every frame, both segments
@@ -394,8 +436,10 @@ def test_watchdog_fires_once_stall_s_after_the_last_packet(beats_at, checks_at, 
     ("packets", "expected"),
     [
         # RTSP: the first keyframe has no timestamps; the B-frames after it are shown first
-        ([(None, None), (12000, None), (6000, None), (3000, 3000), (9000, 6000), (24000, 9000)],
-         [(0, 0), (12000, 12000), (6000, 6000), (3000, 3000), (9000, 6000), (24000, 9000)]),
+        (
+            [(None, None), (12000, None), (6000, None), (3000, 3000), (9000, 6000), (24000, 9000)],
+            [(0, 0), (12000, 12000), (6000, 6000), (3000, 3000), (9000, 6000), (24000, 9000)],
+        ),
         ([(0, 0), (None, None), (6000, 6000)], [(0, 0), (3000, 3000), (6000, 6000)]),  # a gap mid-stream
         ([(None, None), (9000, 9000)], [(6000, 6000), (9000, 9000)]),  # ended during the look-ahead
         ([(None, None), (None, None)], [(-6000, -6000), (-3000, -3000)]),
@@ -412,8 +456,10 @@ def test_fill_timestamps(packets, expected):
     ("arrivals", "expected"),
     [
         # probing delivered the first 1 s (30 packets) at once at t = 5.1, then real time (+0.05 s)
-        ([(k, 5.1) for k in range(30)] + [(k, 4.05 + k / 30) for k in range(30, 120)],
-         [4.05 + k / 30 for k in range(120)]),
+        (
+            [(k, 5.1) for k in range(30)] + [(k, 4.05 + k / 30) for k in range(30, 120)],
+            [4.05 + k / 30 for k in range(120)],
+        ),
         # a steady stream keeps its times
         ([(k, 1.0 + k / 30) for k in range(90)], [1.0 + k / 30 for k in range(90)]),
         # a connection that ended while settling
@@ -519,14 +565,24 @@ def test_processor_writes_an_event_in_flight_when_the_stream_is_cut(loop_ts):
     clock = [0.0]
     CUT_T = CROSS_T + 1.4  # decided ~0.6 s after the crossing; the decoder holds a few frames back
     writer, stats = WindowOnly(), LiveStats()
-    proc = LiveProcessor(CROSSING, lambda size: LoopDetector(), PipelineSettings(model="scripted"), PacketRing(),
-                         writer, stats, lambda *a, **k: None, lambda: clock[0], signal_box=lambda c, sid: None)
+    proc = LiveProcessor(
+        CROSSING,
+        lambda size: LoopDetector(),
+        PipelineSettings(model="scripted"),
+        PacketRing(),
+        writer,
+        stats,
+        lambda *a, **k: None,
+        lambda: clock[0],
+        signal_box=lambda c, sid: None,
+    )
     with av.open(str(loop_ts)) as c:
         s = c.streams.video[0]
         fmt = StreamFormat(s.codec_context.name, None, W, H, Fraction(FPS))
         seg = Segment(1, fmt, SegmentClock(0.0, s.start_time, s.time_base))
-        packets = [BufferedPacket(seg, seg.clock.t(p.pts), p.pts, p.dts, p.is_keyframe, bytes(p))
-                   for p in c.demux(s) if p.size]
+        packets = [
+            BufferedPacket(seg, seg.clock.t(p.pts), p.pts, p.dts, p.is_keyframe, bytes(p)) for p in c.demux(s) if p.size
+        ]
     proc.handle(SegmentStart(seg, "connected"))
     for p in packets:
         if p.t > CUT_T:  # the cut
@@ -561,10 +617,14 @@ def _feed(proc: LiveProcessor, path: Path) -> None:
     with av.open(str(path)) as c:
         s = c.streams.video[0]
         ctx = s.codec_context
-        seg = Segment(1, StreamFormat(ctx.name, None, ctx.width, ctx.height, Fraction(FPS)),
-                      SegmentClock(0.0, s.start_time, s.time_base))
-        packets = [BufferedPacket(seg, seg.clock.t(p.pts), p.pts, p.dts, p.is_keyframe, bytes(p))
-                   for p in c.demux(s) if p.size]
+        seg = Segment(
+            1,
+            StreamFormat(ctx.name, None, ctx.width, ctx.height, Fraction(FPS)),
+            SegmentClock(0.0, s.start_time, s.time_base),
+        )
+        packets = [
+            BufferedPacket(seg, seg.clock.t(p.pts), p.pts, p.dts, p.is_keyframe, bytes(p)) for p in c.demux(s) if p.size
+        ]
     proc.handle(SegmentStart(seg, "connected"))
     for p in packets:
         proc.handle(p)
@@ -601,16 +661,26 @@ def test_processor_detects_at_the_crossing_working_size_like_the_file_pipeline(t
     detector, writer = PlannedLoopDetector(), WindowOnly()
     released: list = []
     writer.submit_event = lambda pending, packets: released.append(pending)  # type: ignore[method-assign]
-    proc = LiveProcessor(CROSSING, lambda size: detector, PipelineSettings(model="scripted"), PacketRing(),
-                         writer, LiveStats(), lambda *a, **k: None, lambda: 0.0, signal_box=lambda c, sid: c.frame_size)
+    proc = LiveProcessor(
+        CROSSING,
+        lambda size: detector,
+        PipelineSettings(model="scripted"),
+        PacketRing(),
+        writer,
+        LiveStats(),
+        lambda *a, **k: None,
+        lambda: 0.0,
+        signal_box=lambda c, sid: c.frame_size,
+    )
     _feed(proc, big)
     proc.close()
 
     plan = plan_detection(CROSSING)
     assert detector.plans and set(detector.plans) == {(tuple(plan.roi), tuple(tuple(t) for t in plan.tiles))}
     assert detector.shapes == {(H, W, 3)}  # the working size, never the stream's 640 x 480
-    assert [(round(p.event.t, 3), [round(v, 1) for v in p.event.box]) for p in released] == \
-        [(round(e.t, 3), [round(v, 1) for v in e.box]) for e in reference.events]
+    assert [(round(p.event.t, 3), [round(v, 1) for v in p.event.box]) for p in released] == [
+        (round(e.t, 3), [round(v, 1) for v in e.box]) for e in reference.events
+    ]
     for p in released:  # the rider is at x 140-160 in the working picture: 280-320 in the stream's
         assert p.event.box[0] == pytest.approx(280, abs=2) and p.event.box[2] == pytest.approx(320, abs=2)
         assert all(b[2] == pytest.approx(320, abs=2) for _, b in p.event.path)
@@ -637,8 +707,17 @@ def test_processor_drops_an_event_whose_path_switches_road_user(loop_ts):
     emitted, writer, stats = Recorded(), WindowOnly(), LiveStats()
     reference = Pipeline(CROSSING, SwitchingDetector(), PipelineSettings(model="scripted")).run(loop_ts)
     assert reference.events == [] and len(reference.dropped) == 3
-    proc = LiveProcessor(CROSSING, lambda size: SwitchingDetector(), PipelineSettings(model="scripted"), PacketRing(),
-                         writer, stats, emitted, lambda: 0.0, signal_box=lambda c, sid: None)
+    proc = LiveProcessor(
+        CROSSING,
+        lambda size: SwitchingDetector(),
+        PipelineSettings(model="scripted"),
+        PacketRing(),
+        writer,
+        stats,
+        emitted,
+        lambda: 0.0,
+        signal_box=lambda c, sid: None,
+    )
     _feed(proc, loop_ts)
     proc.close()
     assert writer.events == [] and stats.dropped_events == 3
@@ -652,8 +731,7 @@ def test_processor_drops_an_event_whose_path_switches_road_user(loop_ts):
 def test_rtsp_cut_and_stall_reconnect_without_losing_or_doubling_events(tmp_path, loop_mp4):
     from stream_server import RtspServer
 
-    with RtspServer(loop_mp4, tmp_path) as srv, \
-            WatchRun(tmp_path, parse_source(srv.url, False), stall_s=2.0) as run:
+    with RtspServer(loop_mp4, tmp_path) as srv, WatchRun(tmp_path, parse_source(srv.url, False), stall_s=2.0) as run:
         stats = run.watcher.stats
         wait_for("frames", lambda: stats.frames > FPS, 15)
 
@@ -671,8 +749,11 @@ def test_rtsp_cut_and_stall_reconnect_without_losing_or_doubling_events(tmp_path
 
         wait_for("the third connection's video", lambda: len(run.emitted.kinds("segment")) == 3, 10)
         seg_t0 = [f["t"] for _, f in run.emitted.kinds("segment")]
-        wait_for("an event 3.5 s into the last connection, stored while running",
-                 lambda: any(e.t >= seg_t0[-1] + 3.6 for e in run.events()), 25)
+        wait_for(
+            "an event 3.5 s into the last connection, stored while running",
+            lambda: any(e.t >= seg_t0[-1] + 3.6 for e in run.events()),
+            25,
+        )
         assert run.thread.is_alive()
         # stop between crossings (clip time 3.0-3.6 s), so no crossing is cut in half by the stop
         wait_for("a quiet moment", lambda: 3.0 <= (time.time() - srv.feeder_started) % LOOP_S <= 3.6, 5, every=0.01)
@@ -702,8 +783,15 @@ def test_rtsp_cut_and_stall_reconnect_without_losing_or_doubling_events(tmp_path
     # keeps earlier connections too: the seconds before a short cut are in the clip, then the gap)
     lengths = []
     for e in events:
-        assert {f.kind for f in e.evidence} == {"frame_before", "frame_past", "frame_junction", "closeup", "signal",
-                                                "composite", "clip"}
+        assert {f.kind for f in e.evidence} == {
+            "frame_before",
+            "frame_past",
+            "frame_junction",
+            "closeup",
+            "signal",
+            "composite",
+            "clip",
+        }
         clip = run.evidence / next(f.relpath for f in e.evidence if f.kind == "clip")
         began = max(t0 for t0 in seg_t0 if t0 <= e.t)
         assert e.t - 3.5 - 0.1 <= clip_start(clip) <= max(e.t - 3.5, began) + 0.1
@@ -723,8 +811,7 @@ def test_rtsp_cut_and_stall_reconnect_without_losing_or_doubling_events(tmp_path
 def test_http_stream_reconnects_after_the_server_is_cut(tmp_path, loop_mp4):
     from stream_server import HttpTsServer
 
-    with HttpTsServer(loop_mp4, tmp_path) as srv, \
-            WatchRun(tmp_path, parse_source(srv.url, False), stall_s=2.0) as run:
+    with HttpTsServer(loop_mp4, tmp_path) as srv, WatchRun(tmp_path, parse_source(srv.url, False), stall_s=2.0) as run:
         stats = run.watcher.stats
         wait_for("frames", lambda: stats.frames > FPS, 15)
         srv.cut()
@@ -780,15 +867,26 @@ def test_followed_file_paused_by_its_writer_gives_the_file_runs_events(tmp_path,
 
 
 PLATE_MODELS = ROOT / "assets" / "models" / "plates"
-needs_plate_models = pytest.mark.skipif(not (PLATE_MODELS / "y5fu_640x_sim.onnx").is_file(),
-                                        reason="plate models missing: run `make assets`")
+needs_plate_models = pytest.mark.skipif(
+    not (PLATE_MODELS / "y5fu_640x_sim.onnx").is_file(), reason="plate models missing: run `make assets`"
+)
 
 
 def _watch_request(tmp: Path, source: LiveSource, start: datetime | None):
     from service.runs.watch import WatchRequest
 
-    return WatchRequest(source, tmp / "synthetic.crossing.yaml", f"sqlite:///{tmp / 'live.db'}", tmp / "evidence",
-                        "scripted", "cpu", 640, 10.0, follow=source.kind == "file", start_time=start)
+    return WatchRequest(
+        source,
+        tmp / "synthetic.crossing.yaml",
+        f"sqlite:///{tmp / 'live.db'}",
+        tmp / "evidence",
+        "scripted",
+        "cpu",
+        640,
+        10.0,
+        follow=source.kind == "file",
+        start_time=start,
+    )
 
 
 @needs_font
@@ -861,9 +959,21 @@ def test_watch_refuses_to_start_with_a_changed_plate_model(tmp_path, monkeypatch
         pytest.skip(f"model missing: {e}")
     monkeypatch.setenv("CROSSWATCH_ASSETS_DIR", str(root))
     db = tmp_path / "cw.db"
-    rc = main(["watch", str(tmp_path / "cam.ts"), "--follow", "--crossing",
-               str(ROOT / "sample_videos" / "vn_rear_stopline.crossing.yaml"), "--model", str(model),
-               "--db", f"sqlite:///{db}", "--duration", "5"])
+    rc = main(
+        [
+            "watch",
+            str(tmp_path / "cam.ts"),
+            "--follow",
+            "--crossing",
+            str(ROOT / "sample_videos" / "vn_rear_stopline.crossing.yaml"),
+            "--model",
+            str(model),
+            "--db",
+            f"sqlite:///{db}",
+            "--duration",
+            "5",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and len(err) == 1, err
     assert "y5fu_320x_sim.onnx does not match its SHA-256" in err[0] and "make assets" in err[0]
@@ -890,18 +1000,41 @@ def test_watch_command_stores_real_events_while_running(tmp_path):
     except Exception as e:
         pytest.skip(f"model missing: {e}")
     ts = tmp_path / "vn8.ts"
-    subprocess.run([FFMPEG, "-v", "error", "-i", str(VN_CLIP), "-t", "8", "-an", "-c", "copy", "-f", "mpegts", str(ts)],
-                   check=True, timeout=60)
+    subprocess.run(
+        [FFMPEG, "-v", "error", "-i", str(VN_CLIP), "-t", "8", "-an", "-c", "copy", "-f", "mpegts", str(ts)],
+        check=True,
+        timeout=60,
+    )
     dst = tmp_path / "vn-growing.ts"
     writer = GrowingFile(ts, dst, chunk=64 * 1024, every_s=0.05).start()
     db = tmp_path / "watch.db"
     env = {**os.environ, "YOLO_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     wait_for("the file", dst.exists, 10)
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "watch", str(dst), "--follow",
-                             "--crossing", str(ROOT / "sample_videos" / "vn_rear_stopline.crossing.yaml"),
-                             "--db", f"sqlite:///{db}", "--start-time", "2026-03-01T08:00:00+08:00",
-                             "--stall-s", "3", "--json"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "watch",
+            str(dst),
+            "--follow",
+            "--crossing",
+            str(ROOT / "sample_videos" / "vn_rear_stopline.crossing.yaml"),
+            "--db",
+            f"sqlite:///{db}",
+            "--start-time",
+            "2026-03-01T08:00:00+08:00",
+            "--stall-s",
+            "3",
+            "--json",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     repo = Repository(make_engine(f"sqlite:///{db}"))
     try:
         wait_for("the database", db.exists, 30)
