@@ -38,11 +38,12 @@ check: setup
 	@empty=$$(mktemp -d); failed=""; \
 	echo "== ruff check";        $(VENV)/bin/ruff check --output-format concise . || failed="$$failed ruff-check"; \
 	echo "== ruff format --check"; $(VENV)/bin/ruff format --check --output-format concise . || failed="$$failed ruff-format"; \
-	echo "== mypy";              $(VENV)/bin/mypy || failed="$$failed mypy"; \
-	echo "== unit tests";        env -u CROSSWATCH_TEST_PG_URL YOLO_OFFLINE=1 CROSSWATCH_ASSETS_DIR=$$empty \
-	  CROSSWATCH_ASSETS_MIRROR=$$empty $(PY) -m pytest -q -m "not needs_assets and not postgres and not slow" \
+	$(VENV)/bin/mypy > $$empty.mypy 2>&1 & mypy_pid=$$!; \
+	echo "== unit tests (mypy runs beside them)"; env -u CROSSWATCH_TEST_PG_URL YOLO_OFFLINE=1 CROSSWATCH_ASSETS_DIR=$$empty \
+	  CROSSWATCH_ASSETS_MIRROR=$$empty $(PY) -m pytest -q -p no:cacheprovider -m "not needs_assets and not postgres and not slow" \
 	  || failed="$$failed tests"; \
-	rm -rf "$$empty"; \
+	echo "== mypy"; wait $$mypy_pid || failed="$$failed mypy"; cat $$empty.mypy; \
+	rm -rf "$$empty" "$$empty.mypy"; \
 	if [ -n "$$failed" ]; then echo "make check failed:$$failed"; exit 1; fi; echo "make check passed"
 
 # `make check` first, then the whole test suite, against SQLite and a throwaway PostgreSQL server started here.

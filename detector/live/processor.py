@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import av
 import av.error
@@ -106,7 +106,7 @@ class LiveProcessor:
         elif isinstance(item, SegmentStart):
             self._end_segment()
             self.segment, self.waiting_for_key = item.segment, True
-            self.decoder = cast(VideoCodecContext, item.segment.fmt.decoder())
+            self.decoder = item.segment.fmt.decoder()
             self.connected = True
             self.emit("segment", segment=item.segment.index, reason=item.reason, t=round(item.segment.clock.t0, 3))
         elif isinstance(item, StreamGap):

@@ -128,13 +128,13 @@ def measure_config(
     totals: dict[tuple[str, str], dict[str, PR]] = {}
     sizes = {c: {name: [0, 0] for name, _, _ in SIZE_BUCKETS} for c in ROAD_CLASSES}
     for sample, det in zip(samples, raw):
-        for key, d in variants(det, conf, track_high).items():
+        for key, dets in variants(det, conf, track_high).items():
             acc = totals.setdefault(key, {c: PR() for c in ROAD_CLASSES})
-            for c, pr in evaluate_image(sample.labels, d, ROAD_CLASSES, iou_thr).items():
+            for c, pr in evaluate_image(sample.labels, dets, ROAD_CLASSES, iou_thr).items():
                 acc[c] = acc[c] + pr
             if key == (f"{conf:g}", "merged"):
                 for c in ROAD_CLASSES:
-                    for b, (f, n) in recall_by_size(sample.labels, d, c, iou_thr).items():
+                    for b, (f, n) in recall_by_size(sample.labels, dets, c, iou_thr).items():
                         sizes[c][b][0] += f
                         sizes[c][b][1] += n
     for (mode, post), per_class in totals.items():

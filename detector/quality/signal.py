@@ -125,11 +125,13 @@ def _confusion(truth: list[str], pred: list[str]) -> dict:
 
 
 def measure_signal(
-    samples: list[Sample], thresholds: LampThresholds = LampThresholds(), fail_dir: Path | None = DEFAULT_FAIL_DIR
+    samples: list[Sample], thresholds: LampThresholds | None = None, fail_dir: Path | None = DEFAULT_FAIL_DIR
 ) -> dict:
     """Modes: split, whole (see the module doc), and split_oracle: split, but a horizontal head is read in
     whichever left/right order gives the labelled colour (the set holds mirrored images, and a user
-    configures the real order: an upper bound for geometry mistakes)."""
+    configures the real order: an upper bound for geometry mistakes). `thresholds`: the lamp
+    classifier's defaults unless given."""
+    thresholds = thresholds or LampThresholds()
     from ..config import Signal
 
     lights: list[LightBox] = []
@@ -271,7 +273,7 @@ def fit_thresholds(S: np.ndarray, B: np.ndarray, truth: list[str], current: Lamp
         wrong = ((pred != code) & (pred != 3)).sum(axis=-1)
         return right - wrong, right, wrong
 
-    best = (-(10**9), None)
+    best: tuple[int, tuple[float, float, float, float] | None] = (-(10**9), None)
     for mb in bs:
         for r in cs:
             obj, _, _ = objective(mb, r, cs[:, None], cs[None, :])  # (yellow, green)
@@ -285,17 +287,20 @@ def fit_thresholds(S: np.ndarray, B: np.ndarray, truth: list[str], current: Lamp
                 ties = np.argwhere(obj == obj[k])
                 pick = min(ties, key=lambda t: _dist((mb, r, cs[t[0]], cs[t[1]]), current))
                 best = (int(obj[tuple(pick)]), (float(mb), float(r), float(cs[pick[0]]), float(cs[pick[1]])))
-    mb, r, y, g = best[1]
+    if best[1] is None:
+        raise ValueError("no lamp thresholds to sweep")
+    chosen = best[1]
+    mb, r, y, g = chosen
     obj, right, wrong = objective(mb, r, y, g)
     now = objective(current.min_brightness, current.red, current.yellow, current.green)
     ranges = {}
     for i, (name, grid) in enumerate((("min_brightness", bs), ("red", cs), ("yellow", cs), ("green", cs))):
-        vals = [best[1][:i] + (v,) + best[1][i + 1 :] for v in grid]
+        vals = [chosen[:i] + (v,) + chosen[i + 1 :] for v in grid]
         good = [v[i] for v in vals if objective(*v)[0] == obj]
         ranges[name] = [float(min(good)), float(max(good))]
     pred = classify_arrays(S, B, mb, r, y, g)
     cur = (current.min_brightness, current.red, current.yellow, current.green)
-    sweep = {}
+    sweep: dict[str, list[list[float]]] = {}
     for i, name in enumerate(("red", "yellow", "green"), 1):
         sweep[name] = []
         for v in np.arange(0, 121, 10, dtype=float):
@@ -339,7 +344,7 @@ def _save_failures(folder: Path, failures: list[dict], images: dict[str, np.ndar
         s = max(2, min(8, int(240 / max(1, max(X2 - X1, Y2 - Y1)))))
         crop = cv2.resize(img[Y1:Y2, X1:X2], None, fx=s, fy=s, interpolation=cv2.INTER_NEAREST)
 
-        def p(x, y):
+        def p(x, y, X1=X1, Y1=Y1, s=s):
             return int((x - X1) * s), int((y - Y1) * s)
 
         cv2.rectangle(crop, p(x1, y1), p(x2, y2), (255, 0, 255), 1)

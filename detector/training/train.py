@@ -17,6 +17,7 @@ import argparse
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..classes import TRAINED_CLASSES
 
@@ -34,7 +35,8 @@ def init_from_coco(weights: Path, out: Path) -> Path:
     from ultralytics import YOLO
 
     coco = YOLO(str(weights))
-    model = coco.model.float()
+    model: Any = coco.model  # ultralytics types .model loosely (str | Module | None)
+    model = model.float()
     detect = model.model[-1]
     rows = torch.tensor([COCO_PARENT[n] for n in TRAINED_CLASSES])
     for branch in detect.cv3:
@@ -44,6 +46,8 @@ def init_from_coco(weights: Path, out: Path) -> Path:
         new = nn.Conv2d(old.in_channels, len(TRAINED_CLASSES), 1, bias=True)
         with torch.no_grad():
             new.weight.copy_(old.weight[rows])
+            # both score convs have a bias (COCO's, and the one made here with bias=True)
+            assert old.bias is not None and new.bias is not None
             new.bias.copy_(old.bias[rows])
         branch[-1] = new
     detect.nc = len(TRAINED_CLASSES)

@@ -42,7 +42,10 @@ def _numbers(api: Api, role: str = "analyst", scope: dict | None = None, **param
 def test_bulletin_numbers_equal_the_stats_endpoints(world, params, scope):  # noqa: F811
     p = {**WEEK, **params}
     b = _numbers(world, scope=scope, **p)
-    stats = lambda path, **kw: get(world, f"/api/stats/{path}", "analyst", scope, **{**p, **kw}).json()
+
+    def stats(path, **kw):
+        return get(world, f"/api/stats/{path}", "analyst", scope, **{**p, **kw}).json()
+
     summary = stats("summary")
     for key in ("violations", "by_type", "by_status", "road_users", "rate_per_1000", "confirmed_share", "pending"):
         assert b["summary"][key] == summary[key], key
