@@ -179,8 +179,17 @@ def verify(s: Session, batch: int = 5000) -> ChainReport:
                     r.id,
                     "hash does not match the entry's content (entry changed, or written without the audit key)",
                 )
-            if r.action == "review" and r.object_type == "event":
-                reviews[r.object_id] = {**r.payload, "actor": r.actor}
+            if r.object_type == "event":
+                if r.action == "review":
+                    reviews[r.object_id] = {**r.payload, "actor": r.actor}
+                elif r.action == "review_undo":  # the decision taken back: the event is as it was before it
+                    reviews[r.object_id] = {
+                        "status": r.payload.get("restored_status"),
+                        "stage": r.payload.get("restored_stage"),
+                        "actor": r.payload.get("restored_reviewed_by"),
+                    }
+                elif r.action == "review_reopen":  # 退回重审: back to the queue, no reviewer
+                    reviews[r.object_id] = {"status": "pending", "stage": 0, "actor": None}
             prev, n, last_id = r.hash, n + 1, r.id
     head = s.get(AuditHeadRow, 1)
     if head is None:
