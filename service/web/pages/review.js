@@ -642,8 +642,8 @@ class ReviewView {
   toggleZoom() {
     if (this.pos < 0) return;
     if (this.zoom.hidden) {
+      this.zoom.hidden = false; // shown first: fitting needs the overlay's size
       this.paintZoom(this.cache.get(this.trail[this.pos]));
-      this.zoom.hidden = false;
       this.zoom.focus();
     } else {
       this.zoom.hidden = true;
@@ -660,6 +660,7 @@ class ReviewView {
     img.src = m && m.url ? m.url : "";
     this.zoom.replaceChildren(img);
     this.zoom.scrollTo(0, 0);
+    if (img.complete) this.fitZoom(); // a cached picture may have loaded before the listener ran
   }
 
   fitZoom() {
