@@ -154,7 +154,7 @@ def count_events(s: Session, scope: ColumnElement[bool], filters: EventFilters) 
 
 
 class AnswerCache(Protocol):
-    """What `cached_count` needs of `stats_repo.StatsCache`: an answer per key, reused while the
+    """What `cached_count` needs of `stats_cache.StatsCache`: an answer per key, reused while the
     data stamp is unchanged."""
 
     def get(self, s: Session, key: Hashable, compute: Callable[[], Any]) -> Any: ...

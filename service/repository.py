@@ -14,8 +14,10 @@ The pipeline writes through it:
         repo.fail_run(run_id, repr(e)); raise
 
 The rest of the store is Session-taking functions, one module per aggregate, the caller owning
-the transaction (`crossings_repo`, `events_repo`, `jobs_repo`, `stats_repo`, `evidence_store`,
-`accounts`, `audit`); `Repository` is moving that way (crossings: it calls `crossings_repo`).
+the transaction (`crossings_repo`, `events_repo`, `jobs_repo`, `runs_repo`, `stats_repo`,
+`evidence_store`, `accounts`, `audit`); `Repository` is moving that way (crossings: it calls
+`crossings_repo`; run reads: it calls `runs_repo`). The records it takes and returns, and its
+errors, are in `run_records`.
 
 Write transactions take the SQLite write lock at BEGIN (`BEGIN IMMEDIATE`, waits up to the 30 s
 busy timeout) and lock the affected rows on PostgreSQL (`SELECT ... FOR UPDATE`), so several
@@ -25,19 +27,15 @@ its attributes.
 
 from __future__ import annotations
 
-import enum
-import hashlib
-import json
 import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, Select, delete, func, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from service import crossings_repo
 from service.db import write_engine
@@ -49,327 +47,26 @@ from service.models import (
     VideoRunRow,
     utcnow,
 )
+from service.run_records import (
+    _RECORD_FIELDS,
+    CountRecord,
+    CrossingVersionInfo,
+    EventInfo,
+    EventRecord,
+    RunAlreadyDone,
+    RunInfo,
+    RunStateError,
+    _run_info,
+    _value,
+)
+from service.runs_repo import _run_key, count_events, find_run, get_run, run_counts, run_events
 
 if TYPE_CHECKING:  # the service must not import the detector at run time
     from detector.config import Crossing
 
-__all__ = [
-    "CountRecord",
-    "CrossingVersionInfo",
-    "EventInfo",
-    "EventRecord",
-    "EvidenceInfo",
-    "EvidenceRecord",
-    "Repository",
-    "RunAlreadyDone",
-    "RunInfo",
-    "RunStateError",
-    "hash_settings",
-]
+__all__ = ["Repository"]
 
 _RETRIES = 3  # for races between processes inserting the same new row (unique key collisions)
-
-
-# -- errors ------------------------------------------------------------------------------------
-class RunAlreadyDone(Exception):
-    """The (video, crossing version, settings) run is already `done`: re-processing adds nothing."""
-
-    def __init__(self, run: RunInfo):
-        super().__init__(f"run {run.id} ({run.video_path}) is already done")
-        self.run = run
-
-
-class RunStateError(RuntimeError):
-    """A run is not in the state the operation needs (e.g. finishing a failed run)."""
-
-
-# -- inputs ------------------------------------------------------------------------------------
-@dataclass(slots=True)
-class EvidenceRecord:
-    kind: str  # e.g. "before" | "past" | "junction" | "closeup" | "signal" | "composite" | "clip"
-    relpath: str  # relative to the evidence root
-    sha256: str
-    size: int
-    mime: str
-
-
-@dataclass(slots=True)
-class EventRecord:
-    """One violation to store. `type` / `signal_state` accept the detector's str enums too."""
-
-    event_key: str  # stable inside a run (ViolationEvent.key)
-    type: str  # "red_light" | "wrong_way"
-    track_id: int
-    class_name: str
-    t: float  # seconds from video start
-    frame: int
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-    lane: str | None = None
-    stop_line: str | None = None
-    signal_id: str | None = None
-    signal_state: str | None = None  # "RED" | "YELLOW" | "GREEN" | "UNKNOWN"
-    signal_source: str | None = None  # "lamp" | "plan"
-    since_red_s: float | None = None
-    confidence: float | None = None
-    occurred_at: datetime | None = None  # None: run.start_time + t when the start time is known
-    evidence: list[EvidenceRecord] = field(default_factory=list)
-    # plate (None status: not attempted), violation code, anti-forgery code and seal (0006)
-    plate_status: str | None = None  # read | not_read
-    plate_text: str | None = None
-    plate_display: str | None = None
-    plate_region: str | None = None
-    plate_colour: str | None = None
-    plate_confidence: float | None = None
-    plate_reason: str | None = None
-    violation_code: str | None = None
-    violation_full_code: str | None = None
-    violation_description: str | None = None
-    legal_basis: str | None = None
-    anti_forgery_code: str | None = None
-    evidence_seal: str | None = None
-
-    @classmethod
-    def from_violation(cls, ev: Any, evidence: Iterable[EvidenceRecord] = (), **overrides: Any) -> EventRecord:
-        """From a `detector.types.ViolationEvent` (duck-typed: no detector import here)."""
-        x1, y1, x2, y2 = (float(v) for v in ev.box)
-        values: dict[str, Any] = dict(
-            event_key=ev.key,
-            type=ev.type,
-            track_id=int(ev.track_id),
-            class_name=ev.class_name,
-            t=float(ev.t),
-            frame=int(ev.frame),
-            x1=x1,
-            y1=y1,
-            x2=x2,
-            y2=y2,
-            lane=ev.lane,
-            stop_line=getattr(ev, "stop_line", None),
-            signal_id=ev.signal_id,
-            signal_state=ev.signal,
-            signal_source=ev.signal_source,
-            since_red_s=ev.since_red_s,
-            confidence=getattr(ev, "confidence", None),
-            evidence=list(evidence),
-            anti_forgery_code=getattr(ev, "anti_forgery", None),
-            evidence_seal=getattr(ev, "evidence_seal", None),
-        )
-        plate = getattr(ev, "plate", None)
-        if plate is not None:
-            values.update(
-                plate_status="read" if plate.text else "not_read",
-                plate_text=plate.text,
-                plate_display=plate.display,
-                plate_region=plate.region,
-                plate_colour=plate.colour,
-                plate_confidence=plate.confidence,
-                plate_reason=plate.reason or None,
-            )
-        code = getattr(ev, "code", None)
-        if code is not None:
-            values.update(
-                violation_code=code.code,
-                violation_full_code=code.full_code,
-                violation_description=code.description,
-                legal_basis=code.law,
-            )
-        values.update(overrides)
-        return cls(**values)
-
-
-@dataclass(slots=True)
-class CountRecord:
-    """Road users of `class_name` crossing `stop_line` (entering) in minute `minute_start`."""
-
-    stop_line: str
-    class_name: str
-    minute_start: int  # minute index from video start
-    count: int
-    minute_at: datetime | None = None  # None: run.start_time + minute_start when known
-
-
-# -- outputs -----------------------------------------------------------------------------------
-class CrossingVersionInfo(NamedTuple):
-    crossing_id: str
-    version_id: int  # crossing_versions.id
-    version: int  # 1, 2, 3, ... per crossing
-
-
-@dataclass(frozen=True, slots=True)
-class RunInfo:
-    id: int
-    status: str  # "running" | "done" | "failed"
-    video_path: str
-    video_sha256: str
-    crossing_version_id: int
-    model: str
-    settings: dict[str, Any]
-    settings_hash: str
-    error: str | None
-    started_at: datetime
-    finished_at: datetime | None
-    duration_s: float | None
-    frames: int | None
-    elapsed_s: float | None
-    timings: dict[str, Any] | None
-    start_time: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class EvidenceInfo:
-    kind: str
-    relpath: str
-    sha256: str
-    size: int
-    mime: str
-    uid: str = ""  # public opaque id (the media endpoint's key)
-
-
-@dataclass(frozen=True, slots=True)
-class EventInfo:
-    id: int
-    uid: str
-    run_id: int
-    crossing_id: str
-    crossing_version_id: int
-    event_key: str
-    type: str
-    track_id: int
-    class_name: str
-    t: float
-    frame: int
-    box: tuple[float, float, float, float]
-    lane: str | None
-    stop_line: str | None
-    signal_id: str | None
-    signal_state: str | None
-    signal_source: str | None
-    since_red_s: float | None
-    confidence: float | None
-    occurred_at: datetime | None
-    review_status: str
-    created_at: datetime
-    evidence: tuple[EvidenceInfo, ...]
-    plate_status: str | None = None
-    plate_text: str | None = None  # the machine reading
-    plate_display: str | None = None
-    plate_region: str | None = None
-    plate_colour: str | None = None
-    plate_confidence: float | None = None
-    plate_reason: str | None = None
-    plate_corrected: str | None = None  # the reviewer's correction
-    plate_corrected_by: str | None = None
-    plate_corrected_at: datetime | None = None
-    violation_code: str | None = None
-    violation_full_code: str | None = None
-    violation_description: str | None = None
-    legal_basis: str | None = None
-    anti_forgery_code: str | None = None
-    evidence_seal: str | None = None
-
-    @property
-    def plate(self) -> str | None:
-        """The plate to act on: the reviewer's correction, else the machine reading."""
-        return self.plate_corrected or self.plate_text
-
-
-def hash_settings(settings: dict[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of a run's settings (keys sorted)."""
-    blob = json.dumps(settings, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def _value(x: Any) -> Any:
-    return x.value if isinstance(x, enum.Enum) else x
-
-
-def _run_info(r: VideoRunRow) -> RunInfo:
-    return RunInfo(
-        id=r.id,
-        status=r.status,
-        video_path=r.video_path,
-        video_sha256=r.video_sha256,
-        crossing_version_id=r.crossing_version_id,
-        model=r.model,
-        settings=r.settings,
-        settings_hash=r.settings_hash,
-        error=r.error,
-        started_at=r.started_at,
-        finished_at=r.finished_at,
-        duration_s=r.duration_s,
-        frames=r.frames,
-        elapsed_s=r.elapsed_s,
-        timings=r.timings,
-        start_time=r.start_time,
-    )
-
-
-def _event_info(e: EventRow) -> EventInfo:
-    return EventInfo(
-        id=e.id,
-        uid=e.uid,
-        run_id=e.run_id,
-        crossing_id=e.crossing_id,
-        crossing_version_id=e.crossing_version_id,
-        event_key=e.event_key,
-        type=e.type,
-        track_id=e.track_id,
-        class_name=e.class_name,
-        t=e.t,
-        frame=e.frame,
-        box=(e.x1, e.y1, e.x2, e.y2),
-        lane=e.lane,
-        stop_line=e.stop_line,
-        signal_id=e.signal_id,
-        signal_state=e.signal_state,
-        signal_source=e.signal_source,
-        since_red_s=e.since_red_s,
-        confidence=e.confidence,
-        occurred_at=e.occurred_at,
-        review_status=e.review_status,
-        created_at=e.created_at,
-        evidence=tuple(EvidenceInfo(f.kind, f.relpath, f.sha256, f.size, f.mime, f.uid) for f in e.evidence),
-        **{k: getattr(e, k) for k in EVIDENCE_FIELDS},
-    )
-
-
-# the 0006 columns, copied as they are between EventRow, EventRecord and EventInfo
-EVIDENCE_FIELDS = (
-    "plate_status",
-    "plate_text",
-    "plate_display",
-    "plate_region",
-    "plate_colour",
-    "plate_confidence",
-    "plate_reason",
-    "plate_corrected",
-    "plate_corrected_by",
-    "plate_corrected_at",
-    "violation_code",
-    "violation_full_code",
-    "violation_description",
-    "legal_basis",
-    "anti_forgery_code",
-    "evidence_seal",
-)
-_RECORD_FIELDS = tuple(f for f in EVIDENCE_FIELDS if not f.startswith("plate_corrected"))
-
-
-# Filters accepted by count_events(): name -> events column. A list/tuple/set means IN, None IS NULL.
-_EVENT_FILTERS = {
-    "run_id": EventRow.run_id,
-    "crossing_id": EventRow.crossing_id,
-    "crossing_version_id": EventRow.crossing_version_id,
-    "type": EventRow.type,
-    "review_status": EventRow.review_status,
-    "class_name": EventRow.class_name,
-    "lane": EventRow.lane,
-    "stop_line": EventRow.stop_line,
-    "signal_id": EventRow.signal_id,
-}
 
 
 class Repository:
@@ -641,66 +338,3 @@ class Repository:
         """See the function `count_events`."""
         with self._read() as s:
             return count_events(s, **filters)
-
-
-# -- reads in the caller's session ----------------------------------------------------------------
-def _run_key(video_sha256: str, crossing_version_id: int, settings_hash: str) -> Select[VideoRunRow]:
-    return select(VideoRunRow).where(
-        VideoRunRow.video_sha256 == video_sha256,
-        VideoRunRow.crossing_version_id == crossing_version_id,
-        VideoRunRow.settings_hash == settings_hash,
-    )
-
-
-def find_run(s: Session, video_sha256: str, crossing_version_id: int, settings_hash: str) -> RunInfo | None:
-    """The run of this video, crossing version and settings (the run key), if any."""
-    r = s.scalar(_run_key(video_sha256, crossing_version_id, settings_hash))
-    return _run_info(r) if r is not None else None
-
-
-def get_run(s: Session, run_id: int) -> RunInfo | None:
-    r = s.get(VideoRunRow, run_id)
-    return _run_info(r) if r is not None else None
-
-
-def run_events(s: Session, run_id: int) -> list[EventInfo]:
-    """The run's events with their evidence, in video order."""
-    rows = s.scalars(
-        select(EventRow)
-        .where(EventRow.run_id == run_id)
-        .options(selectinload(EventRow.evidence))
-        .order_by(EventRow.t, EventRow.id)
-    )
-    return [_event_info(e) for e in rows]
-
-
-def run_counts(s: Session, run_id: int) -> list[CountRecord]:
-    rows = s.scalars(
-        select(TrafficCountRow)
-        .where(TrafficCountRow.run_id == run_id)
-        .order_by(TrafficCountRow.stop_line, TrafficCountRow.class_name, TrafficCountRow.minute_start)
-    )
-    return [CountRecord(r.stop_line, r.class_name, r.minute_start, r.count, r.minute_at) for r in rows]
-
-
-def count_events(s: Session, **filters: Any) -> int:
-    """Number of events matching equality filters (run_id, crossing_id, crossing_version_id,
-    type, review_status, class_name, lane, stop_line, signal_id; a list/tuple/set means any of
-    them, None means unset) and `since` / `until` on occurred_at ([since, until))."""
-    q = select(func.count()).select_from(EventRow)
-    for name, value in filters.items():
-        if name == "since":
-            q = q.where(EventRow.occurred_at >= value)
-        elif name == "until":
-            q = q.where(EventRow.occurred_at < value)
-        elif name in _EVENT_FILTERS:
-            col = _EVENT_FILTERS[name]
-            if value is None:
-                q = q.where(col.is_(None))
-            elif isinstance(value, (list, tuple, set, frozenset)):
-                q = q.where(col.in_([_value(v) for v in value]))
-            else:
-                q = q.where(col == _value(value))
-        else:
-            raise TypeError(f"count_events: unknown filter {name!r} (known: {sorted(_EVENT_FILTERS)}, since, until)")
-    return int(s.scalar(q) or 0)

@@ -1,16 +1,15 @@
 """Statistics SQL: violation counts per crossing × type × class × local time bucket, hotspot
-rates per 1,000 road users, the weekday × hour matrix, spatial bins, trends and KPIs.
+rates per 1,000 road users, the weekday × hour matrix, spatial bins, trends and KPIs. Their
+answers are cached by `stats_cache.StatsCache`; local-time arithmetic is in `stats_time`.
 
 Why it is shaped this way:
 
 - The database aggregates (GROUP BY); Python only reshapes the few grouped rows. Over 1,000,000
   events a Python loop over events would be seconds per request.
 - Buckets are local-time (an IANA zone, default Asia/Shanghai), but SQLite has no time zones. So
-  the zone's UTC offset is applied in SQL as *piecewise constant*: `offset_segments()` finds the
-  zone's offset changes (DST) inside the queried range, and the SQL adds the right offset with a
-  CASE over those instants (a plain constant for zones without DST, the common case). Local
-  seconds since the epoch are then integer-divided into hours / days / Monday-first weeks, the
-  same expression on SQLite and PostgreSQL, so both give identical buckets.
+  the zone's UTC offset is applied in SQL as *piecewise constant* (`stats_time.offset_segments()`
+  and `stats_time.local_seconds_sql()`): the same expression on SQLite and PostgreSQL, so both
+  give identical buckets.
 - Statistics count only events with a known time (`occurred_at` not NULL): an event of a video
   whose start time is unknown has no hour, day or week, and counting it in some answers but not
   others would make totals disagree between endpoints.
@@ -21,34 +20,31 @@ Why it is shaped this way:
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
-import weakref
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import yaml
-from sqlalchemy import BigInteger, ColumnElement, Integer, bindparam, case, cast, func, literal, select, text
+from sqlalchemy import ColumnElement, Integer, case, cast, func, select
 from sqlalchemy.orm import Session
 
-from .models import EVENT_TYPES, CrossingRow, CrossingVersionRow, DataVersionRow, EventRow, TrafficCountRow
-
-log = logging.getLogger(__name__)
+from .models import EVENT_TYPES, CrossingRow, CrossingVersionRow, EventRow, TrafficCountRow
+from .stats_time import (
+    _HOUR,
+    _THURSDAY,
+    Bucket,
+    bucket_key,
+    bucket_sql,
+    bucket_start,
+    local_seconds_py,
+    local_seconds_sql,
+    offset_segments,
+)
 
 Status = Literal["all", "confirmed", "not_dismissed"]
-Bucket = Literal["hour", "day", "week"]
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_EPOCH_DATE = date(1970, 1, 1)
-_HOUR, _DAY = 3600, 86400
-# 1970-01-01 was a Thursday: Monday-first weekday of local day d is (d + 3) % 7.
-_THURSDAY = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,94 +67,6 @@ class StatsFilter:
 
     def with_status(self, status: Status) -> StatsFilter:
         return replace(self, status=status)
-
-
-# -- time zone arithmetic ----------------------------------------------------------------------
-def _offset_s(tz: ZoneInfo, at: datetime) -> int:
-    off = at.astimezone(tz).utcoffset()
-    return int(off.total_seconds()) if off is not None else 0
-
-
-@lru_cache(maxsize=256)
-def _segments_cached(tz: ZoneInfo, lo_day: int, hi_day: int) -> tuple[tuple[datetime | None, int], ...]:
-    lo = EPOCH + timedelta(days=lo_day)
-    hi = EPOCH + timedelta(days=hi_day + 1)
-    segments: list[tuple[datetime | None, int]] = [(None, _offset_s(tz, lo))]
-    prev_t, prev_off = lo, segments[0][1]
-    t = lo
-    while t < hi:
-        t = min(t + timedelta(hours=6), hi)
-        off = _offset_s(tz, t)
-        if off != prev_off:  # a change in (prev_t, t]: bisect to the (whole) second
-            a, b = int((prev_t - EPOCH).total_seconds()), int((t - EPOCH).total_seconds())
-            while b - a > 1:
-                mid = (a + b) // 2
-                if _offset_s(tz, EPOCH + timedelta(seconds=mid)) == prev_off:
-                    a = mid
-                else:
-                    b = mid
-            segments.append((EPOCH + timedelta(seconds=b), off))
-            prev_off = off
-        prev_t = t
-    return tuple(segments)
-
-
-def offset_segments(tz: ZoneInfo, start: datetime, end: datetime) -> tuple[tuple[datetime | None, int], ...]:
-    """The zone's UTC offsets over [start, end]: ((None, off0), (t1, off1), ...) meaning off0
-    before t1, off1 from t1 on, ... Whole days around the range, cached per zone and day span."""
-    lo = (start - EPOCH).days - 1
-    hi = (end - EPOCH).days + 1
-    return _segments_cached(tz, lo, hi)
-
-
-def local_seconds_py(at: datetime, tz: ZoneInfo) -> int:
-    """Local wall-clock seconds since 1970-01-01 00:00 local: the value the SQL computes."""
-    return int((at - EPOCH).total_seconds() // 1) + _offset_s(tz, at)
-
-
-def bucket_key(local_s: int, bucket: Bucket) -> int:
-    if bucket == "hour":
-        return local_s // _HOUR
-    if bucket == "day":
-        return local_s // _DAY
-    return (local_s // _DAY + _THURSDAY) // 7
-
-
-def bucket_start(key: int, bucket: Bucket, tz: ZoneInfo) -> datetime:
-    """The local start of bucket `key` as an aware datetime in `tz`."""
-    if bucket == "hour":
-        naive = datetime(1970, 1, 1) + timedelta(hours=key)
-    elif bucket == "day":
-        naive = datetime(1970, 1, 1) + timedelta(days=key)
-    else:
-        naive = datetime(1970, 1, 1) + timedelta(days=7 * key - _THURSDAY)
-    return naive.replace(tzinfo=tz)
-
-
-def _epoch_sql(col: Any, dialect: str) -> ColumnElement[int]:
-    if dialect == "sqlite":
-        # stored as 'YYYY-MM-DD HH:MM:SS[.ffffff]' UTC; strftime('%s') ROUNDS fractions
-        # (23:59:59.9999 would land in the next day), so cut them off first.
-        return cast(func.strftime("%s", func.substr(col, 1, 19)), BigInteger)
-    return cast(func.floor(func.extract("epoch", col)), BigInteger)
-
-
-def local_seconds_sql(col: Any, dialect: str, segments: Sequence[tuple[datetime | None, int]]) -> ColumnElement[int]:
-    """SQL: local wall-clock seconds since the local epoch for the UTC column `col`."""
-    if len(segments) == 1:
-        offset: ColumnElement[int] = literal(segments[0][1], BigInteger)
-    else:
-        whens = [(col < segments[i + 1][0], literal(segments[i][1], BigInteger)) for i in range(len(segments) - 1)]
-        offset = case(*whens, else_=literal(segments[-1][1], BigInteger))
-    return _epoch_sql(col, dialect) + offset
-
-
-def bucket_sql(local_s: ColumnElement[int], bucket: Bucket) -> ColumnElement[int]:
-    if bucket == "hour":
-        return local_s // _HOUR
-    if bucket == "day":
-        return local_s // _DAY
-    return (local_s // _DAY + _THURSDAY) // 7
 
 
 # -- filters -----------------------------------------------------------------------------------
@@ -498,147 +406,3 @@ def summary(s: Session, f: StatsFilter) -> Summary:
     return Summary(
         violations, by_type, by_status, road_users, rate_per_1000(violations, road_users), share, by_status["pending"]
     )
-
-
-# -- cache -------------------------------------------------------------------------------------
-# Tables whose every write bumps `data_version` (triggers of migration 0004_data_version).
-STAMPED_TABLES = ("events", "traffic_counts", "crossings", "crossing_versions")
-_STAMP_OPS = ("insert", "update", "delete")
-_STAMP_SQL = f"SELECT version FROM {DataVersionRow.__tablename__} WHERE id = 1"
-# engine -> whether its stamp triggers are present (checked once per engine and process)
-_triggers_checked: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
-
-
-def stamp_trigger_names(dialect: str) -> tuple[str, ...]:
-    """The triggers that keep `data_version` exact: row triggers per table and operation on
-    SQLite, one statement trigger per table on PostgreSQL."""
-    if dialect == "sqlite":
-        return tuple(f"trg_{t}_{op}_data_version" for t in STAMPED_TABLES for op in _STAMP_OPS)
-    return tuple(f"trg_{t}_data_version" for t in STAMPED_TABLES)
-
-
-def stamp_triggers_present(s: Session) -> bool:
-    """Whether every stamp trigger exists (SQLite drops a table's triggers when a batch migration
-    recreates it; without them a cached answer could outlive the data it was computed from)."""
-    dialect = _dialect(s)
-    names = stamp_trigger_names(dialect)
-    if dialect == "sqlite":
-        q = text("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN :names").bindparams(
-            bindparam("names", expanding=True)
-        )
-    else:
-        q = text(
-            "SELECT count(DISTINCT tgname) FROM pg_trigger WHERE tgname IN :names AND tgrelid IN "
-            "(SELECT to_regclass(t) FROM unnest(CAST(:tables AS text[])) AS t)"
-        ).bindparams(bindparam("names", expanding=True))
-    params: dict[str, Any] = {"names": list(names)}
-    if dialect != "sqlite":
-        params["tables"] = list(STAMPED_TABLES)
-    return s.scalar(q, params) == len(names)
-
-
-def data_version(s: Session) -> tuple[Any, ...] | None:
-    """The data stamp: `data_version.version`, which triggers increment in the same transaction
-    as any write to the tables statistics and event counts read (see migration 0004), so an
-    unchanged stamp means unchanged data, exactly, whichever process wrote. One primary-key
-    lookup. None (= do not cache) when the row or the triggers are missing."""
-    bind = s.get_bind()
-    engine = getattr(bind, "engine", bind)
-    ok = _triggers_checked.get(engine)
-    if ok is None:
-        ok = _triggers_checked[engine] = stamp_triggers_present(s)
-        if not ok:
-            log.error(
-                "data_version triggers are missing (run `crosswatch db upgrade`; a batch migration on "
-                "SQLite drops them): answers are computed afresh on every request"
-            )
-    if not ok:
-        return None
-    # the driver's SQL on the session's connection: this runs on every cached answer, and the
-    # ORM's statement handling costs more than the primary-key lookup itself
-    version = s.connection().exec_driver_sql(_STAMP_SQL).scalar()
-    return None if version is None else (version,)
-
-
-@dataclass(slots=True)
-class _Entry:
-    at: float  # clock() when computed
-    stamp: tuple[Any, ...]
-    value: Any
-
-
-class StatsCache:
-    """Answers of identical requests (statistics, event counts), reused while the data stamp
-    (`data_version`) is unchanged, and recomputed after `ttl_s` (a bound on anything the stamp
-    cannot see, e.g. a changed time-zone database).
-
-    Dashboards ask the same questions over and over; each answer costs a GROUP BY over up to
-    millions of events. Concurrent identical requests compute once (per-key lock): without it,
-    50 clients asking at once would run the same heavy query 50 times. When an answer only
-    aged past `ttl_s` (same stamp, so it is still exact), one request recomputes it while the
-    others keep getting it, instead of all of them waiting seconds for the recomputation. When
-    the stamp changed, nobody gets the old answer. `ttl_s <= 0` disables the cache."""
-
-    def __init__(self, ttl_s: float, max_entries: int = 512, clock: Callable[[], float] = time.monotonic):
-        self.ttl_s = ttl_s
-        self.max_entries = max_entries
-        self.clock = clock
-        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
-        self._locks: dict[Hashable, threading.Lock] = {}
-        self._guard = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    def _current(self, key: Hashable, stamp: tuple[Any, ...]) -> _Entry | None:
-        """The entry for `key` computed at `stamp` (fresh or not), counted as a hit if fresh."""
-        with self._guard:
-            entry = self._entries.get(key)
-            if entry is None or entry.stamp != stamp:
-                return None
-            self._entries.move_to_end(key)
-            return entry
-
-    def _fresh(self, entry: _Entry | None) -> bool:
-        return entry is not None and self.clock() - entry.at < self.ttl_s
-
-    def _lock(self, key: Hashable) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(key, threading.Lock())
-
-    def _store(self, key: Hashable, stamp: tuple[Any, ...], value: Any) -> None:
-        with self._guard:
-            self.misses += 1
-            self._entries[key] = _Entry(self.clock(), stamp, value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                old, _ = self._entries.popitem(last=False)
-                self._locks.pop(old, None)
-
-    def _hit(self, entry: _Entry) -> Any:
-        with self._guard:
-            self.hits += 1
-        return entry.value
-
-    def get(self, s: Session, key: Hashable, compute: Callable[[], Any]) -> Any:
-        if self.ttl_s <= 0:
-            return compute()
-        stamp = data_version(s)
-        if stamp is None:
-            return compute()
-        entry = self._current(key, stamp)
-        if self._fresh(entry):
-            return self._hit(entry)  # type: ignore[arg-type]
-        lock = self._lock(key)
-        if entry is not None and not lock.acquire(blocking=False):
-            return self._hit(entry)  # aged but exact: someone is already refreshing it
-        if entry is None:
-            lock.acquire()
-        try:
-            entry = self._current(key, stamp)
-            if self._fresh(entry):
-                return self._hit(entry)  # type: ignore[arg-type]
-            value = compute()
-            self._store(key, stamp, value)
-            return value
-        finally:
-            lock.release()

@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .. import stats_repo
+from .. import stats_repo, stats_time
 from ..evidence_store import EvidenceError, open_verified, ref_of
 from ..models import CrossingRow, EventRow, EvidenceFileRow, ReviewRow
 
@@ -76,7 +76,7 @@ class Bulletin:
     cases_note: str = ""
 
 
-def trend_bucket(start: datetime, end: datetime) -> stats_repo.Bucket:
+def trend_bucket(start: datetime, end: datetime) -> stats_time.Bucket:
     """Days up to ~2 months, weeks beyond (a readable number of points)."""
     return "day" if end - start <= timedelta(days=62) else "week"
 

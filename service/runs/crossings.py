@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from detector.config import Crossing
-from service.repository import CrossingVersionInfo, Repository
+from service.repository import Repository
+from service.run_records import CrossingVersionInfo
 
 
 def register_crossing(repo: Repository, crossing: Crossing, crossing_file: str | Path) -> CrossingVersionInfo:

@@ -20,7 +20,8 @@ from detector.config import Crossing, load_signal_plan
 from detector.geometry import signal_box
 from detector.pipeline import Pipeline
 from detector.video import VideoError, VideoInfo, file_sha256, probe
-from service.repository import CountRecord, EventRecord, EvidenceRecord, Repository, RunAlreadyDone, RunInfo
+from service.repository import Repository
+from service.run_records import CountRecord, EventRecord, EvidenceRecord, RunAlreadyDone, RunInfo
 
 from . import detectors, evidence_store
 from .crossings import register_crossing

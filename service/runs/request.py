@@ -19,7 +19,7 @@ from typing import Any
 from detector.config import ConfigError, Crossing, load_crossing
 from detector.pipeline import PipelineSettings
 from service.db import default_db_url
-from service.repository import hash_settings
+from service.run_records import hash_settings
 
 from .errors import UserError
 

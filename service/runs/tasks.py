@@ -107,7 +107,7 @@ def execute_task(task: Task, report: Report) -> TaskResult:
     """Process one video in a worker: probe it (its duration and SHA-256 go to the runner), clear
     what a killed earlier attempt left in its evidence folder, run `process_video`; a bad video is
     a `failed` result with the reason, never an exception."""
-    from service.repository import RunAlreadyDone
+    from service.run_records import RunAlreadyDone
 
     t0 = time.perf_counter()
     try:

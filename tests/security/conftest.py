@@ -23,7 +23,8 @@ from fastapi.testclient import TestClient
 from detector.config import parse_crossing
 from service import accounts
 from service.api.app import create_app
-from service.repository import EventRecord, EvidenceRecord, Repository
+from service.repository import Repository
+from service.run_records import EventRecord, EvidenceRecord
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

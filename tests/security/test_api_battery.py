@@ -561,7 +561,7 @@ def test_export_neutralises_fullwidth_equals_end_to_end(h):
         settings_hash="s",
         start_time=None,
     )
-    from service.repository import EventRecord
+    from service.run_records import EventRecord
 
     repo.finish_run(
         run,

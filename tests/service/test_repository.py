@@ -28,15 +28,8 @@ from service.models import (
     TrafficCountRow,
     VideoRunRow,
 )
-from service.repository import (
-    CountRecord,
-    EventRecord,
-    EvidenceRecord,
-    Repository,
-    RunAlreadyDone,
-    RunStateError,
-    hash_settings,
-)
+from service.repository import Repository
+from service.run_records import CountRecord, EventRecord, EvidenceRecord, RunAlreadyDone, RunStateError, hash_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 5, 17, 8, 30, 0, tzinfo=timezone(timedelta(hours=8)))  # video start, UTC+8
@@ -518,7 +511,8 @@ def test_process_killed_inside_finish_run_leaves_nothing(repo, db_url):
     code = """
         import os, sys
         from service.db import make_engine
-        from service.repository import Repository, EventRecord, CountRecord
+        from service.repository import Repository
+        from service.run_records import EventRecord, CountRecord
         def die(*a, **k):
             os._exit(17)  # no rollback, no cleanup: like a kill -9 or a power cut
         Repository._upsert_counts = staticmethod(die)

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from test_repository import T0, event, finish, new_run, table_counts
 
-from service.repository import CountRecord, EvidenceRecord, RunAlreadyDone, RunStateError
+from service.run_records import CountRecord, EvidenceRecord, RunAlreadyDone, RunStateError
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ from ... import events_repo as repo
 from ... import policy
 from ...exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, Lang, in_zone, label, range_suffix, to_csv, to_xlsx
 from ...models import EventRow
-from ...stats_repo import StatsCache
+from ...stats_cache import StatsCache
 from ...vocabulary import EventType, ReviewStatus
 from ..deps import Principal, Reviewer, SessionDep, SettingsDep, event_or_404, require_roles
 from ..errors import AUTH_ERRORS, NOT_FOUND_ERROR, Responses

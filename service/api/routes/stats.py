@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from ... import stats_repo as repo
 from ...exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, range_suffix, to_csv, to_xlsx
 from ...models import EVENT_TYPES
+from ...stats_cache import StatsCache
 from ...vocabulary import EVENT_TYPE_LABELS, EventType
 from ..deps import Analyst, Principal, SessionDep
 from ..params import utc
@@ -65,8 +66,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def setup(app: FastAPI) -> None:
-    """One answer cache per app (see `stats_repo.StatsCache`)."""
-    app.state.stats_cache = repo.StatsCache(app.state.settings.stats_cache_s)
+    """One answer cache per app (see `stats_cache.StatsCache`)."""
+    app.state.stats_cache = StatsCache(app.state.settings.stats_cache_s)
 
 
 # -- parameters --------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """statistics: index on events.reviewed_at
 
-The statistics answer cache (`service.stats_repo.StatsCache`) checks on every request whether the
+The statistics answer cache (`service.stats_cache.StatsCache`) checks on every request whether the
 data changed since an answer was computed; "a review happened" is `max(events.reviewed_at)`, which
 without an index is a full scan of the events table (~100 ms at a million events).
 

@@ -13,7 +13,7 @@ lookup.
 
 SQLite: `batch_alter_table` on one of these tables recreates it and DROPS ITS TRIGGERS; a later
 migration doing so must create them again (`SQLITE_TRIGGERS` below). The service checks they are
-present (`service.stats_repo.stamp_triggers_present`) and does not cache without them.
+present (`service.stats_cache.stamp_triggers_present`) and does not cache without them.
 
 Revision ID: 0004_data_version
 Revises: 0003_stats_indexes

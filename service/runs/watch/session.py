@@ -17,7 +17,8 @@ from detector.evidence import EvidenceError, EvidenceRecorder
 from detector.live import Emit, LiveSource
 from detector.pipeline import Detector, PipelineSettings
 from service.db import make_engine, upgrade
-from service.repository import Repository, hash_settings
+from service.repository import Repository
+from service.run_records import hash_settings
 
 from .. import detectors
 from ..crossings import register_crossing

@@ -19,7 +19,7 @@ from detector.evidence import EvidenceBatchError, EvidenceError
 from detector.live import Backoff, Emit, LiveStats, PendingEvent, reason_of
 from detector.ring import BufferedPacket, RingFrames
 from detector.types import ViolationEvent
-from service.repository import CountRecord, EventRecord, EvidenceRecord
+from service.run_records import CountRecord, EventRecord, EvidenceRecord
 
 
 class EventWriter(threading.Thread):

@@ -34,14 +34,15 @@ from sqlalchemy import Engine, text
 
 from detector.config import parse_crossing
 from service import db as dbmod
-from service import stats_repo
+from service import stats_cache
 from service.api import app as app_module
 from service.api.deps import PrincipalCache
 from service.api.schemas import Page
 from service.api.schemas.events import EventOut
 from service.models import DataVersionRow
 from service.principal import Principal
-from service.repository import CountRecord, EventRecord, Repository
+from service.repository import Repository
+from service.run_records import CountRecord, EventRecord
 from service.settings import Settings
 
 from .conftest import BASE_TIME, SECRET, Api, crossing_yaml
@@ -137,13 +138,13 @@ def test_stamp_moves_with_every_counted_write(api: Api, name, write, moves):
 def test_triggers_are_checked(api: Api):
     engine = api.app.state.engine
     with api.app.state.sessionmaker() as s:
-        assert stats_repo.stamp_triggers_present(s)
-        assert stats_repo.data_version(s) == (stamp(engine),)
+        assert stats_cache.stamp_triggers_present(s)
+        assert stats_cache.data_version(s) == (stamp(engine),)
     dialect = engine.dialect.name
-    victim = stats_repo.stamp_trigger_names(dialect)[0]
+    victim = stats_cache.stamp_trigger_names(dialect)[0]
     sql(engine, f"DROP TRIGGER {victim}" + ("" if dialect == "sqlite" else " ON events"))
     with api.app.state.sessionmaker() as s:
-        assert not stats_repo.stamp_triggers_present(s)
+        assert not stats_cache.stamp_triggers_present(s)
 
 
 def test_nothing_is_cached_without_the_triggers(api: Api):
@@ -152,15 +153,15 @@ def test_nothing_is_cached_without_the_triggers(api: Api):
     api.seed(events_per_crossing=2)
     engine = api.app.state.engine
     dialect = engine.dialect.name
-    for name in stats_repo.stamp_trigger_names(dialect):
+    for name in stats_cache.stamp_trigger_names(dialect):
         sql(engine, f"DROP TRIGGER IF EXISTS {name}" + ("" if dialect == "sqlite" else f" ON {name[4:-13]}"))
-    stats_repo._triggers_checked.pop(engine, None)  # as in a freshly started process
+    stats_cache._triggers_checked.pop(engine, None)  # as in a freshly started process
     h = api.headers("reviewer")
     assert api.client.get("/api/events", headers=h).json()["count"] == 4
     sql(engine, "DELETE FROM events WHERE event_key = 'cx-a-0'")  # no trigger: the stamp stays
     assert api.client.get("/api/events", headers=h).json()["count"] == 3
     with api.app.state.sessionmaker() as s:
-        assert stats_repo.data_version(s) is None
+        assert stats_cache.data_version(s) is None
 
 
 def test_migration_down_removes_the_stamp_and_up_restores_it(db_url):
@@ -175,7 +176,7 @@ def test_migration_down_removes_the_stamp_and_up_restores_it(db_url):
             from sqlalchemy.orm import Session
 
             with Session(bind=c) as s:
-                assert stats_repo.stamp_triggers_present(s)
+                assert stats_cache.stamp_triggers_present(s)
         assert stamp(engine) == 0
         assert DataVersionRow.__tablename__ in dbmod.table_names(engine)
     finally:
@@ -267,9 +268,9 @@ def test_stats_json_is_the_models_json(api: Api, path, params, model):
 def test_aged_answer_is_served_while_one_request_refreshes(monkeypatch):
     """Same stamp, past the TTL: one caller recomputes, the others get the (still exact) answer
     at once instead of all waiting for the recomputation."""
-    monkeypatch.setattr(stats_repo, "data_version", lambda s: (1,))
+    monkeypatch.setattr(stats_cache, "data_version", lambda s: (1,))
     now = [0.0]
-    cache = stats_repo.StatsCache(30.0, clock=lambda: now[0])
+    cache = stats_cache.StatsCache(30.0, clock=lambda: now[0])
     assert cache.get(None, "k", lambda: "old") == "old"
     now[0] = 31.0
     started, release = threading.Event(), threading.Event()
@@ -299,8 +300,8 @@ def test_aged_answer_is_served_while_one_request_refreshes(monkeypatch):
 )
 def test_cache_uses_the_stamp(monkeypatch, stamps, computed):
     it = iter(stamps)
-    monkeypatch.setattr(stats_repo, "data_version", lambda s: next(it))
-    cache = stats_repo.StatsCache(30.0)
+    monkeypatch.setattr(stats_cache, "data_version", lambda s: next(it))
+    cache = stats_cache.StatsCache(30.0)
     calls: list[int] = []
     for _ in stamps:
         cache.get(None, "k", lambda: calls.append(1))

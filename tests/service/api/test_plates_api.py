@@ -16,7 +16,8 @@ from sqlalchemy import select, update
 
 from detector.evidence.seal import anti_forgery_code, evidence_seal, sealed_fields
 from service.models import AuditRow, EventRow
-from service.repository import EventRecord, Repository
+from service.repository import Repository
+from service.run_records import EventRecord
 
 from .test_case_package import URL as PACKAGE_URL
 from .test_case_package import set_status

@@ -22,10 +22,11 @@ from pg_schemas import fresh_database
 from sqlalchemy import update
 
 from detector.config import parse_crossing
-from service import stats_repo
+from service import stats_cache, stats_time
 from service.api.app import create_app
 from service.models import EventRow
-from service.repository import CountRecord, EventRecord, Repository
+from service.repository import Repository
+from service.run_records import CountRecord, EventRecord
 from service.settings import Settings
 
 from .conftest import SECRET, Api, crossing_yaml
@@ -558,8 +559,8 @@ def test_answers_follow_reviews(api):
 def test_stats_cache(monkeypatch, stamp2, advance, computed):
     now = [0.0]
     stamps = iter([(1,), stamp2])
-    monkeypatch.setattr(stats_repo, "data_version", lambda s: next(stamps))
-    cache = stats_repo.StatsCache(30.0, clock=lambda: now[0])
+    monkeypatch.setattr(stats_cache, "data_version", lambda s: next(stamps))
+    cache = stats_cache.StatsCache(30.0, clock=lambda: now[0])
     calls = []
     assert cache.get(None, "k", lambda: calls.append(1) or len(calls)) == 1
     now[0] += advance
@@ -575,12 +576,12 @@ def test_stats_cache(monkeypatch, stamp2, advance, computed):
     ],
 )
 def test_offset_segments(tz, start, end, expected):
-    assert list(stats_repo.offset_segments(ZoneInfo(tz), start, end)) == expected
+    assert list(stats_time.offset_segments(ZoneInfo(tz), start, end)) == expected
 
 
 def test_bucket_start_round_trip():
     tz = ZoneInfo("Asia/Shanghai")
     at = utc(2026, 3, 8, 15, 59, 59)  # Sunday 23:59:59 local
-    week = stats_repo.bucket_key(stats_repo.local_seconds_py(at, tz), "week")
-    assert stats_repo.bucket_start(week, "week", tz) == datetime(2026, 3, 2, tzinfo=tz)
-    assert stats_repo.bucket_start(week, "week", tz) + timedelta(days=7) > at
+    week = stats_time.bucket_key(stats_time.local_seconds_py(at, tz), "week")
+    assert stats_time.bucket_start(week, "week", tz) == datetime(2026, 3, 2, tzinfo=tz)
+    assert stats_time.bucket_start(week, "week", tz) + timedelta(days=7) > at

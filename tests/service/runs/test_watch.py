@@ -62,7 +62,8 @@ from detector.ring import (  # noqa: E402
 )
 from detector.types import Detections  # noqa: E402
 from service.db import make_engine, upgrade  # noqa: E402
-from service.repository import Repository, hash_settings  # noqa: E402
+from service.repository import Repository  # noqa: E402
+from service.run_records import hash_settings  # noqa: E402
 from service.runs.watch import Watcher, WatchOptions  # noqa: E402
 
 FFMPEG = shutil.which("ffmpeg")
