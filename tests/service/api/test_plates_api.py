@@ -14,10 +14,11 @@ import openpyxl
 import pytest
 from sqlalchemy import select, update
 
-from detector.evidence.seal import anti_forgery_code, evidence_seal, sealed_fields
+from detector.evidence.seal import anti_forgery_code, evidence_seal
 from service.models import AuditRow, EventRow
 from service.repository import Repository
 from service.run_records import EventRecord
+from service.verify import row_fields
 
 from .test_case_package import URL as PACKAGE_URL
 from .test_case_package import set_status
@@ -37,20 +38,7 @@ def _seal_event(api, uid: str, plate: str | None = "29B112345") -> None:
         e.plate_status, e.plate_text, e.plate_display = ("read" if plate else "not_read"), plate, plate
         e.plate_colour, e.plate_confidence, e.violation_code = "blue", 0.91, "1625"
         e.legal_basis = "《中华人民共和国道路交通安全法》第二十六条、第三十八条"
-        fields = sealed_fields(
-            event_key=e.event_key,
-            type=e.type,
-            track_id=e.track_id,
-            class_name=e.class_name,
-            t=e.t,
-            frame=e.frame,
-            lane=e.lane,
-            stop_line=e.stop_line,
-            signal_state=e.signal_state,
-            since_red_s=e.since_red_s,
-            plate_text=e.plate_text,
-            violation_code=e.violation_code,
-        )
+        fields = row_fields(e)  # the verifier's own reading of a row
         hashes = {f.kind: f.sha256 for f in e.evidence}
         e.anti_forgery_code = anti_forgery_code(KEY.encode(), fields, hashes)
         e.evidence_seal = evidence_seal(KEY.encode(), fields, hashes, e.anti_forgery_code)
