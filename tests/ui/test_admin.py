@@ -66,7 +66,7 @@ def test_create_a_scoped_user_then_change_and_reset_it(page_as, ui, screenshot):
     page.uncheck(f"#user-scope-picker input[data-group='crossing'][value='{crossing['id']}']")
     page.uncheck("#user-active")
     page.click("#user-save")
-    page.wait_for_function("document.getElementById('user-summary').textContent.includes('停用')")
+    page.wait_for_function("document.getElementById('user-summary')?.textContent.includes('停用')")
     u = user_by_name(ui, name)
     assert (u["role"], u["crossing_ids"], u["active"]) == ("reviewer", [], False)
     assert "全部路口" in page.locator("#user-summary").inner_text()
@@ -74,13 +74,13 @@ def test_create_a_scoped_user_then_change_and_reset_it(page_as, ui, screenshot):
     assert audit and audit[0]["payload"] == {"role": "reviewer", "crossing_ids": [], "active": False}
     page.check("#user-active")
     page.click("#user-save")
-    page.wait_for_function("document.getElementById('user-summary').textContent.includes('启用')")
+    page.wait_for_function("document.getElementById('user-summary')?.textContent.includes('启用')")
 
     # password reset: the new one logs in, the old one no longer does
     page.fill("#user-password", "second-password-2")
     page.fill("#user-password2", "second-password-2")
     page.click("#user-password-submit")
-    page.wait_for_function("document.getElementById('user-password').value === ''")
+    page.wait_for_function("document.getElementById('user-password')?.value === ''")
 
     def login(pw: str) -> httpx.Response:
         return httpx.post(f"{ui.base_url}/api/auth/login", json={"username": name, "password": pw})

@@ -103,7 +103,7 @@ def test_draw_stop_line_lane_and_lamp_then_save_a_new_version(ui, page_as, scree
     screenshot(page, "crossing-editor")
 
     page.click("#cx-save")
-    page.wait_for_function(f"document.getElementById('cx-state').textContent.includes('v{next_version(before)}')")
+    page.wait_for_function(f"document.getElementById('cx-state')?.textContent.includes('v{next_version(before)}')")
     after = ui.get("operator", f"/api/crossings/{CROSSING}")
     assert after["version"] == next_version(before)
     assert [v["version"] for v in after["versions"] if v["current"]] == [after["version"]]
@@ -140,7 +140,7 @@ def test_dragging_an_end_point_moves_it(ui, page_as, restore_geometry):
     page.mouse.up()
     assert near((float(page.input_value("#cx-p0x")), float(page.input_value("#cx-p0y"))), (x0 + 20, y0 - 10))
     page.click("#cx-save")
-    page.wait_for_function(f"document.getElementById('cx-state').textContent.includes('v{next_version(before)}')")
+    page.wait_for_function(f"document.getElementById('cx-state')?.textContent.includes('v{next_version(before)}')")
     moved = ui.get("operator", f"/api/crossings/{CROSSING}")["config"]["stop_lines"][0]["points"][0]
     assert near(moved, (x0 + 20, y0 - 10))
 

@@ -56,7 +56,7 @@ def open_review(page_as, crossing: str):
     page = page_as("reviewer", f"review?crossing_id={crossing}")
     page.wait_for_selector("#review-composite[data-uid]", state="attached")
     page.wait_for_function(
-        "() => { const i = document.getElementById('review-composite'); return i.complete && i.naturalWidth > 0; }"
+        "() => { const i = document.getElementById('review-composite'); return !!i && i.complete && i.naturalWidth > 0; }"
     )
     return page
 
@@ -67,7 +67,7 @@ def shown_uid(page) -> str:
 
 def wait_prefetched(page, uid: str) -> None:
     """The reviewer looks at the event at least as long as the next one takes to prefetch."""
-    page.wait_for_function(f"document.getElementById('review-event').dataset.prefetched === {uid!r}", timeout=15000)
+    page.wait_for_function(f"document.getElementById('review-event')?.dataset.prefetched === {uid!r}", timeout=15000)
 
 
 def decide_and_time(page, keys: list[str], expected_next: str) -> float:
@@ -129,7 +129,7 @@ def test_review_three_events_by_keyboard(ui, page_as, screenshot):
 
     # back (K): the last decision, who made it and when, is on the event
     page.keyboard.press("k")
-    page.wait_for_function(f"document.getElementById('review-composite').dataset.uid === {third!r}")
+    page.wait_for_function(f"document.getElementById('review-composite')?.dataset.uid === {third!r}")
     page.wait_for_selector("#review-history li time")
     assert page.locator("#review-status .badge").inner_text() == "待补充信息"
     history = page.locator("#review-history li").first.inner_text()
@@ -141,7 +141,7 @@ def test_review_three_events_by_keyboard(ui, page_as, screenshot):
 
 def test_player_zoom_and_help_keys(ui, page_as):
     page = open_review(page_as, VN)
-    page.wait_for_function("document.getElementById('review-clip').readyState >= 2", timeout=15000)
+    page.wait_for_function("document.getElementById('review-clip')?.readyState >= 2", timeout=15000)
     video = "document.getElementById('review-clip')"
     page.keyboard.press("Space")
     page.wait_for_function(f"!{video}.paused && {video}.currentTime > 0")
@@ -188,9 +188,9 @@ def test_confirmed_event_exports_a_case_package(ui, page_as, tmp_path):
     assert shown_uid(page) == first
     assert page.locator("#review-export").is_disabled()
     page.keyboard.press("c")
-    page.wait_for_function(f"document.getElementById('review-composite').dataset.uid !== {first!r}")
+    page.wait_for_function(f"(document.getElementById('review-composite')?.dataset.uid ?? {first!r}) !== {first!r}")
     page.keyboard.press("k")
-    page.wait_for_function(f"document.getElementById('review-composite').dataset.uid === {first!r}")
+    page.wait_for_function(f"document.getElementById('review-composite')?.dataset.uid === {first!r}")
     assert page.locator("#review-export").is_enabled()
     with page.expect_download() as dl:
         page.keyboard.press("e")
@@ -222,7 +222,7 @@ def test_skipping_to_the_end_does_not_say_the_queue_is_cleared(ui, page_as, scre
     uids = queue(ui, HANOI, pending)
     page = open_review(page_as, HANOI)
     for i, uid in enumerate(uids):
-        page.wait_for_function(f"document.getElementById('review-composite').dataset.uid === {uid!r}")
+        page.wait_for_function(f"document.getElementById('review-composite')?.dataset.uid === {uid!r}")
         assert page.locator("#review-remaining").inner_text() == f"待审核 {pending} 件", i
         wait_prefetched(page, uids[i + 1] if i + 1 < len(uids) else "")
         page.keyboard.press("j")
@@ -232,13 +232,13 @@ def test_skipping_to_the_end_does_not_say_the_queue_is_cleared(ui, page_as, scre
     assert page.locator("#review-remaining").inner_text() == f"待审核 {pending} 件"
     screenshot(page, "review-end-after-skipping")
     page.keyboard.press("k")
-    page.wait_for_function(f"document.getElementById('review-composite').dataset.uid === {uids[-1]!r}")
+    page.wait_for_function(f"document.getElementById('review-composite')?.dataset.uid === {uids[-1]!r}")
     assert page.locator("#review-remaining").inner_text() == f"待审核 {pending} 件"
     assert _pending(ui, HANOI) == pending  # nothing was decided
     page.keyboard.press("j")
     page.wait_for_selector("#review-empty:not([hidden])")
     page.click("#review-restart")  # 从头开始
-    page.wait_for_function(f"document.getElementById('review-composite').dataset.uid === {uids[0]!r}")
+    page.wait_for_function(f"document.getElementById('review-composite')?.dataset.uid === {uids[0]!r}")
 
 
 def test_zoom_scrolls_wide_composites_and_enlarges_crops(ui, page_as, screenshot):
@@ -330,7 +330,7 @@ def test_reviewer_corrects_a_plate(ui, page_as, screenshot):
 
     page.fill("#review-plate-input", "29-B1 123.45")
     page.click("#review-plate-save")
-    page.wait_for_function("document.getElementById('review-plate-text').textContent === '29B112345'")
+    page.wait_for_function("document.getElementById('review-plate-text')?.textContent === '29B112345'")
     meta = page.locator("#review-plate-meta").inner_text()
     assert "机器识别" in meta and "reviewer" in meta
     screenshot(page, "review-plate-corrected")
@@ -355,8 +355,8 @@ def test_reviewer_corrects_a_plate(ui, page_as, screenshot):
     page.locator("#review-plate-input").blur()
     page.keyboard.press("c")  # the queue then shows its empty state (or the next event)
     page.wait_for_function(
-        f"!document.getElementById('review-empty').hidden"
-        f" || document.getElementById('review-composite').dataset.uid !== {target!r}"
+        f"document.getElementById('review-empty')?.hidden === false"
+        f" || (document.getElementById('review-composite')?.dataset.uid ?? {target!r}) !== {target!r}"
     )
     assert ui.get("reviewer", f"/api/events/{target}")["review_status"] == "confirmed"
     r = ui.request("reviewer", "POST", "/api/exports/case-package", json={"event_uids": [target]})

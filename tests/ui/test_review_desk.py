@@ -62,13 +62,13 @@ def test_undo_from_the_toast_brings_the_event_back(ui, page_as, screenshot):
         # the next event, or the end of the queue when this was the last pending one (earlier
         # modules of the suite decide most of the clip's events)
         page.wait_for_function(
-            f"document.getElementById('review-composite').dataset.uid !== {uid!r}"
-            " || !document.getElementById('review-empty').hidden"
+            f"(document.getElementById('review-composite')?.dataset.uid ?? {uid!r}) !== {uid!r}"
+            " || document.getElementById('review-empty')?.hidden === false"
         )
         assert db_state(ui, uid)[:4] == ("confirmed", 1, "reviewer", before[3] + 1)
         screenshot(page, "review-undo-toast")
         page.keyboard.press("u")  # the toast's button, by keyboard
-        page.wait_for_function(f"document.getElementById('review-composite').dataset.uid === {uid!r}")
+        page.wait_for_function(f"document.getElementById('review-composite')?.dataset.uid === {uid!r}")
         page.wait_for_selector("#review-status .badge-pending")
         assert db_state(ui, uid) == ("pending", 0, None, before[3], before[4] + 1)
         assert page.inner_text("#review-remaining") == remaining
@@ -118,7 +118,7 @@ def test_second_reviewer_sees_the_first_decision(ui, page_as, screenshot):
             page.wait_for_selector("#review-undo")
             assert db_state(ui, uid)[:3] == ("confirmed", 2, "admin")
             page.click("#review-undo")  # and takes it back: awaiting the second review again
-            page.wait_for_function(f"document.getElementById('review-composite').dataset.uid === {uid!r}")
+            page.wait_for_function(f"document.getElementById('review-composite')?.dataset.uid === {uid!r}")
             box.wait_for()
             assert db_state(ui, uid)[:4] == ("pending", 1, "reviewer", 1)
         finally:

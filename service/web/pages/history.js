@@ -106,20 +106,22 @@ async function render(root, params) {
       list.replaceChildren(resultsTable(out.data, open));
       list.dataset.count = String(out.count);
       pager.replaceChildren();
-      return;
+      return out.count === 1 ? out.data[0].uid : null;
     }
     if (f.uid) { // a whole id: exactly that event (404 = not found in the caller's scope)
       try {
         const e = await api(`/api/events/${encodeURIComponent(f.uid)}`);
         list.replaceChildren(resultsTable([e], open));
         list.dataset.count = "1";
+        pager.replaceChildren();
+        return e.uid;
       } catch (e) {
         if (!(e instanceof ApiError) || e.status !== 404) throw e;
         list.replaceChildren(resultsTable([], open));
         list.dataset.count = "0";
       }
       pager.replaceChildren();
-      return;
+      return null;
     }
     const out = await api("/api/events", { query: apiQuery(f, offset) });
     list.replaceChildren(resultsTable(out.data, open));
@@ -132,14 +134,15 @@ async function render(root, params) {
         onclick: () => go(Math.max(0, offset - PAGE)) }, t("history.prevPage")),
       el("button", { type: "button", id: "history-next", disabled: last >= out.count,
         onclick: () => go(offset + PAGE) }, t("history.nextPage")));
+    return null;
   }
   root.append(el("div", { class: "admin-page history-page" },
     el("h1", {}, t("history.title")), filterForm(f, crossings),
     el("div", { class: "history-layout" },
       el("section", { class: "panel", "aria-label": t("history.results") }, list, pager), detail.root),
     workloadPanel(f)));
-  await load();
-  if (f.uid && list.dataset.count === "1") await detail.open(f.uid);
+  const found = await load(); // the one event an id (or the start of one) found, opened beside the list
+  if (found) await detail.open(found);
   return () => detail.destroy();
 }
 
