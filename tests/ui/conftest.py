@@ -239,6 +239,26 @@ def base_url(ui: UiServer) -> str:
     return ui.base_url
 
 
+def _undecided(db: Path) -> set[str]:
+    """uids of the events nobody has decided yet (the review queue's content)."""
+    import sqlite3
+
+    with sqlite3.connect(db) as c:
+        return {u for (u,) in c.execute("SELECT uid FROM events WHERE review_status = 'pending' AND review_stage = 0")}
+
+
+@pytest.fixture(autouse=True)
+def keep_review_queue(ui: UiServer) -> Iterator[None]:
+    """Every UI test starts with the same review queue: the events a test decided are sent back
+    (退回重审, through the API, audited like any reopen) when it ends, pass or fail, so one test's
+    decisions never starve the tests after it."""
+    before = _undecided(ui.db_path)
+    yield
+    for uid in sorted(before - _undecided(ui.db_path)):
+        r = ui.request("admin", "POST", f"/api/events/{uid}/reopen", json={"comment": "UI test cleanup"})
+        assert r.status_code == 200, f"could not put {uid} back in the queue: {r.status_code} {r.text}"
+
+
 @pytest.fixture(scope="session")
 def browser(ui):
     """Headless Debian chromium (Playwright's own browsers are never downloaded)."""
