@@ -143,10 +143,11 @@ def test_facts_show_the_names_from_the_crossing_file_and_no_idle_confidence(ui, 
             c.execute("UPDATE events SET confidence = 1.0 WHERE uid = ?", (uid,))
 
 
-def test_history_detail_shows_the_names(ui, page_as):
+def test_history_detail_shows_the_names(ui, page_as, screenshot):
     uid = ui.get("reviewer", "/api/events", params={"crossing_id": VN, "limit": 1})["data"][0]["uid"]
     page = page_as("reviewer", f"history?uid={uid}&status=all")
     page.wait_for_selector("#history-detail:not([hidden]) dt")
     text = page.inner_text("#history-detail")
     assert "右上方主信号灯 main signal, top right" in text and "进口道停止线 approach stop line" in text
     assert "置信度" not in text
+    screenshot(page, "history-detail-names")
