@@ -102,6 +102,7 @@ class Lamps(_Strict):
 
 class Signal(_Strict):
     id: Ident = Field(description="signal id, referenced by stop lines and lanes")
+    name: Text | None = Field(default=None, description="shown to people, e.g. 北向直行灯 (else the id)")
     lamps: Lamps
 
 
@@ -274,7 +275,7 @@ class Crossing(_Strict):
         data = self.model_dump(mode="json")
         if data.get("plate_regions", 0) is None:
             del data["plate_regions"]
-        for part in data["lanes"] + data["stop_lines"]:  # names are words for people, not geometry
+        for part in data["lanes"] + data["stop_lines"] + data["signals"]:  # names are words, not geometry
             for k in ("name", "heading"):
                 if part.get(k, 0) is None:
                     del part[k]

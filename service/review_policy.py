@@ -42,3 +42,31 @@ def decide(
     if reviewed_by == username:
         raise ReviewRefused("you confirmed this event at stage 1; the second review must be someone else's")
     return Decision(2, STATUS_AFTER[act])
+
+
+BATCH_ACTIONS = frozenset({ReviewAction.DISMISS})
+
+
+def decide_in_batch(
+    action: str, *, second_review: bool, status_now: str, stage_now: int, reviewed_by: str | None, username: str
+) -> Decision:
+    """`decide` for one event of a batch (several events, one reason: the clear false alarms).
+
+    A batch only dismisses, and only events still waiting for their first decision: a
+    confirmation (a penalty) needs each event looked at; an event decided meanwhile, or one a
+    colleague confirmed and that awaits its second review, is decided on its own (`ReviewRefused`)."""
+    act = ReviewAction(action)
+    if act not in BATCH_ACTIONS:
+        raise ReviewRefused(f"a batch can only dismiss; {act.value} needs each event looked at on its own")
+    if status_now != ReviewStatus.PENDING:
+        raise ReviewRefused(f"already decided ({status_now}) by {reviewed_by or 'someone'}: decide it on its own")
+    if stage_now != 0:
+        raise ReviewRefused(f"{reviewed_by or 'someone'} confirmed it at stage 1: its second review is done on its own")
+    return decide(
+        action,
+        second_review=second_review,
+        status_now=status_now,
+        stage_now=stage_now,
+        reviewed_by=reviewed_by,
+        username=username,
+    )

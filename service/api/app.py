@@ -33,7 +33,22 @@ from ..metrics import Metrics
 from ..security import LoginLimiter
 from ..settings import Settings, SettingsError
 from .routes import audit as audit_routes
-from .routes import auth, crossings, events, health, jobs, media, meta, reports, review_desk, reviews, stats, users, web
+from .routes import (
+    auth,
+    crossings,
+    events,
+    health,
+    jobs,
+    media,
+    meta,
+    reports,
+    review_batch,
+    review_desk,
+    reviews,
+    stats,
+    users,
+    web,
+)
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +153,7 @@ ROUTES: tuple[ModuleType, ...] = (
     meta,
     reports,
     reviews,
+    review_batch,
     review_desk,
     stats,
     users,

@@ -11,6 +11,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
@@ -28,6 +29,11 @@ from ..settings import Settings
 
 async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
+
+
+async def get_evidence_root(request: Request) -> Path:
+    """The evidence store's root folder (resolved when the app was made)."""
+    return request.app.state.evidence_dir
 
 
 async def _close(s: Session) -> None:
@@ -67,6 +73,7 @@ async def get_write_session(request: Request) -> AsyncIterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+EvidenceRootDep = Annotated[Path, Depends(get_evidence_root)]
 # scope="function": the session is closed (its connection back in the pool) once the handler's
 # response is built, before it is sent: a slow client or a long file download holds no
 # connection. (Requests waiting for a pool thread while holding a connection are prevented by

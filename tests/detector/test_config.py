@@ -4,6 +4,8 @@ geometry_hash, load_signal_plan."""
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import sys
 from pathlib import Path
 
@@ -410,6 +412,34 @@ def test_geometry_hash_tells_explicit_null_lane_signal_from_unset(tmp_path):
         "main"
     )  # they behave differently
     assert inherits.geometry_hash() != exempt.geometry_hash()
+
+
+def test_signal_name_is_optional_words_for_people(tmp_path):
+    """A signal may carry a `name` (shown in the review UI instead of its id); without one the
+    config and its geometry hash are what they were before the field existed."""
+    plain = load_crossing(_write(tmp_path, CONTRACT, "a.yaml"))
+    assert plain.signals[0].name is None
+    # the hash of the contract before `Signal.name` existed (a missing name must not make a new version)
+    data = plain.model_dump(mode="json")
+    for part in data["signals"]:
+        del part["name"]
+    for part in data["lanes"] + data["stop_lines"]:
+        for k in ("name", "heading"):
+            if part.get(k, 0) is None:
+                del part[k]
+    data["lanes"][0]["signal"] = "main"
+    del data["plate_regions"]
+    old = hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    assert plain.geometry_hash() == old
+    named = _base()
+    named["signals"][0]["name"] = "北向直行灯 northbound through"
+    c = load_crossing(_write_data(tmp_path, named, "b.yaml"))
+    assert c.signals[0].name == "北向直行灯 northbound through"
+    assert c.scaled_to((810, 360)).signals[0].name == c.signals[0].name
+    for bad in ("", "   ", "a\x00b", 12):
+        named["signals"][0]["name"] = bad
+        with pytest.raises(ConfigError, match="name"):
+            load_crossing(_write_data(tmp_path, named, "c.yaml"))
 
 
 # -- load_signal_plan ----------------------------------------------------------------------------

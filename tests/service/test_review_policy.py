@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.review_policy import Decision, ReviewRefused, decide
+from service.review_policy import Decision, ReviewRefused, decide, decide_in_batch
 from service.vocabulary import ReviewStatus
 
 
@@ -36,3 +36,28 @@ def test_second_review_by_the_first_reviewer_is_refused(action):
 def test_unknown_action_is_an_error():
     with pytest.raises(ValueError):
         decide("approve", second_review=False, status_now="pending", stage_now=0, reviewed_by=None, username="a")
+
+
+@pytest.mark.parametrize("second", [False, True])
+def test_batch_dismisses_an_undecided_event_at_stage_one(second):
+    d = decide_in_batch(
+        "dismiss", second_review=second, status_now="pending", stage_now=0, reviewed_by=None, username="a"
+    )
+    assert (d.stage, d.status) == (1, ReviewStatus.DISMISSED)
+
+
+@pytest.mark.parametrize(
+    "action,second,now,stage,by,fragment",
+    [
+        ("confirm", False, "pending", 0, None, "only dismiss"),  # a penalty needs each event looked at
+        ("confirm", True, "pending", 0, None, "only dismiss"),
+        ("needs_info", False, "pending", 0, None, "only dismiss"),
+        ("dismiss", False, "confirmed", 1, "b", "already decided (confirmed) by b"),  # decided meanwhile
+        ("dismiss", False, "dismissed", 1, "b", "already decided"),
+        ("dismiss", True, "pending", 1, "b", "b confirmed it at stage 1"),  # awaits its second review
+        ("dismiss", False, "pending", 1, "b", "b confirmed it at stage 1"),
+    ],
+)
+def test_batch_refuses_what_needs_a_look_of_its_own(action, second, now, stage, by, fragment):
+    with pytest.raises(ReviewRefused, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        decide_in_batch(action, second_review=second, status_now=now, stage_now=stage, reviewed_by=by, username="a")

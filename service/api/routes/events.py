@@ -29,7 +29,7 @@ from ...exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, Lang, in_zone, l
 from ...models import EventRow
 from ...stats_cache import StatsCache
 from ...vocabulary import EventType, ReviewStatus
-from ..deps import Principal, Reviewer, SessionDep, SettingsDep, event_or_404, require_roles
+from ..deps import EvidenceRootDep, Principal, Reviewer, SessionDep, SettingsDep, event_or_404, require_roles
 from ..errors import AUTH_ERRORS, NOT_FOUND_ERROR, Responses
 from ..params import NO_NUL, utc
 from ..schemas import Page
@@ -206,8 +206,8 @@ def next_event(
 
 
 @router.get("/api/events/{uid}", response_model=EventDetail, responses={**AUTH_ERRORS, **NOT_FOUND_ERROR})
-def get_event(uid: str, s: SessionDep, p: EventReader) -> EventDetail:
-    return event_detail(s, p, event_or_404(s, p, uid))
+def get_event(uid: str, s: SessionDep, p: EventReader, root: EvidenceRootDep) -> EventDetail:
+    return event_detail(s, p, event_or_404(s, p, uid), root)
 
 
 # -- exports ------------------------------------------------------------------------------------

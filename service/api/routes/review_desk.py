@@ -18,7 +18,15 @@ from sqlalchemy import func, select
 
 from ...audit import append as audit
 from ...models import AuditRow, EventRow, ReviewRow
-from ..deps import Principal, Reviewer, SessionDep, WriteSessionDep, event_or_404, require_roles
+from ..deps import (
+    EvidenceRootDep,
+    Principal,
+    Reviewer,
+    SessionDep,
+    WriteSessionDep,
+    event_or_404,
+    require_roles,
+)
 from ..errors import AUTH_ERRORS, NOT_FOUND_ERROR
 from ..schemas import Message, StrictIn
 from ..schemas.events import EventDetail, event_detail
@@ -45,7 +53,7 @@ def _aware(at: datetime) -> datetime:
         409: {"model": Message, "description": "not the event's latest decision, someone else's, or too old to undo"},
     },
 )
-def undo_review(uid: str, body: UndoIn, s: WriteSessionDep, p: Reviewer) -> EventDetail:
+def undo_review(uid: str, body: UndoIn, s: WriteSessionDep, p: Reviewer, root: EvidenceRootDep) -> EventDetail:
     """Undo one's own latest decision on an event within UNDO_WINDOW_S seconds (the toast's 撤销)."""
     v = event_or_404(s, p, uid, for_update=True)
     e = v.event
@@ -109,7 +117,7 @@ def undo_review(uid: str, body: UndoIn, s: WriteSessionDep, p: Reviewer) -> Even
         },
     )
     s.flush()
-    detail = event_detail(s, p, v)
+    detail = event_detail(s, p, v, root)
     s.commit()
     return detail
 

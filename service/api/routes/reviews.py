@@ -32,7 +32,16 @@ from ...models import utcnow
 from ...review_policy import ReviewRefused, decide
 from ...verify import verify_event
 from ...vocabulary import COMMENT_REQUIRED, REASON_LABELS
-from ..deps import Admin, CurrentUser, Reviewer, SessionDep, SettingsDep, WriteSessionDep, event_or_404
+from ..deps import (
+    Admin,
+    CurrentUser,
+    EvidenceRootDep,
+    Reviewer,
+    SessionDep,
+    SettingsDep,
+    WriteSessionDep,
+    event_or_404,
+)
 from ..errors import AUTH_ERRORS, NOT_FOUND_ERROR
 from ..schemas import Message
 from ..schemas.events import EventDetail, event_detail, review_out
@@ -50,7 +59,9 @@ router = APIRouter(tags=["reviews"])
         409: {"model": Message, "description": "second review by the stage-1 reviewer"},
     },
 )
-def review_event(uid: str, body: ReviewIn, s: WriteSessionDep, p: Reviewer, settings: SettingsDep) -> ReviewResult:
+def review_event(
+    uid: str, body: ReviewIn, s: WriteSessionDep, p: Reviewer, settings: SettingsDep, root: EvidenceRootDep
+) -> ReviewResult:
     v = event_or_404(s, p, uid, for_update=True)
     e = v.event
     previous = {"status": e.review_status, "stage": e.review_stage, "reviewed_by": e.reviewed_by}
@@ -97,7 +108,7 @@ def review_event(uid: str, body: ReviewIn, s: WriteSessionDep, p: Reviewer, sett
             "review_id": row.id,
         },
     )
-    detail = event_detail(s, p, v)
+    detail = event_detail(s, p, v, root)
     s.commit()
     return ReviewResult(review=review_out(row), event=detail)
 
@@ -107,7 +118,7 @@ def review_event(uid: str, body: ReviewIn, s: WriteSessionDep, p: Reviewer, sett
     response_model=EventDetail,
     responses={**AUTH_ERRORS, **NOT_FOUND_ERROR, 409: {"model": Message, "description": "not decided yet"}},
 )
-def reopen_event(uid: str, body: ReopenIn, s: WriteSessionDep, p: Admin) -> EventDetail:
+def reopen_event(uid: str, body: ReopenIn, s: WriteSessionDep, p: Admin, root: EvidenceRootDep) -> EventDetail:
     """退回重审: a supervisor (admin) sends a decided event back to the review queue (pending, no
     reviewer). Audited with the previous decision and the reason; the reviews stay in its history."""
     comment = body.comment.strip()
@@ -132,7 +143,7 @@ def reopen_event(uid: str, body: ReopenIn, s: WriteSessionDep, p: Admin) -> Even
         payload={**previous, "comment": comment},
     )
     s.flush()
-    detail = event_detail(s, p, v)
+    detail = event_detail(s, p, v, root)
     s.commit()
     return detail
 
@@ -146,7 +157,7 @@ def reopen_event(uid: str, body: ReopenIn, s: WriteSessionDep, p: Admin) -> Even
         422: {"model": Message, "description": "not a plausible plate (the reason says why)"},
     },
 )
-def correct_plate(uid: str, body: PlateIn, s: WriteSessionDep, p: Reviewer) -> EventDetail:
+def correct_plate(uid: str, body: PlateIn, s: WriteSessionDep, p: Reviewer, root: EvidenceRootDep) -> EventDetail:
     """The reviewer's plate: stored beside the machine reading (which stays as read), audited with
     both values; exports, the case package and the `plate=` filter use it from then on."""
     plate, reason = plausible_plate(body.plate)
@@ -172,7 +183,7 @@ def correct_plate(uid: str, body: PlateIn, s: WriteSessionDep, p: Reviewer) -> E
         },
     )
     s.flush()
-    detail = event_detail(s, p, v)
+    detail = event_detail(s, p, v, root)
     s.commit()
     return detail
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
+from pathlib import Path
 
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from ... import events_repo as repo
-from ...models import EvidenceFileRow, ReviewRow, VideoRunRow
+from ...clip_timing import event_offset_s
+from ...models import CrossingVersionRow, EventRow, EvidenceFileRow, ReviewRow, VideoRunRow
 from ...principal import Principal
+from ...scene_names import SceneNames, names_of
 from ...vocabulary import reason_label
 from . import Label
 
@@ -68,6 +71,11 @@ class EvidenceOut(BaseModel):
     size: int
     sha256: str
     url: str = Field(description="GET it (SHA-256 checked on every read; Range supported for clips)")
+    event_at_s: float | None = Field(
+        default=None,
+        description="a clip only: seconds from its first frame to the violation (where the review page "
+        "opens it and marks its timeline); null for pictures and for a clip that does not say where it starts",
+    )
 
 
 class ReviewOut(BaseModel):
@@ -88,6 +96,9 @@ class RunOut(BaseModel):
 
 
 class EventDetail(EventOut):
+    lane_name: str | None = Field(default=None, description="the lane's name in the crossing file (else its id)")
+    stop_line_name: str | None = Field(default=None, description="the stop line's name (else its id)")
+    signal_name: str | None = Field(default=None, description="the signal's name (else its id)")
     plate_display: str | None = None
     plate_region: str | None = None
     plate_reason: str | None = Field(default=None, description="why not read, or how it was read")
@@ -142,8 +153,16 @@ def event_out(v: repo.EventView) -> EventOut:
     )
 
 
-def evidence_out(f: EvidenceFileRow) -> EvidenceOut:
-    return EvidenceOut(uid=f.uid, kind=f.kind, mime=f.mime, size=f.size, sha256=f.sha256, url=f"/api/media/{f.uid}")
+def evidence_out(f: EvidenceFileRow, event_at_s: float | None = None) -> EvidenceOut:
+    return EvidenceOut(
+        uid=f.uid,
+        kind=f.kind,
+        mime=f.mime,
+        size=f.size,
+        sha256=f.sha256,
+        url=f"/api/media/{f.uid}",
+        event_at_s=event_at_s,
+    )
 
 
 def review_out(r: ReviewRow) -> ReviewOut:
@@ -166,9 +185,22 @@ def run_out(run: VideoRunRow | None) -> RunOut | None:
     return RunOut(video=os.path.basename(run.video_path.replace("\\", "/")), model=run.model, start_time=run.start_time)
 
 
-def event_detail(s: Session, p: Principal, v: repo.EventView) -> EventDetail:
+def scene_names(s: Session, e: EventRow) -> SceneNames:
+    """The names in the crossing version the event was found with."""
+    ver = s.get(CrossingVersionRow, e.crossing_version_id)
+    return names_of(ver.geometry_hash, ver.config_yaml) if ver is not None else SceneNames()
+
+
+def event_detail(s: Session, p: Principal, v: repo.EventView, evidence_root: Path) -> EventDetail:
+    """The event with its names, evidence (clips with the violation's place in them, read under
+    `evidence_root`), reviews and run."""
     e = v.event
-    evidence = [evidence_out(f) for f in repo.evidence_of(s, e.id)] if p.can_see_evidence else []
+    evidence = (
+        [evidence_out(f, event_offset_s(evidence_root, e, f)) for f in repo.evidence_of(s, e.id)]
+        if p.can_see_evidence
+        else []
+    )
+    names = scene_names(s, e)
     extra = {
         k: getattr(e, k)
         for k in (
@@ -186,6 +218,9 @@ def event_detail(s: Session, p: Principal, v: repo.EventView) -> EventDetail:
     return EventDetail(
         **event_out(v).model_dump(),
         **extra,
+        lane_name=names.lane(e.lane),
+        stop_line_name=names.stop_line(e.stop_line),
+        signal_name=names.signal(e.signal_id),
         evidence=evidence,
         reviews=[review_out(r) for r in repo.reviews_of(s, e.id)],
         run=run_out(repo.run_of(s, e.run_id)),

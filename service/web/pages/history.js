@@ -7,6 +7,8 @@
 import {
   ApiError, api, el, fmtDate, fmtNumber, hasT, lang, me, navigate, nextDay, registerPage, t, toast, zonedDayStart,
 } from "../app.js";
+import { BatchSelection } from "./history_batch.js";
+import { named, shownConfidence } from "./review/detail.js";
 import { workloadPanel } from "./review_desk.js";
 
 const PAGE = 50;
@@ -72,13 +74,19 @@ function filterForm(f, crossings) {
   return form;
 }
 
-function resultsTable(rows, onOpen) {
+/** The list; with `batch`, a first column of checkboxes for the events a batch may dismiss. */
+function resultsTable(rows, onOpen, batch) {
   const head = ["review.occurredAt", "common.crossing", "common.type", "common.class", "common.status",
     "history.reviewer", "history.reviewedAt", "review.eventId"];
-  return el("table", { class: "data-table", id: "history-table" },
-    el("thead", {}, el("tr", {}, ...head.map((k) => el("th", { scope: "col" }, t(k))), el("th", { scope: "col" },
-      el("span", { class: "visually-hidden" }, t("history.open"))))),
-    el("tbody", {}, ...(rows.length ? rows.map((e) => el("tr", { dataset: { uid: e.uid, status: e.review_status } },
+  batch.reset();
+  const boxes = rows.map((e) => batch.box(e));
+  const picks = boxes.some(Boolean);
+  const table = el("table", { class: "data-table", id: "history-table" },
+    el("thead", {}, el("tr", {}, ...(picks ? [el("th", { scope: "col", class: "history-pick-col" }, batch.all)] : []),
+      ...head.map((k) => el("th", { scope: "col" }, t(k))), el("th", { scope: "col" },
+        el("span", { class: "visually-hidden" }, t("history.open"))))),
+    el("tbody", {}, ...(rows.length ? rows.map((e, i) => el("tr", { dataset: { uid: e.uid, status: e.review_status } },
+      ...(picks ? [el("td", { class: "history-pick-col" }, boxes[i] || "")] : []),
       el("td", {}, fmtDate(e.occurred_at)), el("td", {}, e.crossing_name),
       el("td", {}, t(`common.type.${e.type}`)), el("td", {}, classLabel(e.class_name)),
       el("td", {}, el("span", { class: `badge badge-${e.review_status}` }, t(`common.status.${e.review_status}`))),
@@ -88,22 +96,26 @@ function resultsTable(rows, onOpen) {
         "aria-label": t("history.openNamed", { id: e.uid.slice(0, 8) }), onclick: () => onOpen(e.uid) },
       t("history.open")))))
       : [el("tr", {}, el("td", { colspan: 9, class: "muted" }, t("history.none")))])));
+  batch.refresh();
+  return table;
 }
 
 async function render(root, params) {
   const f = readFilters(params.query);
   const offset = Math.max(0, Number(params.query.get("offset")) || 0);
-  const [crossings, user] = await Promise.all([
-    api("/api/crossings", { query: { limit: 500 } }).then((x) => x.data).catch(() => []), me()]);
+  const [crossings, user, reasons] = await Promise.all([
+    api("/api/crossings", { query: { limit: 500 } }).then((x) => x.data).catch(() => []), me(),
+    api("/api/reviews/reasons").catch(() => [])]);
   const list = el("div", { id: "history-list", class: "table-wrap" }, el("p", { class: "muted" }, t("common.loading")));
   const pager = el("div", { class: "audit-pager", id: "history-pager" });
   const detail = new EventPanel(user, () => load());
   const open = (uid) => detail.open(uid);
+  const batch = new BatchSelection(reasons, () => load());
   const go = (at) => navigate(`#/history?${new URLSearchParams({ ...f, ...(at ? { offset: String(at) } : {}) })}`);
   async function load() {
     if (f.uid && f.uid.length < 32) { // the start of an id (the list shows 8 characters)
       const out = await api("/api/events", { query: { uid_prefix: f.uid, limit: PAGE } });
-      list.replaceChildren(resultsTable(out.data, open));
+      list.replaceChildren(resultsTable(out.data, open, batch));
       list.dataset.count = String(out.count);
       pager.replaceChildren();
       return out.count === 1 ? out.data[0].uid : null;
@@ -111,20 +123,20 @@ async function render(root, params) {
     if (f.uid) { // a whole id: exactly that event (404 = not found in the caller's scope)
       try {
         const e = await api(`/api/events/${encodeURIComponent(f.uid)}`);
-        list.replaceChildren(resultsTable([e], open));
+        list.replaceChildren(resultsTable([e], open, batch));
         list.dataset.count = "1";
         pager.replaceChildren();
         return e.uid;
       } catch (e) {
         if (!(e instanceof ApiError) || e.status !== 404) throw e;
-        list.replaceChildren(resultsTable([], open));
+        list.replaceChildren(resultsTable([], open, batch));
         list.dataset.count = "0";
       }
       pager.replaceChildren();
       return null;
     }
     const out = await api("/api/events", { query: apiQuery(f, offset) });
-    list.replaceChildren(resultsTable(out.data, open));
+    list.replaceChildren(resultsTable(out.data, open, batch));
     list.dataset.count = String(out.count);
     const last = Math.min(offset + out.data.length, out.count);
     pager.replaceChildren(
@@ -139,7 +151,7 @@ async function render(root, params) {
   root.append(el("div", { class: "admin-page history-page" },
     el("h1", {}, t("history.title")), filterForm(f, crossings),
     el("div", { class: "history-layout" },
-      el("section", { class: "panel", "aria-label": t("history.results") }, list, pager), detail.root),
+      el("section", { class: "panel", "aria-label": t("history.results") }, batch.bar, list, pager), detail.root),
     workloadPanel(f)));
   const found = await load(); // the one event an id (or the start of one) found, opened beside the list
   if (found) await detail.open(found);
@@ -184,6 +196,9 @@ class EventPanel {
       pic ? img : null,
       el("dl", { class: "rv-facts" },
         ...fact("review.occurredAt", fmtDate(d.occurred_at)), ...fact("common.class", classLabel(d.class_name)),
+        ...fact("review.lane", named(d.lane_name, d.lane)), ...fact("review.stopLine", named(d.stop_line_name, d.stop_line)),
+        ...fact("review.signalId", named(d.signal_name, d.signal_id)),
+        ...fact("review.confidence", shownConfidence(d.confidence)),
         ...fact("common.status", t(`common.status.${d.review_status}`)),
         ...fact("history.reviewer", d.reviewed_by ? `${d.reviewed_by} · ${fmtDate(d.reviewed_at)}` : ""),
         ...fact("review.eventId", d.uid)),

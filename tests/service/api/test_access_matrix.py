@@ -54,6 +54,7 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("PUT", "/api/events/{uid}/plate"): REV,
     ("GET", "/api/events/{uid}/verify"): REV,
     ("POST", "/api/events/{uid}/review/undo"): REV,  # one's own decision, within seconds
+    ("POST", "/api/events/review-batch"): REV,  # dismiss several pending events with one reason
     ("GET", "/api/reviews/workload"): REV_ANA,
     ("GET", "/api/reviews/reasons"): ANY,
     ("GET", "/api/meta"): ANY,

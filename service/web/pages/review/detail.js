@@ -1,9 +1,27 @@
 // The review queue's event details (a mixin of ReviewView: `this` is the view): signal state,
 // facts, status and history, and the plate panel with the reviewer's correction.
+//
+// Lane, stop line and signal are shown by the names people gave them in the crossing file (the
+// API's *_name; the config id is in the tooltip). The detector's confidence is shown only when it
+// says something: below CONFIDENCE_SHOWN_BELOW (today's rules record 1.0 for every event, and a
+// line reading "置信度 100%" on every event is noise).
 
 import { ApiError, api, el, fmtDate, fmtNumber, fmtPercent, lang, t, toast } from "../../app.js";
 import { showStage } from "../review_desk.js";
 import { classLabel } from "./common.js";
+
+export const CONFIDENCE_SHOWN_BELOW = 0.995; // below this it rounds to < 100 %: worth a look
+
+/** A fact's value: the part's name, its config id as the tooltip when they differ. */
+export function named(name, id) {
+  if (!name && !id) return null;
+  return name && id && name !== id ? el("span", { title: id, dataset: { id } }, name) : name || id;
+}
+
+/** The confidence to show, or null when it carries no information (unknown, or ~100 %). */
+export function shownConfidence(c) {
+  return typeof c === "number" && c < CONFIDENCE_SHOWN_BELOW ? fmtPercent(c, 0) : null;
+}
 
 export class Detail {
   fillDetail(l) {
@@ -23,10 +41,10 @@ export class Detail {
       ...fact("review.district", d.district),
       ...fact("review.occurredAt", fmtDate(d.occurred_at)),
       ...fact("review.videoTime", d.run ? `${d.run.video} · ${fmtNumber(d.t, 2)} s` : `${fmtNumber(d.t, 2)} s`),
-      ...fact("review.lane", d.lane),
-      ...fact("review.stopLine", d.stop_line),
-      ...fact("review.signalId", d.signal_id),
-      ...fact("review.confidence", d.confidence === null ? null : fmtPercent(d.confidence, 0)),
+      ...fact("review.lane", named(d.lane_name, d.lane)),
+      ...fact("review.stopLine", named(d.stop_line_name, d.stop_line)),
+      ...fact("review.signalId", named(d.signal_name, d.signal_id)),
+      ...fact("review.confidence", shownConfidence(d.confidence)),
       ...fact("review.eventId", d.uid));
     this.fillPlate(l);
     const who = d.reviewed_by ? t("review.reviewedBy", { user: d.reviewed_by, at: fmtDate(d.reviewed_at) }) : "";

@@ -14,7 +14,8 @@ export class Keyboard {
       return;
     }
     if (e.key === "Escape") {
-      if (!this.zoom.hidden) { e.preventDefault(); this.toggleZoom(); }
+      if (this.isLarge()) { e.preventDefault(); this.toggleLarge(); }
+      else if (!this.zoom.hidden) { e.preventDefault(); this.toggleZoom(); }
       else if (!this.help.hidden) this.toggleHelp();
       return;
     }
@@ -30,8 +31,8 @@ export class Keyboard {
       k: () => this.previous(), ArrowLeft: () => this.previous(),
       c: () => this.decide("confirm"), Enter: () => this.decide("confirm"),
       d: () => this.openPicker("dismiss"), n: () => this.openPicker("needs_info"),
-      z: () => this.toggleZoom(), " ": () => this.playPause(),
-      ",": () => this.step(-1), ".": () => this.step(1),
+      z: () => !this.isLarge() && this.toggleZoom(), " ": () => this.playPause(),
+      ",": () => this.step(-1), ".": () => this.step(1), m: () => this.toMark(), v: () => this.toggleLarge(),
       s: () => this.slow(), l: () => this.loop(), e: () => this.exportCurrent(), "?": () => this.toggleHelp(),
       u: () => this.undoItem?.isConnected && this.undoItem.querySelector("button:not(:disabled)")?.click(),
     };

@@ -34,6 +34,7 @@ export class Media {
   fillClip(l) {
     const m = l.media.clip;
     this.video.pause();
+    this.armClip(l); // opens at the violation's moment once its metadata is loaded (player.js)
     if (m && m.url) {
       this.video.src = m.url;
       this.video.loop = document.getElementById("review-loop").getAttribute("aria-pressed") === "true";

@@ -1,8 +1,9 @@
 // The review queue's view (#/review): its state, the page skeleton (filters, stage, player,
 // actions, help), the filters, and exports. The concepts live in mixins that share `this`:
 // queue.js (cache, queue, prefetch, previous / next), decisions.js (confirm, dismiss, needs-info,
-// reason picker, undo), media.js (stage, thumbnails, zoom, player), detail.js (details and the
-// plate panel), keyboard.js (shortcuts).
+// reason picker, undo), media.js (stage, thumbnails, zoom, player), player.js (the clip's timeline
+// with the violation's marker, the large player), detail.js (details and the plate panel),
+// keyboard.js (shortcuts).
 
 import { ApiError, api, download, el, fmtNumber, t, toast } from "../../app.js";
 import { CLASSES, DEFAULT_FRAME_S, TYPES, revoke } from "./common.js";
@@ -10,6 +11,7 @@ import { Decisions } from "./decisions.js";
 import { Detail } from "./detail.js";
 import { Keyboard } from "./keyboard.js";
 import { Media } from "./media.js";
+import { Player } from "./player.js";
 import { Queue } from "./queue.js";
 
 export class ReviewView {
@@ -27,6 +29,8 @@ export class ReviewView {
     this.picker = null;    // {action} while the reason picker is open
     this.mainKind = "composite";
     this.frameS = DEFAULT_FRAME_S;
+    this.mark = null;      // the violation's time in the shown clip (s), null = unknown
+    this.markDone = false; // the clip was opened at the mark
     this.onKey = (e) => this.key(e);
   }
 
@@ -86,12 +90,26 @@ export class ReviewView {
     this.video = el("video", { id: "review-clip", muted: true, loop: true, playsinline: true, preload: "auto",
       "aria-label": t("review.clip"), controls: true });
     this.video.muted = true;
+    this.video.addEventListener("loadedmetadata", () => this.onClipMeta());
+    for (const ev of ["timeupdate", "seeked", "durationchange", "emptied"]) {
+      this.video.addEventListener(ev, () => this.paintTimeline());
+    }
+    this.markBtn = el("button", { type: "button", class: "rv-timeline-mark", id: "review-mark", hidden: true,
+      title: `${t("review.toMoment")} (M)`, "aria-label": t("review.toMoment"), onclick: () => this.toMark() });
+    this.timeline = el("div", { class: "rv-timeline", id: "review-timeline", onclick: (e) => this.seekTimeline(e) },
+      el("div", { class: "rv-timeline-fill", id: "review-timeline-fill" }),
+      el("div", { class: "rv-timeline-head", id: "review-timeline-head" }), this.markBtn);
+    this.clipTime = el("div", { class: "rv-clip-time", id: "review-clip-time" });
     this.player = el("div", { class: "rv-player-tools", role: "group", "aria-label": t("review.player") },
       this.btn("review-play", t("review.play"), "Space", () => this.playPause()),
       this.btn("review-step-back", t("review.stepBack"), ",", () => this.step(-1)),
       this.btn("review-step-fwd", t("review.stepForward"), ".", () => this.step(1)),
+      this.btn("review-to-mark", t("review.toMoment"), "M", () => this.toMark()),
       this.toggle("review-slow", t("review.slow"), "S", () => this.slow()),
-      this.toggle("review-loop", t("review.loop"), "L", () => this.loop(), true));
+      this.toggle("review-loop", t("review.loop"), "L", () => this.loop(), true),
+      this.toggle("review-large", t("review.large"), "V", () => this.toggleLarge()));
+    this.playerBox = el("div", { class: "rv-player", id: "review-player", role: "group",
+      "aria-label": t("review.clip") }, this.video, this.timeline, this.clipTime, this.player);
     this.signalBox = el("div", { class: "rv-signal", id: "review-signal", "aria-live": "polite" });
     this.facts = el("dl", { class: "rv-facts", id: "review-facts" });
     this.plateBox = el("section", { class: "rv-plate", id: "review-plate", "aria-label": t("review.plate") });
@@ -104,7 +122,8 @@ export class ReviewView {
       this.btn("review-prev", t("review.previous"), "K", () => this.previous()),
       this.btn("review-next", t("review.next"), "J", () => this.next()),
       this.btn("review-zoom-btn", t("review.zoom"), "Z", () => this.toggleZoom()),
-      this.btn("review-export", t("review.exportOne"), "E", () => this.exportCurrent()));
+      this.btn("review-export", t("review.exportOne"), "E", () => this.exportCurrent()),
+      el("a", { id: "review-batch-link", class: "rv-batch-link", href: this.batchHref() }, t("review.batchLink")));
     this.emptyTitle = el("h2", { id: "review-empty-title" });
     this.emptyText = el("p", { class: "muted", id: "review-empty-text" });
     this.empty = el("section", { class: "rv-empty notice", id: "review-empty", hidden: true },
@@ -114,7 +133,7 @@ export class ReviewView {
       el("section", { class: "rv-left", "aria-label": t("review.pictures") },
         el("div", { class: "rv-stage" }, this.stageImg), this.stageCaption, this.thumbs),
       el("section", { class: "rv-right", "aria-label": t("review.details") },
-        el("div", { class: "rv-player" }, this.video, this.player),
+        this.playerBox,
         this.signalBox, this.plateBox, this.actions, this.statusLine, this.facts,
         el("h2", { class: "rv-h" }, t("review.history")), this.history));
     this.zoom = el("div", { class: "rv-zoom", id: "review-zoom", role: "dialog", "aria-modal": "true",
@@ -124,6 +143,13 @@ export class ReviewView {
       "aria-labelledby": "review-picker-title", hidden: true });
     this.root.append(el("h1", { class: "sr-only" }, t("review.title")), filters, this.empty,
       this.eventBox, this.zoom, this.pickerBox);
+  }
+
+  /** The history list of this queue's pending events, where the clear false alarms are dismissed in batch. */
+  batchHref() {
+    const q = { status: "pending" };
+    for (const k of ["crossing_id", "type", "class_name", "from", "to"]) if (this.filters[k]) q[k] = this.filters[k];
+    return `#/history?${new URLSearchParams(q)}`;
   }
 
   btn(id, label, key, onclick, cls) {
@@ -140,7 +166,8 @@ export class ReviewView {
   helpList() {
     const rows = [["J / →", "review.next"], ["K / ←", "review.previous"], ["C / Enter", "review.confirm"],
       ["D", "review.dismiss"], ["N", "review.needsInfo"], ["1–9", "review.pickReason"], ["Z", "review.zoom"],
-      ["Space", "review.play"], [", / .", "review.frameStep"], ["S", "review.slow"], ["L", "review.loop"],
+      ["Space", "review.play"], [", / .", "review.frameStep"], ["M", "review.toMoment"], ["V", "review.large"],
+      ["S", "review.slow"], ["L", "review.loop"],
       ["E", "review.exportOne"], ["U", "review.desk.undo"], ["Esc", "common.close"]];
     return el("dl", { class: "rv-help-list" }, ...rows.flatMap(([k, key]) => [el("dt", {}, el("kbd", {}, k)),
       el("dd", {}, t(key))]));
@@ -168,6 +195,7 @@ export class ReviewView {
     }
     const q = new URLSearchParams(Object.entries(this.filters).filter(([, x]) => x));
     history.replaceState(null, "", `#/review${q.toString() ? `?${q}` : ""}`);
+    document.getElementById("review-batch-link").href = this.batchHref();
     this.restart();
   }
 
@@ -212,7 +240,7 @@ export class ReviewView {
   }
 }
 
-for (const part of [Queue, Decisions, Media, Detail, Keyboard]) {
+for (const part of [Queue, Decisions, Media, Player, Detail, Keyboard]) {
   for (const name of Object.getOwnPropertyNames(part.prototype)) {
     if (name !== "constructor") Object.defineProperty(ReviewView.prototype, name, Object.getOwnPropertyDescriptor(part.prototype, name));
   }
