@@ -35,6 +35,7 @@ from ..settings import Settings, SettingsError
 from .routes import audit as audit_routes
 from .routes import (
     auth,
+    basemap,
     crossing_frames,
     crossings,
     events,
@@ -145,6 +146,7 @@ class _RefuseNul:
 ROUTES: tuple[ModuleType, ...] = (
     audit_routes,
     auth,
+    basemap,
     crossing_frames,
     crossings,
     events,

@@ -318,6 +318,7 @@ export default {
   "dashboard.showSpatial": "Heatmap",
   "dashboard.showSpatialFor": "Show where violations happen at {name}",
   "dashboard.map.title": "Crossings sized by rate",
+  "dashboard.map.basemap": "Map of crossings (local basemap)",
   "dashboard.map.geo": "By location",
   "dashboard.map.schematic": "Schematic (in ranking order)",
   "dashboard.map.sizeRate": "Dot size: violations per 1,000 road users",

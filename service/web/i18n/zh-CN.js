@@ -318,6 +318,7 @@ export default {
   "dashboard.showSpatial": "分布图",
   "dashboard.showSpatialFor": "查看 {name} 的画面违法分布",
   "dashboard.map.title": "路口分布（按违法率大小）",
+  "dashboard.map.basemap": "路口地图（本地底图）",
   "dashboard.map.geo": "按经纬度",
   "dashboard.map.schematic": "示意图（按排名排列）",
   "dashboard.map.sizeRate": "圆点大小：每千通行违法率",
