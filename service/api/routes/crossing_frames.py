@@ -10,6 +10,8 @@ root, symlinks resolved, existence checked only inside) and then `paths.open_vid
 opened by descriptor, refused if anything moved in between). Uploads are capped at
 `FRAME_MAX_BYTES` (announced length first, then counted while they arrive) and must decode as a
 PNG or JPEG of at most `FRAME_MAX_SIDE` pixels a side; anything else is a one-line 422.
+
+`grab_frame` (the frame about 1 s into a video) is also what `crossings` shows as a snapshot.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi import Path as PathParam
@@ -40,6 +42,7 @@ FRAME_MAX_BYTES = 16 * 1024**2
 FRAME_MAX_SIDE = 8192
 FRAME_MAX_PIXELS = 40_000_000
 MAX_LISTED = 1000
+SNAPSHOT_AT_S = 1.0  # the frame shown: about 1 s in (the first frames of a camera file are often grey)
 IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG"}
 FRAME_ID = r"^[0-9a-f]{64}$"
 _FRAME_RE = re.compile(FRAME_ID)
@@ -107,6 +110,24 @@ def write_atomic(target: Path, data: bytes) -> None:
         raise
 
 
+def grab_frame(source: Path | BinaryIO):
+    """The frame shown about SNAPSHOT_AT_S into the video (the last one for shorter videos), as a
+    PIL image; None when it cannot be decoded. `source`: a path or an open binary file."""
+    import av
+
+    try:
+        with av.open(str(source) if isinstance(source, Path) else source, mode="r") as container:
+            stream = container.streams.video[0]
+            chosen = None
+            for frame in container.decode(stream):
+                chosen = frame
+                if frame.time is not None and frame.time >= SNAPSHOT_AT_S:
+                    break
+            return chosen.to_image() if chosen is not None else None
+    except (av.FFmpegError, OSError, ValueError, IndexError):
+        return None
+
+
 def decode_image(data: bytes, kind: str):
     """The uploaded bytes as a PIL image of format `kind` (PNG or JPEG); 422 in one line otherwise."""
     from PIL import Image
@@ -160,8 +181,6 @@ def list_videos(request: Request, p: Operator) -> VideoList:
 )
 def frame_from_video(body: FromVideo, request: Request, p: Operator) -> Frame:
     """The frame about 1 s into a video under the ingest root (as the crossing snapshot uses)."""
-    from .crossings import grab_frame
-
     root = request.app.state.settings.ingest_root
     try:
         files = resolve_paths(root, [body.path])

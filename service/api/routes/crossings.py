@@ -16,7 +16,7 @@ import os
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any
 
 import yaml
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
@@ -42,11 +42,10 @@ from ..schemas.crossings import (
     VersionInfo,
     VersionOut,
 )
-from .crossing_frames import frame_file, frames_dir, write_atomic
+from .crossing_frames import frame_file, frames_dir, grab_frame, write_atomic
 
 router = APIRouter(prefix="/api/crossings", tags=["crossings"])
 
-SNAPSHOT_AT_S = 1.0  # the snapshot frame: about 1 s in (the first frames of a camera file are often grey)
 CrossingId = Annotated[str, Field(min_length=1, max_length=64)]
 _NOT_FOUND: Responses = {404: {"model": Message, "description": "no such crossing (or out of your scope)"}}
 _WRITE_ERRORS: Responses = {403: {"model": Message}, 422: {"model": Message, "description": "invalid crossing config"}}
@@ -367,24 +366,6 @@ def snapshot(
 def _registered_snapshot(request: Request, crossing_id: str) -> Path:
     """The frame a crossing was drawn on when it was registered from the UI."""
     return Path(request.app.state.evidence_dir) / "_snapshots" / f"{crossing_id}-registered.jpg"
-
-
-def grab_frame(source: Path | BinaryIO):
-    """The frame shown about SNAPSHOT_AT_S into the video (the last one for shorter videos), as a
-    PIL image; None when it cannot be decoded. `source`: a path or an open binary file."""
-    import av
-
-    try:
-        with av.open(str(source) if isinstance(source, Path) else source, mode="r") as container:
-            stream = container.streams.video[0]
-            chosen = None
-            for frame in container.decode(stream):
-                chosen = frame
-                if frame.time is not None and frame.time >= SNAPSHOT_AT_S:
-                    break
-            return chosen.to_image() if chosen is not None else None
-    except (av.FFmpegError, OSError, ValueError, IndexError):
-        return None
 
 
 def _draw(image, crossing: Crossing):
