@@ -360,7 +360,7 @@ export default {
   "dashboard.bulletin.period.month": "Month (of the end day)",
   "dashboard.bulletin.period.custom": "The dates chosen",
   "dashboard.bulletin.format": "Format",
-  "dashboard.bulletin.public": "Public edition (no case pictures)",
+  "dashboard.bulletin.public": "Public edition (bystanders blurred)",
   "dashboard.bulletin.make": "Make bulletin",
   "dashboard.bulletin.days": "{from} to {to}",
   "dashboard.bulletin.failed": "Bulletin failed",

@@ -360,7 +360,7 @@ export default {
   "dashboard.bulletin.period.month": "月报（结束日所在月）",
   "dashboard.bulletin.period.custom": "按所选日期",
   "dashboard.bulletin.format": "格式",
-  "dashboard.bulletin.public": "公开版（不含案例图片）",
+  "dashboard.bulletin.public": "公开版（旁人已模糊）",
   "dashboard.bulletin.make": "生成简报",
   "dashboard.bulletin.days": "{from} 至 {to}",
   "dashboard.bulletin.failed": "生成简报失败",
