@@ -44,6 +44,7 @@ export async function renderNew(root) {
       open(await work());
     } catch (e) {
       err.textContent = e.message;
+      file.value = ""; // choosing the same (fixed) file again fires "change" again
     } finally {
       if (btn) btn.disabled = false;
     }
