@@ -74,6 +74,11 @@ class Settings(BaseModel):
         "`Authorization: Bearer <metrics_token>` (or an admin); unset: admins only",
     )
     worker: bool = Field(default=True, description="run the jobs worker inside the service process")
+    map_geojson: Path | None = Field(
+        default=None,
+        description="a GeoJSON FeatureCollection of districts / roads drawn under the dashboard's "
+        "crossing map (served at /api/map/basemap; checked at start); unset: the lon/lat sketch",
+    )
     stats_cache_s: float = Field(
         default=30.0,
         ge=0,

@@ -35,6 +35,8 @@ from ..settings import Settings, SettingsError
 from .routes import audit as audit_routes
 from .routes import (
     auth,
+    basemap,
+    crossing_frames,
     crossings,
     events,
     health,
@@ -145,6 +147,8 @@ class _RefuseNul:
 ROUTES: tuple[ModuleType, ...] = (
     audit_routes,
     auth,
+    basemap,
+    crossing_frames,
     crossings,
     events,
     health,
@@ -219,7 +223,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.add_middleware(_Admission, limit=_db.SERVICE_THREADS)
     app.add_middleware(_Measure, metrics=app.state.metrics)  # measures the wait for admission too
     app.add_middleware(_RefuseNul)  # refused URLs are not measured
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, exempt=frozenset({"/api/jobs/upload"}))
+    app.add_middleware(
+        BodyLimit, limit=settings.max_body_bytes, exempt=frozenset({"/api/jobs/upload", crossing_frames.UPLOAD_PATH})
+    )
     app.add_middleware(SecurityHeaders)  # added last = outermost: every answer, refusals too, has the headers
 
     @app.exception_handler(DataError)

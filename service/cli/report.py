@@ -118,7 +118,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="events counted (统计口径; default not_dismissed, as the dashboard)",
     )
     rp.add_argument("--tz", default="Asia/Shanghai", help="IANA zone of the days (default Asia/Shanghai)")
-    rp.add_argument("--public", action="store_true", help="public edition: no case pictures")
+    rp.add_argument(
+        "--public",
+        action="store_true",
+        help="public edition: bystanders' persons and plates blurred in the case pictures",
+    )
     rp.add_argument("--db", help="SQLAlchemy URL (default: $CROSSWATCH_DB_URL or the project's SQLite file)")
     rp.add_argument("--evidence-dir", help="evidence folder (default: beside the SQLite file)")
     rp.set_defaults(func=cmd_report)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from .. import stats_repo, stats_time
 from ..evidence_store import EvidenceError, open_verified, ref_of
 from ..models import CrossingRow, EventRow, EvidenceFileRow, ReviewRow
+from .redact import Finder, Redacted, RedactError, redact_composite
 
 HEATMAP_CROSSINGS = 3  # the worst crossings whose in-picture heatmap is drawn
 HEATMAP_BINS = 16
@@ -52,7 +53,8 @@ class Case:
     type: str
     class_name: str
     occurred_at: datetime | None
-    composite: bytes  # the composite JPEG, verified against its recorded SHA-256
+    composite: bytes  # the composite JPEG, verified against its recorded SHA-256 (public: blurred, see redact)
+    blurred: int | None = None  # public edition: bystanders' persons and plates blurred in it
 
 
 @dataclass(slots=True)
@@ -144,9 +146,38 @@ def heatmaps(
     return out
 
 
-def cases(s: Session, f: stats_repo.StatsFilter, evidence_root: Path, limit: int = MAX_CASES) -> list[Case]:
+def _video_size(evidence_root: Path, clip: EvidenceFileRow | None, uid: str, crossing_id: str) -> tuple[int, int]:
+    """The (width, height) of the event's evidence clip: the pixel space of its track box."""
+    import av
+
+    if clip is None:
+        raise RedactError("no evidence clip")
+    try:
+        with open_verified(evidence_root, ref_of(clip, uid, crossing_id)) as fh, av.open(fh, mode="r") as c:
+            st = c.streams.video[0]
+            return int(st.width), int(st.height)
+    except (EvidenceError, av.FFmpegError, IndexError, OSError) as e:
+        raise RedactError(f"clip not readable: {e}") from None
+
+
+def _public_picture(s: Session, ev: EventRow, composite: bytes, evidence_root: Path, find: Finder) -> Redacted | None:
+    """`composite` with the bystanders blurred (None when it cannot be: the case is left out)."""
+    clip = s.scalars(
+        select(EvidenceFileRow).where(EvidenceFileRow.event_id == ev.id, EvidenceFileRow.kind == "clip")
+    ).first()
+    try:
+        size = _video_size(evidence_root, clip, ev.uid, ev.crossing_id)
+        return redact_composite(composite, (ev.x1, ev.y1, ev.x2, ev.y2), size, find)
+    except RedactError:
+        return None
+
+
+def cases(
+    s: Session, f: stats_repo.StatsFilter, evidence_root: Path, limit: int = MAX_CASES, find: Finder | None = None
+) -> list[Case]:
     """Up to `limit` confirmed events of the period (latest first, one per crossing where possible)
-    with their verified composite picture."""
+    with their verified composite picture; with `find` (the public edition) the picture has every
+    person and plate `find` reports blurred except the violator's (`redact.redact_composite`)."""
     e, ef = EventRow, EvidenceFileRow
     conds = stats_repo.event_conditions(f.with_status("confirmed"))
     rows = s.execute(
@@ -168,9 +199,30 @@ def cases(s: Session, f: stats_repo.StatsFilter, evidence_root: Path, limit: int
             data = _read_verified(evidence_root, fr, ev.uid, ev.crossing_id)
             if data is None:
                 continue
+            case = Case(ev.uid, name, ev.type, ev.class_name, ev.occurred_at, data)
+            if find is not None:
+                public = _public_picture(s, ev, data, evidence_root, find)
+                if public is None:
+                    continue
+                case.composite, case.blurred = public.jpeg, public.blurred
             seen.add(ev.crossing_id)
-            picked.append(Case(ev.uid, name, ev.type, ev.class_name, ev.occurred_at, data))
+            picked.append(case)
     return picked
+
+
+def public_finder() -> tuple[Finder | None, str | None]:
+    """The default bystander finder with its models loaded, or (None, why not) when they are missing."""
+    from detector import ModelError
+    from detector.plates import PlateModelError
+
+    from .redact import BystanderFinder
+
+    finder = BystanderFinder.default()
+    try:
+        finder.load()
+    except (ModelError, PlateModelError) as e:
+        return None, f"公开版未附案例图片：旁人模糊处理所需的模型不可用（{e}）。"
+    return finder, None
 
 
 def collect(
@@ -182,10 +234,12 @@ def collect(
     min_road_users: int = 0,
     scope_label: str | None = None,
     no_cases_reason: str | None = None,
+    find: Finder | None = None,
 ) -> Bulletin:
-    """The bulletin of `f` (which must have start and end). A public bulletin carries no case
-    pictures: bystanders' faces and plates are not blurred automatically, so none are published.
-    `evidence_root` None (or a `no_cases_reason`) leaves the pictures out too, saying why."""
+    """The bulletin of `f` (which must have start and end). A public bulletin's case pictures have
+    every bystander's person and plate blurred (`find`, default: `public_finder()`; a case whose
+    picture cannot be redacted is left out). `evidence_root` None (or a `no_cases_reason`) leaves
+    the pictures out, saying why."""
     if f.start is None or f.end is None:
         raise ValueError("a bulletin needs a period: both start and end")
     length = f.end - f.start
@@ -209,14 +263,17 @@ def collect(
         throughput=throughput(s, f),
     )
     b.heatmaps = heatmaps(s, f, hot, evidence_root)
-    if public:
-        b.cases_note = "公开版不附案例图片（旁人面部与车牌未做自动模糊处理）。"
-    elif no_cases_reason is not None or evidence_root is None:
+    if no_cases_reason is not None or evidence_root is None:
         b.cases_note = no_cases_reason or "未配置证据目录，未附案例图片。"
-    else:
-        b.cases = cases(s, f, evidence_root)
-        if not b.cases:
-            b.cases_note = "本期无已确认且图片完好的案例。"
+        return b
+    if public and find is None:
+        find, why = public_finder()
+        if find is None:
+            b.cases_note = why or ""
+            return b
+    b.cases = cases(s, f, evidence_root, find=find if public else None)
+    if not b.cases:
+        b.cases_note = "本期无已确认且图片完好的案例。"
     return b
 
 

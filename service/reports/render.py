@@ -84,6 +84,7 @@ def html(b: Bulletin, figs: Figures | None = None) -> str:
         reviewers=b.throughput.by_reviewer[:10],
         cases=[{"png": _data_uri(c.composite, "image/jpeg"), "caption": text.case_caption(c, b.tz)} for c in b.cases],
         cases_note=b.cases_note,
+        cases_footer=text.cases_footer(b),
         generated=_generated(b),
     )
 
@@ -179,7 +180,7 @@ def docx(b: Bulletin) -> bytes:
         for i, c in enumerate(b.cases, start=1):
             doc.add_picture(io.BytesIO(c.composite), width=width)
             doc.add_paragraph(f"案例 {i}　{text.case_caption(c, b.tz)}").alignment = WD_ALIGN_PARAGRAPH.CENTER
-        note("内部资料，含原始证据图片，不得公开发布。")
+        note(text.cases_footer(b))
     else:
         doc.add_paragraph(b.cases_note)
     note(f"生成时间：{_generated(b)}　·　crosswatch")

@@ -202,5 +202,12 @@ def case_caption(c, tz: str) -> str:
     )
 
 
+def cases_footer(b: Bulletin) -> str:
+    """The line under the case pictures: what may be done with them."""
+    if b.public:
+        return "公开版：除违法者本人外，画面中的其他人员与车牌均已自动模糊处理（自动检测可能遗漏，发布前请人工复核）。"
+    return "内部资料，含原始证据图片，不得公开发布。"
+
+
 def title(b: Bulletin) -> str:
     return f"{b.scope_label}文明交通创城简报"

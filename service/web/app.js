@@ -3,7 +3,7 @@
 // and call registerPage(); this module loads them all, then routes on the URL hash
 // (#/login, #/review, #/history, #/dashboard, #/jobs, #/crossings, #/crossings/<id>, #/users, #/users/<id>, #/audit).
 //
-// Page contract: registerPage(route, {title, roles, render(root, params)})
+// Page contract: registerPage(route, {title, roles, render(root, params), nav})
 //   route   "review", "crossings/:id" ... (":name" segments become params.name; the query part of
 //           the hash, e.g. #/review?crossing=x, is in params.query as a URLSearchParams)
 //   title   an i18n key (shown in the nav and the document title)
@@ -11,9 +11,10 @@
 //   render  builds the page into `root` (may be async). It may return a function (or a promise of
 //           one): called when the user leaves the page or the language changes (remove listeners,
 //           timers, object URLs there). Pages re-render on a language switch.
+//   nav     false: never a nav entry (a sub-page reached from another page, e.g. crossings/new)
 // A page holding unsaved work calls setLeaveGuard(isDirty): leaving it (a link, the nav, back,
 // a language or zone switch, logging out, closing or reloading the tab) then asks first.
-// A page without ":" in its route and with roles is a nav entry (order: NAV_ORDER, then others).
+// A page without ":" in its route, with roles and nav not false is a nav entry (order: NAV_ORDER, then others).
 
 import zhCN from "./i18n/zh-CN.js";
 import en from "./i18n/en.js";
@@ -324,9 +325,9 @@ export function confirmLeave() {
   return window.confirm(t("common.leaveUnsaved"));
 }
 
-export function registerPage(route, { title, roles = [], render }) {
+export function registerPage(route, { title, roles = [], render, nav = true }) {
   if (typeof render !== "function") throw new Error(`page ${route}: render must be a function`);
-  pages.set(route, { route, parts: route.split("/"), title, roles, render });
+  pages.set(route, { route, parts: route.split("/"), title, roles, render, nav });
   if (started) renderShell();
 }
 
@@ -360,7 +361,7 @@ function match(path) {
 
 /** Pages shown in the nav for `role`, in NAV_ORDER. */
 export function navPages(role) {
-  const list = [...pages.values()].filter((p) => p.roles !== null && !p.route.includes(":")
+  const list = [...pages.values()].filter((p) => p.roles !== null && p.nav && !p.route.includes(":")
     && allowed(p.roles, role));
   const rank = (p) => (NAV_ORDER.includes(p.route) ? NAV_ORDER.indexOf(p.route) : NAV_ORDER.length);
   return list.sort((a, b) => rank(a) - rank(b));

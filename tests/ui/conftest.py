@@ -5,7 +5,8 @@ The server is what `crosswatch serve` runs: `create_app(settings)` under uvicorn
 free port), on a temporary SQLite database filled by the real pipeline — `crosswatch process` on
 `hanoi_giangvo_langha.mp4` (4 red-light events) and `vn_rear_stopline.mp4` (2) with their committed
 crossing files — and one account per role with the demo passwords (`service.cli.DEMO_USERS`).
-The jobs worker runs, with `ingest_root` = a temporary folder the jobs tests fill.
+The jobs worker runs, with `ingest_root` = a temporary folder the jobs tests fill; the dashboard's
+map basemap is the hand-made `tests/fixtures/basemap_test.geojson`.
 
     def test_x(page_as, screenshot, ui):
         page = page_as("reviewer", "review")          # logged in, on #/review, app ready
@@ -36,6 +37,7 @@ from detector import assets
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+BASEMAP = REPO / "tests" / "fixtures" / "basemap_test.geojson"  # hand-made, see its "note"
 SECRET = "ui-test-secret-" + "y" * 40
 CHROMIUM = Path(os.environ.get("CROSSWATCH_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -215,6 +217,7 @@ def ui(tmp_path_factory) -> Iterator[UiServer]:
         ingest_root=tmp / "ingest",
         upload_dir=tmp / "uploads",
         stats_cache_s=0,
+        map_geojson=BASEMAP,
     )
     app = create_app(settings)
     ensure_demo_users(app.state.write_sessionmaker)

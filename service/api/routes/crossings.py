@@ -2,6 +2,9 @@
 YAML export, a snapshot image of the camera view (optionally with the geometry drawn) and a
 per-crossing summary.
 
+A crossing registered from the UI names the background frame it was drawn on (`frame`, from
+`crossing_frames`): that frame is its snapshot until a video of it has been processed.
+
 Reading is open to every logged-in user within their scope; writing needs an operator. A
 crossing out of the caller's scope answers 404, exactly like one that does not exist.
 """
@@ -29,11 +32,20 @@ from ...models import EVENT_TYPES, REVIEW_STATUSES, CrossingRow, CrossingVersion
 from ..deps import CurrentUser, Operator, Principal, SessionDep, WriteSessionDep
 from ..errors import Responses
 from ..schemas import Message, Page
-from ..schemas.crossings import CrossingDetail, CrossingIn, CrossingOut, Registration, Summary, VersionInfo, VersionOut
+from ..schemas.crossings import (
+    CrossingCreate,
+    CrossingDetail,
+    CrossingIn,
+    CrossingOut,
+    Registration,
+    Summary,
+    VersionInfo,
+    VersionOut,
+)
+from .crossing_frames import frame_file, frames_dir, grab_frame, write_atomic
 
 router = APIRouter(prefix="/api/crossings", tags=["crossings"])
 
-SNAPSHOT_AT_S = 1.0  # the snapshot frame: about 1 s in (the first frames of a camera file are often grey)
 CrossingId = Annotated[str, Field(min_length=1, max_length=64)]
 _NOT_FOUND: Responses = {404: {"model": Message, "description": "no such crossing (or out of your scope)"}}
 _WRITE_ERRORS: Responses = {403: {"model": Message}, 422: {"model": Message, "description": "invalid crossing config"}}
@@ -42,6 +54,7 @@ _WRITE_ERRORS: Responses = {403: {"model": Message}, 422: {"model": Message, "de
 # -- models ------------------------------------------------------------------------------------
 # -- helpers -----------------------------------------------------------------------------------
 MAX_JSON_DEPTH = 32
+RESERVED_IDS = frozenset({"new"})  # the UI's page for a new crossing is #/crossings/new
 
 
 def _depth(obj: Any, limit: int = MAX_JSON_DEPTH) -> int:
@@ -218,8 +231,15 @@ def get_summary(crossing_id: str, s: SessionDep, p: CurrentUser) -> Summary:
     status_code=status.HTTP_201_CREATED,
     responses={**_WRITE_ERRORS, 409: {"model": Message, "description": "the id is taken"}},
 )
-def create_crossing(body: CrossingIn, s: WriteSessionDep, p: Operator) -> Registration:
+def create_crossing(body: CrossingCreate, request: Request, s: WriteSessionDep, p: Operator) -> Registration:
     crossing, text = _parse_body(body)
+    if crossing.id in RESERVED_IDS:
+        raise HTTPException(422, f"id: {crossing.id!r} is reserved; choose another id")
+    frame = None
+    if body.frame is not None:
+        frame = frame_file(frames_dir(request), body.frame)
+        if frame is None:
+            raise HTTPException(422, "frame: no such frame on the server (grab or upload it again)")
     _may_write(p, crossing, _NEW)
     if repo.get_crossing(s, crossing.id) is not None:
         raise HTTPException(
@@ -241,9 +261,12 @@ def create_crossing(body: CrossingIn, s: WriteSessionDep, p: Operator) -> Regist
             "version": reg.version.version,
             "geometry_hash": reg.version.geometry_hash,
             "district": crossing.district,
+            "frame": body.frame,
         },
     )
     s.commit()
+    if frame is not None:
+        write_atomic(_registered_snapshot(request, crossing.id), frame.read_bytes())
     return Registration(**_version_out(reg.version, reg.version.id).model_dump(), created=True, previous_version=None)
 
 
@@ -315,34 +338,34 @@ def snapshot(
             name += f"-overlay-{current.geometry_hash[:16]}"
         cached = cache_dir / f"{name}.jpg"
         if not cached.is_file():
-            image = _frame(Path(path))
+            image = grab_frame(Path(path))
             if image is None:
                 continue  # not decodable (any more): try an older video
             if overlay and crossing is not None:
                 image = _draw(image, crossing)
             _save_jpeg(image, cached)
         return Response(cached.read_bytes(), media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
+    registered = _registered_snapshot(request, row.id)
+    if registered.is_file():  # drawn on in the UI, no video processed yet
+        if overlay and crossing is not None and current is not None:
+            cached = cache_dir / f"{row.id}-registered-overlay-{current.geometry_hash[:16]}.jpg"
+            if not cached.is_file():
+                from PIL import Image
+
+                with Image.open(registered) as im:
+                    _save_jpeg(_draw(im, crossing), cached)
+            registered = cached
+        return Response(
+            registered.read_bytes(), media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"}
+        )
     raise HTTPException(
         status.HTTP_404_NOT_FOUND, f"no video of crossing {crossing_id} is available for a snapshot (process one first)"
     )
 
 
-def _frame(path: Path):
-    """The frame shown about SNAPSHOT_AT_S into the video (the last one for shorter videos), as a
-    PIL image; None when the file cannot be decoded."""
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            chosen = None
-            for frame in container.decode(stream):
-                chosen = frame
-                if frame.time is not None and frame.time >= SNAPSHOT_AT_S:
-                    break
-            return chosen.to_image() if chosen is not None else None
-    except (av.FFmpegError, OSError, ValueError, IndexError):
-        return None
+def _registered_snapshot(request: Request, crossing_id: str) -> Path:
+    """The frame a crossing was drawn on when it was registered from the UI."""
+    return Path(request.app.state.evidence_dir) / "_snapshots" / f"{crossing_id}-registered.jpg"
 
 
 def _draw(image, crossing: Crossing):

@@ -89,7 +89,9 @@ def bulletin(
     p: Analyst,
     f: Filter,
     format: Annotated[Literal["pdf", "docx", "json"], Query(description="pdf, docx or json")] = "pdf",
-    public: Annotated[bool, Query(description="public edition: no case pictures")] = False,
+    public: Annotated[
+        bool, Query(description="public edition: bystanders' persons and plates blurred in the case pictures")
+    ] = False,
     min_road_users: Annotated[int, Query(ge=0, le=10**12)] = 0,
 ) -> Response:
     """创城简报: KPIs against the previous period, hotspots per 1,000 road users, trend, weekday × hour,

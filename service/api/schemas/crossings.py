@@ -59,6 +59,16 @@ class CrossingIn(StrictIn):
         return self
 
 
+class CrossingCreate(CrossingIn):
+    """A new crossing's config, and optionally the background frame it was drawn on."""
+
+    frame: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="a frame id from /api/crossing-frames: kept as the crossing's snapshot until a video is processed",
+    )
+
+
 class Registration(VersionOut):
     created: bool = Field(description="false: the config was identical to a stored version, nothing new was made")
     previous_version: int | None

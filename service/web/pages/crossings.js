@@ -1,7 +1,9 @@
 // Crossings (#/crossings) and the calibration editor (#/crossings/<id>) for operators: the list,
-// registering a crossing from its YAML file, and the routes. The editor is in ./crossings/.
+// registering a crossing by drawing it (#/crossings/new, ./crossings/create.js) or from its YAML
+// file, and the routes. The editor is in ./crossings/.
 
 import { api, el, fmtDate, fmtNumber, me, navigate, registerPage, t, toast } from "../app.js";
+import { renderNew } from "./crossings/create.js";
 import { Editor } from "./crossings/editor.js";
 
 export { across, centroid, checkGeometry, serverProblems } from "./crossings/geometry.js";
@@ -25,7 +27,10 @@ async function renderList(root) {
       "crossings.events", "crossings.lastProcessed", "crossings.actions"].map((k) => el("th", { scope: "col" }, t(k))))),
     el("tbody", {}, ...rows));
   root.append(el("h1", {}, t("crossings.title")), table);
-  if (user && (user.role === "operator" || user.role === "admin")) root.append(importNewPanel());
+  if (user && (user.role === "operator" || user.role === "admin")) {
+    root.append(el("p", { class: "cx-new-draw" }, el("a", { href: "#/crossings/new", id: "crossing-new-draw",
+      class: "btn-like primary" }, t("crossings.new.link"))), importNewPanel());
+  }
 }
 
 /** Register a new crossing from its YAML file (POST /api/crossings). */
@@ -59,4 +64,6 @@ function renderEditor(root, { id }) {
 
 
 registerPage("crossings", { title: "crossings.title", roles: ["operator"], render: renderList });
+// before "crossings/:id": the API refuses "new" as a crossing id
+registerPage("crossings/new", { title: "crossings.new.title", roles: ["operator"], render: renderNew, nav: false });
 registerPage("crossings/:id", { title: "crossings.editorPageTitle", roles: ["operator"], render: renderEditor });

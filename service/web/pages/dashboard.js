@@ -10,6 +10,7 @@
 import {
   ApiError, DEFAULT_TZ, api, download, el, escapeHtml, fmtDay, fmtNumber, fmtPercent, lang, registerPage, t, timeZone, toast,
 } from "../app.js";
+import { geoOption, loadBasemap } from "./dashboard/basemap.js";
 import { bulletinBar } from "./dashboard/bulletin.js";
 import { rateNotes } from "./dashboard/rates.js";
 
@@ -277,7 +278,10 @@ export function mapPoints(crossings, hotspots) {
   return { geo, byRate, points };
 }
 
-function mapOption(crossings, hotspots) {
+/** The crossing map's option: over the deployment's basemap (`basemap`, from loadBasemap) when
+ * there is one and every crossing has coordinates; else the lon/lat sketch (value axes), or the
+ * schematic grid when some crossing has no coordinates. */
+export function mapOption(crossings, hotspots, basemap = null) {
   const { geo, byRate, points } = mapPoints(crossings, hotspots);
   const fmt = (p) => {
     const h = p.h;
@@ -288,6 +292,17 @@ function mapOption(crossings, hotspots) {
     return [p.name, `${t("dashboard.col.rate")}: ${rate}`, `${t("dashboard.col.violations")}: ${n}`]
       .map(escapeHtml).join("<br>");
   };
+  const title = { text: geo ? t(basemap ? "dashboard.map.basemap" : "dashboard.map.geo") : t("dashboard.map.schematic"),
+    subtext: byRate ? t("dashboard.map.sizeRate") : t("dashboard.map.sizeViolations"),
+    left: 8, top: 4, textStyle: { fontSize: 13, fontWeight: "normal" }, subtextStyle: { color: "#4b5565" } };
+  const tooltip = { trigger: "item", formatter: (p) => (p.data && p.data.point ? fmt(p.data.point) : escapeHtml(p.name || "")) };
+  const itemStyle = (p) => ({ color: p.value ? "#c62828" : "#90a4ae", opacity: 0.8, borderColor: "#fff", borderWidth: 1 });
+  const label = {
+    show: true, position: "bottom", width: 180, overflow: "truncate", fontSize: 11, color: "#1a2230",
+    formatter: (p) => `${p.data.name}\n${p.data.point.value === null ? "–"
+      : fmtNumber(p.data.point.value, byRate ? 2 : 0)}`,
+  };
+  if (geo && basemap) return geoOption(points, { base: baseOption(), title, tooltip, itemStyle, label });
   // geo: lon/lat scaled to the points; schematic: one cell per crossing, the points centred in
   // them (fixed ranges, so labels are never pushed off the edge)
   const cols = Math.max(1, ...points.map((p) => p.x + 1));
@@ -297,24 +312,15 @@ function mapOption(crossings, hotspots) {
     : { type: "value", show: false, min: lo, max: hi });
   return {
     ...baseOption(),
-    title: { text: geo ? t("dashboard.map.geo") : t("dashboard.map.schematic"),
-      subtext: byRate ? t("dashboard.map.sizeRate") : t("dashboard.map.sizeViolations"),
-      left: 8, top: 4, textStyle: { fontSize: 13, fontWeight: "normal" }, subtextStyle: { color: "#4b5565" } },
+    title,
     grid: { left: geo ? 60 : 30, right: 30, top: 60, bottom: geo ? 40 : 30, containLabel: false },
-    tooltip: { trigger: "item", formatter: (p) => fmt(p.data.point) },
+    tooltip,
     xAxis: axis(t("dashboard.map.lon"), -0.5, cols - 0.5),
     yAxis: axis(t("dashboard.map.lat"), 0.3 - rows, 0.5),
     series: [{
       type: "scatter",
-      data: points.map((p) => ({
-        value: [p.x, p.y], symbolSize: p.size, name: p.name, point: p,
-        itemStyle: { color: p.value ? "#c62828" : "#90a4ae", opacity: 0.8, borderColor: "#fff", borderWidth: 1 },
-      })),
-      label: {
-        show: true, position: "bottom", width: 180, overflow: "truncate", fontSize: 11, color: "#1a2230",
-        formatter: (p) => `${p.data.name}\n${p.data.point.value === null ? "–"
-          : fmtNumber(p.data.point.value, byRate ? 2 : 0)}`,
-      },
+      data: points.map((p) => ({ value: [p.x, p.y], symbolSize: p.size, name: p.name, point: p, itemStyle: itemStyle(p) })),
+      label,
     }],
   };
 }
@@ -581,7 +587,10 @@ async function render(root) {
         renderHotspots(hotspotBox, page.data, pickSpatial);
         const shown = crossings.filter((c) => (!state.crossing || c.id === state.crossing)
           && (!state.district || c.district === state.district));
-        await draw(mapBox, mapOption(shown, page.data));
+        const base = await loadBasemap(echarts).catch(() => null); // no basemap: the sketch
+        if (mySeq !== seq) return;
+        mapBox.dataset.basemap = base ? base.name : "";
+        await draw(mapBox, mapOption(shown, page.data, base));
         if (!state.spatial && page.data[0] && mySeq === seq) spatialSelect.value = page.data[0].crossing_id;
       }).catch((e) => { showError(hotspotBox, e); chartError(mapBox, e); }),
       api("/api/stats/trend", { query: { ...q, bucket } })

@@ -46,6 +46,11 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/crossings/{crossing_id}/summary"): ANY,
     ("GET", "/api/crossings/{crossing_id}/snapshot"): ANY,
     ("PUT", "/api/crossings/{crossing_id}/geometry"): OPS,
+    ("GET", "/api/crossing-frames/videos"): OPS,  # background frames for drawing a new crossing
+    ("POST", "/api/crossing-frames/video"): OPS,
+    ("POST", "/api/crossing-frames/upload"): OPS,
+    ("GET", "/api/crossing-frames/{frame}"): OPS,
+    ("GET", "/api/map/basemap"): ANY,  # the dashboard map's GeoJSON (404: none configured)
     ("GET", "/api/events"): REV_ANA,
     ("GET", "/api/events/next"): REV,
     ("GET", "/api/events/{uid}"): REV_ANA,
@@ -113,6 +118,7 @@ def world(api):
         "event_uid": ev.uid,
         "media_uid": media.uid,
         "job_uid": "0" * 32,
+        "frame": "0" * 64,
         "event_db_id": ev.id,
     }
 

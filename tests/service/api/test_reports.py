@@ -1,6 +1,7 @@
 """The campaign bulletin (创城简报): its numbers equal `/api/stats/*` for the same period and scope,
-PDF and DOCX come out (A4, Chinese, escaped), roles and scopes hold, the public edition carries no
-case pictures, and `crosswatch report` writes a file or says in one line what is wrong.
+PDF and DOCX come out (A4, Chinese, escaped), roles and scopes hold, the public edition's case
+pictures go through the bystander blurring (none without its models), and `crosswatch report` writes
+a file or says in one line what is wrong.
 """
 
 from __future__ import annotations
@@ -160,7 +161,14 @@ def test_missing_pdf_engine_is_503_not_500(world, monkeypatch):  # noqa: F811
     assert get(world, "/api/reports/bulletin", format="docx", **WEEK).status_code == 200  # DOCX needs no pango
 
 
-def test_cases_only_confirmed_internal_and_with_evidence_access(api):
+def test_cases_only_confirmed_internal_and_with_evidence_access(api, monkeypatch):
+
+    looked: list[tuple[int, int]] = []
+
+    def finder(bgr):  # stands in for the models (tests/service/test_redact.py runs the real ones)
+        looked.append(bgr.shape[:2])
+        return []
+
     seeded = api.seed(events_per_crossing=4)
     for uid in seeded.events[:3]:
         r = api.client.post(f"/api/events/{uid}/review", json={"action": "confirm"}, headers=api.headers("reviewer"))
@@ -173,6 +181,10 @@ def test_cases_only_confirmed_internal_and_with_evidence_access(api):
     assert internal["cases_note"] == ""
     assert internal["throughput"]["decisions"] == 3 and internal["throughput"]["by_action"]["confirm"] == 3
     assert internal["throughput"]["by_reviewer"][0]["decisions"] == 3
+    monkeypatch.setattr(data, "public_finder", lambda: (finder, None))
+    public = _bulletin(api, "analyst", scope={"evidence_access": True}, public="true")
+    assert public["cases"] == internal["cases"] and len(looked) == 3 * 3  # three scene pictures a case
+    monkeypatch.setattr(data, "public_finder", lambda: (None, "公开版未附案例图片：模型不可用。"))
     public = _bulletin(api, "analyst", scope={"evidence_access": True}, public="true")
     assert public["cases"] == [] and "公开版" in public["cases_note"]
     no_access = _bulletin(api, "analyst")

@@ -1,5 +1,5 @@
 // The calibration editor's side panel (a mixin of Editor: `this` is the editor): the crossing's
-// name, district and grace time, the list of stop lines, lanes and lamps, and the properties of
+// name, district, location and grace time, the list of stop lines, lanes and lamps, and the properties of
 // the selected item (ids, governing signal, coordinates, directions).
 
 import { el, t } from "../../app.js";
@@ -16,10 +16,31 @@ export class SidePanel {
         else c[key] = v;
         this.changed();
       } }));
+    const loc = el("input", { id: "cx-location", inputmode: "decimal", placeholder: "39.9087, 116.3975",
+      value: c.location ? `${c.location.lat}, ${c.location.lon}` : "", onchange: (e) => this.setLocation(e.target.value) });
     this.meta.replaceChildren(el("h2", {}, t("crossings.meta")), el("div", { class: "cx-row" },
       input("cx-name", "name", t("crossings.name")), input("cx-district", "district", t("crossings.district")),
       input("cx-grace", "grace_s", t("crossings.grace"), "number")),
+    el("div", { class: "cx-row" }, el("label", { for: "cx-location" }, t("crossings.location"), loc)),
     el("p", { class: "muted" }, t("crossings.frameSize", { w: c.frame_size[0], h: c.frame_size[1] })));
+  }
+
+  /** "lat, lon" in degrees (the dashboard's map places the crossing there); empty = no location. */
+  setLocation(text) {
+    const v = text.trim();
+    if (v === "") {
+      delete this.cfg.location;
+      this.changed();
+      return;
+    }
+    const [lat, lon, ...rest] = v.split(/[\s,，]+/).map(Number);
+    if (rest.length || !Number.isFinite(lat) || !Number.isFinite(lon) || Math.abs(lat) > 90 || Math.abs(lon) > 180) {
+      this.showErrors([{ path: "location", msg: t("crossings.err.location") }]);
+      return;
+    }
+    this.cfg.location = { lat, lon };
+    this.showErrors([]);
+    this.changed();
   }
 
   // ------------------------------------------------------------ side panel

@@ -1,0 +1,175 @@
+"""Blurring bystanders in a case composite for the public bulletin (公开版).
+
+A composite (`detector.evidence.composite._composite`) is a caption band over a 2 × 2 grid of
+cells `cw` × `ch`: three full-scene pictures (top left, top right, bottom left) and a fourth cell
+of crops of the violator (close-up, signal head, its plate). In each scene picture every person
+(COCO `person` from the pipeline's own model, run through OpenVINO on the CPU by
+`detector.YoloDetector`, on the whole picture and on 2 × 2 tiles) and every licence plate
+(`detector.plates`' plate detector, on the picture and on each vehicle's crop) is blurred,
+except those on the violator: a box at least half inside the event's track box (the road user's
+box at the moment of the violation, scaled into the cell, grown by `VIOLATOR_GROW`). The three
+pictures show three moments, the track box one of them: where the violator has moved away from
+it, it is blurred as well (erring towards privacy). The fourth cell shows the violator only and is
+left as it is.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+Box = tuple[float, float, float, float]
+Finder = Callable[[np.ndarray], list[Box]]  # BGR picture -> boxes (x1, y1, x2, y2) to blur there
+
+VIOLATOR_GROW = 0.15  # the track box grown by this share of its size on each side
+KEEP_INSIDE = 0.5  # a box at least this much inside the (grown) violator box is the violator's
+BLUR_MARGIN = 0.1  # each blurred box grown by this share of its size on each side
+PERSON_CONF = 0.25
+PLATE_SCORE = 0.4
+
+
+class RedactError(ValueError):
+    """A picture that cannot be redacted (not a composite of the expected layout)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Redacted:
+    jpeg: bytes
+    blurred: int  # boxes blurred
+    kept: int  # boxes left as the violator's
+
+
+def scene_cells(size: tuple[int, int], video_size: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    """The three scene pictures' cells (x, y, w, h) of a composite of `size` made from a video of
+    `video_size`: the same arithmetic as the composite's own layout."""
+    width, height = size
+    vw, vh = video_size
+    if vw <= 0 or vh <= 0:
+        raise RedactError(f"video size {vw}x{vh} is not a size")
+    cw = width // 2
+    ch = max(2, round(vh * cw / vw))
+    band = height - 2 * ch
+    if cw < 2 or band < 0:
+        raise RedactError(f"a {width}x{height} picture is not the composite of a {vw}x{vh} video")
+    return [(0, band, cw, ch), (cw, band, cw, ch), (0, band + ch, cw, ch)]
+
+
+def _inside_share(b: Box, outer: Box) -> float:
+    """How much of box `b`'s area lies inside `outer`."""
+    ix = max(0.0, min(b[2], outer[2]) - max(b[0], outer[0]))
+    iy = max(0.0, min(b[3], outer[3]) - max(b[1], outer[1]))
+    area = max(1e-9, (b[2] - b[0]) * (b[3] - b[1]))
+    return ix * iy / area
+
+
+def _grow(b: Box, k: float) -> Box:
+    dx, dy = (b[2] - b[0]) * k, (b[3] - b[1]) * k
+    return (b[0] - dx, b[1] - dy, b[2] + dx, b[3] + dy)
+
+
+def _blur(img: Image.Image, box: Box) -> None:
+    """Blur `box` of `img` in place, strongly enough that a face or a plate cannot be read."""
+    x1, y1, x2, y2 = (round(v) for v in _grow(box, BLUR_MARGIN))
+    x1, y1 = max(0, x1), max(0, y1)
+    x2, y2 = min(img.width, x2), min(img.height, y2)
+    if x2 - x1 < 2 or y2 - y1 < 2:
+        return
+    region = img.crop((x1, y1, x2, y2))
+    radius = max(4.0, min(x2 - x1, y2 - y1) / 4)
+    img.paste(region.filter(ImageFilter.GaussianBlur(radius)), (x1, y1))
+
+
+def redact_composite(
+    jpeg: bytes, violator: Box, video_size: tuple[int, int], find: Finder, quality: int = 90
+) -> Redacted:
+    """The composite with every box `find` reports in its scene pictures blurred, except the
+    violator's (`violator`: the event's track box in video pixels)."""
+    try:
+        with Image.open(io.BytesIO(jpeg)) as im:
+            img = im.convert("RGB")
+    except (OSError, ValueError) as e:
+        raise RedactError(f"not a picture: {e}") from None
+    blurred = kept = 0
+    for x, y, w, h in scene_cells(img.size, video_size):
+        k = w / video_size[0]
+        mine = _grow(tuple(v * k for v in violator), VIOLATOR_GROW)  # type: ignore[arg-type]
+        cell = img.crop((x, y, x + w, y + h))
+        for box in find(np.asarray(cell)[:, :, ::-1].copy()):
+            if _inside_share(box, mine) >= KEEP_INSIDE:
+                kept += 1
+                continue
+            _blur(cell, box)
+            blurred += 1
+        img.paste(cell, (x, y))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    return Redacted(buf.getvalue(), blurred, kept)
+
+
+class BystanderFinder:
+    """Persons (the pipeline's detector) and plates (the plate detector) in a BGR picture. The
+    models load on first use; `ModelError` / `PlateModelError` when they are missing."""
+
+    def __init__(self, model_path: Path, plates_root: Path | None = None):
+        self.model_path = model_path
+        self.plates_root = plates_root
+        self._persons = None
+        self._plates = None
+
+    @classmethod
+    def default(cls) -> BystanderFinder:
+        from detector import assets
+
+        return cls(assets.resolve_model(assets.default_model_name("cpu")))
+
+    def load(self) -> None:
+        """Load both models now (a missing one raises here, not halfway through a bulletin)."""
+        from detector import YoloDetector
+        from detector.plates import load_plate_models
+
+        if self._persons is None:
+            self._persons = YoloDetector(self.model_path, device="cpu", conf=PERSON_CONF)
+        if self._plates is None:
+            self._plates = load_plate_models(self.plates_root)
+
+    def __call__(self, bgr: np.ndarray) -> list[Box]:
+        self.load()
+        assert self._persons is not None and self._plates is not None
+        h, w = bgr.shape[:2]
+        # the whole picture and 2 x 2 overlapping tiles: far pedestrians and riders are small
+        self._persons.use_regions(None, _tiles(w, h))
+        det = self._persons.detect([bgr])[0]
+        persons: list[Box] = []
+        plates: list[Box] = [p.box for p in self._plates.detector_for(w, h).detect(bgr) if p.score >= PLATE_SCORE]
+        for b, c in zip(det.xyxy, det.class_name, strict=True):
+            box: Box = (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+            if c == "person":
+                persons.append(box)
+                continue
+            # a vehicle: its plate is read on its own crop, as the pipeline reads plates
+            x1, y1, x2, y2 = (round(v) for v in _grow(box, 0.1))
+            x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
+            if x2 - x1 < 16 or y2 - y1 < 16:
+                continue
+            crop = bgr[y1:y2, x1:x2]
+            for p in self._plates.detector_for(x2 - x1, y2 - y1).detect(crop):
+                if p.score >= PLATE_SCORE:
+                    plates.append((p.box[0] + x1, p.box[1] + y1, p.box[2] + x1, p.box[3] + y1))
+        return [*persons, *plates]
+
+
+def _tiles(w: int, h: int, overlap: float = 0.15) -> list[tuple[float, float, float, float]]:
+    """Four tiles of a w x h picture overlapping by `overlap` of a half (x1, y1, x2, y2)."""
+    hw, hh = w / 2, h / 2
+    ox, oy = hw * overlap, hh * overlap
+    return [
+        (0, 0, hw + ox, hh + oy),
+        (hw - ox, 0, w, hh + oy),
+        (0, hh - oy, hw + ox, h),
+        (hw - ox, hh - oy, w, h),
+    ]

@@ -1,0 +1,124 @@
+"""Blurring bystanders in a case composite for the public bulletin: the pixels of a bystander's box
+change, the violator's (the event's track box) stay exactly as the same JPEG encoding leaves them,
+the caption band and the fourth cell are untouched; with the real models (the pipeline's detector
+through OpenVINO, the plate detector) on a real frame of a sample clip."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from service.reports.redact import RedactError, redact_composite, scene_cells
+
+VIDEO = (640, 480)
+QUALITY = 90
+
+
+def _noise_composite(video=VIDEO, band=120, seed=1) -> Image.Image:
+    """A picture of a composite's shape, textured everywhere (so blurring shows)."""
+    cw = 480
+    ch = round(video[1] * cw / video[0])
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (band + 2 * ch, 2 * cw, 3), dtype=np.uint8))
+
+
+def _jpeg(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=QUALITY)
+    return buf.getvalue()
+
+
+def _pixels(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
+
+
+def _region(a: np.ndarray, box) -> np.ndarray:
+    x1, y1, x2, y2 = (round(v) for v in box)
+    return a[y1:y2, x1:x2]
+
+
+def test_scene_cells_follow_the_composite_layout():
+    assert scene_cells((960, 840), (640, 480)) == [(0, 120, 480, 360), (480, 120, 480, 360), (0, 480, 480, 360)]
+    with pytest.raises(RedactError):
+        scene_cells((960, 500), (640, 480))  # shorter than two cells
+    with pytest.raises(RedactError):
+        scene_cells((960, 840), (0, 480))
+
+
+def test_bystanders_are_blurred_and_the_violator_is_not():
+    src = _jpeg(_noise_composite())
+    violator = (96.0, 160.0, 160.0, 320.0)  # video pixels: cell pixels are x 0.75
+    bystander_cell = (272.0, 40.0, 336.0, 120.0)  # cell pixels, far from the violator
+    rider_cell = (80.0, 126.0, 112.0, 200.0)  # the violator's rider: inside the (grown) track box
+    calls = []
+
+    def find(bgr):
+        calls.append(bgr.shape)
+        return [bystander_cell, rider_cell]
+
+    out = redact_composite(src, violator, VIDEO, find, quality=QUALITY)
+    assert (out.blurred, out.kept) == (3, 3) and calls == [(360, 480, 3)] * 3
+    before, after = _pixels(_jpeg(Image.open(io.BytesIO(src)))), _pixels(out.jpeg)
+    for x, y, _, _ in scene_cells((960, 840), VIDEO):
+        by = (bystander_cell[0] + x, bystander_cell[1] + y, bystander_cell[2] + x, bystander_cell[3] + y)
+        diff = np.abs(_region(after, by) - _region(before, by)).mean()
+        assert diff > 20, diff  # blurred: noise averaged away
+        k = 0.75
+        mine = (violator[0] * k + x, violator[1] * k + y, violator[2] * k + x, violator[3] * k + y)
+        assert np.array_equal(_region(after, mine), _region(before, mine))  # not one pixel changed
+    assert np.array_equal(after[:120], before[:120])  # the caption band
+    assert np.array_equal(after[480:, 480:], before[480:, 480:])  # the fourth cell: the violator's crops
+
+
+def test_not_a_picture_is_a_redact_error():
+    with pytest.raises(RedactError):
+        redact_composite(b"not a jpeg", (0, 0, 1, 1), VIDEO, lambda bgr: [])
+
+
+@pytest.mark.needs_assets
+def test_real_models_blur_a_real_bystander_and_keep_the_violator():
+    """A frame of the Hanoi sample clip as the three scene pictures: the finder (real models) finds
+    several people; one of them (in video pixels) is the violator; another one is blurred."""
+    import av
+
+    from detector import assets
+    from service.reports.redact import BystanderFinder
+
+    clip = assets.sample_clip("hanoi_giangvo_langha")
+    if not clip.exists() or not assets.resolve_model(assets.default_model_name("cpu")).exists():
+        pytest.skip("sample clip or model not fetched (run `make assets`)")
+    with av.open(str(clip)) as c:
+        frame = next(f for f in c.decode(video=0) if f.time is not None and f.time >= 5.0).to_image()
+    video = frame.size
+    composite = Image.new("RGB", (960, 120 + 2 * round(video[1] * 480 / video[0])), (24, 24, 24))
+    cells = scene_cells(composite.size, video)
+    for x, y, w, h in cells:
+        composite.paste(frame.resize((w, h), Image.Resampling.LANCZOS), (x, y))
+    src = _jpeg(composite)
+    finder = BystanderFinder.default()
+    x0, y0, w, h = cells[0]
+    cell = np.asarray(Image.open(io.BytesIO(src)).convert("RGB").crop((x0, y0, x0 + w, y0 + h)))[:, :, ::-1].copy()
+    boxes = finder(cell)
+    big = sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
+    assert len(big) >= 2, boxes
+    k = w / video[0]
+    violator_cell, bystander = big[0], next(b for b in big[1:] if _apart(b, big[0]))
+    violator = tuple(v / k for v in violator_cell)
+    out = redact_composite(src, violator, video, finder, quality=QUALITY)
+    assert out.blurred >= 1 and out.kept >= 1
+    before, after = _pixels(_jpeg(Image.open(io.BytesIO(src)))), _pixels(out.jpeg)
+    by = (bystander[0] + x0, bystander[1] + y0, bystander[2] + x0, bystander[3] + y0)
+    assert np.abs(_region(after, by) - _region(before, by)).mean() > 2
+    # the violator's box shrunk by a JPEG block of margin: nothing blurred reaches into it
+    mine = (violator_cell[0] + x0 + 8, violator_cell[1] + y0 + 8, violator_cell[2] + x0 - 8, violator_cell[3] + y0 - 8)
+    if mine[2] > mine[0] and mine[3] > mine[1]:
+        changed = np.abs(_region(after, mine) - _region(before, mine)).mean()
+        assert changed < 0.5, changed
+
+
+def _apart(a, b, gap: float = 24.0) -> bool:
+    """Boxes that do not come within `gap` pixels of each other (a blur never spills between them)."""
+    return a[0] > b[2] + gap or b[0] > a[2] + gap or a[1] > b[3] + gap or b[1] > a[3] + gap
