@@ -263,16 +263,13 @@ def keep_review_queue(ui: UiServer) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def browser(ui):
+def browser(ui, playwright_driver):
     """Headless Debian chromium (Playwright's own browsers are never downloaded)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    b = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    try:
+        yield b
+    finally:
+        b.close()
 
 
 @pytest.fixture
