@@ -6,6 +6,11 @@ displacement is against the lane direction (angle > `max_angle_deg`), at least `
 user sizes (and `min_px` pixels) long, at least `vote` of the individual moving steps (3 or more)
 agree, and no single step makes up more than `max_step_share` of the way. One jittery step (or a
 track jumping onto a neighbour) never decides; a parked road user never moves far enough.
+
+The box that decides must be a confident one (`min_confidence`), judged by its size as the tracker
+judges a new track: a road user only `small_px` pixels of real detail across (`TrackPoint.detail_px`)
+is never scored high even when it is plainly there, so at that size `small_confidence` is enough
+(linear up to `min_confidence` at `full_px`). The motion tests above stay as strict at every size.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
+from ..boxes import size_ramp
 from ..config import Crossing
 from ..geometry import angle_deg, point_in_polygon
 from ..types import TrackPoint, ViolationEvent, ViolationType
@@ -38,6 +44,9 @@ class WrongWayRule:
         vote: float = 0.6,
         max_step_share: float = 0.5,
         min_confidence: float = 0.3,
+        small_confidence: float = 0.15,
+        small_px: float = 16.0,
+        full_px: float = 48.0,
     ):
         self.lanes = list(crossing.lanes)
         self.max_angle_deg = max_angle_deg
@@ -45,6 +54,7 @@ class WrongWayRule:
         self.min_travel, self.min_px, self.vote = min_travel, min_px, vote
         self.max_step_share = max_step_share
         self.min_confidence = min_confidence
+        self.small_confidence, self.small_px, self.full_px = small_confidence, small_px, full_px
         self._mem: dict[int, _Memory] = {}
 
     def update(self, points: list[TrackPoint]) -> list[ViolationEvent]:
@@ -71,6 +81,13 @@ class WrongWayRule:
         for tid in track_ids:
             self._mem.pop(tid, None)
 
+    def needed_confidence(self, p: TrackPoint) -> float:
+        """The score the deciding box needs, by its size in pixels of real detail (the box's own if unknown)."""
+        x1, y1, x2, y2 = p.box
+        px = p.detail_px or max(0.0, (x2 - x1) * (y2 - y1)) ** 0.5
+        low = min(self.small_confidence, self.min_confidence)
+        return float(size_ramp(px, self.small_px, self.full_px, low, self.min_confidence))
+
     def _against(self, path: list[tuple[float, float]], direction, size: float) -> bool:
         disp = (path[-1][0] - path[0][0], path[-1][1] - path[0][1])
         if math.hypot(*disp) < max(self.min_px, self.min_travel * size):
@@ -89,7 +106,7 @@ class WrongWayRule:
         pts = [q for q in mem.path if q[4] == lane.id]
         if len(pts) < 3 or pts[-1][0] - pts[0][0] < self.min_time_s:
             return None
-        if p.confidence < self.min_confidence:  # weak boxes keep tracks alive but never decide
+        if p.confidence < self.needed_confidence(p):  # weak boxes keep tracks alive but never decide
             return None
         heights = sorted(q[2][3] - q[2][1] for q in pts)
         size = heights[len(heights) // 2]
