@@ -5,7 +5,8 @@ the road user once, when over the last `window_s` seconds (at least `min_time_s`
 displacement is against the lane direction (angle > `max_angle_deg`), at least `min_travel` road-
 user sizes (and `min_px` pixels) long, at least `vote` of the individual moving steps (3 or more)
 agree, and no single step makes up more than `max_step_share` of the way. One jittery step (or a
-track jumping onto a neighbour) never decides; a parked road user never moves far enough.
+track jumping onto a neighbour) never decides; a parked road user never moves far enough. The steps are
+taken between looks at least `step_s` apart, so the vote means the same at 30 fps as at 10 Hz.
 
 The box that decides must be a confident one (`min_confidence`), judged by its size as the tracker
 judges a new track: a road user only `small_px` pixels of real detail across (`TrackPoint.detail_px`)
@@ -31,6 +32,19 @@ class _Memory:
     done: bool = False
 
 
+def _spaced(pts: list, step_s: float) -> list:
+    """The points (t first) thinned so that kept ones are at least `step_s` apart; the last one always kept."""
+    out = [pts[0]]
+    for q in pts[1:-1]:
+        if q[0] - out[-1][0] >= step_s:
+            out.append(q)
+    if len(pts) > 1:
+        if pts[-1][0] - out[-1][0] < step_s and len(out) > 1:
+            out.pop()
+        out.append(pts[-1])
+    return out
+
+
 class WrongWayRule:
     def __init__(
         self,
@@ -47,6 +61,7 @@ class WrongWayRule:
         small_confidence: float = 0.15,
         small_px: float = 16.0,
         full_px: float = 48.0,
+        step_s: float = 0.09,
     ):
         self.lanes = list(crossing.lanes)
         self.max_angle_deg = max_angle_deg
@@ -55,6 +70,7 @@ class WrongWayRule:
         self.max_step_share = max_step_share
         self.min_confidence = min_confidence
         self.small_confidence, self.small_px, self.full_px = small_confidence, small_px, full_px
+        self.step_s = step_s
         self._mem: dict[int, _Memory] = {}
 
     def update(self, points: list[TrackPoint]) -> list[ViolationEvent]:
@@ -112,8 +128,11 @@ class WrongWayRule:
         size = heights[len(heights) // 2]
         # Both the bottom-centre and the top-centre of the box must go against the lane: a waiting
         # rider whose bottom edge jumps with occlusion moves only one of them.
-        bottoms = [q[1] for q in pts]
-        tops = [((q[2][0] + q[2][2]) / 2, q[2][1]) for q in pts]
+        # The steps are voted on at most `step_s` apart in time (the default detection rate): at 30 fps a
+        # crawling rider moves a pixel a frame and each step's direction is the box's jitter, not its motion.
+        looks = _spaced(pts, self.step_s)
+        bottoms = [q[1] for q in looks]
+        tops = [((q[2][0] + q[2][2]) / 2, q[2][1]) for q in looks]
         if not (self._against(bottoms, lane.direction, size) and self._against(tops, lane.direction, size)):
             return None
         # The event is dated and boxed where the contraflow began (first point of the deciding window).

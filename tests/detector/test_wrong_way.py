@@ -223,3 +223,14 @@ def test_detail_px_overrides_the_box_size():
 
 def test_noise_below_the_small_score_never_decides():
     assert WrongWayRule(CROSSING).update(_weak_path(1, 12, 20, 0.1)) == []
+
+
+def test_crawling_rider_at_full_frame_rate_is_judged_on_spaced_looks():
+    """30 fps, a rider crawling down the north lane 1 px a frame with its box jittering 1.5 px up and
+    down: frame to frame half the steps point the other way, but over 0.1 s every step goes down."""
+    path = [
+        TrackPoint(1, round(i / 30, 6), i, box(250, 150 + i + (1.5 if i % 2 else -1.5), 12, 20), "motorcycle", 0.5)
+        for i in range(75)
+    ]
+    assert [e.track_id for e in WrongWayRule(CROSSING).update(path)] == [1]
+    assert WrongWayRule(CROSSING, step_s=0.0).update(path) == []  # every frame's step voted: no decision
