@@ -15,8 +15,11 @@ of 0.15-0.35 even where it is plainly there (upscaling does not help: the pictur
 with one fixed `new_track_conf` it never gets a track. Boxes at or under `small_px` need only
 `small_conf` (linear up to `new_track_conf` at `full_px`), and a track born from such weak boxes is
 confirmed only after `min_hits_small` sightings in a row (a steady sighting, not one noisy box),
-unless one of its boxes is confident. Confirmed tracks are matched as before (confident boxes, then
-weak ones by overlap); every point carries its `detail_px` so the rules can judge its score by size. The rules still decide only on confident boxes (`min_confidence` there).
+unless one of its boxes is confident. Such small boxes first continue a lost confirmed track (by its
+predicted position), and a weak box mostly on top of a road user tracked from confident boxes never
+becomes a second one. Confirmed tracks are otherwise matched as before (confident boxes, then weak
+ones by overlap), and boxes of full size are tracked exactly as before. Every point carries its
+`detail_px`, so the rules can judge its score by its size too (rules/wrong_way.py).
 """
 
 from __future__ import annotations
