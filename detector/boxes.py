@@ -9,6 +9,13 @@ from .types import Detections
 _FOUR_WHEELERS = {"car", "bus", "truck"}
 
 
+def size_ramp(px, small_px: float, full_px: float, small_value: float, full_value: float):
+    """`small_value` for boxes at or under `small_px`, `full_value` from `full_px` on, linear in between
+    (a number or a numpy array of box sizes in pixels)."""
+    f = np.clip((np.asarray(px, np.float64) - small_px) / max(full_px - small_px, 1e-6), 0.0, 1.0)
+    return small_value + f * (full_value - small_value)
+
+
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise IoU of (N,4) and (M,4) xyxy boxes."""
     if len(a) == 0 or len(b) == 0:

@@ -171,6 +171,27 @@ class YoloDetector:
             frame_hw = (min(frame_hw[0], y2) - max(0, y1), min(frame_hw[1], x2) - max(0, x1))
         return stack_count(frame_hw)
 
+    def _pass_scale(self, hw: tuple[int, int]) -> float:
+        """Model pixels per picture pixel for a picture of (h, w) in one pass (stacked with its peers)."""
+        h, w = hw
+        if not self.pack:
+            return self.imgsz / max(h, w, 1)
+        n = stack_count((h, w))
+        return self.imgsz / max(w, n * h + STACK_GAP * (n - 1), 1)
+
+    def model_scale(self, xyxy: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray:
+        """Per box (frame pixels): model-input pixels per frame pixel of the finest pass that saw it whole
+        (a tile that holds the box, else the whole-picture pass)."""
+        fh, fw = frame_hw
+        x1, y1, x2, y2 = self.roi if self.roi is not None else (0, 0, fw, fh)
+        whole = self._pass_scale((min(fh, y2) - max(0, y1), min(fw, x2) - max(0, x1)))
+        scale = np.full(len(xyxy), whole, np.float64)
+        for tx1, ty1, tx2, ty2 in self.tiles:
+            tx1, ty1, tx2, ty2 = max(0, tx1), max(0, ty1), min(fw, tx2), min(fh, ty2)
+            inside = (xyxy[:, 0] >= tx1) & (xyxy[:, 1] >= ty1) & (xyxy[:, 2] <= tx2) & (xyxy[:, 3] <= ty2)
+            scale[inside] = np.maximum(scale[inside], self._pass_scale((ty2 - ty1, tx2 - tx1)))
+        return scale
+
     def _predict_roi(self, images: list[np.ndarray], roi: tuple[int, ...]) -> list[Detections]:
         """The whole-picture pass on the region of interest `roi` only, boxes moved back to the frame. A
         road user cut by the region's edge keeps its visible part (the rules only look inside)."""

@@ -168,11 +168,12 @@ class FrameSession:
         found = self.detector.detect([f.image for f in pending])
         clock.lap("detect")
         off = self.track_offset
+        model_scale = getattr(self.detector, "model_scale", None)
         for f, raw in zip(pending, found):
             # one box per road user: riders folded into their bikes, then leftover
             # overlapping boxes of the same kind of road user removed
             det = nms_merge([merge_riders(raw)], iou=0.6, by_family=True)
-            upd = self.tracker.update(det, f.t, f.index)
+            upd = self.tracker.update(det, f.t, f.index, detail_px(det, model_scale, f.image.shape[:2]))
             points, retired = upd.points, upd.retired
             if off:
                 points = [replace(p, track_id=p.track_id + off) for p in points]
@@ -227,6 +228,16 @@ class FrameSession:
         self._detect_and_apply()
         self._retire([tid + self.track_offset for tid in self.tracker.finish()])
         self.clock.lap("rules")
+
+
+def detail_px(det: Detections, model_scale: Callable | None, frame_hw: tuple[int, int]) -> np.ndarray | None:
+    """Each box's size (sqrt of its area) in pixels of real detail: in the working picture, or in the model's
+    input where the pass that saw it shrank the picture (the detector's `model_scale(xyxy, hw)`); an
+    upscaled tile adds no detail. None for a detector without `model_scale` (its boxes' pixels count)."""
+    if model_scale is None or not len(det):
+        return None
+    wh = (det.xyxy[:, 2:] - det.xyxy[:, :2]).clip(0)
+    return np.sqrt(wh[:, 0] * wh[:, 1]) * np.minimum(1.0, model_scale(det.xyxy, frame_hw))
 
 
 def plan_work(crossing: Crossing, detector: Detector, video_size: tuple[int, int]) -> tuple[int, int]:

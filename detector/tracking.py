@@ -7,6 +7,19 @@ Matching uses IoU of the motion-predicted box plus centre distance scaled by the
 so a fast motorbike whose boxes no longer overlap between two low-fps frames keeps its identity.
 Only confirmed tracks reach the rules; a track's tentative observations are handed over when it is
 confirmed, so no part of its path is lost.
+
+The score a box needs to start (or grow) a tentative track follows its size in pixels of real detail
+(`detail_px`: the box in the working picture, shrunk where the detector's pass shrank the picture;
+an upscaled tile adds no detail). A rider 10-25 px tall on a low-resolution clip is found at scores
+of 0.15-0.35 even where it is plainly there (upscaling does not help: the picture holds no more), so
+with one fixed `new_track_conf` it never gets a track. Boxes at or under `small_px` need only
+`small_conf` (linear up to `new_track_conf` at `full_px`), and a track born from such weak boxes is
+confirmed only after `min_hits_small` sightings in a row (a steady sighting, not one noisy box),
+unless one of its boxes is confident. Such small boxes first continue a lost confirmed track (by its
+predicted position), and a weak box mostly on top of a road user tracked from confident boxes never
+becomes a second one. Confirmed tracks are otherwise matched as before (confident boxes, then weak
+ones by overlap), and boxes of full size are tracked exactly as before. Every point carries its
+`detail_px`, so the rules can judge its score by its size too (rules/wrong_way.py).
 """
 
 from __future__ import annotations
@@ -17,11 +30,21 @@ from dataclasses import dataclass, field
 import lap
 import numpy as np
 
+from .boxes import size_ramp
 from .perspective import Perspective, context_class
 from .types import Detections, TrackPoint, as_box
 
 _FOUR_WHEELERS = {"car", "bus", "truck"}
 _GATED = 1e6
+
+
+def _cover(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For each box of a (N,4): the largest share of the smaller box that it has in common with a box of b (M,4)."""
+    ix = (np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])).clip(0)
+    iy = (np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])).clip(0)
+    area_a = np.prod((a[:, 2:] - a[:, :2]).clip(1e-6), axis=1)[:, None]
+    area_b = np.prod((b[:, 2:] - b[:, :2]).clip(1e-6), axis=1)[None, :]
+    return (ix * iy / np.minimum(area_a, area_b)).max(axis=1)
 
 
 @dataclass(frozen=True)
@@ -36,6 +59,16 @@ class TrackerConfig:
     min_iou_weak: float = 0.3  # IoU needed to match a weak box
     max_area_ratio: float = 4.0
     context_class: bool = True  # a box's class also follows its shape and the learnt perspective (perspective.py)
+    small_px: float = 16.0  # a box this small (sqrt of its area, in detail pixels) may start a track at small_conf
+    full_px: float = 48.0  # from this size on new_track_conf applies (linear in between)
+    small_conf: float = 0.15  # the score the smallest boxes need to start or grow a tentative track
+    min_hits_small: int = 4  # matched detections before a track born from a weak small box is confirmed
+    max_cover_weak: float = 0.5  # a weak box sharing this much (of the smaller box) with a sure track's starts none
+
+    def birth_conf(self, detail_px: np.ndarray) -> np.ndarray:
+        """Per box (its size in pixels of real detail): the score it needs to start or grow a tentative track."""
+        low = min(self.small_conf, self.new_track_conf)
+        return size_ramp(detail_px, self.small_px, self.full_px, low, self.new_track_conf)
 
 
 @dataclass(eq=False)
@@ -46,9 +79,10 @@ class _Track:
     frame: int
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
     hits: int = 1
+    peak: float = 0.0  # best score seen while tentative
     track_id: int = -1  # assigned on confirmation
     votes: dict[str, float] = field(default_factory=dict)
-    backlog: list[tuple[float, int, tuple[float, float, float, float], float]] = field(default_factory=list)
+    backlog: list[tuple[float, int, tuple[float, float, float, float], float, float]] = field(default_factory=list)
 
     @property
     def confirmed(self) -> bool:
@@ -157,12 +191,19 @@ class Tracker:
         cls = np.array([context_class(b, c, persp) for b, c in zip(boxes, det.class_name)], dtype=object)
         return Detections(det.xyxy, det.confidence, cls, det.tracker_id)
 
-    def update(self, det: Detections, t: float, frame: int) -> TrackUpdate:
+    def update(self, det: Detections, t: float, frame: int, detail_px: np.ndarray | None = None) -> TrackUpdate:
+        """One frame's detections at time t. `detail_px`: each box's size (sqrt of its area) in pixels of
+        real detail (`pipeline.detail_px`); None = the boxes' own size."""
         cfg = self.config
         if cfg.context_class and len(det):
             det = self._in_context(det)
         tracker_id = np.full(len(det), -1, np.int64)
         conf = det.confidence
+        if detail_px is None:
+            wh = (det.xyxy[:, 2:] - det.xyxy[:, :2]).clip(0)
+            detail_px = np.sqrt(wh[:, 0] * wh[:, 1])
+        detail = np.asarray(detail_px, np.float64)
+        new_thr = cfg.birth_conf(detail)
         high = np.flatnonzero(conf >= cfg.high_conf)
         low = np.flatnonzero((conf >= cfg.low_conf) & (conf < cfg.high_conf))
         matched: dict[int, _Track] = {}
@@ -185,20 +226,44 @@ class Tracker:
         left_confirmed, high_left = apply(confirmed, high, weak=False)
         # weak boxes only continue tracks that were visible at their last chance (not long-lost ones)
         recent = [tr for tr in left_confirmed if t - tr.t <= 0.5]
-        apply(recent, low, weak=True)
-        left_tentative, high_left = apply(tentative, high_left, weak=False)
+        left_recent, low_left = apply(recent, low, weak=True)
+        # weak boxes that are small enough to be trusted (birth_conf) first continue a lost confirmed track
+        # by its predicted position (a far road user found again), and only then grow or start a new one
+        small_left = np.array([j for j in low_left if conf[j] >= new_thr[j]], dtype=np.int64)
+        lost = [tr for tr in left_confirmed if tr not in recent] + left_recent
+        _, small_left = apply(lost, small_left, weak=False)
+        # a tentative track also grows with any small box over low_conf (a far road user flickers in score,
+        # not in place); for boxes of full size nothing here differs from plain ByteTrack
+        weak_left = np.array([j for j in low_left if conf[j] < new_thr[j] and detail[j] < cfg.full_px], dtype=np.int64)
+        grow = np.sort(np.concatenate([high_left, small_left, weak_left]))
+        left_tentative, rest = apply(tentative, grow, weak=False)
+        born = np.array([j for j in rest if conf[j] >= new_thr[j]], dtype=np.int64)
+        # a weak box mostly on top of a road user tracked (or born now) from confident boxes is that road
+        # user, or it merged with a neighbour: it neither starts nor keeps growing a track of its own
+        grown = {j: tr for j, tr in matched.items() if not tr.confirmed and max(tr.peak, conf[j]) < cfg.new_track_conf}
+        weak = [j for j in born if conf[j] < cfg.new_track_conf] + list(grown)
+        if weak:
+            sure = [tr for tr in self._tracks if tr.confirmed or tr.peak >= cfg.new_track_conf]
+            held = [tr.box if tr.t == t else tr.predicted(t) for tr in sure]
+            held += [det.xyxy[j] for j in born if conf[j] >= cfg.new_track_conf]
+            if held:
+                cover = _cover(det.xyxy[weak].astype(np.float64), np.array(held, np.float64))
+                crowded = {j for j, c in zip(weak, cover) if c >= cfg.max_cover_weak}
+                born = np.array([j for j in born if j not in crowded], dtype=np.int64)
+                for j in crowded & grown.keys():  # the tentative track ends here
+                    left_tentative.append(matched.pop(j))
 
-        for j in high_left:
-            if conf[j] >= cfg.new_track_conf:
-                tr = _Track(
-                    next(self._keys),
-                    det.xyxy[j].astype(np.float64),
-                    t,
-                    frame,
-                    votes={det.class_name[j]: float(conf[j])},
-                )
-                tr.backlog.append((t, frame, as_box(det.xyxy[j]), float(conf[j])))
-                self._tracks.append(tr)
+        for j in born:  # boxes sure enough for their size start a tentative track
+            tr = _Track(
+                next(self._keys),
+                det.xyxy[j].astype(np.float64),
+                t,
+                frame,
+                peak=float(conf[j]),
+                votes={det.class_name[j]: float(conf[j])},
+            )
+            tr.backlog.append((t, frame, as_box(det.xyxy[j]), float(conf[j]), float(detail[j])))
+            self._tracks.append(tr)
         self._tracks = [tr for tr in self._tracks if tr not in left_tentative]
 
         points: list[TrackPoint] = []
@@ -206,16 +271,19 @@ class Tracker:
             box = as_box(det.xyxy[j])
             score = float(conf[j])
             if not tr.confirmed:
-                tr.backlog.append((t, frame, box, score))
-                if tr.hits < cfg.min_hits:
+                tr.backlog.append((t, frame, box, score, float(detail[j])))
+                tr.peak = max(tr.peak, score)
+                # one confident box and a second sighting, or a steady run of weak small boxes
+                need = cfg.min_hits if tr.peak >= cfg.new_track_conf else max(cfg.min_hits, cfg.min_hits_small)
+                if tr.hits < need:
                     continue
                 tr.track_id = next(self._ids)
                 points.extend(
-                    TrackPoint(tr.track_id, bt, bf, bb, tr.class_name, bc) for bt, bf, bb, bc in tr.backlog[:-1]
+                    TrackPoint(tr.track_id, bt, bf, bb, tr.class_name, bc, bd) for bt, bf, bb, bc, bd in tr.backlog[:-1]
                 )
                 tr.backlog.clear()
             tracker_id[j] = tr.track_id
-            points.append(TrackPoint(tr.track_id, t, frame, box, tr.class_name, score))
+            points.append(TrackPoint(tr.track_id, t, frame, box, tr.class_name, score, float(detail[j])))
 
         ended = [tr for tr in self._tracks if tr.confirmed and t - tr.t > cfg.lost_s]
         retired = [tr.track_id for tr in ended]

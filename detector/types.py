@@ -119,6 +119,7 @@ class TrackPoint:
     box: tuple[float, float, float, float]
     class_name: str
     confidence: float = 1.0  # the detector's score of this box
+    detail_px: float = 0.0  # the box's size (sqrt of its area) in pixels of real detail; 0 = unknown (use the box)
 
     @property
     def anchor(self) -> tuple[float, float]:

@@ -5,7 +5,13 @@ the road user once, when over the last `window_s` seconds (at least `min_time_s`
 displacement is against the lane direction (angle > `max_angle_deg`), at least `min_travel` road-
 user sizes (and `min_px` pixels) long, at least `vote` of the individual moving steps (3 or more)
 agree, and no single step makes up more than `max_step_share` of the way. One jittery step (or a
-track jumping onto a neighbour) never decides; a parked road user never moves far enough.
+track jumping onto a neighbour) never decides; a parked road user never moves far enough. The steps are
+taken between looks at least `step_s` apart, so the vote means the same at 30 fps as at 10 Hz.
+
+The box that decides must be a confident one (`min_confidence`), judged by its size as the tracker
+judges a new track: a road user only `small_px` pixels of real detail across (`TrackPoint.detail_px`)
+is never scored high even when it is plainly there, so at that size `small_confidence` is enough
+(linear up to `min_confidence` at `full_px`). The motion tests above stay as strict at every size.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
+from ..boxes import size_ramp
 from ..config import Crossing
 from ..geometry import angle_deg, point_in_polygon
 from ..types import TrackPoint, ViolationEvent, ViolationType
@@ -23,6 +30,19 @@ from ..types import TrackPoint, ViolationEvent, ViolationType
 class _Memory:
     path: deque = field(default_factory=deque)  # (t, anchor, box, frame, lane_id)
     done: bool = False
+
+
+def _spaced(pts: list, step_s: float) -> list:
+    """The points (t first) thinned so that kept ones are at least `step_s` apart; the last one always kept."""
+    out = [pts[0]]
+    for q in pts[1:-1]:
+        if q[0] - out[-1][0] >= step_s:
+            out.append(q)
+    if len(pts) > 1:
+        if pts[-1][0] - out[-1][0] < step_s and len(out) > 1:
+            out.pop()
+        out.append(pts[-1])
+    return out
 
 
 class WrongWayRule:
@@ -38,6 +58,10 @@ class WrongWayRule:
         vote: float = 0.6,
         max_step_share: float = 0.5,
         min_confidence: float = 0.3,
+        small_confidence: float = 0.15,
+        small_px: float = 16.0,
+        full_px: float = 48.0,
+        step_s: float = 0.09,
     ):
         self.lanes = list(crossing.lanes)
         self.max_angle_deg = max_angle_deg
@@ -45,6 +69,8 @@ class WrongWayRule:
         self.min_travel, self.min_px, self.vote = min_travel, min_px, vote
         self.max_step_share = max_step_share
         self.min_confidence = min_confidence
+        self.small_confidence, self.small_px, self.full_px = small_confidence, small_px, full_px
+        self.step_s = step_s
         self._mem: dict[int, _Memory] = {}
 
     def update(self, points: list[TrackPoint]) -> list[ViolationEvent]:
@@ -71,6 +97,13 @@ class WrongWayRule:
         for tid in track_ids:
             self._mem.pop(tid, None)
 
+    def needed_confidence(self, p: TrackPoint) -> float:
+        """The score the deciding box needs, by its size in pixels of real detail (the box's own if unknown)."""
+        x1, y1, x2, y2 = p.box
+        px = p.detail_px or max(0.0, (x2 - x1) * (y2 - y1)) ** 0.5
+        low = min(self.small_confidence, self.min_confidence)
+        return float(size_ramp(px, self.small_px, self.full_px, low, self.min_confidence))
+
     def _against(self, path: list[tuple[float, float]], direction, size: float) -> bool:
         disp = (path[-1][0] - path[0][0], path[-1][1] - path[0][1])
         if math.hypot(*disp) < max(self.min_px, self.min_travel * size):
@@ -89,14 +122,17 @@ class WrongWayRule:
         pts = [q for q in mem.path if q[4] == lane.id]
         if len(pts) < 3 or pts[-1][0] - pts[0][0] < self.min_time_s:
             return None
-        if p.confidence < self.min_confidence:  # weak boxes keep tracks alive but never decide
+        if p.confidence < self.needed_confidence(p):  # weak boxes keep tracks alive but never decide
             return None
         heights = sorted(q[2][3] - q[2][1] for q in pts)
         size = heights[len(heights) // 2]
         # Both the bottom-centre and the top-centre of the box must go against the lane: a waiting
         # rider whose bottom edge jumps with occlusion moves only one of them.
-        bottoms = [q[1] for q in pts]
-        tops = [((q[2][0] + q[2][2]) / 2, q[2][1]) for q in pts]
+        # The steps are voted on at most `step_s` apart in time (the default detection rate): at 30 fps a
+        # crawling rider moves a pixel a frame and each step's direction is the box's jitter, not its motion.
+        looks = _spaced(pts, self.step_s)
+        bottoms = [q[1] for q in looks]
+        tops = [((q[2][0] + q[2][2]) / 2, q[2][1]) for q in looks]
         if not (self._against(bottoms, lane.direction, size) and self._against(tops, lane.direction, size)):
             return None
         # The event is dated and boxed where the contraflow began (first point of the deciding window).

@@ -488,3 +488,34 @@ def test_pipeline_works_in_the_crossing_space_and_answers_in_the_video_space(cli
     assert e.t == pytest.approx(0.85, abs=1e-3)
     assert e.box[1] == pytest.approx(LINE_Y - 60, abs=0.6)  # back in video pixels
     assert all(b[3] <= H for _, b in e.path)
+
+
+def test_detail_px_is_the_box_shrunk_by_the_pass_never_enlarged():
+    """pipeline.detail_px: the box's size in pixels of real detail, from the detector's `model_scale`."""
+    from detector.pipeline import detail_px
+
+    det = Detections(
+        np.array([[0, 0, 20, 20], [100, 100, 140, 180]], np.float32),
+        np.array([0.3, 0.3]),
+        np.array(["motorcycle", "car"], object),
+    )
+    assert detail_px(det, None, (480, 640)) is None  # scripted detectors: the tracker uses the boxes
+    up = detail_px(det, lambda xyxy, hw: np.array([2.0, 2.0]), (480, 640))  # an upscaled tile adds no detail
+    assert up == pytest.approx([20.0, (40 * 80) ** 0.5])
+    down = detail_px(det, lambda xyxy, hw: np.array([0.5, 1.0]), (480, 640))  # a shrunk whole-picture pass
+    assert down == pytest.approx([10.0, (40 * 80) ** 0.5])
+
+
+def test_yolo_model_scale_follows_the_pass_that_saw_the_box():
+    """YoloDetector.model_scale without a model: the whole-picture pass over its roi (frames stacked
+    when wide), and a tile's own scale for boxes inside it."""
+    from detector.detection import YoloDetector
+
+    det = object.__new__(YoloDetector)
+    det.pack, det.imgsz = True, 640
+    det.roi, det.tiles = None, [(0, 0, 320, 320)]
+    boxes = np.array([[10, 10, 30, 40], [300, 300, 340, 340], [600, 400, 620, 430]], np.float64)
+    scale = det.model_scale(boxes, (480, 1280))  # 1280x480: one frame per input, scale 0.5; tile 2.0
+    assert scale == pytest.approx([2.0, 0.5, 0.5])
+    det.roi, det.tiles = (0, 240, 1280, 480), []  # 1280x240 regions: two share one input at 0.5 scale
+    assert det.model_scale(boxes, (480, 1280)) == pytest.approx([0.5, 0.5, 0.5])

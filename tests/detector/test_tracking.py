@@ -283,3 +283,82 @@ def test_neighbour_box_does_not_take_over_a_settled_track():
     assert set(tracks) == {1, 2}
     assert {(p.box[0] + p.box[2]) / 2 for p in tracks[1]} == {200.0}
     assert {(p.box[0] + p.box[2]) / 2 for p in tracks[2]} == {245.0}
+
+
+# --- size-aware track birth: small, weakly scored road users (TrackerConfig.small_px ... min_hits_small) ---
+
+
+def test_small_weak_rider_seen_steadily_starts_a_track():
+    """A 12x20 px rider found at 0.25 on every frame (far, dusk): below new_track_conf, but small, so
+    a steady run of min_hits_small sightings confirms it (its whole path is delivered)."""
+    r = Run()
+    for i in range(8):
+        r.step(i / 10, (box_at(100, 200 + 3 * i, w=12, h=20), 0.25))
+    assert r.ids() == {1}
+    assert len(r.by_id()[1]) == 8
+    assert r.updates[TrackerConfig().min_hits_small - 2].points == []  # not before min_hits_small sightings
+
+
+def test_large_weak_box_never_starts_a_track():
+    """The same score on a road user large in the picture is not enough: a 40x80 box needs new_track_conf."""
+    r = Run()
+    for i in range(8):
+        r.step(i / 10, (box_at(100, 200 + 3 * i, w=40, h=80), 0.25))
+    assert r.points == []
+
+
+def test_small_weak_flicker_is_not_confirmed():
+    """Small weak boxes that come and go (noise) never make a track: min_hits_small in a row are needed."""
+    r = Run()
+    for i in range(12):
+        rows = [(box_at(100, 200, w=12, h=20), 0.25)] if i % 3 != 2 else []
+        r.step(i / 10, *rows)
+    assert r.points == []
+
+
+def test_detail_size_decides_not_the_box_in_the_frame():
+    """`detail_px` (the box in pixels of real detail) replaces the box's own size: a 40x80 box that the
+    detector saw shrunk to a quarter counts as small and may start a track at a weak score."""
+    r = Run()
+    for i in range(6):
+        d = dets((box_at(100, 200 + 3 * i, w=40, h=80), 0.25))
+        upd = r.tracker.update(d, i / 10, i, detail_px=np.array([14.0]))
+        r.points.extend(upd.points)
+    assert {p.track_id for p in r.points} == {1}
+
+
+def test_weak_small_track_is_confirmed_at_once_by_a_confident_box():
+    r = Run()
+    r.step(0.0, (box_at(100, 200, w=12, h=20), 0.25))
+    second = r.step(0.1, (box_at(100, 203, w=12, h=20), 0.6))
+    assert [p.track_id for p in second.points] == [1, 1]
+
+
+def test_weak_small_box_on_a_tracked_road_user_starts_no_second_track():
+    """A far car tracked with confident boxes, and a weak box that spans it and its neighbour (two far
+    cars found as one): the weak box is not a new road user."""
+    r = Run()
+    for i in range(10):
+        car = (box_at(100 + 3 * i, 50, w=20, h=12), 0.8, "car")
+        merged = (box_at(110 + 3 * i, 52, w=42, h=14), 0.25, "car")
+        r.step(i / 10, car, merged)
+    assert r.ids() == {1}
+
+
+def test_weak_small_box_beside_a_tracked_road_user_starts_its_own_track():
+    """A rider right behind another (one behind the other on the kerb): boxes touch but do not overlap."""
+    r = Run()
+    for i in range(10):
+        front = (box_at(100, 200 + 3 * i, w=14, h=20), 0.8)
+        behind = (box_at(100, 178 + 3 * i, w=14, h=18), 0.25)
+        r.step(i / 10, front, behind)
+    assert r.ids() == {1, 2}
+
+
+def test_weak_small_tentative_that_moves_onto_a_tracked_road_user_is_dropped():
+    """A weak track beside a confirmed rider that then lies on top of it (the rider's own weak second box,
+    or the rider behind merging with it) is that rider: it is not confirmed as a second road user."""
+    r = Run()
+    for i, bottom in enumerate([170, 178, 190, 195, 197, 199]):
+        r.step(i / 10, (box_at(100, 200, w=14, h=20), 0.8), (box_at(100, bottom, w=14, h=20), 0.25))
+    assert r.ids() == {1}

@@ -198,3 +198,39 @@ def test_bottom_edge_growing_under_a_still_top_is_not_contraflow():
         for i in range(15)
     ]
     assert len(run(moved)[1]) == 1  # the whole box going down the lane is contraflow
+
+
+def _weak_path(tid: int, w: float, h: float, conf: float, detail: float = 0.0) -> list[TrackPoint]:
+    """A road user riding down the north lane (contraflow), 6 px a frame for 2.5 s, every box scored `conf`."""
+    return [
+        TrackPoint(tid, round(i / 10, 6), i, box(250, 150 + 6 * i, w, h), "motorcycle", conf, detail) for i in range(25)
+    ]
+
+
+def test_small_weakly_scored_rider_decides_by_its_size():
+    """A 12x20 px rider on a dusk clip is never scored 0.3; at its size 0.2 is a sure box, so its
+    sustained contraflow is flagged. The same score on a large box is not enough."""
+    small = WrongWayRule(CROSSING).update(_weak_path(1, 12, 20, 0.2))
+    assert [e.track_id for e in small] == [1]
+    assert WrongWayRule(CROSSING).update(_weak_path(2, 30, 60, 0.2)) == []
+
+
+def test_detail_px_overrides_the_box_size():
+    """A box the detector saw shrunk (`detail_px` small) counts as small; an upscaled one as its detail."""
+    assert [e.track_id for e in WrongWayRule(CROSSING).update(_weak_path(1, 30, 60, 0.2, detail=14.0))] == [1]
+    assert WrongWayRule(CROSSING).update(_weak_path(2, 12, 20, 0.2, detail=60.0)) == []
+
+
+def test_noise_below_the_small_score_never_decides():
+    assert WrongWayRule(CROSSING).update(_weak_path(1, 12, 20, 0.1)) == []
+
+
+def test_crawling_rider_at_full_frame_rate_is_judged_on_spaced_looks():
+    """30 fps, a rider crawling down the north lane 1 px a frame with its box jittering 1.5 px up and
+    down: frame to frame half the steps point the other way, but over 0.1 s every step goes down."""
+    path = [
+        TrackPoint(1, round(i / 30, 6), i, box(250, 150 + i + (1.5 if i % 2 else -1.5), 12, 20), "motorcycle", 0.5)
+        for i in range(75)
+    ]
+    assert [e.track_id for e in WrongWayRule(CROSSING).update(path)] == [1]
+    assert WrongWayRule(CROSSING, step_s=0.0).update(path) == []  # every frame's step voted: no decision

@@ -24,14 +24,16 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 
 # clip -> the scaled sizes it must give the same answer at (0.5x and 2x, and 2x for the 640x480 ones).
-# "ids": the same labels matched. "count": as many matched: at Makassar the two wrong-way riders come
-# one behind the other and the model gives the second only weak boxes (0.1-0.3), so which of the two
-# is found (one of them always is) flips with the encoder's noise; nothing false either way.
+# "ids": the same labels matched. "count": as many matched. At Makassar the two wrong-way riders come
+# one behind the other and the model gives the second only weak boxes (0.1-0.35); since the tracker
+# and the rule judge a box's score by its size (tracking.py) both are found at 2x as in the original
+# (before, which one was found flipped with the encoder's noise). Makassar at 0.5x (298x154, riders
+# 7-15 px tall) is not held to this: there the riders are found, but not always as the same pairs.
 CASES = [
     ("vn_rear_stopline", (810, 360), "ids"),
     ("vn_rear_stopline", (3240, 1440), "ids"),
     ("hanoi_giangvo_langha", (1280, 960), "ids"),
-    ("makassar_alauddin_dusk", (1192, 616), "count"),
+    ("makassar_alauddin_dusk", (1192, 616), "ids"),
 ]
 
 
