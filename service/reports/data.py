@@ -18,6 +18,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from detector.evidence import read_scene_boxes
+
 from .. import stats_repo, stats_time
 from ..evidence_store import EvidenceError, open_verified, ref_of
 from ..models import CrossingRow, EventRow, EvidenceFileRow, ReviewRow
@@ -161,11 +163,14 @@ def _video_size(evidence_root: Path, clip: EvidenceFileRow | None, uid: str, cro
 
 
 def _public_picture(s: Session, ev: EventRow, composite: bytes, evidence_root: Path, find: Finder) -> Redacted | None:
-    """`composite` with the bystanders blurred (None when it cannot be: the case is left out)."""
-    clip = s.scalars(
-        select(EvidenceFileRow).where(EvidenceFileRow.event_id == ev.id, EvidenceFileRow.kind == "clip")
-    ).first()
+    """`composite` with the bystanders blurred (None when it cannot be: the case is left out). The
+    violator's boxes are those the composite carries; an older one's track box needs the clip's size."""
     try:
+        if read_scene_boxes(composite):
+            return redact_composite(composite, None, None, find)
+        clip = s.scalars(
+            select(EvidenceFileRow).where(EvidenceFileRow.event_id == ev.id, EvidenceFileRow.kind == "clip")
+        ).first()
         size = _video_size(evidence_root, clip, ev.uid, ev.crossing_id)
         return redact_composite(composite, (ev.x1, ev.y1, ev.x2, ev.y2), size, find)
     except RedactError:

@@ -1,7 +1,7 @@
 """Blurring bystanders in a case composite for the public bulletin: the pixels of a bystander's box
-change, the violator's (the event's track box) stay exactly as the same JPEG encoding leaves them,
-the caption band and the fourth cell are untouched; with the real models (the pipeline's detector
-through OpenVINO, the plate detector) on a real frame of a sample clip."""
+change, the violator's (the boxes the composite carries, else the event's track box) stay exactly as
+the same JPEG encoding leaves them, the caption band and the fourth cell are untouched; with the real
+models (the pipeline's detector through OpenVINO, the plate detector) on a real frame of a sample clip."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from detector.evidence.boxes import encode_scene_boxes, read_scene_boxes, scene_box
 from service.reports.redact import RedactError, redact_composite, scene_cells
 
 VIDEO = (640, 480)
@@ -71,6 +72,148 @@ def test_bystanders_are_blurred_and_the_violator_is_not():
         assert np.array_equal(_region(after, mine), _region(before, mine))  # not one pixel changed
     assert np.array_equal(after[:120], before[:120])  # the caption band
     assert np.array_equal(after[480:, 480:], before[480:, 480:])  # the fourth cell: the violator's crops
+
+
+def _with_boxes(img: Image.Image, boxes) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=QUALITY, comment=encode_scene_boxes(boxes))
+    return buf.getvalue()
+
+
+# the violator in video pixels at the three moments: it rides 160 px right between the pictures
+MOVING = [(96.0, 160.0, 160.0, 320.0), (256.0, 160.0, 320.0, 320.0), (416.0, 160.0, 480.0, 320.0)]
+BYSTANDER_CELL = (20.0, 10.0, 60.0, 70.0)  # cell pixels, far from the violator in every picture
+
+
+def _moving_finder():
+    """Reports, in the i-th scene picture, the violator where it is at that moment, and a bystander."""
+    calls = []
+
+    def find(bgr):
+        b = MOVING[len(calls)]
+        calls.append(bgr.shape)
+        return [tuple(v * 0.75 for v in b), BYSTANDER_CELL]
+
+    return find
+
+
+def test_the_violator_is_kept_where_the_composite_says_it_is_in_each_picture():
+    img = _noise_composite()
+    cells = scene_cells(img.size, VIDEO)
+    boxes = [scene_box(c, b, VIDEO, t) for c, b, t in zip(cells, MOVING, (4.0, 5.0, 6.0), strict=True)]
+    src = _with_boxes(img, boxes)
+    assert read_scene_boxes(src) == boxes
+    out = redact_composite(src, None, None, _moving_finder(), quality=QUALITY)
+    assert (out.blurred, out.kept, out.recorded) == (3, 3, True)
+    before, after = _pixels(_jpeg(Image.open(io.BytesIO(src)))), _pixels(out.jpeg)
+    for b in boxes:
+        assert np.array_equal(_region(after, b.box), _region(before, b.box))  # the violator, every moment
+        x, y = b.cell[:2]
+        by = (BYSTANDER_CELL[0] + x, BYSTANDER_CELL[1] + y, BYSTANDER_CELL[2] + x, BYSTANDER_CELL[3] + y)
+        assert np.abs(_region(after, by) - _region(before, by)).mean() > 20
+    assert read_scene_boxes(out.jpeg) is None  # the public picture carries no metadata
+
+
+def test_a_composite_without_boxes_falls_back_to_the_track_box_everywhere():
+    """Older evidence: the track box (the middle moment) stands for all three pictures, so the
+    violator is blurred in the two where it has moved (erring towards privacy)."""
+    img = _noise_composite()
+    for src in (_jpeg(img), _with_comment(img, b'{"tag": "something else"}')):
+        out = redact_composite(src, MOVING[1], VIDEO, _moving_finder(), quality=QUALITY)
+        assert (out.blurred, out.kept, out.recorded) == (5, 1, False)
+    with pytest.raises(RedactError):
+        redact_composite(_jpeg(img), None, None, _moving_finder())
+
+
+def _with_comment(img: Image.Image, comment: bytes) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=QUALITY, comment=comment)
+    return buf.getvalue()
+
+
+def test_boxes_outside_the_picture_are_a_redact_error():
+    img = _noise_composite()
+    src = _with_boxes(img, [scene_box((900, 0, 480, 360), MOVING[0], VIDEO, 0.0)])
+    with pytest.raises(RedactError):
+        redact_composite(src, None, None, _moving_finder())
+
+
+def _moving_block_video(path, size=(320, 240), fps=10, seconds=8.0):
+    """A grey road with a white block (the road user) riding right at 25 px/s."""
+    from fractions import Fraction
+
+    import av
+
+    w, h = size
+    out = av.open(str(path), "w")
+    st = out.add_stream("libx264", rate=fps)
+    st.width, st.height, st.pix_fmt = w, h, "yuv420p"
+    st.options = {"preset": "ultrafast", "crf": "12"}
+    for i in range(int(seconds * fps)):
+        t = i / fps
+        img = np.full((h, w, 3), 60, np.uint8)
+        x = int(20 + 25 * t)
+        img[100:150, x : x + 30] = 230
+        f = av.VideoFrame.from_ndarray(img, format="rgb24")
+        f.pts, f.time_base = i, Fraction(1, fps)
+        for p in st.encode(f):
+            out.mux(p)
+    for p in st.encode():
+        out.mux(p)
+    out.close()
+    return path
+
+
+def _white_block(bgr):
+    """The white block's box in a scene picture (below its caption), or no box."""
+    h = bgr.shape[0]
+    mask = bgr[h // 4 :].min(axis=2) > 200
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return []
+    return [(float(xs.min()), float(ys.min() + h // 4), float(xs.max() + 1), float(ys.max() + 1 + h // 4))]
+
+
+def test_a_recorded_composite_keeps_the_moving_road_user_in_all_three_pictures(tmp_path):
+    """The evidence recorder's own composite (the road user 50 px further on in each picture): with
+    the boxes it carries the road user is kept three times; read as older evidence (the track box at
+    the moment of the violation only) it is kept once and blurred in the other two pictures."""
+    from detector.evidence import EvidenceRecorder
+    from detector.types import SignalState, ViolationEvent, ViolationType
+
+    video = _moving_block_video(tmp_path / "v.mp4")
+
+    def box(t):
+        x = int(20 + 25 * t)
+        return (float(x), 100.0, float(x + 30), 150.0)
+
+    event = ViolationEvent(
+        type=ViolationType.RED_LIGHT,
+        track_id=1,
+        class_name="motorcycle",
+        t=5.0,
+        frame=50,
+        box=box(5.0),
+        lane="L1",
+        signal_id="main",
+        signal=SignalState.RED,
+        signal_source="lamp",
+        since_red_s=2.0,
+        stop_line="S1",
+        key_times=(3.0, 5.0, 7.0),
+        path=[(i / 10, box(i / 10)) for i in range(20, 80)],
+    )
+    rec = EvidenceRecorder(tmp_path / "evidence", "测试路口", clip_pre_s=1.0, clip_post_s=1.0)
+    files = {f.kind: f for f in rec.record(video, event, "ev", None)}
+    composite = (rec.root / files["composite"].relpath).read_bytes()
+    out = redact_composite(composite, None, None, _white_block)
+    assert (out.blurred, out.kept, out.recorded) == (0, 3, True)
+    older_img = Image.open(io.BytesIO(composite)).convert("RGB")
+    older_img.info.pop("comment")
+    older = _jpeg(older_img)  # the same picture without its boxes
+    assert read_scene_boxes(older) is None
+    out = redact_composite(older, box(5.0), (320, 240), _white_block)
+    assert (out.blurred, out.kept, out.recorded) == (2, 1, False)
 
 
 def test_not_a_picture_is_a_redact_error():
