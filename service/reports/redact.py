@@ -30,6 +30,7 @@ from detector.evidence import read_scene_boxes
 Box = tuple[float, float, float, float]
 Finder = Callable[[np.ndarray], list[Box]]  # BGR picture -> boxes (x1, y1, x2, y2) to blur there
 
+REDACT_VERSION = 1  # bump whenever a change here (or to the models) changes the pictures: the cache misses
 VIOLATOR_GROW = 0.15  # the track box grown by this share of its size on each side
 KEEP_INSIDE = 0.5  # a box at least this much inside the (grown) violator box is the violator's
 BLUR_MARGIN = 0.1  # each blurred box grown by this share of its size on each side
@@ -142,7 +143,7 @@ def redact_composite(
 
 class BystanderFinder:
     """Persons (the pipeline's detector) and plates (the plate detector) in a BGR picture. The
-    models load on first use; `ModelError` / `PlateModelError` when they are missing."""
+    models load on first use; `check()` says beforehand whether their files are there."""
 
     def __init__(self, model_path: Path, plates_root: Path | None = None):
         self.model_path = model_path
@@ -156,18 +157,36 @@ class BystanderFinder:
 
         return cls(assets.resolve_model(assets.default_model_name("cpu")))
 
+    def check(self) -> None:
+        """Raise `ModelError` / `PlateModelError` now when a model file is missing (a plate model's
+        SHA-256 is checked too), without loading the person model: a bulletin whose pictures are
+        all in the cache (`public_cache`) never needs it."""
+        from detector import ModelError
+        from detector.plates import load_plate_models
+
+        if not self.model_path.exists():
+            raise ModelError(f"{self.model_path}: model file not found (run `make assets`)")
+        if self._plates is None:
+            self._plates = load_plate_models(self.plates_root)  # its sessions start on first use
+
     def load(self) -> None:
         """Load both models now (a missing one raises here, not halfway through a bulletin)."""
         from detector import YoloDetector
-        from detector.plates import load_plate_models
 
+        self.check()
         if self._persons is None:
             self._persons = YoloDetector(self.model_path, device="cpu", conf=PERSON_CONF)
-        if self._plates is None:
-            self._plates = load_plate_models(self.plates_root)
 
     def __call__(self, bgr: np.ndarray) -> list[Box]:
-        self.load()
+        """The boxes to blur in `bgr`; the models load on the first call (a model that cannot be
+        loaded then is a `RedactError`: that picture is not redacted)."""
+        from detector import ModelError
+        from detector.plates import PlateModelError
+
+        try:
+            self.load()
+        except (ModelError, PlateModelError) as e:
+            raise RedactError(f"models not available: {e}") from None
         assert self._persons is not None and self._plates is not None
         h, w = bgr.shape[:2]
         # the whole picture and 2 x 2 overlapping tiles: far pedestrians and riders are small

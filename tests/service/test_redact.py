@@ -265,3 +265,33 @@ def test_real_models_blur_a_real_bystander_and_keep_the_violator():
 def _apart(a, b, gap: float = 24.0) -> bool:
     """Boxes that do not come within `gap` pixels of each other (a blur never spills between them)."""
     return a[0] > b[2] + gap or b[0] > a[2] + gap or a[1] > b[3] + gap or b[1] > a[3] + gap
+
+
+def test_missing_models_are_told_before_and_a_redact_error_during(tmp_path):
+    from detector import ModelError
+    from service.reports.redact import BystanderFinder
+
+    finder = BystanderFinder(tmp_path / "missing.xml", plates_root=tmp_path)
+    with pytest.raises(ModelError):
+        finder.check()
+    with pytest.raises(RedactError):
+        finder(np.zeros((32, 32, 3), np.uint8))
+
+
+def test_checking_the_models_does_not_load_the_person_model(monkeypatch):
+    """A bulletin whose pictures are all cached checks the files but never compiles the detector."""
+    import detector
+    from service.reports.redact import BystanderFinder
+
+    finder = BystanderFinder.default()
+    try:
+        finder.check()
+    except Exception as e:  # noqa: BLE001 - any missing asset: nothing to check here
+        pytest.skip(f"models not fetched: {e}")
+
+    def refuse(*a, **kw):
+        raise AssertionError("the person model was loaded")
+
+    monkeypatch.setattr(detector, "YoloDetector", refuse)
+    finder.check()
+    assert finder._persons is None
