@@ -295,3 +295,56 @@ def test_checking_the_models_does_not_load_the_person_model(monkeypatch):
     monkeypatch.setattr(detector, "YoloDetector", refuse)
     finder.check()
     assert finder._persons is None
+
+
+@pytest.mark.needs_assets
+def test_real_models_keep_the_violator_where_the_composite_says_in_each_picture():
+    """A frame of the Hanoi sample clip in all three cells, the composite saying the violator is a
+    different person in each (as if it had moved): with the real models each cell keeps its own
+    person and blurs the one the first cell kept; read as an older composite (the first box in
+    every cell) the second cell's person is blurred."""
+    import av
+
+    from detector import assets
+    from service.reports.redact import BystanderFinder
+
+    clip = assets.sample_clip("hanoi_giangvo_langha")
+    if not clip.exists() or not assets.resolve_model(assets.default_model_name("cpu")).exists():
+        pytest.skip("sample clip or model not fetched (run `make assets`)")
+    with av.open(str(clip)) as c:
+        frame = next(f for f in c.decode(video=0) if f.time is not None and f.time >= 5.0).to_image()
+    video = frame.size
+    composite = Image.new("RGB", (960, 120 + 2 * round(video[1] * 480 / video[0])), (24, 24, 24))
+    cells = scene_cells(composite.size, video)
+    for x, y, w, h in cells:
+        composite.paste(frame.resize((w, h), Image.Resampling.LANCZOS), (x, y))
+    finder = BystanderFinder.default()
+    x0, y0, w, h = cells[0]
+    plain = _jpeg(composite)
+    cell = np.asarray(Image.open(io.BytesIO(plain)).convert("RGB").crop((x0, y0, x0 + w, y0 + h)))[:, :, ::-1].copy()
+    big = sorted(finder(cell), key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
+    people: list = []
+    for b in big:  # three boxes well apart from each other
+        if all(_apart(b, p) for p in people):
+            people.append(b)
+    assert len(people) >= 3, big
+    k = w / video[0]
+    moments = [tuple(v / k for v in p) for p in people[:3]]  # video pixels
+    src = _with_boxes(composite, [scene_box(c, m, video, i) for i, (c, m) in enumerate(zip(cells, moments))])
+    before = _pixels(_jpeg(Image.open(io.BytesIO(src)).convert("RGB")))
+
+    def shrunk(box, cell_xy):  # a JPEG block of margin: nothing blurred next to it reaches inside
+        x, y = cell_xy
+        return (box[0] + x + 8, box[1] + y + 8, box[2] + x - 8, box[3] + y - 8)
+
+    def changed(out, box, cell_xy):
+        return np.abs(_region(_pixels(out.jpeg), shrunk(box, cell_xy)) - _region(before, shrunk(box, cell_xy))).mean()
+
+    out = redact_composite(src, None, None, finder, quality=QUALITY)
+    assert out.recorded and out.kept >= 3
+    for i, (x, y, _, _) in enumerate(cells):
+        assert changed(out, people[i], (x, y)) < 0.5, i  # the violator of that moment: kept
+    assert changed(out, people[0], cells[1][:2]) > 2  # the first moment's place, in the second picture: blurred
+    older = redact_composite(plain, moments[0], video, finder, quality=QUALITY)
+    assert not older.recorded
+    assert changed(older, people[1], cells[1][:2]) > 2  # older evidence: the moved violator is blurred
