@@ -170,7 +170,8 @@ class BystanderFinder:
             self._plates = load_plate_models(self.plates_root)  # its sessions start on first use
 
     def load(self) -> None:
-        """Load both models now (a missing one raises here, not halfway through a bulletin)."""
+        """Load the person model now and check the plate models' files (a missing one raises here);
+        the plate models' sessions start when they are first used."""
         from detector import YoloDetector
 
         self.check()
