@@ -264,3 +264,19 @@ def test_sweep_keeps_young_and_named_frames_and_other_files(tmp_path):
     assert sweep(tmp_path, keep={names["b"]}, max_age_s=100, now=2000) == 2  # a and c: old, not named
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["README", f"{names['b']}.jpg", f"{names['d']}.jpg"])
     assert sweep(tmp_path / "missing", keep=set()) == 0
+
+
+def test_grabbing_a_frame_from_a_video_sweeps_too(api, ingest):
+    import os
+    import time
+
+    from service.api.routes.crossing_frames import FRAME_KEEP_S
+
+    h = api.headers("operator")
+    up = api.client.post("/api/crossing-frames/upload", content=_png(), headers={**h, "Content-Type": "image/png"})
+    stale = api.evidence_dir / "_frames" / f"{up.json()['frame']}.jpg"
+    old = time.time() - 2 * FRAME_KEEP_S
+    os.utime(stale, (old, old))
+    r = api.client.post("/api/crossing-frames/video", json={"path": "a.mp4"}, headers=h)
+    assert r.status_code == 201, r.text
+    assert not stale.exists() and (api.evidence_dir / "_frames" / f"{r.json()['frame']}.jpg").is_file()
