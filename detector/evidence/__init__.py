@@ -12,9 +12,11 @@ whose windows overlap. A live stream cannot be re-read: ``record_frames`` takes 
 the road user's best pictures of the window (reading there is cheapest).
 
 Modules: files (hashing, atomic writes), fonts, drawing, frames (decoding), scene (geometry and
-caption text), job (one event), composite (the pictures), seal (anti-forgery), recorder.
+caption text), job (one event), composite (the pictures), boxes (the road user's box in each scene
+picture, carried by the composite), seal (anti-forgery), recorder.
 """
 
+from .boxes import SceneBox, read_scene_boxes
 from .drawing import BOX_COLOUR, _draw_box, boxed_yuv420
 from .files import EvidenceBatchError, EvidenceError, EvidenceFile, FontNotFoundError, sha256_file, verify
 from .fonts import Fonts, find_cjk_font, find_latin_font
@@ -25,6 +27,7 @@ from .scene import KEY_FRAME_KINDS
 __all__ = [
     "BOX_COLOUR",
     "KEY_FRAME_KINDS",
+    "SceneBox",
     "EvidenceBatchError",
     "EvidenceError",
     "EvidenceFile",
@@ -37,6 +40,7 @@ __all__ = [
     "boxed_yuv420",
     "find_cjk_font",
     "find_latin_font",
+    "read_scene_boxes",
     "sha256_file",
     "verify",
 ]

@@ -1,6 +1,7 @@
 """The pictures of one event (GA/T 832-2014 style): full-scene pictures with the rule's geometry and a
 caption, the close-up, the signal head, the plate crop, and the captioned composite that carries the
-anti-forgery code (防伪码).
+anti-forgery code (防伪码) and, in its JPEG comment, the road user's box in each of its scene pictures
+(`boxes`).
 
 Scene pictures are at least 1280x720 (a panorama-shaped source only up to 4096 wide) and 24-bit RGB
 JPEG; a smaller source is upscaled and the picture says so.
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 from PIL import Image, ImageDraw
 
 from ..types import ViolationType, as_box
+from .boxes import Box, Cell, encode_scene_boxes, scene_box
 from .drawing import (
     CLOSEUP_GROW,
     CLOSEUP_MIN_H,
@@ -120,11 +122,13 @@ def write_pictures(job: _Job, clip: EvidenceFile) -> list[EvidenceFile]:
     scene = scene_for(rec.crossing, ev, (W, H), job.signal_box)
     files: list[EvidenceFile] = []
     frames: list[Image.Image] = []
+    moments: list[tuple[Box, tuple[int, int], float]] = []  # the road user's box in each scene picture's frame
     for i, (kind, n) in enumerate(zip(job.kinds, job.nearest), start=1):
         img, t = n.img, n.t
         assert img is not None and t is not None, "every key picture saw the frames the event's did"
         pic, _ = scene_picture(job, img, t, i, kind, scene)
         frames.append(pic)
+        moments.append((job.box_at(t), img.size, t))
         files.append(job._save_jpeg(kind, pic))
 
     box = job.box_at(at_t)  # the event's own box when there is no path
@@ -167,7 +171,9 @@ def write_pictures(job: _Job, clip: EvidenceFile) -> list[EvidenceFile]:
     if rec.evidence_key is not None:
         hashes = {f.kind: f.sha256 for f in files + [clip]}
         ev.anti_forgery = anti_forgery_code(rec.evidence_key, fields, hashes)
-    composite = job._save_jpeg("composite", _composite(job, frames, closeup, signal, plate, scene))
+    picture, cells = _composite(job, frames, closeup, signal, plate, scene)
+    boxes = [scene_box(cell, box, size, t) for cell, (box, size, t) in zip(cells, moments, strict=True)]
+    composite = job._save_jpeg("composite", picture, encode_scene_boxes(boxes))
     files += [composite, clip]
     if rec.evidence_key is not None and ev.anti_forgery is not None:
         ev.evidence_seal = evidence_seal(rec.evidence_key, fields, {f.kind: f.sha256 for f in files}, ev.anti_forgery)
@@ -198,7 +204,8 @@ def _composite(
     signal: Image.Image | None,
     plate: Image.Image | None,
     scene: SceneGeometry,
-) -> Image.Image:
+) -> tuple[Image.Image, list[Cell]]:
+    """The composite picture and its scene pictures' cells (x, y, w, h), in the order of `frames`."""
     rec, ev = job.rec, job.event
     fonts = rec.fonts
     W, H = frames[0].size
@@ -218,7 +225,8 @@ def _composite(
             size -= 1
         draw_text(draw, (fs // 2, y), line, fonts, size)
         y += line_h
-    for img, (x, yy) in zip(frames, [(0, band_h), (cw, band_h), (0, band_h + ch)]):
+    cells: list[Cell] = [(0, band_h, cw, ch), (cw, band_h, cw, ch), (0, band_h + ch, cw, ch)]
+    for img, (x, yy, _, _) in zip(frames, cells):
         canvas.paste(img.resize((cw, ch), Image.Resampling.LANCZOS), (x, yy))
     # fourth cell: close-up, signal head, plate
     x0, y0 = cw, band_h + ch
@@ -240,4 +248,4 @@ def _composite(
     draw.rectangle((0, band_h, width - 1, band_h + 2 * ch - 1), outline=(90, 90, 90))
     draw.line((cw, band_h, cw, band_h + 2 * ch), fill=(90, 90, 90), width=2)
     draw.line((0, band_h + ch, width, band_h + ch), fill=(90, 90, 90), width=2)
-    return canvas
+    return canvas, cells[: len(frames)]

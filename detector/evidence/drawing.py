@@ -153,9 +153,11 @@ def _fit(img: Image.Image, w: int, h: int) -> Image.Image:
     return img.resize(size, Image.Resampling.LANCZOS if s < 1 else Image.Resampling.BICUBIC)
 
 
-def _jpeg(img: Image.Image) -> bytes:
+def _jpeg(img: Image.Image, comment: bytes | None = None) -> bytes:
+    """`img` as a JPEG of JPEG_QUALITY; `comment` (when given) in its COM marker."""
     buf = io.BytesIO()
-    img.convert("RGB").save(buf, "JPEG", quality=JPEG_QUALITY)
+    extra = {"comment": comment} if comment is not None else {}
+    img.convert("RGB").save(buf, "JPEG", quality=JPEG_QUALITY, **extra)
     return buf.getvalue()
 
 

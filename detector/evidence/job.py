@@ -212,9 +212,9 @@ class _Job:
     def _ef(self, kind: str, name: str, digest: str, size: int, mime: str) -> EvidenceFile:
         return EvidenceFile(kind, str(PurePosixPath(*self.rel_dir.parts, name)), digest, size, mime)
 
-    def _save_jpeg(self, kind: str, img: Image.Image) -> EvidenceFile:
+    def _save_jpeg(self, kind: str, img: Image.Image, comment: bytes | None = None) -> EvidenceFile:
         name = f"{kind}.jpg"
-        digest, size = _write_bytes_atomic(self.folder / name, _jpeg(img))
+        digest, size = _write_bytes_atomic(self.folder / name, _jpeg(img, comment))
         return self._ef(kind, name, digest, size, "image/jpeg")
 
 

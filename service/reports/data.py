@@ -10,6 +10,7 @@ the review records of the events in scope.
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -18,9 +19,12 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from detector.evidence import read_scene_boxes
+
 from .. import stats_repo, stats_time
 from ..evidence_store import EvidenceError, open_verified, ref_of
 from ..models import CrossingRow, EventRow, EvidenceFileRow, ReviewRow
+from .public_cache import PublicCache
 from .redact import Finder, Redacted, RedactError, redact_composite
 
 HEATMAP_CROSSINGS = 3  # the worst crossings whose in-picture heatmap is drawn
@@ -161,15 +165,27 @@ def _video_size(evidence_root: Path, clip: EvidenceFileRow | None, uid: str, cro
 
 
 def _public_picture(s: Session, ev: EventRow, composite: bytes, evidence_root: Path, find: Finder) -> Redacted | None:
-    """`composite` with the bystanders blurred (None when it cannot be: the case is left out)."""
-    clip = s.scalars(
-        select(EvidenceFileRow).where(EvidenceFileRow.event_id == ev.id, EvidenceFileRow.kind == "clip")
-    ).first()
+    """`composite` with the bystanders blurred (None when it cannot be: the case is left out): from
+    the cache when this composite was redacted before, else made now and kept there. The violator's
+    boxes are those the composite carries; an older one's track box needs the clip's size."""
+    cache = PublicCache(evidence_root)
+    sha = hashlib.sha256(composite).hexdigest()
+    hit = cache.get(sha)
+    if hit is not None:
+        return hit
     try:
-        size = _video_size(evidence_root, clip, ev.uid, ev.crossing_id)
-        return redact_composite(composite, (ev.x1, ev.y1, ev.x2, ev.y2), size, find)
+        if read_scene_boxes(composite):
+            made = redact_composite(composite, None, None, find)
+        else:
+            clip = s.scalars(
+                select(EvidenceFileRow).where(EvidenceFileRow.event_id == ev.id, EvidenceFileRow.kind == "clip")
+            ).first()
+            size = _video_size(evidence_root, clip, ev.uid, ev.crossing_id)
+            made = redact_composite(composite, (ev.x1, ev.y1, ev.x2, ev.y2), size, find)
     except RedactError:
         return None
+    cache.put(sha, made)
+    return made
 
 
 def cases(
@@ -211,7 +227,8 @@ def cases(
 
 
 def public_finder() -> tuple[Finder | None, str | None]:
-    """The default bystander finder with its models loaded, or (None, why not) when they are missing."""
+    """The default bystander finder, its model files checked (they load when a picture is not in the
+    cache), or (None, why not) when they are missing."""
     from detector import ModelError
     from detector.plates import PlateModelError
 
@@ -219,7 +236,7 @@ def public_finder() -> tuple[Finder | None, str | None]:
 
     finder = BystanderFinder.default()
     try:
-        finder.load()
+        finder.check()
     except (ModelError, PlateModelError) as e:
         return None, f"公开版未附案例图片：旁人模糊处理所需的模型不可用（{e}）。"
     return finder, None

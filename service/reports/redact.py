@@ -6,11 +6,13 @@ of crops of the violator (close-up, signal head, its plate). In each scene pictu
 (COCO `person` from the pipeline's own model, run through OpenVINO on the CPU by
 `detector.YoloDetector`, on the whole picture and on 2 × 2 tiles) and every licence plate
 (`detector.plates`' plate detector, on the picture and on each vehicle's crop) is blurred,
-except those on the violator: a box at least half inside the event's track box (the road user's
-box at the moment of the violation, scaled into the cell, grown by `VIOLATOR_GROW`). The three
-pictures show three moments, the track box one of them: where the violator has moved away from
-it, it is blurred as well (erring towards privacy). The fourth cell shows the violator only and is
-left as it is.
+except those on the violator: a box at least half inside the violator's box grown by
+`VIOLATOR_GROW`. The violator's box in each scene picture is the one the composite carries
+(`detector.evidence.boxes`, written when it was drawn: the three moments each have their own
+box). A composite recorded before that carries none: then the event's track box (the road user's
+box at the moment of the violation, scaled into each cell) stands for all three, and where the
+violator has moved away from it in the other two pictures it is blurred as well (erring towards
+privacy). The fourth cell shows the violator only and is left as it is.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
+from detector.evidence import read_scene_boxes
+
 Box = tuple[float, float, float, float]
 Finder = Callable[[np.ndarray], list[Box]]  # BGR picture -> boxes (x1, y1, x2, y2) to blur there
 
+REDACT_VERSION = 1  # bump whenever a change here (or to the models) changes the pictures: the cache misses
 VIOLATOR_GROW = 0.15  # the track box grown by this share of its size on each side
 KEEP_INSIDE = 0.5  # a box at least this much inside the (grown) violator box is the violator's
 BLUR_MARGIN = 0.1  # each blurred box grown by this share of its size on each side
@@ -42,6 +47,7 @@ class Redacted:
     jpeg: bytes
     blurred: int  # boxes blurred
     kept: int  # boxes left as the violator's
+    recorded: bool = False  # the violator's boxes came from the composite itself (else: the track box)
 
 
 def scene_cells(size: tuple[int, int], video_size: tuple[int, int]) -> list[tuple[int, int, int, int]]:
@@ -84,36 +90,60 @@ def _blur(img: Image.Image, box: Box) -> None:
     img.paste(region.filter(ImageFilter.GaussianBlur(radius)), (x1, y1))
 
 
+def violator_cells(
+    jpeg: bytes, size: tuple[int, int], violator: Box | None, video_size: tuple[int, int] | None
+) -> tuple[list[tuple[tuple[int, int, int, int], Box]], bool]:
+    """Each scene picture's cell (x, y, w, h) with the violator's box there (composite pixels), and
+    whether those came from the composite itself: the boxes it carries, else the track box
+    `violator` (video pixels of a video of `video_size`) scaled into every cell."""
+    recorded = read_scene_boxes(jpeg)
+    if recorded:
+        for b in recorded:
+            x, y, w, h = b.cell
+            if x < 0 or y < 0 or x + w > size[0] or y + h > size[1]:
+                raise RedactError(f"scene cell {b.cell} lies outside the {size[0]}x{size[1]} picture")
+        return [(b.cell, b.box) for b in recorded], True
+    if violator is None or video_size is None:
+        raise RedactError("the composite carries no violator boxes and no track box was given")
+    out = []
+    for x, y, w, h in scene_cells(size, video_size):
+        k = w / video_size[0]
+        out.append(((x, y, w, h), (x + violator[0] * k, y + violator[1] * k, x + violator[2] * k, y + violator[3] * k)))
+    return out, False
+
+
 def redact_composite(
-    jpeg: bytes, violator: Box, video_size: tuple[int, int], find: Finder, quality: int = 90
+    jpeg: bytes, violator: Box | None, video_size: tuple[int, int] | None, find: Finder, quality: int = 90
 ) -> Redacted:
     """The composite with every box `find` reports in its scene pictures blurred, except the
-    violator's (`violator`: the event's track box in video pixels)."""
+    violator's: the boxes the composite carries, else `violator` (the event's track box in pixels
+    of a video of `video_size`; both may be None for a composite that carries its boxes)."""
     try:
         with Image.open(io.BytesIO(jpeg)) as im:
             img = im.convert("RGB")
     except (OSError, ValueError) as e:
         raise RedactError(f"not a picture: {e}") from None
+    cells, recorded = violator_cells(jpeg, img.size, violator, video_size)
     blurred = kept = 0
-    for x, y, w, h in scene_cells(img.size, video_size):
-        k = w / video_size[0]
-        mine = _grow(tuple(v * k for v in violator), VIOLATOR_GROW)  # type: ignore[arg-type]
+    for (x, y, w, h), box in cells:
+        mine = _grow((box[0] - x, box[1] - y, box[2] - x, box[3] - y), VIOLATOR_GROW)
         cell = img.crop((x, y, x + w, y + h))
-        for box in find(np.asarray(cell)[:, :, ::-1].copy()):
-            if _inside_share(box, mine) >= KEEP_INSIDE:
+        for found in find(np.asarray(cell)[:, :, ::-1].copy()):
+            if _inside_share(found, mine) >= KEEP_INSIDE:
                 kept += 1
                 continue
-            _blur(cell, box)
+            _blur(cell, found)
             blurred += 1
         img.paste(cell, (x, y))
+    img.info.pop("comment", None)  # the public picture carries no metadata of the evidence
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=quality)
-    return Redacted(buf.getvalue(), blurred, kept)
+    return Redacted(buf.getvalue(), blurred, kept, recorded)
 
 
 class BystanderFinder:
     """Persons (the pipeline's detector) and plates (the plate detector) in a BGR picture. The
-    models load on first use; `ModelError` / `PlateModelError` when they are missing."""
+    models load on first use; `check()` says beforehand whether their files are there."""
 
     def __init__(self, model_path: Path, plates_root: Path | None = None):
         self.model_path = model_path
@@ -127,18 +157,37 @@ class BystanderFinder:
 
         return cls(assets.resolve_model(assets.default_model_name("cpu")))
 
-    def load(self) -> None:
-        """Load both models now (a missing one raises here, not halfway through a bulletin)."""
-        from detector import YoloDetector
+    def check(self) -> None:
+        """Raise `ModelError` / `PlateModelError` now when a model file is missing (a plate model's
+        SHA-256 is checked too), without loading the person model: a bulletin whose pictures are
+        all in the cache (`public_cache`) never needs it."""
+        from detector import ModelError
         from detector.plates import load_plate_models
 
+        if not self.model_path.exists():
+            raise ModelError(f"{self.model_path}: model file not found (run `make assets`)")
+        if self._plates is None:
+            self._plates = load_plate_models(self.plates_root)  # its sessions start on first use
+
+    def load(self) -> None:
+        """Load the person model now and check the plate models' files (a missing one raises here);
+        the plate models' sessions start when they are first used."""
+        from detector import YoloDetector
+
+        self.check()
         if self._persons is None:
             self._persons = YoloDetector(self.model_path, device="cpu", conf=PERSON_CONF)
-        if self._plates is None:
-            self._plates = load_plate_models(self.plates_root)
 
     def __call__(self, bgr: np.ndarray) -> list[Box]:
-        self.load()
+        """The boxes to blur in `bgr`; the models load on the first call (a model that cannot be
+        loaded then is a `RedactError`: that picture is not redacted)."""
+        from detector import ModelError
+        from detector.plates import PlateModelError
+
+        try:
+            self.load()
+        except (ModelError, PlateModelError) as e:
+            raise RedactError(f"models not available: {e}") from None
         assert self._persons is not None and self._plates is not None
         h, w = bgr.shape[:2]
         # the whole picture and 2 x 2 overlapping tiles: far pedestrians and riders are small

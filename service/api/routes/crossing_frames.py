@@ -12,15 +12,24 @@ opened by descriptor, refused if anything moved in between). Uploads are capped 
 PNG or JPEG of at most `FRAME_MAX_SIDE` pixels a side; anything else is a one-line 422.
 
 `grab_frame` (the frame about 1 s into a video) is also what `crossings` shows as a snapshot.
+
+Frames do not pile up: each time a frame is stored, the frames older than `FRAME_KEEP_S` (a day,
+by the file's time; storing the same frame again renews it) that no crossing names are deleted
+(`sweep`). A crossing names the frame it was registered from in its `crossing_create` audit
+entry; that frame is kept, so the entry's SHA-256 can always be checked against the picture (the
+crossing's snapshot is a copy of it in `_snapshots`). An editor left open for longer than a day
+gets "no such frame" on saving and grabs the frame again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated, BinaryIO
 
@@ -28,10 +37,13 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from ...models import AuditRow
 from ...paths import PathRefused as OpenRefused
 from ...paths import allowed_roots, open_video
-from ..deps import Operator
+from ..deps import Operator, SessionDep
 from ..schemas import Message, StrictIn
 from .jobs import VIDEO_SUFFIXES, PathRefused, resolve_paths
 
@@ -45,6 +57,7 @@ MAX_LISTED = 1000
 SNAPSHOT_AT_S = 1.0  # the frame shown: about 1 s in (the first frames of a camera file are often grey)
 IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG"}
 FRAME_ID = r"^[0-9a-f]{64}$"
+FRAME_KEEP_S = 24 * 3600  # an unused frame older than this is deleted when another one is stored
 _FRAME_RE = re.compile(FRAME_ID)
 
 
@@ -92,9 +105,45 @@ def store(folder: Path, image) -> tuple[str, int, int]:
     data = buf.getvalue()
     sha = hashlib.sha256(data).hexdigest()
     target = folder / f"{sha}.jpg"
-    if not target.is_file():
+    if target.is_file():
+        with contextlib.suppress(OSError):  # in use again: not swept for another FRAME_KEEP_S
+            os.utime(target)
+    else:
         write_atomic(target, data)
     return sha, rgb.size[0], rgb.size[1]
+
+
+def referenced_frames(s: Session) -> set[str]:
+    """The frames crossings were registered from (named by their `crossing_create` audit entries)."""
+    rows = s.scalars(select(AuditRow.payload).where(AuditRow.action == "crossing_create"))
+    return {p["frame"] for p in rows if isinstance(p, dict) and isinstance(p.get("frame"), str)}
+
+
+def sweep(folder: Path, keep: set[str], max_age_s: float = FRAME_KEEP_S, now: float | None = None) -> int:
+    """Delete the frames (and half-written `.part` files) in `folder` older than `max_age_s` whose
+    id is not in `keep`; how many. A file that vanishes or cannot be deleted meanwhile is skipped."""
+    if not folder.is_dir():
+        return 0
+    cutoff = (time.time() if now is None else now) - max_age_s
+    removed = 0
+    for path in folder.iterdir():
+        stored = path.suffix == ".jpg" and _FRAME_RE.fullmatch(path.stem) is not None
+        if not (stored or path.suffix == ".part") or (stored and path.stem in keep):
+            continue
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def store_and_sweep(folder: Path, image, s: Session) -> tuple[str, int, int]:
+    """`store` the frame, then `sweep` the folder (keeping the frames crossings name)."""
+    stored = store(folder, image)
+    sweep(folder, referenced_frames(s) | {stored[0]})
+    return stored
 
 
 def write_atomic(target: Path, data: bytes) -> None:
@@ -179,7 +228,7 @@ def list_videos(request: Request, p: Operator) -> VideoList:
     status_code=status.HTTP_201_CREATED,
     responses={422: {"model": Message, "description": "outside the ingest root, missing, or not a decodable video"}},
 )
-def frame_from_video(body: FromVideo, request: Request, p: Operator) -> Frame:
+def frame_from_video(body: FromVideo, request: Request, s: SessionDep, p: Operator) -> Frame:
     """The frame about 1 s into a video under the ingest root (as the crossing snapshot uses)."""
     root = request.app.state.settings.ingest_root
     try:
@@ -195,7 +244,7 @@ def frame_from_video(body: FromVideo, request: Request, p: Operator) -> Frame:
         image = grab_frame(f)
     if image is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"path {body.path!r}: not a decodable video")
-    frame, w, h = store(frames_dir(request), image)
+    frame, w, h = store_and_sweep(frames_dir(request), image, s)
     name = str(Path(files[0]).relative_to(Path(root).resolve()))
     return Frame(frame=frame, width=w, height=h, source="video", name=name)
 
@@ -216,7 +265,7 @@ def frame_from_video(body: FromVideo, request: Request, p: Operator) -> Frame:
         422: {"model": Message, "description": "not a valid image of that type, or too many pixels"},
     },
 )
-async def upload_frame(request: Request, p: Operator) -> Frame:
+async def upload_frame(request: Request, s: SessionDep, p: Operator) -> Frame:
     """One picture of the camera view as the request body (Content-Type image/png or image/jpeg)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     kind = IMAGE_TYPES.get(ctype)
@@ -239,7 +288,7 @@ async def upload_frame(request: Request, p: Operator) -> Frame:
     if not data:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "file: empty body (send one PNG or JPEG picture)")
     image = await run_in_threadpool(decode_image, bytes(data), kind)
-    frame, w, h = await run_in_threadpool(store, frames_dir(request), image)
+    frame, w, h = await run_in_threadpool(store_and_sweep, frames_dir(request), image, s)
     return Frame(frame=frame, width=w, height=h, source="upload", name=ctype)
 
 

@@ -261,6 +261,29 @@ def test_rerecording_keeps_names_and_replaces_atomically(video, rec):
     assert sorted(p.name for p in (rec.root / "again").iterdir()) == sorted(Path(f.relpath).name for f in second)
 
 
+def test_composite_carries_the_road_users_box_in_each_scene_picture(video, rec):
+    """The composite's JPEG comment holds the box drawn in each of its three scene pictures (three
+    moments, the road user moving 50 px between them): each lies on the white block of its cell."""
+    files = {f.kind: f for f in rec.record(video, make_event(key_times=(3.0, 5.0, 7.0)), "2024/ev-b", None)}
+    data = (rec.root / files["composite"].relpath).read_bytes()
+    boxes = evmod.read_scene_boxes(data)
+    assert boxes is not None and [b.t for b in boxes] == pytest.approx([3.0, 5.0, 7.0])
+    pixels = np.asarray(Image.open(rec.root / files["composite"].relpath).convert("L")).astype(float)
+    offsets = []
+    for b in boxes:
+        x, y, w, h = b.cell
+        assert x <= b.box[0] < b.box[2] <= x + w and y <= b.box[1] < b.box[3] <= y + h
+        x1, y1, x2, y2 = b.box
+        dx, dy = (x2 - x1) * 0.2, (y2 - y1) * 0.2
+        inner = pixels[round(y1 + dy) : round(y2 - dy), round(x1 + dx) : round(x2 - dx)]
+        assert inner.mean() > 200, inner.mean()  # the road user's block, not the grey road
+        offsets.append((x1 - x) / w)
+    assert offsets[0] < offsets[1] < offsets[2]  # it moved: three different places
+    assert offsets[1] - offsets[0] == pytest.approx(50 / 320, abs=0.01)
+    assert verify(rec.root, list(files.values())) == []
+    assert evmod.read_scene_boxes((rec.root / files["frame_before"].relpath).read_bytes()) is None
+
+
 @pytest.mark.parametrize(
     "damage, expected", [("flip", "hash mismatch"), ("truncate", "size changed"), ("delete", "missing")]
 )

@@ -212,3 +212,71 @@ def test_a_bad_frame_id_is_refused_by_the_schema(api):
     assert r.status_code == 422
     yaml_body = {"yaml": crossing_yaml("cx-y", "东城区"), "frame": None}
     assert api.client.post("/api/crossings", json=yaml_body, headers=api.headers("operator")).status_code == 201
+
+
+def test_old_frames_no_crossing_names_are_removed_when_a_new_one_is_stored(api):
+    """Three frames made two days ago: the one a crossing was registered from stays, the other
+    two (and an old half-written file) go when the next frame is stored; a frame stored again is
+    renewed, so it is not swept."""
+    import os
+    import time
+
+    from service.api.routes.crossing_frames import FRAME_KEEP_S
+
+    h = api.headers("operator")
+
+    def upload(colour):
+        r = api.client.post(
+            "/api/crossing-frames/upload", content=_png((64, 48), colour), headers={**h, "Content-Type": "image/png"}
+        )
+        assert r.status_code == 201, r.text
+        return r.json()["frame"]
+
+    used, unused, renewed = upload((1, 2, 3)), upload((4, 5, 6)), upload((7, 8, 9))
+    r = api.client.post("/api/crossings", json={"config": _editor_config("cx-swept"), "frame": used}, headers=h)
+    assert r.status_code == 201, r.text
+    folder = api.evidence_dir / "_frames"
+    part = folder / "leftover.jpg.part"
+    part.write_bytes(b"half")
+    old = time.time() - 2 * FRAME_KEEP_S
+    for p in [*folder.iterdir()]:
+        os.utime(p, (old, old))
+    assert upload((7, 8, 9)) == renewed  # the same picture again: kept, and young again
+    assert sorted(p.stem for p in folder.iterdir()) == sorted([used, renewed])
+    fresh = upload((10, 11, 12))
+    assert sorted(p.stem for p in folder.iterdir()) == sorted([used, renewed, fresh])  # none old enough
+    assert api.client.get(f"/api/crossing-frames/{unused}", headers=h).status_code == 404
+    assert api.client.get(f"/api/crossing-frames/{used}", headers=h).status_code == 200
+
+
+def test_sweep_keeps_young_and_named_frames_and_other_files(tmp_path):
+    import os
+
+    from service.api.routes.crossing_frames import sweep
+
+    names = {c: c * 64 for c in "abcd"}
+    for n in names.values():
+        (tmp_path / f"{n}.jpg").write_bytes(b"x")
+    (tmp_path / "README").write_text("not a frame")
+    os.utime(tmp_path / "README", (0, 0))
+    for c in "abc":
+        os.utime(tmp_path / f"{names[c]}.jpg", (1000, 1000))
+    assert sweep(tmp_path, keep={names["b"]}, max_age_s=100, now=2000) == 2  # a and c: old, not named
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["README", f"{names['b']}.jpg", f"{names['d']}.jpg"])
+    assert sweep(tmp_path / "missing", keep=set()) == 0
+
+
+def test_grabbing_a_frame_from_a_video_sweeps_too(api, ingest):
+    import os
+    import time
+
+    from service.api.routes.crossing_frames import FRAME_KEEP_S
+
+    h = api.headers("operator")
+    up = api.client.post("/api/crossing-frames/upload", content=_png(), headers={**h, "Content-Type": "image/png"})
+    stale = api.evidence_dir / "_frames" / f"{up.json()['frame']}.jpg"
+    old = time.time() - 2 * FRAME_KEEP_S
+    os.utime(stale, (old, old))
+    r = api.client.post("/api/crossing-frames/video", json={"path": "a.mp4"}, headers=h)
+    assert r.status_code == 201, r.text
+    assert not stale.exists() and (api.evidence_dir / "_frames" / f"{r.json()['frame']}.jpg").is_file()

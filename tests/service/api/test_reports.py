@@ -184,6 +184,10 @@ def test_cases_only_confirmed_internal_and_with_evidence_access(api, monkeypatch
     monkeypatch.setattr(data, "public_finder", lambda: (finder, None))
     public = _bulletin(api, "analyst", scope={"evidence_access": True}, public="true")
     assert public["cases"] == internal["cases"] and len(looked) == 3 * 3  # three scene pictures a case
+    cached = sorted(p.name for p in (api.evidence_dir / "_public").iterdir())
+    assert len(cached) == 2 * 3 and all(".v1." in n for n in cached)  # a picture and its JSON a case
+    again = _bulletin(api, "analyst", scope={"evidence_access": True}, public="true")
+    assert again["cases"] == public["cases"] and len(looked) == 3 * 3  # from the cache: no model ran
     monkeypatch.setattr(data, "public_finder", lambda: (None, "公开版未附案例图片：模型不可用。"))
     public = _bulletin(api, "analyst", scope={"evidence_access": True}, public="true")
     assert public["cases"] == [] and "公开版" in public["cases_note"]
