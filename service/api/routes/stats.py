@@ -25,7 +25,7 @@ from ... import stats_repo as repo
 from ...exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, range_suffix, to_csv, to_xlsx
 from ...models import EVENT_TYPES
 from ...stats_cache import StatsCache
-from ...vocabulary import EVENT_TYPE_LABELS, EventType
+from ...vocabulary import EVENT_TYPE_LABELS, EventType, label_dict
 from ..deps import Analyst, Principal, SessionDep
 from ..params import utc
 from ..schemas import Label, Message, Page
@@ -47,7 +47,7 @@ MIN_YEAR, MAX_YEAR = 1970, 2200  # epoch arithmetic in SQL; also keeps ranges fi
 MAX_TREND_BUCKETS = 800  # > 2 years of days; a longer trend is unreadable anyway
 
 TYPE_LABELS: dict[str, dict[str, str]] = {
-    **{t: {"zh": zh, "en": en} for t, (zh, en) in EVENT_TYPE_LABELS.items()},
+    **{t: label_dict(EVENT_TYPE_LABELS, t) for t in EVENT_TYPE_LABELS},
     "all": {"zh": "全部", "en": "All"},
 }
 WEEKDAY_LABELS: list[dict[str, str]] = [
