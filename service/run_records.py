@@ -2,7 +2,7 @@
 (`RunAlreadyDone`, `RunStateError`), the inputs a run writes (`EventRecord`, `EvidenceRecord`,
 `CountRecord`), the answers read back (`RunInfo`, `EventInfo`, `EvidenceInfo`,
 `CrossingVersionInfo`), `hash_settings`, and the conversions from rows to answers. Plain data, no
-SQL: `repository` (writes) and `runs_repo` (reads) share them.
+SQL: `runs_repo` (reads and writes) and `repository` (its transactions) share them.
 """
 
 from __future__ import annotations
