@@ -226,7 +226,7 @@ def reverse_truth(truth: dict, duration: float | None = None) -> dict:
             "t_last": round(end - v["t_first"], 3),
             "box_first": v["box_last"],
             "box_last": v["box_first"],
-            "verdict": {"legal": "wrong_way"}.get(v["verdict"], v["verdict"]),
+            "verdict": {"legal": TRUTH_VERDICTS[EventType.WRONG_WAY]}.get(v["verdict"], v["verdict"]),
         }
         for v in truth.get("vehicles", [])
     ]

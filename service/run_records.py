@@ -60,7 +60,7 @@ class EventRecord:
     """One violation to store. `type` / `signal_state` accept the detector's str enums too."""
 
     event_key: str  # stable inside a run (ViolationEvent.key)
-    type: str  # "red_light" | "wrong_way"
+    type: str  # an EventType value
     track_id: int
     class_name: str
     t: float  # seconds from video start
