@@ -33,14 +33,18 @@ demo: assets
 # The fast gate, from `make setup` alone (no model, clip, shared mirror, PostgreSQL or browser):
 # ruff lint, ruff format, mypy, and the tests not marked needs_assets, postgres or slow (tests/conftest.py),
 # with the assets folder and the mirror pointed at an empty folder as in a clean clone. Every step
-# runs; it fails if any did.
+# runs; it fails if any did. The tests run in CHECK_JOBS pytest-xdist workers (2: this project's 2-core
+# machine; CHECK_JOBS=0 runs them in this process), a module's tests in one worker (--dist loadscope:
+# its module fixtures are built once).
+CHECK_JOBS ?= 2
 check: setup
 	@empty=$$(mktemp -d); failed=""; \
 	echo "== ruff check";        $(VENV)/bin/ruff check --output-format concise . || failed="$$failed ruff-check"; \
 	echo "== ruff format --check"; $(VENV)/bin/ruff format --check --output-format concise . || failed="$$failed ruff-format"; \
 	$(VENV)/bin/mypy > $$empty.mypy 2>&1 & mypy_pid=$$!; \
 	echo "== unit tests (mypy runs beside them)"; env -u CROSSWATCH_TEST_PG_URL YOLO_OFFLINE=1 CROSSWATCH_ASSETS_DIR=$$empty \
-	  CROSSWATCH_ASSETS_MIRROR=$$empty $(PY) -m pytest -q -p no:cacheprovider -m "not needs_assets and not postgres and not slow" \
+	  CROSSWATCH_ASSETS_MIRROR=$$empty $(PY) -m pytest -q -p no:cacheprovider -n $(CHECK_JOBS) --dist loadscope \
+	  -m "not needs_assets and not postgres and not slow" \
 	  || failed="$$failed tests"; \
 	echo "== mypy"; wait $$mypy_pid || failed="$$failed mypy"; cat $$empty.mypy; \
 	rm -rf "$$empty" "$$empty.mypy"; \

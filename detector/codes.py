@@ -112,7 +112,7 @@ def load_codes(path: str | Path | None = None) -> CodeTable:
             loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
             msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
             if err["type"] == "enum" and loc.endswith(".type"):
-                msg = f"unknown event type {err.get('input')!r} (known: red_light, wrong_way)"
+                msg = f"unknown event type {err.get('input')!r} (known: {', '.join(t.value for t in ViolationType)})"
             elif err["type"] == "string_pattern_mismatch":
                 msg = f"malformed code {err.get('input')!r} ({err['msg']})"
             parts.append(f"{loc}: {msg}")

@@ -13,9 +13,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from .vocabulary import EventType
+
 TWO_WHEEL = {"motorcycle", "motorbike", "bicycle", "person", "rider", "e-bike", "ebike", "scooter", "tricycle"}
 FOUR_WHEEL = {"car", "bus", "truck", "van"}
-KINDS = {"red_light": "red_light_violation", "wrong_way": "wrong_way"}
+# the verdict a labels file gives a road user that commits each violation type (every EventType has one)
+TRUTH_VERDICTS: dict[EventType, str] = {EventType.RED_LIGHT: "red_light_violation", EventType.WRONG_WAY: "wrong_way"}
 
 
 @dataclass(frozen=True)
@@ -82,9 +85,9 @@ def _centre(b) -> tuple[float, float]:
 
 
 def labels_for(kind: str, truth: dict) -> list[Label]:
-    verdict = {KINDS[kind]: "pos", "legal": "neg"}
+    verdict = {TRUTH_VERDICTS[EventType(kind)]: "pos", "legal": "neg"}
     out = []
-    if kind == "red_light":
+    if kind == EventType.RED_LIGHT:
         for i, c in enumerate(truth.get("crossings", [])):
             out.append(
                 Label(
@@ -223,7 +226,7 @@ def reverse_truth(truth: dict, duration: float | None = None) -> dict:
             "t_last": round(end - v["t_first"], 3),
             "box_first": v["box_last"],
             "box_last": v["box_first"],
-            "verdict": {"legal": "wrong_way"}.get(v["verdict"], v["verdict"]),
+            "verdict": {"legal": TRUTH_VERDICTS[EventType.WRONG_WAY]}.get(v["verdict"], v["verdict"]),
         }
         for v in truth.get("vehicles", [])
     ]

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from . import evidence_store
 from .models import CrossingRow, CrossingVersionRow, EventRow, EvidenceFileRow, ReviewRow, VideoRunRow
 from .principal import Principal
+from .vocabulary import EVENT_TYPE_LABELS, label_dict
 
 MAX_EVENTS = 200
 MANIFEST = "MANIFEST.sha256"
@@ -39,10 +40,6 @@ README = "README.txt"
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", re.ASCII)
 _COMPRESSED = ("image/", "video/", "audio/", "application/zip")  # already compressed: store as is
 
-TYPE_LABELS = {
-    "red_light": {"zh": "闯红灯", "en": "red-light violation"},
-    "wrong_way": {"zh": "逆行", "en": "wrong-way driving"},
-}
 NOT_CONFIRMED = {
     "pending": {
         "zh": "事件尚未审核，只能导出已确认的事件",
@@ -134,7 +131,7 @@ def _event_doc(e: EventRow, c: CrossingRow, v: CrossingVersionRow, run: VideoRun
     return {
         "uid": e.uid,
         "type": e.type,
-        "type_label": TYPE_LABELS.get(e.type, {"zh": e.type, "en": e.type}),
+        "type_label": label_dict(EVENT_TYPE_LABELS, e.type),
         "class_name": e.class_name,
         "occurred_at": _iso(e.occurred_at),
         "t": e.t,

@@ -13,11 +13,12 @@ The pipeline writes through it:
     except Exception as e:
         repo.fail_run(run_id, repr(e)); raise
 
-The rest of the store is Session-taking functions, one module per aggregate, the caller owning
-the transaction (`crossings_repo`, `events_repo`, `jobs_repo`, `runs_repo`, `stats_repo`,
-`evidence_store`, `accounts`, `audit`); `Repository` is moving that way (crossings: it calls
-`crossings_repo`; run reads: it calls `runs_repo`). The records it takes and returns, and its
-errors, are in `run_records`.
+The store itself is Session-taking functions, one module per aggregate, the caller owning the
+transaction (`crossings_repo`, `events_repo`, `jobs_repo`, `runs_repo`, `stats_repo`,
+`evidence_store`, `accounts`, `audit`). `Repository` is the thin owner of the pipeline's
+transactions over them: each method opens one (a write transaction for writes), calls
+`crossings_repo` or `runs_repo`, and retries the inserts that can race with another process.
+The records it takes and returns, and its errors, are in `run_records`.
 
 Write transactions take the SQLite write lock at BEGIN (`BEGIN IMMEDIATE`, waits up to the 30 s
 busy timeout) and lock the affected rows on PostgreSQL (`SELECT ... FOR UPDATE`), so several
@@ -27,39 +28,17 @@ its attributes.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
-from service import crossings_repo
+from service import crossings_repo, runs_repo
 from service.db import write_engine
-from service.models import (
-    CrossingVersionRow,
-    EventRow,
-    EvidenceFileRow,
-    TrafficCountRow,
-    VideoRunRow,
-    utcnow,
-)
-from service.run_records import (
-    _RECORD_FIELDS,
-    CountRecord,
-    CrossingVersionInfo,
-    EventInfo,
-    EventRecord,
-    RunAlreadyDone,
-    RunInfo,
-    RunStateError,
-    _run_info,
-    _value,
-)
-from service.runs_repo import _run_key, count_events, find_run, get_run, run_counts, run_events
+from service.run_records import CountRecord, CrossingVersionInfo, EventInfo, EventRecord, RunInfo
 
 if TYPE_CHECKING:  # the service must not import the detector at run time
     from detector.config import Crossing
@@ -105,11 +84,11 @@ class Repository:
     # -- runs ----------------------------------------------------------------------------------
     def find_run(self, video_sha256: str, crossing_version_id: int, settings_hash: str) -> RunInfo | None:
         with self._read() as s:
-            return find_run(s, video_sha256, crossing_version_id, settings_hash)
+            return runs_repo.find_run(s, video_sha256, crossing_version_id, settings_hash)
 
     def get_run(self, run_id: int) -> RunInfo | None:
         with self._read() as s:
-            return get_run(s, run_id)
+            return runs_repo.get_run(s, run_id)
 
     def start_run(
         self,
@@ -122,65 +101,26 @@ class Repository:
         settings_hash: str,
         start_time: datetime | None,
     ) -> int:
-        """A new `running` run, or the clean restart of an earlier one with the same key that never
-        finished (crashed or failed): its events, evidence rows and counts are deleted first.
-        Raises RunAlreadyDone when that run is `done`."""
+        """`runs_repo.start_run` in a write transaction of its own: a new `running` run, or the clean
+        restart of an unfinished one with the same key; RunAlreadyDone when that run is `done`.
+        Retried when another process created the same run first (then that one is restarted)."""
         for attempt in range(_RETRIES):
             try:
                 with self._write.begin() as s:
-                    run = s.scalar(_run_key(video_sha256, crossing_version_id, settings_hash).with_for_update())
-                    if run is None:
-                        if s.get(CrossingVersionRow, crossing_version_id) is None:
-                            raise LookupError(f"crossing version {crossing_version_id} does not exist")
-                        run = VideoRunRow(
-                            video_path=str(video_path),
-                            video_sha256=video_sha256,
-                            crossing_version_id=crossing_version_id,
-                            model=model,
-                            settings=settings,
-                            settings_hash=settings_hash,
-                            status="running",
-                            start_time=start_time,
-                        )
-                        s.add(run)
-                        s.flush()
-                        return run.id
-                    if run.status == "done":
-                        raise RunAlreadyDone(_run_info(run))
-                    self._clear_run(s, run.id)
-                    run.video_path = str(video_path)
-                    run.model = model
-                    run.settings = settings
-                    run.start_time = start_time
-                    run.status = "running"
-                    run.error = None
-                    run.started_at = utcnow()
-                    run.finished_at = None
-                    run.duration_s = run.frames = run.elapsed_s = None
-                    run.timings = None
-                    return run.id
+                    return runs_repo.start_run(
+                        s,
+                        video_path=video_path,
+                        video_sha256=video_sha256,
+                        crossing_version_id=crossing_version_id,
+                        model=model,
+                        settings=settings,
+                        settings_hash=settings_hash,
+                        start_time=start_time,
+                    )
             except IntegrityError:  # another process created the same run first: restart that one
                 if attempt == _RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
-
-    @staticmethod
-    def _clear_run(s: Session, run_id: int) -> None:
-        event_ids = select(EventRow.id).where(EventRow.run_id == run_id).scalar_subquery()
-        s.execute(delete(EvidenceFileRow).where(EvidenceFileRow.event_id.in_(event_ids)))
-        s.execute(delete(EventRow).where(EventRow.run_id == run_id))
-        s.execute(delete(TrafficCountRow).where(TrafficCountRow.run_id == run_id))
-
-    @staticmethod
-    def _lock_running(s: Session, run_id: int) -> VideoRunRow:
-        run = s.get(VideoRunRow, run_id, with_for_update=True)
-        if run is None:
-            raise LookupError(f"run {run_id} does not exist")
-        if run.status == "done":
-            raise RunAlreadyDone(_run_info(run))
-        if run.status != "running":
-            raise RunStateError(f"run {run_id} is {run.status}; start_run() restarts it")
-        return run
 
     def finish_run(
         self,
@@ -197,144 +137,48 @@ class Repository:
         transaction: on any error nothing of it is committed and the run stays `running`.
         Returns the new events' public uids, in the order of `events`."""
         with self._write.begin() as s:
-            run = self._lock_running(s, run_id)
-            ver = s.get_one(CrossingVersionRow, run.crossing_version_id)
-            rows = [self._event_row(e, run, ver) for e in events]
-            s.add_all(rows)
-            s.flush()
-            self._upsert_counts(s, run, ver, counts)
-            run.status = "done"
-            run.error = None
-            run.finished_at = utcnow()
-            run.duration_s = duration_s
-            run.frames = frames
-            run.elapsed_s = elapsed_s
-            run.timings = timings
-            return [r.uid for r in rows]
+            return runs_repo.finish_run(
+                s,
+                run_id,
+                events=events,
+                counts=counts,
+                duration_s=duration_s,
+                frames=frames,
+                elapsed_s=elapsed_s,
+                timings=timings,
+            )
 
     def add_events(self, run_id: int, events: Sequence[EventRecord]) -> dict[str, str]:
-        """Store events (+ evidence rows) of a running run now, in one transaction: a live stream
-        never ends, so `crosswatch watch` writes each event as soon as it and its evidence are
-        decided, instead of everything in `finish_run`. Idempotent per event key: a key the run
-        already holds is skipped (a retried write after a lost connection adds nothing).
-        Returns {event_key: uid} of the events added by this call."""
-        keys = [e.event_key for e in events]
-        if len(set(keys)) != len(keys):
-            raise ValueError("add_events: two events have the same event_key")
+        """`runs_repo.add_events` (a live stream's events, idempotent per event key) in one write
+        transaction; none for no events. Returns {event_key: uid} of the events added by this call."""
+        runs_repo.check_event_keys(events)
         if not events:
             return {}
         with self._write.begin() as s:
-            run = self._lock_running(s, run_id)
-            ver = s.get_one(CrossingVersionRow, run.crossing_version_id)
-            stored = set(
-                s.scalars(select(EventRow.event_key).where(EventRow.run_id == run_id, EventRow.event_key.in_(keys)))
-            )
-            rows = [self._event_row(e, run, ver) for e in events if e.event_key not in stored]
-            s.add_all(rows)
-            s.flush()
-            return {r.event_key: r.uid for r in rows}
+            return runs_repo.add_events(s, run_id, events)
 
     def add_counts(self, run_id: int, counts: Sequence[CountRecord]) -> None:
         """Add counts to a running run now (long streams); additive with later finish_run()."""
         with self._write.begin() as s:
-            run = self._lock_running(s, run_id)
-            self._upsert_counts(s, run, s.get_one(CrossingVersionRow, run.crossing_version_id), counts)
+            runs_repo.add_counts(s, run_id, counts)
 
     def fail_run(self, run_id: int, error: str) -> None:
         """Mark a running (or failed) run failed; its events were never committed (finish_run is
         atomic). A later start_run() with the same key restarts it."""
         with self._write.begin() as s:
-            run = s.get(VideoRunRow, run_id, with_for_update=True)
-            if run is None:
-                raise LookupError(f"run {run_id} does not exist")
-            if run.status == "done":
-                raise RunAlreadyDone(_run_info(run))
-            run.status = "failed"
-            run.error = error
-            run.finished_at = utcnow()
-
-    @staticmethod
-    def _event_row(e: EventRecord, run: VideoRunRow, ver: CrossingVersionRow) -> EventRow:
-        occurred_at = e.occurred_at
-        if occurred_at is None and run.start_time is not None:
-            occurred_at = run.start_time + timedelta(seconds=e.t)
-        return EventRow(
-            uid=uuid.uuid4().hex,
-            run_id=run.id,
-            crossing_id=ver.crossing_id,
-            crossing_version_id=ver.id,
-            event_key=e.event_key,
-            type=_value(e.type),
-            track_id=e.track_id,
-            class_name=e.class_name,
-            t=e.t,
-            frame=e.frame,
-            x1=e.x1,
-            y1=e.y1,
-            x2=e.x2,
-            y2=e.y2,
-            lane=e.lane,
-            stop_line=e.stop_line,
-            signal_id=e.signal_id,
-            signal_state=_value(e.signal_state),
-            signal_source=e.signal_source,
-            since_red_s=e.since_red_s,
-            confidence=e.confidence,
-            occurred_at=occurred_at,
-            **{k: getattr(e, k) for k in _RECORD_FIELDS},
-            evidence=[
-                EvidenceFileRow(kind=f.kind, relpath=f.relpath, sha256=f.sha256, size=f.size, mime=f.mime)
-                for f in e.evidence
-            ],
-        )
-
-    @staticmethod
-    def _upsert_counts(s: Session, run: VideoRunRow, ver: CrossingVersionRow, counts: Sequence[CountRecord]) -> None:
-        """Counts are additive: records with the same (stop_line, class, minute) are summed, and
-        summed into a row already stored for the run (INSERT ... ON CONFLICT DO UPDATE)."""
-        merged: dict[tuple[str, str, int], dict[str, Any]] = {}
-        for c in counts:
-            key = (c.stop_line, c.class_name, int(c.minute_start))
-            minute_at = c.minute_at
-            if minute_at is None and run.start_time is not None:
-                minute_at = run.start_time + timedelta(minutes=int(c.minute_start))
-            if key in merged:
-                merged[key]["count"] += int(c.count)
-            else:
-                merged[key] = dict(
-                    crossing_id=ver.crossing_id,
-                    crossing_version_id=ver.id,
-                    run_id=run.id,
-                    stop_line=key[0],
-                    class_name=key[1],
-                    minute_start=key[2],
-                    minute_at=minute_at,
-                    count=int(c.count),
-                )
-        if not merged:
-            return
-        dialect = s.get_bind().dialect.name
-        ins_mod = {"sqlite": sqlite, "postgresql": postgresql}.get(dialect)
-        if ins_mod is None:
-            raise NotImplementedError(f"traffic count upsert on {dialect}")
-        stmt = ins_mod.insert(TrafficCountRow)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["run_id", "stop_line", "class_name", "minute_start"],
-            set_={"count": TrafficCountRow.count + stmt.excluded["count"], "minute_at": stmt.excluded["minute_at"]},
-        )
-        s.execute(stmt, list(merged.values()))
+            runs_repo.fail_run(s, run_id, error)
 
     # -- reading -------------------------------------------------------------------------------
     def run_events(self, run_id: int) -> list[EventInfo]:
         """The run's events with their evidence, in video order."""
         with self._read() as s:
-            return run_events(s, run_id)
+            return runs_repo.run_events(s, run_id)
 
     def run_counts(self, run_id: int) -> list[CountRecord]:
         with self._read() as s:
-            return run_counts(s, run_id)
+            return runs_repo.run_counts(s, run_id)
 
     def count_events(self, **filters: Any) -> int:
-        """See the function `count_events`."""
+        """See the function `runs_repo.count_events`."""
         with self._read() as s:
-            return count_events(s, **filters)
+            return runs_repo.count_events(s, **filters)

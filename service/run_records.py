@@ -2,7 +2,7 @@
 (`RunAlreadyDone`, `RunStateError`), the inputs a run writes (`EventRecord`, `EvidenceRecord`,
 `CountRecord`), the answers read back (`RunInfo`, `EventInfo`, `EvidenceInfo`,
 `CrossingVersionInfo`), `hash_settings`, and the conversions from rows to answers. Plain data, no
-SQL: `repository` (writes) and `runs_repo` (reads) share them.
+SQL: `runs_repo` (reads and writes) and `repository` (its transactions) share them.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class EventRecord:
     """One violation to store. `type` / `signal_state` accept the detector's str enums too."""
 
     event_key: str  # stable inside a run (ViolationEvent.key)
-    type: str  # "red_light" | "wrong_way"
+    type: str  # an EventType value
     track_id: int
     class_name: str
     t: float  # seconds from video start

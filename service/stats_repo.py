@@ -83,19 +83,24 @@ def _crossing_filters(f: StatsFilter, col: Any) -> list[ColumnElement[bool]]:
     return conds
 
 
+def _window(f: StatsFilter, time_col: Any, class_col: Any) -> list[ColumnElement[bool]]:
+    """Dated rows (`time_col` set) in the range of `f`, of its road-user classes (`class_col`)."""
+    conds: list[ColumnElement[bool]] = [time_col.is_not(None)]
+    if f.start is not None:
+        conds.append(time_col >= f.start)
+    if f.end is not None:
+        conds.append(time_col < f.end)
+    if f.class_names:
+        conds.append(class_col.in_(f.class_names))
+    return conds
+
+
 def event_conditions(f: StatsFilter) -> list[ColumnElement[bool]]:
     """WHERE clauses of the events counted by `f` (dated events only, see module doc)."""
     e = EventRow
-    conds = _crossing_filters(f, e.crossing_id)
-    conds.append(e.occurred_at.is_not(None))
-    if f.start is not None:
-        conds.append(e.occurred_at >= f.start)
-    if f.end is not None:
-        conds.append(e.occurred_at < f.end)
+    conds = _crossing_filters(f, e.crossing_id) + _window(f, e.occurred_at, e.class_name)
     if f.types:
         conds.append(e.type.in_(f.types))
-    if f.class_names:
-        conds.append(e.class_name.in_(f.class_names))
     if f.status == "confirmed":
         conds.append(e.review_status == "confirmed")
     elif f.status == "not_dismissed":
@@ -107,15 +112,7 @@ def exposure_conditions(f: StatsFilter) -> list[ColumnElement[bool]]:
     """Traffic counts matching `f`: same crossings, range and road-user classes (a class filter
     makes the rate "violations of motorcycles per 1,000 motorcycles"); types do not apply."""
     c = TrafficCountRow
-    conds = _crossing_filters(f, c.crossing_id)
-    conds.append(c.minute_at.is_not(None))
-    if f.start is not None:
-        conds.append(c.minute_at >= f.start)
-    if f.end is not None:
-        conds.append(c.minute_at < f.end)
-    if f.class_names:
-        conds.append(c.class_name.in_(f.class_names))
-    return conds
+    return _crossing_filters(f, c.crossing_id) + _window(f, c.minute_at, c.class_name)
 
 
 def _data_bounds(s: Session) -> tuple[datetime, datetime] | None:

@@ -38,6 +38,7 @@ __all__ = [
     "COMMENT_REQUIRED",
     "STATUS_AFTER",
     "reason_label",
+    "label_dict",
 ]
 
 
@@ -116,3 +117,10 @@ COMMENT_REQUIRED = frozenset({ReasonCode.OTHER})  # the code alone says nothing
 def reason_label(code: str | None) -> tuple[str, str] | None:
     """(zh, en) of a reason code; None for no code or one no longer known."""
     return REASON_LABELS.get(code) if code is not None else None
+
+
+def label_dict(labels: Labels, code: str) -> dict[str, str]:
+    """{"zh": ..., "en": ...} of `code` in `labels` (the JSON shape of a label); a code not in `labels`
+    is its own label in both languages (a new code is shown, never dropped)."""
+    zh, en = labels.get(code, (code, code))
+    return {"zh": zh, "en": en}

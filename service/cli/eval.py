@@ -13,6 +13,7 @@ from detector import evaluation
 from detector.config import load_crossing
 from detector.pipeline import Pipeline, PipelineSettings
 from detector.video import VideoError, probe, reverse_video
+from detector.vocabulary import EventType
 from service.runs import detectors
 from service.runs.errors import UserError
 from service.runs.request import resolve_device_and_model
@@ -105,8 +106,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 "elapsed_s": round(result.elapsed_s, 2),
                 "frames_detected": result.processed,
             }
-            for kind in ("red_light", "wrong_way"):
-                row[kind] = evaluation.score(kind, events, truth).as_dict()
+            for kind in EventType:
+                row[kind.value] = evaluation.score(kind.value, events, truth).as_dict()
             sig = truth.get("phases")
             if sig and crossing.signals:
                 log = result.signal_log.get(crossing.signals[0].id, [])
@@ -131,10 +132,9 @@ def eval_table(rows: list[dict]) -> str:
             return "      -"
         return f"{r['capture']:.2f}/{r['validity']:.2f} ({r['hit']}/{r['positives']}, {r['false']} false)"
 
-    head = (
-        f"{'clip':34s} {'red light capture/validity':32s} {'wrong way capture/validity':32s} {'signal':>7s} "
-        f"{'count':>9s} {'x rt':>5s}"
-    )
+    kinds = [t.value for t in EventType]
+    rates = " ".join(f"{k.replace('_', ' ') + ' capture/validity':32s}" for k in kinds)
+    head = f"{'clip':34s} {rates} {'signal':>7s} {'count':>9s} {'x rt':>5s}"
     lines = [head, "-" * len(head)]
     for r in rows:
         sig = r.get("signal", {}).get("agreement") if r.get("signal") else None
@@ -143,10 +143,9 @@ def eval_table(rows: list[dict]) -> str:
         cnt_s = f"{cnt['counted']}/{cnt['labelled']}" if cnt else "-"
         speed = r["duration_s"] / max(r["elapsed_s"], 1e-9)
         lines.append(
-            f"{r['clip'][:34]:34s} {rate(r['red_light']):32s} {rate(r['wrong_way']):32s} "
-            f"{sig_s:>7s} {cnt_s:>9s} {speed:5.2f}"
+            f"{r['clip'][:34]:34s} {' '.join(f'{rate(r[k]):32s}' for k in kinds)} {sig_s:>7s} {cnt_s:>9s} {speed:5.2f}"
         )
-        for kind in ("red_light", "wrong_way"):
+        for kind in kinds:
             for m in r[kind]["missed"]:
                 lines.append(f"    missed {kind} {m['id']} t={m['t']:.2f} box={m['box']}")
             for f in r[kind]["false_events"]:

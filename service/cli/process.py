@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from detector.vocabulary import EVENT_TYPE_LABELS
 from service.runs.process import ProcessOutcome, process_video
 from service.runs.request import ProcessRequest
 
@@ -92,7 +93,7 @@ def print_summary(out: ProcessOutcome) -> None:
         )
         print("  stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in out.timings.items()))
     c = out.counts
-    print(f"  events: {c['red_light']} red-light (闯红灯), {c['wrong_way']} wrong-way (逆行)")
+    print("  events: " + ", ".join(f"{c[t]} {t.replace('_', '-')} ({zh})" for t, (zh, _) in EVENT_TYPE_LABELS.items()))
     for e in out.events:
         extra = f" since red {e['since_red_s']:.1f} s" if e["since_red_s"] is not None else ""
         print(

@@ -8,8 +8,9 @@ from functools import lru_cache
 
 from .. import stats_repo
 from .data import Heatmap
+from .text import TYPE_NAMES as _TYPE_NAMES
 
-TYPE_NAMES = {"red_light": "闯红灯", "wrong_way": "逆行", "all": "合计"}
+TYPE_NAMES = {**_TYPE_NAMES, "all": "合计"}
 WEEKDAYS = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
 CJK_FONTS = ("WenQuanYi Zen Hei", "Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "SimHei")
 DPI = 150

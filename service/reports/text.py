@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from ..vocabulary import EVENT_TYPE_LABELS
 from .data import Bulletin
 
-TYPE_NAMES = {"red_light": "闯红灯", "wrong_way": "逆行"}
+TYPE_NAMES = {str(t): zh for t, (zh, _) in EVENT_TYPE_LABELS.items()}
 CLASS_NAMES = {
     "car": "小汽车",
     "motorcycle": "摩托车",
@@ -163,8 +164,7 @@ def hotspot_rows(b: Bulletin, limit: int = 10) -> list[list[str]]:
                 h.name,
                 h.district or "—",
                 fmt_int(h.violations),
-                fmt_int(h.by_type.get("red_light", 0)),
-                fmt_int(h.by_type.get("wrong_way", 0)),
+                *(fmt_int(h.by_type.get(t, 0)) for t in TYPE_NAMES),  # one column per violation type
                 fmt_int(h.road_users),
                 fmt_rate(h.rate_per_1000, h.road_users, h.violations),
             ]
@@ -172,7 +172,7 @@ def hotspot_rows(b: Bulletin, limit: int = 10) -> list[list[str]]:
     return rows
 
 
-HOTSPOT_HEADER = ["排名", "路口", "辖区", "违法数", "闯红灯", "逆行", "通行量", "每千通行违法率"]
+HOTSPOT_HEADER = ["排名", "路口", "辖区", "违法数", *TYPE_NAMES.values(), "通行量", "每千通行违法率"]
 
 
 def throughput_lines(b: Bulletin) -> list[str]:

@@ -20,6 +20,7 @@ from detector.config import Crossing, load_signal_plan
 from detector.geometry import signal_box
 from detector.pipeline import Pipeline
 from detector.video import VideoError, VideoInfo, file_sha256, probe
+from detector.vocabulary import EventType
 from service.repository import Repository
 from service.run_records import CountRecord, EventRecord, EvidenceRecord, RunAlreadyDone, RunInfo
 
@@ -45,7 +46,7 @@ class ProcessOutcome:
     elapsed_s: float  # the pipeline's own time
     wall_s: float  # the whole call
     events: list[dict[str, Any]]  # the stable `process --json` shape
-    counts: dict[str, Any]  # {"red_light": n, "wrong_way": n, "traffic": {stop_line: {class: n}}}
+    counts: dict[str, Any]  # {event type: n for every EventType, "traffic": {stop_line: {class: n}}}
     evidence_root: Path
     timings: dict[str, float]
     processed_frames: int | None = None
@@ -120,7 +121,7 @@ def event_json(e: Any, evidence_root: Path, tz: tzinfo | None = None) -> dict[st
 
 
 def _counts(events: list[Any], counts: list[Any]) -> dict[str, Any]:
-    by_type = {"red_light": 0, "wrong_way": 0}
+    by_type = {t.value: 0 for t in EventType}
     for e in events:
         by_type[e.type] = by_type.get(e.type, 0) + 1
     traffic: dict[str, dict[str, int]] = {}

@@ -239,6 +239,28 @@ export function me() {
   return mePromise;
 }
 
+let metaPromise = null;
+
+/** The code lists of `GET /api/meta` ({event_types, review_statuses, …}: each a list of {code, zh,
+ * en} in the vocabulary's order), fetched once per session. */
+export function meta() {
+  if (!metaPromise) {
+    metaPromise = api("/api/meta").catch((e) => {
+      metaPromise = null;
+      throw e;
+    });
+  }
+  return metaPromise;
+}
+
+/** The violation types of `GET /api/meta` as [code, label] pairs in the vocabulary's order (the
+ * label: the UI's own `common.type.<code>` text, else the vocabulary's in the current language). */
+export async function eventTypes() {
+  const { event_types: types } = await meta();
+  return types.map((c) => [c.code, hasT(`common.type.${c.code}`) ? t(`common.type.${c.code}`)
+    : lang() === "en" ? c.en : c.zh]);
+}
+
 /** Log in with username + password; stores the token. Throws ApiError (401 wrong password, 429). */
 export async function login(username, password) {
   const out = await api("/api/auth/login", { method: "POST", body: { username, password } });
@@ -252,6 +274,7 @@ export async function login(username, password) {
 function endSession() {
   sessionStorage.removeItem(TOKEN_KEY);
   mePromise = null;
+  metaPromise = null;
 }
 
 export function logout() {

@@ -122,3 +122,10 @@ def test_agrees_with_the_reference_scorer(name):
     theirs = ref.score("red_light", events, ref.red_light_labels(RED_TRUTH))
     ours = evaluation.score("red_light", events, RED_TRUTH).as_dict()
     assert {k: ours[k] for k in theirs} == theirs
+
+
+def test_every_event_type_has_a_truth_verdict():
+    # a new violation type cannot be scored until the labels format names its verdict
+    from detector.vocabulary import EventType
+
+    assert set(evaluation.TRUTH_VERDICTS) == set(EventType)

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 
 from detector.config import Crossing
 from service import db as dbmod
+from service import runs_repo
 from service.db import current_revision, default_db_url, head_revision, make_engine, upgrade
 from service.models import (
     Base,
@@ -427,7 +428,7 @@ def _inject_stale_rows(repo: Repository, run_id: int) -> None:
     with repo._write.begin() as s:
         run = s.get_one(VideoRunRow, run_id)
         ver = s.get_one(CrossingVersionRow, run.crossing_version_id)
-        s.add(Repository._event_row(event("red_light-1-1", 1.0), run, ver))
+        s.add(runs_repo._event_row(event("red_light-1-1", 1.0), run, ver))
         s.add(
             TrafficCountRow(
                 crossing_id=ver.crossing_id,
@@ -494,7 +495,7 @@ def _boom(*_a, **_k):
 def test_finish_run_is_atomic(repo, monkeypatch, events, counts, patch, error):
     run_id, _ = new_run(repo)
     if patch is not None:
-        monkeypatch.setattr(Repository, "_upsert_counts", staticmethod(patch))
+        monkeypatch.setattr(runs_repo, "_upsert_counts", patch)
     with pytest.raises(error):
         finish(repo, run_id, events, counts)
     assert repo.get_run(run_id).status == "running"
@@ -511,11 +512,12 @@ def test_process_killed_inside_finish_run_leaves_nothing(repo, db_url):
     code = """
         import os, sys
         from service.db import make_engine
+        from service import runs_repo
         from service.repository import Repository
         from service.run_records import EventRecord, CountRecord
         def die(*a, **k):
             os._exit(17)  # no rollback, no cleanup: like a kill -9 or a power cut
-        Repository._upsert_counts = staticmethod(die)
+        runs_repo._upsert_counts = die
         ev = [EventRecord(event_key=f"k{i}", type="red_light", track_id=i, class_name="car", t=float(i), frame=i,
                           x1=0, y1=0, x2=1, y2=1) for i in range(50)]
         Repository(make_engine(sys.argv[1])).finish_run(int(sys.argv[2]), events=ev,

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Annotated, BinaryIO
 
 import anyio
-from fastapi import APIRouter, Header, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 from starlette.responses import Response
@@ -147,16 +147,28 @@ _MEDIA_RESPONSES: dict[int | str, dict] = {
 }
 
 
-def _serve(
-    request: Request,
-    s: SessionDep,
-    p: Principal,
-    uid: str,
-    range_h: str | None,
-    if_range: str | None,
-    if_none_match: str | None,
-    send_body: bool,
-) -> Response:
+RangeH = Annotated[str | None, Header(alias="Range", description="one byte range, e.g. `bytes=0-1023`")]
+IfRangeH = Annotated[str | None, Header(alias="If-Range", description="the ETag the range applies to")]
+IfNoneMatchH = Annotated[str | None, Header(alias="If-None-Match")]
+
+
+@dataclass(frozen=True, slots=True)
+class _Conditions:
+    """The request's Range, If-Range and If-None-Match headers (GET and HEAD read the same)."""
+
+    range: str | None
+    if_range: str | None
+    if_none_match: str | None
+
+
+def _conditions(range_h: RangeH = None, if_range: IfRangeH = None, if_none_match: IfNoneMatchH = None) -> _Conditions:
+    return _Conditions(range_h, if_range, if_none_match)
+
+
+Conditions = Annotated[_Conditions, Depends(_conditions)]
+
+
+def _serve(request: Request, s: SessionDep, p: Principal, uid: str, c: _Conditions, send_body: bool) -> Response:
     try:
         ref = evidence_store.find_evidence(s, p, uid)
     except evidence_store.EvidenceNotFound as e:
@@ -168,14 +180,15 @@ def _serve(
         raise _fail(request, p, e) from None
     headers = _base_headers(ref)
     etag = headers["etag"]
+    range_h = c.range
     try:
-        if _etag_matches(if_none_match, etag):
+        if _etag_matches(c.if_none_match, etag):
             f.close()
             return Response(
                 status_code=status.HTTP_304_NOT_MODIFIED,
                 headers={k: v for k, v in headers.items() if k in ("etag", "cache-control")},
             )
-        if if_range is not None and not _etag_matches(if_range, etag):
+        if c.if_range is not None and not _etag_matches(c.if_range, etag):
             range_h = None  # the client's copy is stale (or dated): send the whole file
         byte_range = parse_range(range_h, ref.size)
     except Unsatisfiable:
@@ -193,29 +206,16 @@ def _serve(
     return FileSliceResponse(f, first, last - first + 1, status.HTTP_206_PARTIAL_CONTENT, headers, send_body)
 
 
-RangeH = Annotated[str | None, Header(alias="Range", description="one byte range, e.g. `bytes=0-1023`")]
-IfRangeH = Annotated[str | None, Header(alias="If-Range", description="the ETag the range applies to")]
-IfNoneMatchH = Annotated[str | None, Header(alias="If-None-Match")]
-
-
 @router.get(
     "/api/media/{uid}",
     response_class=Response,
     responses=_MEDIA_RESPONSES,
     summary="An evidence file (SHA-256 verified on every read; Range supported)",
 )
-def get_media(
-    uid: str,
-    request: Request,
-    s: SessionDep,
-    p: EvidenceViewer,
-    range_h: RangeH = None,
-    if_range: IfRangeH = None,
-    if_none_match: IfNoneMatchH = None,
-) -> Response:
+def get_media(uid: str, request: Request, s: SessionDep, p: EvidenceViewer, c: Conditions) -> Response:
     """The file of evidence `uid` (opaque, from an event's evidence list). The whole file is hashed
     before anything is sent, for ranges too: a changed file is never served, even partly."""
-    return _serve(request, s, p, uid, range_h, if_range, if_none_match, send_body=True)
+    return _serve(request, s, p, uid, c, send_body=True)
 
 
 @router.head(
@@ -224,16 +224,8 @@ def get_media(
     responses=_MEDIA_RESPONSES,
     summary="Headers of an evidence file (verified like GET)",
 )
-def head_media(
-    uid: str,
-    request: Request,
-    s: SessionDep,
-    p: EvidenceViewer,
-    range_h: RangeH = None,
-    if_range: IfRangeH = None,
-    if_none_match: IfNoneMatchH = None,
-) -> Response:
-    return _serve(request, s, p, uid, range_h, if_range, if_none_match, send_body=False)
+def head_media(uid: str, request: Request, s: SessionDep, p: EvidenceViewer, c: Conditions) -> Response:
+    return _serve(request, s, p, uid, c, send_body=False)
 
 
 # -- case packages -----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ Asia/Shanghai). Only events with a known time are counted (see `service/stats_re
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,7 +26,7 @@ from ... import stats_repo as repo
 from ...exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, range_suffix, to_csv, to_xlsx
 from ...models import EVENT_TYPES
 from ...stats_cache import StatsCache
-from ...vocabulary import EVENT_TYPE_LABELS, EventType
+from ...vocabulary import EVENT_TYPE_LABELS, EventType, label_dict
 from ..deps import Analyst, Principal, SessionDep
 from ..params import utc
 from ..schemas import Label, Message, Page
@@ -47,7 +48,7 @@ MIN_YEAR, MAX_YEAR = 1970, 2200  # epoch arithmetic in SQL; also keeps ranges fi
 MAX_TREND_BUCKETS = 800  # > 2 years of days; a longer trend is unreadable anyway
 
 TYPE_LABELS: dict[str, dict[str, str]] = {
-    **{t: {"zh": zh, "en": en} for t, (zh, en) in EVENT_TYPE_LABELS.items()},
+    **{t: label_dict(EVENT_TYPE_LABELS, t) for t in EVENT_TYPE_LABELS},
     "all": {"zh": "全部", "en": "All"},
 }
 WEEKDAY_LABELS: list[dict[str, str]] = [
@@ -390,12 +391,22 @@ def _filename(report: str, f: repo.StatsFilter, ext: str) -> str:
 ExportBucket = Annotated[Literal["hour", "day", "week"], Query(description="for report=counts")]
 
 
-@router.get(
-    "/api/exports/stats.csv",
-    response_class=StreamingResponse,
-    responses={**_ERRORS, 200: {"content": {"text/csv": {}}, "description": "UTF-8 CSV with BOM, localised header"}},
-)
-def export_stats_csv(
+@dataclass(frozen=True, slots=True)
+class _Export:
+    """One statistics report, ready to write in either format."""
+
+    report: Report
+    lang: Lang
+    f: repo.StatsFilter
+    columns: list[Column]
+    rows: list[dict[str, Any]]
+
+    def attachment(self, ext: str) -> dict[str, str]:
+        """The Content-Disposition header of the report's file with extension `ext`."""
+        return {"Content-Disposition": f'attachment; filename="{_filename(self.report, self.f, ext)}"'}
+
+
+def _export(
     request: Request,
     s: SessionDep,
     p: Analyst,
@@ -404,15 +415,24 @@ def export_stats_csv(
     bucket: ExportBucket = "day",
     min_road_users: Annotated[int, Query(ge=0, le=10**12)] = 0,
     lang: Lang = "zh",
-) -> StreamingResponse:
-    """A statistics report as CSV (all rows, no paging)."""
+) -> _Export:
+    """The parameters of both export routes, and the report's rows."""
     columns, rows = _report_rows(request, s, p, f, report, bucket, min_road_users, lang)
-    body: Iterator[str] = to_csv(rows, columns, lang)
-    return StreamingResponse(
-        body,
-        media_type=CSV_MEDIA_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="{_filename(report, f, "csv")}"'},
-    )
+    return _Export(report, lang, f, columns, rows)
+
+
+Export = Annotated[_Export, Depends(_export)]
+
+
+@router.get(
+    "/api/exports/stats.csv",
+    response_class=StreamingResponse,
+    responses={**_ERRORS, 200: {"content": {"text/csv": {}}, "description": "UTF-8 CSV with BOM, localised header"}},
+)
+def export_stats_csv(x: Export) -> StreamingResponse:
+    """A statistics report as CSV (all rows, no paging)."""
+    body: Iterator[str] = to_csv(x.rows, x.columns, x.lang)
+    return StreamingResponse(body, media_type=CSV_MEDIA_TYPE, headers=x.attachment("csv"))
 
 
 @router.get(
@@ -420,21 +440,7 @@ def export_stats_csv(
     response_class=Response,
     responses={**_ERRORS, 200: {"content": {XLSX_MEDIA_TYPE: {}}, "description": "XLSX workbook, localised header"}},
 )
-def export_stats_xlsx(
-    request: Request,
-    s: SessionDep,
-    p: Analyst,
-    f: Filter,
-    report: Report = "counts",
-    bucket: ExportBucket = "day",
-    min_road_users: Annotated[int, Query(ge=0, le=10**12)] = 0,
-    lang: Lang = "zh",
-) -> Response:
+def export_stats_xlsx(x: Export) -> Response:
     """A statistics report as an XLSX workbook (one sheet)."""
-    columns, rows = _report_rows(request, s, p, f, report, bucket, min_road_users, lang)
-    sheet = SHEETS[report][0 if lang == "zh" else 1]
-    return Response(
-        to_xlsx(rows, columns, sheet, lang),
-        media_type=XLSX_MEDIA_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="{_filename(report, f, "xlsx")}"'},
-    )
+    sheet = SHEETS[x.report][0 if x.lang == "zh" else 1]
+    return Response(to_xlsx(x.rows, x.columns, sheet, x.lang), media_type=XLSX_MEDIA_TYPE, headers=x.attachment("xlsx"))

@@ -8,7 +8,8 @@
 // Charts are ECharts (npm, served at /static/vendor/echarts.min.js), loaded once as a classic
 // script. Each section loads and fails on its own: one bad answer never blanks the whole page.
 import {
-  ApiError, DEFAULT_TZ, api, download, el, escapeHtml, fmtDay, fmtNumber, fmtPercent, lang, registerPage, t, timeZone, toast,
+  ApiError, DEFAULT_TZ, api, download, el, escapeHtml, eventTypes, fmtDay, fmtNumber, fmtPercent, lang, registerPage, t,
+  timeZone, toast,
 } from "../app.js";
 import { geoOption, loadBasemap } from "./dashboard/basemap.js";
 import { bulletinBar } from "./dashboard/bulletin.js";
@@ -19,7 +20,6 @@ const STATE_KEY = "cw.dashboard.filters";
 const DEFAULT_DAYS = 30;
 const WEEK_BUCKET_AFTER_DAYS = 120; // longer ranges trend by week (a daily line gets unreadable)
 const SPATIAL_BINS = 16;
-const TYPES = ["red_light", "wrong_way"];
 const CLASSES = ["car", "motorcycle", "bicycle", "bus", "truck", "person"];
 const STATUSES = ["not_dismissed", "confirmed", "all"];
 const EXPORT_REPORTS = ["hotspots", "counts", "weekday-hour", "events"];
@@ -196,40 +196,41 @@ const KPIS = [
   { key: "pending", label: "dashboard.kpi.pending", value: (s) => fmtNumber(s.pending) },
 ];
 
-function renderKpis(box, summary) {
+function renderKpis(box, summary, types) {
   box.replaceChildren(...KPIS.map((k) => el("div", { class: "kpi", dataset: { kpi: k.key } },
     el("div", { class: "kpi-label", id: `kpi-${k.key}-label` }, t(k.label)),
     el("div", { class: "kpi-value", "aria-labelledby": `kpi-${k.key}-label` }, k.value(summary)),
     k.notes ? el("div", { class: "kpi-notes rate-notes" }, ...k.notes(summary)) : null,
     k.hint ? el("div", { class: "kpi-hint" }, k.hint(summary)) : null)));
-  const byType = TYPES.map((ty) => `${typeLabel(ty)} ${fmtNumber(summary.by_type[ty] || 0)}`).join(" · ");
+  const byType = types.map(([ty, label]) => `${label} ${fmtNumber(summary.by_type[ty] || 0)}`).join(" · ");
   box.append(el("p", { class: "kpi-foot muted" }, byType));
 }
 
 // ---------------------------------------------------------------- hotspot table
 
-const HOTSPOT_COLUMNS = [
-  { key: "rank", label: "dashboard.col.rank", num: true, value: (h) => fmtNumber(h.rank) },
-  { key: "name", label: "dashboard.col.crossing", value: (h) => h.name },
-  { key: "district", label: "dashboard.col.district", value: (h) => h.district || "–" },
-  { key: "violations", label: "dashboard.col.violations", num: true, value: (h) => fmtNumber(h.violations) },
-  { key: "red_light", label: "common.type.red_light", num: true, value: (h) => fmtNumber(h.by_type.red_light || 0) },
-  { key: "wrong_way", label: "common.type.wrong_way", num: true, value: (h) => fmtNumber(h.by_type.wrong_way || 0) },
-  { key: "road_users", label: "dashboard.col.roadUsers", num: true, value: (h) => fmtNumber(h.road_users) },
-  { key: "rate_per_1000", label: "dashboard.col.rate", num: true, value: (h) => (h.rate_per_1000 === null ? "–"
+/** The hotspot table's columns: one per violation type of `types` ([code, label] pairs) after the total. */
+const hotspotColumns = (types) => [
+  { key: "rank", title: t("dashboard.col.rank"), num: true, value: (h) => fmtNumber(h.rank) },
+  { key: "name", title: t("dashboard.col.crossing"), value: (h) => h.name },
+  { key: "district", title: t("dashboard.col.district"), value: (h) => h.district || "–" },
+  { key: "violations", title: t("dashboard.col.violations"), num: true, value: (h) => fmtNumber(h.violations) },
+  ...types.map(([ty, label]) => ({ key: ty, title: label, num: true, value: (h) => fmtNumber(h.by_type[ty] || 0) })),
+  { key: "road_users", title: t("dashboard.col.roadUsers"), num: true, value: (h) => fmtNumber(h.road_users) },
+  { key: "rate_per_1000", title: t("dashboard.col.rate"), num: true, value: (h) => (h.rate_per_1000 === null ? "–"
     : [el("span", { class: "rate-value" }, fmtNumber(h.rate_per_1000, 2)),
       el("span", { class: "rate-notes" }, ...rateNotes(h.violations, h.road_users))]) },
 ];
 
-function renderHotspots(box, hotspots, onPick) {
+function renderHotspots(box, hotspots, onPick, types) {
+  const columns = hotspotColumns(types);
   if (!hotspots.length) {
     box.replaceChildren(el("p", { class: "muted" }, t("dashboard.noData")));
     return;
   }
-  const head = el("tr", {}, ...HOTSPOT_COLUMNS.map((c) => el("th", { scope: "col", class: c.num ? "num" : null },
-    t(c.label))), el("th", { scope: "col" }, el("span", { class: "visually-hidden" }, t("dashboard.spatial.title"))));
+  const head = el("tr", {}, ...columns.map((c) => el("th", { scope: "col", class: c.num ? "num" : null },
+    c.title)), el("th", { scope: "col" }, el("span", { class: "visually-hidden" }, t("dashboard.spatial.title"))));
   const rows = hotspots.map((h) => el("tr", { dataset: { crossing: h.crossing_id } },
-    ...HOTSPOT_COLUMNS.map((c) => el(c.key === "name" ? "th" : "td", {
+    ...columns.map((c) => el(c.key === "name" ? "th" : "td", {
       class: c.num ? "num" : null, dataset: { col: c.key }, scope: c.key === "name" ? "row" : null }, c.value(h))),
     el("td", {}, el("button", { type: "button", class: "btn-small", onclick: () => onPick(h.crossing_id),
       "aria-label": t("dashboard.showSpatialFor", { name: h.name }) }, t("dashboard.showSpatial")))));
@@ -419,14 +420,14 @@ async function runExport(state, report, format) {
 
 // ---------------------------------------------------------------- page
 
-function filterForm(state, crossings, onApply) {
+function filterForm(state, crossings, types, onApply) {
   const from = el("input", { type: "date", id: "dash-from", value: state.from, required: true });
   const to = el("input", { type: "date", id: "dash-to", value: state.to, required: true });
   const crossing = el("select", { id: "dash-crossing" }, el("option", { value: "" }, t("common.all")),
     ...crossings.map((c) => el("option", { value: c.id }, crossingLabel(c))));
   crossing.value = state.crossing;
   const type = el("select", { id: "dash-type" }, el("option", { value: "" }, t("common.all")),
-    ...TYPES.map((ty) => el("option", { value: ty }, typeLabel(ty))));
+    ...types.map(([ty, label]) => el("option", { value: ty }, label)));
   type.value = state.type;
   const districts = [...new Set(crossings.map((c) => c.district).filter(Boolean))].sort((a, b) => a.localeCompare(b));
   const district = el("select", { id: "dash-district" }, el("option", { value: "" }, t("common.all")),
@@ -491,7 +492,7 @@ async function render(root) {
   const urls = [];
   let alive = true;
   let seq = 0;
-  const crossingsPage = await api("/api/crossings", { query: { limit: 500 } });
+  const [crossingsPage, types] = await Promise.all([api("/api/crossings", { query: { limit: 500 } }), eventTypes()]);
   const crossings = crossingsPage.data;
   let state = loadState() || await defaultState();
   const echarts = loadECharts();
@@ -580,11 +581,11 @@ async function render(root) {
       tz: q.tz === DEFAULT_TZ ? t("common.tzShanghai") : q.tz });
     const bucket = rangeDays(state) > WEEK_BUCKET_AFTER_DAYS ? "week" : "day";
     const jobs = [
-      api("/api/stats/summary", { query: q }).then((s) => { if (mySeq === seq) renderKpis(kpis, s); })
+      api("/api/stats/summary", { query: q }).then((s) => { if (mySeq === seq) renderKpis(kpis, s, types); })
         .catch((e) => showError(kpis, e)),
       api("/api/stats/hotspots", { query: { ...q, limit: 500 } }).then(async (page) => {
         if (mySeq !== seq) return;
-        renderHotspots(hotspotBox, page.data, pickSpatial);
+        renderHotspots(hotspotBox, page.data, pickSpatial, types);
         const shown = crossings.filter((c) => (!state.crossing || c.id === state.crossing)
           && (!state.district || c.district === state.district));
         const base = await loadBasemap(echarts).catch(() => null); // no basemap: the sketch
@@ -611,7 +612,7 @@ async function render(root) {
   const bulletin = bulletinBar(() => state, statsQuery);
   root.append(el("div", { class: "dashboard" },
     el("div", { class: "dash-head" }, el("h1", {}, t("dashboard.title")),
-      filterForm(state, crossings, (next) => { state = next; bulletin.refresh(); refresh(); }), bulletin,
+      filterForm(state, crossings, types, (next) => { state = next; bulletin.refresh(); refresh(); }), bulletin,
       exportBar(() => state)),
     rangeNote,
     section("dash-kpi-section", "dashboard.kpi.title", kpis),

@@ -5,14 +5,14 @@
 // Filters live in the hash (#/history?status=reviewed&reviewed_by=…), so a search can be shared.
 
 import {
-  ApiError, api, el, fmtDate, fmtNumber, hasT, lang, me, navigate, nextDay, registerPage, t, toast, zonedDayStart,
+  ApiError, api, el, eventTypes, fmtDate, fmtNumber, hasT, lang, me, navigate, nextDay, registerPage, t, toast,
+  zonedDayStart,
 } from "../app.js";
 import { BatchSelection } from "./history_batch.js";
 import { named, shownConfidence } from "./review/detail.js";
 import { workloadPanel } from "./review_desk.js";
 
 const PAGE = 50;
-const TYPES = ["red_light", "wrong_way"];
 const CLASSES = ["motorcycle", "bicycle", "car", "bus", "truck", "person"];
 const STATUSES = ["reviewed", "all", "pending", "confirmed", "dismissed", "needs_info"];
 const FIELDS = ["uid", "crossing_id", "type", "class_name", "status", "reviewed_by", "from", "to"];
@@ -37,7 +37,7 @@ export function apiQuery(f, offset = 0) {
   };
 }
 
-function filterForm(f, crossings) {
+function filterForm(f, crossings, types) {
   const sel = (id, options, value, all = true) => {
     const s = el("select", { id }, ...(all ? [el("option", { value: "" }, t("common.all"))] : []),
       ...options.map(([v, text]) => el("option", { value: v }, text)));
@@ -48,7 +48,7 @@ function filterForm(f, crossings) {
   const fields = {
     uid: input("hs-uid", f.uid, { maxlength: 32, minlength: 4, size: 20 }),
     crossing_id: sel("hs-crossing", crossings.map((c) => [c.id, c.name]), f.crossing_id),
-    type: sel("hs-type", TYPES.map((x) => [x, t(`common.type.${x}`)]), f.type),
+    type: sel("hs-type", types, f.type),
     class_name: sel("hs-class", CLASSES.map((x) => [x, classLabel(x)]), f.class_name),
     status: sel("hs-status", STATUSES.map((x) => [x, t(`history.status.${x}`)]), f.status, false),
     reviewed_by: input("hs-reviewer", f.reviewed_by, { maxlength: 64, size: 10 }),
@@ -103,9 +103,9 @@ function resultsTable(rows, onOpen, batch) {
 async function render(root, params) {
   const f = readFilters(params.query);
   const offset = Math.max(0, Number(params.query.get("offset")) || 0);
-  const [crossings, user, reasons] = await Promise.all([
-    api("/api/crossings", { query: { limit: 500 } }).then((x) => x.data).catch(() => []), me(),
-    api("/api/reviews/reasons").catch(() => [])]);
+  const [crossings, types, user, reasons] = await Promise.all([
+    api("/api/crossings", { query: { limit: 500 } }).then((x) => x.data).catch(() => []),
+    eventTypes().catch(() => []), me(), api("/api/reviews/reasons").catch(() => [])]);
   const list = el("div", { id: "history-list", class: "table-wrap" }, el("p", { class: "muted" }, t("common.loading")));
   const pager = el("div", { class: "audit-pager", id: "history-pager" });
   const detail = new EventPanel(user, () => load());
@@ -149,7 +149,7 @@ async function render(root, params) {
     return null;
   }
   root.append(el("div", { class: "admin-page history-page" },
-    el("h1", {}, t("history.title")), filterForm(f, crossings),
+    el("h1", {}, t("history.title")), filterForm(f, crossings, types),
     el("div", { class: "history-layout" },
       el("section", { class: "panel", "aria-label": t("history.results") }, batch.bar, list, pager), detail.root),
     workloadPanel(f)));

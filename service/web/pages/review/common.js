@@ -10,7 +10,6 @@
 import { api, hasT, lang, nextDay, t, zonedDayStart } from "../../app.js";
 
 export const CLASSES = ["motorcycle", "bicycle", "car", "bus", "truck", "person"];
-export const TYPES = ["red_light", "wrong_way"];
 // picture kinds in display order: the scene frames of red light, then of wrong way, then close-ups
 export const PICTURE_KINDS = ["composite", "frame_before", "frame_past", "frame_junction", "frame_start", "frame_middle",
   "frame_end", "closeup", "signal", "plate"];

@@ -5,8 +5,8 @@
 // with the violation's marker, the large player), detail.js (details and the plate panel),
 // keyboard.js (shortcuts).
 
-import { ApiError, api, download, el, fmtNumber, t, toast } from "../../app.js";
-import { CLASSES, DEFAULT_FRAME_S, TYPES, revoke } from "./common.js";
+import { ApiError, api, download, el, eventTypes, fmtNumber, t, toast } from "../../app.js";
+import { CLASSES, DEFAULT_FRAME_S, revoke } from "./common.js";
 import { Decisions } from "./decisions.js";
 import { Detail } from "./detail.js";
 import { Keyboard } from "./keyboard.js";
@@ -40,12 +40,14 @@ export class ReviewView {
     this.build();
     document.addEventListener("keydown", this.onKey);
     window.addEventListener("resize", this.zoomFit);
-    const [reasons, crossings] = await Promise.all([
+    const [reasons, crossings, types] = await Promise.all([
       api("/api/reviews/reasons").catch(() => []),
       api("/api/crossings", { query: { limit: 500 } }).catch(() => ({ data: [] })),
+      eventTypes().catch(() => []),
     ]);
     this.reasons = reasons;
     this.fillCrossings(crossings.data);
+    this.fillTypes(types);
     await this.restart();
   }
 
@@ -70,7 +72,7 @@ export class ReviewView {
     const filters = el("form", { class: "rv-filters", id: "review-filters", "aria-label": t("review.filters"),
       onsubmit: (e) => e.preventDefault() },
     this.crossingSel,
-    sel("rv-f-type", t("common.type"), TYPES.map((x) => [x, t(`common.type.${x}`)]), this.filters.type),
+    this.typeSel = sel("rv-f-type", t("common.type"), [], this.filters.type),
     sel("rv-f-class", t("common.class"), CLASSES.map((x) => [x, t(`common.class.${x}`)]), this.filters.class_name),
     el("label", { for: "rv-f-from" }, t("common.from"), el("input", { id: "rv-f-from", type: "date",
       value: this.filters.from || "", onchange: () => this.applyFilters() })),
@@ -182,6 +184,14 @@ export class ReviewView {
     const sel = this.crossingSel.querySelector("select");
     for (const c of list) {
       sel.append(el("option", { value: c.id, selected: c.id === this.filters.crossing_id }, c.name));
+    }
+  }
+
+  /** The type filter's options: [code, label] pairs of `GET /api/meta` (app.js eventTypes). */
+  fillTypes(types) {
+    const sel = this.typeSel.querySelector("select");
+    for (const [code, label] of types) {
+      sel.append(el("option", { value: code, selected: code === this.filters.type }, label));
     }
   }
 
