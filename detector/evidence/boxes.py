@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from PIL import Image
+from ..pictures import open_picture
 
 Box = tuple[float, float, float, float]
 Cell = tuple[int, int, int, int]  # x, y, w, h
@@ -73,7 +73,7 @@ def read_scene_boxes(jpeg: bytes) -> list[SceneBox] | None:
     """The scene boxes a composite JPEG carries; None when it carries none (older evidence) or is
     not a picture. Reads the header only."""
     try:
-        with Image.open(io.BytesIO(jpeg)) as im:
+        with open_picture(io.BytesIO(jpeg)) as im:
             comment = im.info.get("comment")
     except (OSError, ValueError, SyntaxError):
         return None

@@ -79,9 +79,9 @@ def read_yolo_labels(path: Path, names: Sequence[str], width: int, height: int) 
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
+    from ..pictures import open_picture
 
-    with Image.open(path) as im:
+    with open_picture(path) as im:
         return im.size
 
 

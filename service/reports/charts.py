@@ -106,14 +106,15 @@ def weekday_hour_chart(matrix: list[list[int]]) -> bytes:
 def heatmap_chart(h: Heatmap) -> bytes:
     """The crossing's violation grid over a frame of its camera view (or on its own)."""
     import numpy as np
-    from PIL import Image
+
+    from detector.pictures import open_picture
 
     plt = _pyplot()
     grid = np.array(h.grid.grid, dtype=float)
     w, hgt = h.grid.frame_size if all(h.grid.frame_size) else (16, 9)
     fig, ax = plt.subplots(figsize=(3.3, 3.3 * hgt / w))
     if h.background is not None:
-        img = Image.open(io.BytesIO(h.background)).convert("L")
+        img = open_picture(io.BytesIO(h.background)).convert("L")
         ax.imshow(np.asarray(img), cmap="gray", extent=(0, w, hgt, 0), aspect="auto")
     masked = np.ma.masked_where(grid == 0, grid)
     ax.imshow(

@@ -295,7 +295,7 @@ def collect(
 
 
 def jpeg_size(data: bytes) -> tuple[int, int]:
-    from PIL import Image
+    from detector.pictures import open_picture
 
-    with Image.open(io.BytesIO(data)) as im:
+    with open_picture(io.BytesIO(data)) as im:
         return im.size

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from detector.evidence import read_scene_boxes
+from detector.pictures import open_picture
 
 Box = tuple[float, float, float, float]
 Finder = Callable[[np.ndarray], list[Box]]  # BGR picture -> boxes (x1, y1, x2, y2) to blur there
@@ -119,7 +120,7 @@ def redact_composite(
     violator's: the boxes the composite carries, else `violator` (the event's track box in pixels
     of a video of `video_size`; both may be None for a composite that carries its boxes)."""
     try:
-        with Image.open(io.BytesIO(jpeg)) as im:
+        with open_picture(io.BytesIO(jpeg)) as im:
             img = im.convert("RGB")
     except (OSError, ValueError) as e:
         raise RedactError(f"not a picture: {e}") from None

@@ -181,9 +181,11 @@ def decode_image(data: bytes, kind: str):
     """The uploaded bytes as a PIL image of format `kind` (PNG or JPEG); 422 in one line otherwise."""
     from PIL import Image
 
+    from detector.pictures import open_picture
+
     bad = HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"file: not a valid {kind} image")
     try:
-        with Image.open(io.BytesIO(data), formats=[kind]) as im:
+        with open_picture(io.BytesIO(data), formats=[kind]) as im:
             w, h = im.size
             if w > FRAME_MAX_SIDE or h > FRAME_MAX_SIDE or w * h > FRAME_MAX_PIXELS:
                 raise HTTPException(

@@ -350,9 +350,9 @@ def snapshot(
         if overlay and crossing is not None and current is not None:
             cached = cache_dir / f"{row.id}-registered-overlay-{current.geometry_hash[:16]}.jpg"
             if not cached.is_file():
-                from PIL import Image
+                from detector.pictures import open_picture
 
-                with Image.open(registered) as im:
+                with open_picture(registered) as im:
                     _save_jpeg(_draw(im, crossing), cached)
             registered = cached
         return Response(
