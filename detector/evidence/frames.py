@@ -136,18 +136,33 @@ class _SeekOvershot(Exception):
 
 
 class _FrameCache:
-    """Converts the current decoded frame to an RGB picture at most once."""
+    """Converts the current decoded frame to a full-size RGB picture, and to a yuv420p frame of the
+    clip's size, each at most once (the events whose windows overlap share them)."""
 
-    __slots__ = ("frame", "_img")
+    __slots__ = ("frame", "_img", "_clip")
 
     def __init__(self, frame: av.VideoFrame):
         self.frame = frame
         self._img: Image.Image | None = None
+        self._clip: av.VideoFrame | None = None
 
     def image(self) -> Image.Image:
+        """The frame at its full size as RGB (key pictures, plates): a fresh picture, never mutated."""
         if self._img is None:
-            self._img = self.frame.to_image()  # RGB; a fresh picture, never mutated
+            self._img = self.frame.to_image()
         return self._img
+
+    def clip_frame(self, w: int, h: int) -> av.VideoFrame:
+        """The frame as yuv420p at `w` x `h` (the clip's size): the decoded frame itself when it is
+        already that, else one scaled copy made by the decoder's scaler (never through RGB at full size:
+        for a 3240x1440 video that round trip costs several times the clip's encoding). Not mutated
+        except for its pts, which each encoder reads as it is handed the frame."""
+        f = self._clip
+        if f is None or (f.width, f.height) != (w, h):
+            src = self.frame
+            same = (src.width, src.height, src.format.name) == (w, h, "yuv420p")
+            f = self._clip = src if same else src.reformat(width=w, height=h, format="yuv420p")
+        return f
 
 
 class _Nearest:

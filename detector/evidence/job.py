@@ -130,15 +130,18 @@ class _Job:
     def _encode(self, t: float, cache: _FrameCache) -> None:
         clip = self._clip or self._open_clip(t)
         w, h = self.out_size
+        base = cache.clip_frame(w, h)  # the clip's size (a wide video is scaled down, never up)
         if self.near_path(t):
             src = cache.frame
-            vf = boxed_yuv420(src, self.box_at(t)) if (src.width, src.height) == (w, h) else None
-            if vf is None:
-                img = cache.image().copy()
-                _draw_box(img, self.box_at(t))
+            box = self.box_at(t)  # video pixels -> the clip's pixels
+            box = (box[0] * w / src.width, box[1] * h / src.height, box[2] * w / src.width, box[3] * h / src.height)
+            vf = boxed_yuv420(base, box)
+            if vf is None:  # a layout the planes cannot take: draw at the clip's size in RGB
+                img = base.to_image()
+                _draw_box(img, box)
                 vf = av.VideoFrame.from_image(img)
         else:
-            vf = cache.frame
+            vf = base
         if (vf.width, vf.height, vf.format.name) != (w, h, "yuv420p"):
             vf = vf.reformat(width=w, height=h, format="yuv420p")
         pts = int(round((t - clip.t0) / clip.time_base))

@@ -523,3 +523,45 @@ def test_box_on_yuv_planes_declines_odd_layouts():
     assert boxed_yuv420(odd, (10, 10, 50, 50)) is None  # 306 rows: chroma rows do not pack into whole Y rows
     rgb = av.VideoFrame.from_ndarray(np.zeros((240, 320, 3), np.uint8), format="rgb24")
     assert boxed_yuv420(rgb, (10, 10, 50, 50)) is None
+
+
+def test_wide_video_clip_is_boxed_at_clip_size_without_full_size_rgb(tmp_path, monkeypatch):
+    """A video wider than the clip (here 2560 -> 1920) is scaled to the clip's size as yuv420p and the
+    road user's box is drawn there, in the clip's pixels: the full-size RGB picture is made only for
+    the key pictures, not for every clip frame near the road user's path (that round trip cost a
+    3240x1440 video several times the clip's encoding)."""
+    from detector.evidence import BOX_COLOUR
+    from detector.evidence.frames import _FrameCache
+
+    times = [0.1 * i for i in range(40)]
+    src = make_video(tmp_path / "wide.mp4", times=times, size=(2560, 480))
+    conversions = []
+    original = _FrameCache.image
+
+    def counting(self):
+        conversions.append(self.frame.pts)
+        return original(self)
+
+    monkeypatch.setattr(_FrameCache, "image", counting)
+    rec = EvidenceRecorder(tmp_path / "ev", "x", clip_pre_s=1.0, clip_post_s=1.0)
+    ev = make_event(t=2.0, key_times=(1.6, 2.0, 2.4))
+    ev.path = [(t, _user_box(t)) for t in times]
+    files = {f.kind: f for f in rec.record(src, ev, "wide", None)}
+    # key pictures (3) and the event's own frame: nothing per clip frame (the clip has ~20 boxed frames)
+    assert len(set(conversions)) <= 4, conversions
+    s = 1920 / 2560
+    with av.open(str(rec.root / files["clip"].relpath)) as c:
+        t0 = clip_start(dict(c.metadata))
+        frames = [(float(f.time), f.to_ndarray(format="rgb24")) for f in c.decode(c.streams.video[0])]
+    boxed = 0
+    for t, img in frames:
+        assert img.shape[:2] == (360, 1920)
+        x1, y1, x2, y2 = (v * s for v in _user_box(t0 + t))
+        top = img[round(y1), round(x1) + 3 : round(x2) - 3].astype(int)  # the box's top edge, in clip pixels
+        red = (np.abs(top - np.array(BOX_COLOUR)).sum(1) < 90).mean()
+        if abs(t0 + t - 2.0) <= 1.0:  # near the path: boxed in the right place
+            assert red > 0.8, (t0 + t, red)
+            boxed += 1
+        above = img[max(0, round(y1) - 12), round(x1) : round(x2)].astype(int)
+        assert (np.abs(above - np.array(BOX_COLOUR)).sum(1) < 90).mean() < 0.2  # nothing drawn outside it
+    assert boxed >= 15
