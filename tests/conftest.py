@@ -51,14 +51,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.needs_assets)
         if rel in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
-
-
-@pytest.fixture(scope="session")
-def playwright_driver():
-    """One Playwright driver for the whole session, shared by every browser test (tests/ui and
-    tests/security): a second sync driver in the same process fails ("Sync API inside the asyncio
-    loop"). Callers skip before asking for it when Playwright or chromium is missing."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        yield pw

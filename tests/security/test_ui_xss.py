@@ -56,11 +56,12 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser(server, playwright_driver):
-    b = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-    try:
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         yield b
-    finally:
         b.close()
 
 

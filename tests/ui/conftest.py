@@ -263,13 +263,16 @@ def keep_review_queue(ui: UiServer) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def browser(ui, playwright_driver):
+def browser(ui):
     """Headless Debian chromium (Playwright's own browsers are never downloaded)."""
-    b = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-    try:
-        yield b
-    finally:
-        b.close()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
 
 
 @pytest.fixture
