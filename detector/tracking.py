@@ -21,11 +21,12 @@ becomes a second one. Confirmed tracks are otherwise matched as before (confiden
 ones by overlap), and boxes of full size are tracked exactly as before. Every point carries its
 `detail_px`, so the rules can judge its score by its size too (rules/wrong_way.py).
 
-Handovers: a track must never carry its identity onto another road user. A box where a four-wheeler's
-height or aspect changes faster than a road user's can between the two looks (`shape_step` plus
-`shape_rate` per second), or a box of the other family (car vs two-wheeler/person) with such a jump, is
-not given the track (a car's track and one box of the car with a rider coming out from under it); it
-starts a new identity instead. A track seen only once is matched by its centre alone, never by its top or
+Handovers: a track must never carry its identity onto another road user. A track whose last box was a
+sure four-wheeler (`sure_car_conf`) is not given a box whose height or aspect changes faster than a car's
+can between the two looks (`shape_step` plus `shape_rate` per second), of whatever class (a car's track
+and one box of the car with a rider coming out from under it, or a rider's box at the car's place); that
+box starts a new identity instead. A two-wheeler's box changes shape by itself (rider merged in or not,
+a headlight at dusk boxed as an unsure "car"), so only sure four-wheelers are held to it. A track seen only once is matched by its centre alone, never by its top or
 bottom edge lining up with another road user's. Each point carries its own box's class (`box_class`); when
 a rule decides an event, `pin_class` makes the track's class the score-weighted vote over its boxes from
 the start of the deciding window to the track's end (`pop_final_class`), not over its whole life.
@@ -84,12 +85,13 @@ class TrackerConfig:
     small_conf: float = 0.15  # the score the smallest boxes need to start or grow a tentative track
     min_hits_small: int = 4  # matched detections before a track born from a weak small box is confirmed
     max_cover_weak: float = 0.5  # a weak box sharing this much (of the smaller box) with a sure track's starts none
-    # A four-wheeler's box keeps its height and shape between two looks (no rider merging in or out): a box
-    # where a car's height or aspect (w/h) changes by more than shape_step (+ shape_rate per second between
-    # the looks) is another road user (a rider coming out from under the car, boxed with it), and so is a box
-    # of the other family (car vs two-wheeler/person) with such a jump: it is never given the track's identity.
+    # A four-wheeler's box keeps its height and shape between two looks (no rider merging in or out): for a
+    # track whose last box was a sure four-wheeler, a box whose height or aspect (w/h) changes by more than
+    # shape_step (+ shape_rate per second between the looks) is another road user (a rider coming out from
+    # under the car, boxed with it, or a two-wheeler at its place): it is never given the track's identity.
     shape_step: float = 1.6
     shape_rate: float = 1.0
+    sure_car_conf: float = 0.5  # the score of a track's last four-wheeler box that holds it to shape_step
     vote_memory_s: float = 10.0  # how far back each box's class is kept for an event's class vote (pin_class)
 
     def birth_conf(self, detail_px: np.ndarray) -> np.ndarray:
@@ -109,6 +111,7 @@ class _Track:
     peak: float = 0.0  # best score seen while tentative
     track_id: int = -1  # assigned on confirmation
     votes: dict[str, float] = field(default_factory=dict)
+    last: tuple[str, float] = ("", 0.0)  # class and score of the last box
     recent: deque[tuple[float, str, float]] = field(default_factory=deque)  # (t, class, score) of the last boxes
     pinned_since: float | None = None  # start of the first event's window (pin_class)
     pinned: dict[str, float] = field(default_factory=dict)  # class votes of the boxes since pinned_since
@@ -130,6 +133,7 @@ class _Track:
         return max(votes.items(), key=lambda kv: kv[1])[0]
 
     def vote(self, t: float, cls: str, conf: float, memory_s: float) -> None:
+        self.last = (cls, conf)
         self.votes[cls] = self.votes.get(cls, 0.0) + conf
         if self.pinned_since is not None:
             self.pinned[cls] = self.pinned.get(cls, 0.0) + conf
@@ -184,9 +188,9 @@ class Tracker:
         self.perspective = Perspective()  # box height vs row, learnt from confident boxes
 
     def pin_class(self, track_id: int, since: float) -> str | None:
-        """A rule decided an event of this track over its boxes from `since` on: the track's class from now
-        on (and when it retires) is the score-weighted vote over its boxes from `since` to its end, not over
-        its whole life (which may hold another road user's boxes). Returns that class so far; None for an
+        """A rule decided an event of this track over its boxes from `since` on: the track's final class (when
+        it retires, `pop_final_class`) is the score-weighted vote over its boxes from `since` to its end, not
+        over its whole life (which may hold another road user's boxes). Returns that vote so far; None for an
         unknown track."""
         tr = next((tr for tr in self._tracks if tr.track_id == track_id), None) or self._ended.get(track_id)
         return tr.pin(since) if tr is not None and track_id >= 0 else None
@@ -240,9 +244,11 @@ class Tracker:
             ok &= ratio <= cfg.max_area_ratio
             fam_t = tr.class_name in _FOUR_WHEELERS
             fam_d = np.array([c in _FOUR_WHEELERS for c in det.class_name[idx]], dtype=bool)
-            # a four-wheeler (track or box) cannot change its box's height or shape abruptly: a handover
-            jump = _shape_jump(tr.box, boxes)
-            ok &= ~((fam_t | fam_d) & (jump > cfg.shape_step + cfg.shape_rate * max(0.0, lost_for)))
+            # a four-wheeler's box cannot change its height or shape abruptly: a box that does is a handover
+            # (a two-wheeler's box may: its rider merged in or not, its headlight at dusk boxed as a "car" - so
+            # only a track whose last box was a sure four-wheeler is held to it)
+            if fam_t and tr.last[0] in _FOUR_WHEELERS and tr.last[1] >= cfg.sure_car_conf:
+                ok &= _shape_jump(tr.box, boxes) <= cfg.shape_step + cfg.shape_rate * max(0.0, lost_for)
             c = (1 - iou) + 0.3 * dist + 0.3 * (fam_d != fam_t)
             cost[i] = np.where(ok, c, _GATED)
         return cost

@@ -426,6 +426,17 @@ def test_two_wheeler_box_merging_with_its_rider_keeps_its_id():
     assert r.ids() == {1}
 
 
+def test_a_dim_car_box_at_dusk_does_not_hold_the_track_to_a_cars_shape():
+    """A motorbike's headlight at dusk boxed as an unsure "car" (wide, short), then the rider and bike (tall):
+    only a track whose last box was a sure four-wheeler is held to a car's shape, so this one keeps its id."""
+    r = Run(TrackerConfig(context_class=False))
+    for i in range(4):
+        r.step(i / 10, (box_at(100, 200 + 4 * i, w=22, h=12), 0.45, "car"))
+    for i in range(4):
+        r.step(0.4 + i / 10, (box_at(100, 216 + 4 * i, w=14, h=28), 0.45, "motorcycle"))
+    assert r.ids() == {1}
+
+
 def test_a_track_seen_once_is_not_matched_on_the_top_edge_alone():
     """The Hanoi case: a new track from a waiting rider's box; on the next frame only another rider's much
     taller box whose top lines up with it (centres far apart). Its second sighting must not be that rider."""
