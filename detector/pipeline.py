@@ -88,7 +88,7 @@ class FrameSession:
     """The per-frame stages of a run (signal -> detect -> merge riders -> track -> rules) for frames
     that arrive one at a time: `Pipeline.run` feeds it a file's frames, `detector.live` a stream's.
 
-    Outputs accumulate in `events`, `crossings` and `final_class` (the whole-track class vote of each
+    Outputs accumulate in `events`, `crossings` and `final_class` (the class vote of each
     judged road user, known when its track retires); a long-running caller drains them as it goes,
     so memory stays flat. `track_offset` is added to every track id: a stream starts a fresh session
     after each gap and keeps ids unique over the whole run. `log_signals` keeps the (onset, state)
@@ -125,8 +125,9 @@ class FrameSession:
         self.dropped: list[ViolationEvent] = []  # events whose path is not one road user (identity.py)
         self.crossings: list[LineCrossing] = []
         self.signal_log: dict[str, list[tuple[float, str]]] = {}  # per signal: (onset t, state) of each state
-        # A road user's class is the vote over its whole track, not over the part seen when a rule decided
-        # (a far motorbike's headlight at dusk first looks like a car): kept for judged road users only.
+        # A road user's class is the vote over its track from the start of its first event's window to the
+        # track's end (a far motorbike's headlight at dusk first looks like a car; a track's earlier boxes may
+        # be another road user's): known when the track retires, kept for judged road users only.
         self.final_class: dict[int, str] = {}
         self._judged: set[int] = set()  # track ids with an event or a counted crossing, not yet retired
         self._pending: list[Frame] = []  # frames waiting to be detected together
@@ -140,6 +141,12 @@ class FrameSession:
         self.max_track_id = track_offset  # the highest track id handed out so far
 
     def _record(self, ev: list[ViolationEvent], cr: list[LineCrossing]) -> None:
+        # the class of the road user that did it: the vote over the track's boxes from the start of the window
+        # that decided the event (to the track's end, once it retires), not over the track's whole life
+        for e in ev:
+            cls = self.tracker.pin_class(e.track_id - self.track_offset, min(e.key_times))
+            if cls:
+                e.class_name = cls
         # an event whose path jumps between road users shows two of them: never stored as it is
         ev, dropped = check_events(ev, self.crossing.frame_size)
         self.dropped.extend(dropped)
@@ -153,7 +160,7 @@ class FrameSession:
             self._record(*self.red.forget(ids))
             self.wrong.forget(ids)
             for tid in ids:
-                cls = self.tracker.final_class.pop(tid - self.track_offset, None)
+                cls = self.tracker.pop_final_class(tid - self.track_offset)
                 if tid in self._judged:
                     self._judged.discard(tid)
                     if cls:

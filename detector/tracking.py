@@ -20,11 +20,22 @@ predicted position), and a weak box mostly on top of a road user tracked from co
 becomes a second one. Confirmed tracks are otherwise matched as before (confident boxes, then weak
 ones by overlap), and boxes of full size are tracked exactly as before. Every point carries its
 `detail_px`, so the rules can judge its score by its size too (rules/wrong_way.py).
+
+Handovers: a track must never carry its identity onto another road user. A track whose last box was a
+sure four-wheeler (`sure_car_conf`) is not given a box whose height or aspect changes faster than a car's
+can between the two looks (`shape_step` plus `shape_rate` per second), of whatever class (a car's track
+and one box of the car with a rider coming out from under it, or a rider's box at the car's place); that
+box starts a new identity instead. A two-wheeler's box changes shape by itself (rider merged in or not,
+a headlight at dusk boxed as an unsure "car"), so only sure four-wheelers are held to it. A track seen only once is matched by its centre alone, never by its top or
+bottom edge lining up with another road user's. Each point carries its own box's class (`box_class`); when
+a rule decides an event, `pin_class` makes the track's class the score-weighted vote over its boxes from
+the start of the deciding window to the track's end (`pop_final_class`), not over its whole life.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from dataclasses import dataclass, field
 
 import lap
@@ -47,6 +58,16 @@ def _cover(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (ix * iy / np.minimum(area_a, area_b)).max(axis=1)
 
 
+def _shape_jump(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """For each of boxes (N,4): the larger of its height ratio and its aspect (w/h) ratio to box (4,), >= 1."""
+    w0, h0 = max(1.0, float(box[2] - box[0])), max(1.0, float(box[3] - box[1]))
+    w = (boxes[:, 2] - boxes[:, 0]).clip(1.0)
+    h = (boxes[:, 3] - boxes[:, 1]).clip(1.0)
+    dh = np.maximum(h / h0, h0 / h)
+    aspect = (w / h) / (w0 / h0)
+    return np.maximum(dh, np.maximum(aspect, 1 / aspect))
+
+
 @dataclass(frozen=True)
 class TrackerConfig:
     high_conf: float = 0.35  # boxes used in the first association and to start tracks
@@ -64,6 +85,14 @@ class TrackerConfig:
     small_conf: float = 0.15  # the score the smallest boxes need to start or grow a tentative track
     min_hits_small: int = 4  # matched detections before a track born from a weak small box is confirmed
     max_cover_weak: float = 0.5  # a weak box sharing this much (of the smaller box) with a sure track's starts none
+    # A four-wheeler's box keeps its height and shape between two looks (no rider merging in or out): for a
+    # track whose last box was a sure four-wheeler, a box whose height or aspect (w/h) changes by more than
+    # shape_step (+ shape_rate per second between the looks) is another road user (a rider coming out from
+    # under the car, boxed with it, or a two-wheeler at its place): it is never given the track's identity.
+    shape_step: float = 1.6
+    shape_rate: float = 1.0
+    sure_car_conf: float = 0.5  # the score of a track's last four-wheeler box that holds it to shape_step
+    vote_memory_s: float = 10.0  # how far back each box's class is kept for an event's class vote (pin_class)
 
     def birth_conf(self, detail_px: np.ndarray) -> np.ndarray:
         """Per box (its size in pixels of real detail): the score it needs to start or grow a tentative track."""
@@ -82,7 +111,12 @@ class _Track:
     peak: float = 0.0  # best score seen while tentative
     track_id: int = -1  # assigned on confirmation
     votes: dict[str, float] = field(default_factory=dict)
-    backlog: list[tuple[float, int, tuple[float, float, float, float], float, float]] = field(default_factory=list)
+    last: tuple[str, float] = ("", 0.0)  # class and score of the last box
+    recent: deque[tuple[float, str, float]] = field(default_factory=deque)  # (t, class, score) of the last boxes
+    pinned_since: float | None = None  # start of the first event's window (pin_class)
+    pinned: dict[str, float] = field(default_factory=dict)  # class votes of the boxes since pinned_since
+    # tentative observations: (t, frame, box, score, detail_px, class of the box)
+    backlog: list[tuple[float, int, tuple[float, float, float, float], float, float, str]] = field(default_factory=list)
 
     @property
     def confirmed(self) -> bool:
@@ -92,12 +126,40 @@ class _Track:
     def class_name(self) -> str:
         return max(self.votes.items(), key=lambda kv: kv[1])[0]
 
+    @property
+    def final_class(self) -> str:
+        """The vote over the boxes since the first event's window began (the road user that did it), else over its life."""
+        votes = self.pinned or self.votes
+        return max(votes.items(), key=lambda kv: kv[1])[0]
+
+    def vote(self, t: float, cls: str, conf: float, memory_s: float) -> None:
+        self.last = (cls, conf)
+        self.votes[cls] = self.votes.get(cls, 0.0) + conf
+        if self.pinned_since is not None:
+            self.pinned[cls] = self.pinned.get(cls, 0.0) + conf
+        self.recent.append((t, cls, conf))
+        while self.recent and t - self.recent[0][0] > memory_s:
+            self.recent.popleft()
+
+    def pin(self, since: float) -> str:
+        """From now on the track's final class is the vote over its boxes from `since` (as far back as
+        `recent` reaches) to its end; returns that vote so far."""
+        if self.pinned_since is None or since < self.pinned_since:
+            votes: dict[str, float] = {}
+            for t, cls, conf in self.recent:
+                if t >= since - 1e-6:
+                    votes[cls] = votes.get(cls, 0.0) + conf
+            self.pinned, self.pinned_since = votes or dict(self.votes), since
+        return self.final_class
+
     def predicted(self, t: float) -> np.ndarray:
         dt = max(0.0, t - self.t)
         shift = np.concatenate([self.velocity, self.velocity]) * min(dt, 1.0)
         return self.box + shift
 
-    def observe(self, box: np.ndarray, t: float, frame: int, cls: str, conf: float, weak: bool = False) -> None:
+    def observe(
+        self, box: np.ndarray, t: float, frame: int, cls: str, conf: float, memory_s: float, weak: bool = False
+    ) -> None:
         dt = t - self.t
         if dt > 1e-6 and not weak:  # a weak box (often two road users in one) must not set the motion
             c_old = (self.box[:2] + self.box[2:]) / 2
@@ -106,7 +168,7 @@ class _Track:
             self.velocity = v if self.hits == 1 else 0.6 * v + 0.4 * self.velocity
         self.box, self.t, self.frame = box.astype(np.float64), t, frame
         self.hits += 1
-        self.votes[cls] = self.votes.get(cls, 0.0) + float(conf)
+        self.vote(t, cls, float(conf), memory_s)
 
 
 @dataclass
@@ -122,9 +184,21 @@ class Tracker:
         self._tracks: list[_Track] = []
         self._keys = itertools.count()
         self._ids = itertools.count(1)
-        # class of each retired track by its whole life's vote (the caller pops what it needs)
-        self.final_class: dict[int, str] = {}
+        self._ended: dict[int, _Track] = {}  # retired confirmed tracks by id, until the caller pops their class
         self.perspective = Perspective()  # box height vs row, learnt from confident boxes
+
+    def pin_class(self, track_id: int, since: float) -> str | None:
+        """A rule decided an event of this track over its boxes from `since` on: the track's final class (when
+        it retires, `pop_final_class`) is the score-weighted vote over its boxes from `since` to its end, not
+        over its whole life (which may hold another road user's boxes). Returns that vote so far; None for an
+        unknown track."""
+        tr = next((tr for tr in self._tracks if tr.track_id == track_id), None) or self._ended.get(track_id)
+        return tr.pin(since) if tr is not None and track_id >= 0 else None
+
+    def pop_final_class(self, track_id: int) -> str | None:
+        """The final class of a retired track (forgotten once asked): see `_Track.final_class`."""
+        tr = self._ended.pop(track_id, None)
+        return tr.final_class if tr is not None else None
 
     @property
     def active_ids(self) -> list[int]:
@@ -148,17 +222,16 @@ class Tracker:
             size = np.sqrt((t_area + d_area) / 2)
             # the nearest of the centres, bottom-centres and top-centres: a road user whose box loses
             # its top (rider not merged) or its bottom (bike hidden, person box alone) keeps one anchor
+            # A track seen once has no anchor to trust yet: only its centre counts (a new track from a
+            # waiting rider's box must not jump to another rider whose box top happens to line up).
             pcx = (p[0] + p[2]) / 2
-            dist = (
-                np.minimum.reduce(
-                    [
-                        np.linalg.norm(d_c - (p[:2] + p[2:]) / 2, axis=1),
-                        np.hypot(d_c[:, 0] - pcx, boxes[:, 3] - p[3]),
-                        np.hypot(d_c[:, 0] - pcx, boxes[:, 1] - p[1]),
-                    ]
-                )
-                / size
-            )
+            anchors = [np.linalg.norm(d_c - (p[:2] + p[2:]) / 2, axis=1)]
+            if tr.hits > 1:
+                anchors += [
+                    np.hypot(d_c[:, 0] - pcx, boxes[:, 3] - p[3]),
+                    np.hypot(d_c[:, 0] - pcx, boxes[:, 1] - p[1]),
+                ]
+            dist = np.minimum.reduce(anchors) / size
             lost_for = t - tr.t
             ratio = np.maximum(d_area / t_area, t_area / d_area)
             if weak:
@@ -170,7 +243,12 @@ class Tracker:
                 ok = (iou > 0.3) | (dist < reach * (1 + min(lost_for, 2.0)))
             ok &= ratio <= cfg.max_area_ratio
             fam_t = tr.class_name in _FOUR_WHEELERS
-            fam_d = np.array([c in _FOUR_WHEELERS for c in det.class_name[idx]])
+            fam_d = np.array([c in _FOUR_WHEELERS for c in det.class_name[idx]], dtype=bool)
+            # a four-wheeler's box cannot change its height or shape abruptly: a box that does is a handover
+            # (a two-wheeler's box may: its rider merged in or not, its headlight at dusk boxed as a "car" - so
+            # only a track whose last box was a sure four-wheeler is held to it)
+            if fam_t and tr.last[0] in _FOUR_WHEELERS and tr.last[1] >= cfg.sure_car_conf:
+                ok &= _shape_jump(tr.box, boxes) <= cfg.shape_step + cfg.shape_rate * max(0.0, lost_for)
             c = (1 - iou) + 0.3 * dist + 0.3 * (fam_d != fam_t)
             cost[i] = np.where(ok, c, _GATED)
         return cost
@@ -213,7 +291,7 @@ class Tracker:
             used_t, used_d = set(), set()
             for r, c in pairs:
                 j = int(idx[c])
-                tracks[r].observe(det.xyxy[j], t, frame, det.class_name[j], conf[j], weak=weak)
+                tracks[r].observe(det.xyxy[j], t, frame, det.class_name[j], conf[j], cfg.vote_memory_s, weak=weak)
                 matched[j] = tracks[r]
                 used_t.add(r)
                 used_d.add(c)
@@ -260,9 +338,9 @@ class Tracker:
                 t,
                 frame,
                 peak=float(conf[j]),
-                votes={det.class_name[j]: float(conf[j])},
             )
-            tr.backlog.append((t, frame, as_box(det.xyxy[j]), float(conf[j]), float(detail[j])))
+            tr.vote(t, str(det.class_name[j]), float(conf[j]), cfg.vote_memory_s)
+            tr.backlog.append((t, frame, as_box(det.xyxy[j]), float(conf[j]), float(detail[j]), str(det.class_name[j])))
             self._tracks.append(tr)
         self._tracks = [tr for tr in self._tracks if tr not in left_tentative]
 
@@ -271,7 +349,7 @@ class Tracker:
             box = as_box(det.xyxy[j])
             score = float(conf[j])
             if not tr.confirmed:
-                tr.backlog.append((t, frame, box, score, float(detail[j])))
+                tr.backlog.append((t, frame, box, score, float(detail[j]), str(det.class_name[j])))
                 tr.peak = max(tr.peak, score)
                 # one confident box and a second sighting, or a steady run of weak small boxes
                 need = cfg.min_hits if tr.peak >= cfg.new_track_conf else max(cfg.min_hits, cfg.min_hits_small)
@@ -279,15 +357,18 @@ class Tracker:
                     continue
                 tr.track_id = next(self._ids)
                 points.extend(
-                    TrackPoint(tr.track_id, bt, bf, bb, tr.class_name, bc, bd) for bt, bf, bb, bc, bd in tr.backlog[:-1]
+                    TrackPoint(tr.track_id, bt, bf, bb, tr.class_name, bc, bd, bk)
+                    for bt, bf, bb, bc, bd, bk in tr.backlog[:-1]
                 )
                 tr.backlog.clear()
             tracker_id[j] = tr.track_id
-            points.append(TrackPoint(tr.track_id, t, frame, box, tr.class_name, score, float(detail[j])))
+            points.append(
+                TrackPoint(tr.track_id, t, frame, box, tr.class_name, score, float(detail[j]), str(det.class_name[j]))
+            )
 
         ended = [tr for tr in self._tracks if tr.confirmed and t - tr.t > cfg.lost_s]
         retired = [tr.track_id for tr in ended]
-        self.final_class.update((tr.track_id, tr.class_name) for tr in ended)
+        self._ended.update((tr.track_id, tr) for tr in ended)
         self._tracks = [tr for tr in self._tracks if not (t - tr.t > cfg.lost_s)]
         points.sort(key=lambda p: (p.t, p.track_id))
         return TrackUpdate(points, retired, Detections(det.xyxy, det.confidence, det.class_name, tracker_id))
@@ -295,6 +376,6 @@ class Tracker:
     def finish(self) -> list[int]:
         """End of the video: every confirmed track retires."""
         ids = self.active_ids
-        self.final_class.update((tr.track_id, tr.class_name) for tr in self._tracks if tr.confirmed)
+        self._ended.update((tr.track_id, tr) for tr in self._tracks if tr.confirmed)
         self._tracks.clear()
         return ids

@@ -120,6 +120,7 @@ class TrackPoint:
     class_name: str
     confidence: float = 1.0  # the detector's score of this box
     detail_px: float = 0.0  # the box's size (sqrt of its area) in pixels of real detail; 0 = unknown (use the box)
+    box_class: str = ""  # the class of this box alone ("" = unknown: class_name); class_name is the track's vote
 
     @property
     def anchor(self) -> tuple[float, float]:

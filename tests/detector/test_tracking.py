@@ -362,3 +362,123 @@ def test_weak_small_tentative_that_moves_onto_a_tracked_road_user_is_dropped():
     for i, bottom in enumerate([170, 178, 190, 195, 197, 199]):
         r.step(i / 10, (box_at(100, 200, w=14, h=20), 0.8), (box_at(100, bottom, w=14, h=20), 0.25))
     assert r.ids() == {1}
+
+
+# -- handovers: a track must not carry its identity onto another road user -----------------------
+
+
+def test_car_track_does_not_take_a_box_of_car_and_rider_together():
+    """The Makassar dusk case: a car's track A, a far car B lost for 1.4 s a little above it, then one box
+    covering A's car and a rider coming out from under it (still called "car", twice as tall) beside A's own
+    box, then the rider alone. Matching as many tracks as possible gave A the two-in-one box (and B the car);
+    now A's identity stays with its car, and the rider gets a new one, never A's or B's."""
+    r = Run()
+    for i in range(19):  # car A, 36 x 19, creeping up-left; car B (20 x 19) above it, seen for 0.5 s
+        rows = [(box_at(170 - i / 2, 150 - i / 4, w=36, h=19), 0.9, "car")]
+        if i <= 5:
+            rows.append((box_at(173, 119, w=20, h=19), 0.6, "car"))
+        r.step(i / 10, *rows)
+    car_id = r.points[0].track_id
+    r.step(1.9, (box_at(160, 145, w=36, h=19), 0.88, "car"), (box_at(158, 166, w=38, h=41), 0.5, "car"))
+    for i in range(8):  # the rider rides down out from under it, the car goes on
+        t = 2.0 + i / 10
+        r.step(t, (box_at(160 - i, 145 - i, w=36, h=19), 0.9, "car"), (box_at(157, 180 + 6 * i, w=20, h=30), 0.6))
+    for tid, pts in r.by_id().items():
+        tall = [p.box[3] - p.box[1] > 25 for p in pts]
+        assert all(tall) or not any(tall), f"track {tid} holds both a car's box and a rider's"
+    assert all(p.box[3] - p.box[1] < 25 for p in r.by_id()[car_id])
+
+
+def test_class_family_change_with_a_jump_in_size_is_a_new_road_user():
+    """A car's track and, at its place, a motorbike box twice as tall (the car gone behind, a rider in front):
+    a handover, so the motorbike gets a new id and never the car's."""
+    r = Run()
+    for i in range(6):
+        r.step(i / 10, (box_at(100 + 2 * i, 200, w=40, h=20), 0.9, "car"))
+    for i in range(6):
+        r.step(0.6 + i / 10, (box_at(112 + 2 * i, 200 + 2 * i, w=20, h=42), 0.8, "motorcycle"))
+    by_id = r.by_id()
+    assert len(by_id) == 2
+    assert {p.box_class for pts in by_id.values() for p in pts[:1]} == {"car", "motorcycle"}
+    assert all(len({p.box_class for p in pts}) == 1 for pts in by_id.values())
+
+
+@pytest.mark.parametrize(("dt", "same"), [(0.1, False), (1.0, True)])
+def test_a_cars_box_may_change_shape_only_as_fast_as_time_allows(dt, same):
+    """A car box growing 2.1x in height: impossible between two looks 0.1 s apart (another road user), but a
+    car driving towards the camera between looks a second apart (low detection rate) keeps its id."""
+    r = Run()
+    t = 0.0
+    for _ in range(4):
+        r.step(t, (box_at(200, 200, w=60, h=30), 0.9, "car"))
+        t += dt
+    r.step(t, (box_at(200, 215, w=64, h=63), 0.9, "car"))
+    r.step(t + dt, (box_at(200, 216, w=64, h=64), 0.9, "car"))
+    assert (len(r.ids()) == 1) is same
+
+
+def test_two_wheeler_box_merging_with_its_rider_keeps_its_id():
+    """A motorbike's box with and without its rider merged in changes height a lot: no handover there."""
+    r = Run()
+    for i in range(10):
+        h = 60 if i % 2 else 28
+        r.step(i / 10, (box_at(100, 200 - 3 * i, w=24, h=h), 0.8, "motorcycle"))
+    assert r.ids() == {1}
+
+
+def test_a_dim_car_box_at_dusk_does_not_hold_the_track_to_a_cars_shape():
+    """A motorbike's headlight at dusk boxed as an unsure "car" (wide, short), then the rider and bike (tall):
+    only a track whose last box was a sure four-wheeler is held to a car's shape, so this one keeps its id."""
+    r = Run(TrackerConfig(context_class=False))
+    for i in range(4):
+        r.step(i / 10, (box_at(100, 200 + 4 * i, w=22, h=12), 0.45, "car"))
+    for i in range(4):
+        r.step(0.4 + i / 10, (box_at(100, 216 + 4 * i, w=14, h=28), 0.45, "motorcycle"))
+    assert r.ids() == {1}
+
+
+def test_a_track_seen_once_is_not_matched_on_the_top_edge_alone():
+    """The Hanoi case: a new track from a waiting rider's box; on the next frame only another rider's much
+    taller box whose top lines up with it (centres far apart). Its second sighting must not be that rider."""
+    r = Run()
+    r.step(0.0, (box_at(100, 140, w=20, h=40), 0.8))  # the waiting rider, seen once
+    other = box_at(100, 250, w=14, h=150)  # top at y=100 like the waiting rider's, centre 55 px lower
+    r.step(0.1, (other, 0.8))
+    r.step(0.2, (other, 0.8))
+    assert all(p.box[3] == 250 for p in r.points), "the waiting rider's track took the other rider's box"
+
+
+def test_points_carry_their_own_box_class():
+    r = Run()
+    for i, c in enumerate(["motorcycle", "motorcycle", "bicycle", "motorcycle"]):
+        r.step(i / 10, (box_at(100 + 4 * i, 300), 0.8, c))
+    assert [p.box_class for p in r.points] == ["motorcycle", "motorcycle", "bicycle", "motorcycle"]
+    assert {p.class_name for p in r.points} == {"motorcycle"}
+
+
+def test_pinned_class_is_the_vote_from_the_event_window_to_the_end():
+    """Five sure "car" looks, then ten weaker "motorcycle" ones: over its life the track is a car, but over
+    the looks since an event's window began (and to its end) it is the motorbike that did it."""
+    r = Run()
+    for i in range(5):
+        r.step(i / 10, (box_at(100, 300 - 2 * i, w=30, h=32), 0.9, "car"))
+    for i in range(5):
+        r.step(0.5 + i / 10, (box_at(100, 290 + 3 * i, w=30, h=34), 0.5))
+    tid = next(iter(r.ids()))
+    assert r.points[-1].class_name == "car"  # the life vote: 4.5 car against 2.5 motorcycle
+    assert r.tracker.pin_class(tid, 0.5) == "motorcycle"
+    for i in range(5):
+        r.step(1.0 + i / 10, (box_at(100, 305 + 3 * i, w=30, h=34), 0.5))
+    r.tracker.finish()
+    assert r.tracker.pop_final_class(tid) == "motorcycle"
+    assert r.tracker.pop_final_class(tid) is None  # asked once
+
+
+def test_unpinned_final_class_is_the_life_vote():
+    r = Run()
+    for i in range(4):
+        r.step(i / 10, (box_at(100, 300, w=30, h=32), 0.9, "car"))
+    r.step(0.4, (box_at(100, 300, w=30, h=34), 0.5))
+    tid = next(iter(r.ids()))
+    r.tracker.finish()
+    assert r.tracker.pop_final_class(tid) == "car"
