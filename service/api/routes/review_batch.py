@@ -22,12 +22,12 @@ from fastapi import APIRouter
 
 from ... import events_repo as repo
 from ... import policy
-from ...audit import append as audit
 from ...models import EventRow
 from ...review_policy import ReviewRefused, decide_in_batch
 from ..deps import Reviewer, SettingsDep, WriteSessionDep
 from ..errors import AUTH_ERRORS
 from ..schemas.reviews import BatchItemOut, BatchReviewIn, BatchReviewResult
+from .reviews import record_review
 
 router = APIRouter(tags=["reviews"])
 
@@ -60,36 +60,17 @@ def review_batch(body: BatchReviewIn, s: WriteSessionDep, p: Reviewer, settings:
                 BatchItemOut(uid=uid, outcome="refused", detail=refused.reason, review_status=e.review_status)
             )
             continue
-        row = repo.add_review(
+        row = record_review(
             s,
             e,
+            p,
             stage=decision.stage,
             action=body.action,
             status=decision.status.value,
             reason_code=reason_code,
             comment=body.comment,
-            user_id=p.user_id,
-            username=p.username,
-        )
-        audit(
-            s,
-            actor=p.username,
-            action="review",
-            object_type="event",
-            object_id=e.uid,
-            at=row.at,
-            payload={
-                "action": body.action,
-                "reason_code": reason_code,
-                "comment": body.comment,
-                "stage": decision.stage,
-                "status": decision.status.value,
-                "previous_status": previous["status"],
-                "previous_stage": previous["stage"],
-                "previous_reviewed_by": previous["reviewed_by"],
-                "review_id": row.id,
-                "batch": len(body.uids),
-            },
+            previous=previous,
+            batch=len(body.uids),
         )
         results.append(BatchItemOut(uid=uid, outcome="dismissed", review_id=row.id, review_status=e.review_status))
     s.commit()

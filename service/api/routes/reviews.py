@@ -22,13 +22,15 @@ Rules (why they are what they are):
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, status
+from sqlalchemy.orm import Session
 
 from detector.plates.formats import plausible_plate
 
 from ... import events_repo as repo
 from ... import policy
 from ...audit import append as audit
-from ...models import utcnow
+from ...models import EventRow, ReviewRow, utcnow
+from ...principal import Principal
 from ...review_policy import ReviewRefused, decide
 from ...verify import verify_event
 from ...vocabulary import COMMENT_REQUIRED, REASON_LABELS
@@ -48,6 +50,55 @@ from ..schemas.events import EventDetail, event_detail, review_out
 from ..schemas.reviews import PlateIn, ReasonOut, ReopenIn, ReviewIn, ReviewResult, VerifyOut
 
 router = APIRouter(tags=["reviews"])
+
+
+def record_review(
+    s: Session,
+    e: EventRow,
+    p: Principal,
+    *,
+    stage: int,
+    action: str,
+    status: str,
+    reason_code: str | None,
+    comment: str | None,
+    previous: dict[str, object],
+    **extra: object,
+) -> ReviewRow:
+    """Store one review decision on `e` and its audit entry (the decision, the state it replaced, and
+    `extra` payload fields); the single and the batch review both write through here."""
+    row = repo.add_review(
+        s,
+        e,
+        stage=stage,
+        action=action,
+        status=status,
+        reason_code=reason_code,
+        comment=comment,
+        user_id=p.user_id,
+        username=p.username,
+    )
+    audit(
+        s,
+        actor=p.username,
+        action="review",
+        object_type="event",
+        object_id=e.uid,
+        at=row.at,
+        payload={
+            "action": action,
+            "reason_code": reason_code,
+            "comment": comment,
+            "stage": stage,
+            "status": status,
+            "previous_status": previous["status"],
+            "previous_stage": previous["stage"],
+            "previous_reviewed_by": previous["reviewed_by"],
+            "review_id": row.id,
+            **extra,
+        },
+    )
+    return row
 
 
 @router.post(
@@ -78,35 +129,16 @@ def review_event(
         raise HTTPException(status.HTTP_409_CONFLICT, refused.reason) from None
     stage, new_status = decision.stage, decision.status.value
     action, reason_code = body.action.value, body.reason_code.value if body.reason_code is not None else None
-    row = repo.add_review(
+    row = record_review(
         s,
         e,
+        p,
         stage=stage,
         action=action,
         status=new_status,
         reason_code=reason_code,
         comment=body.comment,
-        user_id=p.user_id,
-        username=p.username,
-    )
-    audit(
-        s,
-        actor=p.username,
-        action="review",
-        object_type="event",
-        object_id=e.uid,
-        at=row.at,
-        payload={
-            "action": action,
-            "reason_code": reason_code,
-            "comment": body.comment,
-            "stage": stage,
-            "status": new_status,
-            "previous_status": previous["status"],
-            "previous_stage": previous["stage"],
-            "previous_reviewed_by": previous["reviewed_by"],
-            "review_id": row.id,
-        },
+        previous=previous,
     )
     detail = event_detail(s, p, v, root)
     s.commit()
