@@ -15,16 +15,13 @@ from typing import IO
 
 from PIL import Image
 
-_PILLOW_OPEN = Image.open  # Pillow's own, when this module is imported before ultralytics
-
 
 def _pillow_open():
+    """Pillow's own `Image.open`; once ultralytics has replaced it, the original it keeps beside its patch."""
     if Image.open.__module__ == "PIL.Image":
         return Image.open
     original = getattr(sys.modules.get("ultralytics.utils.patches"), "_image_open", None)
-    if original is not None and original.__module__ == "PIL.Image":
-        return original  # ultralytics keeps Pillow's own beside its replacement
-    return _PILLOW_OPEN if _PILLOW_OPEN.__module__ == "PIL.Image" else Image.open
+    return original if original is not None and original.__module__ == "PIL.Image" else Image.open
 
 
 def open_picture(fp: str | bytes | IO[bytes] | object, formats: list[str] | None = None) -> Image.Image:
