@@ -12,6 +12,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -93,6 +94,13 @@ class FrameSession:
     so memory stays flat. `track_offset` is added to every track id: a stream starts a fresh session
     after each gap and keeps ids unique over the whole run. `log_signals` keeps the (onset, state)
     history of each signal (a file run reports it; a stream never ends, so it does not keep it).
+
+    `lookahead`: the model looks at the next batch of frames in a worker thread while this thread
+    tracks and judges the batch before it (and decodes the frames after it), so decoding, tracking and
+    rules no longer wait for the model. Batches are still judged one after another in time order, so
+    the results are the same as without it; what the session has judged lags one batch behind what it
+    was given until `flush` or `finish`. Call `close` when done with a session that may not have
+    finished (an error mid-video).
     """
 
     def __init__(
@@ -106,6 +114,7 @@ class FrameSession:
         track_offset: int = 0,
         log_signals: bool = True,
         clock: _Clock | None = None,
+        lookahead: bool = False,
     ):
         self.crossing = crossing  # already in the video's pixel space
         self.detector = detector
@@ -131,6 +140,8 @@ class FrameSession:
         self.final_class: dict[int, str] = {}
         self._judged: set[int] = set()  # track ids with an event or a counted crossing, not yet retired
         self._pending: list[Frame] = []  # frames waiting to be detected together
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="crosswatch-detect") if lookahead else None
+        self._in_flight: tuple[list[Frame], Future[list[Detections]]] | None = None  # being detected
         self._interval = 1.0 / settings.detect_fps if settings.detect_fps > 0 else 0.0
         self._signal_interval = 1.0 / settings.signal_fps if settings.signal_fps > 0 else 0.0
         self._last_detect_t: float | None = None
@@ -167,16 +178,39 @@ class FrameSession:
                         self.final_class[tid] = cls
 
     def _detect_and_apply(self) -> None:
-        """Detect the pending frames in one call, then track and judge them in time order."""
-        pending = self._pending
-        if not pending:
+        """Detect the pending frames in one call, then track and judge them in time order. With
+        `lookahead` the call goes to the worker thread, and the batch given to it before is judged
+        while it runs."""
+        batch, self._pending = self._pending, []
+        if self._worker is None:
+            if batch:
+                found = self.detector.detect([f.image for f in batch])
+                self.clock.lap("detect")
+                self._apply(batch, found)
             return
+        earlier = self._in_flight
+        self._in_flight = None
+        if batch:
+            images = [f.image for f in batch]  # pictures made here, in time order
+            self.clock.lap("decode")
+            self._in_flight = (batch, self._worker.submit(self.detector.detect, images))
+        if earlier is not None:
+            found = earlier[1].result()  # the time spent waiting for the model counts as detection
+            self.clock.lap("detect")
+            self._apply(earlier[0], found)
+
+    def _drain(self) -> None:
+        """Detect and judge everything given so far (pending and in flight)."""
+        self._detect_and_apply()
+        while self._in_flight is not None:
+            self._detect_and_apply()
+
+    def _apply(self, batch: list[Frame], found: list[Detections]) -> None:
+        """Track and judge one detected batch, frame by frame in time order."""
         clock = self.clock
-        found = self.detector.detect([f.image for f in pending])
-        clock.lap("detect")
         off = self.track_offset
         model_scale = getattr(self.detector, "model_scale", None)
-        for f, raw in zip(pending, found):
+        for f, raw in zip(batch, found):
             # one box per road user: riders folded into their bikes, then leftover
             # overlapping boxes of the same kind of road user removed
             det = nms_merge([merge_riders(raw)], iou=0.6, by_family=True)
@@ -192,8 +226,7 @@ class FrameSession:
             self._record(ev + self.wrong.update(points), cr)
             self._retire(retired)
             clock.lap("rules")
-        self.processed += len(pending)
-        pending.clear()
+        self.processed += len(batch)
 
     def push(self, frame: Frame) -> None:
         """One decoded frame, in time order: read the lamps when due, detect when due."""
@@ -226,15 +259,25 @@ class FrameSession:
                 self._detect_and_apply()
 
     def flush(self) -> None:
-        """Detect the frames still waiting for a full batch (a stream that went quiet)."""
-        self._detect_and_apply()
+        """Detect and judge the frames still waiting for a full batch or in flight (a stream that went quiet)."""
+        self._drain()
 
     def finish(self) -> None:
         """End of the video (or of a stream's stretch before a gap): every track retires, so every
-        pending decision is made."""
-        self._detect_and_apply()
+        pending decision is made. The worker thread, if any, is released."""
+        try:
+            self._drain()
+        finally:
+            self.close()
         self._retire([tid + self.track_offset for tid in self.tracker.finish()])
         self.clock.lap("rules")
+
+    def close(self) -> None:
+        """Release the worker thread (nothing more is detected); safe to call more than once."""
+        if self._worker is not None:
+            self._worker.shutdown(wait=True, cancel_futures=True)
+            self._worker = None
+            self._in_flight = None
 
 
 def detail_px(det: Detections, model_scale: Callable | None, frame_hw: tuple[int, int]) -> np.ndarray | None:
@@ -291,14 +334,17 @@ class Pipeline:
         work = plan_work(self.crossing, self.detector, (info.width, info.height))
         clock = _Clock()
         session = FrameSession(
-            self.crossing.scaled_to(work), self.detector, self.settings, self.plan, work, clock=clock
+            self.crossing.scaled_to(work), self.detector, self.settings, self.plan, work, clock=clock, lookahead=True
         )
         frame: Frame
-        for frame in read_frames(video, size=work):
-            session.push(frame)
-            if progress is not None:
-                progress(frame.t, info.duration_s)
-        session.finish()
+        try:
+            for frame in read_frames(video, size=work):
+                session.push(frame)
+                if progress is not None:
+                    progress(frame.t, info.duration_s)
+            session.finish()
+        finally:
+            session.close()
         final_class = session.final_class
         events = session.events
         for e in events + session.dropped:

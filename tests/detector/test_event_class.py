@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # the project may not be pip-installed in the test environment
@@ -51,8 +52,8 @@ class IndexDetector:
         return out
 
 
-def run(n: int) -> FrameSession:
-    session = FrameSession(CROSSING, IndexDetector(), PipelineSettings(), None, (W, H))
+def run(n: int, *, lookahead: bool = False, batch: int = 2) -> FrameSession:
+    session = FrameSession(CROSSING, IndexDetector(), PipelineSettings(batch=batch), None, (W, H), lookahead=lookahead)
     for k in range(n):
         img = np.zeros((H, W, 3), np.uint8)
         img[0, 0], img[0, 1], img[1:, :] = k % 256, k // 256, k % 200  # every picture differs from the last
@@ -68,3 +69,51 @@ def test_event_class_is_the_vote_from_its_window_to_the_tracks_end_not_the_life_
     (ev,) = [e for e in s.events if e.type is ViolationType.WRONG_WAY]
     assert ev.t >= 1.0  # the window starts inside the standing part: the vote is not trivially one class
     assert s.final_class[ev.track_id] == "motorcycle"
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3])
+def test_lookahead_judges_the_same_as_one_batch_at_a_time(batch):
+    """The model looking at the next batch in a worker thread changes no event, class or crossing."""
+    plain, ahead = run(90, batch=batch), run(90, lookahead=True, batch=batch)
+    assert plain.events and ahead.events == plain.events
+    assert ahead.final_class == plain.final_class and ahead.crossings == plain.crossings
+    assert ahead.processed == plain.processed > 40
+    assert ahead._worker is None  # finish released the thread
+
+
+def _frame(k: int) -> Frame:
+    img = np.zeros((H, W, 3), np.uint8)
+    img[0, 0], img[0, 1], img[1:, :] = k % 256, k // 256, k % 200
+    return Frame(k, k / FPS, img)
+
+
+def test_lookahead_lags_one_batch_until_flushed():
+    s = FrameSession(
+        CROSSING, IndexDetector(), PipelineSettings(batch=1, skip_duplicates=False), None, (W, H), lookahead=True
+    )
+    for k in range(5):
+        s.push(_frame(k))
+    assert s.processed == 4  # the fifth frame is still with the model
+    s.flush()
+    assert s.processed == 5
+    s.close()
+    s.close()  # twice is fine
+
+
+class BrokenDetector(IndexDetector):
+    def detect(self, images: list[np.ndarray]) -> list[Detections]:
+        if any(int(img[0, 0, 0]) == 3 for img in images):
+            raise RuntimeError("model fell over")
+        return super().detect(images)
+
+
+def test_lookahead_hands_a_model_error_to_the_caller_and_frees_the_thread():
+    s = FrameSession(
+        CROSSING, BrokenDetector(), PipelineSettings(batch=1, skip_duplicates=False), None, (W, H), lookahead=True
+    )
+    with pytest.raises(RuntimeError, match="model fell over"):
+        for k in range(10):
+            s.push(_frame(k))
+        s.finish()
+    s.close()
+    assert s._worker is None and s.processed == 3

@@ -106,3 +106,39 @@ def test_same_boxes_as_ultralytics_on_real_frames():
                 assert list(a.class_name) == list(b.class_name[m.argmax(1)])
             compared += len(a.xyxy)
     assert compared > 50
+
+
+@pytest.mark.needs_assets
+def test_compiled_model_cache_gives_the_same_boxes_and_survives_a_broken_blob(tmp_path, monkeypatch):
+    """The first load writes a compiled blob under $XDG_CACHE_HOME/crosswatch/openvino; a load from it gives
+    the same boxes; a corrupt blob is compiled afresh, not an error."""
+    from detector import assets
+    from detector.openvino_yolo import OpenVinoYolo, compile_cache_dir
+
+    model = assets.resolve_model("yolo11n-openvino-int8")
+    clip = assets.sample_clip("hanoi_giangvo_langha")
+    if not model.exists() or not clip.exists():
+        pytest.skip("model or clip not fetched (run `make assets`)")
+    av = pytest.importorskip("av")
+    with av.open(str(clip)) as c:
+        frame = next(c.decode(video=0)).to_ndarray(format="bgr24")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert compile_cache_dir() == tmp_path / "crosswatch" / "openvino"
+    first = OpenVinoYolo(model).predict([frame], conf=0.1, iou=0.5)[0]
+    blobs = list((tmp_path / "crosswatch" / "openvino").glob("*.blob"))
+    assert len(blobs) == 1 and blobs[0].stat().st_size > 100_000
+    cached = OpenVinoYolo(model).predict([frame], conf=0.1, iou=0.5)[0]
+    assert len(first) > 3 and np.array_equal(first, cached)
+    blobs[0].chmod(0o600)
+    blobs[0].write_bytes(b"not a compiled model" * 50)
+    again = OpenVinoYolo(model).predict([frame], conf=0.1, iou=0.5)[0]
+    assert np.array_equal(first, again)
+
+
+def test_no_compile_cache_where_the_folder_cannot_be_made(tmp_path, monkeypatch):
+    from detector.openvino_yolo import compile_cache_dir
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # a file where the folder would go
+    assert compile_cache_dir() is None
