@@ -95,6 +95,9 @@ class FrameSession:
     after each gap and keeps ids unique over the whole run. `log_signals` keeps the (onset, state)
     history of each signal (a file run reports it; a stream never ends, so it does not keep it).
 
+    `settle`: keep `settled`, the events whose road user's track has retired (their class final, see
+    `final_class`), for a caller that starts their evidence while the video goes on; it drains the list.
+
     `lookahead`: the model looks at the next batch of frames in a worker thread while this thread
     tracks and judges the batch before it (and decodes the frames after it), so decoding, tracking and
     rules no longer wait for the model. Batches are still judged one after another in time order, so
@@ -115,6 +118,7 @@ class FrameSession:
         log_signals: bool = True,
         clock: _Clock | None = None,
         lookahead: bool = False,
+        settle: bool = False,
     ):
         self.crossing = crossing  # already in the video's pixel space
         self.detector = detector
@@ -139,6 +143,8 @@ class FrameSession:
         # be another road user's): known when the track retires, kept for judged road users only.
         self.final_class: dict[int, str] = {}
         self._judged: set[int] = set()  # track ids with an event or a counted crossing, not yet retired
+        self.settled: list[ViolationEvent] | None = [] if settle else None  # events with their class final
+        self._unsettled: list[ViolationEvent] = []  # (settle) events whose track has not retired yet
         self._pending: list[Frame] = []  # frames waiting to be detected together
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="crosswatch-detect") if lookahead else None
         self._in_flight: tuple[list[Frame], Future[list[Detections]]] | None = None  # being detected
@@ -162,6 +168,8 @@ class FrameSession:
         ev, dropped = check_events(ev, self.crossing.frame_size)
         self.dropped.extend(dropped)
         self.events.extend(ev)
+        if self.settled is not None:
+            self._unsettled.extend(ev)
         self.crossings.extend(cr)
         self._judged.update(e.track_id for e in ev)
         self._judged.update(c.track_id for c in cr)
@@ -176,6 +184,13 @@ class FrameSession:
                     self._judged.discard(tid)
                     if cls:
                         self.final_class[tid] = cls
+            if self.settled is not None and self._unsettled:
+                gone = set(ids)
+                for e in self._unsettled:
+                    if e.track_id in gone:
+                        e.class_name = self.final_class.get(e.track_id, e.class_name)
+                        self.settled.append(e)
+                self._unsettled = [e for e in self._unsettled if e.track_id not in gone]
 
     def _detect_and_apply(self) -> None:
         """Detect the pending frames in one call, then track and judge them in time order. With
@@ -325,31 +340,60 @@ class Pipeline:
         self.settings = settings or PipelineSettings()
         self.plan = plan
 
-    def run(self, video: str | Path, progress: Progress | None = None) -> PipelineResult:
+    def run(
+        self,
+        video: str | Path,
+        progress: Progress | None = None,
+        on_settled: Callable[[list[ViolationEvent]], None] | None = None,
+    ) -> PipelineResult:
         """Frames are decoded straight to the crossing's working size (`regions.plan_detection`) when the
-        detector takes a plan, judged there, and the results are handed back in the video's pixel space."""
+        detector takes a plan, judged there, and the results are handed back in the video's pixel space.
+
+        `on_settled` is called, while the video goes on, with each batch of events whose road user's
+        track has retired: their class and boxes (in the video's pixels) are final, so their evidence
+        can be written meanwhile. Every event of the result is handed over once, the last ones at the end."""
         started = time.perf_counter()
         info = probe(video)
         crossing = self.crossing.scaled_to((info.width, info.height))
         work = plan_work(self.crossing, self.detector, (info.width, info.height))
         clock = _Clock()
         session = FrameSession(
-            self.crossing.scaled_to(work), self.detector, self.settings, self.plan, work, clock=clock, lookahead=True
+            self.crossing.scaled_to(work),
+            self.detector,
+            self.settings,
+            self.plan,
+            work,
+            clock=clock,
+            lookahead=True,
+            settle=on_settled is not None,
         )
+        size = (info.width, info.height)
+        handed: set[int] = set()  # id() of the events already moved to the video's pixels and handed over
+
+        def hand_over() -> None:
+            if on_settled is None or not session.settled:
+                return
+            batch, session.settled[:] = list(session.settled), []
+            to_video_pixels(batch, work, size)
+            handed.update(id(e) for e in batch)
+            on_settled(batch)
+
         frame: Frame
         try:
             for frame in read_frames(video, size=work):
                 session.push(frame)
+                hand_over()
                 if progress is not None:
                     progress(frame.t, info.duration_s)
             session.finish()
+            hand_over()
         finally:
             session.close()
         final_class = session.final_class
         events = session.events
         for e in events + session.dropped:
             e.class_name = final_class.get(e.track_id, e.class_name)
-        to_video_pixels(events + session.dropped, work, (info.width, info.height))
+        to_video_pixels([e for e in events + session.dropped if id(e) not in handed], work, size)
         crossings = [replace(c, class_name=final_class.get(c.track_id, c.class_name)) for c in session.crossings]
         counter = TrafficCounter()
         counter.add(crossings)

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from detector.config import Crossing, load_signal_plan
-from detector.geometry import signal_box
 from detector.pipeline import Pipeline
 from detector.video import VideoError, VideoInfo, file_sha256, probe
 from detector.vocabulary import EventType
@@ -28,6 +27,7 @@ from . import detectors, evidence_store
 from .crossings import register_crossing
 from .database import open_database
 from .errors import UserError
+from .evidence_writer import BackgroundEvidence
 from .request import ProcessRequest, RunKey, run_key_of
 
 OnProgress = Callable[[float, float | None], None]  # (video seconds decoded, video duration or None)
@@ -262,27 +262,24 @@ def _run(
     """Run the pipeline, let `recorder` write the evidence into `attempt`'s folder, then, under the
     run key's lock: return the run another process stored meanwhile, or move the folder into place
     and commit the run."""
-    from detector.evidence import EvidenceBatchError, EvidenceError
-
     settings = req.settings
     detector = detectors.make_detector(crossing, (info.width, info.height), req.device, path, settings.imgsz)
     setup_s = time.perf_counter() - wall0
+    # each event's evidence is written on a worker thread as soon as its road user's track has ended
+    writer = BackgroundEvidence(recorder, req.video, crossing.scaled_to((info.width, info.height)), key.evidence_dir)
     try:
-        result = Pipeline(crossing, detector, settings, plan).run(req.video, progress=on_progress)
-    except VideoError as e:
-        raise UserError(str(e)) from None
-
-    t0 = time.perf_counter()
-    jobs = [(e, f"{key.evidence_dir}/{e.key}", signal_box(result.crossing, e.signal_id)) for e in result.events]
-    warnings: list[str] = []
-    try:
-        files = recorder.record_many(req.video, jobs) if jobs else {}
-    except EvidenceBatchError as e:  # keep every event; say which evidence is incomplete
-        files = e.results
-        warnings += [f"evidence of event {k} incomplete: {reason}" for k, reason in e.failures.items()]
-    except EvidenceError as e:
-        raise UserError(str(e)) from None
-    evidence_s = time.perf_counter() - t0
+        try:
+            result = Pipeline(crossing, detector, settings, plan).run(
+                req.video, progress=on_progress, on_settled=writer.add
+            )
+        except VideoError as e:
+            raise UserError(str(e)) from None
+        t0 = time.perf_counter()
+        files, warnings = writer.finish()
+    finally:
+        writer.close()
+    evidence_s = writer.busy_s  # the recorder's own time, mostly while the pipeline was still running
+    evidence_wait_s = time.perf_counter() - t0  # what it added after the pipeline
     records = [
         EventRecord.from_violation(
             e, [EvidenceRecord(f.kind, f.relpath, f.sha256, f.size, f.mime) for f in files.get(e.key, [])]
@@ -293,7 +290,13 @@ def _run(
     counts = [CountRecord(r.stop_line, r.class_name, r.minute, r.count) for r in result.counts]
     # plate reading (inside "evidence") + loading its models (inside "setup"): what plates cost the command
     plates_s = plate_init_s + sum(e.plate.ms for e in result.events if e.plate is not None) / 1000.0
-    timings = {"setup": setup_s, **result.timings, "evidence": evidence_s, "plates": plates_s}
+    timings = {
+        "setup": setup_s,
+        **result.timings,
+        "evidence": evidence_s,
+        "evidence_wait": evidence_wait_s,
+        "plates": plates_s,
+    }
 
     t0 = time.perf_counter()
     with evidence_store.commit_lock(req.evidence_root, key.evidence_dir):

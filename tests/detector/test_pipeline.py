@@ -8,6 +8,7 @@ file is drawn at 640 x 480, so the pipeline must scale it to the video.
 
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
 
@@ -488,6 +489,24 @@ def test_pipeline_works_in_the_crossing_space_and_answers_in_the_video_space(cli
     assert e.t == pytest.approx(0.85, abs=1e-3)
     assert e.box[1] == pytest.approx(LINE_Y - 60, abs=0.6)  # back in video pixels
     assert all(b[3] <= H for _, b in e.path)
+
+
+@pytest.mark.parametrize("make", [ScriptedDetector, PlannedDetector], ids=["video-space", "crossing-space"])
+def test_on_settled_hands_over_every_event_once_final_and_in_video_pixels(clip_path, make):
+    """The evidence can start while the video goes on: each event is handed over once, when its track has
+    retired, already as the result will hold it (class, box and path in the video's pixels)."""
+    handed: list[list] = []
+    seen_at: list[int] = []
+    det = make()
+    res = Pipeline(CROSSING, det).run(
+        clip_path, on_settled=lambda evs: (handed.append([copy.deepcopy(e) for e in evs]), seen_at.append(1))
+    )
+    flat = [e for batch in handed for e in batch]
+    assert len(res.events) == 1 and len(flat) == 1 and all(batch for batch in handed)
+    assert flat[0] == res.events[0]  # nothing about it changed after it was handed over
+    assert flat[0].box[1] == pytest.approx(LINE_Y - 60, abs=0.6) and flat[0].class_name == "motorcycle"
+    base = Pipeline(CROSSING, make()).run(clip_path)
+    assert base.events == res.events  # handing over changes no result
 
 
 def test_detail_px_is_the_box_shrunk_by_the_pass_never_enlarged():
