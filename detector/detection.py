@@ -86,7 +86,7 @@ class YoloDetector:
             from .openvino_yolo import OpenVinoYolo, OpenVinoYoloError
 
             try:
-                self._ov = OpenVinoYolo(self.model_path)
+                self._ov = OpenVinoYolo(self.model_path, throughput=True)
             except OpenVinoYoloError as e:
                 if backend == "openvino":
                     raise ModelError(str(e)) from None
@@ -140,14 +140,16 @@ class YoloDetector:
         return Detections(data[:, :4], data[:, 4], np.array([self._keep[int(c)] for c in data[:, 5]], dtype=object))
 
     def _predict_packed(self, images: list[np.ndarray]) -> list[Detections]:
-        """Whole-image detections, several wide pictures per model input where they fit (see `stack_count`)."""
-        out: list[Detections] = []
+        """Whole-image detections, several wide pictures per model input where they fit (see `stack_count`);
+        all the inputs of one call go to the model together (several in flight where it runs so)."""
+        inputs: list[np.ndarray] = []
+        groups: list[tuple[int, int]] = []  # (pictures stacked in the input, their height) per input
         i = 0
         while i < len(images):
             n = stack_count(images[i].shape[:2]) if self.pack else 1
             group = [im for im in images[i : i + n] if im.shape == images[i].shape]
             if len(group) == 1:
-                out.extend(self._predict(group))
+                inputs.append(group[0])
             else:
                 canvas = np.full(
                     (sum(im.shape[0] for im in group) + STACK_GAP * (len(group) - 1), group[0].shape[1], 3),
@@ -158,18 +160,24 @@ class YoloDetector:
                 for im in group:
                     canvas[y : y + im.shape[0]] = im
                     y += im.shape[0] + STACK_GAP
-                out.extend(unstack(self._predict([canvas])[0], group[0].shape[0], len(group), STACK_GAP))
+                inputs.append(canvas)
+            groups.append((len(group), group[0].shape[0]))
             i += len(group)
+        out: list[Detections] = []
+        for (n, height), det in zip(groups, self._predict(inputs)):
+            out.extend([det] if n == 1 else unstack(det, height, n, STACK_GAP))
         return out
 
     def frames_per_call(self, frame_hw: tuple[int, int]) -> int:
-        """How many frames of (h, w) one call should get so that stacking fills the model input."""
+        """How many frames of (h, w) one call should get so that stacking fills the model input, times the
+        inputs the runtime keeps in flight at once."""
+        in_flight = self._ov.requests if self._ov is not None else 1
         if not self.pack:
-            return 1
+            return in_flight
         if self.roi is not None:
             x1, y1, x2, y2 = self.roi
             frame_hw = (min(frame_hw[0], y2) - max(0, y1), min(frame_hw[1], x2) - max(0, x1))
-        return stack_count(frame_hw)
+        return stack_count(frame_hw) * in_flight
 
     def _pass_scale(self, hw: tuple[int, int]) -> float:
         """Model pixels per picture pixel for a picture of (h, w) in one pass (stacked with its peers)."""

