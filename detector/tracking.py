@@ -141,17 +141,15 @@ class _Track:
         return self.box + shift
 
     def observe(
-        self, box: np.ndarray, t: float, frame: int, cls: str, conf: float, memory_s: float, weak: bool = False
+        self, box: np.ndarray, t: float, frame: int, cls: str, conf: float, memory_s: float, velocity: np.ndarray | None
     ) -> None:
-        dt = t - self.t
-        if dt > 1e-6 and not weak:  # a weak box (often two road users in one) must not set the motion
-            c_old = (self.box[:2] + self.box[2:]) / 2
-            c_new = (box[:2] + box[2:]) / 2
-            v = (c_new - c_old) / dt
-            self.velocity = v if self.hits == 1 else 0.6 * v + 0.4 * self.velocity
-        self.box, self.t, self.frame = box.astype(np.float64), t, frame
+        """One more box (xyxy float64) of this track; `velocity`: its motion from this box on (`_motion`), None
+        to keep the motion it had (a weak box, often two road users in one, must not set it)."""
+        if velocity is not None:
+            self.velocity = velocity
+        self.box, self.t, self.frame = box, t, frame
         self.hits += 1
-        self.vote(t, cls, float(conf), memory_s)
+        self.vote(t, cls, conf, memory_s)
 
 
 @dataclass
@@ -175,6 +173,19 @@ def _state(tracks: list[_Track], cfg: TrackerConfig) -> TrackState:
             dtype=bool,
         ),
     )
+
+
+def _motion(state: TrackState, rows: np.ndarray, centres: np.ndarray, t: float) -> np.ndarray:
+    """The velocities (k,2) of these tracks (rows of `state`) once seen at time t with boxes centred at `centres`
+    (k,2, the detector's float32): centre shift over time, smoothed from the third box on; unchanged where no time
+    has passed."""
+    dt = t - state.t[rows]
+    moving = dt > 1e-6
+    c_old = (state.box[rows, :2] + state.box[rows, 2:]) / 2
+    v = (centres - c_old) / np.where(moving, dt, 1.0)[:, None]
+    old = state.velocity[rows]
+    v = np.where((state.hits[rows] == 1)[:, None], v, 0.6 * v + 0.4 * old)
+    return np.where(moving[:, None], v, old)
 
 
 class Tracker:
@@ -231,23 +242,32 @@ class Tracker:
         # no later one), so the costs of all pairs are computed once (tracking_cost.py)
         tracks = self._tracks
         state = _state(tracks, cfg)
+        boxes = det.xyxy.astype(np.float64)
         costs = None
         if tracks and len(det):
             four = np.array([c in FOUR_WHEELERS for c in det.class_name], dtype=bool)
-            costs = pair_costs(state, det.xyxy.astype(np.float64), four, t, cfg)
+            costs = pair_costs(state, boxes, four, t, cfg)
+        centres = (det.xyxy[:, :2] + det.xyxy[:, 2:]) / 2  # float32, as the motion has always been measured
+        names, scores = det.class_name, conf.tolist()
         matched: dict[int, int] = {}  # box index -> row (in tracks) of the track it continues
 
         def apply(rows: np.ndarray, idx: np.ndarray, weak: bool) -> tuple[np.ndarray, np.ndarray]:
             """Match these tracks (rows) to these boxes; the tracks and boxes left over."""
             if costs is None or not len(rows) or not len(idx):
                 return rows, idx
-            used_r, used_d = np.zeros(len(rows), bool), np.zeros(len(idx), bool)
-            for r, c in assign(costs.gated(rows, idx, weak)):
-                j, row = int(idx[c]), int(rows[r])
-                tracks[row].observe(det.xyxy[j], t, frame, det.class_name[j], conf[j], cfg.vote_memory_s, weak=weak)
+            pairs = assign(costs.gated(rows, idx, weak))
+            if not pairs:
+                return rows, idx
+            r_used, c_used = np.array(pairs).T
+            rows_m, js = rows[r_used], idx[c_used]
+            velocity = None if weak else _motion(state, rows_m, centres[js], t)
+            for k, (row, j) in enumerate(zip(rows_m.tolist(), js.tolist())):
+                v = None if velocity is None else velocity[k]
+                tracks[row].observe(boxes[j], t, frame, names[j], scores[j], cfg.vote_memory_s, v)
                 matched[j] = row
-                used_r[r] = used_d[c] = True
-            return rows[~used_r], idx[~used_d]
+            rows_left, idx_left = np.ones(len(rows), bool), np.ones(len(idx), bool)
+            rows_left[r_used] = idx_left[c_used] = False
+            return rows[rows_left], idx[idx_left]
 
         is_confirmed = np.array([tr.confirmed for tr in tracks], dtype=bool)
         left_confirmed, high_left = apply(np.flatnonzero(is_confirmed), high, weak=False)
@@ -284,27 +304,21 @@ class Tracker:
                 for j in crowded & grown.keys():  # the tentative track ends here
                     dropped.add(matched.pop(j))
 
+        xyxy, sizes = det.xyxy.tolist(), detail.tolist()
         new: list[_Track] = []
-        for j in born:  # boxes sure enough for their size start a tentative track
-            tr = _Track(
-                next(self._keys),
-                det.xyxy[j].astype(np.float64),
-                t,
-                frame,
-                peak=float(conf[j]),
-            )
-            tr.vote(t, str(det.class_name[j]), float(conf[j]), cfg.vote_memory_s)
-            tr.backlog.append((t, frame, as_box(det.xyxy[j]), float(conf[j]), float(detail[j]), str(det.class_name[j])))
+        for j in born.tolist():  # boxes sure enough for their size start a tentative track
+            tr = _Track(next(self._keys), boxes[j], t, frame, peak=scores[j])
+            tr.vote(t, str(names[j]), scores[j], cfg.vote_memory_s)
+            tr.backlog.append((t, frame, as_box(xyxy[j]), scores[j], sizes[j], str(names[j])))
             new.append(tr)
         self._tracks = [tr for row, tr in enumerate(tracks) if row not in dropped] + new
 
         points: list[TrackPoint] = []
         for j, row in sorted(matched.items(), key=lambda kv: kv[0]):
             tr = tracks[row]
-            box = as_box(det.xyxy[j])
-            score = float(conf[j])
+            box, score = as_box(xyxy[j]), scores[j]
             if not tr.confirmed:
-                tr.backlog.append((t, frame, box, score, float(detail[j]), str(det.class_name[j])))
+                tr.backlog.append((t, frame, box, score, sizes[j], str(names[j])))
                 tr.peak = max(tr.peak, score)
                 # one confident box and a second sighting, or a steady run of weak small boxes
                 need = cfg.min_hits if tr.peak >= cfg.new_track_conf else max(cfg.min_hits, cfg.min_hits_small)
@@ -317,9 +331,7 @@ class Tracker:
                 )
                 tr.backlog.clear()
             tracker_id[j] = tr.track_id
-            points.append(
-                TrackPoint(tr.track_id, t, frame, box, tr.class_name, score, float(detail[j]), str(det.class_name[j]))
-            )
+            points.append(TrackPoint(tr.track_id, t, frame, box, tr.class_name, score, sizes[j], str(names[j])))
 
         ended = [tr for tr in self._tracks if tr.confirmed and t - tr.t > cfg.lost_s]
         retired = [tr.track_id for tr in ended]

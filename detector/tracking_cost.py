@@ -44,14 +44,12 @@ class TrackState:
 class PairCosts:
     """Each track (row) against each box (column): the cost of the pair and whether it may be matched."""
 
-    cost: np.ndarray  # (K, N) float64, ungated
-    ok: np.ndarray  # (K, N) bool, for a confident box
-    ok_weak: np.ndarray  # (K, N) bool, for a weak box (overlap only)
+    cost: np.ndarray  # (K, N) float64, GATED where a confident box may not be matched
+    cost_weak: np.ndarray  # (K, N) float64, GATED where a weak box may not be matched (overlap only)
 
     def gated(self, rows: np.ndarray, cols: np.ndarray, weak: bool) -> np.ndarray:
         """The cost matrix of these tracks against these boxes, GATED where the pair may not be matched."""
-        sel = np.ix_(rows, cols)
-        return np.where((self.ok_weak if weak else self.ok)[sel], self.cost[sel], GATED)
+        return (self.cost_weak if weak else self.cost)[rows[:, None], cols]
 
 
 def predict(box: np.ndarray, velocity: np.ndarray, last_t: np.ndarray, t: float) -> np.ndarray:
@@ -64,13 +62,15 @@ def pair_costs(tracks: TrackState, boxes: np.ndarray, four: np.ndarray, t: float
     """Costs and gates of every track against every box (N,4 float64; `four`: (N,) bool, a four-wheeler)
     at time t."""
     p = predict(tracks.box, tracks.velocity, tracks.t, t)
-    ix = (np.minimum(p[:, None, 2], boxes[None, :, 2]) - np.maximum(p[:, None, 0], boxes[None, :, 0])).clip(0)
-    iy = (np.minimum(p[:, None, 3], boxes[None, :, 3]) - np.maximum(p[:, None, 1], boxes[None, :, 1])).clip(0)
+    # np.maximum(x, 0.0) rather than x.clip(0): the same numbers, without clip's Python wrapper
+    ix = np.maximum(np.minimum(p[:, None, 2], boxes[None, :, 2]) - np.maximum(p[:, None, 0], boxes[None, :, 0]), 0.0)
+    iy = np.maximum(np.minimum(p[:, None, 3], boxes[None, :, 3]) - np.maximum(p[:, None, 1], boxes[None, :, 1]), 0.0)
     t_area = np.maximum(1.0, (p[:, 2] - p[:, 0]) * (p[:, 3] - p[:, 1]))[:, None]
-    d_area = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).clip(1.0)[None, :]
+    d_area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1.0)[None, :]
     inter = ix * iy
-    iou = inter / (t_area + d_area - inter)
-    size = np.sqrt((t_area + d_area) / 2)
+    areas = t_area + d_area
+    iou = inter / (areas - inter)
+    size = np.sqrt(areas / 2)
     d_c = (boxes[:, :2] + boxes[:, 2:]) / 2
     p_c = (p[:, :2] + p[:, 2:]) / 2
     dx = d_c[None, :, 0] - p_c[:, None, 0]
@@ -98,7 +98,7 @@ def pair_costs(tracks: TrackState, boxes: np.ndarray, four: np.ndarray, t: float
     ok = ((iou > 0.3) | (dist < reach[:, None])) & fits
     ok_weak = (iou >= cfg.min_iou_weak) & fits
     cost = (1 - iou) + 0.3 * dist + 0.3 * (four[None, :] != tracks.four[:, None])
-    return PairCosts(cost, ok, ok_weak)
+    return PairCosts(np.where(ok, cost, GATED), np.where(ok_weak, cost, GATED))
 
 
 def shape_jump(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
