@@ -42,7 +42,7 @@ import numpy as np
 
 from .boxes import size_ramp
 from .perspective import Perspective, context_class
-from .tracking_cost import FOUR_WHEELERS, TrackState, assign, cover, pair_costs
+from .tracking_cost import FOUR_WHEELERS, TrackState, assign, cover, pair_costs, predict
 from .types import Detections, TrackPoint, as_box
 
 
@@ -134,11 +134,6 @@ class _Track:
                     votes[cls] = votes.get(cls, 0.0) + conf
             self.pinned, self.pinned_since = votes or dict(self.votes), since
         return self.final_class
-
-    def predicted(self, t: float) -> np.ndarray:
-        dt = max(0.0, t - self.t)
-        shift = np.concatenate([self.velocity, self.velocity]) * min(dt, 1.0)
-        return self.box + shift
 
     def observe(
         self, box: np.ndarray, t: float, frame: int, cls: str, conf: float, memory_s: float, velocity: np.ndarray | None
@@ -294,8 +289,10 @@ class Tracker:
         }
         weak = born[conf[born] < cfg.new_track_conf].tolist() + list(grown)
         if weak:
-            sure = [tr for tr in tracks if tr.confirmed or tr.peak >= cfg.new_track_conf]
-            held = [tr.box if tr.t == t else tr.predicted(t) for tr in sure]
+            # where the sure road users are: this frame's box, or else the predicted one
+            predicted = predict(state.box, state.velocity, state.t, t)
+            sure = [row for row, tr in enumerate(tracks) if tr.confirmed or tr.peak >= cfg.new_track_conf]
+            held = [tracks[row].box if tracks[row].t == t else predicted[row] for row in sure]
             held += [det.xyxy[j] for j in born if conf[j] >= cfg.new_track_conf]
             if held:
                 shares = cover(det.xyxy[weak].astype(np.float64), np.array(held, np.float64))
@@ -314,7 +311,7 @@ class Tracker:
         self._tracks = [tr for row, tr in enumerate(tracks) if row not in dropped] + new
 
         points: list[TrackPoint] = []
-        for j, row in sorted(matched.items(), key=lambda kv: kv[0]):
+        for j, row in sorted(matched.items()):
             tr = tracks[row]
             box, score = as_box(xyxy[j]), scores[j]
             if not tr.confirmed:

@@ -123,8 +123,17 @@ def cover(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def assign(cost: np.ndarray) -> list[tuple[int, int]]:
-    """The (row, column) pairs of the cheapest one-to-one matching (Jonker-Volgenant), gated pairs left out."""
-    if cost.size == 0:
+    """The (row, column) pairs of the cheapest one-to-one matching (Jonker-Volgenant), gated pairs left out,
+    in row order.
+
+    Where no row and no column has more than one pair that may be matched, those pairs are the only cheapest
+    matching (each costs far less than leaving its row and its column unmatched, `cost_limit`), so the solver
+    is not asked."""
+    rows, cols = np.nonzero(cost < GATED)
+    if not len(rows):
         return []
+    r, c = rows.tolist(), cols.tolist()
+    if len(set(r)) == len(r) and len(set(c)) == len(c):
+        return list(zip(r, c))
     _, x, _ = lap.lapjv(cost, extend_cost=True, cost_limit=GATED - 1)
     return [(r, int(c)) for r, c in enumerate(x) if c >= 0 and cost[r, c] < GATED]
