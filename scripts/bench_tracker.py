@@ -5,7 +5,7 @@
 First (once per clip, or with --record) the real pipeline runs over the clip the way `crosswatch process`
 does (same detector, same settings, `Pipeline.run`), with the session's `Tracker` replaced by one that
 records every call it gets: `update(det, t, frame, detail_px)`, `pin_class`, `pop_final_class` and
-`finish`. The calls are saved under /tmp/bench_tracker/<clip>.pkl. Then the recorded calls are replayed
+`finish`. The calls are saved under /tmp/bench_tracker/<clip>.pkl (--dir). Then the recorded calls are replayed
 into a fresh `Tracker` --repeat times; the script prints the tracker's CPU time per updated frame (best
 of the repeats) and a SHA-256 over everything the calls returned, in order (points, retired ids, the
 tracker ids and classes of the returned detections, pinned and final classes, the ids `finish` retires).
@@ -135,10 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--record", action="store_true", help="run the detector again even when a recording exists")
     ap.add_argument("--repeat", type=int, default=3, help="replays per clip; the best CPU time counts")
     ap.add_argument("--device", default="auto", help="detector device for the recording (as `process --device`)")
+    ap.add_argument(
+        "--dir", type=Path, default=RECORDINGS, help=f"where the recordings are kept (default {RECORDINGS})"
+    )
     args = ap.parse_args(argv)
-    RECORDINGS.mkdir(parents=True, exist_ok=True)
+    args.dir.mkdir(parents=True, exist_ok=True)
     for clip in args.clip or CLIPS:
-        path = RECORDINGS / f"{clip}.pkl"
+        path = args.dir / f"{clip}.pkl"
         if args.record or not path.exists():
             rec = record(clip, args.device)
             path.write_bytes(pickle.dumps(rec))
