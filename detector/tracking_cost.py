@@ -1,11 +1,12 @@
 """Association costs of the tracker (tracking.Tracker): every track against every box of a frame at once.
 
 `pair_costs` takes the tracks' state as arrays (`TrackState`, one row per track) and a frame's boxes, and
-returns, for each (track, box) pair, the matching cost and whether the pair may be matched at all - once for
-confident boxes and once for weak ones (`PairCosts`). The tracker computes it once per frame and hands each
+returns the cost of every (track, box) pair, GATED where the pair may not be matched - once as a confident
+box is gated and once as a weak one is (`PairCosts`). The tracker computes it once per frame and hands each
 of its association stages the rows and columns it asks about (`PairCosts.gated`); a track's state does not
 change between the stages of one frame for the tracks a stage sees (a track matched once is in no later
-stage), so every stage sees the costs it would have computed itself.
+stage), so every stage sees the costs it would have computed itself. `assign` then solves a stage's
+matching; `cover` is the overlap the crowding rule for weak boxes uses.
 
 The cost of a pair: (1 - IoU of the motion-predicted box and the box) + 0.3 x centre distance in road-user
 sizes + 0.3 when one is a four-wheeler and the other is not. The distance is the nearest of the centres,
@@ -42,7 +43,7 @@ class TrackState:
 
 @dataclass(frozen=True)
 class PairCosts:
-    """Each track (row) against each box (column): the cost of the pair and whether it may be matched."""
+    """Each track (row) against each box (column): the cost of the pair, GATED where it may not be matched."""
 
     cost: np.ndarray  # (K, N) float64, GATED where a confident box may not be matched
     cost_weak: np.ndarray  # (K, N) float64, GATED where a weak box may not be matched (overlap only)
