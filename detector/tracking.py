@@ -38,34 +38,12 @@ import itertools
 from collections import deque
 from dataclasses import dataclass, field
 
-import lap
 import numpy as np
 
 from .boxes import size_ramp
 from .perspective import Perspective, context_class
+from .tracking_cost import FOUR_WHEELERS, TrackState, assign, cover, pair_costs, predict
 from .types import Detections, TrackPoint, as_box
-
-_FOUR_WHEELERS = {"car", "bus", "truck"}
-_GATED = 1e6
-
-
-def _cover(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """For each box of a (N,4): the largest share of the smaller box that it has in common with a box of b (M,4)."""
-    ix = (np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])).clip(0)
-    iy = (np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])).clip(0)
-    area_a = np.prod((a[:, 2:] - a[:, :2]).clip(1e-6), axis=1)[:, None]
-    area_b = np.prod((b[:, 2:] - b[:, :2]).clip(1e-6), axis=1)[None, :]
-    return (ix * iy / np.minimum(area_a, area_b)).max(axis=1)
-
-
-def _shape_jump(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """For each of boxes (N,4): the larger of its height ratio and its aspect (w/h) ratio to box (4,), >= 1."""
-    w0, h0 = max(1.0, float(box[2] - box[0])), max(1.0, float(box[3] - box[1]))
-    w = (boxes[:, 2] - boxes[:, 0]).clip(1.0)
-    h = (boxes[:, 3] - boxes[:, 1]).clip(1.0)
-    dh = np.maximum(h / h0, h0 / h)
-    aspect = (w / h) / (w0 / h0)
-    return np.maximum(dh, np.maximum(aspect, 1 / aspect))
 
 
 @dataclass(frozen=True)
@@ -117,6 +95,7 @@ class _Track:
     pinned: dict[str, float] = field(default_factory=dict)  # class votes of the boxes since pinned_since
     # tentative observations: (t, frame, box, score, detail_px, class of the box)
     backlog: list[tuple[float, int, tuple[float, float, float, float], float, float, str]] = field(default_factory=list)
+    _class: str | None = field(default=None, init=False, repr=False)  # class_name, until the next vote
 
     @property
     def confirmed(self) -> bool:
@@ -124,7 +103,10 @@ class _Track:
 
     @property
     def class_name(self) -> str:
-        return max(self.votes.items(), key=lambda kv: kv[1])[0]
+        """The score-weighted vote over all its boxes (the first class to reach the top score on a tie)."""
+        if self._class is None:
+            self._class = max(self.votes.items(), key=lambda kv: kv[1])[0]
+        return self._class
 
     @property
     def final_class(self) -> str:
@@ -135,6 +117,7 @@ class _Track:
     def vote(self, t: float, cls: str, conf: float, memory_s: float) -> None:
         self.last = (cls, conf)
         self.votes[cls] = self.votes.get(cls, 0.0) + conf
+        self._class = None
         if self.pinned_since is not None:
             self.pinned[cls] = self.pinned.get(cls, 0.0) + conf
         self.recent.append((t, cls, conf))
@@ -152,23 +135,16 @@ class _Track:
             self.pinned, self.pinned_since = votes or dict(self.votes), since
         return self.final_class
 
-    def predicted(self, t: float) -> np.ndarray:
-        dt = max(0.0, t - self.t)
-        shift = np.concatenate([self.velocity, self.velocity]) * min(dt, 1.0)
-        return self.box + shift
-
     def observe(
-        self, box: np.ndarray, t: float, frame: int, cls: str, conf: float, memory_s: float, weak: bool = False
+        self, box: np.ndarray, t: float, frame: int, cls: str, conf: float, memory_s: float, velocity: np.ndarray | None
     ) -> None:
-        dt = t - self.t
-        if dt > 1e-6 and not weak:  # a weak box (often two road users in one) must not set the motion
-            c_old = (self.box[:2] + self.box[2:]) / 2
-            c_new = (box[:2] + box[2:]) / 2
-            v = (c_new - c_old) / dt
-            self.velocity = v if self.hits == 1 else 0.6 * v + 0.4 * self.velocity
-        self.box, self.t, self.frame = box.astype(np.float64), t, frame
+        """One more box (xyxy float64) of this track; `velocity`: its motion from this box on (`_motion`), None
+        to keep the motion it had (a weak box, often two road users in one, must not set it)."""
+        if velocity is not None:
+            self.velocity = velocity
+        self.box, self.t, self.frame = box, t, frame
         self.hits += 1
-        self.vote(t, cls, float(conf), memory_s)
+        self.vote(t, cls, conf, memory_s)
 
 
 @dataclass
@@ -176,6 +152,35 @@ class TrackUpdate:
     points: list[TrackPoint]  # confirmed observations, time-ordered (may include a new track's backlog)
     retired: list[int]  # confirmed track ids that ended (lost for longer than lost_s)
     detections: Detections  # this frame's detections with tracker ids of confirmed tracks (-1 otherwise)
+
+
+def _state(tracks: list[_Track], cfg: TrackerConfig) -> TrackState:
+    """The tracks' state as arrays, one row per track (tracking_cost.pair_costs)."""
+    four = [tr.class_name in FOUR_WHEELERS for tr in tracks]
+    return TrackState(
+        box=np.array([tr.box for tr in tracks], np.float64).reshape(-1, 4),
+        velocity=np.array([tr.velocity for tr in tracks], np.float64).reshape(-1, 2),
+        t=np.array([tr.t for tr in tracks], np.float64),
+        hits=np.array([tr.hits for tr in tracks], np.int64),
+        four=np.array(four, dtype=bool),
+        sure_car=np.array(
+            [f and tr.last[0] in FOUR_WHEELERS and tr.last[1] >= cfg.sure_car_conf for f, tr in zip(four, tracks)],
+            dtype=bool,
+        ),
+    )
+
+
+def _motion(state: TrackState, rows: np.ndarray, centres: np.ndarray, t: float) -> np.ndarray:
+    """The velocities (k,2) of these tracks (rows of `state`) once seen at time t with boxes centred at `centres`
+    (k,2, the detector's float32): centre shift over time, smoothed from the third box on; unchanged where no time
+    has passed."""
+    dt = t - state.t[rows]
+    moving = dt > 1e-6
+    c_old = (state.box[rows, :2] + state.box[rows, 2:]) / 2
+    v = (centres - c_old) / np.where(moving, dt, 1.0)[:, None]
+    old = state.velocity[rows]
+    v = np.where((state.hits[rows] == 1)[:, None], v, 0.6 * v + 0.4 * old)
+    return np.where(moving[:, None], v, old)
 
 
 class Tracker:
@@ -204,62 +209,6 @@ class Tracker:
     def active_ids(self) -> list[int]:
         return [tr.track_id for tr in self._tracks if tr.confirmed]
 
-    def _cost(self, tracks: list[_Track], det: Detections, idx: np.ndarray, t: float, weak: bool) -> np.ndarray:
-        cfg = self.config
-        cost = np.full((len(tracks), len(idx)), _GATED)
-        if not tracks or not len(idx):
-            return cost
-        boxes = det.xyxy[idx].astype(np.float64)
-        d_c = (boxes[:, :2] + boxes[:, 2:]) / 2
-        d_area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1).clip(1.0)
-        for i, tr in enumerate(tracks):
-            p = tr.predicted(t)
-            ix = (np.minimum(p[2], boxes[:, 2]) - np.maximum(p[0], boxes[:, 0])).clip(0)
-            iy = (np.minimum(p[3], boxes[:, 3]) - np.maximum(p[1], boxes[:, 1])).clip(0)
-            t_area = max(1.0, float((p[2] - p[0]) * (p[3] - p[1])))
-            inter = ix * iy
-            iou = inter / (t_area + d_area - inter)
-            size = np.sqrt((t_area + d_area) / 2)
-            # the nearest of the centres, bottom-centres and top-centres: a road user whose box loses
-            # its top (rider not merged) or its bottom (bike hidden, person box alone) keeps one anchor
-            # A track seen once has no anchor to trust yet: only its centre counts (a new track from a
-            # waiting rider's box must not jump to another rider whose box top happens to line up).
-            pcx = (p[0] + p[2]) / 2
-            anchors = [np.linalg.norm(d_c - (p[:2] + p[2:]) / 2, axis=1)]
-            if tr.hits > 1:
-                anchors += [
-                    np.hypot(d_c[:, 0] - pcx, boxes[:, 3] - p[3]),
-                    np.hypot(d_c[:, 0] - pcx, boxes[:, 1] - p[1]),
-                ]
-            dist = np.minimum.reduce(anchors) / size
-            lost_for = t - tr.t
-            ratio = np.maximum(d_area / t_area, t_area / d_area)
-            if weak:
-                ok = iou >= cfg.min_iou_weak
-            else:
-                # A track whose motion is known predicts well: allow only a small residual, so a
-                # waiting rider in a queue does not take over the box of the rider in front of it.
-                reach = cfg.settled_dist if tr.hits >= 3 else cfg.max_dist
-                ok = (iou > 0.3) | (dist < reach * (1 + min(lost_for, 2.0)))
-            ok &= ratio <= cfg.max_area_ratio
-            fam_t = tr.class_name in _FOUR_WHEELERS
-            fam_d = np.array([c in _FOUR_WHEELERS for c in det.class_name[idx]], dtype=bool)
-            # a four-wheeler's box cannot change its height or shape abruptly: a box that does is a handover
-            # (a two-wheeler's box may: its rider merged in or not, its headlight at dusk boxed as a "car" - so
-            # only a track whose last box was a sure four-wheeler is held to it)
-            if fam_t and tr.last[0] in _FOUR_WHEELERS and tr.last[1] >= cfg.sure_car_conf:
-                ok &= _shape_jump(tr.box, boxes) <= cfg.shape_step + cfg.shape_rate * max(0.0, lost_for)
-            c = (1 - iou) + 0.3 * dist + 0.3 * (fam_d != fam_t)
-            cost[i] = np.where(ok, c, _GATED)
-        return cost
-
-    @staticmethod
-    def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
-        if cost.size == 0:
-            return []
-        _, x, _ = lap.lapjv(cost, extend_cost=True, cost_limit=_GATED - 1)
-        return [(r, int(c)) for r, c in enumerate(x) if c >= 0 and cost[r, c] < _GATED]
-
     def _in_context(self, det: Detections) -> Detections:
         """Learn the perspective from this frame's boxes, then correct classes their size contradicts."""
         persp = self.perspective
@@ -284,72 +233,89 @@ class Tracker:
         new_thr = cfg.birth_conf(detail)
         high = np.flatnonzero(conf >= cfg.high_conf)
         low = np.flatnonzero((conf >= cfg.low_conf) & (conf < cfg.high_conf))
-        matched: dict[int, _Track] = {}
+        # every stage below sees the tracks as they were when the frame came (a track matched in one stage is in
+        # no later one), so the costs of all pairs are computed once (tracking_cost.py)
+        tracks = self._tracks
+        state = _state(tracks, cfg)
+        boxes = det.xyxy.astype(np.float64)
+        costs = None
+        if tracks and len(det):
+            four = np.array([c in FOUR_WHEELERS for c in det.class_name], dtype=bool)
+            costs = pair_costs(state, boxes, four, t, cfg)
+        centres = (det.xyxy[:, :2] + det.xyxy[:, 2:]) / 2  # float32, as the motion has always been measured
+        names, scores = det.class_name, conf.tolist()
+        matched: dict[int, int] = {}  # box index -> row (in tracks) of the track it continues
 
-        def apply(tracks: list[_Track], idx: np.ndarray, weak: bool) -> tuple[list[_Track], np.ndarray]:
-            pairs = self._assign(self._cost(tracks, det, idx, t, weak))
-            used_t, used_d = set(), set()
-            for r, c in pairs:
-                j = int(idx[c])
-                tracks[r].observe(det.xyxy[j], t, frame, det.class_name[j], conf[j], cfg.vote_memory_s, weak=weak)
-                matched[j] = tracks[r]
-                used_t.add(r)
-                used_d.add(c)
-            rest_t = [tr for k, tr in enumerate(tracks) if k not in used_t]
-            rest_d = np.array([j for k, j in enumerate(idx) if k not in used_d], dtype=np.int64)
-            return rest_t, rest_d
+        def apply(rows: np.ndarray, idx: np.ndarray, weak: bool) -> tuple[np.ndarray, np.ndarray]:
+            """Match these tracks (rows) to these boxes; the tracks and boxes left over."""
+            if costs is None or not len(rows) or not len(idx):
+                return rows, idx
+            pairs = assign(costs.gated(rows, idx, weak))
+            if not pairs:
+                return rows, idx
+            r_used, c_used = np.array(pairs).T
+            rows_m, js = rows[r_used], idx[c_used]
+            velocity = None if weak else _motion(state, rows_m, centres[js], t)
+            for k, (row, j) in enumerate(zip(rows_m.tolist(), js.tolist())):
+                v = None if velocity is None else velocity[k]
+                tracks[row].observe(boxes[j], t, frame, names[j], scores[j], cfg.vote_memory_s, v)
+                matched[j] = row
+            rows_left, idx_left = np.ones(len(rows), bool), np.ones(len(idx), bool)
+            rows_left[r_used] = idx_left[c_used] = False
+            return rows[rows_left], idx[idx_left]
 
-        confirmed = [tr for tr in self._tracks if tr.confirmed]
-        tentative = [tr for tr in self._tracks if not tr.confirmed]
-        left_confirmed, high_left = apply(confirmed, high, weak=False)
+        is_confirmed = np.array([tr.confirmed for tr in tracks], dtype=bool)
+        left_confirmed, high_left = apply(np.flatnonzero(is_confirmed), high, weak=False)
         # weak boxes only continue tracks that were visible at their last chance (not long-lost ones)
-        recent = [tr for tr in left_confirmed if t - tr.t <= 0.5]
-        left_recent, low_left = apply(recent, low, weak=True)
+        near = t - state.t[left_confirmed] <= 0.5
+        left_recent, low_left = apply(left_confirmed[near], low, weak=True)
         # weak boxes that are small enough to be trusted (birth_conf) first continue a lost confirmed track
         # by its predicted position (a far road user found again), and only then grow or start a new one
-        small_left = np.array([j for j in low_left if conf[j] >= new_thr[j]], dtype=np.int64)
-        lost = [tr for tr in left_confirmed if tr not in recent] + left_recent
-        _, small_left = apply(lost, small_left, weak=False)
+        small_left = low_left[conf[low_left] >= new_thr[low_left]]
+        _, small_left = apply(np.concatenate([left_confirmed[~near], left_recent]), small_left, weak=False)
         # a tentative track also grows with any small box over low_conf (a far road user flickers in score,
         # not in place); for boxes of full size nothing here differs from plain ByteTrack
-        weak_left = np.array([j for j in low_left if conf[j] < new_thr[j] and detail[j] < cfg.full_px], dtype=np.int64)
+        weak_left = low_left[(conf[low_left] < new_thr[low_left]) & (detail[low_left] < cfg.full_px)]
         grow = np.sort(np.concatenate([high_left, small_left, weak_left]))
-        left_tentative, rest = apply(tentative, grow, weak=False)
-        born = np.array([j for j in rest if conf[j] >= new_thr[j]], dtype=np.int64)
+        left_tentative, rest = apply(np.flatnonzero(~is_confirmed), grow, weak=False)
+        dropped = set(left_tentative.tolist())  # rows of tentative tracks that end here
+        born = rest[conf[rest] >= new_thr[rest]]
         # a weak box mostly on top of a road user tracked (or born now) from confident boxes is that road
         # user, or it merged with a neighbour: it neither starts nor keeps growing a track of its own
-        grown = {j: tr for j, tr in matched.items() if not tr.confirmed and max(tr.peak, conf[j]) < cfg.new_track_conf}
-        weak = [j for j in born if conf[j] < cfg.new_track_conf] + list(grown)
+        grown = {
+            j: row
+            for j, row in matched.items()
+            if not tracks[row].confirmed and max(tracks[row].peak, conf[j]) < cfg.new_track_conf
+        }
+        weak = born[conf[born] < cfg.new_track_conf].tolist() + list(grown)
         if weak:
-            sure = [tr for tr in self._tracks if tr.confirmed or tr.peak >= cfg.new_track_conf]
-            held = [tr.box if tr.t == t else tr.predicted(t) for tr in sure]
+            # where the sure road users are: this frame's box, or else the predicted one
+            predicted = predict(state.box, state.velocity, state.t, t)
+            sure = [row for row, tr in enumerate(tracks) if tr.confirmed or tr.peak >= cfg.new_track_conf]
+            held = [tracks[row].box if tracks[row].t == t else predicted[row] for row in sure]
             held += [det.xyxy[j] for j in born if conf[j] >= cfg.new_track_conf]
             if held:
-                cover = _cover(det.xyxy[weak].astype(np.float64), np.array(held, np.float64))
-                crowded = {j for j, c in zip(weak, cover) if c >= cfg.max_cover_weak}
+                shares = cover(det.xyxy[weak].astype(np.float64), np.array(held, np.float64))
+                crowded = {j for j, c in zip(weak, shares) if c >= cfg.max_cover_weak}
                 born = np.array([j for j in born if j not in crowded], dtype=np.int64)
                 for j in crowded & grown.keys():  # the tentative track ends here
-                    left_tentative.append(matched.pop(j))
+                    dropped.add(matched.pop(j))
 
-        for j in born:  # boxes sure enough for their size start a tentative track
-            tr = _Track(
-                next(self._keys),
-                det.xyxy[j].astype(np.float64),
-                t,
-                frame,
-                peak=float(conf[j]),
-            )
-            tr.vote(t, str(det.class_name[j]), float(conf[j]), cfg.vote_memory_s)
-            tr.backlog.append((t, frame, as_box(det.xyxy[j]), float(conf[j]), float(detail[j]), str(det.class_name[j])))
-            self._tracks.append(tr)
-        self._tracks = [tr for tr in self._tracks if tr not in left_tentative]
+        xyxy, sizes = det.xyxy.tolist(), detail.tolist()
+        new: list[_Track] = []
+        for j in born.tolist():  # boxes sure enough for their size start a tentative track
+            tr = _Track(next(self._keys), boxes[j], t, frame, peak=scores[j])
+            tr.vote(t, str(names[j]), scores[j], cfg.vote_memory_s)
+            tr.backlog.append((t, frame, as_box(xyxy[j]), scores[j], sizes[j], str(names[j])))
+            new.append(tr)
+        self._tracks = [tr for row, tr in enumerate(tracks) if row not in dropped] + new
 
         points: list[TrackPoint] = []
-        for j, tr in sorted(matched.items(), key=lambda kv: kv[0]):
-            box = as_box(det.xyxy[j])
-            score = float(conf[j])
+        for j, row in sorted(matched.items()):
+            tr = tracks[row]
+            box, score = as_box(xyxy[j]), scores[j]
             if not tr.confirmed:
-                tr.backlog.append((t, frame, box, score, float(detail[j]), str(det.class_name[j])))
+                tr.backlog.append((t, frame, box, score, sizes[j], str(names[j])))
                 tr.peak = max(tr.peak, score)
                 # one confident box and a second sighting, or a steady run of weak small boxes
                 need = cfg.min_hits if tr.peak >= cfg.new_track_conf else max(cfg.min_hits, cfg.min_hits_small)
@@ -362,9 +328,7 @@ class Tracker:
                 )
                 tr.backlog.clear()
             tracker_id[j] = tr.track_id
-            points.append(
-                TrackPoint(tr.track_id, t, frame, box, tr.class_name, score, float(detail[j]), str(det.class_name[j]))
-            )
+            points.append(TrackPoint(tr.track_id, t, frame, box, tr.class_name, score, sizes[j], str(names[j])))
 
         ended = [tr for tr in self._tracks if tr.confirmed and t - tr.t > cfg.lost_s]
         retired = [tr.track_id for tr in ended]
