@@ -40,15 +40,18 @@ def nms_merge(parts: list[Detections], iou: float = 0.5, by_family: bool = False
     xyxy = np.concatenate([p.xyxy for p in parts])
     conf = np.concatenate([p.confidence for p in parts])
     names = np.concatenate([p.class_name for p in parts])
+    if len(xyxy) <= 1:
+        return Detections(xyxy, conf, names)
     cls = family(names) if by_family else names
+    _, group = np.unique(cls.astype(str), return_inverse=True)  # integer labels: cheap to compare
     order = np.argsort(-conf)
     keep: list[int] = []
-    ious = iou_matrix(xyxy, xyxy)
+    over = (iou_matrix(xyxy, xyxy) > iou) & (group[:, None] == group[None, :])
     suppressed = np.zeros(len(xyxy), bool)
     for i in order:
         if suppressed[i]:
             continue
         keep.append(i)
-        suppressed |= (ious[i] > iou) & (cls == cls[i])
+        suppressed |= over[i]
     keep_arr = np.array(sorted(keep), dtype=np.int64)
     return Detections(xyxy[keep_arr], conf[keep_arr], names[keep_arr])
