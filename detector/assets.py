@@ -11,6 +11,8 @@ sha256 and public URL. `fetch_assets` puts them under `<repo>/assets/<folder>/` 
 from __future__ import annotations
 
 import argparse
+import copy
+import functools
 import hashlib
 import os
 import sys
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-import yaml
+from .yamlio import safe_load
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODELS_MANIFEST = REPO_ROOT / "models" / "manifest.yaml"
@@ -59,9 +61,16 @@ def default_mirror() -> Path:
 
 
 def load_manifest(path: Path) -> tuple[str, list[dict]]:
-    """(folder, entries) of one manifest file."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    return data["folder"], data["entries"]
+    """(folder, entries) of one manifest file: read every time, parsed once per distinct text (a run
+    resolves several names in the same manifest); the entries are the caller's own copy."""
+    folder, entries = _parse_manifest(Path(path).read_text(encoding="utf-8"))
+    return folder, copy.deepcopy(entries)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_manifest(text: str) -> tuple[str, list[dict]]:
+    data = safe_load(text)
+    return data["folder"], data["entries"]  # type: ignore[index]
 
 
 def file_specs(manifests: Iterable[Path] = MANIFESTS) -> list[FileSpec]:

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .types import ViolationEvent, ViolationType
+from .yamlio import safe_load
 
 DEFAULT_CODES = Path(__file__).with_name("violation_codes.yaml")
 CODES_ENV = "CROSSWATCH_VIOLATION_CODES"
@@ -99,7 +100,7 @@ def load_codes(path: str | Path | None = None) -> CodeTable:
     """The codes table at `path`, else $CROSSWATCH_VIOLATION_CODES, else the defaults."""
     path = Path(path or os.environ.get(CODES_ENV) or DEFAULT_CODES)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise CodesError(f"{path}: cannot read the violation codes: {e.strerror or e}") from None
     except yaml.YAMLError as e:

@@ -216,6 +216,21 @@ def test_real_manifests_match_the_shared_mirror(folder):
         assert assets.sha256_of(path) == spec.sha256, rel
 
 
+def test_load_manifest_parses_each_text_once_and_hands_out_copies(tmp_path, monkeypatch):
+    path = _manifest(tmp_path, None)
+    calls = []
+    real = assets.safe_load
+    monkeypatch.setattr(assets, "safe_load", lambda text: calls.append(text) or real(text))
+    assets._parse_manifest.cache_clear()
+    folder, entries = assets.load_manifest(path)
+    entries[0]["name"] = "changed by the caller"
+    assert assets.load_manifest(path) == (folder, [{**entries[0], "name": "w"}])
+    assert len(calls) == 1  # the same text: parsed once
+    path.write_text(path.read_text().replace("w.bin", "v.bin"))
+    assert assets.load_manifest(path)[1][0]["path"] == "v.bin"  # a changed file is parsed again
+    assert len(calls) == 2
+
+
 def test_real_manifests_are_well_formed():
     for manifest in assets.MANIFESTS:
         folder, entries = assets.load_manifest(manifest)
