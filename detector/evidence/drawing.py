@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import av
+import numpy as np
 from PIL import Image, ImageDraw
 
 from .fonts import Fonts, draw_text, text_width
@@ -72,23 +73,32 @@ def _yuv(rgb: Sequence[int]) -> tuple[int, int, int]:
     )
 
 
+def _plane_views(frame: av.VideoFrame) -> list[np.ndarray]:
+    """(rows, width) uint8 views straight on a frame's planes, without their line padding."""
+    views = []
+    for p in frame.planes:
+        rows = np.frombuffer(memoryview(p), np.uint8, count=p.line_size * p.height).reshape(p.height, p.line_size)
+        views.append(rows[:, : p.width])
+    return views
+
+
 def boxed_yuv420(frame: av.VideoFrame, box: Sequence[float], colour=BOX_COLOUR) -> av.VideoFrame | None:
     """A copy of a yuv420p frame with `box` drawn on its planes: no RGB round trip, which for a
-    1620x720 clip frame costs more than encoding it. None when the layout does not allow it (the
-    caller then draws through RGB)."""
+    1620x720 clip frame costs more than encoding it, and no packed array either (the planes are
+    copied view to view). None when the layout does not allow it (the caller then draws through RGB)."""
     w, h = frame.width, frame.height
     if frame.format.name != "yuv420p" or h % 4 or w % 2:
         return None
-    arr = frame.to_ndarray()  # (h * 3 / 2, w): Y, then U and V (each h/2 x w/2, flattened)
-    y = arr[:h]
-    u = arr[h : h + h // 4].reshape(h // 2, w // 2)
-    v = arr[h + h // 4 :].reshape(h // 2, w // 2)
+    out = av.VideoFrame(w, h, "yuv420p")
+    y, u, v = _plane_views(out)
+    for dst, src in zip((y, u, v), _plane_views(frame)):
+        dst[...] = src
     x1, y1, x2, y2 = (float(c) for c in box)
     x1, x2 = sorted((x1, x2))
     y1, y2 = sorted((y1, y2))
     x1, y1, x2, y2 = int(max(x1, 0)) & ~1, int(max(y1, 0)) & ~1, int(min(x2, w - 1)), int(min(y2, h - 1))
     if x2 - x1 < 2 or y2 - y1 < 2:
-        return av.VideoFrame.from_ndarray(arr, format="yuv420p")
+        return out
     t = max(2, round(min(w, h) / 240))
     t += t % 2  # whole chroma samples
     cy, cu, cv = _yuv(colour)
@@ -98,7 +108,7 @@ def boxed_yuv420(frame: av.VideoFrame, box: Sequence[float], colour=BOX_COLOUR) 
         plane[max(b, d - k + 1) : d + 1, a : c + 1] = value
         plane[b : d + 1, a : a + k] = value
         plane[b : d + 1, max(a, c - k + 1) : c + 1] = value
-    return av.VideoFrame.from_ndarray(arr, format="yuv420p")
+    return out
 
 
 def _draw_caption(img: Image.Image, text: str, fonts: Fonts, size: int, xy=(0, 0)) -> None:

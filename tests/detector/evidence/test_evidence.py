@@ -516,6 +516,51 @@ def test_box_drawn_on_yuv_planes_matches_the_rgb_drawing(size, box):
     assert np.abs(ours[far] - np.asarray(src.to_image()).astype(int)[far]).max() <= 2
 
 
+def _boxed_packed(frame: av.VideoFrame, box) -> np.ndarray:
+    """The box drawn the way it once was: on the packed (h * 3 / 2, w) array of the frame's planes."""
+    from detector.evidence import BOX_COLOUR
+    from detector.evidence.drawing import _yuv
+
+    w, h = frame.width, frame.height
+    arr = frame.to_ndarray()
+    planes = (arr[:h], arr[h : h + h // 4].reshape(h // 2, w // 2), arr[h + h // 4 :].reshape(h // 2, w // 2))
+    x1, y1, x2, y2 = (
+        int(max(box[0], 0)) & ~1,
+        int(max(box[1], 0)) & ~1,
+        int(min(box[2], w - 1)),
+        int(min(box[3], h - 1)),
+    )
+    t = max(2, round(min(w, h) / 240))
+    t += t % 2
+    for plane, value, s in zip(planes, _yuv(BOX_COLOUR), (1, 2, 2)):
+        a, b, c, d, k = x1 // s, y1 // s, max(x1 // s + 1, x2 // s), max(y1 // s + 1, y2 // s), max(1, t // s)
+        plane[b : b + k, a : c + 1] = value
+        plane[max(b, d - k + 1) : d + 1, a : c + 1] = value
+        plane[b : d + 1, a : a + k] = value
+        plane[b : d + 1, max(a, c - k + 1) : c + 1] = value
+    return arr
+
+
+@pytest.mark.parametrize("size", [(1620, 720), (640, 480), (596, 308)], ids=["vn-padded-lines", "vga", "odd-chroma"])
+def test_box_on_yuv_planes_is_the_packed_drawing_and_leaves_the_source_alone(size):
+    """The box is drawn on a copy made plane to plane (a 1620-wide frame pads each line to 1632
+    bytes): sample for sample the drawing on the packed array, and the source frame untouched."""
+    from detector.evidence import boxed_yuv420
+
+    w, h = size
+    rng = np.random.default_rng(7)
+    src = av.VideoFrame.from_ndarray(rng.integers(0, 256, (h * 3 // 2, w), dtype=np.uint8), format="yuv420p")
+    before = src.to_ndarray().copy()
+    box = (w * 0.2 + 0.4, h * 0.3 + 0.7, w * 0.45 + 0.2, h * 0.6 + 0.9)
+    out = boxed_yuv420(src, box)
+    assert out is not None
+    assert np.array_equal(out.to_ndarray(), _boxed_packed(src, box))
+    assert not np.array_equal(out.to_ndarray(), before)  # a box was drawn
+    assert np.array_equal(src.to_ndarray(), before)
+    if w == 1620:
+        assert src.planes[0].line_size > w  # the padded case a flat buffer copy would shear
+
+
 def test_box_on_yuv_planes_declines_odd_layouts():
     from detector.evidence import boxed_yuv420
 
