@@ -106,7 +106,7 @@ def scene_picture(
             fs -= 1
         _draw_caption(img, line, fonts, fs, (0, y))
         y += round(fs * 1.3) + 2 * max(2, fs // 4)
-    return img.convert("RGB"), note
+    return (img if img.mode == "RGB" else img.convert("RGB")), note  # img is already this call's own picture
 
 
 def write_pictures(job: _Job, clip: EvidenceFile) -> list[EvidenceFile]:

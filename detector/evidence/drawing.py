@@ -167,7 +167,7 @@ def _jpeg(img: Image.Image, comment: bytes | None = None) -> bytes:
     """`img` as a JPEG of JPEG_QUALITY; `comment` (when given) in its COM marker."""
     buf = io.BytesIO()
     extra = {"comment": comment} if comment is not None else {}
-    img.convert("RGB").save(buf, "JPEG", quality=JPEG_QUALITY, **extra)
+    (img if img.mode == "RGB" else img.convert("RGB")).save(buf, "JPEG", quality=JPEG_QUALITY, **extra)  # no copy
     return buf.getvalue()
 
 
