@@ -391,9 +391,10 @@ class Pipeline:
             session.close()
         final_class = session.final_class
         events = session.events
-        for e in events + session.dropped:
+        rest = [e for e in events + session.dropped if id(e) not in handed]  # the handed ones are final
+        for e in rest:
             e.class_name = final_class.get(e.track_id, e.class_name)
-        to_video_pixels([e for e in events + session.dropped if id(e) not in handed], work, size)
+        to_video_pixels(rest, work, size)
         crossings = [replace(c, class_name=final_class.get(c.track_id, c.class_name)) for c in session.crossings]
         counter = TrafficCounter()
         counter.add(crossings)
