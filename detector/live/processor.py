@@ -202,6 +202,7 @@ class LiveProcessor:
             work,
             track_offset=self.next_track_offset,
             log_signals=False,
+            lookahead=True,  # the model looks at the next frames while this thread decodes and judges
         )
 
     def _collect(self) -> None:
