@@ -14,11 +14,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
+from ..files import write_atomic
 from .redact import REDACT_VERSION, Redacted
 
 FOLDER = "_public"
@@ -64,16 +63,5 @@ class PublicCache:
         }
         with contextlib.suppress(OSError):
             self.folder.mkdir(parents=True, exist_ok=True)
-            _write_atomic(jpg, r.jpeg)
-            _write_atomic(meta, json.dumps(info).encode())
-
-
-def _write_atomic(target: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            write_atomic(jpg, r.jpeg)
+            write_atomic(meta, json.dumps(info).encode())

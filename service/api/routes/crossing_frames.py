@@ -28,7 +28,6 @@ import hashlib
 import io
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, BinaryIO
@@ -40,6 +39,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ...files import write_atomic
 from ...models import AuditRow
 from ...paths import PathRefused as OpenRefused
 from ...paths import allowed_roots, open_video
@@ -144,19 +144,6 @@ def store_and_sweep(folder: Path, image, s: Session) -> tuple[str, int, int]:
     stored = store(folder, image)
     sweep(folder, referenced_frames(s) | {stored[0]})
     return stored
-
-
-def write_atomic(target: Path, data: bytes) -> None:
-    """Write via a temporary file and a rename: a concurrent reader never sees half a file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def grab_frame(source: Path | BinaryIO):

@@ -12,8 +12,6 @@ crossing out of the caller's scope answers 404, exactly like one that does not e
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,6 +26,7 @@ from detector.config import ConfigError, Crossing, load_yaml_text, parse_crossin
 
 from ... import crossings_repo as repo
 from ...audit import append as audit
+from ...files import write_atomic
 from ...models import EVENT_TYPES, REVIEW_STATUSES, CrossingRow, CrossingVersionRow
 from ..deps import CurrentUser, Operator, Principal, SessionDep, WriteSessionDep
 from ..errors import Responses
@@ -42,7 +41,7 @@ from ..schemas.crossings import (
     VersionInfo,
     VersionOut,
 )
-from .crossing_frames import frame_file, frames_dir, grab_frame, write_atomic
+from .crossing_frames import frame_file, frames_dir, grab_frame
 
 router = APIRouter(prefix="/api/crossings", tags=["crossings"])
 
@@ -411,14 +410,6 @@ def _arrow(d, origin: tuple[float, float], direction: tuple[float, float], lengt
 
 def _save_jpeg(image, target: Path) -> None:
     """Write atomically (temp file + rename): concurrent requests never read half a JPEG."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     image.convert("RGB").save(buf, "JPEG", quality=85)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, buf.getvalue())
