@@ -37,8 +37,10 @@ class Recorder:
     def __init__(self, fail: dict[str, str] | None = None, unreadable: bool = False, delay: float = 0.0):
         self.fail, self.unreadable, self.delay = fail or {}, unreadable, delay
         self.calls: list[tuple[str, list[str], str]] = []
+        self.started = threading.Event()  # set when the first call begins
 
     def record_many(self, video, jobs):
+        self.started.set()
         time.sleep(self.delay)
         self.calls.append((threading.current_thread().name, [e.key for e, _, _ in jobs], jobs[0][1]))
         if self.unreadable:
@@ -51,13 +53,13 @@ class Recorder:
 
 
 def test_events_are_recorded_on_the_worker_in_the_order_given():
-    rec = Recorder(delay=0.05)
+    rec = Recorder(delay=0.2)
     w = BackgroundEvidence(rec, Path("v.mp4"), CROSSING, "run-dir")
     t0 = time.perf_counter()
     w.add([event(1), event(2)])
     w.add([])  # nothing to do: no call
     w.add([event(3)])
-    assert time.perf_counter() - t0 < 0.05  # add() does not wait for the recorder
+    assert time.perf_counter() - t0 < 0.15  # add() does not wait for the recorder (0.2 s a call)
     files, warnings = w.finish()
     assert warnings == []
     assert [c[1] for c in rec.calls] == [["wrong_way-1-10", "wrong_way-2-10"], ["wrong_way-3-10"]]
@@ -89,6 +91,6 @@ def test_close_drops_what_has_not_started():
     w = BackgroundEvidence(rec, Path("v.mp4"), CROSSING, "d")
     for k in range(5):
         w.add([event(k)])
-    time.sleep(0.05)
+    assert rec.started.wait(5)  # the first call is running
     w.close()
     assert len(rec.calls) == 1  # the running call finished, the queued ones were dropped
