@@ -1,4 +1,5 @@
-"""The teacher: the COCO detector on the whole picture plus upscaled overlapping tiles, riders merged.
+"""The teacher: the COCO detector (and optionally other detectors, such as an earlier trained riders
+model: `also`) on the whole picture plus upscaled overlapping tiles, riders merged.
 
 Small road users (a far motorbike 15 px tall) are missed at the picture's own scale; on a tile upscaled
 2x they are 30 px and found. Each pass is rider-merged on its own (a person over a motorbike -> one
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..boxes import iou_matrix, nms_merge
-from ..classes import TRAINED_CLASSES
+from ..classes import TRAINED_CLASSES, road_user_classes
 from ..detection import _cut_by_tile_edge
 from ..riders import merge_riders
 from ..types import COCO_ROAD_USERS, Detections
@@ -49,12 +50,16 @@ def inside_fraction(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class Teacher:
-    """COCO OpenVINO model run whole + on tiles; `label(image) -> Boxes` in TRAINED_CLASSES ids."""
+    """OpenVINO detectors run whole + on tiles; `label(image) -> Boxes` in TRAINED_CLASSES ids.
+
+    `model` is a COCO model; each of `also` may be a COCO model or one with TRAINED_CLASSES (an earlier
+    riders model: self-training); their boxes join the COCO model's in the same NMS."""
 
     def __init__(
         self,
         model: str | Path,
         *,
+        also: tuple[str | Path, ...] = (),
         conf: float = 0.2,
         keep_conf: float = 0.35,
         person_conf: float = 0.5,
@@ -63,37 +68,54 @@ class Teacher:
     ):
         from ..openvino_yolo import OpenVinoYolo
 
-        self.model = OpenVinoYolo(model)
-        self.classes = [i for i, n in self.model.names.items() if n in COCO_ROAD_USERS.values()]
-        if not self.classes:
-            raise ValueError(f"{model}: teacher model has no COCO road-user classes")
+        self.models: list[tuple[OpenVinoYolo, dict[int, str]]] = []
+        for k, path in enumerate((model, *also)):
+            m = OpenVinoYolo(path)
+            if k == 0:  # the COCO model: its own road-user names are the pipeline's
+                road = {i: n for i, n in m.names.items() if n in COCO_ROAD_USERS.values()}
+            else:
+                road = road_user_classes(m.names)
+            if not road:
+                raise ValueError(f"{path}: teacher model has no road-user classes")
+            self.models.append((m, road))
+        self.model = self.models[0][0]
         self.conf, self.keep_conf, self.person_conf = conf, keep_conf, person_conf
         self.grid, self.scale = grid, scale
 
-    def _pass(self, img: np.ndarray) -> Detections:
-        d = self.model.predict([img], conf=self.conf, iou=0.5, classes=self.classes)[0]
-        names = np.array([self.model.names[int(c)] for c in d[:, 5]], dtype=object)
+    def _pass(self, img: np.ndarray, k: int = 0) -> Detections:
+        model, road = self.models[k]
+        d = model.predict([img], conf=self.conf, iou=0.5, classes=sorted(road))[0]
+        names = np.array([road[int(c)] for c in d[:, 5]], dtype=object)
         return merge_riders(Detections(d[:, :4], d[:, 4], names))
 
     def detect(self, img: np.ndarray) -> Detections:
-        """All passes joined: COCO names, riders merged (class of the bike), per-class NMS."""
+        """All passes of all models joined: pipeline names, riders merged (class of the bike), per-class NMS."""
         h, w = img.shape[:2]
-        parts = [self._pass(img)]
-        if self.grid > 0:
-            for x1, y1, x2, y2 in tile_grid(w, h, self.grid, self.scale):
-                crop = img[y1:y2, x1:x2]
-                det = self._pass(crop)
-                det = det[~_cut_by_tile_edge(det.xyxy, crop.shape, img.shape, x1, y1)]
-                det.xyxy[:, [0, 2]] += x1
-                det.xyxy[:, [1, 3]] += y1
-                parts.append(det)
+        parts = []
+        for k in range(len(self.models)):
+            parts.append(self._pass(img, k))
+            if self.grid > 0:
+                for x1, y1, x2, y2 in tile_grid(w, h, self.grid, self.scale):
+                    crop = img[y1:y2, x1:x2]
+                    det = self._pass(crop, k)
+                    det = det[~_cut_by_tile_edge(det.xyxy, crop.shape, img.shape, x1, y1)]
+                    det.xyxy[:, [0, 2]] += x1
+                    det.xyxy[:, [1, 3]] += y1
+                    parts.append(det)
         det = nms_merge(parts, iou=0.5)
         # one road user may be 'motorcycle' in one pass and 'bicycle' in another: keep the surer one
         det = nms_merge([det], iou=0.6, by_family=True)
         return det
 
     def label(self, img: np.ndarray) -> Boxes:
+        return self.label_with_unsure(img)[0]
+
+    def label_with_unsure(self, img: np.ndarray) -> tuple[Boxes, np.ndarray]:
+        """(pseudo labels, unsure boxes): the unsure ones (N,4 xyxy) are road users the teacher saw but not
+        surely enough to label (score `conf`..`keep_conf`, and lone people under `person_conf`, more often
+        riders whose bike was missed): neither labels nor background, see `dataset.mask_unsure`."""
         det = self.detect(img)
+        weak = det.xyxy[det.confidence < self.keep_conf]
         det = det[det.confidence >= self.keep_conf]
         two = np.isin(det.class_name, ["motorcycle", "bicycle"])
         person = det.class_name == "person"
@@ -102,10 +124,12 @@ class Teacher:
         inside = inside_fraction(det.xyxy[person], det.xyxy[two]).max(axis=1, initial=0.0) > 0.4
         drop = np.zeros(len(det), bool)
         drop[np.flatnonzero(person)[inside]] = True
-        drop |= person & (det.confidence < self.person_conf)
+        lone = person & (det.confidence < self.person_conf) & ~drop  # not a rider of a found bike
+        drop |= lone
+        unsure = np.concatenate([weak, det.xyxy[lone]]).astype(np.float32).reshape(-1, 4)
         det = det[~drop]
         cls = np.array([TRAINED_ID[c] for c in det.class_name], np.int64)
-        return Boxes(det.xyxy.astype(np.float32), cls, det.confidence.astype(np.float32))
+        return Boxes(det.xyxy.astype(np.float32), cls, det.confidence.astype(np.float32)), unsure
 
 
 def complete(human: Boxes, teacher: Boxes, *, iou: float = 0.3, inside: float = 0.5) -> tuple[Boxes, int]:

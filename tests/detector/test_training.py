@@ -189,3 +189,132 @@ def test_hours_until():
     assert hours_until("04:29", now) == pytest.approx(0.05)  # just passed: the minimum, not tomorrow
     assert hours_until("01:00", now) == pytest.approx(0.05)  # passed today: the minimum
     assert hours_until("05:00", dt.datetime(2026, 12, 7, 23, 30)) == pytest.approx(5.5)  # > 12 h past: tomorrow
+
+
+# -- unsure road users masked, clip frames, extra sources ---------------------------------------------------
+
+
+def test_mask_unsure_fills_only_unlabelled_unsure_boxes_and_never_a_label():
+    img = np.zeros((100, 200, 3), np.uint8)
+    labels = boxes((TW, (10, 10, 40, 60)))
+    unsure = np.array(
+        [
+            [12, 12, 38, 58],  # the labelled rider again: not masked
+            [100, 20, 130, 50],  # nobody labelled it: masked
+            [35, 40, 70, 80],  # overlaps the label's corner: masked around it, the label's pixels kept
+        ],
+        np.float32,
+    )
+    assert ds.mask_unsure(img, unsure, labels, pad=0) == 2
+    assert (img[20:50, 100:130] == ds.GREY).all()
+    assert (img[10:60, 10:40] == 0).all()  # inside the label: untouched
+    assert (img[60:80, 35:70] == ds.GREY).all()
+    assert img[:, 150:].max() == 0 and img[90:, :].max() == 0  # nothing else
+
+
+def test_mask_unsure_with_nothing_unsure_changes_nothing():
+    img = np.full((20, 20, 3), 7, np.uint8)
+    assert ds.mask_unsure(img, np.zeros((0, 4), np.float32), Boxes.empty()) == 0
+    assert (img == 7).all()
+
+
+class UnsureTeacher(FixedTeacher):
+    def __init__(self, b: Boxes, unsure: np.ndarray):
+        super().__init__(b)
+        self.unsure = unsure
+
+    def label_with_unsure(self, img: np.ndarray) -> tuple[Boxes, np.ndarray]:
+        return self.b, self.unsure
+
+
+def test_build_with_mask_writes_a_masked_copy_and_counts_it(tmp_path):
+    import cv2
+
+    src = _tiny_set(tmp_path / "src")
+    teacher = UnsureTeacher(Boxes.empty(), np.array([[150, 5, 190, 40]], np.float32))
+    out = tmp_path / "out"
+    summary = ds.build(src, out, teacher=teacher, mask=True, log=lambda *a: None)
+    assert summary["splits"]["train"]["masked_unsure"] == 1
+    pic = out / "images" / "train" / "p1.jpg"
+    assert not pic.is_symlink()
+    img = cv2.imread(str(pic))
+    assert abs(int(img[20, 170].mean()) - ds.GREY) <= 3 and int(img[80, 20].max()) <= 3  # JPEG: near enough
+    assert (src / "images" / "train" / "p1.jpg").exists() and cv2.imread(str(src / "images" / "train" / "p1.jpg")).max() <= 3
+
+
+def test_extra_source_is_built_beside_and_listed_in_data_yaml(tmp_path):
+    import yaml
+
+    src = _tiny_set(tmp_path / "src")
+    extra = tmp_path / "clips"
+    (extra / "images" / "train").mkdir(parents=True)
+    (extra / "labels" / "train").mkdir(parents=True)
+    import cv2
+
+    cv2.imwrite(str(extra / "images" / "train" / "f1.jpg"), np.zeros((64, 64, 3), np.uint8))
+    (extra / "labels" / "train" / "f1.txt").write_text("")
+    (extra / "data.yaml").write_text("names:\n  0: motobike\n  1: car\n")
+    out = tmp_path / "out"
+    assert ds.main([str(src), str(out), "--teacher", "none", "--extra", str(extra)]) == 0
+    data = yaml.safe_load((out / "data.yaml").read_text())
+    assert data["train"] == ["images/train", "extra/clips/images/train"] and data["val"] == "images/val"
+    assert (out / "extra" / "clips" / "labels" / "train" / "f1.txt").read_text() == ""
+
+
+def test_extra_source_with_a_bad_label_stops_before_anything_is_written(tmp_path, capsys):
+    src = _tiny_set(tmp_path / "src")
+    extra = _tiny_set(tmp_path / "clips", "0 0.5 0.5 0.1\n")
+    out = tmp_path / "out"
+    assert ds.main([str(src), str(out), "--teacher", "none", "--extra", str(extra)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "p1.txt:1:" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "size, n",
+    [((1620, 720), 4), ((596, 308), 3), ((640, 640), 1), ((660, 640), 1), ((720, 1280), 3)],
+)
+def test_square_crops_cover_the_frame_with_squares_of_the_short_side(size, n):
+    from detector.training.frames import square_crops
+
+    w, h = size
+    crops = square_crops(w, h)
+    assert len(crops) == n
+    side = min(w, h)
+    for x1, y1, x2, y2 in crops:
+        assert x2 - x1 == side and y2 - y1 == side and x1 >= 0 and y1 >= 0 and x2 <= w and y2 <= h
+    if n > 1:  # the first and last touch the ends, so every column (or row) is covered
+        axis = 0 if w >= h else 1
+        assert crops[0][axis] == 0 and crops[-1][axis + 2] == max(w, h)
+
+
+def test_frames_writes_crops_with_empty_labels(tmp_path):
+    import av
+
+    from detector.training import frames
+
+    clip = tmp_path / "c.mp4"
+    with av.open(str(clip), "w") as out:
+        st = out.add_stream("libx264", rate=10)
+        st.width, st.height, st.pix_fmt = 160, 80, "yuv420p"
+        for i in range(25):
+            f = av.VideoFrame.from_ndarray(np.full((80, 160, 3), i * 8, np.uint8), format="rgb24")
+            out.mux(st.encode(f))
+        out.mux(st.encode(None))
+    assert frames.main([str(clip), "--out", str(tmp_path / "set"), "--every-s", "1.0"]) == 0
+    pics = sorted((tmp_path / "set" / "images" / "train").glob("*.jpg"))
+    assert len(pics) == 3 * 3  # t = 0, 1, 2 s; 160x80 -> three 80x80 squares
+    assert all((tmp_path / "set" / "labels" / "train" / (p.stem + ".txt")).read_text() == "" for p in pics)
+    assert ds.check(tmp_path / "set") == {"images": 9, "boxes": 0}
+
+
+def test_frames_refuses_a_bad_clip_and_a_bad_interval_in_one_line(tmp_path, capsys):
+    from detector.training import frames
+
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    assert frames.main([str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert frames.main([str(bad), "--out", str(tmp_path / "o"), "--every-s", "nan"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "bad.mp4" in err[0] and "--every-s" in err[1]
