@@ -36,7 +36,7 @@ def _height(a: Box, b: Box) -> float:
     return max(1.0, a[3] - a[1], b[3] - b[1])
 
 
-def _cut(b: Box, frame: tuple[int, int] | None, px: float = 2.0) -> bool:
+def cut_by_edge(b: Box, frame: tuple[int, int] | None, px: float = 2.0) -> bool:
     """The box touches the frame's edge: part of the road user is outside, its box grows or shrinks as it moves."""
     return frame is not None and (b[0] <= px or b[1] <= px or b[2] >= frame[0] - px or b[3] >= frame[1] - px)
 
@@ -56,7 +56,7 @@ def path_break(
         dt = t1 - t0
         if dt <= 1e-6:
             continue
-        if _cut(a, frame) or _cut(b, frame):
+        if cut_by_edge(a, frame) or cut_by_edge(b, frame):
             prev_v = None
             continue
         h = _height(a, b)

@@ -8,6 +8,13 @@ agree, and no single step makes up more than `max_step_share` of the way. One ji
 track jumping onto a neighbour) never decides; a parked road user never moves far enough. The steps are
 taken between looks at least `step_s` apart, so the vote means the same at 30 fps as at 10 Hz.
 
+A road user is flagged once, even when its track breaks: a far or small road user's track is often
+lost for a few looks and found again as a new track, which would then be judged (and fined) again.
+A new track whose first look continues a flagged road user's path (`_continues`: it appears after
+that one was last seen, within `stitch_s`, in the same lane, where that one's last motion would have
+taken it, at a similar size, and that one was not last seen leaving the picture) is the same road user:
+it is not flagged again (`stitched` counts them).
+
 The box that decides must be a confident one (`min_confidence`), judged by its size as the tracker
 judges a new track: a road user only `small_px` pixels of real detail across (`TrackPoint.detail_px`)
 is never scored high even when it is plainly there, so at that size `small_confidence` is enough
@@ -23,13 +30,27 @@ from dataclasses import dataclass, field
 from ..boxes import size_ramp
 from ..config import Crossing
 from ..geometry import angle_deg, point_in_polygon
+from ..identity import cut_by_edge
 from ..types import TrackPoint, ViolationEvent, ViolationType
+
+TAIL_S = 0.6  # a flagged road user's last motion is measured over this long
 
 
 @dataclass
 class _Memory:
     path: deque = field(default_factory=deque)  # (t, anchor, box, frame, lane_id)
+    first: tuple | None = None  # (t, anchor, box, lane_id) of the track's first look
     done: bool = False
+    flagged_lane: str | None = None  # the lane of its event (or of the event it continues)
+    tail: deque = field(default_factory=deque)  # (t, anchor, box) of its last looks once flagged
+
+
+@dataclass(frozen=True)
+class _Gone:
+    """A flagged road user's last looks: `tail` (t, anchor, box), in `lane`."""
+
+    lane: str
+    tail: tuple
 
 
 def _spaced(pts: list, step_s: float) -> list:
@@ -62,8 +83,13 @@ class WrongWayRule:
         small_px: float = 16.0,
         full_px: float = 48.0,
         step_s: float = 0.09,
+        stitch_s: float = 2.0,
     ):
         self.lanes = list(crossing.lanes)
+        self.frame_size = crossing.frame_size
+        self.stitch_s = stitch_s
+        self.stitched = 0  # new tracks not flagged again: they continue a flagged road user (`_continues`)
+        self._gone: dict[int, _Gone] = {}  # flagged road users whose tracks retired less than stitch_s ago
         self.max_angle_deg = max_angle_deg
         self.window_s, self.min_time_s = window_s, min_time_s
         self.min_travel, self.min_px, self.vote = min_travel, min_px, vote
@@ -80,22 +106,71 @@ class WrongWayRule:
         for p in points:
             mem = self._mem.setdefault(p.track_id, _Memory())
             if mem.done:
+                self._keep_tail(mem, p)
                 continue
             lane = next((ln for ln in self.lanes if point_in_polygon(p.anchor, ln.polygon)), None)
+            if mem.first is None:
+                mem.first = (p.t, p.anchor, p.box, lane.id if lane else None)
             mem.path.append((p.t, p.anchor, p.box, p.frame, lane.id if lane else None))
             while mem.path and p.t - mem.path[0][0] > self.window_s:
                 mem.path.popleft()
             if lane is not None:
                 ev = self._judge(p, lane, mem)
                 if ev is not None:
-                    mem.done = True
+                    mem.done, mem.flagged_lane = True, lane.id
                     mem.path.clear()
-                    events.append(ev)
+                    self._keep_tail(mem, p)
+                    if self._continues(p.track_id, mem):
+                        self.stitched += 1
+                    else:
+                        events.append(ev)
         return events
 
     def forget(self, track_ids: list[int]) -> None:
+        """These tracks retired: flagged road users keep their last looks for `stitch_s` (see `_continues`)."""
         for tid in track_ids:
-            self._mem.pop(tid, None)
+            mem = self._mem.pop(tid, None)
+            if mem is not None and mem.done and mem.tail and mem.flagged_lane is not None:
+                self._gone[tid] = _Gone(mem.flagged_lane, tuple(mem.tail))
+        if self._gone and track_ids:
+            now = max((g.tail[-1][0] for g in self._gone.values()), default=0.0)
+            self._gone = {k: g for k, g in self._gone.items() if now - g.tail[-1][0] <= 2 * self.stitch_s}
+
+    @staticmethod
+    def _keep_tail(mem: _Memory, p: TrackPoint) -> None:
+        mem.tail.append((p.t, p.anchor, p.box))
+        while len(mem.tail) > 2 and p.t - mem.tail[0][0] > TAIL_S:
+            mem.tail.popleft()
+
+    def _continues(self, track_id: int, mem: _Memory) -> bool:
+        """The track `mem` (just flagged) continues a flagged road user whose track was last seen before it
+        first was, within `stitch_s`, in the same lane and not leaving the picture, and its first look lies
+        where that one's last motion would have taken it (within one box height, plus half a height per
+        0.1 s of the gap), at a similar size (heights within 2x)."""
+        assert mem.first is not None
+        t0, (x0, y0), box0, lane0 = mem.first
+        h0 = max(1.0, box0[3] - box0[1])
+        flagged: list[tuple[str | None, tuple]] = [(g.lane, g.tail) for g in self._gone.values()]
+        flagged += [
+            (m.flagged_lane, tuple(m.tail)) for k, m in self._mem.items() if k != track_id and m.done and m.tail
+        ]
+        for lane, tail in flagged:
+            t1, (x1, y1), box1 = tail[-1]
+            gap = t0 - t1
+            if lane != mem.flagged_lane or lane0 not in (None, lane) or not 0.0 < gap <= self.stitch_s:
+                continue
+            if cut_by_edge(box1, self.frame_size):  # it was leaving the picture
+                continue
+            h1 = max(1.0, box1[3] - box1[1])
+            if max(h0 / h1, h1 / h0) > 2.0:
+                continue
+            ta, (xa, ya), _ = tail[0]
+            span = t1 - ta
+            vx, vy = ((x1 - xa) / span, (y1 - ya) / span) if span > 1e-6 else (0.0, 0.0)
+            px, py = x1 + vx * gap, y1 + vy * gap
+            if math.hypot(x0 - px, y0 - py) <= max(h0, h1) * (1.0 + 5.0 * gap):
+                return True
+        return False
 
     def needed_confidence(self, p: TrackPoint) -> float:
         """The score the deciding box needs, by its size in pixels of real detail (the box's own if unknown)."""

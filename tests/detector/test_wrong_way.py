@@ -234,3 +234,62 @@ def test_crawling_rider_at_full_frame_rate_is_judged_on_spaced_looks():
     ]
     assert [e.track_id for e in WrongWayRule(CROSSING).update(path)] == [1]
     assert WrongWayRule(CROSSING, step_s=0.0).update(path) == []  # every frame's step voted: no decision
+
+
+# -- a flagged road user whose track breaks is not flagged again (stitching) ------------------------------
+
+
+def _rider(tid, y0, t0, n, x=250.0, h=30.0, vy=10.0, dt=0.1):
+    """A road user riding down the north lane (contraflow) from bottom y0 at time t0, vy px per frame."""
+    return [
+        TrackPoint(
+            tid, round(t0 + i * dt, 6), int(round((t0 + i * dt) * 10)), box(x, y0 + vy * i, h / 2, h), "motorcycle"
+        )
+        for i in range(n)
+    ]
+
+
+# track 1: y 60 -> 240 over t 0..1.8 s; it would be at y 270 at t 2.1
+FIRST = _rider(1, 60, 0.0, 19)
+STITCH_CASES = {
+    # name: (second track's points, forget track 1 before the second appears, events expected)
+    "found-again-where-it-would-be": (_rider(2, 270, 2.1, 16), False, 1),
+    "found-again-after-its-track-retired": (_rider(2, 270, 2.1, 16), True, 1),
+    "another-rider-far-behind": (_rider(2, 60, 2.1, 16), False, 2),
+    "another-rider-beside-it-while-it-is-seen": (_rider(2, 230, 1.7, 16), False, 2),
+    "found-again-too-late": (_rider(2, 270, 4.1, 16), False, 2),
+    "a-much-larger-road-user": (_rider(2, 270, 2.1, 16, h=80.0), False, 2),
+    "contraflow-in-the-other-lane": (_rider(2, 440, 2.1, 30, x=500.0, vy=-10.0), False, 2),
+}
+
+
+@pytest.mark.parametrize("name", list(STITCH_CASES), ids=list(STITCH_CASES))
+def test_a_broken_track_of_a_flagged_road_user_is_not_flagged_again(name):
+    second, retire_first, n_events = STITCH_CASES[name]
+    rule = WrongWayRule(CROSSING)
+    events = rule.update(FIRST)
+    assert [e.track_id for e in events] == [1]
+    if retire_first:
+        rule.forget([1])
+    events += rule.update(second)
+    assert len(events) == n_events
+    assert rule.stitched == 2 - n_events
+
+
+def test_a_road_user_that_left_the_picture_is_not_stitched_to_a_newcomer():
+    """Track 1 leaves across the bottom edge (its last box is cut); a new road user entering there right
+    after is judged on its own."""
+    crossing = parse_crossing(
+        {
+            "id": "edge",
+            "name": "edge",
+            "frame_size": [640, 300],
+            "lanes": [{"id": "north", "polygon": [[100, 0], [400, 0], [400, 300], [100, 300]], "direction": [0, -1]}],
+        }
+    )
+    rule = WrongWayRule(crossing)
+    leaving = _rider(1, 120, 0.0, 19)  # bottom from 120 to 300: the last box touches the edge
+    assert leaving[-1].box[3] == 300.0
+    events = rule.update(leaving)
+    events += rule.update(_rider(2, 90, 2.0, 16))  # another rider coming down from further up
+    assert [e.track_id for e in events] == [1, 2] and rule.stitched == 0
