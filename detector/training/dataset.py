@@ -33,6 +33,7 @@ import numpy as np
 import yaml
 
 from ..classes import ROAD_USER_OF, TRAINED_CLASSES
+from ..openvino_yolo import OpenVinoYoloError
 from .labels import Boxes, LabelError, format_labels, parse_label_file
 from .teacher import TRAINED_ID, Teacher, complete, inside_fraction
 
@@ -285,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         (a.out / "build.json").write_text(json.dumps(summary, indent=1))
         print(json.dumps({"splits": summary["splits"], "extra": summary["extra"]}, indent=1))
         return 0
-    except (LabelError, DatasetError) as e:
+    except (LabelError, DatasetError, OpenVinoYoloError, ValueError) as e:  # ValueError: a teacher with no road users
         print(f"error: {e}", file=sys.stderr)
         return 2
 

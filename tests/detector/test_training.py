@@ -318,3 +318,14 @@ def test_frames_refuses_a_bad_clip_and_a_bad_interval_in_one_line(tmp_path, caps
     assert frames.main([str(bad), "--out", str(tmp_path / "o"), "--every-s", "nan"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "bad.mp4" in err[0] and "--every-s" in err[1]
+
+
+@pytest.mark.parametrize("flag", ["--teacher", "--also-teacher"])
+def test_a_teacher_that_is_not_a_model_is_one_line(tmp_path, capsys, flag):
+    src = _tiny_set(tmp_path / "src")
+    (tmp_path / "nomodel").mkdir()
+    out = tmp_path / "out"
+    assert ds.main([str(src), str(out), flag, str(tmp_path / "nomodel")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "nomodel" in err and "metadata.yaml" in err
+    assert not out.exists()
