@@ -239,7 +239,9 @@ def test_build_with_mask_writes_a_masked_copy_and_counts_it(tmp_path):
     assert not pic.is_symlink()
     img = cv2.imread(str(pic))
     assert abs(int(img[20, 170].mean()) - ds.GREY) <= 3 and int(img[80, 20].max()) <= 3  # JPEG: near enough
-    assert (src / "images" / "train" / "p1.jpg").exists() and cv2.imread(str(src / "images" / "train" / "p1.jpg")).max() <= 3
+    assert (src / "images" / "train" / "p1.jpg").exists() and cv2.imread(
+        str(src / "images" / "train" / "p1.jpg")
+    ).max() <= 3
 
 
 def test_extra_source_is_built_beside_and_listed_in_data_yaml(tmp_path):
