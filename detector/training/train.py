@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         warmup_epochs=1,
         patience=100,
         plots=False,
+        save_period=1,  # RUN/weights/epochN.pt after every epoch: the checkpoint is chosen afterwards
         amp=False,
         verbose=True,
     )

@@ -331,3 +331,62 @@ def test_a_teacher_that_is_not_a_model_is_one_line(tmp_path, capsys, flag):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "nomodel" in err and "metadata.yaml" in err
     assert not out.exists()
+
+
+# -- choosing the checkpoint on the training source's val split ---------------------------------------------
+
+
+def _s(epoch, r, p, small):
+    return {"epoch": epoch, "recall": r, "precision": p, "small_recall": small}
+
+
+@pytest.mark.parametrize(
+    "scores, floor, chosen",
+    [
+        ([_s(1, 0.5, 0.6, 0.3), _s(2, 0.55, 0.6, 0.35), _s(3, 0.6, 0.6, 0.2)], 0.5, 2),  # recall + small recall
+        ([_s(1, 0.5, 0.6, 0.3), _s(2, 0.7, 0.4, 0.5)], 0.5, 1),  # the better one misses the precision floor
+        ([_s(1, 0.5, 0.6, 0.3), _s(2, 0.5, 0.6, 0.3)], 0.5, 1),  # a tie: the earlier epoch
+        ([_s(1, 0.5, 0.3, 0.3)], 0.5, None),  # none reaches the floor
+        ([_s(1, None, None, None), _s(2, 0.1, 0.9, None)], 0.5, 2),  # nothing found / no small boxes
+    ],
+)
+def test_choose_the_checkpoint(scores, floor, chosen):
+    from detector.training.select import choose
+
+    best = choose(scores, floor)
+    assert (best["epoch"] if best else None) == chosen
+
+
+def test_select_without_checkpoints_or_val_is_one_line(tmp_path, capsys):
+    from detector.training import select
+
+    run = tmp_path / "run"
+    (run / "weights").mkdir(parents=True)
+    (run / "weights" / "last.pt").write_bytes(b"")
+    data = tmp_path / "data.yaml"
+    data.write_text("names: [two_wheeler]\nval: images/val\n")
+    assert select.main([str(run), str(data)]) == 2
+    (run / "weights" / "epoch1.pt").write_bytes(b"")
+    assert select.main([str(run), str(data)]) == 2
+    data.write_text("names: [two_wheeler]\n")
+    assert select.main([str(run), str(data)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3
+    assert "no epochN.pt" in err[0] and "val pictures or labels missing" in err[1] and "field 'val' missing" in err[2]
+
+
+def test_val_view_maps_trained_ids_onto_the_quality_names(tmp_path):
+    import cv2
+
+    from detector.quality.labels import load_dataset
+    from detector.training.select import val_view
+
+    (tmp_path / "set" / "images" / "val").mkdir(parents=True)
+    (tmp_path / "set" / "labels" / "val").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "set" / "images" / "val" / "a.jpg"), np.zeros((100, 100, 3), np.uint8))
+    (tmp_path / "set" / "labels" / "val" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n1 0.2 0.2 0.1 0.1\n")
+    (tmp_path / "set" / "data.yaml").write_text(
+        f"path: {tmp_path / 'set'}\nval: images/val\nnames: [two_wheeler, car]\n"
+    )
+    (sample,) = load_dataset(val_view(tmp_path / "set" / "data.yaml", tmp_path / "view"))
+    assert [lab.cls for lab in sample.labels] == ["motobike", "car"]
