@@ -118,8 +118,8 @@ class WrongWayRule:
                 ev = self._judge(p, lane, mem)
                 if ev is not None:
                     mem.done, mem.flagged_lane = True, lane.id
+                    mem.tail.extend((q[0], q[1], q[2]) for q in mem.path if p.t - q[0] <= TAIL_S)
                     mem.path.clear()
-                    self._keep_tail(mem, p)
                     if self._continues(p.track_id, mem):
                         self.stitched += 1
                     else:

@@ -293,3 +293,21 @@ def test_a_road_user_that_left_the_picture_is_not_stitched_to_a_newcomer():
     events = rule.update(leaving)
     events += rule.update(_rider(2, 90, 2.0, 16))  # another rider coming down from further up
     assert [e.track_id for e in events] == [1, 2] and rule.stitched == 0
+
+
+def test_a_road_user_lost_right_after_its_decision_is_followed_by_its_motion():
+    """Flagged on its last look before its track breaks: its motion comes from the deciding window, so a
+    fast road user found again a second later, 200 px on, is still the same one."""
+    tall = parse_crossing(
+        {
+            "id": "tall",
+            "name": "tall",
+            "frame_size": [640, 1000],
+            "lanes": [{"id": "north", "polygon": [[100, 0], [400, 0], [400, 1000], [100, 1000]], "direction": [0, -1]}],
+        }
+    )
+    rule = WrongWayRule(tall)
+    events = rule.update(_rider(1, 60, 0.0, 7, vy=20.0))  # decided on its 7th and last look (t 0.6, y 180)
+    assert [e.track_id for e in events] == [1] and events[0].key_times[2] == pytest.approx(0.6)
+    events += rule.update(_rider(2, 380, 1.6, 10, vy=20.0))  # 200 px/s: at y 380 one second later
+    assert [e.track_id for e in events] == [1] and rule.stitched == 1
