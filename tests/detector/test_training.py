@@ -322,7 +322,10 @@ def test_frames_refuses_a_bad_clip_and_a_bad_interval_in_one_line(tmp_path, caps
     assert len(err) == 2 and "bad.mp4" in err[0] and "--every-s" in err[1]
 
 
-@pytest.mark.parametrize("flag", ["--teacher", "--also-teacher"])
+@pytest.mark.parametrize(
+    "flag",
+    ["--teacher", pytest.param("--also-teacher", marks=pytest.mark.needs_assets)],  # the first teacher must load
+)
 def test_a_teacher_that_is_not_a_model_is_one_line(tmp_path, capsys, flag):
     src = _tiny_set(tmp_path / "src")
     (tmp_path / "nomodel").mkdir()
