@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # the project may not be pip-installed in the test environment
     sys.path.insert(0, str(ROOT))
 
-from detector.config import parse_crossing  # noqa: E402
+from detector.config import Crossing, parse_crossing  # noqa: E402
 from detector.rules.wrong_way import WrongWayRule  # noqa: E402
 from detector.types import TrackPoint, ViolationType  # noqa: E402
 
@@ -276,37 +276,28 @@ def test_a_broken_track_of_a_flagged_road_user_is_not_flagged_again(name):
     assert rule.stitched == 2 - n_events
 
 
+def _one_lane(height: int) -> Crossing:
+    """A crossing 640 x `height` with one north-bound lane (x 100..400) over its whole height."""
+    poly = [[100, 0], [400, 0], [400, height], [100, height]]
+    lane = {"id": "north", "polygon": poly, "direction": [0, -1]}
+    return parse_crossing({"id": "one", "name": "one lane", "frame_size": [640, height], "lanes": [lane]})
+
+
 def test_a_road_user_that_left_the_picture_is_not_stitched_to_a_newcomer():
-    """Track 1 leaves across the bottom edge (its last box is cut); a new road user entering there right
-    after is judged on its own."""
-    crossing = parse_crossing(
-        {
-            "id": "edge",
-            "name": "edge",
-            "frame_size": [640, 300],
-            "lanes": [{"id": "north", "polygon": [[100, 0], [400, 0], [400, 300], [100, 300]], "direction": [0, -1]}],
-        }
-    )
-    rule = WrongWayRule(crossing)
-    leaving = _rider(1, 120, 0.0, 19)  # bottom from 120 to 300: the last box touches the edge
+    """Track 1 leaves across the bottom edge (its last box is cut). Another rider first seen 0.6 s later
+    55 px above that edge, within the tolerance of where track 1 would be, is judged on its own."""
+    rule = WrongWayRule(_one_lane(300))
+    leaving = _rider(1, 120, 0.0, 19)  # bottom from 120 to 300 by t 1.8: the last box touches the edge
     assert leaving[-1].box[3] == 300.0
     events = rule.update(leaving)
-    events += rule.update(_rider(2, 90, 2.0, 16))  # another rider coming down from further up
+    events += rule.update(_rider(2, 245, 2.4, 7, vy=8.0))  # 245 -> 293, inside the picture
     assert [e.track_id for e in events] == [1, 2] and rule.stitched == 0
 
 
 def test_a_road_user_lost_right_after_its_decision_is_followed_by_its_motion():
     """Flagged on its last look before its track breaks: its motion comes from the deciding window, so a
     fast road user found again a second later, 200 px on, is still the same one."""
-    tall = parse_crossing(
-        {
-            "id": "tall",
-            "name": "tall",
-            "frame_size": [640, 1000],
-            "lanes": [{"id": "north", "polygon": [[100, 0], [400, 0], [400, 1000], [100, 1000]], "direction": [0, -1]}],
-        }
-    )
-    rule = WrongWayRule(tall)
+    rule = WrongWayRule(_one_lane(1000))
     events = rule.update(_rider(1, 60, 0.0, 7, vy=20.0))  # decided on its 7th and last look (t 0.6, y 180)
     assert [e.track_id for e in events] == [1] and events[0].key_times[2] == pytest.approx(0.6)
     events += rule.update(_rider(2, 380, 1.6, 10, vy=20.0))  # 200 px/s: at y 380 one second later
