@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from ..boxes import iou_matrix
 from ..classes import ROAD_USER_OF, TRAINED_CLASSES
 from ..openvino_yolo import OpenVinoYoloError
 from .labels import Boxes, LabelError, format_labels, parse_label_file
@@ -141,8 +142,6 @@ def mask_unsure(img: np.ndarray, unsure: np.ndarray, labels: Boxes, *, iou: floa
     other) with GREY, `pad` px wider; the filled area never reaches into a label's box. Returns how many."""
     if len(unsure) == 0:
         return 0
-    from ..boxes import iou_matrix
-
     if len(labels):
         clash = (
             (iou_matrix(unsure, labels.xyxy) > iou)
