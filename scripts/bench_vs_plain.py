@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """crosswatch against plain ultralytics on the same clip, same run, alternating.
 
-    .venv/bin/python scripts/bench_vs_plain.py [CLIP[@WxH] ...] [--runs 1] [--out result.json]
+    .venv/bin/python scripts/bench_vs_plain.py [CLIP[@WxH] ...] [--runs 1] [--model NAME] [--out result.json]
 
 Per clip (a `name` is `assets/sample_videos/<name>.mp4` with `sample_videos/<name>.crossing.yaml`;
 `name@3240x1440` first writes a copy scaled to that size with PyAV, same crossing file):
@@ -9,6 +9,8 @@ Per clip (a `name` is `assets/sample_videos/<name>.mp4` with `sample_videos/<nam
   written), as a child process;
 - plain: a child process running `YOLO("assets/models/yolo11n_int8_openvino_model").track(video,
   stream=True)` (ByteTrack, ultralytics defaults, no rules, no evidence, no database) over every frame.
+`--model NAME` (a manifest name or an OpenVINO folder, e.g. `riders-yolo11n-int8`): both run that model
+instead (crosswatch `bench --model NAME`, plain `YOLO(<its folder>)`).
 Both are timed from process start to exit (wall and CPU time of the child), the two alternate
 (plain first on odd runs), and the best run of each is reported: real-time factor (video seconds per
 wall second) for both and the ratio plain wall / crosswatch wall (> 1: crosswatch is faster).
@@ -29,7 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from detector.video import scaled_copy  # noqa: E402 (needs the sys.path line: run as a script)
+from detector.assets import resolve_model  # noqa: E402 (needs the sys.path line: run as a script)
+from detector.video import scaled_copy  # noqa: E402
 
 PLAIN_MODEL = "assets/models/yolo11n_int8_openvino_model"
 DEFAULT_CLIPS = ["hanoi_giangvo_langha", "vn_rear_stopline", "vn_rear_stopline@3240x1440"]
@@ -64,7 +67,7 @@ def timed(cmd: list[str]) -> dict:
     return {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "stdout": proc.stdout}
 
 
-def bench_clip(spec: str, runs: int, tmp: Path) -> dict:
+def bench_clip(spec: str, runs: int, tmp: Path, model: str | None = None) -> dict:
     name, _, size = spec.partition("@")
     video = ROOT / "assets" / "sample_videos" / f"{name}.mp4"
     crossing = ROOT / "sample_videos" / f"{name}.crossing.yaml"
@@ -84,8 +87,10 @@ def bench_clip(spec: str, runs: int, tmp: Path) -> dict:
         "cpu",
         "--out",
         str(tmp / "cw.json"),
+        *(["--model", model] if model else []),
     ]
-    plain_cmd = [sys.executable, "-c", PLAIN_CODE, PLAIN_MODEL, str(video)]
+    plain_model = str(resolve_model(model)) if model else PLAIN_MODEL
+    plain_cmd = [sys.executable, "-c", PLAIN_CODE, plain_model, str(video)]
     cw_runs, plain_runs = [], []
     for k in range(runs):
         order = (
@@ -108,6 +113,7 @@ def bench_clip(spec: str, runs: int, tmp: Path) -> dict:
     plain = min(plain_runs, key=lambda r: r["wall_s"])
     return {
         "clip": spec,
+        "model": model or "default",
         "duration_s": duration,
         "crosswatch": {**cw, "realtime_factor": round(duration / cw["wall_s"], 2)},
         "plain": {**plain, "realtime_factor": round(duration / plain["wall_s"], 2)},
@@ -121,12 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("clips", nargs="*", default=DEFAULT_CLIPS)
     ap.add_argument("--runs", type=int, default=1, help="alternating runs of each (best is reported)")
+    ap.add_argument("--model", default=None, help="manifest name or OpenVINO folder, for both (default: the default)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-vs-plain-") as tmp:
         for spec in args.clips:
-            r = bench_clip(spec, max(1, args.runs), Path(tmp))
+            r = bench_clip(spec, max(1, args.runs), Path(tmp), args.model)
             results.append(r)
             print(
                 f"{spec:<32} {r['duration_s']:6.1f} s video  crosswatch {r['crosswatch']['wall_s']:6.1f} s "
