@@ -78,7 +78,6 @@ class Teacher:
             if not road:
                 raise ValueError(f"{path}: teacher model has no road-user classes")
             self.models.append((m, road))
-        self.model = self.models[0][0]
         self.conf, self.keep_conf, self.person_conf = conf, keep_conf, person_conf
         self.grid, self.scale = grid, scale
 
