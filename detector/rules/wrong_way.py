@@ -40,9 +40,12 @@ TAIL_S = 0.6  # a flagged road user's last motion is measured over this long
 class _Memory:
     path: deque = field(default_factory=deque)  # (t, anchor, box, frame, lane_id)
     first: tuple | None = None  # (t, anchor, box, lane_id) of the track's first look
-    done: bool = False
-    flagged_lane: str | None = None  # the lane of its event (or of the event it continues)
+    flagged_lane: str | None = None  # once flagged: the lane of its event (or of the event it continues)
     tail: deque = field(default_factory=deque)  # (t, anchor, box) of its last looks once flagged
+
+    @property
+    def done(self) -> bool:
+        return self.flagged_lane is not None
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ class WrongWayRule:
         self.frame_size = crossing.frame_size
         self.stitch_s = stitch_s
         self.stitched = 0  # new tracks not flagged again: they continue a flagged road user (`_continues`)
-        self._gone: dict[int, _Gone] = {}  # flagged road users whose tracks retired less than stitch_s ago
+        self._gone: dict[int, _Gone] = {}  # flagged road users whose tracks retired (kept 2 x stitch_s)
         self.max_angle_deg = max_angle_deg
         self.window_s, self.min_time_s = window_s, min_time_s
         self.min_travel, self.min_px, self.vote = min_travel, min_px, vote
@@ -117,7 +120,7 @@ class WrongWayRule:
             if lane is not None:
                 ev = self._judge(p, lane, mem)
                 if ev is not None:
-                    mem.done, mem.flagged_lane = True, lane.id
+                    mem.flagged_lane = lane.id
                     mem.tail.extend((q[0], q[1], q[2]) for q in mem.path if p.t - q[0] <= TAIL_S)
                     mem.path.clear()
                     if self._continues(p.track_id, mem):
@@ -130,10 +133,10 @@ class WrongWayRule:
         """These tracks retired: flagged road users keep their last looks for `stitch_s` (see `_continues`)."""
         for tid in track_ids:
             mem = self._mem.pop(tid, None)
-            if mem is not None and mem.done and mem.tail and mem.flagged_lane is not None:
+            if mem is not None and mem.flagged_lane is not None and mem.tail:
                 self._gone[tid] = _Gone(mem.flagged_lane, tuple(mem.tail))
-        if self._gone and track_ids:
-            now = max((g.tail[-1][0] for g in self._gone.values()), default=0.0)
+        if self._gone and track_ids:  # memory bound: `_continues` itself only looks stitch_s back
+            now = max(g.tail[-1][0] for g in self._gone.values())
             self._gone = {k: g for k, g in self._gone.items() if now - g.tail[-1][0] <= 2 * self.stitch_s}
 
     @staticmethod

@@ -17,7 +17,7 @@ from ..boxes import iou_matrix, nms_merge
 from ..classes import TRAINED_CLASSES, road_user_classes
 from ..detection import _cut_by_tile_edge
 from ..riders import merge_riders
-from ..types import COCO_ROAD_USERS, Detections
+from ..types import Detections
 from .labels import Boxes
 
 # pipeline (COCO) class after the rider merge -> trained class
@@ -69,12 +69,9 @@ class Teacher:
         from ..openvino_yolo import OpenVinoYolo
 
         self.models: list[tuple[OpenVinoYolo, dict[int, str]]] = []
-        for k, path in enumerate((model, *also)):
+        for path in (model, *also):
             m = OpenVinoYolo(path)
-            if k == 0:  # the COCO model: its own road-user names are the pipeline's
-                road = {i: n for i, n in m.names.items() if n in COCO_ROAD_USERS.values()}
-            else:
-                road = road_user_classes(m.names)
+            road = road_user_classes(m.names)  # model id -> pipeline class (COCO names map to themselves)
             if not road:
                 raise ValueError(f"{path}: teacher model has no road-user classes")
             self.models.append((m, road))
