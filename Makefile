@@ -75,6 +75,8 @@ eval: assets
 	  --truth assets/sample_videos/nl_motorway_overpass.truth.json --reverse
 	$(PY) -m service.cli eval assets/sample_videos/nl_motorway_overpass.mp4 --crossing sample_videos/nl_motorway_overpass.crossing.yaml \
 	  --truth assets/sample_videos/nl_motorway_overpass.truth.json --reverse --detect-fps 0
+	$(PY) -m service.cli eval assets/sample_videos/makassar_alauddin_dusk.mp4 --crossing sample_videos/makassar_alauddin_dusk.crossing.yaml \
+	  --truth sample_videos/makassar_alauddin_dusk.truth.json --reverse
 
 clean:
 	rm -rf data test-artifacts .pytest_cache

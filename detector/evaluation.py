@@ -213,12 +213,14 @@ def count_error(counts: dict[str, dict[str, int]], truth: dict) -> dict | None:
 
 
 def reverse_truth(truth: dict, duration: float | None = None) -> dict:
-    """Labels of a lane clip played backwards: every legal vehicle becomes a wrong-way one and its
-    first and last sightings swap (frame f becomes N-1-f)."""
+    """Labels of a lane clip played backwards: every legal vehicle becomes a wrong-way one, every wrong-way
+    one a legal one (it now rides with its lane), and their first and last sightings swap (frame f becomes
+    N-1-f)."""
     n, fps = truth.get("frames"), truth.get("fps")
     end = (n - 1) / fps if n and fps else duration
     if end is None:
         raise ValueError("reverse_truth needs `frames` and `fps` in the labels, or the clip duration")
+    wrong_way = TRUTH_VERDICTS[EventType.WRONG_WAY]
     vehicles = [
         {
             **v,
@@ -226,7 +228,7 @@ def reverse_truth(truth: dict, duration: float | None = None) -> dict:
             "t_last": round(end - v["t_first"], 3),
             "box_first": v["box_last"],
             "box_last": v["box_first"],
-            "verdict": {"legal": TRUTH_VERDICTS[EventType.WRONG_WAY]}.get(v["verdict"], v["verdict"]),
+            "verdict": {"legal": wrong_way, wrong_way: "legal"}.get(v["verdict"], v["verdict"]),
         }
         for v in truth.get("vehicles", [])
     ]

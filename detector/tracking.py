@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -90,7 +91,9 @@ class _Track:
     track_id: int = -1  # assigned on confirmation
     votes: dict[str, float] = field(default_factory=dict)
     last: tuple[str, float] = ("", 0.0)  # class and score of the last box
-    recent: deque[tuple[float, str, float]] = field(default_factory=deque)  # (t, class, score) of the last boxes
+    # (t, class, score, the detector's own class, box) of the boxes of the last `vote_memory_s`
+    recent: deque[tuple[float, str, float, str, tuple[float, ...]]] = field(default_factory=deque)
+    born: float = 0.0  # time of the first box
     pinned_since: float | None = None  # start of the first event's window (pin_class)
     pinned: dict[str, float] = field(default_factory=dict)  # class votes of the boxes since pinned_since
     # tentative observations: (t, frame, box, score, detail_px, class of the box)
@@ -114,37 +117,63 @@ class _Track:
         votes = self.pinned or self.votes
         return max(votes.items(), key=lambda kv: kv[1])[0]
 
-    def vote(self, t: float, cls: str, conf: float, memory_s: float) -> None:
+    def vote(
+        self, t: float, cls: str, conf: float, memory_s: float, raw: str | None = None, box: Sequence[float] = ()
+    ) -> None:
+        """One box's class vote. `raw`: the detector's class before `context_class` changed it (default: cls)."""
         self.last = (cls, conf)
         self.votes[cls] = self.votes.get(cls, 0.0) + conf
         self._class = None
         if self.pinned_since is not None:
             self.pinned[cls] = self.pinned.get(cls, 0.0) + conf
-        self.recent.append((t, cls, conf))
+        self.recent.append((t, cls, conf, raw or cls, tuple(box)))
         while self.recent and t - self.recent[0][0] > memory_s:
             self.recent.popleft()
+
+    def settled_class(self, persp: Perspective | None) -> str:
+        """`final_class`, with every box's class judged again by the perspective as learnt by now (a box seen
+        before the fits were learnt, in the first seconds of a video, then counts as what its size says), where
+        the boxes of the vote are all still in `recent`; else `final_class` as voted."""
+        since = self.pinned_since if self.pinned_since is not None else self.born
+        if persp is None or not self.recent or self.recent[0][0] > max(since, self.born) + 1e-6:
+            return self.final_class
+        votes: dict[str, float] = {}
+        for t, _, conf, raw, box in self.recent:
+            if t >= since - 1e-6 and len(box) == 4:
+                cls = context_class((box[0], box[1], box[2], box[3]), raw, persp)
+                votes[cls] = votes.get(cls, 0.0) + conf
+        return max(votes.items(), key=lambda kv: kv[1])[0] if votes else self.final_class
 
     def pin(self, since: float) -> str:
         """From now on the track's final class is the vote over its boxes from `since` (as far back as
         `recent` reaches) to its end; returns that vote so far."""
         if self.pinned_since is None or since < self.pinned_since:
             votes: dict[str, float] = {}
-            for t, cls, conf in self.recent:
+            for t, cls, conf, _, _ in self.recent:
                 if t >= since - 1e-6:
                     votes[cls] = votes.get(cls, 0.0) + conf
             self.pinned, self.pinned_since = votes or dict(self.votes), since
         return self.final_class
 
     def observe(
-        self, box: np.ndarray, t: float, frame: int, cls: str, conf: float, memory_s: float, velocity: np.ndarray | None
+        self,
+        box: np.ndarray,
+        t: float,
+        frame: int,
+        cls: str,
+        conf: float,
+        memory_s: float,
+        velocity: np.ndarray | None,
+        raw: str | None = None,
     ) -> None:
         """One more box (xyxy float64) of this track; `velocity`: its motion from this box on (`_motion`), None
-        to keep the motion it had (a weak box, often two road users in one, must not set it)."""
+        to keep the motion it had (a weak box, often two road users in one, must not set it); `raw`: the
+        detector's class of the box (see `vote`)."""
         if velocity is not None:
             self.velocity = velocity
         self.box, self.t, self.frame = box, t, frame
         self.hits += 1
-        self.vote(t, cls, conf, memory_s)
+        self.vote(t, cls, conf, memory_s, raw, box.tolist())
 
 
 @dataclass
@@ -203,7 +232,9 @@ class Tracker:
     def pop_final_class(self, track_id: int) -> str | None:
         """The final class of a retired track (forgotten once asked): see `_Track.final_class`."""
         tr = self._ended.pop(track_id, None)
-        return tr.final_class if tr is not None else None
+        if tr is None:
+            return None
+        return tr.settled_class(self.perspective if self.config.context_class else None)
 
     @property
     def active_ids(self) -> list[int]:
@@ -222,6 +253,7 @@ class Tracker:
         """One frame's detections at time t. `detail_px`: each box's size (sqrt of its area) in pixels of
         real detail (`pipeline.detail_px`); None = the boxes' own size."""
         cfg = self.config
+        raw_names = det.class_name
         if cfg.context_class and len(det):
             det = self._in_context(det)
         tracker_id = np.full(len(det), -1, np.int64)
@@ -258,7 +290,7 @@ class Tracker:
             velocity = None if weak else _motion(state, rows_m, centres[js], t)
             for k, (row, j) in enumerate(zip(rows_m.tolist(), js.tolist())):
                 v = None if velocity is None else velocity[k]
-                tracks[row].observe(boxes[j], t, frame, names[j], scores[j], cfg.vote_memory_s, v)
+                tracks[row].observe(boxes[j], t, frame, names[j], scores[j], cfg.vote_memory_s, v, str(raw_names[j]))
                 matched[j] = row
             rows_left, idx_left = np.ones(len(rows), bool), np.ones(len(idx), bool)
             rows_left[r_used] = idx_left[c_used] = False
@@ -304,8 +336,8 @@ class Tracker:
         xyxy, sizes = det.xyxy.tolist(), detail.tolist()
         new: list[_Track] = []
         for j in born.tolist():  # boxes sure enough for their size start a tentative track
-            tr = _Track(next(self._keys), boxes[j], t, frame, peak=scores[j])
-            tr.vote(t, str(names[j]), scores[j], cfg.vote_memory_s)
+            tr = _Track(next(self._keys), boxes[j], t, frame, peak=scores[j], born=t)
+            tr.vote(t, str(names[j]), scores[j], cfg.vote_memory_s, str(raw_names[j]), xyxy[j])
             tr.backlog.append((t, frame, as_box(xyxy[j]), scores[j], sizes[j], str(names[j])))
             new.append(tr)
         self._tracks = [tr for row, tr in enumerate(tracks) if row not in dropped] + new

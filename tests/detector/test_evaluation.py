@@ -86,6 +86,9 @@ def test_reverse_truth_swaps_ends_and_turns_legal_into_wrong_way():
     rev = evaluation.reverse_truth(LANE_TRUTH)
     v1, v2 = rev["vehicles"]
     assert (v1["verdict"], v2["verdict"]) == ("wrong_way", "uncertain")
+    # a wrong-way rider played backwards rides with its lane
+    contra = {**LANE_TRUTH, "vehicles": [{**LANE_TRUTH["vehicles"][0], "verdict": "wrong_way"}]}
+    assert evaluation.reverse_truth(contra)["vehicles"][0]["verdict"] == "legal"
     assert (v1["t_first"], v1["t_last"]) == (6.0, 10.0)  # frame f -> 100 - f
     assert v1["box_first"] == [400, 0, 440, 40] and v1["box_last"] == [0, 0, 40, 40]
 

@@ -1,11 +1,11 @@
-"""perspective: the online height-vs-row fit and the class it implies (lever: class from context)."""
+"""perspective: the online size-vs-row fits and the class they imply (lever: class from context)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from detector.perspective import MIN_SAMPLES, Perspective, context_class
+from detector.perspective import LEARN_CONF_2W, MIN_SAMPLES, Perspective, context_class
 from detector.tracking import Tracker, TrackerConfig
 from detector.types import Detections
 
@@ -16,10 +16,17 @@ def car_box(y: float) -> tuple[float, float, float, float]:
     return (100.0, y - h, 100.0 + 1.5 * h, y)
 
 
-def learnt(n: int = MIN_SAMPLES) -> Perspective:
+def rider_box(y: float, x: float = 300.0) -> tuple[float, float, float, float]:
+    """A rider and bike whose box is 0.1 * y wide and 0.3 * y tall, wheels on row y."""
+    return (x, y - 0.3 * y, x + 0.1 * y, y)
+
+
+def learnt(n: int = MIN_SAMPLES, riders: bool = False) -> Perspective:
     p = Perspective()
     for y in np.linspace(150, 450, n):
         p.learn(car_box(y), "car", 0.8)
+        if riders:  # at dusk the detector is seldom sure of a rider: a score under LEARN_CONF still teaches
+            p.learn(rider_box(y), "motorcycle", LEARN_CONF_2W + 0.05)
     return p
 
 
@@ -28,6 +35,11 @@ def test_fit_recovers_a_linear_perspective():
     for y in (200, 300, 400):
         assert p.expected("4w", y) == pytest.approx(0.3 * y, rel=1e-6)
     assert p.expected("2w", 300) is None  # nothing learnt for two-wheelers
+    assert p.expected_width("2w", 300) is None
+    both = learnt(riders=True)
+    assert both.expected_width("2w", 300) == pytest.approx(30.0, rel=1e-6)
+    assert both.expected("2w", 300) == pytest.approx(90.0, rel=1e-6)
+    assert both.expected_width("4w", 300) is None  # a car's width depends on its heading: not fitted
 
 
 def test_nothing_is_used_before_enough_samples_or_from_weak_boxes():
@@ -48,10 +60,47 @@ def test_nothing_is_used_before_enough_samples_or_from_weak_boxes():
         ((0, 240, 90, 300), "car", "learnt", "car"),  # car-sized at its row
         ((0, 0, 13, 18), "truck", None, "truck"),  # only "car" is corrected
         ((0, 0, 40, 30), "motorcycle", "learnt", "motorcycle"),
+        # at row 300 a car is 135 x 90 px, a rider 30 x 90 px
+        ((0, 255, 40, 300), "car", "riders", "motorcycle"),  # a headlight at dusk: 45 px tall (old rules: car)
+        ((0, 255, 40, 300), "car", "learnt", "car"),  # the same box before any rider was learnt
+        ((0, 240, 80, 300), "car", "riders", "car"),  # wider than 1.5 riders: a car seen head-on
+        ((0, 255, 40, 300), "bus", "riders", "bus"),  # only "car" is corrected
     ],
 )
 def test_context_class(box, cls, persp, expected):
-    assert context_class(box, cls, learnt() if persp else None) == expected
+    p = {None: None, "learnt": learnt(), "riders": learnt(riders=True)}[persp]
+    assert context_class(box, cls, p) == expected
+
+
+def dets(rows: list[tuple[tuple[float, float, float, float], float, str]]) -> Detections:
+    return Detections(
+        np.array([b for b, _, _ in rows], np.float32),
+        np.array([c for _, c, _ in rows], np.float32),
+        np.array([n for _, _, n in rows], object),
+    )
+
+
+@pytest.mark.parametrize("context, expected", [(True, "motorcycle"), (False, "car")])
+def test_a_tracks_early_boxes_are_judged_again_once_the_fits_are_learnt(context, expected):
+    """A headlit rider boxed "car" from the first frame, before any two-wheeler was learnt: its first boxes
+    vote "car" with high scores. When it retires, its boxes are judged with the fits learnt since."""
+    tr = Tracker(TrackerConfig(min_hits=2, context_class=context))
+    subject = None
+    for k in range(16):
+        y = 200 + 4 * k
+        rows = [((100, y - 22, 120, y), 0.6 if k < 10 else 0.2, "car")]  # 20 x 22 px, as tall as a car there
+        # three riders a frame teach the fits (30 boxes by frame 10); a car far to the side teaches the car fit
+        rows += [(rider_box(yy, 300 + 60 * i), 0.4, "motorcycle") for i, yy in enumerate((150 + 2 * k, 250, 350))]
+        upd = tr.update(dets(rows), k * 0.1, k)
+        if upd.detections.tracker_id[0] >= 0:
+            subject = int(upd.detections.tracker_id[0])
+    assert subject is not None
+    retired: list[int] = []
+    for k in range(16, 40):  # the subject is gone; the others go on
+        upd = tr.update(dets([(rider_box(250, 360), 0.4, "motorcycle")]), k * 0.1, k)
+        retired += upd.retired
+    assert subject in retired
+    assert tr.pop_final_class(subject) == expected
 
 
 def test_tracker_votes_a_tall_car_box_as_a_two_wheeler():
