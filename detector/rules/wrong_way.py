@@ -213,8 +213,10 @@ class WrongWayRule:
         tops = [((q[2][0] + q[2][2]) / 2, q[2][1]) for q in looks]
         if not (self._against(bottoms, lane.direction, size) and self._against(tops, lane.direction, size)):
             return None
-        # The event is dated and boxed where the contraflow began (first point of the deciding window).
-        start, mid = pts[0], pts[len(pts) // 2]
+        # The event is dated and boxed where the contraflow began (first point of the deciding window), at
+        # the first look there that shows the whole road user (a box cut by the frame's edge shows part of it).
+        start = next((q for q in pts if not cut_by_edge(q[2], self.frame_size)), pts[0])
+        mid = pts[len(pts) // 2]
         return ViolationEvent(
             type=ViolationType.WRONG_WAY,
             track_id=p.track_id,

@@ -120,7 +120,7 @@ def test_wrong_way_cases(name):
 
 
 def test_sustained_contraflow_is_flagged_once_with_the_start_of_the_window():
-    anchors = moving(250, 60, 0, 10, 80)  # 8 s down a north-bound lane
+    anchors = moving(250, 70, 0, 10, 80)  # 8 s down a north-bound lane (first box whole: top at 10 px)
     pts = pts_from(3, anchors, t0=5.0)
     _, events = run(pts)
     (e,) = events
@@ -128,13 +128,22 @@ def test_sustained_contraflow_is_flagged_once_with_the_start_of_the_window():
     assert e.track_id == 3 and e.class_name == "motorcycle" and e.lane == "north"
     assert e.t == pytest.approx(5.0)  # the first point of the deciding window
     assert e.frame == 50
-    assert e.box == pytest.approx(box(250, 60))
+    assert e.box == pytest.approx(box(250, 70))
     assert e.signal is None and e.signal_id is None and e.since_red_s is None and e.stop_line is None
     start, mid, end = e.key_times
     assert start < mid < end
     decided = end
     assert 5.8 <= decided <= 6.0  # decided as soon as 0.6 s and 1.5 box heights (90 px) of contraflow are seen
     assert [t for t, _ in e.path][0] == pytest.approx(5.0) and [t for t, _ in e.path][-1] == pytest.approx(decided)
+
+
+def test_the_event_shows_the_whole_road_user_when_it_came_in_over_the_edge():
+    """A rider riding in over the top edge: its first boxes are cut by the edge (part of it is outside).
+    The event is dated and boxed at the first look of the deciding window that shows all of it."""
+    pts = pts_from(4, moving(250, 40, 0, 10, 40), t0=2.0)  # 60 px tall boxes, tops from -20 px
+    (e,) = run(pts, crossing=_one_lane(480))[1]
+    assert e.box == pytest.approx(box(250, 70)) and e.t == pytest.approx(2.3)  # top at 10 px: whole
+    assert min(e.key_times) == pytest.approx(2.3)
 
 
 def test_window_slides_when_legal_motion_came_first():
