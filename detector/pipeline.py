@@ -138,9 +138,10 @@ class FrameSession:
         self.dropped: list[ViolationEvent] = []  # events whose path is not one road user (identity.py)
         self.crossings: list[LineCrossing] = []
         self.signal_log: dict[str, list[tuple[float, str]]] = {}  # per signal: (onset t, state) of each state
-        # A road user's class is the vote over its track from the start of its first event's window to the
-        # track's end (a far motorbike's headlight at dusk first looks like a car; a track's earlier boxes may
-        # be another road user's): known when the track retires, kept for judged road users only.
+        # A road user's class is the vote over its track from the start of its first event's window to shortly
+        # after the decision (a far motorbike's headlight at dusk first looks like a car; a track's earlier and
+        # much later boxes may be another road user's): known when the track retires, kept for judged road
+        # users only.
         self.final_class: dict[int, str] = {}
         self._judged: set[int] = set()  # track ids with an event or a counted crossing, not yet retired
         self.settled: list[ViolationEvent] | None = [] if settle else None  # events with their class final
@@ -159,9 +160,9 @@ class FrameSession:
 
     def _record(self, ev: list[ViolationEvent], cr: list[LineCrossing]) -> None:
         # the class of the road user that did it: the vote over the track's boxes from the start of the window
-        # that decided the event (to the track's end, once it retires), not over the track's whole life
+        # that decided the event to shortly after the decision (its last key time), not over the track's whole life
         for e in ev:
-            cls = self.tracker.pin_class(e.track_id - self.track_offset, min(e.key_times))
+            cls = self.tracker.pin_class(e.track_id - self.track_offset, min(e.key_times), max(e.key_times))
             if cls:
                 e.class_name = cls
         # an event whose path jumps between road users shows two of them: never stored as it is

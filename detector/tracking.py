@@ -29,12 +29,15 @@ box starts a new identity instead. A two-wheeler's box changes shape by itself (
 a headlight at dusk boxed as an unsure "car"), so only sure four-wheelers are held to it. A track seen only once is matched by its centre alone, never by its top or
 bottom edge lining up with another road user's. Each point carries its own box's class (`box_class`); when
 a rule decides an event, `pin_class` makes the track's class the score-weighted vote over its boxes from
-the start of the deciding window to the track's end (`pop_final_class`), not over its whole life.
+the start of the deciding window to `class_after_s` after the decision (`pop_final_class`), not over its
+whole life. When the track retires, those boxes are judged again by the perspective as learnt by then
+(`settled_class`).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -72,6 +75,7 @@ class TrackerConfig:
     shape_rate: float = 1.0
     sure_car_conf: float = 0.5  # the score of a track's last four-wheeler box that holds it to shape_step
     vote_memory_s: float = 10.0  # how far back each box's class is kept for an event's class vote (pin_class)
+    class_after_s: float = 2.0  # an event's class vote takes the track's boxes up to this long after the decision
 
     def birth_conf(self, detail_px: np.ndarray) -> np.ndarray:
         """Per box (its size in pixels of real detail): the score it needs to start or grow a tentative track."""
@@ -96,6 +100,9 @@ class _Track:
     born: float = 0.0  # time of the first box
     pinned_since: float | None = None  # start of the first event's window (pin_class)
     pinned: dict[str, float] = field(default_factory=dict)  # class votes of the boxes since pinned_since
+    pinned_until: float = math.inf  # ... up to this time (pin_class)
+    # the boxes of the pinned vote as in `recent`; None when `recent` no longer reached back to pinned_since
+    pinned_boxes: list[tuple[float, str, float, str, tuple[float, ...]]] | None = None
     # tentative observations: (t, frame, box, score, detail_px, class of the box)
     backlog: list[tuple[float, int, tuple[float, float, float, float], float, float, str]] = field(default_factory=list)
     _class: str | None = field(default=None, init=False, repr=False)  # class_name, until the next vote
@@ -124,35 +131,48 @@ class _Track:
         self.last = (cls, conf)
         self.votes[cls] = self.votes.get(cls, 0.0) + conf
         self._class = None
-        if self.pinned_since is not None:
+        entry = (t, cls, conf, raw or cls, tuple(box))
+        if self.pinned_since is not None and t <= self.pinned_until + 1e-6:
             self.pinned[cls] = self.pinned.get(cls, 0.0) + conf
-        self.recent.append((t, cls, conf, raw or cls, tuple(box)))
+            if self.pinned_boxes is not None:
+                self.pinned_boxes.append(entry)
+        self.recent.append(entry)
         while self.recent and t - self.recent[0][0] > memory_s:
             self.recent.popleft()
 
     def settled_class(self, persp: Perspective | None) -> str:
         """`final_class`, with every box's class judged again by the perspective as learnt by now (a box seen
         before the fits were learnt, in the first seconds of a video, then counts as what its size says), where
-        the boxes of the vote are all still in `recent`; else `final_class` as voted."""
-        since = self.pinned_since if self.pinned_since is not None else self.born
-        if persp is None or not self.recent or self.recent[0][0] > max(since, self.born) + 1e-6:
+        all the boxes of the vote are known (`pinned_boxes`, or `recent` back to the track's first box); else
+        `final_class` as voted."""
+        if persp is None:
+            return self.final_class
+        if self.pinned_since is not None:
+            boxes = self.pinned_boxes
+        else:
+            boxes = list(self.recent) if self.recent and self.recent[0][0] <= self.born + 1e-6 else None
+        if not boxes:
             return self.final_class
         votes: dict[str, float] = {}
-        for t, _, conf, raw, box in self.recent:
-            if t >= since - 1e-6 and len(box) == 4:
+        for _, _, conf, raw, box in boxes:
+            if len(box) == 4:
                 cls = context_class((box[0], box[1], box[2], box[3]), raw, persp)
                 votes[cls] = votes.get(cls, 0.0) + conf
         return max(votes.items(), key=lambda kv: kv[1])[0] if votes else self.final_class
 
-    def pin(self, since: float) -> str:
+    def pin(self, since: float, until: float = math.inf) -> str:
         """From now on the track's final class is the vote over its boxes from `since` (as far back as
-        `recent` reaches) to its end; returns that vote so far."""
-        if self.pinned_since is None or since < self.pinned_since:
+        `recent` reaches) to `until` (or its end); returns that vote so far. A second event widens the span."""
+        if self.pinned_since is None or since < self.pinned_since or until > self.pinned_until:
+            if self.pinned_since is not None:
+                since, until = min(since, self.pinned_since), max(until, self.pinned_until)
+            boxes = [e for e in self.recent if since - 1e-6 <= e[0] <= until + 1e-6]
             votes: dict[str, float] = {}
-            for t, cls, conf, _, _ in self.recent:
-                if t >= since - 1e-6:
-                    votes[cls] = votes.get(cls, 0.0) + conf
-            self.pinned, self.pinned_since = votes or dict(self.votes), since
+            for _, cls, conf, _, _ in boxes:
+                votes[cls] = votes.get(cls, 0.0) + conf
+            reached = bool(self.recent) and self.recent[0][0] <= max(since, self.born) + 1e-6
+            self.pinned, self.pinned_since, self.pinned_until = votes or dict(self.votes), since, until
+            self.pinned_boxes = boxes if reached else None
         return self.final_class
 
     def observe(
@@ -221,13 +241,15 @@ class Tracker:
         self._ended: dict[int, _Track] = {}  # retired confirmed tracks by id, until the caller pops their class
         self.perspective = Perspective()  # box height vs row, learnt from confident boxes
 
-    def pin_class(self, track_id: int, since: float) -> str | None:
-        """A rule decided an event of this track over its boxes from `since` on: the track's final class (when
-        it retires, `pop_final_class`) is the score-weighted vote over its boxes from `since` to its end, not
-        over its whole life (which may hold another road user's boxes). Returns that vote so far; None for an
-        unknown track."""
+    def pin_class(self, track_id: int, since: float, decided: float | None = None) -> str | None:
+        """A rule decided an event of this track at `decided` over its boxes from `since` on: the track's final
+        class (when it retires, `pop_final_class`) is the score-weighted vote over its boxes from `since` to
+        `class_after_s` after `decided` (to its end when None), not over its whole life: before, and long
+        after, the track may hold another road user's boxes. Returns that vote so far; None for an unknown
+        track."""
         tr = next((tr for tr in self._tracks if tr.track_id == track_id), None) or self._ended.get(track_id)
-        return tr.pin(since) if tr is not None and track_id >= 0 else None
+        until = math.inf if decided is None else decided + self.config.class_after_s
+        return tr.pin(since, until) if tr is not None and track_id >= 0 else None
 
     def pop_final_class(self, track_id: int) -> str | None:
         """The final class of a retired track (forgotten once asked): see `_Track.final_class`."""

@@ -1,6 +1,6 @@
 """An event's road-user class is the class of the road user that did it: the score-weighted vote over its
-track's boxes from the start of the window that decided the event to the track's end (pipeline.FrameSession
-with tracking.Tracker.pin_class), not over the track's whole life."""
+track's boxes from the start of the window that decided the event to shortly after the decision
+(pipeline.FrameSession with tracking.Tracker.pin_class), not over the track's whole life."""
 
 from __future__ import annotations
 
@@ -40,20 +40,33 @@ def road_user(t: float) -> tuple[str, float, tuple[float, float, float, float]]:
     return "motorcycle", 0.6, box(300, 100 + 40 * (t - 4.0 + 0.1), 24, 26)
 
 
+def rider_then_bus(t: float) -> tuple[str, float, tuple[float, float, float, float]]:
+    """3 s riding down (against the lane), boxed "motorcycle"; then, where it stopped, 8 s of a sure "bus"
+    (the track holding another road user's boxes long after the event, or the detector changing its mind)."""
+    if t < 3.0 - 1e-9:
+        return "motorcycle", 0.6, box(300, 100 + 40 * (t + 0.1), 24, 26)
+    return "bus", 0.9, box(300, 100 + 40 * 3.0, 24, 26)
+
+
 class IndexDetector:
     """Reads the frame index painted into the picture's first two pixels and boxes the road user then."""
+
+    def __init__(self, user=road_user):
+        self.user = user
 
     def detect(self, images: list[np.ndarray]) -> list[Detections]:
         out = []
         for img in images:
             k = int(img[0, 0, 0]) + 256 * int(img[0, 1, 0])
-            cls, conf, b = road_user(k / FPS)
+            cls, conf, b = self.user(k / FPS)
             out.append(Detections(np.array([b], np.float32), np.array([conf], np.float32), np.array([cls], object)))
         return out
 
 
-def run(n: int, *, lookahead: bool = False, batch: int = 2) -> FrameSession:
-    session = FrameSession(CROSSING, IndexDetector(), PipelineSettings(batch=batch), None, (W, H), lookahead=lookahead)
+def run(n: int, *, lookahead: bool = False, batch: int = 2, user=road_user) -> FrameSession:
+    session = FrameSession(
+        CROSSING, IndexDetector(user), PipelineSettings(batch=batch), None, (W, H), lookahead=lookahead
+    )
     for k in range(n):
         img = np.zeros((H, W, 3), np.uint8)
         img[0, 0], img[0, 1], img[1:, :] = k % 256, k // 256, k % 200  # every picture differs from the last
@@ -68,6 +81,15 @@ def test_event_class_is_the_vote_from_its_window_to_the_tracks_end_not_the_life_
     s = run(90)
     (ev,) = [e for e in s.events if e.type is ViolationType.WRONG_WAY]
     assert ev.t >= 1.0  # the window starts inside the standing part: the vote is not trivially one class
+    assert s.final_class[ev.track_id] == "motorcycle"
+
+
+def test_event_class_leaves_out_boxes_long_after_the_decision():
+    """Decided about a second into its ride: the vote takes the boxes up to 2 s after the decision (all
+    "motorcycle"), not the 8 s of sure "bus" boxes that follow."""
+    s = run(110, user=rider_then_bus)
+    (ev,) = [e for e in s.events if e.type is ViolationType.WRONG_WAY]
+    assert max(ev.key_times) < 2.0  # decided while riding
     assert s.final_class[ev.track_id] == "motorcycle"
 
 

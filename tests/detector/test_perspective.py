@@ -80,13 +80,25 @@ def dets(rows: list[tuple[tuple[float, float, float, float], float, str]]) -> De
     )
 
 
-@pytest.mark.parametrize("context, expected", [(True, "motorcycle"), (False, "car")])
-def test_a_tracks_early_boxes_are_judged_again_once_the_fits_are_learnt(context, expected):
+@pytest.mark.parametrize(
+    "context, pinned, memory_s, expected",
+    [
+        (True, False, 10.0, "motorcycle"),
+        (False, False, 10.0, "car"),
+        # an event pinned the vote to its first 2.5 s; the track outlives the class memory: the pinned
+        # boxes are kept for the judging again
+        (True, True, 1.0, "motorcycle"),
+        (False, True, 1.0, "car"),
+    ],
+)
+def test_a_tracks_early_boxes_are_judged_again_once_the_fits_are_learnt(context, pinned, memory_s, expected):
     """A headlit rider boxed "car" from the first frame, before any two-wheeler was learnt: its first boxes
     vote "car" with high scores. When it retires, its boxes are judged with the fits learnt since."""
-    tr = Tracker(TrackerConfig(min_hits=2, context_class=context))
+    tr = Tracker(TrackerConfig(min_hits=2, context_class=context, vote_memory_s=memory_s))
     subject = None
     for k in range(16):
+        if pinned and k == 5 and subject is not None:
+            assert tr.pin_class(subject, 0.0, decided=0.5) == "car"  # the vote so far
         y = 200 + 4 * k
         rows = [((100, y - 22, 120, y), 0.6 if k < 10 else 0.2, "car")]  # 20 x 22 px, as tall as a car there
         # three riders a frame teach the fits (30 boxes by frame 10); a car far to the side teaches the car fit

@@ -175,7 +175,8 @@ def test_dusk_clip_reversed_headlit_riders_are_two_wheelers(tmp_path):
     """Makassar at dusk, played backwards: every legal road user now rides the wrong way, most of them
     small headlit motorbikes that the COCO model boxes "car". An event named "car" for a motorbike does
     not match its label (the scorer pairs vehicle families), so it counts as a miss and a false event.
-    Measured 2026-12-07: 17/28, 5 false (0.61 / 0.77); before the two-wheeler width fit, 11/28, 11 false."""
+    Measured 2026-12-07: 18/28, 4 false (0.64 / 0.82; the 4 are riders the labels leave out, checked by
+    eye); before the two-wheeler width fit, 11/28, 11 false."""
     _model_ready()
     clip = _clip("makassar_alauddin_dusk")
     crossing = str(assets.sample_crossing("makassar_alauddin_dusk"))
@@ -187,7 +188,7 @@ def test_dusk_clip_reversed_headlit_riders_are_two_wheelers(tmp_path):
     scorer = _scorer()
     s = scorer.score("wrong_way", json.loads(back.stdout)["events"], scorer.wrong_way_labels(reverse_truth(truth)))
     assert s["positives"] == 28  # the two real wrong-way riders ride with their lane when played backwards
-    assert s["capture"] >= 0.5 and s["validity"] >= 0.65, s
+    assert s["capture"] >= 0.55 and s["validity"] >= 0.7, s
 
 
 @pytest.mark.parametrize("kind", ["zero_bytes", "not_video", "corrupt", "truncated"])
