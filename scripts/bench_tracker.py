@@ -54,9 +54,9 @@ def record(clip: str, device: str) -> dict[str, Any]:
             calls.append(("update", _det_arrays(det), t, frame, detail))
             return super().update(det, t, frame, detail_px)
 
-        def pin_class(self, track_id, since):  # type: ignore[no-untyped-def]
-            calls.append(("pin", track_id, since))
-            return super().pin_class(track_id, since)
+        def pin_class(self, track_id, since, decided=None):  # type: ignore[no-untyped-def]
+            calls.append(("pin", track_id, since, decided))
+            return super().pin_class(track_id, since, decided)
 
         def pop_final_class(self, track_id):  # type: ignore[no-untyped-def]
             calls.append(("pop", track_id))
@@ -109,7 +109,7 @@ def replay(rec: dict[str, Any]) -> tuple[float, str]:
         if c[0] == "update":
             answers.append(tracker.update(c[1], c[2], c[3], c[4]))
         elif c[0] == "pin":
-            answers.append(tracker.pin_class(c[1], c[2]))
+            answers.append(tracker.pin_class(c[1], c[2], c[3] if len(c) > 3 else None))
         elif c[0] == "pop":
             answers.append(tracker.pop_final_class(c[1]))
         else:
