@@ -172,7 +172,8 @@ class _Track:
                 votes[cls] = votes.get(cls, 0.0) + conf
             reached = bool(self.recent) and self.recent[0][0] <= max(since, self.born) + 1e-6
             self.pinned, self.pinned_since, self.pinned_until = votes or dict(self.votes), since, until
-            self.pinned_boxes = boxes if reached else None
+            # kept only for a bounded span (an open-ended one would grow with the track)
+            self.pinned_boxes = boxes if reached and until < math.inf else None
         return self.final_class
 
     def observe(
