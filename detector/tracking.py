@@ -101,7 +101,8 @@ class _Track:
     pinned_since: float | None = None  # start of the first event's window (pin_class)
     pinned: dict[str, float] = field(default_factory=dict)  # class votes of the boxes since pinned_since
     pinned_until: float = math.inf  # ... up to this time (pin_class)
-    # the boxes of the pinned vote as in `recent`; None when `recent` no longer reached back to pinned_since
+    # the boxes of the pinned vote as in `recent`; None when `recent` no longer reached back to pinned_since,
+    # or the span has no end
     pinned_boxes: list[tuple[float, str, float, str, tuple[float, ...]]] | None = None
     # tentative observations: (t, frame, box, score, detail_px, class of the box)
     backlog: list[tuple[float, int, tuple[float, float, float, float], float, float, str]] = field(default_factory=list)
@@ -120,7 +121,7 @@ class _Track:
 
     @property
     def final_class(self) -> str:
-        """The vote over the boxes since the first event's window began (the road user that did it), else over its life."""
+        """The vote over the boxes of its events' span (`pin`: the road user that did it), else over its life."""
         votes = self.pinned or self.votes
         return max(votes.items(), key=lambda kv: kv[1])[0]
 
@@ -240,7 +241,7 @@ class Tracker:
         self._keys = itertools.count()
         self._ids = itertools.count(1)
         self._ended: dict[int, _Track] = {}  # retired confirmed tracks by id, until the caller pops their class
-        self.perspective = Perspective()  # box height vs row, learnt from confident boxes
+        self.perspective = Perspective()  # box sizes vs row, learnt from confident boxes
 
     def pin_class(self, track_id: int, since: float, decided: float | None = None) -> str | None:
         """A rule decided an event of this track at `decided` over its boxes from `since` on: the track's final
@@ -253,7 +254,7 @@ class Tracker:
         return tr.pin(since, until) if tr is not None and track_id >= 0 else None
 
     def pop_final_class(self, track_id: int) -> str | None:
-        """The final class of a retired track (forgotten once asked): see `_Track.final_class`."""
+        """The final class of a retired track (forgotten once asked): see `_Track.settled_class`."""
         tr = self._ended.pop(track_id, None)
         if tr is None:
             return None
