@@ -95,8 +95,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 result = Pipeline(crossing, detector, settings).run(clip)
             except VideoError as e:
                 raise UserError(str(e)) from None
+            # the labels are in their own pixel space (`frame_size`, else the crossing's): a copy of the clip
+            # at another resolution is scored there
+            space = truth.get("frame_size") or crossing.frame_size
+            fx, fy = (space[0] / info.width, space[1] / info.height) if space else (1.0, 1.0)
             events = [
-                {"type": e.type.value, "t": e.t, "box": list(e.box), "class": e.class_name, "track_id": e.track_id}
+                {
+                    "type": e.type.value,
+                    "t": e.t,
+                    "box": [e.box[0] * fx, e.box[1] * fy, e.box[2] * fx, e.box[3] * fy],
+                    "class": e.class_name,
+                    "track_id": e.track_id,
+                }
                 for e in result.events
             ]
             row = {

@@ -20,7 +20,7 @@ import pytest
 from detector import assets
 from detector.evaluation import reverse_truth
 from detector.evidence import sha256_file
-from detector.video import reverse_video
+from detector.video import reverse_video, scaled_copy
 
 pytestmark = pytest.mark.e2e
 
@@ -189,6 +189,38 @@ def test_dusk_clip_reversed_headlit_riders_are_two_wheelers(tmp_path):
     s = scorer.score("wrong_way", json.loads(back.stdout)["events"], scorer.wrong_way_labels(reverse_truth(truth)))
     assert s["positives"] == 28  # the two real wrong-way riders ride with their lane when played backwards
     assert s["capture"] >= 0.55 and s["validity"] >= 0.7, s
+
+
+def test_eval_scores_a_copy_at_another_resolution_in_the_labels_pixels(tmp_path):
+    """`crosswatch eval` on Makassar at 2x (1192x616) with the original crossing file and labels: the
+    events come out in the video's pixels and are scored in the labels' (`frame_size`), so the two
+    wrong-way riders match as at 596x308 (before, every event was 2x off its label and counted false)."""
+    _model_ready()
+    big = scaled_copy(_clip("makassar_alauddin_dusk"), tmp_path / "makassar_2x.mp4", (1192, 616))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "eval",
+            str(big),
+            "--crossing",
+            str(assets.sample_crossing("makassar_alauddin_dusk")),
+            "--truth",
+            str(REPO / "sample_videos" / "makassar_alauddin_dusk.truth.json"),
+            "--device",
+            "cpu",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "YOLO_OFFLINE": "1"},
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(proc.stdout)
+    ww = row["wrong_way"]
+    assert (ww["hit"], ww["positives"], ww["false"]) == (2, 2, 0), ww
 
 
 @pytest.mark.parametrize("kind", ["zero_bytes", "not_video", "corrupt", "truncated"])
