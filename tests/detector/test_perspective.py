@@ -100,8 +100,8 @@ def test_a_tracks_early_boxes_are_judged_again_once_the_fits_are_learnt(context,
         if pinned and k == 5 and subject is not None:
             assert tr.pin_class(subject, 0.0, decided=0.5) == "car"  # the vote so far
         y = 200 + 4 * k
-        rows = [((100, y - 22, 120, y), 0.6 if k < 10 else 0.2, "car")]  # 20 x 22 px, as tall as a car there
-        # three riders a frame teach the fits (30 boxes by frame 10); a car far to the side teaches the car fit
+        rows = [((100, y - 22, 120, y), 0.6 if k < 10 else 0.2, "car")]  # 20 x 22 px: not taller than wide
+        # three riders a frame teach the two-wheeler fits (30 boxes by frame 10); no car fit is ever learnt
         rows += [(rider_box(yy, 300 + 60 * i), 0.4, "motorcycle") for i, yy in enumerate((150 + 2 * k, 250, 350))]
         upd = tr.update(dets(rows), k * 0.1, k)
         if upd.detections.tracker_id[0] >= 0:
