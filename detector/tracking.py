@@ -83,6 +83,10 @@ class TrackerConfig:
         return size_ramp(detail_px, self.small_px, self.full_px, low, self.new_track_conf)
 
 
+# one box's class vote: (t, class, score, the detector's own class, box)
+_Vote = tuple[float, str, float, str, Sequence[float] | np.ndarray]
+
+
 @dataclass(eq=False)
 class _Track:
     key: int
@@ -96,14 +100,14 @@ class _Track:
     votes: dict[str, float] = field(default_factory=dict)
     last: tuple[str, float] = ("", 0.0)  # class and score of the last box
     # (t, class, score, the detector's own class, box) of the boxes of the last `vote_memory_s`
-    recent: deque[tuple[float, str, float, str, tuple[float, ...]]] = field(default_factory=deque)
+    recent: deque[_Vote] = field(default_factory=deque)
     born: float = 0.0  # time of the first box
     pinned_since: float | None = None  # start of the first event's window (pin_class)
     pinned: dict[str, float] = field(default_factory=dict)  # class votes of the boxes since pinned_since
     pinned_until: float = math.inf  # ... up to this time (pin_class)
     # the boxes of the pinned vote as in `recent`; None when `recent` no longer reached back to pinned_since,
     # or the span has no end
-    pinned_boxes: list[tuple[float, str, float, str, tuple[float, ...]]] | None = None
+    pinned_boxes: list[_Vote] | None = None
     # tentative observations: (t, frame, box, score, detail_px, class of the box)
     backlog: list[tuple[float, int, tuple[float, float, float, float], float, float, str]] = field(default_factory=list)
     _class: str | None = field(default=None, init=False, repr=False)  # class_name, until the next vote
@@ -126,13 +130,19 @@ class _Track:
         return max(votes.items(), key=lambda kv: kv[1])[0]
 
     def vote(
-        self, t: float, cls: str, conf: float, memory_s: float, raw: str | None = None, box: Sequence[float] = ()
+        self,
+        t: float,
+        cls: str,
+        conf: float,
+        memory_s: float,
+        raw: str | None = None,
+        box: Sequence[float] | np.ndarray = (),
     ) -> None:
         """One box's class vote. `raw`: the detector's class before `context_class` changed it (default: cls)."""
         self.last = (cls, conf)
         self.votes[cls] = self.votes.get(cls, 0.0) + conf
         self._class = None
-        entry = (t, cls, conf, raw or cls, tuple(box))
+        entry = (t, cls, conf, raw or cls, box)  # the box as given (not copied: a per-frame hot path)
         if self.pinned_since is not None and t <= self.pinned_until + 1e-6:
             self.pinned[cls] = self.pinned.get(cls, 0.0) + conf
             if self.pinned_boxes is not None:
@@ -195,7 +205,7 @@ class _Track:
             self.velocity = velocity
         self.box, self.t, self.frame = box, t, frame
         self.hits += 1
-        self.vote(t, cls, conf, memory_s, raw, box.tolist())
+        self.vote(t, cls, conf, memory_s, raw, box)
 
 
 @dataclass
