@@ -12,6 +12,7 @@ from pathlib import Path
 from detector import evaluation
 from detector.config import load_crossing
 from detector.pipeline import Pipeline, PipelineSettings
+from detector.regions import scale_box
 from detector.video import VideoError, probe, reverse_video
 from detector.vocabulary import EventType
 from service.runs import detectors
@@ -103,7 +104,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 {
                     "type": e.type.value,
                     "t": e.t,
-                    "box": [e.box[0] * fx, e.box[1] * fy, e.box[2] * fx, e.box[3] * fy],
+                    "box": list(scale_box(e.box, fx, fy)),
                     "class": e.class_name,
                     "track_id": e.track_id,
                 }
