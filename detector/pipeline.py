@@ -127,7 +127,7 @@ class FrameSession:
         self.log_signals = log_signals
         self.clock = clock or _Clock()
         self.signals = PlanSignals(plan) if plan is not None else LampSignals(crossing)
-        self.tracker = Tracker(settings.tracker)
+        self.tracker = Tracker(settings.tracker, frame_size)
         # at least the frames one model input holds (stacked wide frames / regions)
         width, height = frame_size
         per_call = getattr(detector, "frames_per_call", None)

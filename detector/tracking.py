@@ -74,6 +74,10 @@ class TrackerConfig:
     shape_step: float = 1.6
     shape_rate: float = 1.0
     sure_car_conf: float = 0.5  # the score of a track's last four-wheeler box that holds it to shape_step
+    # A track unseen for left_after_s whose motion has taken its box (predicted) less than min_inside inside the
+    # picture has left it: it is not found again (a box at that edge later is a road user coming in).
+    left_after_s: float = 0.3
+    min_inside: float = 0.75
     vote_memory_s: float = 10.0  # how far back each box's class is kept for an event's class vote (pin_class)
     class_after_s: float = 2.0  # an event's class vote takes the track's boxes up to this long after the decision
 
@@ -245,8 +249,11 @@ def _motion(state: TrackState, rows: np.ndarray, centres: np.ndarray, t: float) 
 
 
 class Tracker:
-    def __init__(self, config: TrackerConfig | None = None):
+    def __init__(self, config: TrackerConfig | None = None, frame_size: tuple[int, int] | None = None):
+        """`frame_size`: the picture's (width, height); when given, a road user whose motion took it out of the
+        picture is not found again (`TrackerConfig.left_after_s`)."""
         self.config = config or TrackerConfig()
+        self.frame_size = frame_size
         self._tracks: list[_Track] = []
         self._keys = itertools.count()
         self._ids = itertools.count(1)
@@ -307,7 +314,7 @@ class Tracker:
         costs = None
         if tracks and len(det):
             four = np.array([c in FOUR_WHEELERS for c in det.class_name], dtype=bool)
-            costs = pair_costs(state, boxes, four, t, cfg)
+            costs = pair_costs(state, boxes, four, t, cfg, self.frame_size)
         centres = (det.xyxy[:, :2] + det.xyxy[:, 2:]) / 2  # float32, as the motion has always been measured
         names, scores = det.class_name, conf.tolist()
         matched: dict[int, int] = {}  # box index -> row (in tracks) of the track it continues

@@ -59,9 +59,16 @@ def predict(box: np.ndarray, velocity: np.ndarray, last_t: np.ndarray, t: float)
     return box + np.concatenate([velocity, velocity], axis=1) * dt[:, None]
 
 
-def pair_costs(tracks: TrackState, boxes: np.ndarray, four: np.ndarray, t: float, cfg: TrackerConfig) -> PairCosts:
+def pair_costs(
+    tracks: TrackState,
+    boxes: np.ndarray,
+    four: np.ndarray,
+    t: float,
+    cfg: TrackerConfig,
+    frame: tuple[int, int] | None = None,
+) -> PairCosts:
     """Costs and gates of every track against every box (N,4 float64; `four`: (N,) bool, a four-wheeler)
-    at time t."""
+    at time t. `frame`: the picture's (width, height), for the gate of road users that left it (None: no such gate)."""
     p = predict(tracks.box, tracks.velocity, tracks.t, t)
     # np.maximum(x, 0.0) rather than x.clip(0): the same numbers, without clip's Python wrapper
     ix = np.maximum(np.minimum(p[:, None, 2], boxes[None, :, 2]) - np.maximum(p[:, None, 0], boxes[None, :, 0]), 0.0)
@@ -96,10 +103,23 @@ def pair_costs(tracks: TrackState, boxes: np.ndarray, four: np.ndarray, t: float
     # A track whose motion is known predicts well: allow only a small residual, so a waiting rider in a
     # queue does not take over the box of the rider in front of it.
     reach = np.where(tracks.hits >= 3, cfg.settled_dist, cfg.max_dist) * (1 + np.minimum(lost_for, 2.0))
+    if frame is not None:
+        # a road user unseen for a while whose motion has taken it mostly out of the picture has left it: a box
+        # found later at that edge is another road user coming in (a two-way road's near edge), not that one
+        fits &= ((lost_for < cfg.left_after_s) | (inside_share(p, frame) >= cfg.min_inside))[:, None]
     ok = ((iou > 0.3) | (dist < reach[:, None])) & fits
     ok_weak = (iou >= cfg.min_iou_weak) & fits
     cost = (1 - iou) + 0.3 * dist + 0.3 * (four[None, :] != tracks.four[:, None])
     return PairCosts(np.where(ok, cost, GATED), np.where(ok_weak, cost, GATED))
+
+
+def inside_share(box: np.ndarray, frame: tuple[int, int]) -> np.ndarray:
+    """For each box (K,4): the share of its area inside a picture of `frame` (width, height)."""
+    w, h = frame
+    ix = np.maximum(np.minimum(box[:, 2], w) - np.maximum(box[:, 0], 0.0), 0.0)
+    iy = np.maximum(np.minimum(box[:, 3], h) - np.maximum(box[:, 1], 0.0), 0.0)
+    area = np.maximum((box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1]), 1e-6)
+    return ix * iy / area
 
 
 def shape_jump(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:

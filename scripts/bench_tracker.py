@@ -47,8 +47,13 @@ def record(clip: str, device: str) -> dict[str, Any]:
     from service.runs.request import ProcessRequest
 
     calls: list[Call] = []
+    sizes: list[tuple[int, int] | None] = []
 
     class RecordingTracker(Tracker):
+        def __init__(self, config=None, frame_size=None):  # type: ignore[no-untyped-def]
+            sizes.append(frame_size)
+            super().__init__(config, frame_size)
+
         def update(self, det, t, frame, detail_px=None):  # type: ignore[no-untyped-def]
             detail = None if detail_px is None else np.array(detail_px, np.float64)
             calls.append(("update", _det_arrays(det), t, frame, detail))
@@ -85,6 +90,7 @@ def record(clip: str, device: str) -> dict[str, Any]:
     return {
         "clip": clip,
         "config": req.settings.tracker,
+        "frame_size": sizes[0] if sizes else None,
         "calls": calls,
         "events": len(result.events),
         "track_s": result.timings.get("track", 0.0),
@@ -102,7 +108,7 @@ def replay(rec: dict[str, Any]) -> tuple[float, str]:
         (c[0], Detections(*c[1]), *c[2:]) if c[0] == "update" else c  # a fresh Detections each replay
         for c in rec["calls"]
     ]
-    tracker = Tracker(rec["config"])
+    tracker = Tracker(rec["config"], rec.get("frame_size"))
     answers: list[Any] = []
     t0 = time.process_time()
     for c in calls:

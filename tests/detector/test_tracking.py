@@ -36,8 +36,8 @@ def dets(*rows) -> Detections:
 class Run:
     """Feeds frames to a Tracker and keeps what came out."""
 
-    def __init__(self, config: TrackerConfig | None = None):
-        self.tracker = Tracker(config)
+    def __init__(self, config: TrackerConfig | None = None, frame_size: tuple[int, int] | None = None):
+        self.tracker = Tracker(config, frame_size)
         self.points = []
         self.retired: list[tuple[float, int]] = []
         self.frame = 0
@@ -482,3 +482,20 @@ def test_unpinned_final_class_is_the_life_vote():
     tid = next(iter(r.ids()))
     r.tracker.finish()
     assert r.tracker.pop_final_class(tid) == "car"
+
+
+@pytest.mark.parametrize("frame_size, same", [((596, 308), False), (None, True)])
+def test_a_road_user_that_drove_out_of_the_picture_is_not_found_again(frame_size, same):
+    """Makassar played backwards (its boxes, rounded): a car drives down-right out of the bottom edge; 0.6 s
+    later a car comes in at that corner, up-left, where the first one's motion points, and was taken for it.
+    Only the picture's size tells that the first one has left (its predicted box is mostly below the edge)."""
+    r = Run(frame_size=frame_size)
+    for i in range(10):  # 110 px/s right, 50 px/s down; the last box [385, 252, 520, 304]
+        x, y = 385 - 11 * (9 - i), 304 - 5 * (9 - i)
+        r.step(i / 10, ((x, y - 52, x + 135, y), 0.7, "car"))
+    for i in range(8):  # unseen for 0.6 s, then the other car comes in at the right edge, going up-left
+        x, y = 534 - 14 * i, 283 - 7 * i
+        r.step(1.5 + i / 10, ((x, y - 52, min(595, x + 61 + 14 * i), y), 0.7, "car"))
+    assert (r.ids() == {1}) is same
+    if not same:
+        assert [len(v) for v in r.by_id().values()] == [10, 8]
