@@ -32,6 +32,10 @@ def _anchor(b: Box) -> tuple[float, float]:
     return ((b[0] + b[2]) / 2, b[3])
 
 
+def _centre(b: Box) -> tuple[float, float]:
+    return ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+
+
 def _height(a: Box, b: Box) -> float:
     return max(1.0, a[3] - a[1], b[3] - b[1])
 
@@ -48,16 +52,18 @@ def path_break(
 
     A step breaks when it moves further than `max_speed` box heights per second (plus `slack`), when its
     speed changes from the previous step's by more than `max_accel` per second allows (plus `slack`:
-    a standing rider does not leap), or when the box height changes by more than `max_height_ratio` (another
+    a standing rider does not leap), for the bottom-centre and the box's centre alike (a weak box that
+    loses only the wheels jolts the bottom, not the centre), or when the box height changes by more than `max_height_ratio` (another
     road user of another size: a track lost near the line and re-found on a far one). Positions are bottom-centres, distances in the larger box height of the step.
     Steps with a box cut by the edge of the `frame` (width, height) are not judged (the box is partial)."""
     prev_v: tuple[float, float] | None = None
+    prev_c: tuple[float, float] | None = None
     for (t0, a), (t1, b) in itertools.pairwise(path):
         dt = t1 - t0
         if dt <= 1e-6:
             continue
         if cut_by_edge(a, frame) or cut_by_edge(b, frame):
-            prev_v = None
+            prev_v = prev_c = None
             continue
         h = _height(a, b)
         ha, hb = max(1.0, a[3] - a[1]), max(1.0, b[3] - b[1])
@@ -68,11 +74,16 @@ def path_break(
         if math.hypot(dx, dy) > limits.max_speed * dt + limits.slack:
             return t1
         v = (dx / dt, dy / dt)
-        if prev_v is not None:
-            dv = math.hypot(v[0] - prev_v[0], v[1] - prev_v[1]) * dt  # heights of unexplained displacement
-            if dv > limits.max_accel * dt * dt + limits.slack:
+        (acx, acy), (bcx, bcy) = _centre(a), _centre(b)
+        vc = ((bcx - acx) / h / dt, (bcy - acy) / h / dt)
+        if prev_v is not None and prev_c is not None:
+            # heights of unexplained displacement, of the bottom-centre and of the centre: a weak box that loses
+            # the bottom of its road user (a wheel in shadow) jolts the bottom alone, another road user moves both
+            dv = math.hypot(v[0] - prev_v[0], v[1] - prev_v[1]) * dt
+            dvc = math.hypot(vc[0] - prev_c[0], vc[1] - prev_c[1]) * dt
+            if min(dv, dvc) > limits.max_accel * dt * dt + limits.slack:
                 return t1
-        prev_v = v
+        prev_v, prev_c = v, vc
     return None
 
 

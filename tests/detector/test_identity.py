@@ -23,6 +23,8 @@ SPEEDING = [box(200, 1400 - 450 * k) for k in range(4)]  # 5.6 heights per look:
 MERGE_FLICKER = [box(200, 400 - 10 * k, h=150 if k % 2 else 90) for k in range(8)]
 # lost near the line, "re-found" a second later on a far, smaller road user higher up
 REFOUND_SMALLER = [box(300, 480 - 30 * k, h=120, w=55) for k in range(3)] + [(412, 168, 499, 205)]
+# a queue of riders: the track jumps one height sideways onto the rider beside, both its centre and wheels move
+SIDESTEP = [box(200, 400 - 5 * k) for k in range(4)] + [box(300, 380 - 5 * k) for k in range(4)]
 STARTING = [box(200, 400)] * 4 + [box(200, 400 - 3 * k * k) for k in range(1, 6)]  # pulls away smoothly
 
 
@@ -35,6 +37,7 @@ STARTING = [box(200, 400)] * 4 + [box(200, 400 - 3 * k * k) for k in range(1, 6)
         (MERGE_FLICKER, False),
         (REFOUND_SMALLER, True),
         (STARTING, False),
+        (SIDESTEP, True),
         ([], False),
         ([box(0, 100)], False),
     ],
@@ -76,3 +79,21 @@ def test_only_a_break_between_the_evidence_times_drops_the_event():
     assert same_road_user(before) and not same_road_user(across)
     kept, dropped = check_events([before, across, event(STEADY, (0.0, 0.5, 1.0))])
     assert [e.key_times for e in dropped] == [across.key_times] and len(kept) == 2
+
+
+def test_a_weak_box_that_loses_the_wheels_alone_is_no_break():
+    """Makassar played backwards, a motorbike at dusk, 10 looks a second (track 13): at 0.6 s a weak box
+    (score 0.13) ends 8 px above the wheels and the next one is whole again. The bottom-centre jolts (0.81
+    heights of unexplained motion against 0.80 allowed); the centre of the box does not."""
+    boxes = [
+        (298, 196, 324, 224),
+        (297, 201, 326, 231),
+        (309, 205, 339, 223),
+        (318, 209, 346, 239),
+        (339, 222, 370, 260),
+    ]
+    steps = list(zip([0.4, 0.5, 0.6, 0.7, 0.9], boxes))
+    assert path_break(steps) is None
+    # the same jolt with the whole box moving (another road user) breaks
+    jumped = boxes[:3] + [(b[0], b[1] + 16, b[2], b[3]) for b in boxes[3:]]
+    assert path_break(list(zip([0.4, 0.5, 0.6, 0.7, 0.9], jumped))) == 0.7
