@@ -87,6 +87,8 @@ class TrackerConfig:
         return size_ramp(detail_px, self.small_px, self.full_px, low, self.new_track_conf)
 
 
+FLICKER = 1.3  # a box whose height changes more than this between two looks changed its shape (_motion)
+
 # one box's class vote: (t, class, score, the detector's own class, box)
 _Vote = tuple[float, str, float, str, Sequence[float] | np.ndarray]
 
@@ -235,14 +237,29 @@ def _state(tracks: list[_Track], cfg: TrackerConfig) -> TrackState:
     )
 
 
-def _motion(state: TrackState, rows: np.ndarray, centres: np.ndarray, t: float) -> np.ndarray:
+def _motion(
+    state: TrackState, rows: np.ndarray, centres: np.ndarray, t: float, boxes: np.ndarray | None = None
+) -> np.ndarray:
     """The velocities (k,2) of these tracks (rows of `state`) once seen at time t with boxes centred at `centres`
     (k,2, the detector's float32): centre shift over time, smoothed from the third box on; unchanged where no time
-    has passed."""
+    has passed. `boxes` (k,4), when given: where a box's height changed by more than `FLICKER` (a rider boxed
+    with its bike, then alone), the shift is, across and along, that of the box's edge that moved less (left or
+    right, top or bottom): one of them stays with the road user, while the centre jumps with the box's shape."""
     dt = t - state.t[rows]
     moving = dt > 1e-6
-    c_old = (state.box[rows, :2] + state.box[rows, 2:]) / 2
-    v = (centres - c_old) / np.where(moving, dt, 1.0)[:, None]
+    old_box = state.box[rows]
+    c_old = (old_box[:, :2] + old_box[:, 2:]) / 2
+    shift = centres - c_old
+    if boxes is not None:
+        h_old = np.maximum(1.0, old_box[:, 3] - old_box[:, 1])
+        h_new = np.maximum(1.0, boxes[:, 3] - boxes[:, 1])
+        flicker = np.maximum(h_new / h_old, h_old / h_new) > FLICKER
+        if flicker.any():
+            edges = boxes - old_box  # the shift of each edge: left, top, right, bottom
+            dx = np.where(np.abs(edges[:, 0]) <= np.abs(edges[:, 2]), edges[:, 0], edges[:, 2])
+            dy = np.where(np.abs(edges[:, 1]) <= np.abs(edges[:, 3]), edges[:, 1], edges[:, 3])
+            shift = np.where(flicker[:, None], np.stack([dx, dy], axis=1), shift)
+    v = shift / np.where(moving, dt, 1.0)[:, None]
     old = state.velocity[rows]
     v = np.where((state.hits[rows] == 1)[:, None], v, 0.6 * v + 0.4 * old)
     return np.where(moving[:, None], v, old)
@@ -328,7 +345,7 @@ class Tracker:
                 return rows, idx
             r_used, c_used = np.array(pairs).T
             rows_m, js = rows[r_used], idx[c_used]
-            velocity = None if weak else _motion(state, rows_m, centres[js], t)
+            velocity = None if weak else _motion(state, rows_m, centres[js], t, boxes[js])
             for k, (row, j) in enumerate(zip(rows_m.tolist(), js.tolist())):
                 v = None if velocity is None else velocity[k]
                 tracks[row].observe(boxes[j], t, frame, names[j], scores[j], cfg.vote_memory_s, v, str(raw_names[j]))

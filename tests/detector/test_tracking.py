@@ -499,3 +499,23 @@ def test_a_road_user_that_drove_out_of_the_picture_is_not_found_again(frame_size
     assert (r.ids() == {1}) is same
     if not same:
         assert [len(v) for v in r.by_id().values()] == [10, 8]
+
+
+def test_a_waiting_riders_box_changing_shape_gives_it_no_speed():
+    """Hanoi at 320x240 (its boxes in the 640x480 working picture, 6 looks a second): a rider waits in the queue,
+    boxed with its bike (to y 412) and then alone (to y 375). The top of the box stays; its centre jumps up 18 px.
+    Measured from the centre that was a speed of ~70 px/s up, and the track, unseen for a second, was given a
+    rider already in the junction where that speed pointed (a red-light event with two road users in its
+    evidence). The shift of the box's top (the end that moved less) is its motion: none."""
+    r = Run()
+    t = 0.0
+    for k in range(6):  # waiting, boxed with its bike, then alone in the last look
+        box = (423, 317, 465, 412) if k < 5 else (435, 317, 465, 375)
+        r.step(t, (box, 0.6 if k < 5 else 0.45, "motorcycle" if k < 5 else "person"))
+        t += 1 / 6
+    assert np.hypot(*r.tracker._tracks[0].velocity) < 5  # px/s: it stands still
+    t += 1.0
+    for k in range(4):  # another rider in the junction, riding up
+        r.step(t, ((431, 243 - 8 * k, 469, 281 - 8 * k), 0.6, "motorcycle"))
+        t += 1 / 6
+    assert len(r.ids()) == 2
