@@ -54,12 +54,31 @@ def evidence_key(evidence_root: Path | str | None = None) -> bytes:
         raise ValueError(f"no evidence key: set {KEY_ENV} (or {SECRET_ENV})")
     path = Path(evidence_root).resolve().parent / KEY_FILE
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600) if not path.exists() else None
-        if fd is not None:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(32))
-    return path.read_text(encoding="ascii").strip().encode()
+        _create_key_file(path)
+    key = path.read_text(encoding="ascii").strip()
+    if not key:
+        raise OSError(f"the evidence key file {path} is empty")
+    return key.encode()
+
+
+def _create_key_file(path: Path) -> None:
+    """Write a new random key to `path` unless another process got there first (batch workers start
+    together): the key is written whole to a file of its own, then linked to `path`, which never exists
+    half written, and the first link wins."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process made it: its key is the key
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _num(v: Any) -> str | None:
