@@ -52,9 +52,10 @@ def path_break(
 
     A step breaks when it moves further than `max_speed` box heights per second (plus `slack`), when its
     speed changes from the previous step's by more than `max_accel` per second allows (plus `slack`:
-    a standing rider does not leap), for the bottom-centre and the box's centre alike (a weak box that
-    loses only the wheels jolts the bottom, not the centre), or when the box height changes by more than `max_height_ratio` (another
-    road user of another size: a track lost near the line and re-found on a far one). Positions are bottom-centres, distances in the larger box height of the step.
+    a standing rider does not leap) for the bottom-centre and the box's centre alike (a weak box that
+    loses only the wheels jolts the bottom, not the centre), or when the box height changes by more than
+    `max_height_ratio` (another road user of another size: a track lost near the line and re-found on a
+    far one). Speeds are of the bottom-centre; distances are in the larger box height of the step.
     Steps with a box cut by the edge of the `frame` (width, height) are not judged (the box is partial)."""
     prev_v: tuple[float, float] | None = None
     prev_c: tuple[float, float] | None = None

@@ -27,7 +27,11 @@ can between the two looks (`shape_step` plus `shape_rate` per second), of whatev
 and one box of the car with a rider coming out from under it, or a rider's box at the car's place); that
 box starts a new identity instead. A two-wheeler's box changes shape by itself (rider merged in or not,
 a headlight at dusk boxed as an unsure "car"), so only sure four-wheelers are held to it. A track seen only once is matched by its centre alone, never by its top or
-bottom edge lining up with another road user's. Each point carries its own box's class (`box_class`); when
+bottom edge lining up with another road user's. A track unseen for `left_after_s` whose motion has taken its
+box mostly out of the picture (`Tracker(frame_size=...)`) has left it and is not found again: a box at that
+edge later is a road user coming in. A box that changes its height by more than `FLICKER` between two looks
+(a rider boxed with its bike, then alone) moves its track by the shift of its steadier edges, not of its
+centre (`_motion`), so a waiting rider is given no speed that would carry its track into the junction. Each point carries its own box's class (`box_class`); when
 a rule decides an event, `pin_class` makes the track's class the score-weighted vote over its boxes from
 the start of the deciding window to `class_after_s` after the decision (`pop_final_class`), not over its
 whole life. When the track retires, those boxes are judged again by the perspective as learnt by then
