@@ -31,7 +31,8 @@ bottom edge lining up with another road user's. A track unseen for `left_after_s
 box mostly out of the picture (`Tracker(frame_size=...)`) has left it and is not found again: a box at that
 edge later is a road user coming in. A box that changes its height by more than `FLICKER` between two looks
 (a rider boxed with its bike, then alone) moves its track by the shift of its steadier edges, not of its
-centre (`_motion`), so a waiting rider is given no speed that would carry its track into the junction. Each point carries its own box's class (`box_class`); when
+centre (`_motion`), so a waiting rider is given no speed that would carry its track into the junction; and a
+track seen fewer than 3 times is carried by its velocity for at most `young_predict_s` while it is unseen. Each point carries its own box's class (`box_class`); when
 a rule decides an event, `pin_class` makes the track's class the score-weighted vote over its boxes from
 the start of the deciding window to `class_after_s` after the decision (`pop_final_class`), not over its
 whole life. When the track retires, those boxes are judged again by the perspective as learnt by then
@@ -82,6 +83,9 @@ class TrackerConfig:
     # picture has left it: it is not found again (a box at that edge later is a road user coming in).
     left_after_s: float = 0.3
     min_inside: float = 0.75
+    # A track seen fewer than 3 times is moved by its velocity (two boxes: perhaps two road users, or one cut by
+    # the picture's edge) for at most this long when it is looked for; an older one for at most a second.
+    young_predict_s: float = 0.3
     vote_memory_s: float = 10.0  # how far back each box's class is kept for an event's class vote (pin_class)
     class_after_s: float = 2.0  # an event's class vote takes the track's boxes up to this long after the decision
 

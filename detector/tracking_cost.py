@@ -53,9 +53,12 @@ class PairCosts:
         return (self.cost_weak if weak else self.cost)[rows[:, None], cols]
 
 
-def predict(box: np.ndarray, velocity: np.ndarray, last_t: np.ndarray, t: float) -> np.ndarray:
-    """Boxes (K,4) moved by their velocity (K,2) from their time (K,) to t, for at most one second."""
-    dt = np.minimum(np.maximum(0.0, t - last_t), 1.0)
+def predict(
+    box: np.ndarray, velocity: np.ndarray, last_t: np.ndarray, t: float, horizon: np.ndarray | float = 1.0
+) -> np.ndarray:
+    """Boxes (K,4) moved by their velocity (K,2) from their time (K,) to t, for at most `horizon` seconds (one
+    second, or one per box)."""
+    dt = np.minimum(np.maximum(0.0, t - last_t), horizon)
     return box + np.concatenate([velocity, velocity], axis=1) * dt[:, None]
 
 
@@ -69,7 +72,9 @@ def pair_costs(
 ) -> PairCosts:
     """Costs and gates of every track against every box (N,4 float64; `four`: (N,) bool, a four-wheeler)
     at time t. `frame`: the picture's (width, height), for the gate of road users that left it (None: no such gate)."""
-    p = predict(tracks.box, tracks.velocity, tracks.t, t)
+    # a track seen once or twice has no motion to trust (its two boxes may be two road users, or one cut by the
+    # picture's edge): it is carried by its velocity for at most young_predict_s
+    p = predict(tracks.box, tracks.velocity, tracks.t, t, np.where(tracks.hits < 3, cfg.young_predict_s, 1.0))
     # np.maximum(x, 0.0) rather than x.clip(0): the same numbers, without clip's Python wrapper
     ix = np.maximum(np.minimum(p[:, None, 2], boxes[None, :, 2]) - np.maximum(p[:, None, 0], boxes[None, :, 0]), 0.0)
     iy = np.maximum(np.minimum(p[:, None, 3], boxes[None, :, 3]) - np.maximum(p[:, None, 1], boxes[None, :, 1]), 0.0)

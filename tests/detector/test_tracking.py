@@ -519,3 +519,20 @@ def test_a_waiting_riders_box_changing_shape_gives_it_no_speed():
         r.step(t, ((431, 243 - 8 * k, 469, 281 - 8 * k), 0.6, "motorcycle"))
         t += 1 / 6
     assert len(r.ids()) == 2
+
+
+@pytest.mark.parametrize("young_s, jumps", [(0.3, False), (1.0, True)])
+def test_a_track_seen_twice_is_not_carried_far_by_its_first_step(young_s, jumps):
+    """Hanoi at 320x240 (boxes in the 640x480 working picture, 6 looks a second): a track is born from a
+    person's box cut by the bottom edge and, 0.16 s later, a rider's box 60 px away: a 'speed' of ~350 px/s.
+    Unseen for 0.64 s, it was looked for ~220 px further up, where a rider already in the junction was, and
+    took it (a red-light event whose evidence shows two road users). A track seen twice is moved by that
+    velocity for at most `young_predict_s` (1.0 s before)."""
+    r = Run(TrackerConfig(young_predict_s=young_s), frame_size=(640, 480))
+    r.step(0.0, ((433, 445, 480, 479), 0.66, "person"))
+    r.step(0.16, ((467, 395, 502, 439), 0.5, "motorcycle"))
+    for k in range(4):  # the rider in the junction, riding up
+        r.step(0.80 + k / 6, ((520, 192 - 6 * k, 557, 224 - 6 * k), 0.5, "motorcycle"))
+    first = [p.t for p in r.by_id()[1]]
+    assert (max(first) > 0.5) is jumps  # the track born at the bottom holds the rider in the junction
+    assert len(r.ids()) == 2

@@ -12,8 +12,9 @@ from detector.tracking_cost import GATED, TrackState, assign, pair_costs
 
 
 def reference_cost(state: TrackState, k: int, box: np.ndarray, four: bool, t: float, cfg: TrackerConfig, weak: bool):
-    """The cost of track k against one box, one pair at a time (as the tracker computed it before pair_costs)."""
-    dt = min(max(0.0, t - float(state.t[k])), 1.0)
+    """The cost of track k against one box, one pair at a time (as the tracker computed it before pair_costs; a
+    track seen fewer than 3 times moved by its velocity for at most `young_predict_s` since session 8)."""
+    dt = min(max(0.0, t - float(state.t[k])), 1.0 if state.hits[k] >= 3 else cfg.young_predict_s)
     p = state.box[k] + np.concatenate([state.velocity[k], state.velocity[k]]) * dt
     ix = max(0.0, min(p[2], box[2]) - max(p[0], box[0]))
     iy = max(0.0, min(p[3], box[3]) - max(p[1], box[1]))

@@ -29,13 +29,14 @@ REPO = Path(__file__).resolve().parents[2]
 # and the rule judge a box's score by its size (tracking.py) both are found at 2x as in the original
 # (before, which one was found flipped with the encoder's noise). Makassar at 0.5x (298x154, riders
 # 7-15 px tall) is not held to this: there the riders are found, but not always as the same pairs. Hanoi at 0.5x
-# (320x240) is: the copy made here gives the same events before and after session 8's tracker change, while an
-# ffmpeg x264 copy gave two extra ones before it (docs/performance.md, session 8).
+# (320x240, encoded with x264's `medium` preset, as ffmpeg does by default) is: it gave an extra red-light event
+# until a track seen only twice was no longer carried a second by the velocity of its first step
+# (TrackerConfig.young_predict_s): a waiting rider's new track taken onto a rider in the junction.
 CASES = [
     ("vn_rear_stopline", (810, 360), "ids"),
     ("vn_rear_stopline", (3240, 1440), "ids"),
     ("hanoi_giangvo_langha", (1280, 960), "ids"),
-    ("hanoi_giangvo_langha", (320, 240), "ids"),
+    ("hanoi_giangvo_langha", (320, 240), "ids", "medium"),
     ("makassar_alauddin_dusk", (1192, 616), "ids"),
 ]
 
@@ -81,14 +82,16 @@ def originals() -> dict:
     return {}
 
 
-@pytest.mark.parametrize("name, size, same", CASES, ids=[f"{n}@{w}x{h}" for n, (w, h), _ in CASES])
-def test_scaled_clip_gives_the_same_events(name, size, same, originals, tmp_path):
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}@{c[1][0]}x{c[1][1]}" for c in CASES])
+def test_scaled_clip_gives_the_same_events(case, originals, tmp_path):
+    name, size, same = case[:3]
+    preset = case[3] if len(case) > 3 else "ultrafast"
     src = assets.sample_clip(name)
     if not src.exists():
         pytest.skip(f"sample clip {name} not fetched (run `make assets`)")
     if name not in originals:
         originals[name] = _matched(name, src)
-    scaled = scaled_copy(src, tmp_path / f"{name}_{size[0]}x{size[1]}.mp4", size)
+    scaled = scaled_copy(src, tmp_path / f"{name}_{size[0]}x{size[1]}.mp4", size, preset=preset)
     assert (probe(scaled).width, probe(scaled).height) == size
     got = _matched(name, scaled)
     for kind in ("red_light", "wrong_way"):
