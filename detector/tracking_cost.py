@@ -108,10 +108,11 @@ def pair_costs(
     # A track whose motion is known predicts well: allow only a small residual, so a waiting rider in a
     # queue does not take over the box of the rider in front of it.
     reach = np.where(tracks.hits >= 3, cfg.settled_dist, cfg.max_dist) * (1 + np.minimum(lost_for, 2.0))
-    if frame is not None:
+    unseen = lost_for >= cfg.left_after_s
+    if frame is not None and unseen.any():
         # a road user unseen for a while whose motion has taken it mostly out of the picture has left it: a box
         # found later at that edge is another road user coming in (a two-way road's near edge), not that one
-        fits &= ((lost_for < cfg.left_after_s) | (inside_share(p, frame) >= cfg.min_inside))[:, None]
+        fits &= (~unseen | (inside_share(p, frame) >= cfg.min_inside))[:, None]
     ok = ((iou > 0.3) | (dist < reach[:, None])) & fits
     ok_weak = (iou >= cfg.min_iou_weak) & fits
     cost = (1 - iou) + 0.3 * dist + 0.3 * (four[None, :] != tracks.four[:, None])
