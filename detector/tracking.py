@@ -29,10 +29,11 @@ box starts a new identity instead. A two-wheeler's box changes shape by itself (
 a headlight at dusk boxed as an unsure "car"), so only sure four-wheelers are held to it. A track seen only once is matched by its centre alone, never by its top or
 bottom edge lining up with another road user's. A track unseen for `left_after_s` whose motion has taken its
 box mostly out of the picture (`Tracker(frame_size=...)`) has left it and is not found again: a box at that
-edge later is a road user coming in. A box that changes its height by more than `FLICKER` between two looks
-(a rider boxed with its bike, then alone) moves its track by the shift of its steadier edges, not of its
+edge later is a road user coming in. A box that changes its height by more than `shape_change` between two
+looks (a rider boxed with its bike, then alone) moves its track by the shift of its steadier edges, not of its
 centre (`_motion`), so a waiting rider is given no speed that would carry its track into the junction; and a
-track seen fewer than 3 times is carried by its velocity for at most `young_predict_s` while it is unseen. Each point carries its own box's class (`box_class`); when
+track seen fewer than 3 times is carried by its velocity for at most `young_predict_s` while it is unseen.
+Each point carries its own box's class (`box_class`); when
 a rule decides an event, `pin_class` makes the track's class the score-weighted vote over its boxes from
 the start of the deciding window to `class_after_s` after the decision (`pop_final_class`), not over its
 whole life. When the track retires, those boxes are judged again by the perspective as learnt by then
@@ -86,6 +87,9 @@ class TrackerConfig:
     # A track seen fewer than 3 times is moved by its velocity (two boxes: perhaps two road users, or one cut by
     # the picture's edge) for at most this long when it is looked for; an older one for at most a second.
     young_predict_s: float = 0.3
+    # A box whose height changes by more than this between two looks changed its shape (a rider boxed with its
+    # bike, then alone): its track moves by the shift of its steadier edges, not of its centre (_motion).
+    shape_change: float = 1.3
     vote_memory_s: float = 10.0  # how far back each box's class is kept for an event's class vote (pin_class)
     class_after_s: float = 2.0  # an event's class vote takes the track's boxes up to this long after the decision
 
@@ -94,8 +98,6 @@ class TrackerConfig:
         low = min(self.small_conf, self.new_track_conf)
         return size_ramp(detail_px, self.small_px, self.full_px, low, self.new_track_conf)
 
-
-FLICKER = 1.3  # a box whose height changes more than this between two looks changed its shape (_motion)
 
 # one box's class vote: (t, class, score, the detector's own class, box)
 _Vote = tuple[float, str, float, str, Sequence[float] | np.ndarray]
@@ -246,27 +248,26 @@ def _state(tracks: list[_Track], cfg: TrackerConfig) -> TrackState:
 
 
 def _motion(
-    state: TrackState, rows: np.ndarray, centres: np.ndarray, t: float, boxes: np.ndarray | None = None
+    state: TrackState, rows: np.ndarray, boxes: np.ndarray, centres: np.ndarray, t: float, shape_change: float
 ) -> np.ndarray:
-    """The velocities (k,2) of these tracks (rows of `state`) once seen at time t with boxes centred at `centres`
-    (k,2, the detector's float32): centre shift over time, smoothed from the third box on; unchanged where no time
-    has passed. `boxes` (k,4), when given: where a box's height changed by more than `FLICKER` (a rider boxed
-    with its bike, then alone), the shift is, across and along, that of the box's edge that moved less (left or
-    right, top or bottom): one of them stays with the road user, while the centre jumps with the box's shape."""
+    """The velocities (k,2) of these tracks (rows of `state`) once seen at time t in `boxes` (k,4) centred at
+    `centres` (k,2, the detector's float32): centre shift over time, smoothed from the third box on; unchanged
+    where no time has passed. Where a box's height changed by more than `shape_change` (a rider boxed with its
+    bike, then alone), the shift is, across and along, that of the box's edge that moved less (left or right,
+    top or bottom): one of them stays with the road user, while the centre jumps with the box's shape."""
     dt = t - state.t[rows]
     moving = dt > 1e-6
     old_box = state.box[rows]
     c_old = (old_box[:, :2] + old_box[:, 2:]) / 2
     shift = centres - c_old
-    if boxes is not None:
-        h_old = np.maximum(1.0, old_box[:, 3] - old_box[:, 1])
-        h_new = np.maximum(1.0, boxes[:, 3] - boxes[:, 1])
-        flicker = np.maximum(h_new / h_old, h_old / h_new) > FLICKER
-        if flicker.any():
-            edges = boxes - old_box  # the shift of each edge: left, top, right, bottom
-            dx = np.where(np.abs(edges[:, 0]) <= np.abs(edges[:, 2]), edges[:, 0], edges[:, 2])
-            dy = np.where(np.abs(edges[:, 1]) <= np.abs(edges[:, 3]), edges[:, 1], edges[:, 3])
-            shift = np.where(flicker[:, None], np.stack([dx, dy], axis=1), shift)
+    h_old = np.maximum(1.0, old_box[:, 3] - old_box[:, 1])
+    h_new = np.maximum(1.0, boxes[:, 3] - boxes[:, 1])
+    reshaped = np.maximum(h_new / h_old, h_old / h_new) > shape_change
+    if reshaped.any():
+        edges = boxes - old_box  # the shift of each edge: left, top, right, bottom
+        dx = np.where(np.abs(edges[:, 0]) <= np.abs(edges[:, 2]), edges[:, 0], edges[:, 2])
+        dy = np.where(np.abs(edges[:, 1]) <= np.abs(edges[:, 3]), edges[:, 1], edges[:, 3])
+        shift = np.where(reshaped[:, None], np.stack([dx, dy], axis=1), shift)
     v = shift / np.where(moving, dt, 1.0)[:, None]
     old = state.velocity[rows]
     v = np.where((state.hits[rows] == 1)[:, None], v, 0.6 * v + 0.4 * old)
@@ -353,7 +354,7 @@ class Tracker:
                 return rows, idx
             r_used, c_used = np.array(pairs).T
             rows_m, js = rows[r_used], idx[c_used]
-            velocity = None if weak else _motion(state, rows_m, centres[js], t, boxes[js])
+            velocity = None if weak else _motion(state, rows_m, boxes[js], centres[js], t, cfg.shape_change)
             for k, (row, j) in enumerate(zip(rows_m.tolist(), js.tolist())):
                 v = None if velocity is None else velocity[k]
                 tracks[row].observe(boxes[j], t, frame, names[j], scores[j], cfg.vote_memory_s, v, str(raw_names[j]))
