@@ -230,7 +230,7 @@ class FrameSession:
             # one box per road user: riders folded into their bikes, then leftover
             # overlapping boxes of the same kind of road user removed
             det = nms_merge([merge_riders(raw)], iou=0.6, by_family=True)
-            upd = self.tracker.update(det, f.t, f.index, detail_px(det, model_scale, f.image.shape[:2]))
+            upd = self.tracker.update(det, f.t, f.index, detail_px(det, model_scale, f.image.shape[:2]), f.image)
             points, retired = upd.points, upd.retired
             if off:
                 points = [replace(p, track_id=p.track_id + off) for p in points]

@@ -33,6 +33,9 @@ edge later is a road user coming in. A box that changes its height by more than 
 looks (a rider boxed with its bike, then alone) moves its track by the shift of its steadier edges, not of its
 centre (`_motion`), so a waiting rider is given no speed that would carry its track into the junction; and a
 track seen fewer than 3 times is carried by its velocity for at most `young_predict_s` while it is unseen.
+Given the picture (`update(image=...)`), a track unseen for `reid_after_s` is given only a box that looks
+like it (`appearance.py`: the colours of its box against its last look and its running mean, `min_look`):
+in a queue of riders a lost track is otherwise found again on the rider beside it.
 Each point carries its own box's class (`box_class`); when
 a rule decides an event, `pin_class` makes the track's class the score-weighted vote over its boxes from
 the start of the deciding window to `class_after_s` after the decision (`pop_final_class`), not over its
@@ -50,6 +53,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .appearance import describe, unlike
 from .boxes import size_ramp
 from .perspective import Perspective, context_class
 from .tracking_cost import FOUR_WHEELERS, TrackState, assign, cover, pair_costs, predict
@@ -90,6 +94,14 @@ class TrackerConfig:
     # A box whose height changes by more than this between two looks changed its shape (a rider boxed with its
     # bike, then alone): its track moves by the shift of its steadier edges, not of its centre (_motion).
     shape_change: float = 1.3
+    # A confirmed track unseen for reid_after_s is given a box only if it looks like the track's last looks
+    # (appearance.similarity of the colours of its box, against the last look and the running mean of its looks,
+    # at least min_look for one of them): in a queue of riders a lost track is otherwise found again on a
+    # neighbour. Only when the tracker is given the picture (`update(image=...)`).
+    reid_after_s: float = 0.5
+    min_look: float = 0.5
+    look_keep: float = 0.8  # the running mean keeps this share of itself at each new look
+    look_every_s: float = 0.2  # a track's look is taken again at most this often
     vote_memory_s: float = 10.0  # how far back each box's class is kept for an event's class vote (pin_class)
     class_after_s: float = 2.0  # an event's class vote takes the track's boxes up to this long after the decision
 
@@ -118,6 +130,9 @@ class _Track:
     # (t, class, score, the detector's own class, box) of the boxes of the last `vote_memory_s`
     recent: deque[_Vote] = field(default_factory=deque)
     born: float = 0.0  # time of the first box
+    look: np.ndarray | None = None  # (2, BINS) the running mean of its boxes' looks (appearance.describe)
+    last_look: np.ndarray | None = None  # the look of its last box looked at (every look_every_s)
+    look_t: float = -math.inf  # when that was
     pinned_since: float | None = None  # start of the first event's window (pin_class)
     pinned: dict[str, float] = field(default_factory=dict)  # class votes of the boxes since pinned_since
     pinned_until: float = math.inf  # ... up to this time (pin_class)
@@ -316,9 +331,17 @@ class Tracker:
         cls = np.array([context_class(b, c, persp) for b, c in zip(boxes, det.class_name)], dtype=object)
         return Detections(det.xyxy, det.confidence, cls, det.tracker_id)
 
-    def update(self, det: Detections, t: float, frame: int, detail_px: np.ndarray | None = None) -> TrackUpdate:
+    def update(
+        self,
+        det: Detections,
+        t: float,
+        frame: int,
+        detail_px: np.ndarray | None = None,
+        image: np.ndarray | None = None,
+    ) -> TrackUpdate:
         """One frame's detections at time t. `detail_px`: each box's size (sqrt of its area) in pixels of
-        real detail (`pipeline.detail_px`); None = the boxes' own size."""
+        real detail (`pipeline.detail_px`); None = the boxes' own size. `image`: the picture the boxes are in
+        (H,W,3 uint8), for the looks of lost tracks (`reid_after_s`); None = no looks are compared."""
         cfg = self.config
         raw_names = det.class_name
         if cfg.context_class and len(det):
@@ -341,6 +364,14 @@ class Tracker:
         if tracks and len(det):
             four = np.array([c in FOUR_WHEELERS for c in det.class_name], dtype=bool)
             costs = pair_costs(state, boxes, four, t, cfg, self.frame_size)
+        looks: tuple[np.ndarray, np.ndarray] | None = None
+        if image is not None and costs is not None:
+            lost = [row for row, tr in enumerate(tracks) if tr.look is not None and t - tr.t >= cfg.reid_after_s]
+            if lost:
+                looks = describe(image, boxes)
+                last = np.array([tracks[row].last_look for row in lost])
+                mean = np.array([tracks[row].look for row in lost])
+                costs = costs.gate(np.array(lost), unlike(last, mean, *looks, cfg.min_look))
         centres = (det.xyxy[:, :2] + det.xyxy[:, 2:]) / 2  # float32, as the motion has always been measured
         names, scores = det.class_name, conf.tolist()
         matched: dict[int, int] = {}  # box index -> row (in tracks) of the track it continues
@@ -428,6 +459,19 @@ class Tracker:
                 tr.backlog.clear()
             tracker_id[j] = tr.track_id
             points.append(TrackPoint(tr.track_id, t, frame, box, tr.class_name, score, sizes[j], str(names[j])))
+
+        due = [j for j, row in matched.items() if tracks[row].confirmed and t - tracks[row].look_t >= cfg.look_every_s]
+        if image is not None and due:
+            js = np.array(sorted(due))
+            if looks is None:
+                new_looks, ok = describe(image, boxes[js])
+            else:
+                new_looks, ok = looks[0][js], looks[1][js]
+            for j, look, good in zip(js.tolist(), new_looks, ok):
+                tr = tracks[matched[j]]
+                if good:  # a confirmed track has both looks or neither
+                    tr.last_look, tr.look_t = look, t
+                    tr.look = look if tr.look is None else cfg.look_keep * tr.look + (1 - cfg.look_keep) * look
 
         ended = [tr for tr in self._tracks if tr.confirmed and t - tr.t > cfg.lost_s]
         retired = [tr.track_id for tr in ended]

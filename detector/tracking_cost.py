@@ -48,6 +48,16 @@ class PairCosts:
     cost: np.ndarray  # (K, N) float64, GATED where a confident box may not be matched
     cost_weak: np.ndarray  # (K, N) float64, GATED where a weak box may not be matched (overlap only)
 
+    def gate(self, rows: np.ndarray, mask: np.ndarray) -> PairCosts:
+        """These costs with the pairs of the tracks at `rows` and the boxes where `mask` (len(rows), N) is
+        True GATED as well."""
+        if not mask.any():
+            return self
+        cost, weak = self.cost.copy(), self.cost_weak.copy()
+        cost[rows] = np.where(mask, GATED, cost[rows])
+        weak[rows] = np.where(mask, GATED, weak[rows])
+        return PairCosts(cost, weak)
+
     def gated(self, rows: np.ndarray, cols: np.ndarray, weak: bool) -> np.ndarray:
         """The cost matrix of these tracks against these boxes, GATED where the pair may not be matched."""
         return (self.cost_weak if weak else self.cost)[rows[:, None], cols]

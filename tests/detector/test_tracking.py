@@ -43,8 +43,8 @@ class Run:
         self.frame = 0
         self.updates = []
 
-    def step(self, t: float, *rows):
-        upd = self.tracker.update(dets(*rows), t, self.frame)
+    def step(self, t: float, *rows, image: np.ndarray | None = None):
+        upd = self.tracker.update(dets(*rows), t, self.frame, image=image)
         self.frame += 1
         self.points.extend(upd.points)
         self.retired.extend((t, i) for i in upd.retired)
@@ -283,6 +283,40 @@ def test_neighbour_box_does_not_take_over_a_settled_track():
     assert set(tracks) == {1, 2}
     assert {(p.box[0] + p.box[2]) / 2 for p in tracks[1]} == {200.0}
     assert {(p.box[0] + p.box[2]) / 2 for p in tracks[2]} == {245.0}
+
+
+def _painted(*patches) -> np.ndarray:
+    """A grey 640x480 BGR picture with each (box, (b, g, r)) filled."""
+    img = np.full((480, 640, 3), 110, np.uint8)
+    for (x1, y1, x2, y2), colour in patches:
+        img[round(y1) : round(y2), round(x1) : round(x2)] = colour
+    return img
+
+
+GREEN, WHITE = (20, 200, 20), (230, 230, 230)
+
+
+@pytest.mark.parametrize(
+    ("colour", "pictures", "ids"),
+    [(GREEN, True, {1}), (WHITE, True, {1, 2}), (WHITE, False, {1})],
+    ids=["the same rider", "another rider", "another rider, no pictures given"],
+)
+def test_a_lost_track_is_found_again_only_on_a_box_that_looks_like_it(colour, pictures, ids):
+    """A green rider waits, then is hidden for 1.2 s; a box comes out 60 px below it (within the reach of a
+    track lost that long). The waiting rider's track takes it only if it looks like that rider
+    (`reid_after_s`, `min_look`): a white rider there gets its own id. Without pictures the looks are not
+    compared (the old handover, as in Makassar at 15 fps: a waiting rider's track taken by the scooter
+    coming down the kerb past it)."""
+    r = Run()
+    waiting = box_at(200, 300)
+    for i in range(6):
+        r.step(i / 10, (waiting, 0.9), image=_painted((waiting, GREEN)) if pictures else None)
+    for i in range(6, 17):
+        r.step(i / 10, image=_painted() if pictures else None)
+    for k in range(4):
+        below = box_at(200, 360 + 5 * k)
+        r.step(1.7 + k / 10, (below, 0.9), image=_painted((below, colour)) if pictures else None)
+    assert set(r.by_id()) == ids
 
 
 # --- size-aware track birth: small, weakly scored road users (TrackerConfig.small_px ... min_hits_small) ---

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from detector.tracking import TrackerConfig
-from detector.tracking_cost import GATED, TrackState, assign, pair_costs
+from detector.tracking_cost import GATED, PairCosts, TrackState, assign, pair_costs
 
 
 def reference_cost(state: TrackState, k: int, box: np.ndarray, four: bool, t: float, cfg: TrackerConfig, weak: bool):
@@ -104,3 +104,11 @@ def test_one_to_one_allowed_pairs_are_the_matching():
     cost = np.full((4, 5), GATED)
     cost[0, 3], cost[2, 0], cost[3, 4] = 1.7, 0.2, 0.9  # no row and no column with two allowed pairs
     assert assign(cost) == solver(cost) == [(0, 3), (2, 0), (3, 4)]
+
+
+def test_gate_closes_only_the_given_pairs_and_keeps_the_original():
+    costs = PairCosts(np.arange(6, dtype=np.float64).reshape(3, 2), np.full((3, 2), 7.0))
+    gated = costs.gate(np.array([0, 2]), np.array([[True, False], [False, True]]))
+    assert gated.cost.tolist() == [[GATED, 1.0], [2.0, 3.0], [4.0, GATED]]
+    assert gated.cost_weak.tolist() == [[GATED, 7.0], [7.0, 7.0], [7.0, GATED]]
+    assert costs.cost[0, 0] == 0.0 and costs.gate(np.array([1]), np.zeros((1, 2), bool)) is costs
