@@ -66,7 +66,7 @@ class TrackerConfig:
     low_conf: float = 0.1  # weaker boxes only keep confirmed, currently visible tracks alive
     new_track_conf: float = 0.4
     min_hits: int = 2  # matched detections before a track is confirmed
-    lost_s: float = 1.5  # how long a lost track waits to be found again
+    lost_s: float = 1.6  # how long a lost track waits to be found again (never longer: tracking_cost gates it)
     max_dist: float = 1.2  # centre distance gate, in road-user sizes (grows while lost)
     settled_dist: float = 0.6  # the same gate once a track's velocity is known (3+ hits)
     min_iou_weak: float = 0.3  # IoU needed to match a weak box

@@ -123,6 +123,10 @@ def pair_costs(
         # a road user unseen for a while whose motion has taken it mostly out of the picture has left it: a box
         # found later at that edge is another road user coming in (a two-way road's near edge), not that one
         fits &= (~unseen | (inside_share(p, frame) >= cfg.min_inside))[:, None]
+    # a track unseen for longer than lost_s is not found again, also in the frame that retires it (at 3 fps the
+    # next frame may come 0.3 s after lost_s is up: a waiting rider's track lost for 1.7 s took a rider in the
+    # junction)
+    fits &= (lost_for <= cfg.lost_s)[:, None]
     ok = ((iou > 0.3) | (dist < reach[:, None])) & fits
     ok_weak = (iou >= cfg.min_iou_weak) & fits
     cost = (1 - iou) + 0.3 * dist + 0.3 * (four[None, :] != tracks.four[:, None])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -174,12 +175,17 @@ def reverse_video(src: str | Path, dst: str | Path) -> None:
         out.mux(vs.encode())
 
 
-def scaled_copy(src: str | Path, dst: str | Path, size: tuple[int, int], preset: str = "ultrafast") -> Path:
+def scaled_copy(
+    src: str | Path, dst: str | Path, size: tuple[int, int], preset: str = "ultrafast", every: int = 1
+) -> Path:
     """Write `src` re-encoded at `size` (width, height) as H.264 with the same frame times (for
-    resolution checks: the same scene at another camera resolution). Streams frame by frame."""
+    resolution checks: the same scene at another camera resolution). Streams frame by frame.
+    `every`: keep only every `every`-th frame, at its own time (another camera's frame rate)."""
+    if every < 1:
+        raise ValueError(f"every={every}: keep at least every frame")
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
         stream = inp.streams.video[0]
-        vs = out.add_stream("libx264", rate=stream.average_rate or 30)
+        vs = out.add_stream("libx264", rate=Fraction(stream.average_rate or 30) / every)
         vs.width, vs.height = int(size[0]), int(size[1])
         vs.pix_fmt = "yuv420p"
         if stream.time_base is None:
@@ -187,7 +193,9 @@ def scaled_copy(src: str | Path, dst: str | Path, size: tuple[int, int], preset:
         vs.time_base = vs.codec_context.time_base = stream.time_base
         vs.codec_context.options = {"crf": "18", "preset": preset}
         start, last = None, -1
-        for f in inp.decode(stream):
+        for i, f in enumerate(inp.decode(stream)):
+            if i % every:
+                continue
             g = f.reformat(width=vs.width, height=vs.height, format="yuv420p", interpolation="BICUBIC")
             if start is None:
                 start = f.pts or 0

@@ -134,3 +134,14 @@ def test_scaled_copy_keeps_frame_times_and_scene(tmp_path):
     out = scaled_copy(clip, tmp_path / "big.mp4", (640, 480))
     assert (probe(out).width, probe(out).height) == (640, 480)
     assert [f.t for f in read_frames(out)] == [f.t for f in read_frames(clip)]
+
+
+def test_scaled_copy_keeps_every_kth_frame_at_its_own_time(tmp_path):
+    from detector.video import probe, read_frames, scaled_copy
+
+    clip = _clip(tmp_path / "c.mp4", n=7)
+    out = scaled_copy(clip, tmp_path / "third.mp4", (320, 240), every=3)
+    assert probe(out).nominal_fps == pytest.approx(10 / 3, rel=0.01)
+    assert [f.t for f in read_frames(out)] == [f.t for f in read_frames(clip)][::3]
+    with pytest.raises(ValueError, match="every=0"):
+        scaled_copy(clip, tmp_path / "none.mp4", (320, 240), every=0)

@@ -170,15 +170,34 @@ def test_missing_then_reappearing_on_predicted_path_keeps_id(gap_s):
     assert r.retired == []
 
 
+@pytest.mark.parametrize(("gap_s", "ids"), [(1.36, {1}), (1.68, {1, 2})], ids=["within lost_s", "past lost_s"])
+def test_at_3_fps_a_track_lost_past_lost_s_is_not_found_in_the_frame_that_retires_it(gap_s, ids):
+    """Frames 0.32-0.4 s apart: a waiting rider unseen for 1.68 s (lost_s is 1.6) is not given a box even in the
+    frame where it retires (Hanoi at 3 fps: the track then took a rider in the junction)."""
+    r = Run()
+    waiting = (box_at(200, 300), 0.9)
+    for i in range(4):
+        r.step(round(i * 0.32, 2), waiting)
+    last = 0.96
+    t = last + 0.32
+    while t <= last + gap_s - 0.32 + 1e-9:  # empty frames, the last one well within lost_s
+        r.step(round(t, 2))
+        t += 0.32
+    for k in range(2):
+        r.step(round(last + gap_s + 0.32 * k, 2), (box_at(200, 290 - 5 * k), 0.9))
+    assert set(r.by_id()) == ids
+
+
 def test_missing_longer_than_lost_s_retires_the_id():
-    r = Run()  # lost_s = 1.5
+    r = Run()
+    lost_s = r.tracker.config.lost_s
     for i in range(10):
         r.step(i / 10, (box_at(100 + 6 * i, 300), 0.9))
     for i in range(10, 40):  # gone for 3 s
         r.step(i / 10)
     assert [i for _, i in r.retired] == [1]
     t_retired = r.retired[0][0]
-    assert 0.9 + 1.5 < t_retired <= 0.9 + 1.5 + 0.1 + 1e-9  # at the first update past lost_s
+    assert 0.9 + lost_s < t_retired <= 0.9 + lost_s + 0.1 + 1e-9  # at the first update past lost_s
     assert r.tracker.active_ids == []
     for i in range(40, 45):  # comes back where it was predicted to be: a new road user now
         r.step(i / 10, (box_at(100 + 6 * i, 300), 0.9))

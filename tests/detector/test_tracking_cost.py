@@ -13,7 +13,8 @@ from detector.tracking_cost import GATED, PairCosts, TrackState, assign, pair_co
 
 def reference_cost(state: TrackState, k: int, box: np.ndarray, four: bool, t: float, cfg: TrackerConfig, weak: bool):
     """The cost of track k against one box, one pair at a time (as the tracker computed it before pair_costs; a
-    track seen fewer than 3 times moved by its velocity for at most `young_predict_s` since session 8)."""
+    track seen fewer than 3 times moved by its velocity for at most `young_predict_s` since session 8; a track lost
+    for longer than `lost_s` is never matched since session 9)."""
     dt = min(max(0.0, t - float(state.t[k])), 1.0 if state.hits[k] >= 3 else cfg.young_predict_s)
     p = state.box[k] + np.concatenate([state.velocity[k], state.velocity[k]]) * dt
     ix = max(0.0, min(p[2], box[2]) - max(p[0], box[0]))
@@ -35,7 +36,7 @@ def reference_cost(state: TrackState, k: int, box: np.ndarray, four: bool, t: fl
     else:
         reach = (cfg.settled_dist if state.hits[k] >= 3 else cfg.max_dist) * (1 + min(lost_for, 2.0))
         ok = iou > 0.3 or dist < reach
-    ok = ok and max(d_area / t_area, t_area / d_area) <= cfg.max_area_ratio
+    ok = ok and max(d_area / t_area, t_area / d_area) <= cfg.max_area_ratio and lost_for <= cfg.lost_s
     if state.sure_car[k]:
         w0, h0 = max(1.0, state.box[k, 2] - state.box[k, 0]), max(1.0, state.box[k, 3] - state.box[k, 1])
         w, h = max(1.0, box[2] - box[0]), max(1.0, box[3] - box[1])

@@ -1,6 +1,7 @@
 """Resolution invariance, end to end: the same clip at another camera resolution (scaled copies made
 here with PyAV), the same crossing file (its `frame_size` rescales it), the real default model: the
-same matched events as the original and nothing extra.
+same matched events as the original and nothing extra. Also another camera's frame rate: the clip with
+only every k-th frame kept.
 
 Runs the pipeline in-process (no database, no evidence) to keep the CPU time down; skips with a
 reason when the clips or the model are absent.
@@ -40,6 +41,10 @@ CASES = [
     ("hanoi_giangvo_langha", (320, 240), "ids", "medium"),
     ("makassar_alauddin_dusk", (1192, 616), "ids", "ultrafast"),
 ]
+
+
+# (clip, keep every k-th frame): 30 fps clips at 10 fps, a common rate of city cameras and recorders
+RATE_CASES = [("vn_rear_stopline", 3), ("makassar_alauddin_dusk", 3)]
 
 
 def _truth(name: str) -> dict:
@@ -99,4 +104,20 @@ def test_scaled_clip_gives_the_same_events(name, size, same, preset, originals, 
             assert got[kind]["matched"] == want, (kind, got, originals[name])
         else:
             assert len(got[kind]["matched"]) == len(want), (kind, got, originals[name])
+        assert got[kind]["false"] <= originals[name][kind]["false"], (kind, got, originals[name])
+
+
+@pytest.mark.parametrize("name, every", RATE_CASES, ids=[f"{n}@1/{k}" for n, k in RATE_CASES])
+def test_a_clip_at_a_lower_frame_rate_gives_the_same_events(name, every, originals, tmp_path):
+    src = assets.sample_clip(name)
+    if not src.exists():
+        pytest.skip(f"sample clip {name} not fetched (run `make assets`)")
+    if name not in originals:
+        originals[name] = _matched(name, src)
+    info = probe(src)
+    copy = scaled_copy(src, tmp_path / f"{name}_every{every}.mp4", (info.width, info.height), every=every)
+    assert probe(copy).nominal_fps == pytest.approx(info.nominal_fps / every, rel=0.01)
+    got = _matched(name, copy)
+    for kind in ("red_light", "wrong_way"):
+        assert got[kind]["matched"] == originals[name][kind]["matched"], (kind, got, originals[name])
         assert got[kind]["false"] <= originals[name][kind]["false"], (kind, got, originals[name])
