@@ -12,8 +12,12 @@ A road user is flagged once, even when its track breaks: a far or small road use
 lost for a few looks and found again as a new track, which would then be judged (and fined) again.
 A new track whose first look continues a flagged road user's path (`_continues`: it appears after
 that one was last seen, within `stitch_s`, in the same lane, where that one's last motion would have
-taken it, at a similar size, and that one was not last seen leaving the picture) is the same road user:
-it is not flagged again (`stitched` counts them).
+taken it (within one box height plus `stitch_drift` heights per second of the gap), at a similar size,
+and that one was not last seen leaving the picture) is the same road user: it is not flagged again
+(`stitched` counts them). A road user does not drift far from its own motion in a second or two: with
+5 heights a second (before session 9) a yellow taxi coming in at the picture's edge was taken for a
+slow motorbike that had vanished 1.7 s before, 218 px away, and the taxi's wrong-way ride was not
+reported.
 
 The box that decides must be a confident one (`min_confidence`), judged by its size as the tracker
 judges a new track: a road user only `small_px` pixels of real detail across (`TrackPoint.detail_px`)
@@ -87,10 +91,12 @@ class WrongWayRule:
         full_px: float = 48.0,
         step_s: float = 0.09,
         stitch_s: float = 2.0,
+        stitch_drift: float = 1.5,
     ):
         self.lanes = list(crossing.lanes)
         self.frame_size = crossing.frame_size
         self.stitch_s = stitch_s
+        self.stitch_drift = stitch_drift
         self.stitched = 0  # new tracks not flagged again: they continue a flagged road user (`_continues`)
         self._gone: dict[int, _Gone] = {}  # flagged road users whose tracks retired (kept 2 x stitch_s)
         self.max_angle_deg = max_angle_deg
@@ -148,8 +154,8 @@ class WrongWayRule:
     def _continues(self, track_id: int, mem: _Memory) -> bool:
         """The track `mem` (just flagged) continues a flagged road user whose track was last seen before it
         first was, within `stitch_s`, in the same lane and not leaving the picture, and its first look lies
-        where that one's last motion would have taken it (within one box height, plus half a height per
-        0.1 s of the gap), at a similar size (heights within 2x)."""
+        where that one's last motion would have taken it (within one box height, plus `stitch_drift` heights
+        per second of the gap), at a similar size (heights within 2x)."""
         assert mem.first is not None
         t0, (x0, y0), box0, lane0 = mem.first
         h0 = max(1.0, box0[3] - box0[1])
@@ -171,7 +177,7 @@ class WrongWayRule:
             span = t1 - ta
             vx, vy = ((x1 - xa) / span, (y1 - ya) / span) if span > 1e-6 else (0.0, 0.0)
             px, py = x1 + vx * gap, y1 + vy * gap
-            if math.hypot(x0 - px, y0 - py) <= max(h0, h1) * (1.0 + 5.0 * gap):
+            if math.hypot(x0 - px, y0 - py) <= max(h0, h1) * (1.0 + self.stitch_drift * gap):
                 return True
         return False
 

@@ -268,6 +268,8 @@ STITCH_CASES = {
     "another-rider-beside-it-while-it-is-seen": (_rider(2, 230, 1.7, 16), False, 2),
     "found-again-too-late": (_rider(2, 270, 4.1, 16), False, 2),
     "a-much-larger-road-user": (_rider(2, 270, 2.1, 16, h=80.0), False, 2),
+    # 1.7 s later, 5 heights (150 px) across from where track 1 was going: another road user coming in
+    "another-road-user-far-from-its-way": (_rider(2, 330, 3.5, 16, x=400.0 - 1e-3), False, 2),
     "contraflow-in-the-other-lane": (_rider(2, 440, 2.1, 30, x=500.0, vy=-10.0), False, 2),
 }
 
