@@ -45,8 +45,10 @@ def describe(image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarr
     fx = (np.arange(GRID_X) + 0.5) / GRID_X
     ys = np.minimum((y1[:, None] + fy[None, :] * (y2 - y1)[:, None]).astype(np.int64), h - 1)
     xs = np.minimum((x1[:, None] + fx[None, :] * (x2 - x1)[:, None]).astype(np.int64), w - 1)
-    px = (image[ys[:, :, None], xs[:, None, :]] >> (8 - LEVEL_BITS)).astype(np.int64)  # (N, GRID_Y, GRID_X, 3)
-    code = (px[..., 0] << (2 * LEVEL_BITS)) | (px[..., 1] << LEVEL_BITS) | px[..., 2]
+    # np.take on the picture as (H*W, 3) rows: several times faster than indexing it by rows and columns
+    flat = (ys[:, :, None] * w + xs[:, None, :]).ravel()
+    px = np.take(np.ascontiguousarray(image).reshape(-1, 3), flat, axis=0) >> (8 - LEVEL_BITS)  # uint8
+    code = ((px[:, 0] << (2 * LEVEL_BITS)) | (px[:, 1] << LEVEL_BITS) | px[:, 2]).reshape(n, GRID_Y, GRID_X)
     half = (np.arange(GRID_Y) >= GRID_Y // 2).astype(np.int64)  # 0: upper half, 1: lower
     slot = (np.arange(n)[:, None, None] * 2 + half[None, :, None]) * BINS + code
     counts = np.bincount(slot.ravel(), minlength=n * 2 * BINS).reshape(n, 2, BINS).astype(np.float64)
