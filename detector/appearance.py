@@ -9,9 +9,9 @@ vehicle), and counts the colours of a fixed grid of points in it in 4 levels per
 bins a half): the same work for a 10-px rider and a 400-px bus. `similarity` compares
 two looks by the Bhattacharyya coefficient of each half, averaged: 1 is the same colours, 0 none in
 common. Measured on the tracker's re-finds of tracks unseen for 0.5 s or more (the gate off): Hanoi
-(39) 0.63 and up, nine tenths over 0.87; Makassar at dusk (20 at 30 fps, 29 at 10 fps) 0.54 and up; the
+(39) 0.65 and up, nine tenths over 0.87; Makassar at dusk (20 at 30 fps, 29 at 10 fps) 0.54 and up; the
 two handovers found in Makassar at 15 fps (a waiting rider's track taken by a scooter coming down the
-kerb past it) 0.31 and 0.50. The margin is thin at dusk: the gate (`TrackerConfig.min_look`) is 0.5.
+kerb past it) 0.31 and 0.497. The margin is thin at dusk: the gate (`TrackerConfig.min_look`) is 0.5.
 """
 
 from __future__ import annotations
