@@ -460,7 +460,11 @@ class Tracker:
             tracker_id[j] = tr.track_id
             points.append(TrackPoint(tr.track_id, t, frame, box, tr.class_name, score, sizes[j], str(names[j])))
 
-        due = [j for j, row in matched.items() if tracks[row].confirmed and t - tracks[row].look_t >= cfg.look_every_s]
+        due = (
+            [j for j, row in matched.items() if tracks[row].confirmed and t - tracks[row].look_t >= cfg.look_every_s]
+            if image is not None
+            else []
+        )
         if image is not None and due:
             js = np.array(sorted(due))
             if looks is None:
