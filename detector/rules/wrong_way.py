@@ -5,7 +5,11 @@ the road user once, when over the last `window_s` seconds (at least `min_time_s`
 displacement is against the lane direction (angle > `max_angle_deg`), at least `min_travel` road-
 user sizes (and `min_px` pixels) long, at least `vote` of the individual moving steps (3 or more)
 agree, and no single step makes up more than `max_step_share` of the way. One jittery step (or a
-track jumping onto a neighbour) never decides; a parked road user never moves far enough. The steps are
+track jumping onto a neighbour) never decides; a parked road user never moves far enough. A step where
+the box changes its height by more than `shape_change` from one look to the next (within `FLICKER_S`: a
+small rider boxed with its bike in one look and alone in the next) is not such a jump: its size is the
+shift of the box's edges that moved less (a creeping dusk rider's bottom jumping 21 px and back vetoed
+its whole ride). The steps are
 taken between looks at least `step_s` apart, so the vote means the same at 30 fps as at 10 Hz.
 
 A road user is flagged once, even when its track breaks: a far or small road user's track is often
@@ -18,6 +22,10 @@ and that one was not last seen leaving the picture) is the same road user: it is
 5 heights a second (before session 9) a yellow taxi coming in at the picture's edge was taken for a
 slow motorbike that had vanished 1.7 s before, 218 px away, and the taxi's wrong-way ride was not
 reported.
+
+The event is dated and boxed at the first look of the deciding window that shows the whole road user,
+and after the track's last gap longer than `max_gap_s` (a track found again after a gap may hold
+another road user from there on: its evidence then shows the one that rode on).
 
 The box that decides must be a confident one (`min_confidence`), judged by its size as the tracker
 judges a new track: a road user only `small_px` pixels of real detail across (`TrackPoint.detail_px`)
@@ -38,6 +46,7 @@ from ..identity import cut_by_edge
 from ..types import TrackPoint, ViolationEvent, ViolationType
 
 TAIL_S = 0.6  # a flagged road user's last motion is measured over this long
+FLICKER_S = 0.5  # a box that changes its shape from one look to the next this soon is the same road user's
 
 
 @dataclass
@@ -73,6 +82,17 @@ def _spaced(pts: list, step_s: float) -> list:
     return out
 
 
+def _reshaped(a, b, limit: float) -> bool:
+    """The box's height changed by more than `limit` times between looks a and b (xyxy)."""
+    ha, hb = max(1.0, a[3] - a[1]), max(1.0, b[3] - b[1])
+    return max(ha / hb, hb / ha) > limit
+
+
+def _steady_step(a, b) -> tuple[float, float]:
+    """The shift from box a to box b of the edges that moved less: left or right, top or bottom."""
+    return min(b[0] - a[0], b[2] - a[2], key=abs), min(b[1] - a[1], b[3] - a[3], key=abs)
+
+
 class WrongWayRule:
     def __init__(
         self,
@@ -92,11 +112,15 @@ class WrongWayRule:
         step_s: float = 0.09,
         stitch_s: float = 2.0,
         stitch_drift: float = 1.5,
+        shape_change: float = 1.3,
+        max_gap_s: float = 1.0,
     ):
         self.lanes = list(crossing.lanes)
         self.frame_size = crossing.frame_size
         self.stitch_s = stitch_s
         self.stitch_drift = stitch_drift
+        self.shape_change = shape_change
+        self.max_gap_s = max_gap_s
         self.stitched = 0  # new tracks not flagged again: they continue a flagged road user (`_continues`)
         self._gone: dict[int, _Gone] = {}  # flagged road users whose tracks retired (kept 2 x stitch_s)
         self.max_angle_deg = max_angle_deg
@@ -188,7 +212,7 @@ class WrongWayRule:
         low = min(self.small_confidence, self.min_confidence)
         return float(size_ramp(px, self.small_px, self.full_px, low, self.min_confidence))
 
-    def _against(self, path: list[tuple[float, float]], direction, size: float) -> bool:
+    def _against(self, path: list[tuple[float, float]], direction, size: float, boxes: list) -> bool:
         disp = (path[-1][0] - path[0][0], path[-1][1] - path[0][1])
         if math.hypot(*disp) < max(self.min_px, self.min_travel * size):
             return False
@@ -199,8 +223,18 @@ class WrongWayRule:
         against = sum(angle_deg(s, direction) > self.max_angle_deg for s in moving)
         if len(moving) < 3 or against < self.vote * len(moving):
             return False
-        # One big jump (a track taking over a neighbour's box) is not a road user moving.
-        return max(math.hypot(*s) for s in moving) <= self.max_step_share * math.hypot(*disp)
+        # One big jump (a track taking over a neighbour's box) is not a road user moving. A step where the box
+        # changes its height by more than `shape_change` from one look to the next (within FLICKER_S: a small rider
+        # boxed with its bike in one look, alone in the next) is no jump: its size is the shift of the box's edges
+        # that moved less. After a longer gap a box of another size is as likely another road user.
+        jumps = [
+            math.hypot(*_steady_step(a, b))
+            if t1 - t0 <= FLICKER_S and _reshaped(a, b, self.shape_change)
+            else math.hypot(*st)
+            for (t0, a), (t1, b), st in zip(boxes, boxes[1:], steps)
+            if math.hypot(*st) >= 0.05 * size
+        ]
+        return max(jumps) <= self.max_step_share * math.hypot(*disp)
 
     def _judge(self, p: TrackPoint, lane, mem: _Memory) -> ViolationEvent | None:
         pts = [q for q in mem.path if q[4] == lane.id]
@@ -217,10 +251,17 @@ class WrongWayRule:
         looks = _spaced(pts, self.step_s)
         bottoms = [q[1] for q in looks]
         tops = [((q[2][0] + q[2][2]) / 2, q[2][1]) for q in looks]
-        if not (self._against(bottoms, lane.direction, size) and self._against(tops, lane.direction, size)):
+        boxes = [(q[0], q[2]) for q in looks]
+        if not (
+            self._against(bottoms, lane.direction, size, boxes) and self._against(tops, lane.direction, size, boxes)
+        ):
             return None
         # The event is dated and boxed where the contraflow began (first point of the deciding window), at
         # the first look there that shows the whole road user (a box cut by the frame's edge shows part of it).
+        # ... and from the track's last long gap on (unseen over `max_gap_s`): a track found again after a gap may
+        # hold another road user from there on, so the evidence shows and dates the one that rode on.
+        cut = next((i for i in range(len(pts) - 1, 0, -1) if pts[i][0] - pts[i - 1][0] > self.max_gap_s), 0)
+        pts = pts[cut:]
         start = next((q for q in pts if not cut_by_edge(q[2], self.frame_size)), pts[0])
         mid = pts[len(pts) // 2]
         return ViolationEvent(

@@ -146,6 +146,37 @@ def test_the_event_shows_the_whole_road_user_when_it_came_in_over_the_edge():
     assert min(e.key_times) == pytest.approx(2.3)
 
 
+def _creeping_rider(flicker: list[int]) -> list[TrackPoint]:
+    """A small rider creeping down the north lane (against it) 1 px a look for 4 s, boxed alone (16 x 18 px)
+    except at the looks in `flicker`, where its box takes in its bike below (20 x 40 px, the same top)."""
+    out = []
+    for i in range(40):
+        top = 200.0 + i
+        b = (242.0, top, 258.0, top + 18.0) if i not in flicker else (240.0, top, 260.0, top + 40.0)
+        out.append(TrackPoint(6, round(i * 0.1, 6), i, b, "motorcycle", 0.5))
+    return out
+
+
+@pytest.mark.parametrize("flicker", [[], [15], [12, 25]], ids=["steady box", "one flicker", "two flickers"])
+def test_a_small_riders_box_taking_in_its_bike_for_a_look_does_not_hide_its_contraflow(flicker):
+    """A dusk rider 18 px tall creeping against the lane: its box takes in the bike for a look and drops it at
+    the next, so its bottom jumps 22 px and back while the rider moved 1 px. Such a step is no jump (the
+    box's edges that moved less, here the top, moved 1 px): it does not veto the way (max_step_share)."""
+    (e,) = run(_creeping_rider(flicker))[1]
+    assert e.t == pytest.approx(0.0)
+
+
+def test_after_a_long_gap_the_event_shows_the_road_user_that_rode_on():
+    """A track holds a standing road user for 0.5 s, is unseen for 1.3 s (max_gap_s is 1.0) and is found again on
+    a rider coming down against the lane: it may be another road user from there on, so the event is dated and
+    boxed at the first look after the gap, and its evidence times start there."""
+    standing = pts_from(7, [(250, 150)] * 6, t0=0.0)
+    riding = pts_from(7, moving(250, 160, 0, 10, 15), t0=1.8)
+    (e,) = run(standing + riding)[1]
+    assert e.t == pytest.approx(1.8) and e.box == pytest.approx(box(250, 160))
+    assert min(e.key_times) == pytest.approx(1.8) and e.path[0][0] == pytest.approx(1.8)
+
+
 def test_window_slides_when_legal_motion_came_first():
     """Up the lane for 4 s, then a U-turn: the deciding window starts inside the last window_s."""
     anchors = moving(250, 440, 0, -5, 40) + moving(250, 440 - 5 * 40, 0, 10, 40)
