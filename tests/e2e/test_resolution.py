@@ -43,8 +43,14 @@ CASES = [
 ]
 
 
-# (clip, keep every k-th frame): 30 fps clips at 10 fps, a common rate of city cameras and recorders
-RATE_CASES = [("vn_rear_stopline", 3), ("makassar_alauddin_dusk", 3)]
+# (clip, keep every k-th frame, the x264 preset of the copy): 30 fps clips at 10 fps, a common rate of city
+# cameras and recorders, and Makassar at 15 fps: there the front rider of the pair (M-01) was missed until a box
+# taking in the rider's bike for one look no longer vetoed its ride as "one big jump" (rules/wrong_way.py)
+RATE_CASES = [
+    ("vn_rear_stopline", 3, "ultrafast"),
+    ("makassar_alauddin_dusk", 3, "ultrafast"),
+    ("makassar_alauddin_dusk", 2, "medium"),
+]
 
 
 def _truth(name: str) -> dict:
@@ -107,15 +113,15 @@ def test_scaled_clip_gives_the_same_events(name, size, same, preset, originals, 
         assert got[kind]["false"] <= originals[name][kind]["false"], (kind, got, originals[name])
 
 
-@pytest.mark.parametrize("name, every", RATE_CASES, ids=[f"{n}@1/{k}" for n, k in RATE_CASES])
-def test_a_clip_at_a_lower_frame_rate_gives_the_same_events(name, every, originals, tmp_path):
+@pytest.mark.parametrize("name, every, preset", RATE_CASES, ids=[f"{n}@1/{k}" for n, k, _ in RATE_CASES])
+def test_a_clip_at_a_lower_frame_rate_gives_the_same_events(name, every, preset, originals, tmp_path):
     src = assets.sample_clip(name)
     if not src.exists():
         pytest.skip(f"sample clip {name} not fetched (run `make assets`)")
     if name not in originals:
         originals[name] = _matched(name, src)
     info = probe(src)
-    copy = scaled_copy(src, tmp_path / f"{name}_every{every}.mp4", (info.width, info.height), every=every)
+    copy = scaled_copy(src, tmp_path / f"{name}_every{every}.mp4", (info.width, info.height), preset, every=every)
     assert probe(copy).nominal_fps == pytest.approx(info.nominal_fps / every, rel=0.01)
     got = _matched(name, copy)
     for kind in ("red_light", "wrong_way"):
