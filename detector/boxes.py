@@ -16,6 +16,24 @@ def size_ramp(px, small_px: float, full_px: float, small_value: float, full_valu
     return small_value + f * (full_value - small_value)
 
 
+def height_change(a, b) -> np.ndarray:
+    """How many times taller or shorter (>= 1) box(es) b are than a (xyxy, shape (..., 4); heights under 1 px
+    count as 1)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    ha, hb = np.maximum(1.0, a[..., 3] - a[..., 1]), np.maximum(1.0, b[..., 3] - b[..., 1])
+    return np.maximum(hb / ha, ha / hb)
+
+
+def steady_shift(a, b) -> np.ndarray:
+    """The shift (..., 2) from box(es) a to b (xyxy, shape (..., 4)) of the edges that moved less, across (left
+    or right) and along (top or bottom): a box that changes its shape (a rider boxed with its bike, then alone)
+    keeps one edge with its road user while its centre jumps."""
+    edges = np.asarray(b, np.float64) - np.asarray(a, np.float64)  # the shift of each edge: left, top, right, bottom
+    dx = np.where(np.abs(edges[..., 0]) <= np.abs(edges[..., 2]), edges[..., 0], edges[..., 2])
+    dy = np.where(np.abs(edges[..., 1]) <= np.abs(edges[..., 3]), edges[..., 1], edges[..., 3])
+    return np.stack([dx, dy], axis=-1)
+
+
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise IoU of (N,4) and (M,4) xyxy boxes."""
     if len(a) == 0 or len(b) == 0:

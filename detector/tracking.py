@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .appearance import describe, unlike
-from .boxes import size_ramp
+from .boxes import height_change, size_ramp, steady_shift
 from .perspective import Perspective, context_class
 from .tracking_cost import FOUR_WHEELERS, TrackState, assign, cover, pair_costs, predict
 from .types import Detections, TrackPoint, as_box
@@ -275,14 +275,9 @@ def _motion(
     old_box = state.box[rows]
     c_old = (old_box[:, :2] + old_box[:, 2:]) / 2
     shift = centres - c_old
-    h_old = np.maximum(1.0, old_box[:, 3] - old_box[:, 1])
-    h_new = np.maximum(1.0, boxes[:, 3] - boxes[:, 1])
-    reshaped = np.maximum(h_new / h_old, h_old / h_new) > shape_change
+    reshaped = height_change(old_box, boxes) > shape_change
     if reshaped.any():
-        edges = boxes - old_box  # the shift of each edge: left, top, right, bottom
-        dx = np.where(np.abs(edges[:, 0]) <= np.abs(edges[:, 2]), edges[:, 0], edges[:, 2])
-        dy = np.where(np.abs(edges[:, 1]) <= np.abs(edges[:, 3]), edges[:, 1], edges[:, 3])
-        shift = np.where(reshaped[:, None], np.stack([dx, dy], axis=1), shift)
+        shift = np.where(reshaped[:, None], steady_shift(old_box, boxes), shift)
     v = shift / np.where(moving, dt, 1.0)[:, None]
     old = state.velocity[rows]
     v = np.where((state.hits[rows] == 1)[:, None], v, 0.6 * v + 0.4 * old)

@@ -39,7 +39,9 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from ..boxes import size_ramp
+import numpy as np
+
+from ..boxes import height_change, size_ramp, steady_shift
 from ..config import Crossing
 from ..geometry import angle_deg, point_in_polygon
 from ..identity import cut_by_edge
@@ -80,17 +82,6 @@ def _spaced(pts: list, step_s: float) -> list:
             out.pop()
         out.append(pts[-1])
     return out
-
-
-def _reshaped(a, b, limit: float) -> bool:
-    """The box's height changed by more than `limit` times between looks a and b (xyxy)."""
-    ha, hb = max(1.0, a[3] - a[1]), max(1.0, b[3] - b[1])
-    return max(ha / hb, hb / ha) > limit
-
-
-def _steady_step(a, b) -> tuple[float, float]:
-    """The shift from box a to box b of the edges that moved less: left or right, top or bottom."""
-    return min(b[0] - a[0], b[2] - a[2], key=abs), min(b[1] - a[1], b[3] - a[3], key=abs)
 
 
 class WrongWayRule:
@@ -228,8 +219,8 @@ class WrongWayRule:
         # boxed with its bike in one look, alone in the next) is no jump: its size is the shift of the box's edges
         # that moved less. After a longer gap a box of another size is as likely another road user.
         jumps = [
-            math.hypot(*_steady_step(a, b))
-            if t1 - t0 <= FLICKER_S and _reshaped(a, b, self.shape_change)
+            float(np.hypot(*steady_shift(a, b)))
+            if t1 - t0 <= FLICKER_S and height_change(a, b) > self.shape_change
             else math.hypot(*st)
             for (t0, a), (t1, b), st in zip(boxes, boxes[1:], steps)
             if math.hypot(*st) >= 0.05 * size
